@@ -1,0 +1,525 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nuxari/nuxari/ledger/leaf"
+)
+
+// Entry is one event to append.
+type Entry struct {
+	// Event is a JSON object, at most MaxEntrySize bytes, which callers
+	// SHOULD give in RFC 8785 canonical form. It is stored verbatim
+	// inside the leaf.
+	Event []byte
+	// IdempotencyKey, if set, makes the append idempotent: a later entry
+	// with the same key and event returns the first entry's receipt
+	// (Duplicate set) and adds no leaf; the same key with a different
+	// event fails with ErrIdempotencyConflict.
+	IdempotencyKey string
+	// Conditions must all hold, against the org's governance state as of
+	// this commit, or the whole Append fails with ErrPrecondition.
+	Conditions []Condition
+	// Writes are applied to the org's governance state in the same
+	// durable batch as the entry's leaf.
+	Writes []Write
+}
+
+// Condition requires the org's state key Key to hold exactly Value; a nil
+// Value requires the key to be absent.
+type Condition struct {
+	Key   []byte
+	Value []byte
+}
+
+// Write sets the org's state key Key to Value, or deletes it.
+type Write struct {
+	Key    []byte
+	Value  []byte
+	Delete bool
+}
+
+// Ack says when Append returns.
+type Ack int
+
+const (
+	// AckDurable returns once the entries are durable.
+	AckDurable Ack = iota
+	// AckCheckpoint returns once a signed checkpoint covers the entries;
+	// each Receipt then carries it.
+	AckCheckpoint
+)
+
+// Receipt is the acknowledgement of one entry.
+type Receipt struct {
+	Index     uint64
+	LeafHash  []byte
+	Time      time.Time
+	Duplicate bool
+	// Checkpoint covers Index (AckCheckpoint only).
+	Checkpoint *Checkpoint
+}
+
+type request struct {
+	org      string
+	entries  []Entry
+	ack      Ack
+	bytes    int
+	receipts []Receipt
+	err      error
+	done     chan struct{}
+	// need is the tree size a checkpoint must reach (AckCheckpoint).
+	need uint64
+}
+
+func (r *request) finish(err error) {
+	r.err = err
+	close(r.done)
+}
+
+// Append appends entries to org's log as one unit: all of them commit in
+// the same durable batch, or none does. It returns one receipt per entry.
+// The org's log is created by its first append.
+//
+// If ctx ends before the receipt, Append returns the context's error, but
+// the entries may still commit: retry with the same idempotency keys.
+// When the committer is behind, Append blocks (backpressure).
+func (l *Ledger) Append(ctx context.Context, org string, entries []Entry, ack Ack) ([]Receipt, error) {
+	n, err := l.validate(org, entries)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.failed(); err != nil {
+		return nil, err
+	}
+	r := &request{org: org, entries: entries, ack: ack, bytes: n, done: make(chan struct{})}
+	l.sendMu.RLock()
+	if l.closed {
+		l.sendMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case l.queue <- r:
+		l.sendMu.RUnlock()
+	case <-ctx.Done():
+		l.sendMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.receipts, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (l *Ledger) validate(org string, entries []Entry) (int, error) {
+	if err := leaf.ValidateOrg(org); err != nil {
+		return 0, err
+	}
+	if len(entries) == 0 {
+		return 0, fmt.Errorf("%w: no entries", ErrInvalidEntry)
+	}
+	if len(entries) > l.cfg.MaxBatchEntries {
+		return 0, fmt.Errorf("%w: %d entries in one append, limit %d", ErrEntryTooLarge, len(entries), l.cfg.MaxBatchEntries)
+	}
+	total := 0
+	for i, e := range entries {
+		if len(e.Event) > MaxEntrySize {
+			return 0, fmt.Errorf("%w: entry %d: event of %d bytes, limit %d", ErrEntryTooLarge, i, len(e.Event), MaxEntrySize)
+		}
+		if err := leaf.ValidateEvent(e.Event); err != nil {
+			return 0, fmt.Errorf("entry %d: %w", i, err)
+		}
+		if err := leaf.ValidateIdempotencyKey(e.IdempotencyKey); err != nil {
+			return 0, fmt.Errorf("entry %d: %w", i, err)
+		}
+		total += len(e.Event)
+		for _, c := range e.Conditions {
+			if err := validStateKey(c.Key); err != nil {
+				return 0, fmt.Errorf("entry %d: condition: %w", i, err)
+			}
+		}
+		for _, w := range e.Writes {
+			if err := validStateKey(w.Key); err != nil {
+				return 0, fmt.Errorf("entry %d: write: %w", i, err)
+			}
+			if len(w.Value) > MaxEntrySize {
+				return 0, fmt.Errorf("%w: entry %d: state value of %d bytes, limit %d", ErrEntryTooLarge, i, len(w.Value), MaxEntrySize)
+			}
+			total += len(w.Key) + len(w.Value)
+		}
+	}
+	if total > l.cfg.MaxBatchBytes {
+		return 0, fmt.Errorf("%w: %d bytes in one append, limit %d", ErrEntryTooLarge, total, l.cfg.MaxBatchBytes)
+	}
+	return total, nil
+}
+
+func validStateKey(k []byte) error {
+	if len(k) == 0 || len(k) > MaxStateKeySize {
+		return fmt.Errorf("%w: state key of %d bytes (1 to %d)", ErrInvalidEntry, len(k), MaxStateKeySize)
+	}
+	return nil
+}
+
+// commitLoop is the single committer: it gathers queued appends into one
+// batch, commits it synced, and acknowledges.
+func (l *Ledger) commitLoop() {
+	defer close(l.signq)
+	var carry *request
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			r, ok := <-l.queue
+			if !ok {
+				return
+			}
+			first = r
+		}
+		batch := []*request{first}
+		entries, bytes := len(first.entries), first.bytes
+	gather:
+		for entries < l.cfg.MaxBatchEntries && bytes < l.cfg.MaxBatchBytes {
+			select {
+			case r, ok := <-l.queue:
+				if !ok {
+					break gather
+				}
+				if entries+len(r.entries) > l.cfg.MaxBatchEntries || bytes+r.bytes > l.cfg.MaxBatchBytes {
+					carry = r
+					break gather
+				}
+				batch = append(batch, r)
+				entries += len(r.entries)
+				bytes += r.bytes
+			default:
+				break gather
+			}
+		}
+		l.commit(batch, entries)
+	}
+}
+
+// orgBatch is one org's share of a commit.
+type orgBatch struct {
+	info    *orgInfo
+	isNew   bool
+	reqs    []*request
+	leaves  []newLeaf
+	overlay map[string][]byte // state writes earlier in this batch; nil value = deleted
+	idem    map[string]idemRef
+	out     integrated
+}
+
+// idemRef resolves an idempotency key: an existing leaf, or a leaf of this
+// batch (pending ≥ 0).
+type idemRef struct {
+	digest  [32]byte
+	pending int
+	rec     idemRecord
+}
+
+// idemRecord is the stored value of an idempotency key.
+type idemRecord struct {
+	index    uint64
+	time     int64
+	leafHash []byte
+	digest   [32]byte
+}
+
+func (r idemRecord) marshal() []byte {
+	b := make([]byte, 0, 80)
+	b = binary.BigEndian.AppendUint64(b, r.index)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.time))
+	b = append(b, r.digest[:]...)
+	return append(b, r.leafHash...)
+}
+
+func unmarshalIdem(b []byte) (idemRecord, bool) {
+	if len(b) != 80 {
+		return idemRecord{}, false
+	}
+	r := idemRecord{index: binary.BigEndian.Uint64(b), time: int64(binary.BigEndian.Uint64(b[8:])), leafHash: append([]byte(nil), b[48:]...)}
+	copy(r.digest[:], b[16:48])
+	return r, true
+}
+
+// planned is how one entry of a request resolves.
+type planned struct {
+	pending int // index into orgBatch.leaves, or -1 for an existing leaf
+	rec     idemRecord
+	dup     bool
+}
+
+func (l *Ledger) commit(batch []*request, entries int) {
+	start := time.Now()
+	if err := l.failed(); err != nil {
+		for _, r := range batch {
+			r.finish(err)
+		}
+		return
+	}
+	now := l.cfg.Clock()
+	var order []*orgBatch
+	byOrg := make(map[string]*orgBatch)
+	plans := make(map[*request][]planned, len(batch))
+	for _, r := range batch {
+		ob := byOrg[r.org]
+		if ob == nil {
+			ob = &orgBatch{}
+			l.mu.RLock()
+			ob.info = l.orgs[r.org]
+			l.mu.RUnlock()
+			if ob.info == nil {
+				info, err := l.newOrgInfo(r.org)
+				if err != nil {
+					r.finish(err)
+					continue
+				}
+				ob.info, ob.isNew = info, true
+			}
+			byOrg[r.org] = ob
+			order = append(order, ob)
+		}
+		p, err := l.plan(ob, r)
+		if err != nil {
+			r.finish(err)
+			continue
+		}
+		plans[r] = p
+		ob.reqs = append(ob.reqs, r)
+	}
+
+	b := l.db.NewBatchWithSize(entries*700 + 1024)
+	defer b.Close()
+	for _, ob := range order {
+		if len(ob.leaves) == 0 {
+			continue
+		}
+		out, err := integrate(ob.info.id, ob.info.st, now, ob.leaves)
+		if err != nil {
+			for _, r := range ob.reqs {
+				r.finish(err)
+			}
+			ob.reqs = nil
+			continue
+		}
+		ob.out = out
+		persist(b, ob)
+	}
+	for _, ob := range order {
+		for _, r := range ob.reqs {
+			for _, e := range r.entries {
+				for _, w := range e.Writes {
+					if w.Delete {
+						_ = b.Delete(ob.info.keys.value(w.Key), nil)
+					} else {
+						_ = b.Set(ob.info.keys.value(w.Key), w.Value, nil)
+					}
+				}
+			}
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		l.fail(err)
+		err = fmt.Errorf("%w: commit: %w", ErrFailed, err)
+		for _, ob := range order {
+			for _, r := range ob.reqs {
+				r.finish(err)
+			}
+		}
+		return
+	}
+	l.m.commit(entries, time.Since(start))
+
+	// Durable: publish the new tree states, then acknowledge.
+	work := signWork{at: l.cfg.Clock()}
+	for _, ob := range order {
+		if len(ob.leaves) > 0 {
+			ob.info.st = ob.out.state
+			ob.info.size.Store(ob.out.state.size)
+			if ob.isNew {
+				l.mu.Lock()
+				l.orgs[ob.info.id] = ob.info
+				l.mu.Unlock()
+			}
+			work.updates = append(work.updates, orgUpdate{info: ob.info, size: ob.out.state.size, root: ob.out.root})
+		}
+		first := ob.info.st.size - uint64(len(ob.leaves))
+		for _, r := range ob.reqs {
+			r.receipts = make([]Receipt, len(r.entries))
+			for i, p := range plans[r] {
+				rc := &r.receipts[i]
+				if p.pending >= 0 {
+					rec := ob.out.records[p.pending]
+					rc.Index, rc.LeafHash, rc.Time = first+uint64(p.pending), rec[:32:32], time.Unix(0, ob.out.time).UTC()
+				} else {
+					rc.Index, rc.LeafHash, rc.Time = p.rec.index, p.rec.leafHash, time.Unix(0, p.rec.time).UTC()
+				}
+				rc.Duplicate = p.dup
+				if rc.Index+1 > r.need {
+					r.need = rc.Index + 1
+				}
+			}
+			if r.ack == AckCheckpoint {
+				if cp := ob.info.cp.Load(); cp != nil && cp.Size >= r.need {
+					setCheckpoint(r, cp)
+					r.finish(nil)
+				} else {
+					work.waiters = append(work.waiters, waiter{info: ob.info, req: r})
+				}
+				continue
+			}
+			r.finish(nil)
+		}
+	}
+	if len(work.updates) > 0 || len(work.waiters) > 0 {
+		l.signq <- work
+	}
+}
+
+// plan checks r's conditions and idempotency keys against the batch so far
+// and the store, and adds its new leaves to ob. It changes ob only if r is
+// accepted whole.
+func (l *Ledger) plan(ob *orgBatch, r *request) ([]planned, error) {
+	keys := ob.info.keys
+	for i, e := range r.entries {
+		for _, c := range e.Conditions {
+			cur, ok, err := l.stateValue(ob, c.Key)
+			if err != nil {
+				return nil, err
+			}
+			if c.Value == nil && ok || c.Value != nil && (!ok || !bytes.Equal(cur, c.Value)) {
+				return nil, fmt.Errorf("%w: entry %d: key %q", ErrPrecondition, i, c.Key)
+			}
+		}
+	}
+	out := make([]planned, len(r.entries))
+	var local map[string]int // keys first seen in this request → leaves offset
+	base := len(ob.leaves)
+	var add []newLeaf
+	for i, e := range r.entries {
+		out[i].pending = -1
+		if e.IdempotencyKey == "" {
+			out[i].pending = base + len(add)
+			add = append(add, newLeaf{event: e.Event})
+			continue
+		}
+		d := sha256.Sum256(e.Event)
+		if j, ok := local[e.IdempotencyKey]; ok {
+			if !bytes.Equal(add[j-base].event, e.Event) {
+				return nil, fmt.Errorf("%w: key %q", ErrIdempotencyConflict, e.IdempotencyKey)
+			}
+			out[i].pending, out[i].dup = j, true
+			continue
+		}
+		if ref, ok := ob.idem[e.IdempotencyKey]; ok {
+			if ref.digest != d {
+				return nil, fmt.Errorf("%w: key %q", ErrIdempotencyConflict, e.IdempotencyKey)
+			}
+			out[i].pending, out[i].rec, out[i].dup = ref.pending, ref.rec, true
+			continue
+		}
+		if !ob.isNew {
+			v, closer, err := l.db.Get(keys.idem(e.IdempotencyKey))
+			if err == nil {
+				rec, ok := unmarshalIdem(v)
+				closer.Close()
+				if !ok {
+					return nil, fmt.Errorf("%w: idempotency record of key %q", ErrCorrupt, e.IdempotencyKey)
+				}
+				if rec.digest != d {
+					return nil, fmt.Errorf("%w: key %q", ErrIdempotencyConflict, e.IdempotencyKey)
+				}
+				out[i].rec, out[i].dup = rec, true
+				continue
+			} else if err != pebble.ErrNotFound {
+				return nil, fmt.Errorf("%w: %w", ErrFailed, err)
+			}
+		}
+		if local == nil {
+			local = make(map[string]int)
+		}
+		local[e.IdempotencyKey] = base + len(add)
+		out[i].pending = base + len(add)
+		add = append(add, newLeaf{event: e.Event, idemKey: e.IdempotencyKey})
+	}
+	// Accepted: commit the plan to the org batch.
+	ob.leaves = append(ob.leaves, add...)
+	for k, j := range local {
+		if ob.idem == nil {
+			ob.idem = make(map[string]idemRef)
+		}
+		ob.idem[k] = idemRef{digest: sha256.Sum256(ob.leaves[j].event), pending: j}
+	}
+	for i, p := range out {
+		if p.pending < 0 {
+			if ob.idem == nil {
+				ob.idem = make(map[string]idemRef)
+			}
+			ob.idem[r.entries[i].IdempotencyKey] = idemRef{digest: p.rec.digest, pending: -1, rec: p.rec}
+		}
+	}
+	for _, e := range r.entries {
+		for _, w := range e.Writes {
+			if ob.overlay == nil {
+				ob.overlay = make(map[string][]byte)
+			}
+			if w.Delete {
+				ob.overlay[string(w.Key)] = nil
+			} else {
+				ob.overlay[string(w.Key)] = append([]byte{}, w.Value...)
+			}
+		}
+	}
+	return out, nil
+}
+
+// stateValue reads a governance state key as of this batch.
+func (l *Ledger) stateValue(ob *orgBatch, key []byte) ([]byte, bool, error) {
+	if v, ok := ob.overlay[string(key)]; ok {
+		return v, v != nil, nil
+	}
+	v, closer, err := l.db.Get(ob.info.keys.value(key))
+	if err == pebble.ErrNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	defer closer.Close()
+	return append([]byte{}, v...), true, nil
+}
+
+// persist adds one org's integration output to the batch.
+func persist(b *pebble.Batch, ob *orgBatch) {
+	k := ob.info.keys
+	first := ob.out.state.size - uint64(len(ob.out.records))
+	for i, rec := range ob.out.records {
+		idx := first + uint64(i)
+		_ = b.Set(k.leaf(idx), rec, nil)
+		_ = b.Set(k.hashLookup(rec[:32], idx), nil, nil)
+		if key := ob.leaves[i].idemKey; key != "" {
+			ir := idemRecord{index: idx, time: ob.out.time, leafHash: rec[:32], digest: sha256.Sum256(ob.leaves[i].event)}
+			_ = b.Set(k.idem(key), ir.marshal(), nil)
+		}
+	}
+	for _, n := range ob.out.nodes {
+		_ = b.Set(k.node(n.id), n.hash, nil)
+	}
+	_ = b.Set(k.state(), ob.out.state.marshal(), nil)
+}
+
+func setCheckpoint(r *request, cp *Checkpoint) {
+	for i := range r.receipts {
+		r.receipts[i].Checkpoint = cp
+	}
+}

@@ -1,0 +1,128 @@
+package ledger
+
+import (
+	"encoding/binary"
+
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// Storage layout. Every key of an org starts with 'o' + org ID + 0x00; org
+// IDs cannot contain 0x00 (see leaf.ValidateOrg), so no org's key space is a
+// prefix of another's. The kind byte that follows names the record:
+//
+//	's'                      tree state (size, compact range, last time)
+//	'l' index(8)             leaf record: leaf hash (32) || leaf bytes; the
+//	                         hash alone once the payload is purged
+//	'n' level(1) index(8)    interior node hash (levels ≥ 1; level 0 is in
+//	                         the leaf record)
+//	'h' hash[:8] index(8)    leaf hash lookup (no value)
+//	'i' key                  idempotency record: index(8) || SHA-256(event)
+//	'c' size(8)              signed checkpoint note
+//	'r'                      retention: window(8) || purged-through(8)
+//	'v' key                  governance state written atomically with entries
+//
+// Integers are big-endian so that keys sort by number.
+const (
+	kindState      = 's'
+	kindLeaf       = 'l'
+	kindNode       = 'n'
+	kindHash       = 'h'
+	kindIdem       = 'i'
+	kindCheckpoint = 'c'
+	kindRetention  = 'r'
+	kindValue      = 'v'
+
+	hashLookupLen = 8
+)
+
+// orgKeys builds keys inside one org's key space and nowhere else: it is
+// the only way this package forms a storage key, so a read or write across
+// orgs cannot be expressed.
+type orgKeys struct {
+	prefix []byte // 'o' org 0x00
+}
+
+func keysFor(org string) orgKeys {
+	p := make([]byte, 0, len(org)+2)
+	p = append(p, 'o')
+	p = append(p, org...)
+	p = append(p, 0)
+	return orgKeys{prefix: p}
+}
+
+func (k orgKeys) kind(kind byte, extra int) []byte {
+	b := make([]byte, len(k.prefix), len(k.prefix)+1+extra)
+	copy(b, k.prefix)
+	return append(b, kind)
+}
+
+// all returns the bounds of the org's whole key space.
+func (k orgKeys) all() (lo, hi []byte) {
+	lo = append([]byte(nil), k.prefix...)
+	hi = append([]byte(nil), k.prefix...)
+	hi[len(hi)-1] = 1
+	return lo, hi
+}
+
+// span returns the bounds of one kind of record.
+func (k orgKeys) span(kind byte) (lo, hi []byte) {
+	return k.kind(kind, 0), k.kind(kind+1, 0)
+}
+
+func (k orgKeys) state() []byte     { return k.kind(kindState, 0) }
+func (k orgKeys) retention() []byte { return k.kind(kindRetention, 0) }
+
+func (k orgKeys) leaf(index uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.kind(kindLeaf, 8), index)
+}
+
+func (k orgKeys) node(id compact.NodeID) []byte {
+	b := append(k.kind(kindNode, 9), byte(id.Level))
+	return binary.BigEndian.AppendUint64(b, id.Index)
+}
+
+func (k orgKeys) hashLookup(hash []byte, index uint64) []byte {
+	b := append(k.kind(kindHash, hashLookupLen+8), hash[:hashLookupLen]...)
+	return binary.BigEndian.AppendUint64(b, index)
+}
+
+func (k orgKeys) hashLookupPrefix(hash []byte) []byte {
+	return append(k.kind(kindHash, hashLookupLen), hash[:hashLookupLen]...)
+}
+
+func (k orgKeys) idem(key string) []byte {
+	return append(k.kind(kindIdem, len(key)), key...)
+}
+
+func (k orgKeys) checkpoint(size uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.kind(kindCheckpoint, 8), size)
+}
+
+func (k orgKeys) value(key []byte) []byte {
+	return append(k.kind(kindValue, len(key)), key...)
+}
+
+// orgOfKey returns the org ID of a key in the org key space, or false.
+func orgOfKey(key []byte) (string, bool) {
+	if len(key) < 3 || key[0] != 'o' {
+		return "", false
+	}
+	for i := 1; i < len(key); i++ {
+		if key[i] == 0 {
+			return string(key[1:i]), i > 1
+		}
+	}
+	return "", false
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,343 @@
+// Package ledger keeps one append-only Merkle log per org on Pebble.
+//
+// Each org's log is an RFC 6962 Merkle tree whose leaves are the canonical
+// bytes defined by package leaf. A single committer gathers appends from all
+// orgs and writes leaves, interior node hashes, tree state and any
+// governance state written with them in one synced Pebble batch (group
+// commit) before anyone is acknowledged. A signer then issues C2SP
+// tlog-checkpoint signed notes (https://c2sp.org/tlog-checkpoint) per org,
+// after checking that each new tree extends the previous checkpoint; every
+// checkpoint ever issued is kept.
+//
+// Package ledger/verify checks everything this package serves, offline.
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/verify"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Limits.
+const (
+	// MaxEntrySize is the largest event (and the largest governance state
+	// value) one entry may carry: 1 MiB.
+	MaxEntrySize = 1 << 20
+	// MaxStateKeySize is the longest governance state key.
+	MaxStateKeySize = 1024
+)
+
+// Errors. Every error this package returns wraps one of these (or a
+// context error), so callers match with errors.Is.
+var (
+	ErrInvalidOrg            = leaf.ErrInvalidOrg
+	ErrInvalidIdempotencyKey = leaf.ErrInvalidIdempotencyKey
+	ErrInvalidEvent          = leaf.ErrInvalidEvent
+	ErrEntryTooLarge         = errors.New("entry too large")
+	ErrInvalidEntry          = errors.New("invalid entry")
+	ErrUnknownOrg            = errors.New("unknown org")
+	ErrIndexOutOfRange       = errors.New("leaf index out of range")
+	ErrSizeOutOfRange        = errors.New("tree size larger than the log")
+	ErrInvalidRange          = errors.New("invalid range")
+	ErrNotFound              = errors.New("not found")
+	ErrPurged                = errors.New("leaf payload purged after its retention window")
+	ErrPrecondition          = errors.New("state precondition failed")
+	ErrIdempotencyConflict   = errors.New("idempotency key reused with a different event")
+	ErrInvalidRetention      = errors.New("invalid retention window")
+	ErrLogFull               = errors.New("log full")
+	ErrClosed                = errors.New("ledger closed")
+	ErrFailed                = errors.New("ledger failed; reopen it to recover")
+	ErrCorrupt               = errors.New("ledger storage does not match its checkpoint")
+)
+
+// CorruptionError reports an org whose stored tree does not match what it
+// has signed. It wraps ErrCorrupt.
+type CorruptionError struct {
+	Org    string
+	Size   uint64
+	Reason string
+}
+
+func (e *CorruptionError) Error() string {
+	return fmt.Sprintf("ledger: org %q at tree size %d: %s", e.Org, e.Size, e.Reason)
+}
+
+// Unwrap returns ErrCorrupt.
+func (e *CorruptionError) Unwrap() error { return ErrCorrupt }
+
+// Checkpoint is a signed tree head, as issued.
+type Checkpoint = verify.Checkpoint
+
+// Config configures a Ledger. The zero value of every field but Dir (or
+// FS), Signer and VerifierKey is a working default.
+type Config struct {
+	// Dir is the Pebble directory.
+	Dir string
+	// FS is the file system (default: the OS file system).
+	FS vfs.FS
+	// LogName prefixes each org's checkpoint origin:
+	// "<LogName>/orgs/<org>" (default "nuxari").
+	LogName string
+	// Signer signs checkpoints; VerifierKey is its note verifier key. See
+	// ParseSignerKey.
+	Signer      note.Signer
+	VerifierKey string
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+	// MaxBatchEntries bounds the entries of one commit (default 4096).
+	MaxBatchEntries int
+	// MaxBatchBytes bounds the event bytes of one commit (default 32 MiB;
+	// at least MaxEntrySize).
+	MaxBatchBytes int
+	// QueueLength is how many Append calls may wait for the committer
+	// before further callers block (default 8192).
+	QueueLength int
+	// CheckpointInterval is the longest a durable entry stays unsigned
+	// (default 100 ms). Orgs nobody waits on are signed once per interval.
+	CheckpointInterval time.Duration
+	// MaxSignaturesPerRound bounds the checkpoints signed for waiting
+	// appenders in one signing round (default 128, ~2.3 ms of Ed25519);
+	// orgs beyond it wait for the next round, never past
+	// CheckpointInterval.
+	MaxSignaturesPerRound int
+	// DefaultRetention is the retention window of an org that has none
+	// set (default 7 × 365 days).
+	DefaultRetention time.Duration
+	// CacheSize is Pebble's block cache size (default 256 MiB).
+	CacheSize int64
+	// Registerer receives the ledger's metrics (default: none).
+	Registerer prometheus.Registerer
+	// Logger (default: discard).
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.LogName == "" {
+		c.LogName = "nuxari"
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.MaxBatchEntries <= 0 {
+		c.MaxBatchEntries = 4096
+	}
+	if c.MaxBatchBytes < MaxEntrySize {
+		c.MaxBatchBytes = 32 << 20
+	}
+	if c.QueueLength <= 0 {
+		c.QueueLength = 8192
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = 100 * time.Millisecond
+	}
+	if c.MaxSignaturesPerRound <= 0 {
+		c.MaxSignaturesPerRound = 128
+	}
+	if c.DefaultRetention <= 0 {
+		c.DefaultRetention = 7 * 365 * 24 * time.Hour
+	}
+	if c.CacheSize <= 0 {
+		c.CacheSize = 256 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Ledger is the set of per-org logs in one Pebble database. It is safe for
+// concurrent use.
+type Ledger struct {
+	cfg    Config
+	db     *pebble.DB
+	cache  *pebble.Cache
+	signer note.Signer
+	vkey   string
+	m      *metrics
+
+	// sendMu guards closed and sends on queue.
+	sendMu sync.RWMutex
+	closed bool
+	queue  chan *request
+	signq  chan signWork
+	done   chan struct{}
+
+	mu   sync.RWMutex
+	orgs map[string]*orgInfo
+
+	failure atomic.Pointer[error]
+	retMu   sync.Mutex // serializes retention record updates
+}
+
+// orgInfo is the in-memory view of one org's log.
+type orgInfo struct {
+	id   string
+	keys orgKeys
+	// st is owned by the committer goroutine.
+	st treeState
+	// size is the durable tree size, published after each commit.
+	size atomic.Uint64
+	// cp is the latest issued checkpoint (nil before the first).
+	cp atomic.Pointer[Checkpoint]
+	// verifier checks this org's checkpoints.
+	verifier *verify.Verifier
+}
+
+// Open opens (creating if needed) the ledger in cfg.Dir, checks every
+// org's stored tree against its latest checkpoint, and starts the
+// committer and signer. A mismatch stops Open with a *CorruptionError.
+func Open(cfg Config) (*Ledger, error) {
+	cfg.setDefaults()
+	if cfg.Signer == nil || cfg.VerifierKey == "" {
+		return nil, errors.New("ledger: Config.Signer and Config.VerifierKey are required")
+	}
+	if cfg.Signer.Name() != keyName(cfg.VerifierKey) {
+		return nil, errors.New("ledger: Config.Signer and Config.VerifierKey name different keys")
+	}
+	cache := pebble.NewCache(cfg.CacheSize)
+	opts := &pebble.Options{
+		FS:                          cfg.FS,
+		Cache:                       cache,
+		FormatMajorVersion:          pebble.FormatNewest,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		LBaseMaxBytes:               256 << 20,
+		Logger:                      quietLogger{cfg.Logger},
+	}
+	opts.EnsureDefaults()
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionBalanced })
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("ledger: open pebble: %w", err)
+	}
+	l := &Ledger{
+		cfg:    cfg,
+		db:     db,
+		cache:  cache,
+		signer: cfg.Signer,
+		vkey:   cfg.VerifierKey,
+		queue:  make(chan *request, cfg.QueueLength),
+		signq:  make(chan signWork, 64),
+		done:   make(chan struct{}),
+		orgs:   make(map[string]*orgInfo),
+	}
+	if err := l.recover(); err != nil {
+		db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	l.m = newMetrics(cfg.Registerer, func() float64 { return float64(len(l.queue)) })
+	s := newSigner(l)
+	for _, o := range l.orgs {
+		if cp := o.cp.Load(); o.st.size > 0 && (cp == nil || cp.Size < o.st.size) {
+			s.add(o, o.st.size, o.st.root(), cfg.Clock(), nil)
+		}
+	}
+	commitDone := make(chan struct{})
+	go func() { l.commitLoop(); close(commitDone) }()
+	go func() { s.run(); <-commitDone; close(l.done) }()
+	return l, nil
+}
+
+// VerifierKey returns the note verifier key of the log's checkpoints.
+func (l *Ledger) VerifierKey() string { return l.vkey }
+
+// Origin returns the checkpoint origin of org's log.
+func (l *Ledger) Origin(org string) string { return verify.Origin(l.cfg.LogName, org) }
+
+// Close stops accepting appends, commits and acknowledges everything
+// already queued, signs a final checkpoint for every org with unsigned
+// entries, and closes the database.
+func (l *Ledger) Close() error {
+	l.sendMu.Lock()
+	if l.closed {
+		l.sendMu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	close(l.queue)
+	l.sendMu.Unlock()
+	<-l.done
+	err := l.db.Close()
+	l.cache.Unref()
+	if err != nil {
+		return fmt.Errorf("ledger: close: %w", err)
+	}
+	return nil
+}
+
+// fail records the first fatal storage error. After it every append fails
+// with ErrFailed: Pebble's WAL errors are sticky, so the ledger must be
+// reopened, which replays only what was durably written.
+func (l *Ledger) fail(err error) {
+	if l.failure.CompareAndSwap(nil, &err) {
+		l.cfg.Logger.Error("ledger storage failed; appends refused until reopen", slog.Any("error", err))
+	}
+}
+
+func (l *Ledger) failed() error {
+	if p := l.failure.Load(); p != nil {
+		return fmt.Errorf("%w: %w", ErrFailed, *p)
+	}
+	return nil
+}
+
+// lookup returns the org's info, or ErrInvalidOrg / ErrUnknownOrg.
+func (l *Ledger) lookup(org string) (*orgInfo, error) {
+	if err := leaf.ValidateOrg(org); err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	o := l.orgs[org]
+	l.mu.RUnlock()
+	if o == nil || o.size.Load() == 0 {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownOrg, org)
+	}
+	return o, nil
+}
+
+func (l *Ledger) newOrgInfo(org string) (*orgInfo, error) {
+	v, err := verify.NewVerifier(l.vkey, l.Origin(org))
+	if err != nil {
+		return nil, err
+	}
+	return &orgInfo{id: org, keys: keysFor(org), verifier: v}, nil
+}
+
+// Orgs returns the IDs of every org with at least one entry.
+func (l *Ledger) Orgs() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]string, 0, len(l.orgs))
+	for id, o := range l.orgs {
+		if o.size.Load() > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(format string, args ...any) {
+	q.l.Debug(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
+}
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
+}
+func (q quietLogger) Fatalf(format string, args ...any) {
+	q.l.Error(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
+	panic(fmt.Sprintf(format, args...))
+}

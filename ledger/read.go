@@ -1,0 +1,340 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// Leaf is one stored leaf.
+type Leaf struct {
+	Index uint64
+	// Hash is the RFC 6962 leaf hash.
+	Hash []byte
+	// Bytes are the leaf bytes, verbatim; nil once purged.
+	Bytes []byte
+}
+
+// Size returns the durable tree size of org's log.
+func (l *Ledger) Size(org string) (uint64, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return 0, err
+	}
+	return o.size.Load(), nil
+}
+
+// Checkpoint returns the latest checkpoint of org's log.
+func (l *Ledger) Checkpoint(ctx context.Context, org string) (Checkpoint, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	cp := o.cp.Load()
+	if cp == nil {
+		return Checkpoint{}, fmt.Errorf("%w: org %q has no checkpoint yet", ErrNotFound, org)
+	}
+	return *cp, nil
+}
+
+// CheckpointAt returns the checkpoint issued for org's log at exactly the
+// given size.
+func (l *Ledger) CheckpointAt(ctx context.Context, org string, size uint64) (Checkpoint, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if size > o.size.Load() {
+		return Checkpoint{}, fmt.Errorf("%w: size %d, log size %d", ErrSizeOutOfRange, size, o.size.Load())
+	}
+	v, closer, err := l.db.Get(o.keys.checkpoint(size))
+	if err == pebble.ErrNotFound {
+		return Checkpoint{}, fmt.Errorf("%w: no checkpoint at size %d", ErrNotFound, size)
+	}
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	defer closer.Close()
+	return o.verifier.Checkpoint(append([]byte(nil), v...))
+}
+
+// CheckpointSizes calls fn with the size of every checkpoint issued for
+// org's log, in increasing order, until fn returns false.
+func (l *Ledger) CheckpointSizes(ctx context.Context, org string, fn func(size uint64) bool) error {
+	o, err := l.lookup(org)
+	if err != nil {
+		return err
+	}
+	lo, hi := o.keys.span(kindCheckpoint)
+	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if !fn(binary.BigEndian.Uint64(it.Key()[len(lo):])) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// InclusionProof returns the proof that leaf index is in the tree of the
+// given size, built from stored node hashes.
+func (l *Ledger) InclusionProof(ctx context.Context, org string, index, size uint64) ([][]byte, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return nil, err
+	}
+	if size > o.size.Load() {
+		return nil, fmt.Errorf("%w: size %d, log size %d", ErrSizeOutOfRange, size, o.size.Load())
+	}
+	if index >= size {
+		return nil, fmt.Errorf("%w: index %d, tree size %d", ErrIndexOutOfRange, index, size)
+	}
+	nodes, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRange, err)
+	}
+	return l.fetch(o, nodes)
+}
+
+// ConsistencyProof returns the proof that the tree of size2 extends the
+// tree of size1, built from stored node hashes.
+func (l *Ledger) ConsistencyProof(ctx context.Context, org string, size1, size2 uint64) ([][]byte, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return nil, err
+	}
+	if size1 > size2 {
+		return nil, fmt.Errorf("%w: size1 %d > size2 %d", ErrInvalidRange, size1, size2)
+	}
+	if size2 > o.size.Load() {
+		return nil, fmt.Errorf("%w: size %d, log size %d", ErrSizeOutOfRange, size2, o.size.Load())
+	}
+	return l.consistency(o, size1, size2)
+}
+
+func (l *Ledger) consistency(o *orgInfo, size1, size2 uint64) ([][]byte, error) {
+	nodes, err := proof.Consistency(size1, size2)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRange, err)
+	}
+	return l.fetch(o, nodes)
+}
+
+// fetch reads the hashes of a proof's nodes and folds the ephemeral ones.
+func (l *Ledger) fetch(o *orgInfo, nodes proof.Nodes) ([][]byte, error) {
+	hashes := make([][]byte, len(nodes.IDs))
+	buf := make([]byte, 0, 32*len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		var err error
+		start := len(buf)
+		buf, err = l.nodeHash(o, id, buf)
+		if err != nil {
+			return nil, err
+		}
+		hashes[i] = buf[start:len(buf):len(buf)]
+	}
+	return nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
+}
+
+// nodeHash appends the stored hash of node id to dst.
+func (l *Ledger) nodeHash(o *orgInfo, id compact.NodeID, dst []byte) ([]byte, error) {
+	key := o.keys.node(id)
+	if id.Level == 0 {
+		key = o.keys.leaf(id.Index)
+	}
+	v, closer, err := l.db.Get(key)
+	if err != nil {
+		if err == pebble.ErrNotFound {
+			return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) missing", id.Level, id.Index)}
+		}
+		return nil, err
+	}
+	defer closer.Close()
+	if len(v) < 32 || id.Level > 0 && len(v) != 32 {
+		return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) malformed", id.Level, id.Index)}
+	}
+	return append(dst, v[:32]...), nil
+}
+
+// Leaf returns leaf index of org's log. A purged leaf is returned with
+// its hash and no bytes, together with ErrPurged.
+func (l *Ledger) Leaf(ctx context.Context, org string, index uint64) (Leaf, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return Leaf{}, err
+	}
+	if size := o.size.Load(); index >= size {
+		return Leaf{}, fmt.Errorf("%w: index %d, log size %d", ErrIndexOutOfRange, index, size)
+	}
+	v, closer, err := l.db.Get(o.keys.leaf(index))
+	if err != nil {
+		if err == pebble.ErrNotFound {
+			return Leaf{}, &CorruptionError{Org: org, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d missing", index)}
+		}
+		return Leaf{}, err
+	}
+	defer closer.Close()
+	return decodeLeaf(o, index, v)
+}
+
+func decodeLeaf(o *orgInfo, index uint64, v []byte) (Leaf, error) {
+	if len(v) < 32 {
+		return Leaf{}, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d malformed", index)}
+	}
+	lf := Leaf{Index: index, Hash: append([]byte(nil), v[:32]...)}
+	if len(v) == 32 {
+		return lf, fmt.Errorf("%w: leaf %d", ErrPurged, index)
+	}
+	lf.Bytes = append([]byte(nil), v[32:]...)
+	return lf, nil
+}
+
+// Leaves calls fn for each leaf in [start, end) of org's log, in order,
+// streaming from storage, until fn returns an error (which Leaves
+// returns). Purged leaves come with Bytes nil.
+func (l *Ledger) Leaves(ctx context.Context, org string, start, end uint64, fn func(Leaf) error) error {
+	o, err := l.lookup(org)
+	if err != nil {
+		return err
+	}
+	if start > end {
+		return fmt.Errorf("%w: start %d > end %d", ErrInvalidRange, start, end)
+	}
+	if size := o.size.Load(); end > size {
+		return fmt.Errorf("%w: end %d, log size %d", ErrIndexOutOfRange, end, size)
+	}
+	if start == end {
+		return nil
+	}
+	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: o.keys.leaf(start), UpperBound: o.keys.leaf(end)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	next := start
+	for it.First(); it.Valid(); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		idx := binary.BigEndian.Uint64(it.Key()[len(it.Key())-8:])
+		if idx != next {
+			return &CorruptionError{Org: org, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d missing", next)}
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		lf, err := decodeLeaf(o, idx, v)
+		if err != nil && lf.Hash == nil {
+			return err
+		}
+		if err := fn(lf); err != nil {
+			return err
+		}
+		next++
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if next != end {
+		return &CorruptionError{Org: org, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d missing", next)}
+	}
+	return nil
+}
+
+// LeafIndex returns the index of the first leaf of org's log whose hash is
+// hash, or ErrNotFound.
+func (l *Ledger) LeafIndex(ctx context.Context, org string, hash []byte) (uint64, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return 0, err
+	}
+	if len(hash) != 32 {
+		return 0, fmt.Errorf("%w: leaf hash of %d bytes, want 32", ErrInvalidEntry, len(hash))
+	}
+	p := o.keys.hashLookupPrefix(hash)
+	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	size := o.size.Load()
+	var buf []byte
+	for it.First(); it.Valid(); it.Next() {
+		idx := binary.BigEndian.Uint64(it.Key()[len(p):])
+		if idx >= size {
+			continue
+		}
+		// The lookup key holds only a prefix of the hash: confirm.
+		buf, err = l.nodeHash(o, compact.NewNodeID(0, idx), buf[:0])
+		if err != nil {
+			return 0, err
+		}
+		if bytes.Equal(buf, hash) {
+			return idx, nil
+		}
+	}
+	if err := it.Error(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%w: no leaf with hash %x", ErrNotFound, hash)
+}
+
+// State returns the value of the org's governance state key, or
+// ErrNotFound. State written by an Append is visible once it is applied,
+// which may be just before it is durable.
+func (l *Ledger) State(ctx context.Context, org string, key []byte) ([]byte, error) {
+	if err := validStateKey(key); err != nil {
+		return nil, err
+	}
+	o, err := l.lookup(org)
+	if err != nil {
+		return nil, err
+	}
+	v, closer, err := l.db.Get(o.keys.value(key))
+	if err == pebble.ErrNotFound {
+		return nil, fmt.Errorf("%w: state key %q", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), nil
+}
+
+// ScanState calls fn for each governance state key of org with the given
+// prefix, in key order, until fn returns an error (which ScanState
+// returns). The slices are only valid during the call.
+func (l *Ledger) ScanState(ctx context.Context, org string, prefix []byte, fn func(key, value []byte) error) error {
+	o, err := l.lookup(org)
+	if err != nil {
+		return err
+	}
+	lo := o.keys.value(prefix)
+	hi := prefixEnd(lo)
+	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	base := len(o.keys.value(nil))
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if err := fn(it.Key()[base:], v); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}

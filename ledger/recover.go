@@ -1,0 +1,120 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/verify"
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// recover loads every org and checks its stored tree: the compact range in
+// the tree state must equal the stored node hashes it names, and the tree
+// must equal or extend the latest checkpoint (which must verify under the
+// log's key and origin). Any mismatch is a *CorruptionError.
+func (l *Ledger) recover() error {
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'o'}, UpperBound: []byte{'p'}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for valid := it.First(); valid; {
+		org, ok := orgOfKey(it.Key())
+		if !ok || leaf.ValidateOrg(org) != nil {
+			return &CorruptionError{Org: org, Reason: fmt.Sprintf("stray key %q", it.Key())}
+		}
+		info, err := l.newOrgInfo(org)
+		if err != nil {
+			return err
+		}
+		if err := l.recoverOrg(info); err != nil {
+			return err
+		}
+		l.orgs[org] = info
+		_, hi := info.keys.all()
+		valid = it.SeekGE(hi)
+	}
+	return it.Error()
+}
+
+func (l *Ledger) recoverOrg(o *orgInfo) error {
+	corrupt := func(size uint64, format string, args ...any) error {
+		return &CorruptionError{Org: o.id, Size: size, Reason: fmt.Sprintf(format, args...)}
+	}
+	v, closer, err := l.db.Get(o.keys.state())
+	if errors.Is(err, pebble.ErrNotFound) {
+		return corrupt(0, "records without a tree state")
+	}
+	if err != nil {
+		return err
+	}
+	st, err := unmarshalState(v)
+	closer.Close()
+	if err != nil {
+		return corrupt(0, "%v", err)
+	}
+	o.st = st
+	o.size.Store(st.size)
+
+	// The compact range must be the stored nodes it stands for.
+	ids := compact.RangeNodes(0, st.size, nil)
+	if len(ids) != len(st.hashes) {
+		return corrupt(st.size, "compact range holds %d hashes, want %d", len(st.hashes), len(ids))
+	}
+	var buf []byte
+	for i, id := range ids {
+		if buf, err = l.nodeHash(o, id, buf[:0]); err != nil {
+			return err
+		}
+		if !bytes.Equal(buf, st.hashes[i]) {
+			return corrupt(st.size, "stored node (level %d, index %d) differs from the tree state", id.Level, id.Index)
+		}
+	}
+	if st.size > 0 {
+		if _, err := l.nodeHash(o, compact.NewNodeID(0, st.size-1), nil); err != nil {
+			return err
+		}
+	}
+
+	// The tree must extend the latest checkpoint.
+	lo, hi := o.keys.span(kindCheckpoint)
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return it.Error()
+	}
+	keySize := binary.BigEndian.Uint64(it.Key()[len(lo):])
+	cp, err := o.verifier.Checkpoint(append([]byte(nil), it.Value()...))
+	if err != nil {
+		return corrupt(keySize, "latest checkpoint does not verify: %v", err)
+	}
+	if cp.Size != keySize {
+		return corrupt(keySize, "checkpoint stored under size %d says size %d", keySize, cp.Size)
+	}
+	root := st.root()
+	switch {
+	case cp.Size > st.size:
+		return corrupt(st.size, "tree is smaller than its latest checkpoint (size %d)", cp.Size)
+	case cp.Size == st.size:
+		if !bytes.Equal(cp.Root, root) {
+			return corrupt(st.size, "root hash differs from the checkpoint of the same size")
+		}
+	default:
+		p, err := l.consistency(o, cp.Size, st.size)
+		if err != nil {
+			return err
+		}
+		if err := verify.Consistency(cp.Size, st.size, p, cp.Root, root); err != nil {
+			return corrupt(st.size, "tree does not extend the latest checkpoint (size %d): %v", cp.Size, err)
+		}
+	}
+	o.cp.Store(&cp)
+	return nil
+}

@@ -1,0 +1,141 @@
+package ledger
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nuxari/nuxari/ledger/leaf"
+)
+
+// purgeChunk is how many leaves one purge batch rewrites.
+const purgeChunk = 4096
+
+// Retention is an org's retention policy and purge progress.
+type Retention struct {
+	// Window: entries younger than this are never purged.
+	Window time.Duration
+	// PurgedThrough: leaves [0, PurgedThrough) have had their payloads
+	// purged.
+	PurgedThrough uint64
+}
+
+func (l *Ledger) retention(o *orgInfo) (Retention, error) {
+	v, closer, err := l.db.Get(o.keys.retention())
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Retention{Window: l.cfg.DefaultRetention}, nil
+	}
+	if err != nil {
+		return Retention{}, err
+	}
+	defer closer.Close()
+	if len(v) != 16 {
+		return Retention{}, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: "malformed retention record"}
+	}
+	return Retention{Window: time.Duration(binary.BigEndian.Uint64(v)), PurgedThrough: binary.BigEndian.Uint64(v[8:])}, nil
+}
+
+func (r Retention) marshal() []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(r.Window))
+	return binary.BigEndian.AppendUint64(b, r.PurgedThrough)
+}
+
+// Retention returns org's retention policy.
+func (l *Ledger) Retention(ctx context.Context, org string) (Retention, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return Retention{}, err
+	}
+	return l.retention(o)
+}
+
+// SetRetention sets org's retention window; it must be positive.
+func (l *Ledger) SetRetention(ctx context.Context, org string, window time.Duration) error {
+	if window <= 0 {
+		return fmt.Errorf("%w: %v", ErrInvalidRetention, window)
+	}
+	o, err := l.lookup(org)
+	if err != nil {
+		return err
+	}
+	l.retMu.Lock()
+	defer l.retMu.Unlock()
+	r, err := l.retention(o)
+	if err != nil {
+		return err
+	}
+	r.Window = window
+	return l.db.Set(o.keys.retention(), r.marshal(), pebble.Sync)
+}
+
+// Purge removes the payloads of org's leaves older than the retention
+// window, keeping their hashes, so every proof stays valid. Leaves inside
+// the window are never touched. It returns the new retention state.
+func (l *Ledger) Purge(ctx context.Context, org string) (Retention, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return Retention{}, err
+	}
+	l.retMu.Lock()
+	defer l.retMu.Unlock()
+	r, err := l.retention(o)
+	if err != nil {
+		return Retention{}, err
+	}
+	cutoff := l.cfg.Clock().Add(-r.Window)
+	size := o.size.Load()
+	// Leaf times never decrease, so the leaves to purge are a prefix.
+	var searchErr error
+	n := r.PurgedThrough + uint64(sort.Search(int(size-r.PurgedThrough), func(i int) bool {
+		t, err := l.leafTime(o, r.PurgedThrough+uint64(i))
+		if err != nil {
+			searchErr = err
+			return true
+		}
+		return !t.Before(cutoff)
+	}))
+	if searchErr != nil {
+		return Retention{}, searchErr
+	}
+	for r.PurgedThrough < n {
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
+		end := min(n, r.PurgedThrough+purgeChunk)
+		b := l.db.NewBatch()
+		for i := r.PurgedThrough; i < end; i++ {
+			var h []byte
+			if h, err = l.nodeHash(o, leafID(i), nil); err != nil {
+				b.Close()
+				return r, err
+			}
+			_ = b.Set(o.keys.leaf(i), h, nil)
+		}
+		next := Retention{Window: r.Window, PurgedThrough: end}
+		_ = b.Set(o.keys.retention(), next.marshal(), nil)
+		err := b.Commit(pebble.Sync)
+		b.Close()
+		if err != nil {
+			return r, err
+		}
+		r = next
+	}
+	return r, nil
+}
+
+// leafTime returns the time stamped in a stored leaf.
+func (l *Ledger) leafTime(o *orgInfo, index uint64) (time.Time, error) {
+	v, closer, err := l.db.Get(o.keys.leaf(index))
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer closer.Close()
+	if len(v) <= 32 {
+		return time.Time{}, fmt.Errorf("%w: leaf %d", ErrPurged, index)
+	}
+	return leaf.TimeOf(v[32:])
+}
