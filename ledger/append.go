@@ -74,6 +74,8 @@ type request struct {
 	receipts []Receipt
 	err      error
 	done     chan struct{}
+	// reads: the request has idempotency keys or conditions.
+	reads bool
 	// need is the tree size a checkpoint must reach (AckCheckpoint).
 	need uint64
 }
@@ -99,6 +101,9 @@ func (l *Ledger) Append(ctx context.Context, org string, entries []Entry, ack Ac
 		return nil, err
 	}
 	r := &request{org: org, entries: entries, ack: ack, bytes: n, done: make(chan struct{})}
+	for _, e := range entries {
+		r.reads = r.reads || e.IdempotencyKey != "" || len(e.Conditions) > 0
+	}
 	l.sendMu.RLock()
 	if l.closed {
 		l.sendMu.RUnlock()
@@ -172,7 +177,7 @@ func validStateKey(k []byte) error {
 // commitLoop is the single committer: it gathers queued appends into one
 // batch, commits it synced, and acknowledges.
 func (l *Ledger) commitLoop() {
-	defer close(l.signq)
+	defer close(l.applyq)
 	var carry *request
 	for {
 		first := carry
@@ -259,6 +264,21 @@ type planned struct {
 	dup     bool
 }
 
+// inflight is a batch applied to Pebble and waiting for its WAL sync.
+type inflight struct {
+	b       *pebble.Batch
+	order   []*orgBatch
+	plans   map[*request][]planned
+	entries int
+	start   time.Time
+}
+
+// commit builds one batch. Three stages run concurrently on consecutive
+// batches: the committer builds batch N+2 on the trees as advanced by the
+// batches before it, the applier applies batch N+1 to Pebble, and the
+// acker waits for batch N's WAL sync and acknowledges it. Batches are
+// applied and synced in order; once any fails, the ledger fails and no
+// later batch is acknowledged.
 func (l *Ledger) commit(batch []*request, entries int) {
 	start := time.Now()
 	if err := l.failed(); err != nil {
@@ -266,6 +286,14 @@ func (l *Ledger) commit(batch []*request, entries int) {
 			r.finish(err)
 		}
 		return
+	}
+	// Idempotency keys and conditions are resolved against the store:
+	// let every earlier batch reach it first.
+	for _, r := range batch {
+		if r.reads {
+			l.applying.Wait()
+			break
+		}
 	}
 	now := l.cfg.Clock()
 	var order []*orgBatch
@@ -299,9 +327,9 @@ func (l *Ledger) commit(batch []*request, entries int) {
 	}
 
 	b := l.db.NewBatchWithSize(entries*700 + 1024)
-	defer b.Close()
 	for _, ob := range order {
 		if len(ob.leaves) == 0 {
+			ob.out.state = ob.info.st
 			continue
 		}
 		out, err := integrate(ob.info.id, ob.info.st, now, ob.leaves)
@@ -310,12 +338,12 @@ func (l *Ledger) commit(batch []*request, entries int) {
 				r.finish(err)
 			}
 			ob.reqs = nil
+			ob.leaves = nil
+			ob.out.state = ob.info.st
 			continue
 		}
 		ob.out = out
 		persist(b, ob)
-	}
-	for _, ob := range order {
 		for _, r := range ob.reqs {
 			for _, e := range r.entries {
 				for _, w := range e.Writes {
@@ -328,35 +356,78 @@ func (l *Ledger) commit(batch []*request, entries int) {
 			}
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		l.fail(err)
-		err = fmt.Errorf("%w: commit: %w", ErrFailed, err)
-		for _, ob := range order {
-			for _, r := range ob.reqs {
-				r.finish(err)
-			}
-		}
-		return
-	}
-	l.m.commit(entries, time.Since(start))
-
-	// Durable: publish the new tree states, then acknowledge.
-	work := signWork{at: l.cfg.Clock()}
+	// The next batch builds on these trees.
 	for _, ob := range order {
-		if len(ob.leaves) > 0 {
-			ob.info.st = ob.out.state
-			ob.info.size.Store(ob.out.state.size)
-			if ob.isNew {
-				l.mu.Lock()
-				l.orgs[ob.info.id] = ob.info
-				l.mu.Unlock()
-			}
-			work.updates = append(work.updates, orgUpdate{info: ob.info, size: ob.out.state.size, root: ob.out.root})
+		if len(ob.leaves) == 0 {
+			continue
 		}
-		first := ob.info.st.size - uint64(len(ob.leaves))
+		ob.info.st = ob.out.state
+		if ob.isNew {
+			l.mu.Lock()
+			l.orgs[ob.info.id] = ob.info
+			l.mu.Unlock()
+		}
+	}
+	l.applying.Add(1)
+	l.applyq <- inflight{b: b, order: order, plans: plans, entries: entries, start: start}
+}
+
+// applyLoop applies built batches to Pebble in order, without waiting for
+// their WAL sync.
+func (l *Ledger) applyLoop() {
+	defer close(l.ackq)
+	for f := range l.applyq {
+		if l.failed() == nil {
+			if err := l.db.ApplyNoSyncWait(f.b, pebble.Sync); err != nil {
+				l.fail(err)
+				f.b.Close()
+				f.b = nil
+			}
+		}
+		l.applying.Done()
+		l.ackq <- f
+	}
+}
+
+// ackLoop waits for each applied batch's WAL sync, in commit order, then
+// publishes the new tree sizes and acknowledges.
+func (l *Ledger) ackLoop() {
+	defer close(l.signq)
+	for f := range l.ackq {
+		if f.b != nil && l.failed() == nil {
+			err := f.b.SyncWait()
+			f.b.Close()
+			if err != nil {
+				l.fail(err)
+			}
+		} else if f.b != nil {
+			f.b.Close()
+		}
+		if err := l.failed(); err != nil {
+			for _, ob := range f.order {
+				for _, r := range ob.reqs {
+					r.finish(err)
+				}
+			}
+			continue
+		}
+		l.m.commit(f.entries, time.Since(f.start))
+		l.acknowledge(f)
+	}
+}
+
+func (l *Ledger) acknowledge(f inflight) {
+	work := signWork{at: l.cfg.Clock()}
+	for _, ob := range f.order {
+		size := ob.out.state.size
+		if len(ob.leaves) > 0 {
+			ob.info.size.Store(size)
+			work.updates = append(work.updates, orgUpdate{info: ob.info, size: size, root: ob.out.root})
+		}
+		first := size - uint64(len(ob.leaves))
 		for _, r := range ob.reqs {
 			r.receipts = make([]Receipt, len(r.entries))
-			for i, p := range plans[r] {
+			for i, p := range f.plans[r] {
 				rc := &r.receipts[i]
 				if p.pending >= 0 {
 					rec := ob.out.records[p.pending]
@@ -513,7 +584,7 @@ func persist(b *pebble.Batch, ob *orgBatch) {
 		}
 	}
 	for _, n := range ob.out.nodes {
-		_ = b.Set(k.node(n.id), n.hash, nil)
+		_ = b.Set(k.nodes(n.leaf), n.hashes, nil)
 	}
 	_ = b.Set(k.state(), ob.out.state.marshal(), nil)
 }

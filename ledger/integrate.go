@@ -81,13 +81,22 @@ type integrated struct {
 	time  int64
 	// records[i] is the leaf record (hash || bytes) of leaf state.size-len+i.
 	records [][]byte
-	nodes   []nodeHash
+	nodes   []nodeRecord
 	root    []byte
 }
 
-type nodeHash struct {
-	id   compact.NodeID
-	hash []byte
+// nodeRecord holds the interior nodes that appending one leaf completed:
+// for leaf k, the nodes of levels 1 … trailing-zeros(k+1), in that order.
+// Storing them under one key halves the keys per leaf.
+type nodeRecord struct {
+	leaf   uint64
+	hashes []byte
+}
+
+// nodeLocation returns the leaf whose node record holds interior node id
+// (level ≥ 1) and the offset of its hash in that record.
+func nodeLocation(id compact.NodeID) (leaf uint64, offset int) {
+	return (id.Index+1)<<id.Level - 1, int(id.Level-1) * 32
 }
 
 // integrate appends entries to the tree described by st at time now. It is
@@ -115,11 +124,21 @@ func integrate(org string, st treeState, now time.Time, entries []newLeaf) (inte
 		total += 32 + leaf.Size(&lv[i])
 	}
 	arena := make([]byte, 0, total)
-	out := integrated{time: t, records: make([][]byte, len(entries)), nodes: make([]nodeHash, 0, len(entries)+8)}
+	out := integrated{time: t, records: make([][]byte, len(entries)), nodes: make([]nodeRecord, 0, len(entries)/2+1)}
+	// Appending m leaves completes at most m+64 interior nodes, so the
+	// arena never reallocates and records can alias it.
+	nodeArena := make([]byte, 0, 32*(len(entries)+64))
 	visit := func(id compact.NodeID, h []byte) {
-		if id.Level > 0 {
-			out.nodes = append(out.nodes, nodeHash{id: id, hash: h})
+		if id.Level == 0 {
+			return
 		}
+		k, _ := nodeLocation(id)
+		if n := len(out.nodes); n == 0 || out.nodes[n-1].leaf != k {
+			out.nodes = append(out.nodes, nodeRecord{leaf: k, hashes: nodeArena[len(nodeArena):]})
+		}
+		nodeArena = append(nodeArena, h...)
+		n := &out.nodes[len(out.nodes)-1]
+		n.hashes = n.hashes[:len(n.hashes)+32]
 	}
 	for i := range lv {
 		start := len(arena)

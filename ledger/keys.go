@@ -1,10 +1,6 @@
 package ledger
 
-import (
-	"encoding/binary"
-
-	"github.com/transparency-dev/merkle/compact"
-)
+import "encoding/binary"
 
 // Storage layout. Every key of an org starts with 'o' + org ID + 0x00; org
 // IDs cannot contain 0x00 (see leaf.ValidateOrg), so no org's key space is a
@@ -13,8 +9,9 @@ import (
 //	's'                      tree state (size, compact range, last time)
 //	'l' index(8)             leaf record: leaf hash (32) || leaf bytes; the
 //	                         hash alone once the payload is purged
-//	'n' level(1) index(8)    interior node hash (levels ≥ 1; level 0 is in
-//	                         the leaf record)
+//	'n' leaf(8)              the interior nodes completed by appending
+//	                         leaf: levels 1 … trailing-zeros(leaf+1), 32
+//	                         bytes each (level 0 is in the leaf record)
 //	'h' hash[:8] index(8)    leaf hash lookup (no value)
 //	'i' key                  idempotency record: index(8) || SHA-256(event)
 //	'c' size(8)              signed checkpoint note
@@ -76,9 +73,8 @@ func (k orgKeys) leaf(index uint64) []byte {
 	return binary.BigEndian.AppendUint64(k.kind(kindLeaf, 8), index)
 }
 
-func (k orgKeys) node(id compact.NodeID) []byte {
-	b := append(k.kind(kindNode, 9), byte(id.Level))
-	return binary.BigEndian.AppendUint64(b, id.Index)
+func (k orgKeys) nodes(leaf uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.kind(kindNode, 8), leaf)
 }
 
 func (k orgKeys) hashLookup(hash []byte, index uint64) []byte {

@@ -168,8 +168,12 @@ type Ledger struct {
 	sendMu sync.RWMutex
 	closed bool
 	queue  chan *request
-	signq  chan signWork
-	done   chan struct{}
+	applyq chan inflight
+	ackq   chan inflight
+	// applying counts built batches not yet applied to Pebble.
+	applying sync.WaitGroup
+	signq    chan signWork
+	done     chan struct{}
 
 	mu   sync.RWMutex
 	orgs map[string]*orgInfo
@@ -216,7 +220,7 @@ func Open(cfg Config) (*Ledger, error) {
 		Logger:                      quietLogger{cfg.Logger},
 	}
 	opts.EnsureDefaults()
-	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionBalanced })
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
 		cache.Unref()
@@ -229,6 +233,8 @@ func Open(cfg Config) (*Ledger, error) {
 		signer: cfg.Signer,
 		vkey:   cfg.VerifierKey,
 		queue:  make(chan *request, cfg.QueueLength),
+		applyq: make(chan inflight, 1),
+		ackq:   make(chan inflight, 2),
 		signq:  make(chan signWork, 64),
 		done:   make(chan struct{}),
 		orgs:   make(map[string]*orgInfo),
@@ -245,9 +251,10 @@ func Open(cfg Config) (*Ledger, error) {
 			s.add(o, o.st.size, o.st.root(), cfg.Clock(), nil)
 		}
 	}
-	commitDone := make(chan struct{})
-	go func() { l.commitLoop(); close(commitDone) }()
-	go func() { s.run(); <-commitDone; close(l.done) }()
+	go l.commitLoop()
+	go l.applyLoop()
+	go l.ackLoop()
+	go func() { s.run(); close(l.done) }()
 	return l, nil
 }
 

@@ -147,9 +147,11 @@ func (l *Ledger) fetch(o *orgInfo, nodes proof.Nodes) ([][]byte, error) {
 
 // nodeHash appends the stored hash of node id to dst.
 func (l *Ledger) nodeHash(o *orgInfo, id compact.NodeID, dst []byte) ([]byte, error) {
-	key := o.keys.node(id)
-	if id.Level == 0 {
-		key = o.keys.leaf(id.Index)
+	key, off := o.keys.leaf(id.Index), 0
+	if id.Level > 0 {
+		var k uint64
+		k, off = nodeLocation(id)
+		key = o.keys.nodes(k)
 	}
 	v, closer, err := l.db.Get(key)
 	if err != nil {
@@ -159,10 +161,10 @@ func (l *Ledger) nodeHash(o *orgInfo, id compact.NodeID, dst []byte) ([]byte, er
 		return nil, err
 	}
 	defer closer.Close()
-	if len(v) < 32 || id.Level > 0 && len(v) != 32 {
+	if len(v) < off+32 || id.Level > 0 && len(v)%32 != 0 {
 		return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) malformed", id.Level, id.Index)}
 	}
-	return append(dst, v[:32]...), nil
+	return append(dst, v[off:off+32]...), nil
 }
 
 // Leaf returns leaf index of org's log. A purged leaf is returned with

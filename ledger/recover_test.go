@@ -1,0 +1,233 @@
+package ledger_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nuxari/nuxari/ledger"
+	"github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// rawKey builds a storage key of org by the layout documented in keys.go.
+func rawKey(org string, kind byte, parts ...uint64) []byte {
+	k := append([]byte{'o'}, org...)
+	k = append(k, 0, kind)
+	for _, p := range parts {
+		k = binary.BigEndian.AppendUint64(k, p)
+	}
+	return k
+}
+
+// tamper opens the closed ledger's Pebble directly and applies f.
+func tamper(t *testing.T, dir string, f func(db *pebble.DB)) {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flipByte(t *testing.T, db *pebble.DB, key []byte, at int) {
+	t.Helper()
+	v, closer, err := db.Get(key)
+	if err != nil {
+		t.Fatalf("get %q: %v", key, err)
+	}
+	v = append([]byte(nil), v...)
+	closer.Close()
+	v[at] ^= 0x01
+	if err := db.Set(key, v, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenDetectsTampering(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, db *pebble.DB, cfg ledger.Config)
+		size   uint64
+	}{
+		{"interior node of the compact range", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+			flipByte(t, db, rawKey("acme", 'n', 3), 32+7) // node (2, 0)
+		}, 5},
+		{"leaf hash of the compact range", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+			flipByte(t, db, rawKey("acme", 'l', 4), 0)
+		}, 5},
+		{"tree state root", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+			// Change the state and the node it names together: only the
+			// checkpoint can tell.
+			flipByte(t, db, rawKey("acme", 'n', 3), 32+3) // node (2, 0)
+			flipByte(t, db, rawKey("acme", 's'), 18+3)
+		}, 5},
+		{"last leaf deleted", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+			if err := db.Delete(rawKey("acme", 'l', 4), pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}, 5},
+		{"checkpoint from another key", func(t *testing.T, db *pebble.DB, cfg ledger.Config) {
+			skey, _, err := note.GenerateKey(rand.Reader, "nuxari-test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _ := note.NewSigner(skey)
+			text := log.Checkpoint{Origin: cfg.LogName + "/orgs/acme", Size: 5, Hash: make([]byte, 32)}.Marshal()
+			n, err := note.Sign(&note.Note{Text: string(text)}, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Set(rawKey("acme", 'c', 5), n, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}, 5},
+		{"checkpoint stored under the wrong size", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+			// Claim a checkpoint at size 9 by copying the size-5 one
+			// under a larger key: the checkpoint's own size disagrees.
+			v, closer, err := db.Get(rawKey("acme", 'c', 5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v = append([]byte(nil), v...)
+			closer.Close()
+			if err := db.Set(rawKey("acme", 'c', 9), v, pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
+		}, 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+
+			l, err := ledger.Open(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, "acme", 5, ledger.AckCheckpoint)
+			appendN(t, l, "zeta", 3, ledger.AckCheckpoint)
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tamper(t, cfg.Dir, func(db *pebble.DB) { tt.tamper(t, db, cfg) })
+			l, err = ledger.Open(cfg)
+			if err == nil {
+				l.Close()
+				t.Fatal("Open accepted a tampered ledger")
+			}
+			var ce *ledger.CorruptionError
+			if !errors.As(err, &ce) || !errors.Is(err, ledger.ErrCorrupt) {
+				t.Fatalf("got %v, want a *CorruptionError", err)
+			}
+			if ce.Org != "acme" || ce.Size != tt.size || !strings.Contains(err.Error(), `"acme"`) {
+				t.Fatalf("error %q names org %q size %d, want acme at %d", err, ce.Org, ce.Size, tt.size)
+			}
+		})
+	}
+}
+
+func TestOpenDetectsRollback(t *testing.T) {
+	cfg := testConfig(t)
+	l, err := ledger.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, "acme", 5, ledger.AckCheckpoint)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var state []byte
+	tamper(t, cfg.Dir, func(db *pebble.DB) {
+		v, closer, err := db.Get(rawKey("acme", 's'))
+		if err != nil {
+			t.Fatal(err)
+		}
+		state = append([]byte(nil), v...)
+		closer.Close()
+	})
+	l = openLedger(t, cfg)
+	appendN(t, l, "acme", 3, ledger.AckCheckpoint)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Restore the tree state of size 5 under the checkpoint of size 8.
+	tamper(t, cfg.Dir, func(db *pebble.DB) {
+		if err := db.Set(rawKey("acme", 's'), state, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_, err = ledger.Open(cfg)
+	var ce *ledger.CorruptionError
+	if !errors.As(err, &ce) || ce.Org != "acme" || ce.Size != 5 || !strings.Contains(err.Error(), "smaller than its latest checkpoint") {
+		t.Fatalf("Open after rollback: %v", err)
+	}
+}
+
+func TestOpenAcceptsUntamperedLedger(t *testing.T) {
+	cfg := testConfig(t)
+	l, err := ledger.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, "acme", 5, ledger.AckCheckpoint)
+	appendN(t, l, "acme", 6, ledger.AckDurable)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openLedger(t, cfg)
+	cp, err := l.Checkpoint(context.Background(), "acme")
+	if err != nil || cp.Size != 11 {
+		t.Fatalf("checkpoint after reopen %+v, %v", cp, err)
+	}
+	rs := appendN(t, l, "acme", 1, ledger.AckCheckpoint)
+	if rs[0].Index != 11 || rs[0].Checkpoint.Size != 12 {
+		t.Fatalf("append after reopen %+v", rs[0])
+	}
+}
+
+func TestOpenRejectsMismatchedKeys(t *testing.T) {
+	cfg := testConfig(t)
+	_, vkey, err := note.GenerateKey(rand.Reader, "other-name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.VerifierKey = vkey
+	if _, err := ledger.Open(cfg); err == nil {
+		t.Fatal("Open accepted a verifier key of another signer")
+	}
+	cfg = testConfig(t)
+	cfg.Signer = nil
+	if _, err := ledger.Open(cfg); err == nil {
+		t.Fatal("Open accepted a config without signer")
+	}
+}
+
+func TestOpenWithAnotherKeyFailsVerification(t *testing.T) {
+	cfg := testConfig(t)
+	l, err := ledger.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, "acme", 3, ledger.AckCheckpoint)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "nuxari-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Signer, cfg.VerifierKey, err = ledger.ParseSignerKey(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.Open(cfg); !errors.Is(err, ledger.ErrCorrupt) {
+		t.Fatalf("Open with another log key: %v", err)
+	}
+}
