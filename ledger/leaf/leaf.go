@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -100,8 +101,9 @@ func ValidateIdempotencyKey(key string) error {
 }
 
 // ValidateEvent reports whether event is a single, valid JSON object.
+// JSON text is UTF-8 (RFC 8259, section 8.1); json.Valid does not check it.
 func ValidateEvent(event []byte) error {
-	if len(event) < 2 || event[0] != '{' || event[len(event)-1] != '}' || !json.Valid(event) {
+	if len(event) < 2 || event[0] != '{' || event[len(event)-1] != '}' || !utf8.Valid(event) || !json.Valid(event) {
 		return ErrInvalidEvent
 	}
 	return nil

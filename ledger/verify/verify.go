@@ -152,6 +152,11 @@ func Consistency(size1, size2 uint64, p [][]byte, root1, root2 []byte) error {
 	if err := checkHashes(p, root1, root2); err != nil {
 		return fmt.Errorf("%w: %w", ErrConsistency, err)
 	}
+	// proof.VerifyConsistency accepts any root1 when size1 is 0, but the
+	// empty tree has exactly one root.
+	if size1 == 0 && !bytes.Equal(root1, rfc6962.DefaultHasher.EmptyRoot()) {
+		return fmt.Errorf("%w: tree of size 0 with a non-empty root", ErrConsistency)
+	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size1, size2, p, root1, root2); err != nil {
 		return fmt.Errorf("%w: sizes %d to %d: %w", ErrConsistency, size1, size2, err)
 	}
