@@ -14,46 +14,29 @@ var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildre
 
 // treeState is what the ledger keeps per org between commits: the tree size,
 // the compact range covering [0, size), and the time of the last leaf.
+// Only size and time are stored; the compact range is made of stored nodes
+// and is read back from them on open.
 type treeState struct {
 	size     uint64
 	hashes   [][]byte
 	lastTime int64 // Unix nanoseconds
 }
 
-const stateVersion = 1
+const stateVersion = 2
 
 func (s treeState) marshal() []byte {
-	b := make([]byte, 0, 18+len(s.hashes)*32)
+	b := make([]byte, 0, 17)
 	b = append(b, stateVersion)
 	b = binary.BigEndian.AppendUint64(b, s.size)
-	b = binary.BigEndian.AppendUint64(b, uint64(s.lastTime))
-	b = append(b, byte(len(s.hashes)))
-	for _, h := range s.hashes {
-		b = append(b, h...)
-	}
-	return b
+	return binary.BigEndian.AppendUint64(b, uint64(s.lastTime))
 }
 
+// unmarshalState decodes a stored state; its hashes are not filled in.
 func unmarshalState(b []byte) (treeState, error) {
-	if len(b) < 18 || b[0] != stateVersion {
+	if len(b) != 17 || b[0] != stateVersion {
 		return treeState{}, fmt.Errorf("tree state record of %d bytes is malformed", len(b))
 	}
-	s := treeState{
-		size:     binary.BigEndian.Uint64(b[1:]),
-		lastTime: int64(binary.BigEndian.Uint64(b[9:])),
-	}
-	n := int(b[17])
-	rest := b[18:]
-	if len(rest) != n*32 {
-		return treeState{}, fmt.Errorf("tree state record holds %d hash bytes, want %d", len(rest), n*32)
-	}
-	for i := 0; i < n; i++ {
-		s.hashes = append(s.hashes, append([]byte(nil), rest[i*32:(i+1)*32]...))
-	}
-	if _, err := rangeFactory.NewRange(0, s.size, s.hashes); err != nil {
-		return treeState{}, fmt.Errorf("tree state compact range: %w", err)
-	}
-	return s, nil
+	return treeState{size: binary.BigEndian.Uint64(b[1:]), lastTime: int64(binary.BigEndian.Uint64(b[9:]))}, nil
 }
 
 // root returns the root hash of the tree the state describes.

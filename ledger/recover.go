@@ -12,10 +12,11 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 )
 
-// recover loads every org and checks its stored tree: the compact range in
-// the tree state must equal the stored node hashes it names, and the tree
-// must equal or extend the latest checkpoint (which must verify under the
-// log's key and origin). Any mismatch is a *CorruptionError.
+// recover loads every org and checks its stored tree: the compact range is
+// read from the stored nodes the tree state's size names, the last leaf
+// must exist, and the tree must equal or extend the latest checkpoint
+// (which must verify under the log's key and origin). Any mismatch is a
+// *CorruptionError.
 func (l *Ledger) recover() error {
 	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'o'}, UpperBound: []byte{'p'}})
 	if err != nil {
@@ -57,23 +58,17 @@ func (l *Ledger) recoverOrg(o *orgInfo) error {
 	if err != nil {
 		return corrupt(0, "%v", err)
 	}
-	o.st = st
 	o.size.Store(st.size)
 
-	// The compact range must be the stored nodes it stands for.
-	ids := compact.RangeNodes(0, st.size, nil)
-	if len(ids) != len(st.hashes) {
-		return corrupt(st.size, "compact range holds %d hashes, want %d", len(st.hashes), len(ids))
-	}
-	var buf []byte
-	for i, id := range ids {
-		if buf, err = l.nodeHash(o, id, buf[:0]); err != nil {
+	// The compact range is the stored nodes it stands for.
+	for _, id := range compact.RangeNodes(0, st.size, nil) {
+		h, err := l.nodeHash(o, id, nil)
+		if err != nil {
 			return err
 		}
-		if !bytes.Equal(buf, st.hashes[i]) {
-			return corrupt(st.size, "stored node (level %d, index %d) differs from the tree state", id.Level, id.Index)
-		}
+		st.hashes = append(st.hashes, h)
 	}
+	o.st = st
 	if st.size > 0 {
 		if _, err := l.nodeHash(o, compact.NewNodeID(0, st.size-1), nil); err != nil {
 			return err
