@@ -9,6 +9,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -38,12 +39,13 @@ func config(b *testing.B) ledger.Config {
 	return ledger.Config{Dir: b.TempDir(), LogName: "nuxari-bench", Signer: s, VerifierKey: vkey}
 }
 
-// payload returns a 512-byte JSON event whose content does not compress.
+// payload returns a 512-byte JSON event of random base64 text, which
+// barely compresses.
 func payload(seed uint64) []byte {
-	raw := make([]byte, (payloadSize-len(`{"d":""}`))*3/4)
+	raw := make([]byte, payloadSize)
 	binary.BigEndian.PutUint64(raw, seed)
 	_, _ = rand.Read(raw[8:])
-	ev := fmt.Appendf(nil, `{"d":"%x`, raw)
+	ev := append([]byte(`{"d":"`), base64.RawURLEncoding.EncodeToString(raw)...)
 	ev = ev[:payloadSize-2]
 	return append(ev, `"}`...)
 }
@@ -204,29 +206,28 @@ func BenchmarkRawPebble(b *testing.B) {
 	}
 }
 
-// pebbleOptions mirrors the options the ledger opens Pebble with.
+// pebbleOptions are the options the ledger opens Pebble with.
 func pebbleOptions() *pebble.Options {
-	o := &pebble.Options{
-		Cache:                       pebble.NewCache(256 << 20),
-		FormatMajorVersion:          pebble.FormatNewest,
-		MemTableSize:                64 << 20,
-		MemTableStopWritesThreshold: 4,
-		L0CompactionThreshold:       4,
-		L0StopWritesThreshold:       24,
-		LBaseMaxBytes:               256 << 20,
-	}
-	o.EnsureDefaults()
-	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
+	o := ledger.PebbleOptions(pebble.NewCache(256 << 20))
+	o.Logger = quiet{}
 	return o
 }
 
-// bigLog builds (once per benchmark) an org with n entries.
-func bigLog(b *testing.B, n int) *ledger.Ledger {
-	l, err := ledger.Open(config(b))
+type quiet struct{}
+
+func (quiet) Infof(string, ...any)         {}
+func (quiet) Errorf(string, ...any)        {}
+func (quiet) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
+
+// bigLog builds an org with n entries; compacted, it then compacts the
+// whole store and reopens, to measure reads in steady state rather than
+// while compactions of the bulk load still run.
+func bigLog(b *testing.B, n int, compacted bool) *ledger.Ledger {
+	cfg := config(b)
+	l, err := ledger.Open(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = l.Close() })
 	ctx := context.Background()
 	ps := payloads()
 	const chunk = 1000
@@ -253,14 +254,44 @@ func bigLog(b *testing.B, n int) *ledger.Ledger {
 		}()
 	}
 	wg.Wait()
+	if compacted {
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+		compactAll(b, cfg.Dir)
+		if l, err = ledger.Open(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Cleanup(func() { _ = l.Close() })
 	return l
 }
 
+// compactAll compacts a closed ledger's whole store.
+func compactAll(b *testing.B, dir string) *pebble.Metrics {
+	db, err := pebble.Open(dir, pebbleOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Compact(context.Background(), []byte{0}, []byte{0xff}, true); err != nil {
+		b.Fatal(err)
+	}
+	return db.Metrics()
+}
+
 // BenchmarkProofs measures inclusion and consistency proof generation on
-// a 1,000,000-entry org, from both cores.
+// a 1,000,000-entry org, from both cores, right after the bulk load and in
+// steady state (compacted).
 func BenchmarkProofs(b *testing.B) {
+	for _, compacted := range []bool{false, true} {
+		b.Run(fmt.Sprintf("compacted=%v", compacted), func(b *testing.B) { benchProofs(b, compacted) })
+	}
+}
+
+func benchProofs(b *testing.B, compacted bool) {
 	const n = 1_000_000
-	l := bigLog(b, n)
+	l := bigLog(b, n, compacted)
 	ctx := context.Background()
 	size, err := l.Size("big")
 	if err != nil || size != n {
@@ -380,16 +411,7 @@ func BenchmarkDiskPerEntry(b *testing.B) {
 				if err := l.Close(); err != nil {
 					b.Fatal(err)
 				}
-				// Reopen raw to compact everything, then measure.
-				db, err := pebble.Open(cfg.Dir, pebbleOptions())
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := db.Compact(context.Background(), []byte{0}, []byte{0xff}, false); err != nil {
-					b.Fatal(err)
-				}
-				sst := db.Metrics().DiskSpaceUsage()
-				db.Close()
+				sst := compactAll(b, cfg.Dir).DiskSpaceUsage()
 				var files int64
 				_ = filepath.Walk(cfg.Dir, func(p string, fi os.FileInfo, err error) error {
 					if err == nil && !fi.IsDir() && filepath.Ext(p) == ".sst" {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
@@ -208,19 +209,9 @@ func Open(cfg Config) (*Ledger, error) {
 		return nil, errors.New("ledger: Config.Signer and Config.VerifierKey name different keys")
 	}
 	cache := pebble.NewCache(cfg.CacheSize)
-	opts := &pebble.Options{
-		FS:                          cfg.FS,
-		Cache:                       cache,
-		FormatMajorVersion:          pebble.FormatNewest,
-		MemTableSize:                64 << 20,
-		MemTableStopWritesThreshold: 4,
-		L0CompactionThreshold:       4,
-		L0StopWritesThreshold:       24,
-		LBaseMaxBytes:               256 << 20,
-		Logger:                      quietLogger{cfg.Logger},
-	}
-	opts.EnsureDefaults()
-	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
+	opts := PebbleOptions(cache)
+	opts.FS = cfg.FS
+	opts.Logger = quietLogger{cfg.Logger}
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
 		cache.Unref()
@@ -256,6 +247,27 @@ func Open(cfg Config) (*Ledger, error) {
 	go l.ackLoop()
 	go func() { s.run(); close(l.done) }()
 	return l, nil
+}
+
+// PebbleOptions returns the Pebble options Open uses with the given block
+// cache, so that baselines can measure the same engine: fast block
+// compression, Bloom filters for point reads, and large memtables.
+func PebbleOptions(cache *pebble.Cache) *pebble.Options {
+	opts := &pebble.Options{
+		Cache:                       cache,
+		FormatMajorVersion:          pebble.FormatNewest,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		LBaseMaxBytes:               256 << 20,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	opts.EnsureDefaults()
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
+	return opts
 }
 
 // VerifierKey returns the note verifier key of the log's checkpoints.
