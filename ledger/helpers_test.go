@@ -3,12 +3,15 @@ package ledger_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nuxari/nuxari/ledger"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // testKey is one signer key per test binary run.
@@ -62,3 +65,10 @@ func appendN(t testing.TB, l *ledger.Ledger, org string, n int, ack ledger.Ack) 
 	}
 	return rs
 }
+
+// rootFromInclusion computes the root a valid inclusion proof implies.
+func rootFromInclusion(leafHash []byte, index, size uint64, p [][]byte) ([]byte, error) {
+	return proof.RootFromInclusionProof(rfc6962.DefaultHasher, index, size, leafHash, p)
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

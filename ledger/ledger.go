@@ -116,6 +116,11 @@ type Config struct {
 	DefaultRetention time.Duration
 	// CacheSize is Pebble's block cache size (default 256 MiB).
 	CacheSize int64
+	// ProofCacheSize bounds the cache of upper-level node hashes that
+	// proofs are built from: one record per 16 leaves, so the default
+	// 64 MiB covers the upper levels of about 4 million leaves. Negative
+	// disables it.
+	ProofCacheSize int64
 	// Registerer receives the ledger's metrics (default: none).
 	Registerer prometheus.Registerer
 	// Logger (default: discard).
@@ -150,6 +155,9 @@ func (c *Config) setDefaults() {
 	if c.CacheSize <= 0 {
 		c.CacheSize = 256 << 20
 	}
+	if c.ProofCacheSize == 0 {
+		c.ProofCacheSize = 64 << 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -164,6 +172,7 @@ type Ledger struct {
 	signer note.Signer
 	vkey   string
 	m      *metrics
+	nodes  *nodeCache
 
 	// sendMu guards closed and sends on queue.
 	sendMu sync.RWMutex
@@ -229,6 +238,9 @@ func Open(cfg Config) (*Ledger, error) {
 		signq:  make(chan signWork, 64),
 		done:   make(chan struct{}),
 		orgs:   make(map[string]*orgInfo),
+	}
+	if cfg.ProofCacheSize > 0 {
+		l.nodes = newNodeCache(cfg.ProofCacheSize)
 	}
 	if err := l.recover(); err != nil {
 		db.Close()

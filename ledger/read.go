@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -131,54 +132,69 @@ func (l *Ledger) consistency(o *orgInfo, size1, size2 uint64) ([][]byte, error) 
 }
 
 // fetch reads the hashes of a proof's nodes and folds the ephemeral ones.
-// It reads with one iterator, seeking the node keys in key order, which
-// costs far less than one point lookup per node.
+// Nodes of level ≥ cachedLevel come from the node cache when it holds
+// them; the rest are read with one iterator seeking their keys in order,
+// which costs far less than one point lookup per node.
 func (l *Ledger) fetch(o *orgInfo, nodes proof.Nodes) ([][]byte, error) {
 	n := len(nodes.IDs)
 	hashes := make([][]byte, n)
-	if n == 0 {
-		return hashes, nil
-	}
 	type loc struct {
-		key []byte
-		off int
-		i   int
+		key   []byte
+		off   int
+		i     int
+		cache nodeKey // leaf set when the record is cacheable
 	}
-	locs := make([]loc, n)
-	for i, id := range nodes.IDs {
-		locs[i] = loc{key: o.keys.leaf(id.Index), i: i}
-		if id.Level > 0 {
-			k, off := nodeLocation(id)
-			locs[i] = loc{key: o.keys.nodes(k), off: off, i: i}
-		}
-	}
-	slices.SortFunc(locs, func(a, b loc) int { return bytes.Compare(a.key, b.key) })
-	lo, _ := o.keys.span(kindLeaf)
-	_, hi := o.keys.span(kindNode)
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
+	var locs []loc
 	buf := make([]byte, 0, 32*n)
-	for _, lc := range locs {
-		id := nodes.IDs[lc.i]
-		if !it.SeekGE(lc.key) || !bytes.Equal(it.Key(), lc.key) {
-			if err := it.Error(); err != nil {
-				return nil, err
-			}
-			return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) missing", id.Level, id.Index)}
+	for i, id := range nodes.IDs {
+		if id.Level == 0 {
+			locs = append(locs, loc{key: o.keys.leaf(id.Index), i: i})
+			continue
 		}
-		v, err := it.ValueAndErr()
+		k, off := nodeLocation(id)
+		lc := loc{key: o.keys.nodes(k), off: off, i: i}
+		if l.nodes != nil && cacheable(k) {
+			lc.cache = nodeKey{org: o, leaf: k}
+			if rec := l.nodes.get(lc.cache); rec != nil && len(rec) >= off+32 {
+				start := len(buf)
+				buf = append(buf, rec[off:off+32]...)
+				hashes[i] = buf[start:len(buf):len(buf)]
+				continue
+			}
+		}
+		locs = append(locs, lc)
+	}
+	if len(locs) > 0 {
+		slices.SortFunc(locs, func(a, b loc) int { return bytes.Compare(a.key, b.key) })
+		lo, _ := o.keys.span(kindLeaf)
+		_, hi := o.keys.span(kindNode)
+		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 		if err != nil {
 			return nil, err
 		}
-		if len(v) < lc.off+32 || id.Level > 0 && len(v)%32 != 0 {
-			return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) malformed", id.Level, id.Index)}
+		defer it.Close()
+		for _, lc := range locs {
+			id := nodes.IDs[lc.i]
+			if !it.SeekGE(lc.key) || !bytes.Equal(it.Key(), lc.key) {
+				if err := it.Error(); err != nil {
+					return nil, err
+				}
+				return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) missing", id.Level, id.Index)}
+			}
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return nil, err
+			}
+			if len(v) < lc.off+32 || id.Level > 0 && len(v) != bits.TrailingZeros64(binary.BigEndian.Uint64(lc.key[len(lc.key)-8:])+1)*32 {
+				return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) malformed", id.Level, id.Index)}
+			}
+			start := len(buf)
+			buf = append(buf, v[lc.off:lc.off+32]...)
+			hashes[lc.i] = buf[start:len(buf):len(buf)]
+			if lc.cache.org != nil {
+				l.nodes.put(lc.cache, append([]byte(nil), v...))
+			}
 		}
-		start := len(buf)
-		buf = append(buf, v[lc.off:lc.off+32]...)
-		hashes[lc.i] = buf[start:len(buf):len(buf)]
 	}
 	return nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func rawKey(org string, kind byte, parts ...uint64) []byte {
 // tamper opens the closed ledger's Pebble directly and applies f.
 func tamper(t *testing.T, dir string, f func(db *pebble.DB)) {
 	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest})
+	db, err := pebble.Open(dir, &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: quietPebble{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,3 +234,9 @@ func TestOpenWithAnotherKeyFailsVerification(t *testing.T) {
 		t.Fatalf("Open with another log key: %v", err)
 	}
 }
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)         {}
+func (quietPebble) Errorf(string, ...any)        {}
+func (quietPebble) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
