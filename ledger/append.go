@@ -174,8 +174,8 @@ func validStateKey(k []byte) error {
 	return nil
 }
 
-// commitLoop is the single committer: it gathers queued appends into one
-// batch, commits it synced, and acknowledges.
+// commitLoop is the single committer: it gathers every queued append, from
+// all orgs, into one batch and builds it (see commit).
 func (l *Ledger) commitLoop() {
 	defer close(l.applyq)
 	var carry *request
@@ -430,8 +430,7 @@ func (l *Ledger) acknowledge(f inflight) {
 			for i, p := range f.plans[r] {
 				rc := &r.receipts[i]
 				if p.pending >= 0 {
-					rec := ob.out.records[p.pending]
-					rc.Index, rc.LeafHash, rc.Time = first+uint64(p.pending), rec[:32:32], time.Unix(0, ob.out.time).UTC()
+					rc.Index, rc.LeafHash, rc.Time = first+uint64(p.pending), ob.out.hashes[p.pending], time.Unix(0, ob.out.time).UTC()
 				} else {
 					rc.Index, rc.LeafHash, rc.Time = p.rec.index, p.rec.leafHash, time.Unix(0, p.rec.time).UTC()
 				}
@@ -577,9 +576,9 @@ func persist(b *pebble.Batch, ob *orgBatch) {
 	for i, rec := range ob.out.records {
 		idx := first + uint64(i)
 		_ = b.Set(k.leaf(idx), rec, nil)
-		_ = b.Set(k.hashLookup(rec[:32], idx), nil, nil)
+		_ = b.Set(k.hashLookup(ob.out.hashes[i], idx), nil, nil)
 		if key := ob.leaves[i].idemKey; key != "" {
-			ir := idemRecord{index: idx, time: ob.out.time, leafHash: rec[:32], digest: sha256.Sum256(ob.leaves[i].event)}
+			ir := idemRecord{index: idx, time: ob.out.time, leafHash: ob.out.hashes[i], digest: sha256.Sum256(ob.leaves[i].event)}
 			_ = b.Set(k.idem(key), ir.marshal(), nil)
 		}
 	}

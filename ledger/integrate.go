@@ -62,8 +62,10 @@ type newLeaf struct {
 type integrated struct {
 	state treeState
 	time  int64
-	// records[i] is the leaf record (hash || bytes) of leaf state.size-len+i.
+	// records[i] and hashes[i] are the bytes and hash of leaf
+	// state.size-len(records)+i.
 	records [][]byte
+	hashes  [][]byte
 	nodes   []nodeRecord
 	root    []byte
 }
@@ -104,10 +106,11 @@ func integrate(org string, st treeState, now time.Time, entries []newLeaf) (inte
 	total := 0
 	for i, e := range entries {
 		lv[i] = leaf.Leaf{Org: org, Index: st.size + uint64(i), Time: ts, IdempotencyKey: e.idemKey, Event: e.event}
-		total += 32 + leaf.Size(&lv[i])
+		total += leaf.Size(&lv[i])
 	}
 	arena := make([]byte, 0, total)
-	out := integrated{time: t, records: make([][]byte, len(entries)), nodes: make([]nodeRecord, 0, len(entries)/2+1)}
+	out := integrated{time: t, records: make([][]byte, len(entries)), hashes: make([][]byte, len(entries)), nodes: make([]nodeRecord, 0, len(entries)/2+1)}
+	hashArena := make([]byte, 0, 32*len(entries))
 	// Appending m leaves completes at most m+64 interior nodes, so the
 	// arena never reallocates and records can alias it.
 	nodeArena := make([]byte, 0, 32*(len(entries)+64))
@@ -125,13 +128,11 @@ func integrate(org string, st treeState, now time.Time, entries []newLeaf) (inte
 	}
 	for i := range lv {
 		start := len(arena)
-		arena = arena[:start+32]
 		arena = leaf.Append(arena, &lv[i])
-		rec := arena[start:len(arena):len(arena)]
-		h := leaf.Hash(rec[32:])
-		copy(rec, h)
-		out.records[i] = rec
-		if err := r.Append(rec[:32], visit); err != nil {
+		out.records[i] = arena[start:len(arena):len(arena)]
+		hashArena = append(hashArena, leaf.Hash(out.records[i])...)
+		out.hashes[i] = hashArena[32*i : 32*i+32 : 32*i+32]
+		if err := r.Append(out.hashes[i], visit); err != nil {
 			return integrated{}, err
 		}
 	}

@@ -1,14 +1,19 @@
 package ledger
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/nuxari/nuxari/ledger/leaf"
+)
 
 // Storage layout. Every key of an org starts with 'o' + org ID + 0x00; org
 // IDs cannot contain 0x00 (see leaf.ValidateOrg), so no org's key space is a
 // prefix of another's. The kind byte that follows names the record:
 //
 //	's'                      tree state (size, compact range, last time)
-//	'l' index(8)             leaf record: leaf hash (32) || leaf bytes; the
-//	                         hash alone once the payload is purged
+//	'l' index(8)             leaf record: the leaf bytes; once purged, the
+//	                         32-byte leaf hash alone (a leaf is always
+//	                         longer than 32 bytes)
 //	'n' leaf(8)              the interior nodes completed by appending
 //	                         leaf: levels 1 … trailing-zeros(leaf+1), 32
 //	                         bytes each (level 0 is in the leaf record)
@@ -122,3 +127,18 @@ func prefixEnd(p []byte) []byte {
 	}
 	return nil
 }
+
+// leafRecordHash returns the leaf hash a leaf record stands for: the hash
+// of its bytes, or the hash itself once purged.
+func leafRecordHash(v []byte) ([]byte, bool) {
+	switch {
+	case len(v) == purgedLen:
+		return append([]byte(nil), v...), true
+	case len(v) > purgedLen:
+		return leaf.Hash(v), true
+	}
+	return nil, false
+}
+
+// purgedLen is the length of a purged leaf record: the leaf hash.
+const purgedLen = 32

@@ -185,11 +185,12 @@ func (l *Ledger) fetch(o *orgInfo, nodes proof.Nodes) ([][]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			if len(v) < lc.off+32 || id.Level > 0 && len(v) != bits.TrailingZeros64(binary.BigEndian.Uint64(lc.key[len(lc.key)-8:])+1)*32 {
+			h, ok := recordHash(id, v, lc.off)
+			if !ok {
 				return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) malformed", id.Level, id.Index)}
 			}
 			start := len(buf)
-			buf = append(buf, v[lc.off:lc.off+32]...)
+			buf = append(buf, h...)
 			hashes[lc.i] = buf[start:len(buf):len(buf)]
 			if lc.cache.org != nil {
 				l.nodes.put(lc.cache, append([]byte(nil), v...))
@@ -215,10 +216,24 @@ func (l *Ledger) nodeHash(o *orgInfo, id compact.NodeID, dst []byte) ([]byte, er
 		return nil, err
 	}
 	defer closer.Close()
-	if len(v) < off+32 || id.Level > 0 && len(v)%32 != 0 {
+	h, ok := recordHash(id, v, off)
+	if !ok {
 		return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) malformed", id.Level, id.Index)}
 	}
-	return append(dst, v[off:off+32]...), nil
+	return append(dst, h...), nil
+}
+
+// recordHash returns node id's hash from its stored record v: a leaf
+// record for level 0, else the node record of the completing leaf, at off.
+func recordHash(id compact.NodeID, v []byte, off int) ([]byte, bool) {
+	if id.Level == 0 {
+		return leafRecordHash(v)
+	}
+	k, _ := nodeLocation(id)
+	if len(v) != bits.TrailingZeros64(k+1)*32 || len(v) < off+32 {
+		return nil, false
+	}
+	return v[off : off+32], true
 }
 
 // Leaf returns leaf index of org's log. A purged leaf is returned with
@@ -243,14 +258,15 @@ func (l *Ledger) Leaf(ctx context.Context, org string, index uint64) (Leaf, erro
 }
 
 func decodeLeaf(o *orgInfo, index uint64, v []byte) (Leaf, error) {
-	if len(v) < 32 {
+	h, ok := leafRecordHash(v)
+	if !ok {
 		return Leaf{}, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d malformed", index)}
 	}
-	lf := Leaf{Index: index, Hash: append([]byte(nil), v[:32]...)}
-	if len(v) == 32 {
+	lf := Leaf{Index: index, Hash: h}
+	if len(v) == purgedLen {
 		return lf, fmt.Errorf("%w: leaf %d", ErrPurged, index)
 	}
-	lf.Bytes = append([]byte(nil), v[32:]...)
+	lf.Bytes = append([]byte(nil), v...)
 	return lf, nil
 }
 

@@ -134,8 +134,8 @@ func (l *Ledger) leafTime(o *orgInfo, index uint64) (time.Time, error) {
 		return time.Time{}, err
 	}
 	defer closer.Close()
-	if len(v) <= 32 {
+	if len(v) <= purgedLen {
 		return time.Time{}, fmt.Errorf("%w: leaf %d", ErrPurged, index)
 	}
-	return leaf.TimeOf(v[32:])
+	return leaf.TimeOf(v)
 }
