@@ -97,7 +97,8 @@ func (s *signer) merge(w signWork) {
 }
 
 func (s *signer) run() {
-	timer := time.NewTimer(time.Hour)
+	// Fire at once: orgs left unsigned by a previous run are pending.
+	timer := time.NewTimer(0)
 	defer timer.Stop()
 	open := true
 	for open {
