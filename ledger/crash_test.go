@@ -90,9 +90,9 @@ func TestCrashChild(t *testing.T) {
 
 type crashAck struct {
 	org, seed, hash string
-	index          uint64
-	cpSize         uint64
-	cpRoot         string
+	index           uint64
+	cpSize          uint64
+	cpRoot          string
 }
 
 func parseAck(line string) (crashAck, bool) {
