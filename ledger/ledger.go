@@ -76,6 +76,11 @@ func (e *CorruptionError) Error() string {
 // Unwrap returns ErrCorrupt.
 func (e *CorruptionError) Unwrap() error { return ErrCorrupt }
 
+// corrupt returns a *CorruptionError for o at its durable size.
+func (o *orgInfo) corrupt(format string, args ...any) error {
+	return &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf(format, args...)}
+}
+
 // Checkpoint is a signed tree head, as issued.
 type Checkpoint = verify.Checkpoint
 

@@ -179,7 +179,7 @@ func (l *Ledger) fetch(o *orgInfo, nodes proof.Nodes) ([][]byte, error) {
 				if err := it.Error(); err != nil {
 					return nil, err
 				}
-				return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) missing", id.Level, id.Index)}
+				return nil, o.corrupt("node (level %d, index %d) missing", id.Level, id.Index)
 			}
 			v, err := it.ValueAndErr()
 			if err != nil {
@@ -187,7 +187,7 @@ func (l *Ledger) fetch(o *orgInfo, nodes proof.Nodes) ([][]byte, error) {
 			}
 			h, ok := recordHash(id, v, lc.off)
 			if !ok {
-				return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) malformed", id.Level, id.Index)}
+				return nil, o.corrupt("node (level %d, index %d) malformed", id.Level, id.Index)
 			}
 			start := len(buf)
 			buf = append(buf, h...)
@@ -211,14 +211,14 @@ func (l *Ledger) nodeHash(o *orgInfo, id compact.NodeID, dst []byte) ([]byte, er
 	v, closer, err := l.db.Get(key)
 	if err != nil {
 		if err == pebble.ErrNotFound {
-			return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) missing", id.Level, id.Index)}
+			return nil, o.corrupt("node (level %d, index %d) missing", id.Level, id.Index)
 		}
 		return nil, err
 	}
 	defer closer.Close()
 	h, ok := recordHash(id, v, off)
 	if !ok {
-		return nil, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("node (level %d, index %d) malformed", id.Level, id.Index)}
+		return nil, o.corrupt("node (level %d, index %d) malformed", id.Level, id.Index)
 	}
 	return append(dst, h...), nil
 }
@@ -249,7 +249,7 @@ func (l *Ledger) Leaf(ctx context.Context, org string, index uint64) (Leaf, erro
 	v, closer, err := l.db.Get(o.keys.leaf(index))
 	if err != nil {
 		if err == pebble.ErrNotFound {
-			return Leaf{}, &CorruptionError{Org: org, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d missing", index)}
+			return Leaf{}, o.corrupt("leaf %d missing", index)
 		}
 		return Leaf{}, err
 	}
@@ -260,7 +260,7 @@ func (l *Ledger) Leaf(ctx context.Context, org string, index uint64) (Leaf, erro
 func decodeLeaf(o *orgInfo, index uint64, v []byte) (Leaf, error) {
 	h, ok := leafRecordHash(v)
 	if !ok {
-		return Leaf{}, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d malformed", index)}
+		return Leaf{}, o.corrupt("leaf %d malformed", index)
 	}
 	lf := Leaf{Index: index, Hash: h}
 	if len(v) == purgedLen {
@@ -299,7 +299,7 @@ func (l *Ledger) Leaves(ctx context.Context, org string, start, end uint64, fn f
 		}
 		idx := binary.BigEndian.Uint64(it.Key()[len(it.Key())-8:])
 		if idx != next {
-			return &CorruptionError{Org: org, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d missing", next)}
+			return o.corrupt("leaf %d missing", next)
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
@@ -318,7 +318,7 @@ func (l *Ledger) Leaves(ctx context.Context, org string, start, end uint64, fn f
 		return err
 	}
 	if next != end {
-		return &CorruptionError{Org: org, Size: o.size.Load(), Reason: fmt.Sprintf("leaf %d missing", next)}
+		return o.corrupt("leaf %d missing", next)
 	}
 	return nil
 }

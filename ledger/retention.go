@@ -34,7 +34,7 @@ func (l *Ledger) retention(o *orgInfo) (Retention, error) {
 	}
 	defer closer.Close()
 	if len(v) != 16 {
-		return Retention{}, &CorruptionError{Org: o.id, Size: o.size.Load(), Reason: "malformed retention record"}
+		return Retention{}, o.corrupt("malformed retention record")
 	}
 	return Retention{Window: time.Duration(binary.BigEndian.Uint64(v)), PurgedThrough: binary.BigEndian.Uint64(v[8:])}, nil
 }
