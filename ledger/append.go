@@ -118,7 +118,12 @@ func (l *Ledger) Append(ctx context.Context, org string, entries []Entry, ack Ac
 	}
 	select {
 	case <-r.done:
-		return r.receipts, r.err
+		if r.err != nil {
+			// A waiter for a checkpoint may fail after its receipts were
+			// built: an error carries no receipt.
+			return nil, r.err
+		}
+		return r.receipts, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

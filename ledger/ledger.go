@@ -325,6 +325,25 @@ func (l *Ledger) fail(err error) {
 	}
 }
 
+// commitSync applies b and waits for its WAL sync. Pebble turns a WAL
+// error in a synchronous commit (Batch.Commit or DB.Set with pebble.Sync)
+// into Logger.Fatalf, which panics; applying without waiting returns the
+// error from SyncWait instead, and the ledger fails.
+func (l *Ledger) commitSync(b *pebble.Batch) error {
+	if err := l.failed(); err != nil {
+		return err
+	}
+	err := l.db.ApplyNoSyncWait(b, pebble.Sync)
+	if err == nil {
+		err = b.SyncWait()
+	}
+	if err != nil {
+		l.fail(err)
+		return fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	return nil
+}
+
 func (l *Ledger) failed() error {
 	if p := l.failure.Load(); p != nil {
 		return fmt.Errorf("%w: %w", ErrFailed, *p)

@@ -69,7 +69,10 @@ func (l *Ledger) SetRetention(ctx context.Context, org string, window time.Durat
 		return err
 	}
 	r.Window = window
-	return l.db.Set(o.keys.retention(), r.marshal(), pebble.Sync)
+	b := l.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(o.keys.retention(), r.marshal(), nil)
+	return l.commitSync(b)
 }
 
 // Purge removes the payloads of org's leaves older than the retention
@@ -117,7 +120,7 @@ func (l *Ledger) Purge(ctx context.Context, org string) (Retention, error) {
 		}
 		next := Retention{Window: r.Window, PurgedThrough: end}
 		_ = b.Set(o.keys.retention(), next.marshal(), nil)
-		err := b.Commit(pebble.Sync)
+		err := l.commitSync(b)
 		b.Close()
 		if err != nil {
 			return r, err

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
@@ -191,9 +190,8 @@ func (s *signer) sign(due []*pendingOrg) {
 		cps[i] = cp
 		_ = b.Set(p.info.keys.checkpoint(cp.Size), cp.Note, nil)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		s.l.fail(err)
-		s.failAll(fmt.Errorf("%w: store checkpoints: %w", ErrFailed, err))
+	if err := s.l.commitSync(b); err != nil {
+		s.failAll(fmt.Errorf("store checkpoints: %w", err))
 		return
 	}
 	for i, p := range due {
