@@ -79,12 +79,16 @@ func TestBackpressure(t *testing.T) {
 	cfg.Dir = "ledger"
 	cfg.FS = errorfs.Wrap(vfs.NewMem(), gate)
 	cfg.QueueLength = 4
+	// Small batches, so the few batches in the pipeline cannot absorb
+	// every caller and the queue itself must fill.
+	cfg.MaxBatchEntries = 2
 	reg := prometheus.NewRegistry()
 	cfg.Registerer = reg
 	l := openLedger(t, cfg)
 	appendN(t, l, "acme", 1, ledger.AckDurable)
 
 	gate.close()
+	defer gate.open() // lets Close finish even if the test fails
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for i := 0; i < 64; i++ {
