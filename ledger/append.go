@@ -399,14 +399,15 @@ func (l *Ledger) applyLoop() {
 func (l *Ledger) ackLoop() {
 	defer close(l.signq)
 	for f := range l.ackq {
-		if f.b != nil && l.failed() == nil {
+		if f.b != nil {
+			// Pebble MUST NOT be handed back a batch applied with
+			// ApplyNoSyncWait before its SyncWait, even once the ledger
+			// has failed: the WAL still holds it until the sync is over.
 			err := f.b.SyncWait()
 			f.b.Close()
 			if err != nil {
 				l.fail(err)
 			}
-		} else if f.b != nil {
-			f.b.Close()
 		}
 		if err := l.failed(); err != nil {
 			for _, ob := range f.order {
@@ -517,7 +518,7 @@ func (l *Ledger) plan(ob *orgBatch, r *request) ([]planned, error) {
 				out[i].rec, out[i].dup = rec, true
 				continue
 			} else if err != pebble.ErrNotFound {
-				return nil, fmt.Errorf("%w: %w", ErrFailed, err)
+				return nil, fmt.Errorf("read idempotency record of key %q: %w", e.IdempotencyKey, err)
 			}
 		}
 		if local == nil {
@@ -568,7 +569,7 @@ func (l *Ledger) stateValue(ob *orgBatch, key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %w", ErrFailed, err)
+		return nil, false, fmt.Errorf("read state key %q: %w", key, err)
 	}
 	defer closer.Close()
 	return append([]byte{}, v...), true, nil

@@ -2,8 +2,11 @@ package ledger_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,237 +22,376 @@ import (
 	"github.com/nuxari/nuxari/ledger/verify"
 )
 
+// The crash test runs its child in a copy of the test binary, configured
+// through these environment variables.
 const (
-	crashDirEnv   = "NUXARI_CRASH_DIR"
-	crashKeyEnv   = "NUXARI_CRASH_KEY"
-	crashCycleEnv = "NUXARI_CRASH_CYCLE"
+	crashDirEnv = "NUXARI_CRASH_DIR" // the ledger directory
+	crashKeyEnv = "NUXARI_CRASH_KEY" // the note signer key
+	crashRunEnv = "NUXARI_CRASH_RUN" // distinguishes the events of each run
 )
 
-// crashEvent is the event appended for a seed; with an idempotency key,
-// the seed is the key, so a retry carries the same event.
-func crashEvent(seed string) []byte { return fmt.Appendf(nil, `{"seed":%q}`, seed) }
+var crashOrgs = []string{"acme", "globex", "initech", "umbrella", "hooli"}
 
-// TestCrashChild is the process the crash test kills: it appends under
-// load from many goroutines and prints one line per acknowledged entry:
+// crashEvent is the event appended for seed. An entry with an idempotency
+// key has the key as its seed, so that a retry carries the same event.
+func crashEvent(seed string) []byte {
+	return fmt.Appendf(nil, `{"seed":%q,"type":"crash-test"}`, seed)
+}
+
+// TestCrashChild is the process TestCrashRecovery kills. It opens the
+// ledger (recovering from the previous kill), appends from many goroutines
+// to several orgs, and prints one line per acknowledged entry once Append
+// has returned:
 //
-//	org index leafhash seed checkpointSize checkpointRoot
+//	ack <org> <index> <leaf hash hex> <seed> <dup|new> <checkpoint note base64|->
+//
+// or "fail <error>" if an append fails.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
-		t.Skip("run by TestCrashRecovery")
+		t.Skip("the process TestCrashRecovery starts and kills")
 	}
 	s, vkey, err := ledger.ParseSignerKey(os.Getenv(crashKeyEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := ledger.Open(ledger.Config{Dir: dir, LogName: "nuxari-test", Signer: s, VerifierKey: vkey, CacheSize: 16 << 20})
+	l, err := ledger.Open(ledger.Config{
+		Dir: dir, LogName: "nuxari-test", Signer: s, VerifierKey: vkey,
+		CacheSize:          8 << 20,
+		CheckpointInterval: 20 * time.Millisecond,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cycle := os.Getenv(crashCycleEnv)
-	var mu sync.Mutex
-	out := bufio.NewWriter(os.Stdout)
+	run := os.Getenv(crashRunEnv)
+	var mu sync.Mutex // one write per append, whole lines
 	var wg sync.WaitGroup
-	for g := 0; g < 32; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			org := fmt.Sprintf("org-%d", g%4)
+	for g := range 24 {
+		wg.Go(func() {
+			org := crashOrgs[g%len(crashOrgs)]
 			for n := 0; ; n++ {
-				seed := fmt.Sprintf("c%s-g%d-n%d", cycle, g, n)
-				e := ledger.Entry{Event: crashEvent(seed)}
-				if n%5 == 0 {
-					// Keys repeat across cycles: retries of earlier entries.
-					e.IdempotencyKey = fmt.Sprintf("k-%d-%d", g, n%40)
-					seed = e.IdempotencyKey
-					e.Event = crashEvent(seed)
+				entries := make([]ledger.Entry, 1+(g+n)%3)
+				seeds := make([]string, len(entries))
+				for i := range entries {
+					seeds[i] = fmt.Sprintf("r%s-g%d-n%d-%d", run, g, n, i)
+					if (n+i)%4 == 0 {
+						// Keys recur in every run: retries across crashes.
+						entries[i].IdempotencyKey = fmt.Sprintf("k-g%d-%d", g, (n+i)%60)
+						seeds[i] = entries[i].IdempotencyKey
+					}
+					entries[i].Event = crashEvent(seeds[i])
 				}
 				ack := ledger.AckDurable
-				if n%3 == 0 {
+				if n%3 != 0 {
 					ack = ledger.AckCheckpoint
 				}
-				rs, err := l.Append(context.Background(), org, []ledger.Entry{e}, ack)
+				rs, err := l.Append(context.Background(), org, entries, ack)
+				var out bytes.Buffer
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "append:", err)
-					os.Exit(2)
+					fmt.Fprintf(&out, "fail %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 				}
-				r := rs[0]
-				cpSize, cpRoot := uint64(0), "-"
-				if r.Checkpoint != nil {
-					cpSize, cpRoot = r.Checkpoint.Size, hex.EncodeToString(r.Checkpoint.Root)
+				for i, r := range rs {
+					dup, note := "new", "-"
+					if r.Duplicate {
+						dup = "dup"
+					}
+					if r.Checkpoint != nil {
+						note = base64.StdEncoding.EncodeToString(r.Checkpoint.Note)
+					}
+					fmt.Fprintf(&out, "ack %s %d %x %s %s %s\n", org, r.Index, r.LeafHash, seeds[i], dup, note)
 				}
 				mu.Lock()
-				fmt.Fprintf(out, "%s %d %x %s %d %s\n", org, r.Index, r.LeafHash, seed, cpSize, cpRoot)
-				out.Flush()
+				_, werr := os.Stdout.Write(out.Bytes())
 				mu.Unlock()
+				if err != nil || werr != nil {
+					return
+				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
 
+// crashAck is one line of TestCrashChild.
 type crashAck struct {
-	org, seed, hash string
-	index           uint64
-	cpSize          uint64
-	cpRoot          string
+	org   string
+	index uint64
+	hash  []byte
+	seed  string
+	dup   bool
+	note  []byte // nil unless AckCheckpoint
 }
 
-func parseAck(line string) (crashAck, bool) {
+func (a crashAck) key() string {
+	if strings.HasPrefix(a.seed, "k-") {
+		return a.seed
+	}
+	return ""
+}
+
+func parseCrashAck(line string) (crashAck, error) {
 	f := strings.Fields(line)
-	if len(f) != 6 {
-		return crashAck{}, false
+	if len(f) != 7 || f[0] != "ack" {
+		return crashAck{}, fmt.Errorf("malformed line %q", line)
 	}
-	idx, err1 := strconv.ParseUint(f[1], 10, 64)
-	size, err2 := strconv.ParseUint(f[4], 10, 64)
-	if err1 != nil || err2 != nil {
-		return crashAck{}, false
+	a := crashAck{org: f[1], seed: f[4], dup: f[5] == "dup"}
+	var err error
+	if a.index, err = strconv.ParseUint(f[2], 10, 64); err != nil {
+		return crashAck{}, fmt.Errorf("line %q: %w", line, err)
 	}
-	return crashAck{org: f[0], index: idx, hash: f[2], seed: f[3], cpSize: size, cpRoot: f[5]}, true
+	if a.hash, err = hex.DecodeString(f[3]); err != nil || len(a.hash) != verify.HashSize {
+		return crashAck{}, fmt.Errorf("line %q: bad leaf hash", line)
+	}
+	if f[6] != "-" {
+		if a.note, err = base64.StdEncoding.DecodeString(f[6]); err != nil {
+			return crashAck{}, fmt.Errorf("line %q: %w", line, err)
+		}
+	}
+	return a, nil
 }
 
 // TestCrashRecovery kills a process appending under load with SIGKILL at
-// random moments, 24 times on the same store, and after each restart checks
-// that every acknowledged entry is there with its bytes, that the tree
-// matches its latest checkpoint, and that proofs verify.
+// random moments, again and again on the same directory, and after each
+// kill reopens the ledger (Open checks every tree against its latest
+// checkpoint) and checks that every acknowledged entry is there with its
+// hash and event, that idempotency keys kept their first index, that the
+// latest checkpoint verifies and extends the one recovery found and every
+// checkpoint an appender received, and that inclusion proofs verify.
 func TestCrashRecovery(t *testing.T) {
 	if os.Getenv(crashDirEnv) != "" {
-		t.Skip("child")
+		t.Skip("in the child")
 	}
-	cfg := testConfig(t)
 	skey, err := testKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	var acks []crashAck
-	firstIndex := map[string]uint64{} // org/key → index of its first ack
-	const cycles = 24
-	for c := 0; c < cycles; c++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+cfg.Dir, crashKeyEnv+"="+skey, crashCycleEnv+"="+strconv.Itoa(c))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1024)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
-		// Kill after a random number of acknowledgements (none, for some
-		// cycles: a kill during start-up and recovery).
-		want := []int{0, 1, 10, 100, 500, 2000}[rng.IntN(6)]
-		deadline := time.After(20 * time.Second)
-		var cycleAcks []crashAck
-		for len(cycleAcks) < want {
-			select {
-			case line, ok := <-lines:
-				if !ok {
-					t.Fatalf("cycle %d: child exited early: %v\n%s", c, cmd.Wait(), stderr.String())
-				}
-				if a, ok := parseAck(line); ok {
-					cycleAcks = append(cycleAcks, a)
-				}
-			case <-deadline:
-				t.Fatalf("cycle %d: %d of %d acknowledgements in 20s\n%s", c, len(cycleAcks), want, stderr.String())
-			}
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		// Lines written before the kill are acknowledgements too.
-		for line := range lines {
-			if a, ok := parseAck(line); ok {
-				cycleAcks = append(cycleAcks, a)
-			}
-		}
-		_ = cmd.Wait()
-		acks = append(acks, cycleAcks...)
+	cfg := testConfig(t)
+	cfg.CheckpointInterval = 10 * time.Millisecond // sign what a kill left unsigned soon
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("kill schedule seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
 
+	const cycles = 24
+	var acks []crashAck
+	keyIndex := map[string]uint64{} // org/key → the index first acknowledged
+	kills, early := 0, 0
+	for c := range cycles {
+		// Every third cycle a second child recovers from the first one's
+		// crash before the test looks.
+		runs := 1
+		if c%3 == 2 {
+			runs = 2
+		}
+		var fresh []crashAck
+		for k := range runs {
+			got, wasEarly := runAndKill(t, cfg.Dir, skey, fmt.Sprintf("%d.%d", c, k), rng)
+			fresh = append(fresh, got...)
+			kills++
+			if wasEarly {
+				early++
+			}
+		}
 		l, err := ledger.Open(cfg)
 		if err != nil {
-			t.Fatalf("cycle %d: reopen after SIGKILL: %v", c, err)
+			t.Fatalf("cycle %d: Open after SIGKILL: %v", c, err)
 		}
-		checkCrashAcks(t, l, acks, firstIndex, rng)
+		old := acks
+		if c < cycles-1 && len(old) > 100 {
+			// Earlier acknowledgements were checked after their own kill;
+			// recheck a sample, and all of them after the last kill.
+			old = make([]crashAck, 100)
+			for i := range old {
+				old[i] = acks[rng.IntN(len(acks))]
+			}
+		}
+		checkCrash(t, l, old, fresh, keyIndex, rng)
 		if err := l.Close(); err != nil {
-			t.Fatal(err)
+			t.Fatalf("cycle %d: Close: %v", c, err)
+		}
+		acks = append(acks, fresh...)
+	}
+	dups, signed := 0, 0
+	for _, a := range acks {
+		if a.dup {
+			dups++
+		}
+		if a.note != nil {
+			signed++
 		}
 	}
-	if len(acks) < 1000 {
-		t.Fatalf("only %d acknowledgements over %d cycles", len(acks), cycles)
+	t.Logf("%d kills (%d early), %d acknowledged entries, %d duplicates, %d with a checkpoint", kills, early, len(acks), dups, signed)
+	if len(acks) < 200 || dups == 0 || signed == 0 {
+		t.Fatalf("too little load to test anything: %d acknowledgements, %d duplicates, %d with a checkpoint", len(acks), dups, signed)
 	}
 }
 
-func checkCrashAcks(t *testing.T, l *ledger.Ledger, acks []crashAck, firstIndex map[string]uint64, rng *rand.Rand) {
+// runAndKill starts TestCrashChild on dir, kills it with SIGKILL at a
+// random moment, and returns what it acknowledged. Mostly the kill comes
+// a random delay after a random number of acknowledgements; one time in
+// five it comes a random delay after the start, which may be before the
+// ledger is open, during recovery, or among the first appends.
+func runAndKill(t *testing.T, dir, skey, run string, rng *rand.Rand) (acks []crashAck, early bool) {
 	t.Helper()
-	ctx := context.Background()
-	latest := map[string]ledger.Checkpoint{}
-	for _, org := range l.Orgs() {
-		// The reopened ledger signs what the killed one left unsigned.
-		size, _ := l.Size(org)
-		var cp ledger.Checkpoint
-		var err error
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			cp, err = l.Checkpoint(ctx, org)
-			if err == nil && cp.Size == size {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("org %s: no checkpoint at size %d after restart: %+v, %v", org, size, cp, err)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashKeyEnv+"="+skey, crashRunEnv+"="+run)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Should the test stop early, the child goes too; after Wait this
+	// fails harmlessly.
+	defer func() { _ = cmd.Process.Kill() }()
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	exited := func() {
+		for range lines {
+		}
+		t.Fatalf("run %s: child exited before the kill: %v\n%s", run, cmd.Wait(), stderr.String())
+	}
+	take := func(line string) {
+		if rest, ok := strings.CutPrefix(line, "fail "); ok {
+			t.Errorf("run %s: append failed in the child: %s", run, rest)
+			return
+		}
+		if !strings.HasPrefix(line, "ack ") {
+			return // test framework output
+		}
+		a, err := parseCrashAck(line)
+		if err != nil {
+			t.Fatalf("run %s: %v", run, err)
+		}
+		acks = append(acks, a)
+	}
+
+	var delay time.Duration
+	if early = rng.IntN(5) == 0; early {
+		delay = time.Duration(rng.Int64N(int64(150 * time.Millisecond)))
+	} else {
+		want := []int{1, 1, 10, 100, 400}[rng.IntN(5)]
+		deadline := time.After(20 * time.Second)
+		for len(acks) < want {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					exited()
+				}
+				take(line)
+			case <-deadline:
+				t.Fatalf("run %s: %d of %d acknowledgements in 20 s\n%s", run, len(acks), want, stderr.String())
 			}
 		}
+		delay = time.Duration(rng.Int64N(int64(50 * time.Millisecond)))
+	}
+	kill := time.After(delay)
+wait:
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				exited()
+			}
+			take(line)
+		case <-kill:
+			break wait
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Lines written before the kill are acknowledgements too.
+	for line := range lines {
+		take(line)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("run %s: child did not die of SIGKILL: %v\n%s", run, err, stderr.String())
+	}
+	return acks, early
+}
+
+// checkCrash checks a ledger reopened after a kill against the entries
+// acknowledged before it: fresh ones, from the runs since the last check,
+// and old ones, from earlier runs. It records the first index of each
+// idempotency key in keyIndex.
+func checkCrash(t *testing.T, l *ledger.Ledger, old, fresh []crashAck, keyIndex map[string]uint64, rng *rand.Rand) {
+	t.Helper()
+	ctx := context.Background()
+	recovered := map[string]ledger.Checkpoint{} // what Open checked the tree against
+	latest := map[string]ledger.Checkpoint{}    // covering the whole tree
+	size := map[string]uint64{}
+	verifiers := map[string]*verify.Verifier{}
+	for _, org := range l.Orgs() {
 		v, err := verify.NewVerifier(l.VerifierKey(), l.Origin(org))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.Checkpoint(cp.Note); err != nil {
-			t.Fatalf("org %s: latest checkpoint: %v", org, err)
+		verifiers[org] = v
+		size[org], _ = l.Size(org)
+		if cp, err := l.Checkpoint(ctx, org); err == nil {
+			recovered[org] = verifyNote(t, l, org, cp.Note, cp)
+		} else if !errors.Is(err, ledger.ErrNotFound) {
+			t.Fatal(err)
 		}
-		latest[org] = cp
+		latest[org] = awaitCheckpoint(t, l, org)
+		if cp, ok := recovered[org]; ok {
+			checkConsistent(t, l, org, cp, latest[org])
+		}
 	}
-	for i, a := range acks {
-		lf, err := l.Leaf(ctx, a.org, a.index)
-		if err != nil {
-			t.Fatalf("acknowledged %s/%d lost: %v", a.org, a.index, err)
+	noteSize := map[string]uint64{} // receipt checkpoint notes checked
+	for _, a := range append(old, fresh...) {
+		if a.index >= size[a.org] {
+			t.Fatalf("acknowledged %s/%d beyond the recovered size %d", a.org, a.index, size[a.org])
 		}
-		if hex.EncodeToString(lf.Hash) != a.hash {
-			t.Fatalf("acknowledged %s/%d has another hash", a.org, a.index)
-		}
-		parsed, err := verify.LeafAt(lf.Bytes, a.org, a.index)
-		if err != nil || string(parsed.Event) != string(crashEvent(a.seed)) {
-			t.Fatalf("acknowledged %s/%d holds %s, %v; want seed %s", a.org, a.index, parsed.Event, err, a.seed)
-		}
-		if strings.HasPrefix(a.seed, "k-") {
-			key := a.org + "/" + a.seed
-			if first, ok := firstIndex[key]; ok && first != a.index {
-				t.Fatalf("idempotency key %s acknowledged at %d and %d", key, first, a.index)
+		checkAcked(t, l, []acked{{a.org, a.index, a.hash, crashEvent(a.seed), a.key()}})
+		if k := a.key(); k != "" {
+			id := a.org + "/" + k
+			if first, ok := keyIndex[id]; ok && first != a.index {
+				t.Fatalf("idempotency key %s acknowledged at %d and at %d", id, first, a.index)
 			} else if !ok {
-				firstIndex[key] = a.index
+				keyIndex[id] = a.index
 			}
 		}
-		// Proofs for a sample, and every checkpoint an appender received
-		// must be consistent with the latest.
-		cp := latest[a.org]
-		if i%17 == 0 || rng.IntN(50) == 0 {
-			p, err := l.InclusionProof(ctx, a.org, a.index, cp.Size)
-			if err != nil || verify.Inclusion(lf.Hash, a.index, cp.Size, p, cp.Root) != nil {
-				t.Fatalf("inclusion of %s/%d in %d: %v", a.org, a.index, cp.Size, err)
+		// Inclusion proofs for a sample.
+		if rng.IntN(8) == 0 {
+			cur := latest[a.org]
+			p, err := l.InclusionProof(ctx, a.org, a.index, cur.Size)
+			if err != nil || verify.Inclusion(a.hash, a.index, cur.Size, p, cur.Root) != nil {
+				t.Fatalf("inclusion of %s/%d in the latest checkpoint (%d): %v", a.org, a.index, cur.Size, err)
+			}
+			if rec, ok := recovered[a.org]; ok && a.index < rec.Size {
+				p, err := l.InclusionProof(ctx, a.org, a.index, rec.Size)
+				if err != nil || verify.Inclusion(a.hash, a.index, rec.Size, p, rec.Root) != nil {
+					t.Fatalf("inclusion of %s/%d in the recovered checkpoint (%d): %v", a.org, a.index, rec.Size, err)
+				}
 			}
 		}
-		if a.cpSize > 0 && a.cpSize <= cp.Size {
-			root, _ := hex.DecodeString(a.cpRoot)
-			c, err := l.ConsistencyProof(ctx, a.org, a.cpSize, cp.Size)
-			if err != nil || verify.Consistency(a.cpSize, cp.Size, c, root, cp.Root) != nil {
-				t.Fatalf("checkpoint %d given to an appender is not consistent with %d: %v", a.cpSize, cp.Size, err)
+		// A checkpoint handed to an appender is one the log must extend.
+		if a.note != nil {
+			cpSize, ok := noteSize[string(a.note)]
+			if !ok {
+				cp, err := verifiers[a.org].Checkpoint(a.note)
+				if err != nil {
+					t.Fatalf("checkpoint received for %s/%d: %v", a.org, a.index, err)
+				}
+				checkConsistent(t, l, a.org, cp, latest[a.org])
+				cpSize = cp.Size
+				noteSize[string(a.note)] = cpSize
+			}
+			if cpSize <= a.index {
+				t.Fatalf("checkpoint of size %d received for %s/%d", cpSize, a.org, a.index)
 			}
 		}
 	}

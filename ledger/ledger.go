@@ -38,8 +38,10 @@ const (
 	MaxStateKeySize = 1024
 )
 
-// Errors. Every error this package returns wraps one of these (or a
-// context error), so callers match with errors.Is.
+// Errors. Every error about the caller's input, the log's state or the
+// ledger's health wraps one of these (or a context error), so callers
+// match with errors.Is; an I/O error from storage is returned as Pebble
+// reports it, with context.
 var (
 	ErrInvalidOrg            = leaf.ErrInvalidOrg
 	ErrInvalidIdempotencyKey = leaf.ErrInvalidIdempotencyKey
@@ -57,8 +59,12 @@ var (
 	ErrInvalidRetention      = errors.New("invalid retention window")
 	ErrLogFull               = errors.New("log full")
 	ErrClosed                = errors.New("ledger closed")
-	ErrFailed                = errors.New("ledger failed; reopen it to recover")
-	ErrCorrupt               = errors.New("ledger storage does not match its checkpoint")
+	// ErrFailed: storage failed during a commit; every later append is
+	// refused until the ledger is reopened. An append that failed this way
+	// may still be present after reopening: retry it with its idempotency
+	// keys.
+	ErrFailed  = errors.New("ledger failed; reopen it to recover")
+	ErrCorrupt = errors.New("ledger storage does not match its checkpoint")
 )
 
 // CorruptionError reports an org whose stored tree does not match what it
