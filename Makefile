@@ -2,9 +2,17 @@
 # Tools are pinned by version and installed with `go install` into $(GOBIN).
 
 GO          ?= go
-GOBIN       ?= $(shell $(GO) env GOPATH)/bin
-STATICCHECK_VERSION := v0.8.2
-STATICCHECK := $(GOBIN)/staticcheck
+TOOLS       := $(CURDIR)/.tools
+STATICCHECK_VERSION           := v0.8.2
+BUF_VERSION                   := v1.75.0
+PROTOC_GEN_GO_VERSION         := v1.36.12
+PROTOC_GEN_CONNECT_GO_VERSION := v1.21.1
+# Each tool lives in a directory named for its version, so a version bump
+# installs the new one.
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+BUF         := $(TOOLS)/buf-$(BUF_VERSION)/buf
+PROTOC_GEN_GO         := $(TOOLS)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION)/protoc-gen-go
+PROTOC_GEN_CONNECT_GO := $(TOOLS)/protoc-gen-connect-go-$(PROTOC_GEN_CONNECT_GO_VERSION)/protoc-gen-connect-go
 FUZZTIME    ?= 5s
 BENCHTIME   ?= 1x
 PKGS        := ./...
@@ -15,21 +23,38 @@ PKGS        := ./...
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-.PHONY: run
-run: ## Run the service on its embedded defaults.
-	@echo "nuxarid (the API server) is not part of this tree yet; the ledger it"
-	@echo "builds on is. Run 'make test' to exercise it, 'make bench' to measure it."
+DATA_DIR    ?= nuxari-data
+ADDR        ?= 127.0.0.1:8080
 
-.PHONY: generate
-generate: ## Regenerate generated code.
-	$(GO) generate $(PKGS)
+.PHONY: run
+run: ## Run nuxarid on its embedded defaults (data in ./nuxari-data).
+	$(GO) run ./cmd/nuxarid --data-dir $(DATA_DIR) --addr $(ADDR)
+
+.PHONY: build
+build: ## Build nuxarid and nuxctl into ./bin.
+	$(GO) build -o bin/ ./cmd/...
 
 $(STATICCHECK):
-	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+$(BUF):
+	GOBIN=$(dir $@) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(PROTOC_GEN_GO):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(PROTOC_GEN_CONNECT_GO):
+	GOBIN=$(dir $@) $(GO) install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(PROTOC_GEN_CONNECT_GO_VERSION)
+
+.PHONY: generate
+generate: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_CONNECT_GO) ## Regenerate protos' Go code and docs/rbac.md.
+	PATH=$(dir $(PROTOC_GEN_GO)):$(dir $(PROTOC_GEN_CONNECT_GO)):$$PATH $(BUF) generate
+	$(GO) test ./governance/api -run '^TestRBACDoc$$' -count=1 -update
 
 .PHONY: lint
-lint: $(STATICCHECK) ## gofmt, go vet, staticcheck.
+lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated code current.
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(BUF) lint
+	$(MAKE) --no-print-directory generate
+	@if [ -n "$$(git status --porcelain -- proto docs/rbac.md)" ]; then \
+		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto docs/rbac.md; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 	@# The offline verifier must build without Pebble or server code.

@@ -1,0 +1,136 @@
+// Command nuxarid is the Nuxari server.
+//
+//	nuxarid [flags]                 serve
+//	nuxarid bootstrap [flags]       create an org and its first owner in the
+//	                                data directory (server stopped)
+//
+// Every flag has an environment variable: --data-dir is NUXARI_DATA_DIR,
+// and so on. Flags win over the environment.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "nuxarid:", err)
+		os.Exit(1)
+	}
+}
+
+// common registers the flags every command shares.
+func common(fs *flag.FlagSet, cfg *server.Config) {
+	fs.StringVar(&cfg.DataDir, "data-dir", "nuxari-data", "directory of the ledger and keys (created 0700)")
+	fs.StringVar(&cfg.LogName, "log-name", "nuxari", "name of the log in checkpoint origins (<log-name>/orgs/<org>)")
+}
+
+// parse parses args, after applying NUXARI_<FLAG> environment variables.
+func parse(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "NUXARI_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && err == nil {
+			if serr := f.Value.Set(v); serr != nil {
+				err = fmt.Errorf("%s: %w", env, serr)
+			}
+		}
+		f.Usage += fmt.Sprintf(" [$%s]", env)
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "bootstrap" {
+		return bootstrap(args[1:], stdin, stdout, stderr)
+	}
+	var cfg server.Config
+	fs := flag.NewFlagSet("nuxarid", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	common(fs, &cfg)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "TLS certificate file (PEM); without it the listener speaks h2c")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
+	fs.BoolVar(&cfg.Governance.SignupDisabled, "disable-signup", false, "turn off self-service org sign-up (use 'nuxarid bootstrap')")
+	fs.DurationVar(&cfg.Governance.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a login session")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	cfg.Logger = server.NewLogger(stderr, level)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := server.Open(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		s.Close()
+		return err
+	}
+	serr := s.Serve(ctx, ln)
+	if err := s.Close(); err != nil && serr == nil {
+		serr = err
+	}
+	return serr
+}
+
+func bootstrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var cfg server.Config
+	fs := flag.NewFlagSet("nuxarid bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	common(fs, &cfg)
+	var n governance.NewOrg
+	fs.StringVar(&n.ID, "org", "", "org ID (1 to 64 of [A-Za-z0-9_-])")
+	fs.StringVar(&n.DisplayName, "name", "", "org display name")
+	fs.StringVar(&n.OwnerEmail, "owner-email", "", "first owner's email")
+	fs.StringVar(&n.OwnerDisplayName, "owner-name", "", "first owner's name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	// The password comes on stdin (first line), never as a flag.
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && (!errors.Is(err, io.EOF) || line == "") {
+		return errors.New("write the owner's password on standard input")
+	}
+	n.OwnerPassword = secret.New(strings.TrimRight(line, "\r\n"))
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	s, err := server.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	org, owner, err := s.Service().CreateOrg(context.Background(), n, true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created org %s with owner %s (%s)\n", org.ID, owner.Email, owner.UserID)
+	return nil
+}

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/rbac"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+var roles = map[nuxariv1.Role]rbac.Role{
+	nuxariv1.Role_ROLE_OWNER:     rbac.Owner,
+	nuxariv1.Role_ROLE_ADMIN:     rbac.Admin,
+	nuxariv1.Role_ROLE_APPROVER:  rbac.Approver,
+	nuxariv1.Role_ROLE_REQUESTER: rbac.Requester,
+	nuxariv1.Role_ROLE_AUDITOR:   rbac.Auditor,
+	nuxariv1.Role_ROLE_READONLY:  rbac.Readonly,
+}
+
+func roleIn(field string, r nuxariv1.Role) (rbac.Role, error) {
+	if role, ok := roles[r]; ok {
+		return role, nil
+	}
+	return "", connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %d is not a role; use one of ROLE_OWNER, ROLE_ADMIN, ROLE_APPROVER, ROLE_REQUESTER, ROLE_AUDITOR, ROLE_READONLY", field, r))
+}
+
+func roleOut(r rbac.Role) nuxariv1.Role {
+	for k, v := range roles {
+		if v == r {
+			return k
+		}
+	}
+	return nuxariv1.Role_ROLE_UNSPECIFIED
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// timeIn converts an optional timestamp, refusing invalid ones.
+func timeIn(field string, t *timestamppb.Timestamp) (time.Time, error) {
+	if t == nil {
+		return time.Time{}, nil
+	}
+	if err := t.CheckValid(); err != nil {
+		return time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %v", field, err))
+	}
+	return t.AsTime(), nil
+}
+
+func orgOut(o governance.Org) *nuxariv1.Org {
+	return &nuxariv1.Org{
+		OrgId: o.ID, DisplayName: o.DisplayName, Retention: durationpb.New(o.Retention),
+		CreateTime: ts(o.Created), LogOrigin: o.LogOrigin, LogVerifierKey: o.VerifierKey,
+	}
+}
+
+func memberOut(m governance.Member) *nuxariv1.Member {
+	return &nuxariv1.Member{UserId: m.UserID, Email: m.Email, DisplayName: m.DisplayName, Role: roleOut(m.Role), CreateTime: ts(m.Created)}
+}
+
+func principalOut(p *governance.Principal) *nuxariv1.Principal {
+	return &nuxariv1.Principal{OrgId: p.Org, UserId: p.UserID, Email: p.Email, Role: roleOut(p.Role), ApiTokenId: p.TokenID, ExpireTime: ts(p.Expires)}
+}
+
+func tokenOut(t governance.APIToken) *nuxariv1.APIToken {
+	return &nuxariv1.APIToken{TokenId: t.ID, Name: t.Name, Role: roleOut(t.Role), CreatedBy: t.CreatedBy, CreateTime: ts(t.Created), ExpireTime: ts(t.Expires)}
+}
+
+func checkpointOut(c governance.Checkpoint) *nuxariv1.Checkpoint {
+	if c.Note == nil {
+		return nil
+	}
+	return &nuxariv1.Checkpoint{Note: string(c.Note), Origin: c.Origin, Size: c.Size, RootHash: c.Root}
+}
+
+func eventOut(e governance.Event) *nuxariv1.Event {
+	return &nuxariv1.Event{Index: e.Index, Leaf: e.Leaf, LeafHash: e.LeafHash, Time: ts(e.Time), Type: e.Type, Actor: e.Actor, Purged: e.Purged}
+}

@@ -1,0 +1,194 @@
+// Package api serves the governance domain over Connect (and gRPC and
+// gRPC-Web): handlers that translate proto to domain and domain errors to
+// Connect codes, the one table of what each procedure needs (Procedures),
+// and the interceptor that enforces it.
+package api
+
+import (
+	"context"
+	"log/slog"
+
+	"connectrpc.com/connect"
+	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/secret"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
+)
+
+// Handlers implements the nuxari.v1 services over a governance.Service.
+type Handlers struct {
+	svc *governance.Service
+	log *slog.Logger
+}
+
+var (
+	_ nuxariv1connect.OrgServiceHandler    = (*Handlers)(nil)
+	_ nuxariv1connect.AuthServiceHandler   = (*Handlers)(nil)
+	_ nuxariv1connect.LedgerServiceHandler = (*Handlers)(nil)
+)
+
+// NewHandlers returns the handlers of svc.
+func NewHandlers(svc *governance.Service, log *slog.Logger) *Handlers {
+	return &Handlers{svc: svc, log: log}
+}
+
+// call runs a handler body for an authenticated caller and maps its error.
+func call[Req, Res any](h *Handlers, ctx context.Context, req *connect.Request[Req], fn func(*governance.Principal, *Req) (*Res, error)) (*connect.Response[Res], error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := fn(p, req.Msg)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, err)
+	}
+	return connect.NewResponse(res), nil
+}
+
+// CreateOrg implements OrgService.CreateOrg.
+func (h *Handlers) CreateOrg(ctx context.Context, req *connect.Request[nuxariv1.CreateOrgRequest]) (*connect.Response[nuxariv1.CreateOrgResponse], error) {
+	m := req.Msg
+	org, owner, err := h.svc.CreateOrg(ctx, governance.NewOrg{
+		ID: m.OrgId, DisplayName: m.DisplayName, OwnerEmail: m.OwnerEmail,
+		OwnerDisplayName: m.OwnerDisplayName, OwnerPassword: secret.New(m.OwnerPassword),
+	}, false)
+	if err != nil {
+		return nil, toConnect(ctx, h.log, err)
+	}
+	return connect.NewResponse(&nuxariv1.CreateOrgResponse{Org: orgOut(org), Owner: memberOut(owner)}), nil
+}
+
+// GetOrg implements OrgService.GetOrg.
+func (h *Handlers) GetOrg(ctx context.Context, req *connect.Request[nuxariv1.GetOrgRequest]) (*connect.Response[nuxariv1.GetOrgResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetOrgRequest) (*nuxariv1.GetOrgResponse, error) {
+		o, err := h.svc.GetOrg(ctx, p, m.OrgId)
+		return &nuxariv1.GetOrgResponse{Org: orgOut(o)}, err
+	})
+}
+
+// UpdateOrgSettings implements OrgService.UpdateOrgSettings.
+func (h *Handlers) UpdateOrgSettings(ctx context.Context, req *connect.Request[nuxariv1.UpdateOrgSettingsRequest]) (*connect.Response[nuxariv1.UpdateOrgSettingsResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.UpdateOrgSettingsRequest) (*nuxariv1.UpdateOrgSettingsResponse, error) {
+		var st governance.Settings
+		st.DisplayName = m.DisplayName
+		if m.Retention != nil {
+			if err := m.Retention.CheckValid(); err != nil {
+				return nil, connect.NewError(connect.CodeInvalidArgument, err)
+			}
+			d := m.Retention.AsDuration()
+			st.Retention = &d
+		}
+		o, err := h.svc.UpdateSettings(ctx, p, st)
+		return &nuxariv1.UpdateOrgSettingsResponse{Org: orgOut(o)}, err
+	})
+}
+
+// AddMember implements OrgService.AddMember.
+func (h *Handlers) AddMember(ctx context.Context, req *connect.Request[nuxariv1.AddMemberRequest]) (*connect.Response[nuxariv1.AddMemberResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.AddMemberRequest) (*nuxariv1.AddMemberResponse, error) {
+		role, err := roleIn("role", m.Role)
+		if err != nil {
+			return nil, err
+		}
+		mem, err := h.svc.AddMember(ctx, p, governance.NewMember{
+			Email: m.Email, DisplayName: m.DisplayName, Role: role, InitialPassword: secret.New(m.InitialPassword),
+		})
+		return &nuxariv1.AddMemberResponse{Member: memberOut(mem)}, err
+	})
+}
+
+// RemoveMember implements OrgService.RemoveMember.
+func (h *Handlers) RemoveMember(ctx context.Context, req *connect.Request[nuxariv1.RemoveMemberRequest]) (*connect.Response[nuxariv1.RemoveMemberResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.RemoveMemberRequest) (*nuxariv1.RemoveMemberResponse, error) {
+		return &nuxariv1.RemoveMemberResponse{}, h.svc.RemoveMember(ctx, p, m.UserId)
+	})
+}
+
+// SetMemberRole implements OrgService.SetMemberRole.
+func (h *Handlers) SetMemberRole(ctx context.Context, req *connect.Request[nuxariv1.SetMemberRoleRequest]) (*connect.Response[nuxariv1.SetMemberRoleResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.SetMemberRoleRequest) (*nuxariv1.SetMemberRoleResponse, error) {
+		role, err := roleIn("role", m.Role)
+		if err != nil {
+			return nil, err
+		}
+		mem, err := h.svc.SetMemberRole(ctx, p, m.UserId, role)
+		return &nuxariv1.SetMemberRoleResponse{Member: memberOut(mem)}, err
+	})
+}
+
+// ListMembers implements OrgService.ListMembers.
+func (h *Handlers) ListMembers(ctx context.Context, req *connect.Request[nuxariv1.ListMembersRequest]) (*connect.Response[nuxariv1.ListMembersResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListMembersRequest) (*nuxariv1.ListMembersResponse, error) {
+		ms, next, err := h.svc.ListMembers(ctx, p, m.PageSize, m.PageToken)
+		res := &nuxariv1.ListMembersResponse{NextPageToken: next}
+		for _, mem := range ms {
+			res.Members = append(res.Members, memberOut(mem))
+		}
+		return res, err
+	})
+}
+
+// Login implements AuthService.Login.
+func (h *Handlers) Login(ctx context.Context, req *connect.Request[nuxariv1.LoginRequest]) (*connect.Response[nuxariv1.LoginResponse], error) {
+	m := req.Msg
+	tok, p, err := h.svc.Login(ctx, m.OrgId, m.Email, secret.New(m.Password))
+	if err != nil {
+		return nil, toConnect(ctx, h.log, err)
+	}
+	return connect.NewResponse(&nuxariv1.LoginResponse{SessionToken: tok.Reveal(), Principal: principalOut(p)}), nil
+}
+
+// Logout implements AuthService.Logout.
+func (h *Handlers) Logout(ctx context.Context, req *connect.Request[nuxariv1.LogoutRequest]) (*connect.Response[nuxariv1.LogoutResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, _ *nuxariv1.LogoutRequest) (*nuxariv1.LogoutResponse, error) {
+		return &nuxariv1.LogoutResponse{}, h.svc.Logout(ctx, p)
+	})
+}
+
+// WhoAmI implements AuthService.WhoAmI.
+func (h *Handlers) WhoAmI(ctx context.Context, req *connect.Request[nuxariv1.WhoAmIRequest]) (*connect.Response[nuxariv1.WhoAmIResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, _ *nuxariv1.WhoAmIRequest) (*nuxariv1.WhoAmIResponse, error) {
+		return &nuxariv1.WhoAmIResponse{Principal: principalOut(p)}, nil
+	})
+}
+
+// CreateAPIToken implements AuthService.CreateAPIToken.
+func (h *Handlers) CreateAPIToken(ctx context.Context, req *connect.Request[nuxariv1.CreateAPITokenRequest]) (*connect.Response[nuxariv1.CreateAPITokenResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.CreateAPITokenRequest) (*nuxariv1.CreateAPITokenResponse, error) {
+		role, err := roleIn("role", m.Role)
+		if err != nil {
+			return nil, err
+		}
+		var ttl = governance.DefaultAPITokenTTL
+		if m.Ttl != nil {
+			if err := m.Ttl.CheckValid(); err != nil {
+				return nil, connect.NewError(connect.CodeInvalidArgument, err)
+			}
+			ttl = m.Ttl.AsDuration()
+		}
+		t, tok, err := h.svc.CreateAPIToken(ctx, p, m.Name, role, ttl)
+		if err != nil {
+			return nil, err
+		}
+		return &nuxariv1.CreateAPITokenResponse{Token: tokenOut(t), Secret: tok.Reveal()}, nil
+	})
+}
+
+// RevokeAPIToken implements AuthService.RevokeAPIToken.
+func (h *Handlers) RevokeAPIToken(ctx context.Context, req *connect.Request[nuxariv1.RevokeAPITokenRequest]) (*connect.Response[nuxariv1.RevokeAPITokenResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.RevokeAPITokenRequest) (*nuxariv1.RevokeAPITokenResponse, error) {
+		return &nuxariv1.RevokeAPITokenResponse{}, h.svc.RevokeAPIToken(ctx, p, m.TokenId)
+	})
+}
+
+// ListAPITokens implements AuthService.ListAPITokens.
+func (h *Handlers) ListAPITokens(ctx context.Context, req *connect.Request[nuxariv1.ListAPITokensRequest]) (*connect.Response[nuxariv1.ListAPITokensResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListAPITokensRequest) (*nuxariv1.ListAPITokensResponse, error) {
+		ts, next, err := h.svc.ListAPITokens(ctx, p, m.PageSize, m.PageToken)
+		res := &nuxariv1.ListAPITokensResponse{NextPageToken: next}
+		for _, t := range ts {
+			res.Tokens = append(res.Tokens, tokenOut(t))
+		}
+		return res, err
+	})
+}

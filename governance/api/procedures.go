@@ -1,0 +1,40 @@
+package api
+
+import (
+	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
+)
+
+// Procedures is the one table of what every procedure served needs. The
+// interceptor denies any procedure not listed; a test walks every method of
+// every served service and fails on a missing entry; docs/rbac.md is
+// generated from it.
+var Procedures = map[string]rbac.Permission{
+	nuxariv1connect.OrgServiceCreateOrgProcedure:         rbac.Public,
+	nuxariv1connect.OrgServiceGetOrgProcedure:            rbac.OrgRead,
+	nuxariv1connect.OrgServiceUpdateOrgSettingsProcedure: rbac.OrgManage,
+	nuxariv1connect.OrgServiceAddMemberProcedure:         rbac.MembersManage,
+	nuxariv1connect.OrgServiceRemoveMemberProcedure:      rbac.MembersManage,
+	nuxariv1connect.OrgServiceSetMemberRoleProcedure:     rbac.RolesManage,
+	nuxariv1connect.OrgServiceListMembersProcedure:       rbac.MembersRead,
+
+	nuxariv1connect.AuthServiceLoginProcedure:          rbac.Public,
+	nuxariv1connect.AuthServiceLogoutProcedure:         rbac.Authenticated,
+	nuxariv1connect.AuthServiceWhoAmIProcedure:         rbac.Authenticated,
+	nuxariv1connect.AuthServiceCreateAPITokenProcedure: rbac.TokensManage,
+	nuxariv1connect.AuthServiceRevokeAPITokenProcedure: rbac.TokensManage,
+	nuxariv1connect.AuthServiceListAPITokensProcedure:  rbac.TokensManage,
+
+	nuxariv1connect.LedgerServiceGetCheckpointProcedure:       rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceGetInclusionProofProcedure:   rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceGetConsistencyProofProcedure: rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceGetEventProcedure:            rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceListEventsProcedure:          rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceAppendEventsProcedure:        rbac.LedgerAppend,
+
+	// Standard services: liveness and the schema, which hold no org data.
+	"/grpc.health.v1.Health/Check":                                   rbac.Public,
+	"/grpc.health.v1.Health/Watch":                                   rbac.Public,
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      rbac.Public,
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": rbac.Public,
+}

@@ -1,0 +1,58 @@
+package api
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nuxari/nuxari/governance/rbac"
+)
+
+// RBACMarkdown renders Procedures and the roles' grants as the Markdown of
+// docs/rbac.md.
+func RBACMarkdown() []byte {
+	var b bytes.Buffer
+	b.WriteString("# Roles and permissions\n\n")
+	b.WriteString("<!-- Generated from governance/api/procedures.go and governance/rbac by `make generate`; do not edit. -->\n\n")
+	b.WriteString("Roles are per org. Every RPC needs one permission; a procedure missing from the table is denied. ")
+	b.WriteString("`public` needs no credentials; `authenticated` needs any valid session or API token of the org. ")
+	b.WriteString("An API token holds one role, never more than its creator may hand out, and stops working when its creator leaves the org.\n\n")
+	b.WriteString("## Procedures\n\n| procedure | permission | " + strings.Join(roleNames(), " | ") + " |\n|---|---|" + strings.Repeat("---|", len(rbac.Roles)) + "\n")
+	procs := make([]string, 0, len(Procedures))
+	for p := range Procedures {
+		procs = append(procs, p)
+	}
+	slices.Sort(procs)
+	for _, p := range procs {
+		perm := Procedures[p]
+		fmt.Fprintf(&b, "| `%s` | `%s` |", p, perm)
+		for _, r := range rbac.Roles {
+			mark := " "
+			if rbac.Allows(r, perm) {
+				mark = "✓"
+			}
+			fmt.Fprintf(&b, " %s |", mark)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n## Permissions by role\n\n| role | permissions |\n|---|---|\n")
+	for _, r := range rbac.Roles {
+		var ps []string
+		for _, p := range rbac.Permissions {
+			if rbac.Allows(r, p) {
+				ps = append(ps, "`"+string(p)+"`")
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", r, strings.Join(ps, ", "))
+	}
+	return b.Bytes()
+}
+
+func roleNames() []string {
+	var out []string
+	for _, r := range rbac.Roles {
+		out = append(out, string(r))
+	}
+	return out
+}

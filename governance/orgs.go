@@ -1,0 +1,335 @@
+package governance
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nuxari/nuxari/governance/password"
+	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/governance/store"
+	"github.com/nuxari/nuxari/ledger"
+)
+
+// NewOrg is a sign-up: an org with its first owner.
+type NewOrg struct {
+	ID               string
+	DisplayName      string
+	OwnerEmail       string
+	OwnerDisplayName string
+	OwnerPassword    secret.String
+}
+
+// CreateOrg creates an org with its first owner (self-service sign-up, or
+// the operator's bootstrap when operator is true). Its first event,
+// "org.created", commits with the org's state.
+func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, Member, error) {
+	if !operator && s.cfg.SignupDisabled {
+		return Org{}, Member{}, fmt.Errorf("%w: self-service sign-up is turned off; ask the operator", ErrDisabled)
+	}
+	if err := validateOrgID(n.ID); err != nil {
+		return Org{}, Member{}, err
+	}
+	if err := validateText("display_name", n.DisplayName, MaxDisplayNameLen, false); err != nil {
+		return Org{}, Member{}, err
+	}
+	email, err := normalizeEmail("owner_email", n.OwnerEmail)
+	if err != nil {
+		return Org{}, Member{}, err
+	}
+	if err := validateText("owner_display_name", n.OwnerDisplayName, MaxDisplayNameLen, false); err != nil {
+		return Org{}, Member{}, err
+	}
+	hash, err := s.hashPassword("owner_password", n.OwnerPassword)
+	if err != nil {
+		return Org{}, Member{}, err
+	}
+	now := s.cfg.Clock().UTC()
+	org := orgRecord{ID: n.ID, DisplayName: n.DisplayName, Created: now}
+	if org.DisplayName == "" {
+		org.DisplayName = n.ID
+	}
+	u := userRecord{ID: newUserID(), Email: email, DisplayName: n.OwnerDisplayName, Role: rbac.Owner, PasswordHash: hash, Created: now}
+	pageKey := make([]byte, 32)
+	rand.Read(pageKey)
+	via := "signup"
+	if operator {
+		via = "operator"
+	}
+	o := s.store.Org(n.ID)
+	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event: newEvent(ctx, "org.created", u.ID, n.ID, map[string]any{
+			"display_name": org.DisplayName, "owner": map[string]any{"user_id": u.ID, "email": u.Email}, "via": via,
+		}),
+		Require: map[string][]byte{keyOrg: nil},
+		Put: map[string]any{
+			keyOrg: org, keyPageKey: pageKey, keyOwners: []string{u.ID},
+			prefixUser + u.ID: u, prefixEmail + email: []byte(u.ID),
+		},
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return Org{}, Member{}, fmt.Errorf("%w: org %q is taken; choose another org_id", ErrAlreadyExists, n.ID)
+	}
+	if err != nil {
+		return Org{}, Member{}, err
+	}
+	if err := s.ledger.SetRetention(ctx, n.ID, s.cfg.DefaultRetention); err != nil {
+		return Org{}, Member{}, err
+	}
+	got, err := s.org(ctx, o)
+	return got, u.member(), err
+}
+
+func (s *Service) hashPassword(field string, p secret.String) (string, error) {
+	if err := password.Validate(p.Reveal()); err != nil {
+		return "", invalid("%s: %v", field, err)
+	}
+	return password.Hash(p.Reveal(), *s.cfg.PasswordParams)
+}
+
+func (s *Service) org(ctx context.Context, o store.Org) (Org, error) {
+	var r orgRecord
+	if _, err := o.GetJSON(ctx, keyOrg, &r); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Org{}, fmt.Errorf("%w: org", ErrNotFound)
+		}
+		return Org{}, err
+	}
+	ret, err := s.ledger.Retention(ctx, o.ID())
+	if err != nil {
+		return Org{}, err
+	}
+	return Org{
+		ID: r.ID, DisplayName: r.DisplayName, Retention: ret.Window, Created: r.Created,
+		LogOrigin: s.ledger.Origin(o.ID()), VerifierKey: s.ledger.VerifierKey(),
+	}, nil
+}
+
+// GetOrg returns the principal's org. A non-empty id other than the
+// principal's org is NotFound, exactly as a missing org.
+func (s *Service) GetOrg(ctx context.Context, p *Principal, id string) (Org, error) {
+	if id != "" && id != p.Org {
+		return Org{}, fmt.Errorf("%w: org", ErrNotFound)
+	}
+	return s.org(ctx, s.store.Org(p.Org))
+}
+
+// Settings are the org settings an owner may change; nil keeps a value.
+type Settings struct {
+	DisplayName *string
+	Retention   *time.Duration
+}
+
+// UpdateSettings changes the org's settings ("org.settings_changed").
+func (s *Service) UpdateSettings(ctx context.Context, p *Principal, st Settings) (Org, error) {
+	if st.DisplayName != nil {
+		if err := validateText("display_name", *st.DisplayName, MaxDisplayNameLen, true); err != nil {
+			return Org{}, err
+		}
+	}
+	if st.Retention != nil && (*st.Retention < s.cfg.MinRetention || *st.Retention > s.cfg.MaxRetention) {
+		return Org{}, invalid("retention must be between %s and %s", s.cfg.MinRetention, s.cfg.MaxRetention)
+	}
+	if st.DisplayName == nil && st.Retention == nil {
+		return Org{}, invalid("nothing to change: set display_name or retention")
+	}
+	o := s.store.Org(p.Org)
+	var r orgRecord
+	old, err := o.GetJSON(ctx, keyOrg, &r)
+	if err != nil {
+		return Org{}, err
+	}
+	cur, err := s.ledger.Retention(ctx, p.Org)
+	if err != nil {
+		return Org{}, err
+	}
+	changes := map[string]any{}
+	if st.DisplayName != nil {
+		changes["display_name"] = map[string]any{"from": r.DisplayName, "to": *st.DisplayName}
+		r.DisplayName = *st.DisplayName
+	}
+	if st.Retention != nil {
+		changes["retention_seconds"] = map[string]any{"from": int64(cur.Window / time.Second), "to": int64(*st.Retention / time.Second)}
+	}
+	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   newEvent(ctx, "org.settings_changed", p.Actor(), p.Org, changes),
+		Require: map[string][]byte{keyOrg: old},
+		Put:     map[string]any{keyOrg: r},
+	}); err != nil {
+		return Org{}, conflict(err)
+	}
+	if st.Retention != nil {
+		if err := s.ledger.SetRetention(ctx, p.Org, *st.Retention); err != nil {
+			return Org{}, err
+		}
+	}
+	return s.org(ctx, o)
+}
+
+func conflict(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w", ErrConflict)
+	}
+	return err
+}
+
+// NewMember is a person to add to an org.
+type NewMember struct {
+	Email           string
+	DisplayName     string
+	Role            rbac.Role
+	InitialPassword secret.String
+}
+
+// AddMember adds a person to the principal's org ("member.added").
+func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Member, error) {
+	email, err := normalizeEmail("email", n.Email)
+	if err != nil {
+		return Member{}, err
+	}
+	if err := validateText("display_name", n.DisplayName, MaxDisplayNameLen, false); err != nil {
+		return Member{}, err
+	}
+	if err := validateRole("role", n.Role); err != nil {
+		return Member{}, err
+	}
+	if n.Role == rbac.Owner && !rbac.Allows(p.Role, rbac.RolesManage) {
+		return Member{}, fmt.Errorf("%w: only owners may add owners", ErrPermission)
+	}
+	hash, err := s.hashPassword("initial_password", n.InitialPassword)
+	if err != nil {
+		return Member{}, err
+	}
+	u := userRecord{ID: newUserID(), Email: email, DisplayName: n.DisplayName, Role: n.Role, PasswordHash: hash, Created: s.cfg.Clock().UTC()}
+	c := store.Change{
+		Event: newEvent(ctx, "member.added", p.Actor(), u.ID, map[string]any{"email": email, "role": u.Role}),
+		Require: map[string][]byte{
+			prefixEmail + email: nil,
+			prefixUser + u.ID:   nil,
+		},
+		Put: map[string]any{prefixUser + u.ID: u, prefixEmail + email: []byte(u.ID)},
+	}
+	o := s.store.Org(p.Org)
+	if u.Role == rbac.Owner {
+		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string { return append(ids, u.ID) }); err != nil {
+			return Member{}, err
+		}
+	}
+	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			if _, gerr := o.Get(ctx, prefixEmail+email); gerr == nil {
+				return Member{}, fmt.Errorf("%w: a member with this email", ErrAlreadyExists)
+			}
+		}
+		return Member{}, conflict(err)
+	}
+	return u.member(), nil
+}
+
+// changeOwners adds to c the update of the owners list by fn, conditioned
+// on the list as read, and refuses a list left empty.
+func (s *Service) changeOwners(ctx context.Context, o store.Org, c *store.Change, fn func([]string) []string) error {
+	var ids []string
+	old, err := o.GetJSON(ctx, keyOwners, &ids)
+	if err != nil {
+		return err
+	}
+	ids = fn(ids)
+	if len(ids) == 0 {
+		return fmt.Errorf("%w: an org always has at least one owner; make another member owner first", ErrPrecondition)
+	}
+	c.Require[keyOwners] = old
+	c.Put[keyOwners] = ids
+	return nil
+}
+
+func (s *Service) user(ctx context.Context, o store.Org, id string) (userRecord, []byte, error) {
+	var u userRecord
+	raw, err := o.GetJSON(ctx, prefixUser+id, &u)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, nil, fmt.Errorf("%w: member", ErrNotFound)
+	}
+	return u, raw, err
+}
+
+// RemoveMember removes a person from the principal's org
+// ("member.removed"). Their sessions end with them. The last owner cannot
+// be removed.
+func (s *Service) RemoveMember(ctx context.Context, p *Principal, userID string) error {
+	if err := validateID("user_id", userID); err != nil {
+		return err
+	}
+	o := s.store.Org(p.Org)
+	u, raw, err := s.user(ctx, o, userID)
+	if err != nil {
+		return err
+	}
+	c := store.Change{
+		Event:   newEvent(ctx, "member.removed", p.Actor(), u.ID, map[string]any{"email": u.Email, "role": u.Role}),
+		Require: map[string][]byte{prefixUser + u.ID: raw},
+		Put:     map[string]any{},
+		Delete:  []string{prefixUser + u.ID, prefixEmail + u.Email},
+	}
+	if u.Role == rbac.Owner {
+		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string {
+			return slices.DeleteFunc(ids, func(id string) bool { return id == u.ID })
+		}); err != nil {
+			return err
+		}
+	}
+	_, err = o.Commit(ctx, ledger.AckDurable, c)
+	return conflict(err)
+}
+
+// SetMemberRole changes a member's role ("member.role_changed"). Nobody
+// changes their own role, and the last owner stays an owner.
+func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string, role rbac.Role) (Member, error) {
+	if err := validateID("user_id", userID); err != nil {
+		return Member{}, err
+	}
+	if err := validateRole("role", role); err != nil {
+		return Member{}, err
+	}
+	if userID == p.UserID {
+		return Member{}, fmt.Errorf("%w: nobody changes their own role; ask another owner", ErrPermission)
+	}
+	o := s.store.Org(p.Org)
+	u, raw, err := s.user(ctx, o, userID)
+	if err != nil {
+		return Member{}, err
+	}
+	if u.Role == role {
+		return u.member(), nil
+	}
+	from := u.Role
+	u.Role = role
+	c := store.Change{
+		Event:   newEvent(ctx, "member.role_changed", p.Actor(), u.ID, map[string]any{"from": from, "to": role}),
+		Require: map[string][]byte{prefixUser + u.ID: raw},
+		Put:     map[string]any{prefixUser + u.ID: u},
+	}
+	if from == rbac.Owner || role == rbac.Owner {
+		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string {
+			ids = slices.DeleteFunc(ids, func(id string) bool { return id == u.ID })
+			if role == rbac.Owner {
+				ids = append(ids, u.ID)
+			}
+			return ids
+		}); err != nil {
+			return Member{}, err
+		}
+	}
+	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
+		return Member{}, conflict(err)
+	}
+	return u.member(), nil
+}
+
+// ListMembers lists the org's members in user ID order, a page at a time.
+func (s *Service) ListMembers(ctx context.Context, p *Principal, size int32, pageToken string) ([]Member, string, error) {
+	return listPage(ctx, s, s.store.Org(p.Org), prefixUser, size, pageToken, (*userRecord).member)
+}

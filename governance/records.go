@@ -1,0 +1,164 @@
+package governance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+
+	"github.com/nuxari/nuxari/governance/rbac"
+)
+
+// State keys of an org, all under the org's own store handle:
+//
+//	org                 orgRecord
+//	pagekey             32 random bytes: the MAC key of the org's page tokens
+//	owners              JSON list of the owners' user IDs (at least one)
+//	user/<user ID>      userRecord
+//	email/<email>       user ID (emails are unique per org, lower-cased)
+//	session/<hash>      sessionRecord; hash is hex SHA-256 of the token
+//	apitoken/<token ID> apiTokenRecord
+//	tokenhash/<hash>    API token ID, by hex SHA-256 of the token
+const (
+	keyOrg       = "org"
+	keyPageKey   = "pagekey"
+	keyOwners    = "owners"
+	prefixUser   = "user/"
+	prefixEmail  = "email/"
+	prefixSess   = "session/"
+	prefixToken  = "apitoken/"
+	prefixTokenH = "tokenhash/"
+)
+
+type orgRecord struct {
+	ID          string    `json:"id"`
+	DisplayName string    `json:"display_name"`
+	Created     time.Time `json:"created"`
+}
+
+type userRecord struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	DisplayName  string    `json:"display_name"`
+	Role         rbac.Role `json:"role"`
+	PasswordHash string    `json:"password_hash"`
+	Created      time.Time `json:"created"`
+}
+
+type sessionRecord struct {
+	UserID  string    `json:"user_id"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+}
+
+type apiTokenRecord struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Role      rbac.Role `json:"role"`
+	CreatedBy string    `json:"created_by"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	Hash      string    `json:"hash"`
+}
+
+// Org is an org as the domain shows it.
+type Org struct {
+	ID          string
+	DisplayName string
+	Retention   time.Duration
+	Created     time.Time
+	LogOrigin   string
+	VerifierKey string
+}
+
+// Member is a person in an org.
+type Member struct {
+	UserID      string
+	Email       string
+	DisplayName string
+	Role        rbac.Role
+	Created     time.Time
+}
+
+func (u *userRecord) member() Member {
+	return Member{UserID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Role: u.Role, Created: u.Created}
+}
+
+// APIToken describes an API token, never its value.
+type APIToken struct {
+	ID        string
+	Name      string
+	Role      rbac.Role
+	CreatedBy string
+	Created   time.Time
+	Expires   time.Time
+}
+
+func (t *apiTokenRecord) token() APIToken {
+	return APIToken{ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: t.CreatedBy, Created: t.Created, Expires: t.Expires}
+}
+
+// newUserID returns a fresh user ID: "u" and 16 base32 characters.
+func newUserID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return "u" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+}
+
+// Principal is who a request is authenticated as, in one org.
+type Principal struct {
+	Org    string
+	UserID string
+	Email  string
+	Role   rbac.Role
+	// TokenID is set when the request used an API token.
+	TokenID string
+	Expires time.Time
+	// sessionKey is the state key of the login session, if any.
+	sessionKey string
+}
+
+// Actor names the principal in events: the user ID, or "token:<ID>" for
+// an API token.
+func (p *Principal) Actor() string {
+	if p.TokenID != "" {
+		return "token:" + p.TokenID
+	}
+	return p.UserID
+}
+
+// RequestInfo describes the request a command came from, for its events.
+type RequestInfo struct {
+	// ID correlates the event with the server's logs.
+	ID string
+	// Source is the client's address, without port.
+	Source string
+}
+
+type requestInfoKey struct{}
+
+// WithRequestInfo returns ctx carrying ri.
+func WithRequestInfo(ctx context.Context, ri RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, ri)
+}
+
+// RequestInfoFrom returns the request info ctx carries, if any.
+func RequestInfoFrom(ctx context.Context) RequestInfo {
+	ri, _ := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return ri
+}
+
+// event is the body of every event the service appends: the leaf's
+// "event" member.
+type event struct {
+	Type      string `json:"type"`
+	Actor     string `json:"actor"`
+	Subject   string `json:"subject,omitempty"`
+	Data      any    `json:"data,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func newEvent(ctx context.Context, typ, actor, subject string, data any) event {
+	return event{Type: typ, Actor: actor, Subject: subject, Data: data, RequestID: RequestInfoFrom(ctx).ID}
+}

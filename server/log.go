@@ -1,0 +1,32 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/nuxari/nuxari/governance"
+)
+
+// NewLogger returns a JSON logger that adds each request's ID to the lines
+// logged with its context.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if ri := governance.RequestInfoFrom(ctx); ri.ID != "" {
+		r.AddAttrs(slog.String("request_id", ri.ID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}

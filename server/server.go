@@ -1,0 +1,227 @@
+// Package server wires nuxarid: it opens the data directory (keys and the
+// ledger), builds the governance service and serves it over Connect, gRPC
+// and gRPC-Web on one listener, with gRPC health, reflection and
+// Prometheus metrics. Every binary and test that runs the service uses it.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/api"
+	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// Config configures a Server. Zero values are working defaults except
+// DataDir.
+type Config struct {
+	// DataDir holds the ledger and the keys; created (0700) if missing.
+	DataDir string
+	// LogName names the log in checkpoint origins (default "nuxari").
+	LogName string
+	// TLSCertFile and TLSKeyFile, when both set, serve TLS; otherwise the
+	// listener speaks HTTP/1.1 and HTTP/2 without TLS (h2c).
+	TLSCertFile, TLSKeyFile string
+	// MaxRequestBytes bounds a request message (default 4 MiB).
+	MaxRequestBytes int
+	// ShutdownTimeout bounds the drain of in-flight calls (default 30 s).
+	ShutdownTimeout time.Duration
+	// Governance configures the domain service.
+	Governance governance.Config
+	// Ledger overrides ledger settings; Dir, Signer, VerifierKey, LogName,
+	// Registerer and Logger are set by the server.
+	Ledger ledger.Config
+	// Logger (default: JSON to stderr).
+	Logger *slog.Logger
+}
+
+// Server is a running nuxarid.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	ledger  *ledger.Ledger
+	svc     *governance.Service
+	kek     tink.AEAD
+	reg     *prometheus.Registry
+	handler http.Handler
+}
+
+// Open opens the data directory and builds the service. Close releases
+// it.
+func Open(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("server: DataDir is required")
+	}
+	if cfg.LogName == "" {
+		cfg.LogName = "nuxari"
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 4 << 20
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = NewLogger(os.Stderr, slog.LevelInfo)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	signer, vkey, err := logSigner(cfg.DataDir, cfg.LogName)
+	if err != nil {
+		return nil, err
+	}
+	kek, err := keyEncryptionKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lc := cfg.Ledger
+	lc.Dir = filepath.Join(cfg.DataDir, ledgerDir)
+	lc.LogName, lc.Signer, lc.VerifierKey = cfg.LogName, signer, vkey
+	lc.Registerer, lc.Logger = reg, cfg.Logger
+	l, err := ledger.Open(lc)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	gc := cfg.Governance
+	gc.Logger = cfg.Logger
+	if gc.DefaultRetention == 0 {
+		gc.DefaultRetention = lc.DefaultRetention
+	}
+	svc := governance.New(l, gc)
+	s := &Server{cfg: cfg, log: cfg.Logger, ledger: l, svc: svc, kek: kek, reg: reg}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Services lists the fully-qualified names of every RPC service served.
+var Services = []string{
+	nuxariv1connect.OrgServiceName,
+	nuxariv1connect.AuthServiceName,
+	nuxariv1connect.LedgerServiceName,
+	grpchealth.HealthV1ServiceName,
+	grpcreflect.ReflectV1ServiceName,
+	grpcreflect.ReflectV1AlphaServiceName,
+}
+
+func (s *Server) routes() http.Handler {
+	opts := connect.WithHandlerOptions(
+		connect.WithInterceptors(api.NewInterceptor(s.svc, s.log, s.reg)),
+		connect.WithReadMaxBytes(s.cfg.MaxRequestBytes),
+	)
+	h := api.NewHandlers(s.svc, s.log)
+	mux := http.NewServeMux()
+	mux.Handle(nuxariv1connect.NewOrgServiceHandler(h, opts))
+	mux.Handle(nuxariv1connect.NewAuthServiceHandler(h, opts))
+	mux.Handle(nuxariv1connect.NewLedgerServiceHandler(h, opts))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(Services[:3]...), opts))
+	reflector := grpcreflect.NewStaticReflector(Services[:3]...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts))
+	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	return withRequestInfo(mux)
+}
+
+// withRequestInfo gives each request an ID (echoed in the Request-Id
+// response header, and in its log lines and events) and its source
+// address.
+func withRequestInfo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [12]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		src, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			src = r.RemoteAddr
+		}
+		w.Header().Set("Request-Id", id)
+		ctx := governance.WithRequestInfo(r.Context(), governance.RequestInfo{ID: id, Source: src})
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Handler returns the HTTP handler of every route.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Service returns the governance service.
+func (s *Server) Service() *governance.Service { return s.svc }
+
+// Ledger returns the ledger.
+func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, waits (up to ShutdownTimeout) for in-flight calls, whose
+// appends are durable before they answer, and returns. Call Close after.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	tlsOn := s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != ""
+	if tlsOn {
+		hs.Protocols.SetHTTP2(true)
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	} else {
+		hs.Protocols.SetUnencryptedHTTP2(true)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsOn {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	s.log.Info("serving", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsOn))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining in-flight calls")
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close closes the ledger: pending appends finish or fail, none is lost
+// once acknowledged.
+func (s *Server) Close() error {
+	s.kek = nil
+	return s.ledger.Close()
+}
