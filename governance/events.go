@@ -338,10 +338,12 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 		if len(b) > MaxCustomEventSize {
 			return nil, Checkpoint{}, invalid("events[%d].data is %d bytes as canonical JSON, limit %d", i, len(b), MaxCustomEventSize)
 		}
-		changes[i] = store.Change{
-			Event:          newEvent(ctx, e.Type, p.Actor(), "", json.RawMessage(b)),
-			IdempotencyKey: e.IdempotencyKey,
+		ev := newEvent(ctx, e.Type, p.Actor(), "", json.RawMessage(b))
+		if e.IdempotencyKey != "" {
+			// A retry must build the same event: no per-request ID.
+			ev.RequestID = ""
 		}
+		changes[i] = store.Change{Event: ev, IdempotencyKey: e.IdempotencyKey}
 	}
 	rs, err := s.store.Org(p.Org).Commit(ctx, ledger.AckCheckpoint, changes...)
 	if errors.Is(err, ledger.ErrIdempotencyConflict) {

@@ -27,6 +27,7 @@ var codes = []struct {
 	{context.Canceled, connect.CodeCanceled},
 	{context.DeadlineExceeded, connect.CodeDeadlineExceeded},
 	{ledger.ErrClosed, connect.CodeUnavailable},
+	{ledger.ErrFailed, connect.CodeUnavailable},
 }
 
 // toConnect maps a domain error to its Connect code. Domain errors carry

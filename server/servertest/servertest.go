@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,9 +32,10 @@ type Server struct {
 	URL     string
 	DataDir string
 	// Logs holds every log line the server wrote.
-	Logs *SyncBuffer
-	stop func()
-	done chan error
+	Logs    *SyncBuffer
+	stop    func() error
+	stopped bool
+	done    chan error
 }
 
 // Option adjusts the server's configuration before it opens.
@@ -65,23 +67,28 @@ func Start(t testing.TB, opts ...Option) *Server {
 	ts := &Server{Server: s, URL: "http://" + ln.Addr().String(), DataDir: cfg.DataDir, Logs: logs, done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(ctx, ln) }()
 	var once sync.Once
-	ts.stop = func() {
+	var stopErr error
+	ts.stop = func() error {
 		once.Do(func() {
 			cancel()
-			if err := <-ts.done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-			if err := s.Close(); err != nil {
-				t.Errorf("close: %v", err)
-			}
+			stopErr = errors.Join(<-ts.done, s.Close())
 		})
+		return stopErr
 	}
-	t.Cleanup(ts.stop)
+	t.Cleanup(func() {
+		if err := ts.stop(); err != nil && !ts.stopped {
+			t.Errorf("stop server: %v", err)
+		}
+	})
 	return ts
 }
 
-// Stop shuts the server down gracefully and closes it.
-func (s *Server) Stop() { s.stop() }
+// Stop shuts the server down gracefully, closes it and returns what
+// failed; the test's cleanup then reports nothing more.
+func (s *Server) Stop() error {
+	s.stopped = true
+	return s.stop()
+}
 
 // HTTPClient speaks HTTP/2 without TLS to the server.
 func HTTPClient() *http.Client {
