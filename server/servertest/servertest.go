@@ -26,6 +26,10 @@ import (
 // FastPasswords are argon2id parameters cheap enough for tests.
 var FastPasswords = password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
+// DefaultPasswords is an Option that keeps the production argon2id
+// parameters.
+func DefaultPasswords(c *server.Config) { c.Governance.PasswordParams = nil }
+
 // Server is a running test server.
 type Server struct {
 	*server.Server
