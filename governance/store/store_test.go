@@ -1,0 +1,104 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/nuxari/nuxari/governance/store"
+	"github.com/nuxari/nuxari/ledger"
+)
+
+func open(t *testing.T) *store.Store {
+	t.Helper()
+	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, vkey, err := ledger.ParseSignerKey(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return store.New(l)
+}
+
+type ev struct {
+	Type string `json:"type"`
+}
+
+func TestCommitWritesStateWithItsEvent(t *testing.T) {
+	ctx := context.Background()
+	st := open(t)
+	a, b := st.Org("a"), st.Org("b")
+	if _, err := a.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing org: %v", err)
+	}
+	rs, err := a.Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   ev{"x.created"},
+		Require: map[string][]byte{"k": nil},
+		Put:     map[string]any{"k": []byte("v1"), "j/1": map[string]int{"n": 1}, "j/2": []int{2}},
+	})
+	if err != nil || len(rs) != 1 || rs[0].Index != 0 {
+		t.Fatalf("commit: %v %v", rs, err)
+	}
+	if v, err := a.Get(ctx, "k"); err != nil || string(v) != "v1" {
+		t.Fatalf("get: %q %v", v, err)
+	}
+	var m map[string]int
+	if _, err := a.GetJSON(ctx, "j/1", &m); err != nil || m["n"] != 1 {
+		t.Fatalf("get json: %v %v", m, err)
+	}
+	lf, err := st.Ledger().Leaf(ctx, "a", 0)
+	if err != nil || !contains(lf.Bytes, `"event":{"type":"x.created"}`) {
+		t.Fatalf("leaf: %s %v", lf.Bytes, err)
+	}
+	// Scan with prefix and start.
+	var keys []string
+	if err := a.Scan(ctx, "j/", "j/2", func(k string, _ []byte) bool { keys = append(keys, k); return true }); err != nil || len(keys) != 1 || keys[0] != "j/2" {
+		t.Fatalf("scan: %v %v", keys, err)
+	}
+	// Another org's handle sees none of it.
+	if _, err := b.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("org b reads org a's state: %v", err)
+	}
+	// A failed precondition writes nothing, appends nothing.
+	_, err = a.Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   ev{"x.changed"},
+		Require: map[string][]byte{"k": []byte("stale")},
+		Put:     map[string]any{"k": []byte("v2")},
+		Delete:  []string{"j/1"},
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale precondition: %v", err)
+	}
+	if v, _ := a.Get(ctx, "k"); string(v) != "v1" {
+		t.Fatalf("state changed by a refused commit: %q", v)
+	}
+	if n, _ := st.Ledger().Size("a"); n != 1 {
+		t.Fatalf("log size %d after a refused commit, want 1", n)
+	}
+	// A met precondition writes and deletes.
+	if _, err := a.Commit(ctx, ledger.AckCheckpoint, store.Change{
+		Event: ev{"x.changed"}, Require: map[string][]byte{"k": []byte("v1")},
+		Put: map[string]any{"k": []byte("v2")}, Delete: []string{"j/1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get(ctx, "j/1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted key: %v", err)
+	}
+	// An event that is not a JSON object is refused before any write.
+	if _, err := a.Commit(ctx, ledger.AckDurable, store.Change{Event: []int{1}}); err == nil {
+		t.Fatal("a non-object event was accepted")
+	}
+}
+
+func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
