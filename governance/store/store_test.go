@@ -101,4 +101,3 @@ func TestCommitWritesStateWithItsEvent(t *testing.T) {
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
-
