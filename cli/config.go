@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// Credentials is what "nuxctl login" stores: the server, the org, and the
+// session token. The file is created with mode 0600 in a directory of mode
+// 0700 and is never world-readable, not even while it is written.
+type Credentials struct {
+	Server       string    `json:"server"`
+	OrgID        string    `json:"org_id"`
+	Email        string    `json:"email,omitempty"`
+	UserID       string    `json:"user_id,omitempty"`
+	SessionToken string    `json:"session_token"`
+	ExpireTime   time.Time `json:"expire_time,omitzero"`
+}
+
+// String describes c without its session token, so that a stray %v never
+// prints it.
+func (c Credentials) String() string {
+	return fmt.Sprintf("{server %s, org %s, user %s, session token [REDACTED]}", c.Server, c.OrgID, c.UserID)
+}
+
+// GoString is String, for %#v.
+func (c Credentials) GoString() string { return c.String() }
+
+// errNoCredentials: nothing is stored.
+var errNoCredentials = errors.New("not logged in: run 'nuxctl login --org ID --email E' first, or pass --token")
+
+// credentialsPath returns $NUXCTL_CONFIG or
+// <user config dir>/nuxari/credentials.json.
+func (e *env) credentialsPath() (string, error) {
+	if p := e.getenv(EnvConfig); p != "" {
+		return p, nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("credentials file: %w (set $%s)", err, EnvConfig)
+	}
+	return filepath.Join(dir, "nuxari", "credentials.json"), nil
+}
+
+// loadCredentials reads the stored credentials; errNoCredentials when
+// there are none.
+func (e *env) loadCredentials() (*Credentials, error) {
+	path, err := e.credentialsPath()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNoCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credentials file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(e.stderr, "nuxctl: warning: %s is accessible by other users (mode %04o); run 'chmod 600 %s'\n", path, fi.Mode().Perm(), path)
+	}
+	var c Credentials
+	dec := json.NewDecoder(f)
+	if err := dec.Decode(&c); err != nil {
+		// The decoder's message never quotes the file's values.
+		return nil, fmt.Errorf("credentials file %s is corrupt: %w", path, err)
+	}
+	if c.SessionToken == "" || c.Server == "" {
+		return nil, fmt.Errorf("credentials file %s is incomplete: run 'nuxctl login' again", path)
+	}
+	return &c, nil
+}
+
+// saveCredentials writes c atomically: to a new file created 0600 with
+// O_EXCL in the same directory, synced, then renamed over the old one.
+func (e *env) saveCredentials(c *Credentials) (string, error) {
+	path, err := e.credentialsPath()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("credentials directory: %w", err)
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	b = append(b, '\n')
+	// os.CreateTemp opens with O_RDWR|O_CREATE|O_EXCL and mode 0600.
+	f, err := os.CreateTemp(dir, ".credentials-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("credentials file: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if runtime.GOOS != "windows" {
+		if err := f.Chmod(0o600); err != nil {
+			return "", fmt.Errorf("credentials file: %w", err)
+		}
+	}
+	if _, err := f.Write(b); err != nil {
+		return "", fmt.Errorf("credentials file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("credentials file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("credentials file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("credentials file: %w", err)
+	}
+	ok = true
+	return path, nil
+}
+
+// deleteCredentials removes the credentials file; it reports whether one
+// existed.
+func (e *env) deleteCredentials() (bool, error) {
+	path, err := e.credentialsPath()
+	if err != nil {
+		return false, err
+	}
+	err = os.Remove(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("credentials file: %w", err)
+	}
+	return true, nil
+}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"fmt"
+
+	"connectrpc.com/connect"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+func runTokenCreate(e *env, args []string) error {
+	f := newFlags("token create", "--name N --role R [--ttl 720h]", `
+Create an API token for automation. Its role must be one whose permissions
+you hold. The secret is printed once, alone on standard output (details go
+to standard error); it cannot be shown again. Use it with --token or
+$`+EnvToken+`. Roles: `+roleList+`.`)
+	name := f.String("name", "", "the token's name")
+	roleS := f.String("role", "", "the token's role: "+roleList)
+	ttl := f.Duration("ttl", 0, "time to live, e.g. 720h (default: the server's, 90 days; at most 366 days)")
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	if err := f.required("name", "role"); err != nil {
+		return err
+	}
+	role, err := parseRole(f.name, *roleS)
+	if err != nil {
+		return err
+	}
+	req := &nuxariv1.CreateAPITokenRequest{Name: *name, Role: role}
+	if f.isSet("ttl") {
+		if *ttl <= 0 {
+			return usagef(f.name, "--ttl must be positive")
+		}
+		req.Ttl = durationpb.New(*ttl)
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	res, err := c.auth.CreateAPIToken(e.ctx, connect.NewRequest(req))
+	if err != nil {
+		return err
+	}
+	t := res.Msg.GetToken()
+	const warning = "nuxctl: the token's secret is shown only this once; store it now, it cannot be retrieved again"
+	if e.json {
+		fmt.Fprintln(e.stderr, warning)
+		return e.printProto(res.Msg)
+	}
+	fmt.Fprintf(e.stderr, "Created API token %s %q (role %s), expires %s.\n%s.\n",
+		printable(t.GetTokenId()), printable(t.GetName()), roleName(t.GetRole()), timeText(t.GetExpireTime()), warning)
+	_, err = fmt.Fprintln(e.stdout, res.Msg.GetSecret())
+	return err
+}
+
+func runTokenList(e *env, args []string) error {
+	f := newFlags("token list", "", "List the org's API tokens (never their secrets).")
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	all := &nuxariv1.ListAPITokensResponse{}
+	err = eachPage(func(token string) (string, error) {
+		res, err := c.auth.ListAPITokens(e.ctx, connect.NewRequest(&nuxariv1.ListAPITokensRequest{PageSize: 1000, PageToken: token}))
+		if err != nil {
+			return "", err
+		}
+		all.Tokens = append(all.Tokens, res.Msg.GetTokens()...)
+		return res.Msg.GetNextPageToken(), nil
+	})
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printProto(all)
+	}
+	tb := newTable(e.stdout, "TOKEN ID", "NAME", "ROLE", "CREATED BY", "CREATED", "EXPIRES")
+	for _, t := range all.Tokens {
+		tb.row(t.GetTokenId(), t.GetName(), roleName(t.GetRole()), orDash(t.GetCreatedBy()), timeText(t.GetCreateTime()), timeText(t.GetExpireTime()))
+	}
+	return tb.flush()
+}
+
+func runTokenRevoke(e *env, args []string) error {
+	f := newFlags("token revoke", "TOKEN_ID", "Revoke an API token at once.")
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	res, err := c.auth.RevokeAPIToken(e.ctx, connect.NewRequest(&nuxariv1.RevokeAPITokenRequest{TokenId: pos[0]}))
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printProto(res.Msg)
+	}
+	fmt.Fprintf(e.stdout, "Revoked API token %s.\n", printable(pos[0]))
+	return nil
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/verify"
+)
+
+// maxBundleSize bounds a proof bundle file.
+const maxBundleSize = 16 << 20
+
+// runVerify checks a proof bundle with no network access: it never builds
+// a client, so --server, --token and stored credentials are not used.
+func runVerify(e *env, args []string) error {
+	f := newFlags("verify", "FILE --key VKEY (--origin ORIGIN | --org ID [--log-name nuxari])", `
+Verify a proof bundle written by 'nuxctl ledger prove', offline. The
+verifier key and origin are PINNED on the command line (take them from
+'nuxctl org get' once, or from your auditor's records); the ones inside the
+file are never trusted, only compared. It checks, in order:
+
+  verifier_key   the bundle names the pinned key
+  origin         the bundle names the pinned origin and its org
+  checkpoint     the signed note verifies with the pinned key and origin
+  tree_size      the checkpoint's size is the bundle's, and holds the index
+  leaf_hash      the leaf bytes hash to the leaf hash (RFC 6962)
+  leaf_position  the leaf names the bundle's org and index
+  inclusion      the inclusion proof leads to the checkpoint's root
+  consistency    (if present) the checkpoint extends the earlier one
+
+and exits 1 naming the first failure.`)
+	key := f.String("key", "", "the log's pinned note verifier key")
+	origin := f.String("origin", "", "the pinned checkpoint origin, e.g. nuxari/orgs/acme")
+	org := f.String("org", "", "the pinned org ID; with --log-name it gives the origin")
+	logName := f.String("log-name", "nuxari", "the log's name, to derive the origin from --org")
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := f.required("key"); err != nil {
+		return err
+	}
+	pins := Pins{VerifierKey: *key, Origin: *origin, Org: *org}
+	switch {
+	case *origin == "" && *org == "":
+		return usagef(f.name, "give the pinned origin: --origin ORIGIN, or --org ID [--log-name NAME]")
+	case *origin == "":
+		if err := leaf.ValidateOrg(*org); err != nil {
+			return usagef(f.name, "--org: %v", err)
+		}
+		pins.Origin = verify.Origin(*logName, *org)
+	case *org != "" && !strings.HasSuffix(*origin, "/orgs/"+*org):
+		return usagef(f.name, "--origin %q is not an origin of --org %q", *origin, *org)
+	}
+	file := pos[0]
+	data, err := readLimited(file, maxBundleSize)
+	if err != nil {
+		return err
+	}
+	r := VerifyBundle(file, data, pins)
+	if e.json {
+		if err := e.printJSON(r); err != nil {
+			return err
+		}
+	} else {
+		printVerify(e, r)
+	}
+	if r.Failure != nil {
+		fmt.Fprintf(e.stderr, "nuxctl: verify %s: %s: %s\n", file, r.Failure.Check, r.Failure.Detail)
+		return errSilent
+	}
+	return nil
+}
+
+func printVerify(e *env, r *VerifyResult) {
+	w := e.stdout
+	fmt.Fprintf(w, "Proof bundle %s\n", printable(r.File))
+	t := newTable(w, "STATUS", "CHECK", "DETAIL")
+	for _, c := range r.Checks {
+		status := "ok"
+		if !c.OK {
+			status = "FAIL"
+		}
+		t.row(status, strings.ReplaceAll(c.Check, "_", " "), c.Detail)
+	}
+	t.flush()
+	if !r.Verified {
+		fmt.Fprintln(w, "NOT VERIFIED")
+		return
+	}
+	fmt.Fprintf(w, "VERIFIED: event %d is in the log %s at tree size %d.\n", *r.Index, printable(r.LogOrigin), r.TreeSize)
+	if ev := r.Event; ev != nil {
+		kv := []string{"  Time", ev.Time, "  Type", orDash(ev.Type), "  Actor", orDash(ev.Actor)}
+		if ev.Subject != "" {
+			kv = append(kv, "  Subject", ev.Subject)
+		}
+		fields(w, kv...)
+	}
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than a proof bundle may be (%d bytes)", path, limit)
+	}
+	return b, nil
+}
