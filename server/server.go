@@ -129,6 +129,8 @@ func (s *Server) routes() http.Handler {
 	opts := connect.WithHandlerOptions(
 		connect.WithInterceptors(api.NewInterceptor(s.svc, s.log, s.reg)),
 		connect.WithReadMaxBytes(s.cfg.MaxRequestBytes),
+		// Compressing small messages costs more CPU than it saves bytes.
+		connect.WithCompressMinBytes(1024),
 	)
 	h := api.NewHandlers(s.svc, s.log)
 	mux := http.NewServeMux()
