@@ -36,7 +36,7 @@ the first line of standard input.`)
 	}
 	e.warnPlaintext(server)
 	c := e.clientsFor(server, "")
-	res, err := c.auth.Login(e.ctx, connect.NewRequest(&nuxariv1.LoginRequest{OrgId: *org, Email: *email, Password: pw}))
+	res, err := c.Auth.Login(e.ctx, connect.NewRequest(&nuxariv1.LoginRequest{OrgId: *org, Email: *email, Password: pw}))
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ file is deleted even when the server cannot be reached.`)
 	} else if c, err = e.connect(); err != nil {
 		return err
 	}
-	_, rpcErr := c.auth.Logout(e.ctx, connect.NewRequest(&nuxariv1.LogoutRequest{}))
+	_, rpcErr := c.Auth.Logout(e.ctx, connect.NewRequest(&nuxariv1.LogoutRequest{}))
 	if connect.CodeOf(rpcErr) == connect.CodeUnauthenticated {
 		rpcErr = nil // the session had already ended
 	}
@@ -113,7 +113,7 @@ func runWhoAmI(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.auth.WhoAmI(e.ctx, connect.NewRequest(&nuxariv1.WhoAmIRequest{}))
+	res, err := c.Auth.WhoAmI(e.ctx, connect.NewRequest(&nuxariv1.WhoAmIRequest{}))
 	if err != nil {
 		return err
 	}

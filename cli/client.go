@@ -1,32 +1,22 @@
 package cli
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
-	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
+	"github.com/nuxari/nuxari/client"
 )
 
-// requestTimeout bounds one RPC, including connection set-up.
-const requestTimeout = time.Minute
-
 // clients are the generated Connect clients of every service, all sending
-// the same bearer token (if any).
+// the same bearer token (if any), and the server they talk to.
 type clients struct {
+	client.Clients
 	server string
-	org    nuxariv1connect.OrgServiceClient
-	auth   nuxariv1connect.AuthServiceClient
-	ledger nuxariv1connect.LedgerServiceClient
 }
 
 // serverURL returns the server to talk to: --server, else $NUXARI_SERVER,
@@ -90,14 +80,7 @@ func (e *env) clientsFor(server, token string) *clients {
 	if token != "" {
 		e.warnPlaintext(server)
 	}
-	hc := httpClient(server)
-	opts := connect.WithInterceptors(bearer(token))
-	return &clients{
-		server: server,
-		org:    nuxariv1connect.NewOrgServiceClient(hc, server, opts),
-		auth:   nuxariv1connect.NewAuthServiceClient(hc, server, opts),
-		ledger: nuxariv1connect.NewLedgerServiceClient(hc, server, opts),
-	}
+	return &clients{Clients: client.New(server, token), server: server}
 }
 
 // warnPlaintext warns before credentials go over unencrypted HTTP to
@@ -112,54 +95,6 @@ func (e *env) warnPlaintext(server string) {
 		return
 	}
 	fmt.Fprintf(e.stderr, "nuxctl: warning: sending credentials to %s without TLS\n", host)
-}
-
-// httpClient speaks HTTP/2 without TLS (h2c) to http:// servers, as
-// nuxarid does without a certificate, and HTTP/2 or HTTP/1.1 over TLS to
-// https:// servers.
-func httpClient(server string) *http.Client {
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
-		TLSHandshakeTimeout: 10 * time.Second,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	tr.Protocols = new(http.Protocols)
-	if strings.HasPrefix(server, "https://") {
-		tr.Protocols.SetHTTP1(true)
-		tr.Protocols.SetHTTP2(true)
-	} else {
-		tr.Protocols.SetUnencryptedHTTP2(true)
-	}
-	return &http.Client{Transport: tr, Timeout: requestTimeout}
-}
-
-// bearer is a client interceptor that sends "Authorization: Bearer
-// <token>" when the token is not empty.
-type bearer string
-
-func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if b != "" {
-			req.Header().Set("Authorization", "Bearer "+string(b))
-		}
-		return next(ctx, req)
-	}
-}
-
-func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		if b != "" {
-			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
-		}
-		return conn
-	}
-}
-
-func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
 }
 
 // maxPages bounds how many pages a list follows, against a server that

@@ -40,7 +40,7 @@ Show the org's latest signed checkpoint, or the one issued at tree size N.
 	if err != nil {
 		return err
 	}
-	res, err := c.ledger.GetCheckpoint(e.ctx, connect.NewRequest(&nuxariv1.GetCheckpointRequest{Size: *size}))
+	res, err := c.Ledger.GetCheckpoint(e.ctx, connect.NewRequest(&nuxariv1.GetCheckpointRequest{Size: *size}))
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ exact bytes the leaf hash covers) to FILE.`)
 	if err != nil {
 		return err
 	}
-	res, err := c.ledger.GetEvent(e.ctx, connect.NewRequest(&nuxariv1.GetEventRequest{Index: index}))
+	res, err := c.Ledger.GetEvent(e.ctx, connect.NewRequest(&nuxariv1.GetEventRequest{Index: index}))
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ List events in log order, following every page up to --limit.`)
 	more := false
 	err = eachPage(func(token string) (string, error) {
 		req.PageToken = token
-		res, err := c.ledger.ListEvents(e.ctx, connect.NewRequest(req))
+		res, err := c.Ledger.ListEvents(e.ctx, connect.NewRequest(req))
 		if err != nil {
 			return "", err
 		}
@@ -238,7 +238,7 @@ the first append's index instead of appending again.`)
 	if err != nil {
 		return err
 	}
-	res, err := c.ledger.AppendEvents(e.ctx, connect.NewRequest(&nuxariv1.AppendEventsRequest{
+	res, err := c.Ledger.AppendEvents(e.ctx, connect.NewRequest(&nuxariv1.AppendEventsRequest{
 		Events: []*nuxariv1.NewEvent{{Type: *typ, Data: &st, IdempotencyKey: *key}},
 	}))
 	if err != nil {

@@ -33,7 +33,7 @@ Roles: `+roleList+`.`)
 	if err != nil {
 		return err
 	}
-	res, err := c.org.AddMember(e.ctx, connect.NewRequest(&nuxariv1.AddMemberRequest{
+	res, err := c.Org.AddMember(e.ctx, connect.NewRequest(&nuxariv1.AddMemberRequest{
 		Email: *email, DisplayName: *name, Role: role, InitialPassword: pw,
 	}))
 	if err != nil {
@@ -57,7 +57,7 @@ func runMemberRemove(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.org.RemoveMember(e.ctx, connect.NewRequest(&nuxariv1.RemoveMemberRequest{UserId: pos[0]}))
+	res, err := c.Org.RemoveMember(e.ctx, connect.NewRequest(&nuxariv1.RemoveMemberRequest{UserId: pos[0]}))
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func runMemberRole(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.org.SetMemberRole(e.ctx, connect.NewRequest(&nuxariv1.SetMemberRoleRequest{UserId: pos[0], Role: role}))
+	res, err := c.Org.SetMemberRole(e.ctx, connect.NewRequest(&nuxariv1.SetMemberRoleRequest{UserId: pos[0], Role: role}))
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func runMemberList(e *env, args []string) error {
 	}
 	all := &nuxariv1.ListMembersResponse{}
 	err = eachPage(func(token string) (string, error) {
-		res, err := c.org.ListMembers(e.ctx, connect.NewRequest(&nuxariv1.ListMembersRequest{PageSize: 1000, PageToken: token}))
+		res, err := c.Org.ListMembers(e.ctx, connect.NewRequest(&nuxariv1.ListMembersRequest{PageSize: 1000, PageToken: token}))
 		if err != nil {
 			return "", err
 		}

@@ -39,7 +39,7 @@ the first line of standard input. Log in afterwards with 'nuxctl login'.`)
 	}
 	e.warnPlaintext(server)
 	c := e.clientsFor(server, "")
-	res, err := c.org.CreateOrg(e.ctx, connect.NewRequest(&nuxariv1.CreateOrgRequest{
+	res, err := c.Org.CreateOrg(e.ctx, connect.NewRequest(&nuxariv1.CreateOrgRequest{
 		OrgId: *org, DisplayName: *orgName, OwnerEmail: *email, OwnerDisplayName: *name, OwnerPassword: pw,
 	}))
 	if err != nil {
@@ -77,7 +77,7 @@ func runOrgGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.org.GetOrg(e.ctx, connect.NewRequest(&nuxariv1.GetOrgRequest{}))
+	res, err := c.Org.GetOrg(e.ctx, connect.NewRequest(&nuxariv1.GetOrgRequest{}))
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ older than the retention may be purged; nothing younger can be.`)
 	if err != nil {
 		return err
 	}
-	res, err := c.org.UpdateOrgSettings(e.ctx, connect.NewRequest(req))
+	res, err := c.Org.UpdateOrgSettings(e.ctx, connect.NewRequest(req))
 	if err != nil {
 		return err
 	}

@@ -75,11 +75,11 @@ with 'nuxctl verify FILE --key VKEY --origin ORIGIN'.`)
 // fetchBundle gathers a bundle from the server. Every piece is fetched for
 // one tree size, fixed first, so that later appends cannot mix sizes.
 func fetchBundle(e *env, c *clients, index, size, from uint64) (*Bundle, error) {
-	who, err := c.auth.WhoAmI(e.ctx, connect.NewRequest(&nuxariv1.WhoAmIRequest{}))
+	who, err := c.Auth.WhoAmI(e.ctx, connect.NewRequest(&nuxariv1.WhoAmIRequest{}))
 	if err != nil {
 		return nil, err
 	}
-	cpRes, err := c.ledger.GetCheckpoint(e.ctx, connect.NewRequest(&nuxariv1.GetCheckpointRequest{Size: size}))
+	cpRes, err := c.Ledger.GetCheckpoint(e.ctx, connect.NewRequest(&nuxariv1.GetCheckpointRequest{Size: size}))
 	if err != nil {
 		return nil, err
 	}
@@ -90,14 +90,14 @@ func fetchBundle(e *env, c *clients, index, size, from uint64) (*Bundle, error) 
 	if from > cp.GetSize() {
 		return nil, fmt.Errorf("--consistency-from %d is larger than the tree size %d", from, cp.GetSize())
 	}
-	incl, err := c.ledger.GetInclusionProof(e.ctx, connect.NewRequest(&nuxariv1.GetInclusionProofRequest{Index: index, TreeSize: cp.GetSize()}))
+	incl, err := c.Ledger.GetInclusionProof(e.ctx, connect.NewRequest(&nuxariv1.GetInclusionProofRequest{Index: index, TreeSize: cp.GetSize()}))
 	if err != nil {
 		return nil, err
 	}
 	if incl.Msg.GetTreeSize() != cp.GetSize() {
 		return nil, fmt.Errorf("asked for an inclusion proof in tree size %d, got one for %d", cp.GetSize(), incl.Msg.GetTreeSize())
 	}
-	ev, err := c.ledger.GetEvent(e.ctx, connect.NewRequest(&nuxariv1.GetEventRequest{Index: index}))
+	ev, err := c.Ledger.GetEvent(e.ctx, connect.NewRequest(&nuxariv1.GetEventRequest{Index: index}))
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func fetchBundle(e *env, c *clients, index, size, from uint64) (*Bundle, error) 
 		Checkpoint:  cp.GetNote(),
 	}
 	if from != 0 {
-		cons, err := c.ledger.GetConsistencyProof(e.ctx, connect.NewRequest(&nuxariv1.GetConsistencyProofRequest{Size1: from, Size2: cp.GetSize()}))
+		cons, err := c.Ledger.GetConsistencyProof(e.ctx, connect.NewRequest(&nuxariv1.GetConsistencyProofRequest{Size1: from, Size2: cp.GetSize()}))
 		if err != nil {
 			return nil, err
 		}

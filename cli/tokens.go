@@ -38,7 +38,7 @@ $`+EnvToken+`. Roles: `+roleList+`.`)
 	if err != nil {
 		return err
 	}
-	res, err := c.auth.CreateAPIToken(e.ctx, connect.NewRequest(req))
+	res, err := c.Auth.CreateAPIToken(e.ctx, connect.NewRequest(req))
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func runTokenList(e *env, args []string) error {
 	}
 	all := &nuxariv1.ListAPITokensResponse{}
 	err = eachPage(func(token string) (string, error) {
-		res, err := c.auth.ListAPITokens(e.ctx, connect.NewRequest(&nuxariv1.ListAPITokensRequest{PageSize: 1000, PageToken: token}))
+		res, err := c.Auth.ListAPITokens(e.ctx, connect.NewRequest(&nuxariv1.ListAPITokensRequest{PageSize: 1000, PageToken: token}))
 		if err != nil {
 			return "", err
 		}
@@ -95,7 +95,7 @@ func runTokenRevoke(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.auth.RevokeAPIToken(e.ctx, connect.NewRequest(&nuxariv1.RevokeAPITokenRequest{TokenId: pos[0]}))
+	res, err := c.Auth.RevokeAPIToken(e.ctx, connect.NewRequest(&nuxariv1.RevokeAPITokenRequest{TokenId: pos[0]}))
 	if err != nil {
 		return err
 	}

@@ -6,19 +6,17 @@ package servertest
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nuxari/nuxari/client"
 	"github.com/nuxari/nuxari/governance/password"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
-	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/nuxari/nuxari/server"
 	"golang.org/x/time/rate"
 )
@@ -95,20 +93,10 @@ func (s *Server) Stop() error {
 }
 
 // HTTPClient speaks HTTP/2 without TLS to the server.
-func HTTPClient() *http.Client {
-	tr := &http.Transport{TLSClientConfig: &tls.Config{}}
-	tr.Protocols = new(http.Protocols)
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: tr, Timeout: time.Minute}
-}
+func HTTPClient() *http.Client { return client.HTTPClient("http://") }
 
-// Clients are the generated clients of every service, with one bearer
-// token.
-type Clients struct {
-	Org    nuxariv1connect.OrgServiceClient
-	Auth   nuxariv1connect.AuthServiceClient
-	Ledger nuxariv1connect.LedgerServiceClient
-}
+// Clients are the generated clients of every service.
+type Clients = client.Clients
 
 // Protocol selects the wire protocol of a client.
 type Protocol string
@@ -125,48 +113,18 @@ var Protocols = []Protocol{Connect, GRPC, GRPCWeb}
 
 // ClientsFor returns clients that send token (if any) in protocol p.
 func (s *Server) ClientsFor(token string, p Protocol) Clients {
-	opts := []connect.ClientOption{connect.WithInterceptors(bearer(token))}
+	var opts []connect.ClientOption
 	switch p {
 	case GRPC:
 		opts = append(opts, connect.WithGRPC())
 	case GRPCWeb:
 		opts = append(opts, connect.WithGRPCWeb())
 	}
-	hc := HTTPClient()
-	return Clients{
-		Org:    nuxariv1connect.NewOrgServiceClient(hc, s.URL, opts...),
-		Auth:   nuxariv1connect.NewAuthServiceClient(hc, s.URL, opts...),
-		Ledger: nuxariv1connect.NewLedgerServiceClient(hc, s.URL, opts...),
-	}
+	return client.New(s.URL, token, opts...)
 }
 
 // Clients returns Connect-protocol clients that send token (if any).
 func (s *Server) Clients(token string) Clients { return s.ClientsFor(token, Connect) }
-
-type bearer string
-
-func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if b != "" {
-			req.Header().Set("Authorization", "Bearer "+string(b))
-		}
-		return next(ctx, req)
-	}
-}
-
-func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
-		conn := next(ctx, spec)
-		if b != "" {
-			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
-		}
-		return conn
-	}
-}
-
-func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return next
-}
 
 // Signup creates an org with an owner and returns the owner's session
 // token and user ID.
