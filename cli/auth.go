@@ -21,21 +21,11 @@ the first line of standard input.`)
 	if err := f.required("org", "email"); err != nil {
 		return err
 	}
-	stored, err := e.loadCredentials()
-	if err != nil && !errors.Is(err, errNoCredentials) {
-		fmt.Fprintf(e.stderr, "nuxctl: warning: ignoring the stored credentials: %v\n", err)
-		stored = nil
-	}
-	server, err := e.serverURL(stored)
+	c, pw, err := e.withPassword()
 	if err != nil {
 		return err
 	}
-	pw, err := e.readPassword("Password")
-	if err != nil {
-		return err
-	}
-	e.warnPlaintext(server)
-	c := e.clientsFor(server, "")
+	server := c.server
 	res, err := c.Auth.Login(e.ctx, connect.NewRequest(&nuxariv1.LoginRequest{OrgId: *org, Email: *email, Password: pw}))
 	if err != nil {
 		return err

@@ -75,6 +75,27 @@ func (e *env) connect() (*clients, error) {
 	return e.clientsFor(server, token), nil
 }
 
+// withPassword resolves the server for a call made with a password
+// (sign-up, login), reads the password, and returns clients without a
+// token. Unreadable stored credentials are ignored with a warning.
+func (e *env) withPassword() (*clients, string, error) {
+	stored, err := e.loadCredentials()
+	if err != nil && !errors.Is(err, errNoCredentials) {
+		fmt.Fprintf(e.stderr, "nuxctl: warning: ignoring the stored credentials: %v\n", err)
+		stored = nil
+	}
+	server, err := e.serverURL(stored)
+	if err != nil {
+		return nil, "", err
+	}
+	pw, err := e.readPassword("Password")
+	if err != nil {
+		return nil, "", err
+	}
+	e.warnPlaintext(server)
+	return e.clientsFor(server, ""), pw, nil
+}
+
 // clientsFor returns clients for server sending token (if not empty).
 func (e *env) clientsFor(server, token string) *clients {
 	if token != "" {

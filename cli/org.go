@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 
@@ -25,20 +24,10 @@ the first line of standard input. Log in afterwards with 'nuxctl login'.`)
 	if err := f.required("org", "email"); err != nil {
 		return err
 	}
-	stored, err := e.loadCredentials()
-	if err != nil && !errors.Is(err, errNoCredentials) {
-		stored = nil
-	}
-	server, err := e.serverURL(stored)
+	c, pw, err := e.withPassword()
 	if err != nil {
 		return err
 	}
-	pw, err := e.readPassword("Password")
-	if err != nil {
-		return err
-	}
-	e.warnPlaintext(server)
-	c := e.clientsFor(server, "")
 	res, err := c.Org.CreateOrg(e.ctx, connect.NewRequest(&nuxariv1.CreateOrgRequest{
 		OrgId: *org, DisplayName: *orgName, OwnerEmail: *email, OwnerDisplayName: *name, OwnerPassword: pw,
 	}))
@@ -53,7 +42,7 @@ the first line of standard input. Log in afterwards with 'nuxctl login'.`)
 	if err := printOrg(e.stdout, o); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nPin the log origin and verifier key above to verify proofs offline.\nNext: nuxctl --server %s login --org %s --email %s\n", server, printable(o.GetOrgId()), printable(m.GetEmail()))
+	fmt.Fprintf(e.stdout, "\nPin the log origin and verifier key above to verify proofs offline.\nNext: nuxctl --server %s login --org %s --email %s\n", c.server, printable(o.GetOrgId()), printable(m.GetEmail()))
 	return nil
 }
 
