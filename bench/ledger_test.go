@@ -1,6 +1,7 @@
-// Package bench holds the ledger's macro benchmarks: group-commit append
+// Package bench holds the macro benchmarks: the ledger's group-commit append
 // throughput against a raw Pebble baseline, proof generation, latency at a
-// fixed offered load and bytes on disk. Figures are recorded in RESULTS.md.
+// fixed offered load and bytes on disk; and the API end to end over RPC.
+// Figures are recorded in RESULTS.md.
 //
 // Each benchmark runs a fixed workload per iteration and reports its own
 // rate (entries/s, proofs/s) or latency; run them with -benchtime=1x.
