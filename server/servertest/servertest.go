@@ -66,7 +66,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts := &Server{Server: s, URL: "http://" + ln.Addr().String(), DataDir: cfg.DataDir, Logs: logs, done: make(chan error, 1)}
+	scheme := "http://"
+	if cfg.TLSCertFile != "" {
+		scheme = "https://"
+	}
+	ts := &Server{Server: s, URL: scheme + ln.Addr().String(), DataDir: cfg.DataDir, Logs: logs, done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(ctx, ln) }()
 	var once sync.Once
 	var stopErr error
