@@ -410,3 +410,36 @@ func (l *Ledger) ScanState(ctx context.Context, org string, prefix []byte, fn fu
 	}
 	return it.Error()
 }
+
+// SubtreeHash returns the RFC 6962 hash of the leaves [lo, hi) of org's
+// log, where [lo, hi) is a subtree of the RFC 6962 recursion (MTH splits a
+// range at the largest power of two below its size): lo is a multiple of
+// the smallest power of two not below hi-lo. It is built from stored node
+// hashes, as proofs are.
+func (l *Ledger) SubtreeHash(ctx context.Context, org string, lo, hi uint64) ([]byte, error) {
+	o, err := l.lookup(org)
+	if err != nil {
+		return nil, err
+	}
+	if lo >= hi {
+		return nil, fmt.Errorf("%w: empty subtree [%d, %d)", ErrInvalidRange, lo, hi)
+	}
+	if size := o.size.Load(); hi > size {
+		return nil, fmt.Errorf("%w: subtree end %d, log size %d", ErrSizeOutOfRange, hi, size)
+	}
+	if span := uint64(1) << bits.Len64(hi-lo-1); lo%span != 0 {
+		return nil, fmt.Errorf("%w: [%d, %d) is not a subtree of the RFC 6962 recursion", ErrInvalidRange, lo, hi)
+	}
+	ids := compact.RangeNodes(lo, hi, nil)
+	hashes, err := l.fetch(o, proof.Nodes{IDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	// The nodes are perfect subtrees of decreasing size, left to right:
+	// MTH folds them from the right.
+	h := hashes[len(hashes)-1]
+	for i := len(hashes) - 2; i >= 0; i-- {
+		h = rfc6962.DefaultHasher.HashChildren(hashes[i], h)
+	}
+	return h, nil
+}
