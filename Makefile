@@ -63,7 +63,7 @@ lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated c
 
 .PHONY: unit
 unit: ## Run the unit, integration and crash tests with the race detector.
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	GO=$(GO) scripts/test-services.sh $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each.
