@@ -220,7 +220,14 @@ func commands() []*command {
 			{name: "ledger append", summary: "append a custom event", run: runLedgerAppend},
 			{name: "ledger prove", summary: "write a self-contained proof bundle for one event", run: runLedgerProve},
 		}},
-		{name: "verify", summary: "verify a proof bundle offline against a pinned key and origin", run: runVerify},
+		{name: "evidence", summary: "export, follow and download signed evidence packages", subs: []*command{
+			{name: "evidence export", summary: "start exporting a package of the org's events", run: runEvidenceExport},
+			{name: "evidence status", summary: "show an export's state and progress", run: runEvidenceStatus},
+			{name: "evidence list", summary: "list the org's exports", run: runEvidenceList},
+			{name: "evidence download", summary: "download a finished package, or get a presigned URL", run: runEvidenceDownload},
+			{name: "evidence signing-key", summary: "show the public key that signs manifests", run: runEvidenceSigningKey},
+		}},
+		{name: "verify", summary: "verify a proof bundle or an evidence package offline against pinned keys", run: runVerify},
 	}
 }
 

@@ -69,6 +69,24 @@ Show the org's latest signed checkpoint, or the one issued at tree size N.
 	return nil
 }
 
+// parseTimeRange parses the --since and --until flags.
+func parseTimeRange(cmd, since, until string, start, end **timestamppb.Timestamp) error {
+	for _, t := range []struct {
+		flag, v string
+		dst     **timestamppb.Timestamp
+	}{{"since", since, start}, {"until", until, end}} {
+		if t.v == "" {
+			continue
+		}
+		ts, err := time.Parse(time.RFC3339Nano, t.v)
+		if err != nil {
+			return usagef(cmd, "--%s %q is not an RFC 3339 time, e.g. 2025-01-31T09:00:00Z", t.flag, t.v)
+		}
+		*t.dst = timestamppb.New(ts)
+	}
+	return nil
+}
+
 // printableNote keeps a note's newlines but nothing else unprintable.
 func printableNote(n string) string {
 	lines := strings.Split(n, "\n")
@@ -159,18 +177,8 @@ List events in log order, following every page up to --limit.`)
 		return usagef(f.name, "--limit must not be negative")
 	}
 	req := &nuxariv1.ListEventsRequest{Types: types, Actor: *actor, PageSize: 1000}
-	for _, t := range []struct {
-		flag, v string
-		dst     **timestamppb.Timestamp
-	}{{"since", *since, &req.StartTime}, {"until", *until, &req.EndTime}} {
-		if t.v == "" {
-			continue
-		}
-		ts, err := time.Parse(time.RFC3339Nano, t.v)
-		if err != nil {
-			return usagef(f.name, "--%s %q is not an RFC 3339 time, e.g. 2025-01-31T09:00:00Z", t.flag, t.v)
-		}
-		*t.dst = timestamppb.New(ts)
+	if err := parseTimeRange(f.name, *since, *until, &req.StartTime, &req.EndTime); err != nil {
+		return err
 	}
 	if *limit > 0 && *limit < 1000 {
 		req.PageSize = int32(*limit)

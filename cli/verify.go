@@ -16,8 +16,10 @@ const maxBundleSize = 16 << 20
 // runVerify checks a proof bundle with no network access: it never builds
 // a client, so --server, --token and stored credentials are not used.
 func runVerify(e *env, args []string) error {
-	f := newFlags("verify", "FILE --key VKEY (--origin ORIGIN | --org ID [--log-name nuxari])", `
-Verify a proof bundle written by 'nuxctl ledger prove', offline. The
+	f := newFlags("verify", "FILE --key VKEY (--origin ORIGIN | --org ID [--log-name nuxari]) [--signing-key PEM]", `
+Verify, offline, a proof bundle written by 'nuxctl ledger prove', or an
+evidence package (a zip, from 'nuxctl evidence download'; it also needs
+the pinned manifest signing key, --signing-key). The
 verifier key and origin are PINNED on the command line (take them from
 'nuxctl org get' once, or from your auditor's records); the ones inside the
 file are never trusted, only compared. It checks, in order:
@@ -36,6 +38,7 @@ and exits 1 naming the first failure.`)
 	origin := f.String("origin", "", "the pinned checkpoint origin, e.g. nuxari/orgs/acme")
 	org := f.String("org", "", "the pinned org ID; with --log-name it gives the origin")
 	logName := f.String("log-name", "nuxari", "the log's name, to derive the origin from --org")
+	signingKey := f.String("signing-key", "", "evidence packages: the pinned PEM public key that signs manifests")
 	pos, err := f.parse(e, args, 1, 1)
 	if err != nil {
 		return err
@@ -56,6 +59,9 @@ and exits 1 naming the first failure.`)
 		return usagef(f.name, "--origin %q is not an origin of --org %q", *origin, *org)
 	}
 	file := pos[0]
+	if isZip(file) {
+		return verifyPackage(e, file, *key, pins.Origin, *signingKey)
+	}
 	data, err := readLimited(file, maxBundleSize)
 	if err != nil {
 		return err

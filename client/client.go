@@ -72,9 +72,10 @@ func (b Bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.
 
 // Clients are the generated clients of every service.
 type Clients struct {
-	Org    nuxariv1connect.OrgServiceClient
-	Auth   nuxariv1connect.AuthServiceClient
-	Ledger nuxariv1connect.LedgerServiceClient
+	Org      nuxariv1connect.OrgServiceClient
+	Auth     nuxariv1connect.AuthServiceClient
+	Ledger   nuxariv1connect.LedgerServiceClient
+	Evidence nuxariv1connect.EvidenceServiceClient
 }
 
 // New returns clients of server that send token (if not empty); opts
@@ -83,8 +84,9 @@ func New(server, token string, opts ...connect.ClientOption) Clients {
 	hc := HTTPClient(server)
 	opts = append([]connect.ClientOption{connect.WithInterceptors(Bearer(token))}, opts...)
 	return Clients{
-		Org:    nuxariv1connect.NewOrgServiceClient(hc, server, opts...),
-		Auth:   nuxariv1connect.NewAuthServiceClient(hc, server, opts...),
-		Ledger: nuxariv1connect.NewLedgerServiceClient(hc, server, opts...),
+		Org:      nuxariv1connect.NewOrgServiceClient(hc, server, opts...),
+		Auth:     nuxariv1connect.NewAuthServiceClient(hc, server, opts...),
+		Ledger:   nuxariv1connect.NewLedgerServiceClient(hc, server, opts...),
+		Evidence: nuxariv1connect.NewEvidenceServiceClient(hc, server, opts...),
 	}
 }

@@ -50,6 +50,8 @@ type Config struct {
 	PasswordParams *password.Params
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// Evidence configures evidence packages (none: exports are refused).
+	Evidence EvidenceConfig
 	// Logger (default: discard).
 	Logger *slog.Logger
 }
@@ -92,18 +94,22 @@ type Service struct {
 	ledger       *ledger.Ledger
 	loginAccount *ratelimit.Limiter
 	loginSource  *ratelimit.Limiter
+	exports      *exporter
 }
 
-// New returns a Service that keeps its state in l.
+// New returns a Service that keeps its state in l. Close stops its
+// background work.
 func New(l *ledger.Ledger, cfg Config) *Service {
 	cfg.setDefaults()
-	return &Service{
+	s := &Service{
 		cfg:          cfg,
 		store:        store.New(l),
 		ledger:       l,
 		loginAccount: ratelimit.New(cfg.LoginRate, cfg.LoginBurst, 100_000),
 		loginSource:  ratelimit.New(cfg.LoginRate, cfg.LoginBurst, 100_000),
 	}
+	s.startExporter()
+	return s
 }
 
 // SignupEnabled reports whether self-service CreateOrg is on.

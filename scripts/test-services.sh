@@ -8,14 +8,19 @@
 #   S3 with Object Lock: Versity Gateway (posix backend, with versioning) on
 #   a free loopback port, with a bucket with Object Lock and one without.
 #
+#   cosign: the standard sigstore tool, to check manifest signatures the
+#   way auditors do.
+#
 # Environment given to the command:
 #   NUXARI_TEST_S3_ENDPOINT        host:port (plain HTTP)
 #   NUXARI_TEST_S3_ACCESS_KEY      root access key (random per run)
 #   NUXARI_TEST_S3_SECRET_KEY      root secret key (random per run)
 #   NUXARI_TEST_S3_BUCKET          bucket with Object Lock (and versioning)
 #   NUXARI_TEST_S3_BUCKET_NOLOCK   bucket without Object Lock
+#   NUXARI_TEST_COSIGN             path of the cosign binary
 #
-# The gateway is installed, pinned by version, into .tools/ on first use.
+# The gateway and cosign are installed, pinned by version, into .tools/ on
+# first use.
 # Its data lives in a temporary directory that is removed on exit, and the
 # gateway is stopped on exit, whatever the command's outcome. The script
 # exits with the command's status.
@@ -25,6 +30,8 @@ GO=${GO:-go}
 VERSITYGW_VERSION=v1.8.0
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VERSITYGW=$ROOT/.tools/versitygw-$VERSITYGW_VERSION/versitygw
+COSIGN_VERSION=v2.6.5
+COSIGN=$ROOT/.tools/cosign-$COSIGN_VERSION/cosign
 START_TIMEOUT=${NUXARI_TEST_SERVICES_START_TIMEOUT:-30} # seconds
 
 if [ $# -eq 0 ]; then
@@ -38,6 +45,12 @@ if [ ! -x "$VERSITYGW" ]; then
 	say "installing versitygw $VERSITYGW_VERSION into ${VERSITYGW%/*}"
 	GOBIN=${VERSITYGW%/*} "$GO" install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 fi
+
+if [ ! -x "$COSIGN" ]; then
+	say "installing cosign $COSIGN_VERSION into ${COSIGN%/*} (a few minutes, once)"
+	GOBIN=${COSIGN%/*} "$GO" install "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
+fi
+export NUXARI_TEST_COSIGN=$COSIGN
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/nuxari-test-services.XXXXXX")
 GW_PID=

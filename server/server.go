@@ -45,8 +45,11 @@ type Config struct {
 	MaxRequestBytes int
 	// ShutdownTimeout bounds the drain of in-flight calls (default 30 s).
 	ShutdownTimeout time.Duration
-	// Governance configures the domain service.
+	// Governance configures the domain service; its Evidence is built
+	// from Evidence.
 	Governance governance.Config
+	// Evidence configures evidence packages.
+	Evidence EvidenceConfig
 	// Ledger overrides ledger settings; Dir, Signer, VerifierKey, LogName,
 	// Registerer and Logger are set by the server.
 	Ledger ledger.Config
@@ -106,10 +109,19 @@ func Open(cfg Config) (*Server, error) {
 	}
 	gc := cfg.Governance
 	gc.Logger = cfg.Logger
+	if gc.Evidence, err = evidence(context.Background(), cfg.DataDir, cfg.Evidence); err != nil {
+		l.Close()
+		return nil, err
+	}
 	if gc.DefaultRetention == 0 {
 		gc.DefaultRetention = lc.DefaultRetention
 	}
 	svc := governance.New(l, gc)
+	if err := svc.RecoverExports(context.Background()); err != nil {
+		svc.Close()
+		l.Close()
+		return nil, fmt.Errorf("recover exports: %w", err)
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ledger: l, svc: svc, kek: kek, reg: reg}
 	s.handler = s.routes()
 	return s, nil
@@ -120,6 +132,7 @@ var Services = []string{
 	nuxariv1connect.OrgServiceName,
 	nuxariv1connect.AuthServiceName,
 	nuxariv1connect.LedgerServiceName,
+	nuxariv1connect.EvidenceServiceName,
 	grpchealth.HealthV1ServiceName,
 	grpcreflect.ReflectV1ServiceName,
 	grpcreflect.ReflectV1AlphaServiceName,
@@ -137,8 +150,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(nuxariv1connect.NewOrgServiceHandler(h, opts))
 	mux.Handle(nuxariv1connect.NewAuthServiceHandler(h, opts))
 	mux.Handle(nuxariv1connect.NewLedgerServiceHandler(h, opts))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(Services[:3]...), opts))
-	reflector := grpcreflect.NewStaticReflector(Services[:3]...)
+	mux.Handle(nuxariv1connect.NewEvidenceServiceHandler(h, opts))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(Services[:4]...), opts))
+	reflector := grpcreflect.NewStaticReflector(Services[:4]...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts))
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
@@ -224,6 +238,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close closes the ledger: pending appends finish or fail, none is lost
 // once acknowledged.
 func (s *Server) Close() error {
+	s.svc.Close()
 	s.kek = nil
 	return s.ledger.Close()
 }

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/secret"
 	"github.com/nuxari/nuxari/server"
@@ -73,8 +74,26 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Governance.SignupDisabled, "disable-signup", false, "turn off self-service org sign-up (use 'nuxarid bootstrap')")
 	fs.DurationVar(&cfg.Governance.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a login session")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&cfg.Evidence.SigningKeyFile, "evidence-signing-key", "", "PEM key that signs evidence manifests (default <data-dir>/evidence-signing.pem, generated on first start)")
+	fs.StringVar(&cfg.Evidence.SigningKMS, "evidence-signing-kms", "", "sigstore KMS URI of the key that signs evidence manifests (instead of the key file)")
+	fs.StringVar(&cfg.Evidence.Dir, "evidence-dir", "", "directory of evidence packages when no S3 bucket is set (default <data-dir>/evidence; no WORM guarantee)")
+	var s3 objstore.S3Config
+	var s3Secret string
+	fs.StringVar(&s3.Endpoint, "s3-endpoint", "", "S3 endpoint (host:port) for evidence packages; the bucket must have Object Lock")
+	fs.StringVar(&s3.Bucket, "s3-bucket", "", "S3 bucket for evidence packages")
+	fs.StringVar(&s3.Region, "s3-region", "", "S3 region")
+	fs.StringVar(&s3.AccessKey, "s3-access-key", "", "S3 access key")
+	fs.StringVar(&s3Secret, "s3-secret-key", "", "S3 secret key (prefer the environment variable)")
+	s3Insecure := fs.Bool("s3-insecure", false, "talk to the S3 endpoint over plain HTTP")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if s3.Endpoint != "" || s3.Bucket != "" {
+		if s3.Endpoint == "" || s3.Bucket == "" {
+			return errors.New("--s3-endpoint and --s3-bucket go together")
+		}
+		s3.Secure, s3.SecretKey = !*s3Insecure, secret.New(s3Secret)
+		cfg.Evidence.S3 = &s3
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return errors.New("--tls-cert and --tls-key go together")

@@ -55,6 +55,14 @@ func timeIn(field string, t *timestamppb.Timestamp) (time.Time, error) {
 	return t.AsTime(), nil
 }
 
+// durationIn converts a duration field, refusing invalid ones.
+func durationIn(field string, d *durationpb.Duration) (time.Duration, error) {
+	if err := d.CheckValid(); err != nil {
+		return 0, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %v", field, err))
+	}
+	return d.AsDuration(), nil
+}
+
 func orgOut(o governance.Org) *nuxariv1.Org {
 	return &nuxariv1.Org{
 		OrgId: o.ID, DisplayName: o.DisplayName, Retention: durationpb.New(o.Retention),

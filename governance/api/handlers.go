@@ -72,10 +72,10 @@ func (h *Handlers) UpdateOrgSettings(ctx context.Context, req *connect.Request[n
 		var st governance.Settings
 		st.DisplayName = m.DisplayName
 		if m.Retention != nil {
-			if err := m.Retention.CheckValid(); err != nil {
-				return nil, connect.NewError(connect.CodeInvalidArgument, err)
+			d, err := durationIn("retention", m.Retention)
+			if err != nil {
+				return nil, err
 			}
-			d := m.Retention.AsDuration()
 			st.Retention = &d
 		}
 		o, err := h.svc.UpdateSettings(ctx, p, st)
@@ -161,10 +161,9 @@ func (h *Handlers) CreateAPIToken(ctx context.Context, req *connect.Request[nuxa
 		}
 		var ttl = governance.DefaultAPITokenTTL
 		if m.Ttl != nil {
-			if err := m.Ttl.CheckValid(); err != nil {
-				return nil, connect.NewError(connect.CodeInvalidArgument, err)
+			if ttl, err = durationIn("ttl", m.Ttl); err != nil {
+				return nil, err
 			}
-			ttl = m.Ttl.AsDuration()
 		}
 		t, tok, err := h.svc.CreateAPIToken(ctx, p, m.Name, role, ttl)
 		if err != nil {

@@ -32,6 +32,13 @@ var Procedures = map[string]rbac.Permission{
 	nuxariv1connect.LedgerServiceListEventsProcedure:          rbac.LedgerRead,
 	nuxariv1connect.LedgerServiceAppendEventsProcedure:        rbac.LedgerAppend,
 
+	nuxariv1connect.EvidenceServiceExportPackageProcedure:   rbac.EvidenceExport,
+	nuxariv1connect.EvidenceServiceGetExportProcedure:       rbac.EvidenceRead,
+	nuxariv1connect.EvidenceServiceListExportsProcedure:     rbac.EvidenceRead,
+	nuxariv1connect.EvidenceServiceGetDownloadURLProcedure:  rbac.EvidenceExport,
+	nuxariv1connect.EvidenceServiceDownloadPackageProcedure: rbac.EvidenceExport,
+	nuxariv1connect.EvidenceServiceGetSigningKeyProcedure:   rbac.EvidenceRead,
+
 	// Standard services: liveness and the schema, which hold no org data.
 	"/grpc.health.v1.Health/Check":                                   rbac.Public,
 	"/grpc.health.v1.Health/Watch":                                   rbac.Public,

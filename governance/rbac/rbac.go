@@ -51,17 +51,21 @@ const (
 	TokensManage  Permission = "tokens.manage"
 	LedgerRead    Permission = "ledger.read"
 	LedgerAppend  Permission = "ledger.append"
+	// EvidenceRead sees exports and the manifest signing key;
+	// EvidenceExport starts exports and downloads packages.
+	EvidenceRead   Permission = "evidence.read"
+	EvidenceExport Permission = "evidence.export"
 )
 
 // Permissions lists every permission a role can grant, for documentation.
-var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, RolesManage, TokensManage, LedgerRead, LedgerAppend}
+var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, RolesManage, TokensManage, LedgerRead, LedgerAppend, EvidenceRead, EvidenceExport}
 
 var grants = map[Role][]Permission{
 	Owner:     Permissions,
 	Admin:     {OrgRead, MembersRead, TokensManage, LedgerRead, LedgerAppend},
 	Approver:  {OrgRead, MembersRead},
 	Requester: {OrgRead},
-	Auditor:   {OrgRead, MembersRead, LedgerRead},
+	Auditor:   {OrgRead, MembersRead, LedgerRead, EvidenceRead, EvidenceExport},
 	Readonly:  {OrgRead, MembersRead},
 }
 

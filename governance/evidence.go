@@ -1,0 +1,537 @@
+package governance
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nuxari/nuxari/evidence/archive"
+	"github.com/nuxari/nuxari/evidence/objstore"
+	"github.com/nuxari/nuxari/governance/store"
+	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// Evidence export limits.
+const (
+	// MaxScopeFilters bounds the types and subjects of a scope.
+	MaxScopeFilters = 64
+	// PresignExpiry is how long a download URL works.
+	PresignExpiry = 5 * time.Minute
+	// maxConsistencyCheckpoints bounds the earlier exports' checkpoints a
+	// package proves consistency from.
+	maxConsistencyCheckpoints = 8
+	prefixExport              = "export/"
+)
+
+// EvidenceConfig is where packages go and what signs them.
+type EvidenceConfig struct {
+	// Store keeps packages write-once.
+	Store objstore.Store
+	// Signer signs manifests; PublicKeyPEM is its public key.
+	Signer       signature.Signer
+	PublicKeyPEM []byte
+	// TempDir holds packages while they are built (default os.TempDir()).
+	TempDir string
+}
+
+// Export states.
+const (
+	ExportRunning   = "running"
+	ExportSucceeded = "succeeded"
+	ExportFailed    = "failed"
+)
+
+// Scope selects the events of a package; zero fields select all. It is
+// the scope the package's manifest states and its verifier checks.
+type Scope = archive.Scope
+
+// Export is an export job and its package.
+type Export struct {
+	ID             string    `json:"id"`
+	State          string    `json:"state"`
+	Scope          Scope     `json:"scope"`
+	RequestedBy    string    `json:"requested_by"`
+	Created        time.Time `json:"created"`
+	Completed      time.Time `json:"completed,omitzero"`
+	EntriesScanned uint64    `json:"entries_scanned,omitempty"`
+	EntriesTotal   uint64    `json:"entries_total,omitempty"`
+	EventCount     uint64    `json:"event_count,omitempty"`
+	TreeSize       uint64    `json:"tree_size,omitempty"`
+	Checkpoint     []byte    `json:"checkpoint,omitempty"`
+	ObjectKey      string    `json:"object_key,omitempty"`
+	SHA256         string    `json:"sha256,omitempty"`
+	Size           int64     `json:"size,omitempty"`
+	Error          string    `json:"error,omitempty"`
+	RetainUntil    time.Time `json:"retain_until,omitzero"`
+	WORM           bool      `json:"worm,omitempty"`
+}
+
+// exporter runs export jobs, one at a time, in the background.
+type exporter struct {
+	cfg      EvidenceConfig
+	jobs     chan exportJob
+	progress sync.Map // export ID → *exportProgress
+	wg       sync.WaitGroup
+	stop     context.CancelFunc
+	ctx      context.Context
+}
+
+type exportJob struct {
+	org string
+	id  string
+}
+
+type exportProgress struct{ scanned, total atomic.Uint64 }
+
+func (s *Service) startExporter() {
+	if s.cfg.Evidence.Store == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &exporter{cfg: s.cfg.Evidence, jobs: make(chan exportJob, 64), ctx: ctx, stop: cancel}
+	if e.cfg.TempDir == "" {
+		e.cfg.TempDir = os.TempDir()
+	}
+	s.exports = e
+	e.wg.Go(func() {
+		for {
+			select {
+			case j := <-e.jobs:
+				s.runExport(ctx, j)
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+}
+
+// Close stops the export worker; a running export fails and is recorded
+// as failed on the next start.
+func (s *Service) Close() {
+	if s.exports != nil {
+		s.exports.stop()
+		s.exports.wg.Wait()
+		if c, ok := s.exports.cfg.Store.(io.Closer); ok {
+			c.Close()
+		}
+	}
+}
+
+var errNoEvidence = fmt.Errorf("%w: evidence export is not configured on this server", ErrPrecondition)
+
+func newExportID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return "x" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+}
+
+func validateScope(sc *Scope) error {
+	if len(sc.Types) > MaxScopeFilters || len(sc.Subjects) > MaxScopeFilters {
+		return invalid("scope: at most %d types and %d subjects", MaxScopeFilters, MaxScopeFilters)
+	}
+	for _, t := range sc.Types {
+		if err := validateText("scope.types", t, 128, true); err != nil {
+			return err
+		}
+	}
+	for _, t := range sc.Subjects {
+		if err := validateText("scope.subjects", t, 128, true); err != nil {
+			return err
+		}
+	}
+	if !sc.StartTime.IsZero() && !sc.EndTime.IsZero() && !sc.StartTime.Before(sc.EndTime) {
+		return invalid("scope: start_time must be before end_time")
+	}
+	return nil
+}
+
+// ExportPackage starts exporting the principal's org's events in scope
+// ("evidence.export.requested", before the answer).
+func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Export, error) {
+	if s.exports == nil {
+		return Export{}, errNoEvidence
+	}
+	if err := validateScope(&sc); err != nil {
+		return Export{}, err
+	}
+	x := Export{ID: newExportID(), State: ExportRunning, Scope: sc, RequestedBy: p.Actor(), Created: s.cfg.Clock().UTC()}
+	// Acknowledged once a checkpoint covers the request, so that the
+	// package covers everything before it.
+	if _, err := s.store.Org(p.Org).Commit(ctx, ledger.AckCheckpoint, store.Change{
+		Event:   newEvent(ctx, "evidence.export.requested", p.Actor(), "export:"+x.ID, map[string]any{"scope": sc}),
+		Require: map[string][]byte{prefixExport + x.ID: nil},
+		Put:     map[string]any{prefixExport + x.ID: x},
+	}); err != nil {
+		return Export{}, conflict(err)
+	}
+	s.exports.progress.Store(x.ID, &exportProgress{})
+	select {
+	case s.exports.jobs <- exportJob{org: p.Org, id: x.ID}:
+	default:
+		s.finishExport(context.WithoutCancel(ctx), p.Org, x, nil, errors.New("too many exports queued; try again later"))
+		return Export{}, fmt.Errorf("%w: too many exports queued", ErrRateLimited)
+	}
+	return x, nil
+}
+
+func (s *Service) export(ctx context.Context, o store.Org, id string) (Export, []byte, error) {
+	if err := validateID("export_id", id); err != nil {
+		return Export{}, nil, err
+	}
+	var x Export
+	raw, err := o.GetJSON(ctx, prefixExport+id, &x)
+	if err != nil {
+		return Export{}, nil, notFoundAs(err, fmt.Errorf("%w: export", ErrNotFound))
+	}
+	if x.State == ExportRunning && s.exports != nil {
+		if pr, ok := s.exports.progress.Load(id); ok {
+			x.EntriesScanned, x.EntriesTotal = pr.(*exportProgress).scanned.Load(), pr.(*exportProgress).total.Load()
+		}
+	}
+	return x, raw, nil
+}
+
+// GetExport returns an export of the principal's org.
+func (s *Service) GetExport(ctx context.Context, p *Principal, id string) (Export, error) {
+	x, _, err := s.export(ctx, s.store.Org(p.Org), id)
+	return x, err
+}
+
+// ListExports lists the org's exports in ID order.
+func (s *Service) ListExports(ctx context.Context, p *Principal, size int32, pageToken string) ([]Export, string, error) {
+	return listPage(ctx, s, s.store.Org(p.Org), prefixExport, size, pageToken, func(x *Export) Export { return *x })
+}
+
+// SigningKey returns the PEM public key that signs manifests.
+func (s *Service) SigningKey() ([]byte, error) {
+	if s.exports == nil {
+		return nil, errNoEvidence
+	}
+	return s.cfg.Evidence.PublicKeyPEM, nil
+}
+
+func (s *Service) downloadable(ctx context.Context, p *Principal, id, via string) (Export, error) {
+	if s.exports == nil {
+		return Export{}, errNoEvidence
+	}
+	o := s.store.Org(p.Org)
+	x, _, err := s.export(ctx, o, id)
+	if err != nil {
+		return Export{}, err
+	}
+	if x.State != ExportSucceeded {
+		return Export{}, fmt.Errorf("%w: export %s is %s", ErrPrecondition, x.ID, x.State)
+	}
+	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event: newEvent(ctx, "evidence.package.downloaded", p.Actor(), "export:"+x.ID, map[string]any{"via": via, "sha256": x.SHA256}),
+	})
+	return x, err
+}
+
+// DownloadURL returns a presigned URL of a finished package
+// ("evidence.package.downloaded").
+func (s *Service) DownloadURL(ctx context.Context, p *Principal, id string) (string, time.Time, error) {
+	if s.exports == nil {
+		return "", time.Time{}, errNoEvidence
+	}
+	// Checked before the audit event: nothing is handed out. The export
+	// must exist first, so that another org's ID is NotFound whatever the
+	// storage.
+	if _, _, err := s.export(ctx, s.store.Org(p.Org), id); err != nil {
+		return "", time.Time{}, err
+	}
+	if !s.exports.cfg.Store.WORM() {
+		return "", time.Time{}, fmt.Errorf("%w: this server keeps packages in a local directory, which has no download URLs; use DownloadPackage", ErrPrecondition)
+	}
+	x, err := s.downloadable(ctx, p, id, "presigned_url")
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	u, err := s.exports.cfg.Store.PresignGet(ctx, x.ObjectKey, PresignExpiry)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return u, s.cfg.Clock().Add(PresignExpiry), nil
+}
+
+// OpenPackage opens a finished package for streaming
+// ("evidence.package.downloaded").
+func (s *Service) OpenPackage(ctx context.Context, p *Principal, id string) (io.ReadCloser, Export, error) {
+	x, err := s.downloadable(ctx, p, id, "stream")
+	if err != nil {
+		return nil, Export{}, err
+	}
+	r, _, err := s.exports.cfg.Store.Open(ctx, x.ObjectKey)
+	return r, x, err
+}
+
+// RecoverExports marks exports that a stopped server left running as
+// failed ("evidence.export.failed").
+func (s *Service) RecoverExports(ctx context.Context) error {
+	for _, org := range s.ledger.Orgs() {
+		o := s.store.Org(org)
+		var stale []Export
+		err := o.Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
+			var x Export
+			if json.Unmarshal(v, &x) == nil && x.State == ExportRunning {
+				stale = append(stale, x)
+			}
+			return true
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		for _, x := range stale {
+			if err := s.finishExport(ctx, org, x, nil, errors.New("interrupted by a server restart; export again")); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// finishExport records the end of an export: its package (done) or why it
+// failed.
+func (s *Service) finishExport(ctx context.Context, org string, x Export, done *Export, cause error) error {
+	o := s.store.Org(org)
+	var cur Export
+	raw, err := o.GetJSON(ctx, prefixExport+x.ID, &cur)
+	if err != nil {
+		return err
+	}
+	typ, data := "evidence.export.completed", map[string]any{}
+	if cause != nil {
+		cur.State, cur.Error = ExportFailed, cause.Error()
+		typ, data["error"] = "evidence.export.failed", cur.Error
+	} else {
+		cur = *done
+		cur.State = ExportSucceeded
+		data["sha256"], data["size"], data["event_count"], data["tree_size"] = cur.SHA256, cur.Size, cur.EventCount, cur.TreeSize
+		data["retain_until"], data["worm"] = cur.RetainUntil, cur.WORM
+	}
+	cur.Completed = s.cfg.Clock().UTC()
+	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   newEvent(ctx, typ, "system", "export:"+x.ID, data),
+		Require: map[string][]byte{prefixExport + x.ID: raw},
+		Put:     map[string]any{prefixExport + x.ID: cur},
+	})
+	if s.exports != nil {
+		s.exports.progress.Delete(x.ID)
+	}
+	return err
+}
+
+func (s *Service) runExport(ctx context.Context, j exportJob) {
+	o := s.store.Org(j.org)
+	x, _, err := s.export(ctx, o, j.id)
+	if err != nil {
+		s.cfg.Logger.Error("export vanished", "export", j.id, "error", err)
+		return
+	}
+	done, err := s.buildPackage(ctx, j.org, x)
+	if err != nil {
+		s.cfg.Logger.Error("export failed", "org", j.org, "export", j.id, "error", err)
+	}
+	if ferr := s.finishExport(context.WithoutCancel(ctx), j.org, x, done, err); ferr != nil {
+		s.cfg.Logger.Error("record export end", "org", j.org, "export", j.id, "error", ferr)
+	}
+}
+
+// selector decides which leaves of a scope go into a package.
+type selector struct{ sc Scope }
+
+func newSelector(sc Scope) *selector { return &selector{sc: sc} }
+
+// match reports whether the leaf is in scope and whether it ends the
+// scope (time at or past its end: times never decrease).
+func (sel *selector) match(b []byte) (in, end bool, err error) {
+	if b == nil {
+		return false, false, nil // purged
+	}
+	l, err := leaf.Parse(b)
+	if err != nil {
+		return false, false, err
+	}
+	if !sel.sc.EndTime.IsZero() && !l.Time.Before(sel.sc.EndTime) {
+		return false, true, nil
+	}
+	return sel.sc.Match(&l), false, nil
+}
+
+// scan calls fn for each leaf of [lo, hi) in scope, in order, until the
+// scope ends.
+func (s *Service) scan(ctx context.Context, org string, lo, hi uint64, sel *selector, pr *exportProgress, fn func(ledger.Leaf) error) error {
+	errEnd := errors.New("end of scope")
+	err := s.ledger.Leaves(ctx, org, lo, hi, func(lf ledger.Leaf) error {
+		if pr != nil {
+			pr.scanned.Add(1)
+		}
+		in, end, err := sel.match(lf.Bytes)
+		switch {
+		case err != nil:
+			return fmt.Errorf("leaf %d: %w", lf.Index, err)
+		case end:
+			return errEnd
+		case in:
+			return fn(lf)
+		}
+		return nil
+	})
+	if err == errEnd {
+		return nil
+	}
+	return err
+}
+
+// buildPackage writes the package of x to a temporary file, then stores
+// it write-once, retained for the org's retention window.
+func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Export, error) {
+	e := s.exports
+	cp, err := s.ledger.Checkpoint(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	n := cp.Size
+	lo := uint64(0)
+	if !x.Scope.StartTime.IsZero() {
+		if lo, err = s.firstAtOrAfter(ctx, org, n, x.Scope.StartTime); err != nil {
+			return nil, err
+		}
+	}
+	pr := &exportProgress{}
+	if v, ok := e.progress.Load(x.ID); ok {
+		pr = v.(*exportProgress)
+	}
+	pr.total.Store(n - lo)
+	sel := newSelector(x.Scope)
+
+	f, err := os.CreateTemp(e.cfg.TempDir, "export-*.zip")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	h := sha256.New()
+	w, err := archive.NewWriter(io.MultiWriter(f, h), e.cfg.Signer, archive.Meta{
+		Org: org, LogOrigin: s.ledger.Origin(org), LogKey: s.ledger.VerifierKey(), Created: s.cfg.Clock().UTC(),
+		Scope:    x.Scope,
+		TreeSize: n, Checkpoint: cp.Note,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var count uint64
+	if err := s.scan(ctx, org, lo, n, sel, pr, func(lf ledger.Leaf) error {
+		count++
+		return w.AddEvent(lf.Bytes)
+	}); err != nil {
+		return nil, err
+	}
+	// The proof: a second pass over the scope yields the indices again,
+	// so that memory does not grow with the package.
+	var scanErr error
+	selected := func(yield func(uint64) bool) {
+		scanErr = s.scan(ctx, org, lo, n, sel, nil, func(lf ledger.Leaf) error {
+			if !yield(lf.Index) {
+				return errors.New("stopped")
+			}
+			return nil
+		})
+	}
+	nodes, err := archive.Nodes(n, iter.Seq[uint64](selected), func(a, b uint64) ([]byte, error) {
+		return s.ledger.SubtreeHash(ctx, org, a, b)
+	})
+	if err == nil {
+		err = scanErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("proof: %w", err)
+	}
+	if err := w.SetProof(nodes); err != nil {
+		return nil, err
+	}
+	if err := s.addConsistency(ctx, org, x.ID, w, n); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	ret, err := s.ledger.Retention(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	done := x
+	done.Created = x.Created
+	done.RetainUntil = s.cfg.Clock().Add(ret.Window).UTC().Truncate(time.Second)
+	done.ObjectKey = "orgs/" + org + "/exports/" + x.ID + ".zip"
+	obj, err := e.cfg.Store.Put(ctx, done.ObjectKey, f, size, done.RetainUntil)
+	if err != nil {
+		return nil, fmt.Errorf("store package: %w", err)
+	}
+	done.ObjectKey = obj.Key
+	done.SHA256, done.Size = hex.EncodeToString(h.Sum(nil)), size
+	done.EventCount, done.TreeSize, done.Checkpoint = count, n, cp.Note
+	done.EntriesScanned, done.EntriesTotal = pr.scanned.Load(), pr.total.Load()
+	done.WORM = e.cfg.Store.WORM()
+	return &done, nil
+}
+
+// addConsistency adds consistency proofs from the checkpoints of the org's
+// most recent earlier packages, so that a chain of packages shows one
+// unbroken log.
+func (s *Service) addConsistency(ctx context.Context, org, self string, w *archive.Writer, n uint64) error {
+	var sizes []uint64
+	seen := map[uint64]bool{}
+	var earlier []Export
+	err := s.store.Org(org).Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
+		var x Export
+		if json.Unmarshal(v, &x) == nil && x.ID != self && x.State == ExportSucceeded && x.TreeSize > 0 && x.TreeSize < n {
+			earlier = append(earlier, x)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(earlier, func(a, b Export) int { return b.Completed.Compare(a.Completed) })
+	for _, x := range earlier {
+		if len(sizes) == maxConsistencyCheckpoints {
+			break
+		}
+		if seen[x.TreeSize] {
+			continue
+		}
+		seen[x.TreeSize] = true
+		sizes = append(sizes, x.TreeSize)
+		p, err := s.ledger.ConsistencyProof(ctx, org, x.TreeSize, n)
+		if err != nil {
+			return err
+		}
+		if err := w.AddConsistency(x.TreeSize, x.Checkpoint, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
