@@ -314,6 +314,9 @@ func (s *Service) finishExport(ctx context.Context, org string, x Export, done *
 	if err != nil {
 		return err
 	}
+	if cur.State != ExportRunning {
+		return nil // already ended, e.g. failed by a restart's recovery
+	}
 	typ, data := "evidence.export.completed", map[string]any{}
 	if cause != nil {
 		cur.State, cur.Error = ExportFailed, cause.Error()
