@@ -1,0 +1,599 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/nuxari/nuxari/governance/rbac"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
+	"github.com/nuxari/nuxari/server/servertest"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// isoMember is a member of a test org.
+type isoMember struct {
+	role          rbac.Role
+	token, userID string
+	email         string
+}
+
+// isoToken is an API token of a test org.
+type isoToken struct {
+	role       rbac.Role
+	secret, id string
+}
+
+// isoOrg is one org of the isolation test, with a member and an API
+// token of every role, events, exports and page tokens of every listing.
+type isoOrg struct {
+	id       string
+	owner    servertest.Clients
+	members  []isoMember
+	tokens   []isoToken
+	exports  []string
+	cpSizes  []uint64 // sizes with a checkpoint
+	size     uint64   // log size after setup
+	pageToks map[string]string
+}
+
+// newIsoOrg creates an org. marker, if set, is planted in every name and
+// every custom event; events custom events are appended.
+func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events int) *isoOrg {
+	t.Helper()
+	ctx := context.Background()
+	label := func(s string) string {
+		if marker == "" {
+			return s
+		}
+		return marker + " " + s
+	}
+	emailOf := func(r rbac.Role) string {
+		if marker == "" {
+			return fmt.Sprintf("%s-%s@example.com", id, r)
+		}
+		return fmt.Sprintf("%s-%s@example.com", strings.ToLower(marker), r)
+	}
+	o := &isoOrg{id: id, pageToks: map[string]string{}}
+	anon := ts.Clients("")
+	pw := "iso password 01"
+	created, err := anon.Org.CreateOrg(ctx, req(&nuxariv1.CreateOrgRequest{
+		OrgId: id, DisplayName: label("org"), OwnerEmail: emailOf(rbac.Owner), OwnerDisplayName: label("owner"), OwnerPassword: pw,
+	}))
+	if err != nil {
+		t.Fatalf("CreateOrg %s: %v", id, err)
+	}
+	ownerTok := ts.Login(t, id, emailOf(rbac.Owner), pw)
+	o.owner = ts.Clients(ownerTok)
+	o.members = append(o.members, isoMember{rbac.Owner, ownerTok, created.Msg.Owner.UserId, emailOf(rbac.Owner)})
+	for _, r := range rbacRoleOrder[1:] {
+		res, err := o.owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{
+			Email: emailOf(r), DisplayName: label(string(r)), Role: rbacProtoRoles[r], InitialPassword: pw,
+		}))
+		if err != nil {
+			t.Fatalf("AddMember %s: %v", r, err)
+		}
+		o.members = append(o.members, isoMember{r, ts.Login(t, id, emailOf(r), pw), res.Msg.Member.UserId, emailOf(r)})
+	}
+	for _, r := range rbacRoleOrder {
+		res, err := o.owner.Auth.CreateAPIToken(ctx, req(&nuxariv1.CreateAPITokenRequest{Name: label("token " + string(r)), Role: rbacProtoRoles[r]}))
+		if err != nil {
+			t.Fatalf("CreateAPIToken %s: %v", r, err)
+		}
+		o.tokens = append(o.tokens, isoToken{r, res.Msg.Secret, res.Msg.Token.TokenId})
+	}
+	for i := 0; i < events; i += 100 {
+		var evs []*nuxariv1.NewEvent
+		for j := i; j < min(i+100, events); j++ {
+			data, err := structpb.NewStruct(map[string]any{"note": label(fmt.Sprintf("event %d", j)), "n": j})
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs = append(evs, &nuxariv1.NewEvent{Type: "custom.iso", Data: data, IdempotencyKey: fmt.Sprintf("iso-%d", j)})
+		}
+		res, err := o.owner.Ledger.AppendEvents(ctx, req(&nuxariv1.AppendEventsRequest{Events: evs}))
+		if err != nil {
+			t.Fatalf("AppendEvents: %v", err)
+		}
+		o.cpSizes = append(o.cpSizes, res.Msg.Checkpoint.GetSize())
+	}
+	for range 2 {
+		x, err := o.owner.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{Scope: &nuxariv1.EvidenceScope{Types: []string{"custom.iso"}}}))
+		if err != nil {
+			t.Fatalf("ExportPackage: %v", err)
+		}
+		waitExport(t, o.owner, x.Msg.Export.ExportId)
+		o.exports = append(o.exports, x.Msg.Export.ExportId)
+	}
+	sz, err := ts.Ledger().Size(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.size = waitCheckpointAt(t, o.owner, sz)
+	o.cpSizes = append(o.cpSizes, o.size)
+
+	// A page token of each listing.
+	lm, err := o.owner.Org.ListMembers(ctx, req(&nuxariv1.ListMembersRequest{PageSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := o.owner.Auth.ListAPITokens(ctx, req(&nuxariv1.ListAPITokensRequest{PageSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	le, err := o.owner.Ledger.ListEvents(ctx, req(&nuxariv1.ListEventsRequest{PageSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lx, err := o.owner.Evidence.ListExports(ctx, req(&nuxariv1.ListExportsRequest{PageSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.pageToks["members"], o.pageToks["tokens"] = lm.Msg.NextPageToken, lt.Msg.NextPageToken
+	o.pageToks["events"], o.pageToks["exports"] = le.Msg.NextPageToken, lx.Msg.NextPageToken
+	for k, v := range o.pageToks {
+		if v == "" {
+			t.Fatalf("no page token for %s", k)
+		}
+	}
+	return o
+}
+
+// isoState is what must not change in an org: its members, tokens,
+// settings, exports and log.
+type isoState struct {
+	members, tokens, org, exports []byte
+	size                          uint64
+	root                          []byte
+}
+
+func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
+	t.Helper()
+	ctx := context.Background()
+	m := func(msg proto.Message, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("snapshot %s: %v", o.id, err)
+		}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var s isoState
+	lm, err := o.owner.Org.ListMembers(ctx, req(&nuxariv1.ListMembersRequest{PageSize: 1000}))
+	s.members = m(lm.Msg, err)
+	lt, err := o.owner.Auth.ListAPITokens(ctx, req(&nuxariv1.ListAPITokensRequest{PageSize: 1000}))
+	s.tokens = m(lt.Msg, err)
+	g, err := o.owner.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{}))
+	s.org = m(g.Msg, err)
+	lx, err := o.owner.Evidence.ListExports(ctx, req(&nuxariv1.ListExportsRequest{PageSize: 1000}))
+	s.exports = m(lx.Msg, err)
+	if s.size, err = ts.Ledger().Size(o.id); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ts.Ledger().Checkpoint(ctx, o.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.root = cp.Root
+	return s
+}
+
+// isoProbe is one request of an org A principal naming org B's things.
+type isoProbe struct {
+	name string
+	proc string
+	call func(ctx context.Context, c servertest.Clients) error
+	// want: the codes a principal allowed to call proc may get.
+	want []connect.Code
+}
+
+// TestTenantIsolation: every role of org A, with a session or an API
+// token, asks for org B's things by ID, index, size and page token, and
+// for missing and malformed IDs. Every answer is NotFound or
+// PermissionDenied, except:
+//
+//   - page tokens of B's listings are InvalidArgument: a page token is
+//     MACed under its org's own key, so B's fails A's check as any
+//     forged token would;
+//   - malformed user, token and export IDs are InvalidArgument: they
+//     are refused before any lookup; a malformed org_id in GetOrg is
+//     NotFound, as any org_id other than the caller's;
+//   - GetConsistencyProof with size1 only B has and size2 = A's latest
+//     is InvalidArgument (size1 > size2, both A's numbers);
+//   - GetDownloadURL is FailedPrecondition: the test server's local
+//     package store has no URLs, checked before any lookup.
+//
+// No error message or response holds any of B's data, and B's state is
+// unchanged afterwards.
+func TestTenantIsolation(t *testing.T) {
+	ts := servertest.Start(t)
+	ctx := context.Background()
+	hexMark := randID(8)
+	marker := "B-MARKER-" + hexMark
+	// A's ID is a prefix of B's, so that any key or origin built by
+	// concatenation without a separator would collide.
+	aID := "iso-" + randID(4)
+	a := newIsoOrg(t, ts, aID, "", 3)
+	b := newIsoOrg(t, ts, aID+"-"+hexMark, marker, 300)
+	if b.size <= a.size+100 {
+		t.Fatalf("B's log (%d) should be much longer than A's (%d)", b.size, a.size)
+	}
+	before := snapshotOrg(t, ts, b)
+
+	// Everything of B's that A must never see.
+	secrets := []string{hexMark, strings.ToUpper(hexMark), b.id}
+	for _, m := range b.members {
+		secrets = append(secrets, m.userID, m.email, m.token)
+	}
+	for _, tk := range b.tokens {
+		secrets = append(secrets, tk.id, tk.secret)
+	}
+	secrets = append(secrets, b.exports...)
+	for _, p := range b.pageToks {
+		secrets = append(secrets, p)
+	}
+	bRoot := before.root
+	forbidden := [][]byte{bRoot, []byte(base64.StdEncoding.EncodeToString(bRoot))}
+	for _, s := range secrets {
+		forbidden = append(forbidden, []byte(s))
+	}
+	for i := b.size - 5; i < b.size; i++ {
+		lf, err := ts.Ledger().Leaf(ctx, b.id, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forbidden = append(forbidden, lf.Hash, []byte(base64.StdEncoding.EncodeToString(lf.Hash)))
+	}
+
+	// A's log grows a little during the test (downloads are audited), so
+	// B-only indexes and sizes keep a margin above A's size.
+	const margin = 50
+	var bOnlySizes []uint64
+	for _, s := range b.cpSizes {
+		if s > a.size+margin {
+			bOnlySizes = append(bOnlySizes, s)
+		}
+	}
+	if len(bOnlySizes) < 2 {
+		t.Fatalf("B has too few checkpoint sizes beyond A's log: %v (A %d)", b.cpSizes, a.size)
+	}
+
+	nf, pd, ia, fp := connect.CodeNotFound, connect.CodePermissionDenied, connect.CodeInvalidArgument, connect.CodeFailedPrecondition
+	var probes []isoProbe
+	add := func(name, proc string, want []connect.Code, call func(context.Context, servertest.Clients) error) {
+		probes = append(probes, isoProbe{name, proc, call, want})
+	}
+	add("GetOrg(B)", nuxariv1connect.OrgServiceGetOrgProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{OrgId: b.id})))
+	})
+	add("GetOrg(missing)", nuxariv1connect.OrgServiceGetOrgProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{OrgId: "no-such-org-" + randID(4)})))
+	})
+	for _, m := range b.members {
+		add("RemoveMember(B "+string(m.role)+")", nuxariv1connect.OrgServiceRemoveMemberProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Org.RemoveMember(ctx, req(&nuxariv1.RemoveMemberRequest{UserId: m.userID})))
+		})
+		add("SetMemberRole(B "+string(m.role)+")", nuxariv1connect.OrgServiceSetMemberRoleProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: m.userID, Role: nuxariv1.Role_ROLE_OWNER})))
+		})
+	}
+	for _, tk := range b.tokens {
+		add("RevokeAPIToken(B "+string(tk.role)+")", nuxariv1connect.AuthServiceRevokeAPITokenProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Auth.RevokeAPIToken(ctx, req(&nuxariv1.RevokeAPITokenRequest{TokenId: tk.id})))
+		})
+	}
+	for _, idx := range []uint64{a.size + margin, a.size + 2*margin, b.size - 1} {
+		add(fmt.Sprintf("GetEvent(%d)", idx), nuxariv1connect.LedgerServiceGetEventProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Ledger.GetEvent(ctx, req(&nuxariv1.GetEventRequest{Index: idx})))
+		})
+		add(fmt.Sprintf("GetInclusionProof(%d)", idx), nuxariv1connect.LedgerServiceGetInclusionProofProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Ledger.GetInclusionProof(ctx, req(&nuxariv1.GetInclusionProofRequest{Index: idx})))
+		})
+	}
+	for _, s := range bOnlySizes {
+		add(fmt.Sprintf("GetCheckpoint(%d)", s), nuxariv1connect.LedgerServiceGetCheckpointProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Ledger.GetCheckpoint(ctx, req(&nuxariv1.GetCheckpointRequest{Size: s})))
+		})
+		add(fmt.Sprintf("GetInclusionProof(0 in %d)", s), nuxariv1connect.LedgerServiceGetInclusionProofProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Ledger.GetInclusionProof(ctx, req(&nuxariv1.GetInclusionProofRequest{Index: 0, TreeSize: s})))
+		})
+		add(fmt.Sprintf("GetConsistencyProof(1, %d)", s), nuxariv1connect.LedgerServiceGetConsistencyProofProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Ledger.GetConsistencyProof(ctx, req(&nuxariv1.GetConsistencyProofRequest{Size1: 1, Size2: s})))
+		})
+		add(fmt.Sprintf("GetConsistencyProof(%d, latest)", s), nuxariv1connect.LedgerServiceGetConsistencyProofProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Ledger.GetConsistencyProof(ctx, req(&nuxariv1.GetConsistencyProofRequest{Size1: s})))
+		})
+	}
+	add("ListMembers(B page token)", nuxariv1connect.OrgServiceListMembersProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Org.ListMembers(ctx, req(&nuxariv1.ListMembersRequest{PageSize: 1, PageToken: b.pageToks["members"]})))
+	})
+	add("ListAPITokens(B page token)", nuxariv1connect.AuthServiceListAPITokensProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Auth.ListAPITokens(ctx, req(&nuxariv1.ListAPITokensRequest{PageSize: 1, PageToken: b.pageToks["tokens"]})))
+	})
+	add("ListEvents(B page token)", nuxariv1connect.LedgerServiceListEventsProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Ledger.ListEvents(ctx, req(&nuxariv1.ListEventsRequest{PageSize: 1, PageToken: b.pageToks["events"]})))
+	})
+	add("ListExports(B page token)", nuxariv1connect.EvidenceServiceListExportsProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Evidence.ListExports(ctx, req(&nuxariv1.ListExportsRequest{PageSize: 1, PageToken: b.pageToks["exports"]})))
+	})
+	for _, x := range b.exports {
+		add("GetExport(B)", nuxariv1connect.EvidenceServiceGetExportProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Evidence.GetExport(ctx, req(&nuxariv1.GetExportRequest{ExportId: x})))
+		})
+		add("GetDownloadURL(B)", nuxariv1connect.EvidenceServiceGetDownloadURLProcedure, []connect.Code{nf, fp}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Evidence.GetDownloadURL(ctx, req(&nuxariv1.GetDownloadURLRequest{ExportId: x})))
+		})
+		add("DownloadPackage(B)", nuxariv1connect.EvidenceServiceDownloadPackageProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return drain(c.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: x})))
+		})
+	}
+	// IDs that name nothing: well-formed but missing, and malformed.
+	missing := map[string]string{"user": "u" + randID(8), "token": randID(12), "export": "x" + randID(8)}
+	ids := []struct {
+		name, id string
+		want     connect.Code
+	}{
+		{"missing user", missing["user"], nf},
+		{"missing token", missing["token"], nf},
+		{"missing export", missing["export"], nf},
+		{"dotdot", "../x", ia},
+		{"dotdot to B", "../../" + b.id + "/user/" + b.members[0].userID, ia},
+		{"NUL", "u\x00" + b.members[0].userID, ia},
+		{"slash", "/", ia},
+		{"very long", "u" + strings.Repeat("a", 100_000), ia},
+		{"non-ASCII", "üser-ñ-日本", ia},
+		{"upper case", strings.ToUpper(b.members[0].userID), ia},
+		{"empty", "", ia},
+	}
+	for _, id := range ids {
+		add("RemoveMember("+id.name+")", nuxariv1connect.OrgServiceRemoveMemberProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Org.RemoveMember(ctx, req(&nuxariv1.RemoveMemberRequest{UserId: id.id})))
+		})
+		add("SetMemberRole("+id.name+")", nuxariv1connect.OrgServiceSetMemberRoleProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: id.id, Role: nuxariv1.Role_ROLE_READONLY})))
+		})
+		add("RevokeAPIToken("+id.name+")", nuxariv1connect.AuthServiceRevokeAPITokenProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Auth.RevokeAPIToken(ctx, req(&nuxariv1.RevokeAPITokenRequest{TokenId: id.id})))
+		})
+		add("GetExport("+id.name+")", nuxariv1connect.EvidenceServiceGetExportProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Evidence.GetExport(ctx, req(&nuxariv1.GetExportRequest{ExportId: id.id})))
+		})
+		add("DownloadPackage("+id.name+")", nuxariv1connect.EvidenceServiceDownloadPackageProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return drain(c.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: id.id})))
+		})
+		if id.id != "" {
+			// Any org_id but the caller's is NotFound, malformed or not.
+			add("GetOrg("+id.name+")", nuxariv1connect.OrgServiceGetOrgProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+				return ignoreRes(c.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{OrgId: id.id})))
+			})
+		}
+	}
+
+	// A's own reads, which must succeed where allowed and show nothing
+	// of B's.
+	var reads []isoProbe
+	read := func(name, proc string, call func(context.Context, servertest.Clients) error) {
+		reads = append(reads, isoProbe{name, proc, call, nil})
+	}
+	read("GetOrg", nuxariv1connect.OrgServiceGetOrgProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{OrgId: a.id})))
+	})
+	read("WhoAmI", nuxariv1connect.AuthServiceWhoAmIProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Auth.WhoAmI(ctx, req(&nuxariv1.WhoAmIRequest{})))
+	})
+	read("ListMembers", nuxariv1connect.OrgServiceListMembersProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Org.ListMembers(ctx, req(&nuxariv1.ListMembersRequest{PageSize: 1000})))
+	})
+	read("ListAPITokens", nuxariv1connect.AuthServiceListAPITokensProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Auth.ListAPITokens(ctx, req(&nuxariv1.ListAPITokensRequest{PageSize: 1000})))
+	})
+	read("ListEvents", nuxariv1connect.LedgerServiceListEventsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Ledger.ListEvents(ctx, req(&nuxariv1.ListEventsRequest{PageSize: 1000})))
+	})
+	read("ListExports", nuxariv1connect.EvidenceServiceListExportsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Evidence.ListExports(ctx, req(&nuxariv1.ListExportsRequest{PageSize: 1000})))
+	})
+	read("GetCheckpoint", nuxariv1connect.LedgerServiceGetCheckpointProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Ledger.GetCheckpoint(ctx, req(&nuxariv1.GetCheckpointRequest{})))
+	})
+	read("GetConsistencyProof", nuxariv1connect.LedgerServiceGetConsistencyProofProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Ledger.GetConsistencyProof(ctx, req(&nuxariv1.GetConsistencyProofRequest{Size1: a.cpSizes[0]})))
+	})
+	read("GetEvent(all)", nuxariv1connect.LedgerServiceGetEventProcedure, func(ctx context.Context, c servertest.Clients) error {
+		for i := range a.size {
+			if _, err := c.Ledger.GetEvent(ctx, req(&nuxariv1.GetEventRequest{Index: i})); err != nil {
+				return err
+			}
+			if _, err := c.Ledger.GetInclusionProof(ctx, req(&nuxariv1.GetInclusionProofRequest{Index: i})); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	read("GetExport", nuxariv1connect.EvidenceServiceGetExportProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Evidence.GetExport(ctx, req(&nuxariv1.GetExportRequest{ExportId: a.exports[0]})))
+	})
+	read("DownloadPackage", nuxariv1connect.EvidenceServiceDownloadPackageProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return drain(c.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: a.exports[0]})))
+	})
+
+	type principal struct {
+		name  string
+		role  rbac.Role
+		token string
+	}
+	var principals []principal
+	for _, m := range a.members {
+		principals = append(principals, principal{"session/" + string(m.role), m.role, m.token})
+	}
+	for _, tk := range a.tokens {
+		principals = append(principals, principal{"apitoken/" + string(tk.role), tk.role, tk.secret})
+	}
+
+	rec := &respRecorder{}
+	n := 0
+	t.Run("A asks for B", func(t *testing.T) {
+		for i, p := range principals {
+			t.Run(p.name, func(t *testing.T) {
+				t.Parallel()
+				c := recordingClients(ts, rec, p.token, servertest.Protocols[i%len(servertest.Protocols)])
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				for _, pr := range probes {
+					err := pr.call(ctx, c)
+					code := connect.CodeOf(err)
+					want := pr.want
+					if !rbacExpectAllowed(p.role, rbacProcedures[pr.proc]) {
+						want = []connect.Code{pd}
+					}
+					if err == nil || !containsCode(want, code) {
+						t.Errorf("%s: got %v, want one of %v", pr.name, err, want)
+					}
+				}
+				for _, rd := range reads {
+					err := rd.call(ctx, c)
+					if allowed := rbacExpectAllowed(p.role, rbacProcedures[rd.proc]); allowed && err != nil {
+						t.Errorf("own %s: %v", rd.name, err)
+					} else if !allowed && connect.CodeOf(err) != pd {
+						t.Errorf("own %s without permission: got %v, want PermissionDenied", rd.name, err)
+					}
+				}
+			})
+		}
+		n = len(principals) * (len(probes) + len(reads))
+	})
+	t.Logf("%d principals × (%d probes + %d own reads) = %d calls", len(principals), len(probes), len(reads), n)
+
+	t.Run("B's credentials name A", func(t *testing.T) {
+		var creds []string
+		for _, m := range b.members {
+			creds = append(creds, m.token)
+		}
+		for _, tk := range b.tokens {
+			creds = append(creds, tk.secret)
+		}
+		for _, tok := range creds {
+			c := ts.Clients(tok)
+			_, err := c.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{OrgId: a.id}))
+			wantCodeIn(t, "B's token: GetOrg(A)", err, connect.CodeNotFound)
+			for _, m := range a.members {
+				_, err := c.Org.RemoveMember(ctx, req(&nuxariv1.RemoveMemberRequest{UserId: m.userID}))
+				wantCodeIn(t, "B's token: RemoveMember(A)", err, connect.CodeNotFound, pd)
+			}
+		}
+	})
+
+	t.Run("edited tokens", func(t *testing.T) {
+		// A token names its org, but the org part is not a claim: the
+		// server looks the whole token up in that org, so an edited
+		// token names nothing.
+		edit := func(tok, from, to string) string {
+			kind, rest, _ := strings.Cut(tok, ".")
+			org, body, _ := strings.Cut(rest, ".")
+			if org != from {
+				t.Fatalf("token %q… is not of org %s", kind, from)
+			}
+			return kind + "." + to + "." + body
+		}
+		var edited []string
+		for _, m := range b.members {
+			edited = append(edited, edit(m.token, b.id, a.id))
+		}
+		for _, tk := range b.tokens {
+			edited = append(edited, edit(tk.secret, b.id, a.id))
+		}
+		for _, m := range a.members {
+			edited = append(edited, edit(m.token, a.id, b.id))
+		}
+		for _, tok := range edited {
+			c := recordingClients(ts, rec, tok, servertest.Connect)
+			_, err := c.Auth.WhoAmI(ctx, req(&nuxariv1.WhoAmIRequest{}))
+			wantCodeIn(t, "edited token: WhoAmI", err, connect.CodeUnauthenticated)
+			_, err = c.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{}))
+			wantCodeIn(t, "edited token: GetOrg", err, connect.CodeUnauthenticated)
+			_, err = c.Org.ListMembers(ctx, req(&nuxariv1.ListMembersRequest{}))
+			wantCodeIn(t, "edited token: ListMembers", err, connect.CodeUnauthenticated)
+		}
+	})
+
+	t.Run("no B data in answers", func(t *testing.T) {
+		entries := rec.all()
+		if len(entries) < n {
+			t.Fatalf("recorded %d responses for %d calls", len(entries), n)
+		}
+		for _, e := range entries {
+			for _, f := range forbidden {
+				if bytes.Contains(e.data, f) {
+					t.Errorf("%s answered with B's data %q in: %q", e.procedure, f, e.data)
+				}
+			}
+		}
+	})
+
+	t.Run("idempotency keys are per org", func(t *testing.T) {
+		// B appended with keys iso-0 … iso-299; A's append with one of
+		// them is a new event of A's, not a duplicate of B's.
+		res, err := a.owner.Ledger.AppendEvents(ctx, req(&nuxariv1.AppendEventsRequest{Events: []*nuxariv1.NewEvent{
+			{Type: "custom.iso", IdempotencyKey: "iso-299"},
+		}}))
+		if err != nil {
+			t.Fatalf("A appends with a key of B's: %v", err)
+		}
+		if ev := res.Msg.Events[0]; ev.Duplicate || ev.Index < a.size {
+			t.Errorf("A's append with B's idempotency key: %v", ev)
+		}
+	})
+
+	t.Run("B unchanged", func(t *testing.T) {
+		after := snapshotOrg(t, ts, b)
+		if after.size != before.size || !bytes.Equal(after.root, before.root) {
+			t.Errorf("B's log changed: size %d → %d", before.size, after.size)
+		}
+		for name, pair := range map[string][2][]byte{
+			"members": {before.members, after.members}, "tokens": {before.tokens, after.tokens},
+			"org": {before.org, after.org}, "exports": {before.exports, after.exports},
+		} {
+			if !bytes.Equal(pair[0], pair[1]) {
+				t.Errorf("B's %s changed", name)
+			}
+		}
+		// And every credential of B's still works.
+		for _, m := range b.members {
+			if _, err := ts.Clients(m.token).Auth.WhoAmI(ctx, req(&nuxariv1.WhoAmIRequest{})); err != nil {
+				t.Errorf("B's %s session: %v", m.role, err)
+			}
+		}
+		for _, tk := range b.tokens {
+			if _, err := ts.Clients(tk.secret).Auth.WhoAmI(ctx, req(&nuxariv1.WhoAmIRequest{})); err != nil {
+				t.Errorf("B's %s token: %v", tk.role, err)
+			}
+		}
+	})
+}
+
+func containsCode(codes []connect.Code, c connect.Code) bool {
+	for _, x := range codes {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// wantCodeIn fails t unless err has one of codes.
+func wantCodeIn(t *testing.T, what string, err error, codes ...connect.Code) {
+	t.Helper()
+	if err == nil || !containsCode(codes, connect.CodeOf(err)) {
+		t.Errorf("%s: got %v, want one of %v", what, err, codes)
+	}
+}

@@ -1,0 +1,818 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/nuxari/nuxari/client"
+	"github.com/nuxari/nuxari/governance/api"
+	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/leaf"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
+	"github.com/nuxari/nuxari/server"
+	"github.com/nuxari/nuxari/server/servertest"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// The expectations below are written out by hand on purpose: they are
+// what docs/rbac.md promises. TestRBACExpectationsMatchCode fails when
+// governance/rbac or governance/api/procedures.go changes without them,
+// and TestRBACMatrix checks the running server against them.
+
+// rbacRoleOrder lists the roles, most powerful first.
+var rbacRoleOrder = []rbac.Role{rbac.Owner, rbac.Admin, rbac.Approver, rbac.Requester, rbac.Auditor, rbac.Readonly}
+
+// rbacPermissionOrder lists every permission a role can hold.
+var rbacPermissionOrder = []rbac.Permission{
+	rbac.OrgRead, rbac.OrgManage, rbac.MembersRead, rbac.MembersManage, rbac.RolesManage,
+	rbac.TokensManage, rbac.LedgerRead, rbac.LedgerAppend, rbac.EvidenceRead, rbac.EvidenceExport,
+}
+
+// rbacGrants is the expected role × permission table. Public and
+// Authenticated are not in it: every role passes both.
+var rbacGrants = map[rbac.Role]map[rbac.Permission]bool{
+	rbac.Owner: {
+		rbac.OrgRead: true, rbac.OrgManage: true, rbac.MembersRead: true, rbac.MembersManage: true, rbac.RolesManage: true,
+		rbac.TokensManage: true, rbac.LedgerRead: true, rbac.LedgerAppend: true, rbac.EvidenceRead: true, rbac.EvidenceExport: true,
+	},
+	rbac.Admin: {
+		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
+		rbac.TokensManage: true, rbac.LedgerRead: true, rbac.LedgerAppend: true, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+	},
+	rbac.Approver: {
+		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
+		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+	},
+	rbac.Requester: {
+		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: false, rbac.MembersManage: false, rbac.RolesManage: false,
+		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+	},
+	rbac.Auditor: {
+		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
+		rbac.TokensManage: false, rbac.LedgerRead: true, rbac.LedgerAppend: false, rbac.EvidenceRead: true, rbac.EvidenceExport: true,
+	},
+	rbac.Readonly: {
+		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
+		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+	},
+}
+
+// rbacProcedures is the expected permission of every nuxari.v1 procedure.
+var rbacProcedures = map[string]rbac.Permission{
+	nuxariv1connect.OrgServiceCreateOrgProcedure:         rbac.Public,
+	nuxariv1connect.OrgServiceGetOrgProcedure:            rbac.OrgRead,
+	nuxariv1connect.OrgServiceUpdateOrgSettingsProcedure: rbac.OrgManage,
+	nuxariv1connect.OrgServiceAddMemberProcedure:         rbac.MembersManage,
+	nuxariv1connect.OrgServiceRemoveMemberProcedure:      rbac.MembersManage,
+	nuxariv1connect.OrgServiceSetMemberRoleProcedure:     rbac.RolesManage,
+	nuxariv1connect.OrgServiceListMembersProcedure:       rbac.MembersRead,
+
+	nuxariv1connect.AuthServiceLoginProcedure:          rbac.Public,
+	nuxariv1connect.AuthServiceLogoutProcedure:         rbac.Authenticated,
+	nuxariv1connect.AuthServiceWhoAmIProcedure:         rbac.Authenticated,
+	nuxariv1connect.AuthServiceCreateAPITokenProcedure: rbac.TokensManage,
+	nuxariv1connect.AuthServiceRevokeAPITokenProcedure: rbac.TokensManage,
+	nuxariv1connect.AuthServiceListAPITokensProcedure:  rbac.TokensManage,
+
+	nuxariv1connect.LedgerServiceGetCheckpointProcedure:       rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceGetInclusionProofProcedure:   rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceGetConsistencyProofProcedure: rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceGetEventProcedure:            rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceListEventsProcedure:          rbac.LedgerRead,
+	nuxariv1connect.LedgerServiceAppendEventsProcedure:        rbac.LedgerAppend,
+
+	nuxariv1connect.EvidenceServiceExportPackageProcedure:   rbac.EvidenceExport,
+	nuxariv1connect.EvidenceServiceGetExportProcedure:       rbac.EvidenceRead,
+	nuxariv1connect.EvidenceServiceListExportsProcedure:     rbac.EvidenceRead,
+	nuxariv1connect.EvidenceServiceGetDownloadURLProcedure:  rbac.EvidenceExport,
+	nuxariv1connect.EvidenceServiceDownloadPackageProcedure: rbac.EvidenceExport,
+	nuxariv1connect.EvidenceServiceGetSigningKeyProcedure:   rbac.EvidenceRead,
+}
+
+// rbacExpectAllowed reports whether a principal with role (empty: no
+// credentials at all) may call a procedure needing perm, by the tables
+// above alone.
+func rbacExpectAllowed(role rbac.Role, perm rbac.Permission) bool {
+	switch perm {
+	case rbac.Public:
+		return true
+	case rbac.Authenticated:
+		return role != ""
+	}
+	return role != "" && rbacGrants[role][perm]
+}
+
+var rbacProtoRoles = map[rbac.Role]nuxariv1.Role{
+	rbac.Owner:     nuxariv1.Role_ROLE_OWNER,
+	rbac.Admin:     nuxariv1.Role_ROLE_ADMIN,
+	rbac.Approver:  nuxariv1.Role_ROLE_APPROVER,
+	rbac.Requester: nuxariv1.Role_ROLE_REQUESTER,
+	rbac.Auditor:   nuxariv1.Role_ROLE_AUDITOR,
+	rbac.Readonly:  nuxariv1.Role_ROLE_READONLY,
+}
+
+// randID returns n random bytes in lower-case hex.
+func randID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// nuxariMethods returns every method of every nuxari.v1 service in the
+// protobuf registry, as Connect procedure paths.
+func nuxariMethods(t *testing.T) []string {
+	t.Helper()
+	var procs []string
+	protoregistry.GlobalFiles.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		if fd.Package() != "nuxari.v1" {
+			return true
+		}
+		for i := 0; i < fd.Services().Len(); i++ {
+			sd := fd.Services().Get(i)
+			for j := 0; j < sd.Methods().Len(); j++ {
+				procs = append(procs, "/"+string(sd.FullName())+"/"+string(sd.Methods().Get(j).Name()))
+			}
+		}
+		return true
+	})
+	sort.Strings(procs)
+	if len(procs) == 0 {
+		t.Fatal("no nuxari.v1 service in the protobuf registry")
+	}
+	return procs
+}
+
+// TestRBACExpectationsMatchCode: the hand-written tables equal what
+// governance/rbac and api.Procedures say, and every nuxari.v1 method in
+// the proto registry has an entry (default deny would refuse a missing
+// one) and is served.
+func TestRBACExpectationsMatchCode(t *testing.T) {
+	if !slices.Equal(rbac.Roles, rbacRoleOrder) {
+		t.Errorf("rbac.Roles = %v, the test expects %v", rbac.Roles, rbacRoleOrder)
+	}
+	if !slices.Equal(rbac.Permissions, rbacPermissionOrder) {
+		t.Errorf("rbac.Permissions = %v, the test expects %v", rbac.Permissions, rbacPermissionOrder)
+	}
+	for _, r := range rbacRoleOrder {
+		if len(rbacGrants[r]) != len(rbacPermissionOrder) {
+			t.Errorf("the test's table lacks permissions of %s", r)
+		}
+		for _, p := range append(slices.Clone(rbacPermissionOrder), rbac.Public, rbac.Authenticated) {
+			if got, want := rbac.Allows(r, p), rbacExpectAllowed(r, p); got != want {
+				t.Errorf("rbac.Allows(%s, %s) = %v, the test's table says %v", r, p, got, want)
+			}
+		}
+	}
+	// Unknown roles hold nothing but Public.
+	for _, r := range []rbac.Role{"", "root", "OWNER"} {
+		for _, p := range append(slices.Clone(rbacPermissionOrder), rbac.Authenticated) {
+			if rbac.Allows(r, p) {
+				t.Errorf("rbac.Allows(%q, %s) = true", r, p)
+			}
+		}
+	}
+
+	methods := nuxariMethods(t)
+	for _, m := range methods {
+		got, ok := api.Procedures[m]
+		if !ok {
+			t.Errorf("%s is in the proto registry but not in api.Procedures: it would be denied to everyone", m)
+			continue
+		}
+		want, ok := rbacProcedures[m]
+		if !ok {
+			t.Errorf("%s needs %s but the test's table has no entry: add it", m, got)
+		} else if got != want {
+			t.Errorf("api.Procedures[%s] = %s, the test's table says %s", m, got, want)
+		}
+	}
+	for m := range rbacProcedures {
+		if !slices.Contains(methods, m) {
+			t.Errorf("the test's table names %s, which is not a nuxari.v1 method", m)
+		}
+	}
+	for proc := range api.Procedures {
+		if strings.HasPrefix(proc, "/nuxari.v1.") && !slices.Contains(methods, proc) {
+			t.Errorf("api.Procedures names %s, which is not a nuxari.v1 method", proc)
+		}
+	}
+	for _, m := range methods {
+		svc := strings.Split(m, "/")[1]
+		if !slices.Contains(server.Services, svc) {
+			t.Errorf("service %s is in the proto registry but not served (server.Services)", svc)
+		}
+	}
+}
+
+// rbacPrincipal is a caller of the matrix: a member's session, an API
+// token, or nobody.
+type rbacPrincipal struct {
+	name  string
+	role  rbac.Role // empty: no credentials
+	token string
+	isAPI bool
+	// actor is how the org's events name the principal.
+	actor string
+	// email and password of the session's member, to log in afresh.
+	email, password string
+}
+
+// rbacFixture is one org with a member and an API token of every role.
+type rbacFixture struct {
+	ts         *servertest.Server
+	org        string
+	owner      servertest.Clients
+	principals []rbacPrincipal
+	// loginEmail and loginPW: a member whose only use is Login.
+	loginEmail, loginPW string
+	// exportID is a finished export; earlySize a size with a checkpoint.
+	exportID  string
+	earlySize uint64
+	seq       atomic.Int64
+}
+
+func (fx *rbacFixture) next() int64 { return fx.seq.Add(1) }
+
+// target adds a fresh member (requester) for a call to act on.
+func (fx *rbacFixture) target(t *testing.T) string {
+	t.Helper()
+	res, err := fx.owner.Org.AddMember(context.Background(), req(&nuxariv1.AddMemberRequest{
+		Email: fmt.Sprintf("target%d@example.com", fx.next()), Role: nuxariv1.Role_ROLE_REQUESTER, InitialPassword: "target password 1",
+	}))
+	if err != nil {
+		t.Fatalf("add target member: %v", err)
+	}
+	return res.Msg.Member.UserId
+}
+
+// targetToken creates a fresh API token for a call to act on.
+func (fx *rbacFixture) targetToken(t *testing.T) string {
+	t.Helper()
+	res, err := fx.owner.Auth.CreateAPIToken(context.Background(), req(&nuxariv1.CreateAPITokenRequest{
+		Name: fmt.Sprintf("target-%d", fx.next()), Role: nuxariv1.Role_ROLE_READONLY,
+	}))
+	if err != nil {
+		t.Fatalf("create target token: %v", err)
+	}
+	return res.Msg.Token.TokenId
+}
+
+// waitExport polls an export until it is no longer running.
+func waitExport(t *testing.T, c servertest.Clients, id string) *nuxariv1.Export {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := c.Evidence.GetExport(context.Background(), req(&nuxariv1.GetExportRequest{ExportId: id}))
+		if err != nil {
+			t.Fatalf("GetExport %s: %v", id, err)
+		}
+		if res.Msg.Export.State != nuxariv1.ExportState_EXPORT_STATE_RUNNING {
+			return res.Msg.Export
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("export %s still running after 30 s", id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitCheckpointAt polls until the latest checkpoint covers size and
+// returns its size.
+func waitCheckpointAt(t *testing.T, c servertest.Clients, size uint64) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := c.Ledger.GetCheckpoint(context.Background(), req(&nuxariv1.GetCheckpointRequest{}))
+		if err == nil && res.Msg.Checkpoint.GetSize() >= size {
+			return res.Msg.Checkpoint.Size
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of size ≥ %d after 10 s: %v", size, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newRBACFixture(t *testing.T) *rbacFixture {
+	t.Helper()
+	ctx := context.Background()
+	ts := servertest.Start(t)
+	fx := &rbacFixture{ts: ts, org: "rbac"}
+	ownerEmail, ownerPassword := "owner@example.com", "owner password 1"
+	ownerTok, ownerID := ts.Signup(t, fx.org, ownerEmail, ownerPassword)
+	fx.owner = ts.Clients(ownerTok)
+	fx.principals = append(fx.principals, rbacPrincipal{name: "session/owner", role: rbac.Owner, token: ownerTok, actor: ownerID, email: ownerEmail, password: ownerPassword})
+	for _, r := range rbacRoleOrder[1:] {
+		email, pw := string(r)+"@example.com", string(r)+" password 1"
+		tok, id := ts.AddMember(t, ownerTok, fx.org, email, pw, rbacProtoRoles[r])
+		fx.principals = append(fx.principals, rbacPrincipal{name: "session/" + string(r), role: r, token: tok, actor: id, email: email, password: pw})
+	}
+	for _, r := range rbacRoleOrder {
+		res, err := fx.owner.Auth.CreateAPIToken(ctx, req(&nuxariv1.CreateAPITokenRequest{Name: "matrix-" + string(r), Role: rbacProtoRoles[r]}))
+		if err != nil {
+			t.Fatalf("CreateAPIToken %s: %v", r, err)
+		}
+		fx.principals = append(fx.principals, rbacPrincipal{name: "apitoken/" + string(r), role: r, token: res.Msg.Secret, isAPI: true, actor: "token:" + res.Msg.Token.TokenId})
+	}
+	fx.principals = append(fx.principals, rbacPrincipal{name: "none"})
+	fx.loginEmail, fx.loginPW = "login@example.com", "login password 1"
+	ts.AddMember(t, ownerTok, fx.org, fx.loginEmail, fx.loginPW, nuxariv1.Role_ROLE_READONLY)
+
+	app, err := fx.owner.Ledger.AppendEvents(ctx, req(&nuxariv1.AppendEventsRequest{Events: []*nuxariv1.NewEvent{{Type: "custom.rbac.setup"}}}))
+	if err != nil {
+		t.Fatalf("AppendEvents: %v", err)
+	}
+	fx.earlySize = app.Msg.Checkpoint.GetSize()
+	if fx.earlySize == 0 {
+		t.Fatalf("AppendEvents returned no checkpoint: %v", app.Msg)
+	}
+	x, err := fx.owner.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{}))
+	if err != nil {
+		t.Fatalf("ExportPackage: %v", err)
+	}
+	if got := waitExport(t, fx.owner, x.Msg.Export.ExportId); got.State != nuxariv1.ExportState_EXPORT_STATE_SUCCEEDED {
+		t.Fatalf("setup export: %v", got)
+	}
+	fx.exportID = x.Msg.Export.ExportId
+	return fx
+}
+
+// rbacCall makes one minimal valid call of a procedure as p with c.
+// mk builds clients for another token in the same protocol.
+type rbacCall func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, mk func(string) servertest.Clients) error
+
+func ignoreRes[T any](_ T, err error) error { return err }
+
+// drain reads a server stream to its end and returns its error.
+func drain[T any](s *connect.ServerStreamForClient[T], err error) error {
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for s.Receive() {
+	}
+	return s.Err()
+}
+
+var rbacCalls = map[string]rbacCall{
+	nuxariv1connect.OrgServiceCreateOrgProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		n := fx.next()
+		return ignoreRes(c.Org.CreateOrg(ctx, req(&nuxariv1.CreateOrgRequest{
+			OrgId: fmt.Sprintf("rbac-new-%d", n), OwnerEmail: fmt.Sprintf("new%d@example.com", n), OwnerPassword: "new owner password",
+		})))
+	},
+	nuxariv1connect.OrgServiceGetOrgProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{OrgId: fx.org})))
+	},
+	nuxariv1connect.OrgServiceUpdateOrgSettingsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		var err error
+		// Concurrent updates of the org may conflict (Aborted); a client
+		// retries those.
+		for range 20 {
+			_, err = c.Org.UpdateOrgSettings(ctx, req(&nuxariv1.UpdateOrgSettingsRequest{DisplayName: new("renamed by " + p.name)}))
+			if connect.CodeOf(err) != connect.CodeAborted {
+				break
+			}
+		}
+		return err
+	},
+	nuxariv1connect.OrgServiceAddMemberProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{
+			Email: fmt.Sprintf("added%d@example.com", fx.next()), Role: nuxariv1.Role_ROLE_READONLY, InitialPassword: "added password 1",
+		})))
+	},
+	nuxariv1connect.OrgServiceRemoveMemberProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Org.RemoveMember(ctx, req(&nuxariv1.RemoveMemberRequest{UserId: fx.target(t)})))
+	},
+	nuxariv1connect.OrgServiceSetMemberRoleProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: fx.target(t), Role: nuxariv1.Role_ROLE_READONLY})))
+	},
+	nuxariv1connect.OrgServiceListMembersProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Org.ListMembers(ctx, req(&nuxariv1.ListMembersRequest{})))
+	},
+
+	nuxariv1connect.AuthServiceLoginProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Auth.Login(ctx, req(&nuxariv1.LoginRequest{OrgId: fx.org, Email: fx.loginEmail, Password: fx.loginPW})))
+	},
+	nuxariv1connect.AuthServiceLogoutProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, mk func(string) servertest.Clients) error {
+		if p.email != "" {
+			// Log out of a fresh session, so the principal's own stays.
+			c = mk(fx.ts.Login(t, fx.org, p.email, p.password))
+		}
+		return ignoreRes(c.Auth.Logout(ctx, req(&nuxariv1.LogoutRequest{})))
+	},
+	nuxariv1connect.AuthServiceWhoAmIProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Auth.WhoAmI(ctx, req(&nuxariv1.WhoAmIRequest{})))
+	},
+	nuxariv1connect.AuthServiceCreateAPITokenProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		// The caller's own role, which it may always hand out.
+		role := nuxariv1.Role_ROLE_READONLY
+		if p.role != "" {
+			role = rbacProtoRoles[p.role]
+		}
+		return ignoreRes(c.Auth.CreateAPIToken(ctx, req(&nuxariv1.CreateAPITokenRequest{Name: fmt.Sprintf("made-%d", fx.next()), Role: role})))
+	},
+	nuxariv1connect.AuthServiceRevokeAPITokenProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Auth.RevokeAPIToken(ctx, req(&nuxariv1.RevokeAPITokenRequest{TokenId: fx.targetToken(t)})))
+	},
+	nuxariv1connect.AuthServiceListAPITokensProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Auth.ListAPITokens(ctx, req(&nuxariv1.ListAPITokensRequest{})))
+	},
+
+	nuxariv1connect.LedgerServiceGetCheckpointProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Ledger.GetCheckpoint(ctx, req(&nuxariv1.GetCheckpointRequest{})))
+	},
+	nuxariv1connect.LedgerServiceGetInclusionProofProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Ledger.GetInclusionProof(ctx, req(&nuxariv1.GetInclusionProofRequest{Index: 0})))
+	},
+	nuxariv1connect.LedgerServiceGetConsistencyProofProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Ledger.GetConsistencyProof(ctx, req(&nuxariv1.GetConsistencyProofRequest{Size1: fx.earlySize})))
+	},
+	nuxariv1connect.LedgerServiceGetEventProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Ledger.GetEvent(ctx, req(&nuxariv1.GetEventRequest{Index: 0})))
+	},
+	nuxariv1connect.LedgerServiceListEventsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Ledger.ListEvents(ctx, req(&nuxariv1.ListEventsRequest{PageSize: 10})))
+	},
+	nuxariv1connect.LedgerServiceAppendEventsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		data, _ := structpb.NewStruct(map[string]any{"by": p.name})
+		return ignoreRes(c.Ledger.AppendEvents(ctx, req(&nuxariv1.AppendEventsRequest{Events: []*nuxariv1.NewEvent{{Type: "custom.rbac.matrix", Data: data}}})))
+	},
+
+	nuxariv1connect.EvidenceServiceExportPackageProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{Scope: &nuxariv1.EvidenceScope{Types: []string{"custom.rbac.setup"}}})))
+	},
+	nuxariv1connect.EvidenceServiceGetExportProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Evidence.GetExport(ctx, req(&nuxariv1.GetExportRequest{ExportId: fx.exportID})))
+	},
+	nuxariv1connect.EvidenceServiceListExportsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Evidence.ListExports(ctx, req(&nuxariv1.ListExportsRequest{})))
+	},
+	nuxariv1connect.EvidenceServiceGetDownloadURLProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Evidence.GetDownloadURL(ctx, req(&nuxariv1.GetDownloadURLRequest{ExportId: fx.exportID})))
+	},
+	nuxariv1connect.EvidenceServiceDownloadPackageProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return drain(c.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: fx.exportID})))
+	},
+	nuxariv1connect.EvidenceServiceGetSigningKeyProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Evidence.GetSigningKey(ctx, req(&nuxariv1.GetSigningKeyRequest{})))
+	},
+}
+
+// rbacAllowedCodes are the codes other than OK that an allowed call of a
+// procedure may get, with why. Nothing else is accepted.
+var rbacAllowedCodes = map[string]map[connect.Code]string{
+	// With an API token there is no session to end.
+	nuxariv1connect.AuthServiceLogoutProcedure: {connect.CodeFailedPrecondition: "API tokens have no session"},
+	// The test server keeps packages in a local directory: no URLs.
+	nuxariv1connect.EvidenceServiceGetDownloadURLProcedure: {connect.CodeFailedPrecondition: "local package store has no presigned URLs"},
+}
+
+// TestRBACMatrix calls every nuxari.v1 procedure as every role (a session
+// and an API token of each) and with no credentials, over the wire, with
+// a minimal valid request, and checks the server's decision against the
+// hand-written tables.
+func TestRBACMatrix(t *testing.T) {
+	fx := newRBACFixture(t)
+	procs := nuxariMethods(t)
+	for _, proc := range procs {
+		if rbacCalls[proc] == nil {
+			t.Errorf("%s: the matrix has no call for it", proc)
+		}
+	}
+	var cases atomic.Int64
+	t.Run("matrix", func(t *testing.T) {
+		for i, p := range fx.principals {
+			t.Run(p.name, func(t *testing.T) {
+				t.Parallel()
+				for j, proc := range procs {
+					call := rbacCalls[proc]
+					if call == nil {
+						continue
+					}
+					// Spread the cases over the three protocols.
+					protocol := servertest.Protocols[(i+j)%len(servertest.Protocols)]
+					t.Run(strings.TrimPrefix(proc, "/nuxari.v1.")+"/"+string(protocol), func(t *testing.T) {
+						cases.Add(1)
+						perm := rbacProcedures[proc]
+						allowed := rbacExpectAllowed(p.role, perm)
+						mk := func(tok string) servertest.Clients { return fx.ts.ClientsFor(tok, protocol) }
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+						defer cancel()
+						err := call(ctx, t, fx, p, mk(p.token), mk)
+						code := connect.CodeOf(err)
+						switch {
+						case p.isAPI && proc == nuxariv1connect.AuthServiceCreateAPITokenProcedure:
+							// Beyond the table: API tokens never mint
+							// API tokens, whatever their role.
+							if code != connect.CodePermissionDenied {
+								t.Fatalf("API token (%s) created an API token: %v", p.role, err)
+							}
+						case !allowed && p.role == "":
+							if code != connect.CodeUnauthenticated {
+								t.Fatalf("no credentials, needs %s: got %v, want Unauthenticated", perm, err)
+							}
+						case !allowed:
+							if code != connect.CodePermissionDenied {
+								t.Fatalf("%s lacks %s: got %v, want PermissionDenied", p.role, perm, err)
+							}
+							if !strings.Contains(err.Error(), string(perm)) {
+								t.Errorf("denial does not name the permission %s: %v", perm, err)
+							}
+						case err != nil:
+							if _, ok := rbacAllowedCodes[proc][code]; !ok {
+								t.Fatalf("%s holds %s: got %v, want success", p.role, perm, err)
+							}
+						}
+					})
+				}
+			})
+		}
+	})
+	t.Run("no event of a denied call", func(t *testing.T) {
+		checkEventsPermitted(t, fx)
+	})
+	if want := int64(len(fx.principals) * len(rbacCalls)); cases.Load() != want {
+		t.Errorf("ran %d cases, want %d", cases.Load(), want)
+	}
+	t.Logf("%d principals × %d procedures = %d cases", len(fx.principals), len(rbacCalls), cases.Load())
+}
+
+// rbacEventPermissions is the permission behind each event type that a
+// principal's call appends; event types not listed need none beyond
+// credentials (logins, logouts).
+var rbacEventPermissions = map[string]rbac.Permission{
+	"org.settings_changed":        rbac.OrgManage,
+	"member.added":                rbac.MembersManage,
+	"member.removed":              rbac.MembersManage,
+	"member.role_changed":         rbac.RolesManage,
+	"auth.api_token.created":      rbac.TokensManage,
+	"auth.api_token.revoked":      rbac.TokensManage,
+	"evidence.export.requested":   rbac.EvidenceExport,
+	"evidence.package.downloaded": rbac.EvidenceExport,
+}
+
+// checkEventsPermitted reads the fixture org's whole log: every event a
+// principal caused must be one its role permits, so a denied call left
+// no trace of having run, and every allowed mutating call left its
+// event.
+func checkEventsPermitted(t *testing.T, fx *rbacFixture) {
+	t.Helper()
+	ctx := context.Background()
+	byActor := map[string]rbacPrincipal{}
+	for _, p := range fx.principals {
+		if p.actor != "" {
+			byActor[p.actor] = p
+		}
+	}
+	size, err := fx.ts.Ledger().Size(fx.org)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{} // principal name + event type
+	err = fx.ts.Ledger().Leaves(ctx, fx.org, 0, size, func(lf ledger.Leaf) error {
+		l, err := leaf.Parse(lf.Bytes)
+		if err != nil {
+			return err
+		}
+		var e struct{ Type, Actor string }
+		if err := json.Unmarshal(l.Event, &e); err != nil {
+			return err
+		}
+		p, ok := byActor[e.Actor]
+		if !ok {
+			return nil
+		}
+		perm, ok := rbacEventPermissions[e.Type]
+		if strings.HasPrefix(e.Type, "custom.") {
+			perm, ok = rbac.LedgerAppend, true
+		}
+		if ok && !rbacExpectAllowed(p.role, perm) {
+			t.Errorf("event %d %s by %s, who lacks %s", lf.Index, e.Type, p.name, perm)
+		}
+		seen[p.name+" "+e.Type] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other way round: each allowed mutating call was audited.
+	for _, p := range fx.principals {
+		if p.actor == "" {
+			continue
+		}
+		for typ, perm := range rbacEventPermissions {
+			if typ == "auth.api_token.created" && p.isAPI {
+				continue // API tokens never mint tokens
+			}
+			if rbacExpectAllowed(p.role, perm) && !seen[p.name+" "+typ] {
+				t.Errorf("%s holds %s but no %s event of theirs is in the log", p.name, perm, typ)
+			}
+		}
+		if rbacExpectAllowed(p.role, rbac.LedgerAppend) && !seen[p.name+" custom.rbac.matrix"] {
+			t.Errorf("%s may append but no custom.rbac.matrix event of theirs is in the log", p.name)
+		}
+	}
+}
+
+// TestRBACStandardServices: health (unary Check and streaming Watch) and
+// reflection (a bidirectional stream) are public, and reflection lists
+// the nuxari.v1 services.
+func TestRBACStandardServices(t *testing.T) {
+	ts := servertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	hc := grpchealth.NewClient(servertest.HTTPClient(), ts.URL, connect.WithGRPC())
+	if res, err := hc.Check(ctx, &grpchealth.CheckRequest{Service: nuxariv1connect.OrgServiceName}); err != nil || res.Status != grpchealth.StatusServing {
+		t.Fatalf("health Check: %v %v", res, err)
+	}
+	wctx, wcancel := context.WithCancel(ctx)
+	ev, ok := <-hc.Watch(wctx, &grpchealth.CheckRequest{})
+	wcancel()
+	if !ok || ev.Err != nil || ev.Response.Status != grpchealth.StatusServing {
+		t.Fatalf("health Watch: %v %+v", ok, ev)
+	}
+
+	for _, protocol := range []connect.ClientOption{connect.WithGRPC(), connect.WithGRPCWeb(), connect.WithProtoJSON()} {
+		rc := grpcreflect.NewClient(servertest.HTTPClient(), ts.URL, protocol)
+		stream := rc.NewStream(ctx)
+		names, err := stream.ListServices()
+		if err != nil {
+			t.Fatalf("reflection ListServices: %v", err)
+		}
+		for _, want := range []string{nuxariv1connect.OrgServiceName, nuxariv1connect.AuthServiceName, nuxariv1connect.LedgerServiceName, nuxariv1connect.EvidenceServiceName} {
+			if !slices.Contains(names, protoreflect.FullName(want)) {
+				t.Errorf("reflection lists %v, lacking %s", names, want)
+			}
+		}
+		files, err := stream.FileContainingSymbol(nuxariv1connect.LedgerServiceName)
+		if err != nil || len(files) == 0 {
+			t.Fatalf("reflection FileContainingSymbol: %v", err)
+		}
+		if _, err := stream.Close(); err != nil {
+			t.Errorf("close reflection stream: %v", err)
+		}
+	}
+	// No nuxari.v1 procedure is public except sign-up and login, even
+	// when reached through an unusual path spelling.
+	for _, path := range []string{"/nuxari.v1.OrgService/ListMembers/", "//nuxari.v1.OrgService/ListMembers", "/nuxari.v1.orgservice/ListMembers"} {
+		res, err := servertest.HTTPClient().Post(ts.URL+path, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			t.Errorf("POST %s without credentials: HTTP 200", path)
+		}
+	}
+}
+
+// respRecorder is a client interceptor that keeps, for every call, the
+// response messages (binary and protojson), headers, trailers and error
+// messages, so that a test can search everything a client was sent.
+type respRecorder struct {
+	mu      sync.Mutex
+	entries []recorded
+	// redact, if set, may return a copy of a message with fields that are
+	// allowed to carry a secret cleared.
+	redact func(proto.Message) proto.Message
+}
+
+type recorded struct {
+	procedure string
+	data      []byte
+}
+
+func (r *respRecorder) add(proc string, b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.entries = append(r.entries, recorded{proc, b})
+}
+
+func (r *respRecorder) addMsg(proc string, m any) {
+	msg, ok := m.(proto.Message)
+	if !ok || msg == nil {
+		return
+	}
+	if r.redact != nil {
+		msg = r.redact(msg)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil {
+		r.add(proc, []byte("marshal: "+err.Error()))
+	}
+	r.add(proc, b)
+	j, err := protojson.Marshal(msg)
+	if err != nil {
+		r.add(proc, []byte("protojson: "+err.Error()))
+	}
+	r.add(proc, j)
+}
+
+func (r *respRecorder) addHeaders(proc string, hs ...map[string][]string) {
+	var b strings.Builder
+	for _, h := range hs {
+		for k, vs := range h {
+			fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(vs, ", "))
+		}
+	}
+	r.add(proc, []byte(b.String()))
+}
+
+func (r *respRecorder) addErr(proc string, err error) {
+	if err == nil {
+		return
+	}
+	r.add(proc, []byte(err.Error()))
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		r.addHeaders(proc, ce.Meta())
+		for _, d := range ce.Details() {
+			r.add(proc, d.Bytes())
+		}
+	}
+}
+
+// all returns every recorded entry.
+func (r *respRecorder) all() []recorded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.entries)
+}
+
+// WrapUnary implements connect.Interceptor.
+func (r *respRecorder) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, rq connect.AnyRequest) (connect.AnyResponse, error) {
+		proc := rq.Spec().Procedure
+		res, err := next(ctx, rq)
+		r.addErr(proc, err)
+		if res != nil {
+			r.addMsg(proc, res.Any())
+			r.addHeaders(proc, res.Header(), res.Trailer())
+		}
+		return res, err
+	}
+}
+
+// WrapStreamingClient implements connect.Interceptor.
+func (r *respRecorder) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		return &recordingConn{StreamingClientConn: next(ctx, spec), r: r}
+	}
+}
+
+// WrapStreamingHandler implements connect.Interceptor.
+func (r *respRecorder) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+type recordingConn struct {
+	connect.StreamingClientConn
+	r *respRecorder
+}
+
+func (c *recordingConn) Receive(m any) error {
+	err := c.StreamingClientConn.Receive(m)
+	proc := c.Spec().Procedure
+	if err == nil {
+		c.r.addMsg(proc, m)
+	} else {
+		c.r.addErr(proc, err)
+		c.r.addHeaders(proc, c.ResponseHeader(), c.ResponseTrailer())
+	}
+	return err
+}
+
+// recordingClients returns clients of ts that send token in protocol p
+// and record every response in r.
+func recordingClients(ts *servertest.Server, r *respRecorder, token string, p servertest.Protocol) servertest.Clients {
+	opts := []connect.ClientOption{connect.WithInterceptors(r)}
+	switch p {
+	case servertest.GRPC:
+		opts = append(opts, connect.WithGRPC())
+	case servertest.GRPCWeb:
+		opts = append(opts, connect.WithGRPCWeb())
+	}
+	return client.New(ts.URL, token, opts...)
+}
