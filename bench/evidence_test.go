@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -86,6 +85,6 @@ func BenchmarkExportMillion(b *testing.B) {
 		b.ReportMetric(events/exportTime.Seconds(), "export-events/s")
 		b.ReportMetric(events/verifyTime.Seconds(), "verify-events/s")
 		b.ReportMetric(float64(x.SizeBytes)/events, "package-B/event")
-		b.Log(fmt.Sprintf("package %d MB, export %v, verify %v", x.SizeBytes>>20, exportTime, verifyTime))
+		b.Logf("package %d MB, export %v, verify %v", x.SizeBytes>>20, exportTime, verifyTime)
 	}
 }

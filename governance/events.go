@@ -53,7 +53,8 @@ func ledgerErr(err error) error {
 		return nil
 	case errors.Is(err, ledger.ErrUnknownOrg), errors.Is(err, ledger.ErrNotFound),
 		errors.Is(err, ledger.ErrIndexOutOfRange), errors.Is(err, ledger.ErrSizeOutOfRange):
-		return fmt.Errorf("%w: %s", ErrNotFound, strings.TrimPrefix(err.Error(), "unknown org: "))
+		msg := strings.TrimPrefix(err.Error(), ledger.ErrUnknownOrg.Error()+": ")
+		return fmt.Errorf("%w: %s", ErrNotFound, strings.TrimPrefix(msg, ledger.ErrNotFound.Error()+": "))
 	case errors.Is(err, ledger.ErrInvalidRange):
 		return fmt.Errorf("%w: %s", ErrInvalidArgument, err.Error())
 	}

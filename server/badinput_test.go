@@ -665,3 +665,19 @@ func TestBadInput(t *testing.T) {
 	}
 	t.Logf("%d InvalidArgument cases", len(cases))
 }
+
+// TestMalformedJSONQuotesNothing: a password sent unquoted is not echoed
+// back in the error.
+func TestMalformedJSONQuotesNothing(t *testing.T) {
+	ts := servertest.Start(t)
+	r, err := http.Post(ts.URL+"/nuxari.v1.AuthService/Login", "application/json",
+		strings.NewReader(`{"orgId":"ex","email":"o@example.com","password":BarePassword123}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	if r.StatusCode != http.StatusBadRequest || strings.Contains(string(b), "BarePassword123") || !strings.Contains(string(b), "nuxari.v1.LoginRequest") {
+		t.Fatalf("HTTP %d: %s", r.StatusCode, b)
+	}
+}

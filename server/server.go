@@ -142,6 +142,7 @@ func (s *Server) routes() http.Handler {
 	opts := connect.WithHandlerOptions(
 		connect.WithInterceptors(api.NewInterceptor(s.svc, s.log, s.reg)),
 		connect.WithReadMaxBytes(s.cfg.MaxRequestBytes),
+		api.JSONCodec(),
 		// Compressing small messages costs more CPU than it saves bytes.
 		connect.WithCompressMinBytes(1024),
 	)
