@@ -42,7 +42,7 @@ func TestAllowsAndCovers(t *testing.T) {
 		}
 	}
 	if !rbac.Covers(rbac.Owner, rbac.Admin) || rbac.Covers(rbac.Admin, rbac.Owner) ||
-		!rbac.Covers(rbac.Admin, rbac.Auditor) || rbac.Covers(rbac.Auditor, rbac.Admin) ||
+		!rbac.Covers(rbac.Auditor, rbac.Readonly) || rbac.Covers(rbac.Admin, rbac.Auditor) || rbac.Covers(rbac.Auditor, rbac.Admin) ||
 		!rbac.Covers(rbac.Readonly, rbac.Readonly) || rbac.Covers(rbac.Role("x"), rbac.Readonly) {
 		t.Error("Covers disagrees with the grants")
 	}
