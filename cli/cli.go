@@ -227,6 +227,13 @@ func commands() []*command {
 			{name: "evidence download", summary: "download a finished package, or get a presigned URL", run: runEvidenceDownload},
 			{name: "evidence signing-key", summary: "show the public key that signs manifests", run: runEvidenceSigningKey},
 		}},
+		{name: "agent", summary: "enrol, task and decommission edge agents", subs: []*command{
+			{name: "agent join-token", summary: "create a one-use join token (shown once)", run: runAgentJoinToken},
+			{name: "agent list", summary: "list the org's agents", run: runAgentList},
+			{name: "agent collect", summary: "ask an agent to run a collector", run: runAgentCollect},
+			{name: "agent task", summary: "show a task and its evidence", run: runAgentTask},
+			{name: "agent decommission", summary: "revoke an agent at once", run: runAgentDecommission},
+		}},
 		{name: "verify", summary: "verify a proof bundle or an evidence package offline against pinned keys", run: runVerify},
 	}
 }

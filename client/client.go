@@ -76,6 +76,8 @@ type Clients struct {
 	Auth     nuxariv1connect.AuthServiceClient
 	Ledger   nuxariv1connect.LedgerServiceClient
 	Evidence nuxariv1connect.EvidenceServiceClient
+	Agents   nuxariv1connect.AgentAdminServiceClient
+	Gateway  nuxariv1connect.AgentGatewayServiceClient
 }
 
 // New returns clients of server that send token (if not empty); opts
@@ -88,5 +90,7 @@ func New(server, token string, opts ...connect.ClientOption) Clients {
 		Auth:     nuxariv1connect.NewAuthServiceClient(hc, server, opts...),
 		Ledger:   nuxariv1connect.NewLedgerServiceClient(hc, server, opts...),
 		Evidence: nuxariv1connect.NewEvidenceServiceClient(hc, server, opts...),
+		Agents:   nuxariv1connect.NewAgentAdminServiceClient(hc, server, opts...),
+		Gateway:  nuxariv1connect.NewAgentGatewayServiceClient(hc, server, opts...),
 	}
 }

@@ -146,12 +146,17 @@ func (s *Service) Authenticate(ctx context.Context, bearer secret.String) (*Prin
 			return nil, unauth
 		}
 		return &Principal{Org: orgID, UserID: u.ID, Email: u.Email, Role: t.Role, TokenID: t.ID, Expires: t.Expires}, nil
+	case token.Agent:
+		return s.authenticateAgent(ctx, o, h, unauth)
 	}
 	return nil, unauth
 }
 
+// notFoundAs refuses with as when err says something was not found, and
+// also when err is nil: callers use it on a path that refuses, so it
+// fails closed.
 func notFoundAs(err, as error) error {
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound) {
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound) {
 		return as
 	}
 	return err

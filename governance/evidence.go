@@ -1,10 +1,9 @@
 package governance
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"iter"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,12 +132,6 @@ func (s *Service) Close() {
 
 var errNoEvidence = fmt.Errorf("%w: evidence export is not configured on this server", ErrPrecondition)
 
-func newExportID() string {
-	var b [10]byte
-	rand.Read(b[:])
-	return "x" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
-}
-
 func validateScope(sc *Scope) error {
 	if len(sc.Types) > MaxScopeFilters || len(sc.Subjects) > MaxScopeFilters {
 		return invalid("scope: at most %d types and %d subjects", MaxScopeFilters, MaxScopeFilters)
@@ -169,7 +161,7 @@ func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Ex
 	if err := validateScope(&sc); err != nil {
 		return Export{}, err
 	}
-	x := Export{ID: newExportID(), State: ExportRunning, Scope: sc, RequestedBy: p.Actor(), Created: s.cfg.Clock().UTC()}
+	x := Export{ID: newID("x"), State: ExportRunning, Scope: sc, RequestedBy: p.Actor(), Created: s.cfg.Clock().UTC()}
 	// Acknowledged once a checkpoint covers the request, so that the
 	// package covers everything before it.
 	if _, err := s.store.Org(p.Org).Commit(ctx, ledger.AckCheckpoint, store.Change{
@@ -376,6 +368,25 @@ func (sel *selector) match(b []byte) (in, end bool, err error) {
 	return sel.sc.Match(&l), false, nil
 }
 
+// recordedEvidence returns the SHA-256 (hex) of the evidence an
+// "evidence.recorded" leaf records, or "".
+func recordedEvidence(b []byte) string {
+	l, err := leaf.Parse(b)
+	if err != nil {
+		return ""
+	}
+	var ev struct {
+		Type string `json:"type"`
+		Data struct {
+			SHA256 string `json:"sha256"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(l.Event, &ev) != nil || ev.Type != "evidence.recorded" || len(ev.Data.SHA256) != 64 {
+		return ""
+	}
+	return ev.Data.SHA256
+}
+
 // scan calls fn for each leaf of [lo, hi) in scope, in order, until the
 // scope ends.
 func (s *Service) scan(ctx context.Context, org string, lo, hi uint64, sel *selector, pr *exportProgress, fn func(ledger.Leaf) error) error {
@@ -439,8 +450,14 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 		return nil, err
 	}
 	var count uint64
+	var blobs []string // evidence the package's events recorded, in order
+	seen := map[string]bool{}
 	if err := s.scan(ctx, org, lo, n, sel, pr, func(lf ledger.Leaf) error {
 		count++
+		if h := recordedEvidence(lf.Bytes); h != "" && !seen[h] {
+			seen[h] = true
+			blobs = append(blobs, h)
+		}
 		return w.AddEvent(lf.Bytes)
 	}); err != nil {
 		return nil, err
@@ -470,6 +487,15 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 	}
 	if err := s.addConsistency(ctx, org, x.ID, w, n); err != nil {
 		return nil, err
+	}
+	for _, h := range blobs {
+		b, err := s.store.Org(org).Get(ctx, prefixEvidenceB+h)
+		if err != nil {
+			return nil, fmt.Errorf("evidence %s: %w", h, err)
+		}
+		if _, err := w.AddBlob(bytes.NewReader(b)); err != nil {
+			return nil, err
+		}
 	}
 	if err := w.Close(); err != nil {
 		return nil, err

@@ -53,7 +53,7 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	if org.DisplayName == "" {
 		org.DisplayName = n.ID
 	}
-	u := userRecord{ID: newUserID(), Email: email, DisplayName: n.OwnerDisplayName, Role: rbac.Owner, PasswordHash: hash, Created: now}
+	u := userRecord{ID: newID("u"), Email: email, DisplayName: n.OwnerDisplayName, Role: rbac.Owner, PasswordHash: hash, Created: now}
 	pageKey := make([]byte, 32)
 	rand.Read(pageKey)
 	via := "signup"
@@ -204,7 +204,7 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Mem
 	if err != nil {
 		return Member{}, err
 	}
-	u := userRecord{ID: newUserID(), Email: email, DisplayName: n.DisplayName, Role: n.Role, PasswordHash: hash, Created: s.cfg.Clock().UTC()}
+	u := userRecord{ID: newID("u"), Email: email, DisplayName: n.DisplayName, Role: n.Role, PasswordHash: hash, Created: s.cfg.Clock().UTC()}
 	c := store.Change{
 		Event: newEvent(ctx, "member.added", p.Actor(), u.ID, map[string]any{"email": email, "role": u.Role}),
 		Require: map[string][]byte{

@@ -99,11 +99,12 @@ func (t *apiTokenRecord) token() APIToken {
 	return APIToken{ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: t.CreatedBy, Created: t.Created, Expires: t.Expires}
 }
 
-// newUserID returns a fresh user ID: "u" and 16 base32 characters.
-func newUserID() string {
+// newID returns a fresh ID: prefix and 16 lower-case base32 characters
+// (80 random bits).
+func newID(prefix string) string {
 	var b [10]byte
 	rand.Read(b[:])
-	return "u" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+	return prefix + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
 }
 
 // Principal is who a request is authenticated as, in one org.
@@ -114,9 +115,13 @@ type Principal struct {
 	Role   rbac.Role
 	// TokenID is set when the request used an API token.
 	TokenID string
+	// AgentID is set, with role rbac.Agent, for an edge agent.
+	AgentID string
 	Expires time.Time
 	// sessionKey is the state key of the login session, if any.
 	sessionKey string
+	// agentToken is the hex SHA-256 of an agent's access token.
+	agentToken string
 }
 
 // Actor names the principal in events: the user ID, or "token:<ID>" for
@@ -124,6 +129,9 @@ type Principal struct {
 func (p *Principal) Actor() string {
 	if p.TokenID != "" {
 		return "token:" + p.TokenID
+	}
+	if p.AgentID != "" {
+		return "agent:" + p.AgentID
 	}
 	return p.UserID
 }

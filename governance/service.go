@@ -95,6 +95,7 @@ type Service struct {
 	loginAccount *ratelimit.Limiter
 	loginSource  *ratelimit.Limiter
 	exports      *exporter
+	agents       *agentHub
 }
 
 // New returns a Service that keeps its state in l. Close stops its
@@ -107,6 +108,7 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 		ledger:       l,
 		loginAccount: ratelimit.New(cfg.LoginRate, cfg.LoginBurst, 100_000),
 		loginSource:  ratelimit.New(cfg.LoginRate, cfg.LoginBurst, 100_000),
+		agents:       newAgentHub(),
 	}
 	s.startExporter()
 	return s

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/nuxari/nuxari/agentgw/agentsig"
 	"github.com/nuxari/nuxari/governance/rbac"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
@@ -32,7 +34,8 @@ type isoToken struct {
 }
 
 // isoOrg is one org of the isolation test, with a member and an API
-// token of every role, events, exports and page tokens of every listing.
+// token of every role, edge agents with tasks and evidence, events,
+// exports and page tokens of every listing.
 type isoOrg struct {
 	id       string
 	owner    servertest.Clients
@@ -42,6 +45,14 @@ type isoOrg struct {
 	cpSizes  []uint64 // sizes with a checkpoint
 	size     uint64   // log size after setup
 	pageToks map[string]string
+	// agents: two enrolled agents; agentTok is an access token of the
+	// first. tasks are the first's: tasks[0] open, tasks[1] completed
+	// with evidence (hash evidence). joinToken is unused.
+	agents    []*testAgent
+	agentTok  string
+	tasks     []string
+	evidence  string
+	joinToken string
 }
 
 // newIsoOrg creates an org. marker, if set, is planted in every name and
@@ -89,6 +100,25 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 		}
 		o.tokens = append(o.tokens, isoToken{r, res.Msg.Secret, res.Msg.Token.TokenId})
 	}
+	for i := range 2 {
+		o.agents = append(o.agents, enrollAgent(t, ts, o.owner, label(fmt.Sprintf("host-%d", i))))
+	}
+	o.agentTok = o.agents[0].token(t, ts)
+	ag := ts.Clients(o.agentTok)
+	o.tasks = append(o.tasks, createTask(t, o.owner, o.agents[0].id, "users", "").TaskId)
+	done := createTask(t, o.owner, o.agents[0].id, "file", "/etc/hosts").TaskId
+	o.tasks = append(o.tasks, done)
+	content := []byte(label("127.0.0.1 localhost"))
+	if _, err := ag.Gateway.SubmitEvidence(ctx, req(&nuxariv1.SubmitEvidenceRequest{TaskId: done, Items: []*nuxariv1.EvidenceItem{
+		o.agents[0].evidence(done, "file", "/etc/hosts", content),
+	}})); err != nil {
+		t.Fatalf("SubmitEvidence: %v", err)
+	}
+	if _, err := ag.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: done, Ok: true, Detail: label("done")})); err != nil {
+		t.Fatalf("CompleteTask: %v", err)
+	}
+	o.evidence = hexSHA(content)
+	o.joinToken = createJoinToken(t, o.owner, 0)
 	for i := 0; i < events; i += 100 {
 		var evs []*nuxariv1.NewEvent
 		for j := i; j < min(i+100, events); j++ {
@@ -136,8 +166,13 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 	if err != nil {
 		t.Fatal(err)
 	}
+	la, err := o.owner.Agents.ListAgents(ctx, req(&nuxariv1.ListAgentsRequest{PageSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
 	o.pageToks["members"], o.pageToks["tokens"] = lm.Msg.NextPageToken, lt.Msg.NextPageToken
 	o.pageToks["events"], o.pageToks["exports"] = le.Msg.NextPageToken, lx.Msg.NextPageToken
+	o.pageToks["agents"] = la.Msg.NextPageToken
 	for k, v := range o.pageToks {
 		if v == "" {
 			t.Fatalf("no page token for %s", k)
@@ -147,11 +182,11 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 }
 
 // isoState is what must not change in an org: its members, tokens,
-// settings, exports and log.
+// settings, exports, agents, tasks and log.
 type isoState struct {
-	members, tokens, org, exports []byte
-	size                          uint64
-	root                          []byte
+	members, tokens, org, exports, agents, tasks []byte
+	size                                         uint64
+	root                                         []byte
 }
 
 func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
@@ -177,6 +212,18 @@ func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
 	s.org = m(g.Msg, err)
 	lx, err := o.owner.Evidence.ListExports(ctx, req(&nuxariv1.ListExportsRequest{PageSize: 1000}))
 	s.exports = m(lx.Msg, err)
+	la, err := o.owner.Agents.ListAgents(ctx, req(&nuxariv1.ListAgentsRequest{PageSize: 1000}))
+	if err == nil {
+		// When an agent was last seen moves with the agent's own calls.
+		for _, ag := range la.Msg.Agents {
+			ag.LastSeenTime = nil
+		}
+	}
+	s.agents = m(la.Msg, err)
+	for _, id := range o.tasks {
+		gt, err := o.owner.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: id}))
+		s.tasks = append(s.tasks, m(gt.Msg, err)...)
+	}
 	if s.size, err = ts.Ledger().Size(o.id); err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +286,11 @@ func TestTenantIsolation(t *testing.T) {
 		secrets = append(secrets, tk.id, tk.secret)
 	}
 	secrets = append(secrets, b.exports...)
+	for _, ag := range b.agents {
+		secrets = append(secrets, ag.id, string(ag.pub), base64.StdEncoding.EncodeToString(ag.pub))
+	}
+	secrets = append(secrets, b.tasks...)
+	secrets = append(secrets, b.agentTok, b.joinToken, b.evidence)
 	for _, p := range b.pageToks {
 		secrets = append(secrets, p)
 	}
@@ -337,6 +389,58 @@ func TestTenantIsolation(t *testing.T) {
 			return drain(c.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: x})))
 		})
 	}
+	// B's agents, tasks and join token.
+	ua := connect.CodeUnauthenticated
+	editOrg := func(tok, to string) string {
+		kind, rest, _ := strings.Cut(tok, ".")
+		_, body, _ := strings.Cut(rest, ".")
+		return kind + "." + to + "." + body
+	}
+	aAgent := a.agents[0]
+	for i, ag := range b.agents {
+		add(fmt.Sprintf("GetAgent(B %d)", i), nuxariv1connect.AgentAdminServiceGetAgentProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.GetAgent(ctx, req(&nuxariv1.GetAgentRequest{AgentId: ag.id})))
+		})
+		add(fmt.Sprintf("DecommissionAgent(B %d)", i), nuxariv1connect.AgentAdminServiceDecommissionAgentProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.DecommissionAgent(ctx, req(&nuxariv1.DecommissionAgentRequest{AgentId: ag.id})))
+		})
+		add(fmt.Sprintf("CreateTask(B %d)", i), nuxariv1connect.AgentAdminServiceCreateTaskProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.CreateTask(ctx, req(&nuxariv1.CreateTaskRequest{AgentId: ag.id, Collector: "users"})))
+		})
+		add(fmt.Sprintf("GetChallenge(A, B %d)", i), nuxariv1connect.AgentGatewayServiceGetChallengeProcedure, []connect.Code{ua}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Gateway.GetChallenge(ctx, req(&nuxariv1.GetChallengeRequest{OrgId: a.id, AgentId: ag.id})))
+		})
+		add(fmt.Sprintf("GetAccessToken(B %d, signed by A's agent)", i), nuxariv1connect.AgentGatewayServiceGetAccessTokenProcedure, []connect.Code{ua}, func(ctx context.Context, c servertest.Clients) error {
+			ch := make([]byte, 32)
+			return ignoreRes(c.Gateway.GetAccessToken(ctx, req(&nuxariv1.GetAccessTokenRequest{
+				OrgId: b.id, AgentId: ag.id, Challenge: ch, Signature: ed25519.Sign(aAgent.key, agentsig.TokenRequest(b.id, ag.id, ch)),
+			})))
+		})
+	}
+	add("GetChallenge(B, A's agent)", nuxariv1connect.AgentGatewayServiceGetChallengeProcedure, []connect.Code{ua}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Gateway.GetChallenge(ctx, req(&nuxariv1.GetChallengeRequest{OrgId: b.id, AgentId: aAgent.id})))
+	})
+	for i, task := range b.tasks {
+		add(fmt.Sprintf("GetTask(B %d)", i), nuxariv1connect.AgentAdminServiceGetTaskProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: task})))
+		})
+		add(fmt.Sprintf("SubmitEvidence(B %d)", i), nuxariv1connect.AgentGatewayServiceSubmitEvidenceProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Gateway.SubmitEvidence(ctx, req(&nuxariv1.SubmitEvidenceRequest{TaskId: task, Items: []*nuxariv1.EvidenceItem{
+				aAgent.evidence(task, "users", "", []byte("not B's")),
+			}})))
+		})
+		add(fmt.Sprintf("CompleteTask(B %d)", i), nuxariv1connect.AgentGatewayServiceCompleteTaskProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: task, Ok: false, Detail: "by A"})))
+		})
+	}
+	add("ListAgents(B page token)", nuxariv1connect.AgentAdminServiceListAgentsProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Agents.ListAgents(ctx, req(&nuxariv1.ListAgentsRequest{PageSize: 1, PageToken: b.pageToks["agents"]})))
+	})
+	add("Enroll(B's join token, edited to A)", nuxariv1connect.AgentGatewayServiceEnrollProcedure, []connect.Code{ua}, func(ctx context.Context, c servertest.Clients) error {
+		pub, _ := newAgentKey(t)
+		return ignoreRes(c.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: editOrg(b.joinToken, a.id), PublicKey: pub, Hostname: "h"})))
+	})
+
 	// IDs that name nothing: well-formed but missing, and malformed.
 	missing := map[string]string{"user": "u" + randID(8), "token": randID(12), "export": "x" + randID(8)}
 	ids := []struct {
@@ -370,6 +474,18 @@ func TestTenantIsolation(t *testing.T) {
 		})
 		add("DownloadPackage("+id.name+")", nuxariv1connect.EvidenceServiceDownloadPackageProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
 			return drain(c.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: id.id})))
+		})
+		add("GetAgent("+id.name+")", nuxariv1connect.AgentAdminServiceGetAgentProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.GetAgent(ctx, req(&nuxariv1.GetAgentRequest{AgentId: id.id})))
+		})
+		add("DecommissionAgent("+id.name+")", nuxariv1connect.AgentAdminServiceDecommissionAgentProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.DecommissionAgent(ctx, req(&nuxariv1.DecommissionAgentRequest{AgentId: id.id})))
+		})
+		add("GetTask("+id.name+")", nuxariv1connect.AgentAdminServiceGetTaskProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: id.id})))
+		})
+		add("CompleteTask("+id.name+")", nuxariv1connect.AgentGatewayServiceCompleteTaskProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: id.id})))
 		})
 		if id.id != "" {
 			// Any org_id but the caller's is NotFound, malformed or not.
@@ -426,6 +542,41 @@ func TestTenantIsolation(t *testing.T) {
 	read("DownloadPackage", nuxariv1connect.EvidenceServiceDownloadPackageProcedure, func(ctx context.Context, c servertest.Clients) error {
 		return drain(c.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: a.exports[0]})))
 	})
+	read("ListAgents", nuxariv1connect.AgentAdminServiceListAgentsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Agents.ListAgents(ctx, req(&nuxariv1.ListAgentsRequest{PageSize: 1000}))
+		if err == nil && len(res.Msg.Agents) != len(a.agents) {
+			return fmt.Errorf("ListAgents lists %d agents, A has %d", len(res.Msg.Agents), len(a.agents))
+		}
+		return err
+	})
+	read("GetAgent", nuxariv1connect.AgentAdminServiceGetAgentProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Agents.GetAgent(ctx, req(&nuxariv1.GetAgentRequest{AgentId: aAgent.id})))
+	})
+	read("GetTask", nuxariv1connect.AgentAdminServiceGetTaskProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: a.tasks[1]})))
+	})
+	read("Heartbeat", nuxariv1connect.AgentGatewayServiceHeartbeatProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Gateway.Heartbeat(ctx, req(&nuxariv1.HeartbeatRequest{})))
+	})
+	read("ReceiveTasks", nuxariv1connect.AgentGatewayServiceReceiveTasksProcedure, func(ctx context.Context, c servertest.Clients) error {
+		// The heartbeat interval, then A's one open task, never B's.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		s, err := c.Gateway.ReceiveTasks(ctx, req(&nuxariv1.ReceiveTasksRequest{}))
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		for i := range 2 {
+			if !s.Receive() {
+				return s.Err()
+			}
+			if task := s.Msg().GetTask(); i == 1 && (task.GetTaskId() != a.tasks[0] || task.GetAgentId() != aAgent.id) {
+				return fmt.Errorf("A's agent was sent %v, want its open task %s", s.Msg(), a.tasks[0])
+			}
+		}
+		return nil
+	})
 
 	type principal struct {
 		name  string
@@ -439,6 +590,7 @@ func TestTenantIsolation(t *testing.T) {
 	for _, tk := range a.tokens {
 		principals = append(principals, principal{"apitoken/" + string(tk.role), tk.role, tk.secret})
 	}
+	principals = append(principals, principal{"agent", rbac.Agent, a.agentTok})
 
 	rec := &respRecorder{}
 	n := 0
@@ -490,6 +642,29 @@ func TestTenantIsolation(t *testing.T) {
 				_, err := c.Org.RemoveMember(ctx, req(&nuxariv1.RemoveMemberRequest{UserId: m.userID}))
 				wantCodeIn(t, "B's token: RemoveMember(A)", err, connect.CodeNotFound, pd)
 			}
+			for _, ag := range a.agents {
+				_, err := c.Agents.DecommissionAgent(ctx, req(&nuxariv1.DecommissionAgentRequest{AgentId: ag.id}))
+				wantCodeIn(t, "B's token: DecommissionAgent(A)", err, connect.CodeNotFound, pd)
+			}
+			for _, task := range a.tasks {
+				_, err := c.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: task}))
+				wantCodeIn(t, "B's token: GetTask(A)", err, connect.CodeNotFound, pd)
+			}
+		}
+		// B's agent cannot see, feed or complete A's tasks.
+		bAgent := ts.Clients(b.agentTok)
+		for _, task := range a.tasks {
+			_, err := bAgent.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: task}))
+			wantCodeIn(t, "B's agent: GetTask(A)", err, pd)
+			_, err = bAgent.Gateway.SubmitEvidence(ctx, req(&nuxariv1.SubmitEvidenceRequest{TaskId: task, Items: []*nuxariv1.EvidenceItem{
+				b.agents[0].evidence(task, "users", "", []byte("from B")),
+			}}))
+			wantCodeIn(t, "B's agent: SubmitEvidence(A)", err, connect.CodeNotFound)
+			_, err = bAgent.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: task, Ok: true}))
+			wantCodeIn(t, "B's agent: CompleteTask(A)", err, connect.CodeNotFound)
+		}
+		if got := getTask(t, a.owner, a.tasks[0]); got.State == nuxariv1.TaskState_TASK_STATE_SUCCEEDED || len(got.Evidence) != 0 {
+			t.Errorf("A's open task after B's agent: %v", got)
 		}
 	})
 
@@ -515,6 +690,7 @@ func TestTenantIsolation(t *testing.T) {
 		for _, m := range a.members {
 			edited = append(edited, edit(m.token, a.id, b.id))
 		}
+		edited = append(edited, edit(b.agentTok, b.id, a.id), edit(a.agentTok, a.id, b.id))
 		for _, tok := range edited {
 			c := recordingClients(ts, rec, tok, servertest.Connect)
 			_, err := c.Auth.WhoAmI(ctx, req(&nuxariv1.WhoAmIRequest{}))
@@ -523,6 +699,8 @@ func TestTenantIsolation(t *testing.T) {
 			wantCodeIn(t, "edited token: GetOrg", err, connect.CodeUnauthenticated)
 			_, err = c.Org.ListMembers(ctx, req(&nuxariv1.ListMembersRequest{}))
 			wantCodeIn(t, "edited token: ListMembers", err, connect.CodeUnauthenticated)
+			_, err = c.Gateway.Heartbeat(ctx, req(&nuxariv1.HeartbeatRequest{}))
+			wantCodeIn(t, "edited token: Heartbeat", err, connect.CodeUnauthenticated)
 		}
 	})
 
@@ -562,6 +740,7 @@ func TestTenantIsolation(t *testing.T) {
 		for name, pair := range map[string][2][]byte{
 			"members": {before.members, after.members}, "tokens": {before.tokens, after.tokens},
 			"org": {before.org, after.org}, "exports": {before.exports, after.exports},
+			"agents": {before.agents, after.agents}, "tasks": {before.tasks, after.tasks},
 		} {
 			if !bytes.Equal(pair[0], pair[1]) {
 				t.Errorf("B's %s changed", name)
@@ -577,6 +756,14 @@ func TestTenantIsolation(t *testing.T) {
 			if _, err := ts.Clients(tk.secret).Auth.WhoAmI(ctx, req(&nuxariv1.WhoAmIRequest{})); err != nil {
 				t.Errorf("B's %s token: %v", tk.role, err)
 			}
+		}
+		if _, err := ts.Clients(b.agentTok).Gateway.Heartbeat(ctx, req(&nuxariv1.HeartbeatRequest{})); err != nil {
+			t.Errorf("B's agent token: %v", err)
+		}
+		// The edited copies of B's join token did not burn it.
+		pub, _ := newAgentKey(t)
+		if _, err := ts.Clients("").Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: b.joinToken, PublicKey: pub, Hostname: "late"})); err != nil {
+			t.Errorf("B's join token: %v", err)
 		}
 	})
 }

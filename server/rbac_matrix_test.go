@@ -46,6 +46,7 @@ var rbacRoleOrder = []rbac.Role{rbac.Owner, rbac.Admin, rbac.Approver, rbac.Requ
 var rbacPermissionOrder = []rbac.Permission{
 	rbac.OrgRead, rbac.OrgManage, rbac.MembersRead, rbac.MembersManage, rbac.RolesManage,
 	rbac.TokensManage, rbac.LedgerRead, rbac.LedgerAppend, rbac.EvidenceRead, rbac.EvidenceExport,
+	rbac.AgentsRead, rbac.AgentsManage,
 }
 
 // rbacGrants is the expected role × permission table. Public and
@@ -54,26 +55,39 @@ var rbacGrants = map[rbac.Role]map[rbac.Permission]bool{
 	rbac.Owner: {
 		rbac.OrgRead: true, rbac.OrgManage: true, rbac.MembersRead: true, rbac.MembersManage: true, rbac.RolesManage: true,
 		rbac.TokensManage: true, rbac.LedgerRead: true, rbac.LedgerAppend: true, rbac.EvidenceRead: true, rbac.EvidenceExport: true,
+		rbac.AgentsRead: true, rbac.AgentsManage: true,
 	},
 	rbac.Admin: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: true, rbac.LedgerRead: true, rbac.LedgerAppend: true, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+		rbac.AgentsRead: true, rbac.AgentsManage: true,
 	},
 	rbac.Approver: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+		rbac.AgentsRead: false, rbac.AgentsManage: false,
 	},
 	rbac.Requester: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: false, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+		rbac.AgentsRead: false, rbac.AgentsManage: false,
 	},
 	rbac.Auditor: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: true, rbac.LedgerAppend: false, rbac.EvidenceRead: true, rbac.EvidenceExport: true,
+		rbac.AgentsRead: true, rbac.AgentsManage: false,
 	},
 	rbac.Readonly: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+		rbac.AgentsRead: false, rbac.AgentsManage: false,
+	},
+	// An edge agent is not a member: it holds agent.channel (see
+	// rbacExpectAllowed) and nothing else, not even Authenticated.
+	rbac.Agent: {
+		rbac.OrgRead: false, rbac.OrgManage: false, rbac.MembersRead: false, rbac.MembersManage: false, rbac.RolesManage: false,
+		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
+		rbac.AgentsRead: false, rbac.AgentsManage: false,
 	},
 }
 
@@ -107,17 +121,38 @@ var rbacProcedures = map[string]rbac.Permission{
 	nuxariv1connect.EvidenceServiceGetDownloadURLProcedure:  rbac.EvidenceExport,
 	nuxariv1connect.EvidenceServiceDownloadPackageProcedure: rbac.EvidenceExport,
 	nuxariv1connect.EvidenceServiceGetSigningKeyProcedure:   rbac.EvidenceRead,
+
+	nuxariv1connect.AgentAdminServiceCreateJoinTokenProcedure:   rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceListAgentsProcedure:        rbac.AgentsRead,
+	nuxariv1connect.AgentAdminServiceGetAgentProcedure:          rbac.AgentsRead,
+	nuxariv1connect.AgentAdminServiceDecommissionAgentProcedure: rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceCreateTaskProcedure:        rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceGetTaskProcedure:           rbac.AgentsRead,
+
+	// Enrolment and token requests carry their own proof (a join token,
+	// a signed challenge); the channel needs an agent's access token.
+	nuxariv1connect.AgentGatewayServiceEnrollProcedure:         rbac.Public,
+	nuxariv1connect.AgentGatewayServiceGetChallengeProcedure:   rbac.Public,
+	nuxariv1connect.AgentGatewayServiceGetAccessTokenProcedure: rbac.Public,
+	nuxariv1connect.AgentGatewayServiceReceiveTasksProcedure:   rbac.AgentChannel,
+	nuxariv1connect.AgentGatewayServiceHeartbeatProcedure:      rbac.AgentChannel,
+	nuxariv1connect.AgentGatewayServiceSubmitEvidenceProcedure: rbac.AgentChannel,
+	nuxariv1connect.AgentGatewayServiceCompleteTaskProcedure:   rbac.AgentChannel,
 }
 
 // rbacExpectAllowed reports whether a principal with role (empty: no
-// credentials at all) may call a procedure needing perm, by the tables
-// above alone.
+// credentials at all; rbac.Agent: an edge agent's access token) may call
+// a procedure needing perm, by the tables above alone. Only agents hold
+// agent.channel, and agents hold nothing else: not even Authenticated,
+// which means "any member's credentials".
 func rbacExpectAllowed(role rbac.Role, perm rbac.Permission) bool {
 	switch perm {
 	case rbac.Public:
 		return true
 	case rbac.Authenticated:
-		return role != ""
+		return role != "" && role != rbac.Agent
+	case rbac.AgentChannel:
+		return role == rbac.Agent
 	}
 	return role != "" && rbacGrants[role][perm]
 }
@@ -177,15 +212,36 @@ func TestRBACExpectationsMatchCode(t *testing.T) {
 		if len(rbacGrants[r]) != len(rbacPermissionOrder) {
 			t.Errorf("the test's table lacks permissions of %s", r)
 		}
-		for _, p := range append(slices.Clone(rbacPermissionOrder), rbac.Public, rbac.Authenticated) {
+		for _, p := range append(slices.Clone(rbacPermissionOrder), rbac.Public, rbac.Authenticated, rbac.AgentChannel) {
 			if got, want := rbac.Allows(r, p), rbacExpectAllowed(r, p); got != want {
 				t.Errorf("rbac.Allows(%s, %s) = %v, the test's table says %v", r, p, got, want)
 			}
 		}
 	}
+	// The agent role: agent.channel and Public, nothing else. No person
+	// can be given it, no role covers it, and it covers no role.
+	if len(rbacGrants[rbac.Agent]) != len(rbacPermissionOrder) {
+		t.Errorf("the test's table lacks permissions of %s", rbac.Agent)
+	}
+	for _, p := range append(slices.Clone(rbacPermissionOrder), rbac.Public, rbac.Authenticated, rbac.AgentChannel) {
+		if got, want := rbac.Allows(rbac.Agent, p), rbacExpectAllowed(rbac.Agent, p); got != want {
+			t.Errorf("rbac.Allows(%s, %s) = %v, the test's table says %v", rbac.Agent, p, got, want)
+		}
+	}
+	if slices.Contains(rbac.Roles, rbac.Agent) || slices.Contains(rbac.Permissions, rbac.AgentChannel) {
+		t.Errorf("the agent role or agent.channel is among what members can be given: %v %v", rbac.Roles, rbac.Permissions)
+	}
+	if _, err := rbac.ParseRole(string(rbac.Agent)); err == nil {
+		t.Errorf("rbac.ParseRole(%q) succeeded: a person could be made an agent", rbac.Agent)
+	}
+	for _, r := range rbacRoleOrder {
+		if rbac.Covers(r, rbac.Agent) || rbac.Covers(rbac.Agent, r) {
+			t.Errorf("rbac.Covers between %s and %s", r, rbac.Agent)
+		}
+	}
 	// Unknown roles hold nothing but Public.
-	for _, r := range []rbac.Role{"", "root", "OWNER"} {
-		for _, p := range append(slices.Clone(rbacPermissionOrder), rbac.Authenticated) {
+	for _, r := range []rbac.Role{"", "root", "OWNER", "Agent"} {
+		for _, p := range append(slices.Clone(rbacPermissionOrder), rbac.Authenticated, rbac.AgentChannel) {
 			if rbac.Allows(r, p) {
 				t.Errorf("rbac.Allows(%q, %s) = true", r, p)
 			}
@@ -225,7 +281,7 @@ func TestRBACExpectationsMatchCode(t *testing.T) {
 }
 
 // rbacPrincipal is a caller of the matrix: a member's session, an API
-// token, or nobody.
+// token, an edge agent's access token, or nobody.
 type rbacPrincipal struct {
 	name  string
 	role  rbac.Role // empty: no credentials
@@ -249,6 +305,9 @@ type rbacFixture struct {
 	exportID  string
 	earlySize uint64
 	seq       atomic.Int64
+	// agent is the matrix's agent principal; agentTask is a task of it.
+	agent     *testAgent
+	agentTask string
 }
 
 func (fx *rbacFixture) next() int64 { return fx.seq.Add(1) }
@@ -275,6 +334,31 @@ func (fx *rbacFixture) targetToken(t *testing.T) string {
 		t.Fatalf("create target token: %v", err)
 	}
 	return res.Msg.Token.TokenId
+}
+
+// targetAgent enrols a fresh agent for a call to act on.
+func (fx *rbacFixture) targetAgent(t *testing.T) *testAgent {
+	t.Helper()
+	return enrollAgent(t, fx.ts, fx.owner, fmt.Sprintf("target-%d", fx.next()))
+}
+
+// newAgentTask creates a fresh task of the matrix's agent.
+func (fx *rbacFixture) newAgentTask(t *testing.T) string {
+	t.Helper()
+	return createTask(t, fx.owner, fx.agent.id, "users", "").TaskId
+}
+
+// retryAborted calls f again while it fails with Aborted: a write racing
+// another on the same record (e.g. a task stream marking tasks delivered)
+// is retried, as a client would.
+func retryAborted(f func() error) error {
+	var err error
+	for range 20 {
+		if err = f(); connect.CodeOf(err) != connect.CodeAborted {
+			break
+		}
+	}
+	return err
 }
 
 // waitExport polls an export until it is no longer running.
@@ -334,6 +418,11 @@ func newRBACFixture(t *testing.T) *rbacFixture {
 		}
 		fx.principals = append(fx.principals, rbacPrincipal{name: "apitoken/" + string(r), role: r, token: res.Msg.Secret, isAPI: true, actor: "token:" + res.Msg.Token.TokenId})
 	}
+	// An edge agent, with its access token. Nothing in the matrix asks
+	// for another token of this agent, which would revoke older ones.
+	fx.agent = enrollAgent(t, ts, fx.owner, "matrix-agent")
+	fx.principals = append(fx.principals, rbacPrincipal{name: "agent", role: rbac.Agent, token: fx.agent.token(t, ts), actor: "agent:" + fx.agent.id})
+	fx.agentTask = fx.newAgentTask(t)
 	fx.principals = append(fx.principals, rbacPrincipal{name: "none"})
 	fx.loginEmail, fx.loginPW = "login@example.com", "login password 1"
 	ts.AddMember(t, ownerTok, fx.org, fx.loginEmail, fx.loginPW, nuxariv1.Role_ROLE_READONLY)
@@ -477,6 +566,72 @@ var rbacCalls = map[string]rbacCall{
 	nuxariv1connect.EvidenceServiceGetSigningKeyProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
 		return ignoreRes(c.Evidence.GetSigningKey(ctx, req(&nuxariv1.GetSigningKeyRequest{})))
 	},
+
+	nuxariv1connect.AgentAdminServiceCreateJoinTokenProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Agents.CreateJoinToken(ctx, req(&nuxariv1.CreateJoinTokenRequest{})))
+	},
+	nuxariv1connect.AgentAdminServiceListAgentsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Agents.ListAgents(ctx, req(&nuxariv1.ListAgentsRequest{})))
+	},
+	nuxariv1connect.AgentAdminServiceGetAgentProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Agents.GetAgent(ctx, req(&nuxariv1.GetAgentRequest{AgentId: fx.agent.id})))
+	},
+	nuxariv1connect.AgentAdminServiceDecommissionAgentProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Agents.DecommissionAgent(ctx, req(&nuxariv1.DecommissionAgentRequest{AgentId: fx.targetAgent(t).id})))
+	},
+	nuxariv1connect.AgentAdminServiceCreateTaskProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Agents.CreateTask(ctx, req(&nuxariv1.CreateTaskRequest{AgentId: fx.agent.id, Collector: "packages"})))
+	},
+	nuxariv1connect.AgentAdminServiceGetTaskProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: fx.agentTask})))
+	},
+
+	nuxariv1connect.AgentGatewayServiceEnrollProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		pub, _ := newAgentKey(t)
+		return ignoreRes(c.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: createJoinToken(t, fx.owner, 0), PublicKey: pub, Hostname: "enrolled-by-" + strings.ReplaceAll(p.name, "/", "-")})))
+	},
+	nuxariv1connect.AgentGatewayServiceGetChallengeProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		// A fresh agent: a challenge replaces the agent's previous one.
+		return ignoreRes(c.Gateway.GetChallenge(ctx, req(&nuxariv1.GetChallengeRequest{OrgId: fx.org, AgentId: fx.targetAgent(t).id})))
+	},
+	nuxariv1connect.AgentGatewayServiceGetAccessTokenProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		a := fx.targetAgent(t)
+		return ignoreRes(getAgentToken(ctx, c, a.org, a.id, a.key))
+	},
+	nuxariv1connect.AgentGatewayServiceReceiveTasksProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		// The stream stays open while the agent is: its first message,
+		// the heartbeat interval, is success.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		s, err := c.Gateway.ReceiveTasks(ctx, req(&nuxariv1.ReceiveTasksRequest{}))
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if !s.Receive() {
+			return s.Err()
+		}
+		if s.Msg().GetHeartbeatInterval() == nil {
+			return fmt.Errorf("first message of the task stream: %v", s.Msg())
+		}
+		return nil
+	},
+	nuxariv1connect.AgentGatewayServiceHeartbeatProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Gateway.Heartbeat(ctx, req(&nuxariv1.HeartbeatRequest{})))
+	},
+	nuxariv1connect.AgentGatewayServiceSubmitEvidenceProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		task := fx.newAgentTask(t)
+		item := fx.agent.evidence(task, "users", "", []byte("root:x:0:0::/root:/bin/sh\nsubmitted by "+p.name+"\n"))
+		return retryAborted(func() error {
+			return ignoreRes(c.Gateway.SubmitEvidence(ctx, req(&nuxariv1.SubmitEvidenceRequest{TaskId: task, Items: []*nuxariv1.EvidenceItem{item}})))
+		})
+	},
+	nuxariv1connect.AgentGatewayServiceCompleteTaskProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		task := fx.newAgentTask(t)
+		return retryAborted(func() error {
+			return ignoreRes(c.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: task, Ok: true, Detail: "completed by " + p.name})))
+		})
+	},
 }
 
 // rbacAllowedCodes are the codes other than OK that an allowed call of a
@@ -489,9 +644,9 @@ var rbacAllowedCodes = map[string]map[connect.Code]string{
 }
 
 // TestRBACMatrix calls every nuxari.v1 procedure as every role (a session
-// and an API token of each) and with no credentials, over the wire, with
-// a minimal valid request, and checks the server's decision against the
-// hand-written tables.
+// and an API token of each), as an edge agent and with no credentials,
+// over the wire, with a minimal valid request, and checks the server's
+// decision against the hand-written tables.
 func TestRBACMatrix(t *testing.T) {
 	fx := newRBACFixture(t)
 	procs := nuxariMethods(t)
@@ -570,6 +725,11 @@ var rbacEventPermissions = map[string]rbac.Permission{
 	"auth.api_token.revoked":      rbac.TokensManage,
 	"evidence.export.requested":   rbac.EvidenceExport,
 	"evidence.package.downloaded": rbac.EvidenceExport,
+	"agent.join_token.created":    rbac.AgentsManage,
+	"agent.decommissioned":        rbac.AgentsManage,
+	"agent.task.created":          rbac.AgentsManage,
+	"evidence.recorded":           rbac.AgentChannel,
+	"agent.task.completed":        rbac.AgentChannel,
 }
 
 // checkEventsPermitted reads the fixture org's whole log: every event a

@@ -21,6 +21,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/nuxari/nuxari/agentgw"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/ledger"
@@ -133,6 +134,8 @@ var Services = []string{
 	nuxariv1connect.AuthServiceName,
 	nuxariv1connect.LedgerServiceName,
 	nuxariv1connect.EvidenceServiceName,
+	nuxariv1connect.AgentAdminServiceName,
+	nuxariv1connect.AgentGatewayServiceName,
 	grpchealth.HealthV1ServiceName,
 	grpcreflect.ReflectV1ServiceName,
 	grpcreflect.ReflectV1AlphaServiceName,
@@ -152,8 +155,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(nuxariv1connect.NewAuthServiceHandler(h, opts))
 	mux.Handle(nuxariv1connect.NewLedgerServiceHandler(h, opts))
 	mux.Handle(nuxariv1connect.NewEvidenceServiceHandler(h, opts))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(Services[:4]...), opts))
-	reflector := grpcreflect.NewStaticReflector(Services[:4]...)
+	mux.Handle(nuxariv1connect.NewAgentAdminServiceHandler(h, opts))
+	// Agents submit up to MaxEvidenceItems items of MaxEvidenceSize.
+	gwOpts := connect.WithHandlerOptions(opts, connect.WithReadMaxBytes(governance.MaxEvidenceItems*governance.MaxEvidenceSize+1<<20))
+	mux.Handle(nuxariv1connect.NewAgentGatewayServiceHandler(agentgw.New(s.svc, s.log), gwOpts))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(Services[:6]...), opts))
+	reflector := grpcreflect.NewStaticReflector(Services[:6]...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts))
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))

@@ -30,6 +30,10 @@ var codes = []struct {
 	{ledger.ErrFailed, connect.CodeUnavailable},
 }
 
+// Error maps a domain error to its Connect error, for handlers outside
+// this package.
+func Error(ctx context.Context, log *slog.Logger, err error) error { return toConnect(ctx, log, err) }
+
 // toConnect maps a domain error to its Connect code. Domain errors carry
 // messages written for the caller; anything else is an internal error
 // whose detail is logged, never sent.

@@ -48,8 +48,11 @@ func NewInterceptor(svc *governance.Service, log *slog.Logger, reg prometheus.Re
 
 type principalKey struct{}
 
-// principal returns the caller of an RPC that needs credentials. The
-// interceptor put it there; its absence is a bug, so it fails closed.
+// Caller returns the authenticated caller of an RPC that needs
+// credentials. The interceptor put it there; its absence is a bug, so it
+// fails closed.
+func Caller(ctx context.Context) (*governance.Principal, error) { return principal(ctx) }
+
 func principal(ctx context.Context) (*governance.Principal, error) {
 	p, ok := ctx.Value(principalKey{}).(*governance.Principal)
 	if !ok {
@@ -76,6 +79,9 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 	p, err := i.svc.Authenticate(ctx, secret.New(bearer))
 	if err != nil {
 		return ctx, toConnect(ctx, i.log, err)
+	}
+	if p == nil { // fail closed
+		return ctx, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid credentials"))
 	}
 	if !rbac.Allows(p.Role, perm) {
 		return ctx, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("role %s lacks permission %s", p.Role, perm))

@@ -39,6 +39,23 @@ var Procedures = map[string]rbac.Permission{
 	nuxariv1connect.EvidenceServiceDownloadPackageProcedure: rbac.EvidenceExport,
 	nuxariv1connect.EvidenceServiceGetSigningKeyProcedure:   rbac.EvidenceRead,
 
+	nuxariv1connect.AgentAdminServiceCreateJoinTokenProcedure:   rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceListAgentsProcedure:        rbac.AgentsRead,
+	nuxariv1connect.AgentAdminServiceGetAgentProcedure:          rbac.AgentsRead,
+	nuxariv1connect.AgentAdminServiceDecommissionAgentProcedure: rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceCreateTaskProcedure:        rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceGetTaskProcedure:           rbac.AgentsRead,
+
+	// Agents: enrolment and token requests carry their own proof (a
+	// join token; a signed challenge); the rest needs an agent token.
+	nuxariv1connect.AgentGatewayServiceEnrollProcedure:         rbac.Public,
+	nuxariv1connect.AgentGatewayServiceGetChallengeProcedure:   rbac.Public,
+	nuxariv1connect.AgentGatewayServiceGetAccessTokenProcedure: rbac.Public,
+	nuxariv1connect.AgentGatewayServiceReceiveTasksProcedure:   rbac.AgentChannel,
+	nuxariv1connect.AgentGatewayServiceHeartbeatProcedure:      rbac.AgentChannel,
+	nuxariv1connect.AgentGatewayServiceSubmitEvidenceProcedure: rbac.AgentChannel,
+	nuxariv1connect.AgentGatewayServiceCompleteTaskProcedure:   rbac.AgentChannel,
+
 	// Standard services: liveness and the schema, which hold no org data.
 	"/grpc.health.v1.Health/Check":                                   rbac.Public,
 	"/grpc.health.v1.Health/Watch":                                   rbac.Public,

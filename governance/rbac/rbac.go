@@ -55,25 +55,41 @@ const (
 	// EvidenceExport starts exports and downloads packages.
 	EvidenceRead   Permission = "evidence.read"
 	EvidenceExport Permission = "evidence.export"
+	// AgentsRead sees agents and tasks; AgentsManage enrols, tasks and
+	// decommissions them.
+	AgentsRead   Permission = "agents.read"
+	AgentsManage Permission = "agents.manage"
+	// AgentChannel is the edge agents' own: their task channel and
+	// evidence intake. Only the Agent role holds it, and it holds nothing
+	// else.
+	AgentChannel Permission = "agent.channel"
 )
 
+// Agent is the role of an authenticated edge agent. It is not a member
+// role: no person can be given it.
+const Agent Role = "agent"
+
 // Permissions lists every permission a role can grant, for documentation.
-var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, RolesManage, TokensManage, LedgerRead, LedgerAppend, EvidenceRead, EvidenceExport}
+var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, RolesManage, TokensManage, LedgerRead, LedgerAppend, EvidenceRead, EvidenceExport, AgentsRead, AgentsManage}
 
 var grants = map[Role][]Permission{
 	Owner:     Permissions,
-	Admin:     {OrgRead, MembersRead, TokensManage, LedgerRead, LedgerAppend},
+	Admin:     {OrgRead, MembersRead, TokensManage, LedgerRead, LedgerAppend, AgentsRead, AgentsManage},
 	Approver:  {OrgRead, MembersRead},
 	Requester: {OrgRead},
-	Auditor:   {OrgRead, MembersRead, LedgerRead, EvidenceRead, EvidenceExport},
+	Auditor:   {OrgRead, MembersRead, LedgerRead, EvidenceRead, EvidenceExport, AgentsRead},
 	Readonly:  {OrgRead, MembersRead},
 }
 
 // Allows reports whether role may use permission p.
 func Allows(role Role, p Permission) bool {
-	switch p {
-	case Public:
+	switch {
+	case p == Public:
 		return true
+	case p == AgentChannel || role == Agent:
+		return p == AgentChannel && role == Agent
+	}
+	switch p {
 	case Authenticated:
 		return slices.Contains(Roles, role)
 	}

@@ -32,7 +32,8 @@ type Kind string
 const (
 	Session Kind = "s" // a signed-in user's session
 	API     Kind = "a" // an API token made by a user
-	Agent   Kind = "g" // an agent's token
+	Agent   Kind = "g" // an agent's access token
+	Join    Kind = "j" // a one-use agent join token
 )
 
 // ErrMalformed: a token, or the kind or org given to New, is not in the
@@ -142,7 +143,7 @@ func ID(hash [32]byte) string {
 
 func (k Kind) known() bool {
 	switch k {
-	case Session, API, Agent:
+	case Session, API, Agent, Join:
 		return true
 	}
 	return false

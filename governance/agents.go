@@ -1,0 +1,657 @@
+package governance
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nuxari/nuxari/agentgw/agentsig"
+	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/governance/store"
+	"github.com/nuxari/nuxari/governance/token"
+	"github.com/nuxari/nuxari/ledger"
+)
+
+// Edge agent limits and lifetimes.
+const (
+	DefaultJoinTokenTTL = 30 * time.Minute
+	MaxJoinTokenTTL     = 24 * time.Hour
+	// AgentTokenTTL is the lifetime of an agent's access token.
+	AgentTokenTTL = 15 * time.Minute
+	// ChallengeTTL is how long a token challenge may be answered.
+	ChallengeTTL = time.Minute
+	// HeartbeatInterval is how often agents must heartbeat.
+	HeartbeatInterval = 30 * time.Second
+	// MaxEvidenceSize bounds one evidence item's content.
+	MaxEvidenceSize = 1 << 20
+	// MaxEvidenceItems bounds the items of one submission.
+	MaxEvidenceItems = 16
+	// maxChallenges is how many unanswered challenges an agent may have;
+	// asking for more drops the oldest.
+	maxChallenges = 8
+	// agentTokensKept is how many access tokens of an agent stay valid at
+	// once: the current one and the one it replaces, while in flight.
+	agentTokensKept = 2
+)
+
+// Agent states.
+const (
+	AgentActive         = "active"
+	AgentDecommissioned = "decommissioned"
+)
+
+// Task states.
+const (
+	TaskPending   = "pending"
+	TaskDelivered = "delivered"
+	TaskSucceeded = "succeeded"
+	TaskFailed    = "failed"
+)
+
+// Collectors an agent may be asked to run (each only if its own
+// configuration allows it).
+var Collectors = []string{"file", "users", "sudoers", "packages", "command"}
+
+// State keys of agents, under the org's handle:
+//
+//	jointoken/<hash>         joinRecord, deleted at its first use
+//	agent/<agent ID>         Agent (with its current token hashes)
+//	agenttoken/<hash>        agent ID of an access token
+//	task/<task ID>           Task
+//	opentask/<agent>/<task>  index of an agent's unfinished tasks
+//	evidence/<sha256>        evidence content
+const (
+	prefixJoin      = "jointoken/"
+	prefixAgent     = "agent/"
+	prefixAgentTok  = "agenttoken/"
+	prefixTask      = "task/"
+	prefixOpenTask  = "opentask/"
+	prefixEvidenceB = "evidence/"
+)
+
+type joinRecord struct {
+	CreatedBy string    `json:"created_by"`
+	Expires   time.Time `json:"expires"`
+}
+
+// Agent is an enrolled edge agent.
+type Agent struct {
+	ID        string    `json:"id"`
+	Hostname  string    `json:"hostname"`
+	State     string    `json:"state"`
+	PublicKey []byte    `json:"public_key"`
+	Enrolled  time.Time `json:"enrolled"`
+	// Tokens are the hex SHA-256 hashes of its valid access tokens.
+	Tokens   []string  `json:"tokens,omitempty"`
+	LastSeen time.Time `json:"-"`
+}
+
+// Task is work for an agent: run one collector.
+type Task struct {
+	ID        string    `json:"id"`
+	AgentID   string    `json:"agent_id"`
+	Collector string    `json:"collector"`
+	Target    string    `json:"target,omitempty"`
+	State     string    `json:"state"`
+	Detail    string    `json:"detail,omitempty"`
+	Created   time.Time `json:"created"`
+	Completed time.Time `json:"completed,omitzero"`
+	Evidence  []string  `json:"evidence,omitempty"`
+}
+
+// agentHub wakes an agent's task stream when it has news: a task, or its
+// decommissioning. It also remembers when each agent was last seen, and
+// the outstanding token challenges.
+type agentHub struct {
+	mu         sync.Mutex
+	wake       map[string]chan struct{}
+	seen       map[string]time.Time
+	challenges map[string][]challenge
+}
+
+type challenge struct {
+	value   []byte
+	expires time.Time
+}
+
+func newAgentHub() *agentHub {
+	return &agentHub{wake: map[string]chan struct{}{}, seen: map[string]time.Time{}, challenges: map[string][]challenge{}}
+}
+
+func hubKey(org, agent string) string { return org + "\x00" + agent }
+
+// channel returns the wake channel of an agent.
+func (h *agentHub) channel(org, agent string) chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := hubKey(org, agent)
+	c, ok := h.wake[k]
+	if !ok {
+		c = make(chan struct{}, 1)
+		h.wake[k] = c
+	}
+	return c
+}
+
+func (h *agentHub) notify(org, agent string) {
+	select {
+	case h.channel(org, agent) <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) agent(ctx context.Context, o store.Org, id string) (Agent, []byte, error) {
+	if err := validateID("agent_id", id); err != nil {
+		return Agent{}, nil, err
+	}
+	var a Agent
+	raw, err := o.GetJSON(ctx, prefixAgent+id, &a)
+	if err != nil {
+		return Agent{}, nil, notFoundAs(err, fmt.Errorf("%w: agent", ErrNotFound))
+	}
+	s.agents.mu.Lock()
+	a.LastSeen = s.agents.seen[hubKey(o.ID(), id)]
+	s.agents.mu.Unlock()
+	return a, raw, nil
+}
+
+// CreateJoinToken makes a one-use join token for an agent of the
+// principal's org ("agent.join_token.created"). It is returned only here.
+func (s *Service) CreateJoinToken(ctx context.Context, p *Principal, ttl time.Duration) (secret.String, time.Time, error) {
+	if ttl == 0 {
+		ttl = DefaultJoinTokenTTL
+	}
+	if ttl < time.Minute || ttl > MaxJoinTokenTTL {
+		return secret.String{}, time.Time{}, invalid("ttl must be between 1m and %s", MaxJoinTokenTTL)
+	}
+	tok, hash, err := token.New(token.Join, p.Org)
+	if err != nil {
+		return secret.String{}, time.Time{}, err
+	}
+	exp := s.cfg.Clock().UTC().Add(ttl)
+	key := prefixJoin + hex.EncodeToString(hash[:])
+	if _, err := s.store.Org(p.Org).Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   newEvent(ctx, "agent.join_token.created", p.Actor(), "jointoken:"+token.ID(hash), map[string]any{"expires": exp}),
+		Require: map[string][]byte{key: nil},
+		Put:     map[string]any{key: joinRecord{CreatedBy: p.Actor(), Expires: exp}},
+	}); err != nil {
+		return secret.String{}, time.Time{}, conflict(err)
+	}
+	return secret.New(tok), exp, nil
+}
+
+var errBadJoin = fmt.Errorf("%w: join token is invalid, used or expired", ErrUnauthenticated)
+
+// Enroll enrols an agent with a join token and the agent's Ed25519 public
+// key ("agent.enrolled"). The join token is burned by its first use,
+// whatever the outcome; attempts are rate limited per source.
+func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, hostname string) (org, agentID string, err error) {
+	if !s.loginSource.Allow("enroll\x00" + RequestInfoFrom(ctx).Source) {
+		return "", "", fmt.Errorf("%w", ErrRateLimited)
+	}
+	kind, orgID, hash, perr := token.Parse(join.Reveal())
+	if perr != nil || kind != token.Join {
+		return "", "", errBadJoin
+	}
+	o := s.store.Org(orgID)
+	key := prefixJoin + hex.EncodeToString(hash[:])
+	var jr joinRecord
+	raw, err := o.GetJSON(ctx, key, &jr)
+	if err != nil {
+		return "", "", notFoundAs(err, errBadJoin)
+	}
+	fail := func(reason string) error {
+		// Burn the token, and record why it was refused.
+		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+			Event:   newEvent(ctx, "agent.enrol.refused", "anonymous", "jointoken:"+token.ID(hash), map[string]any{"reason": reason, "source": RequestInfoFrom(ctx).Source}),
+			Require: map[string][]byte{key: raw},
+			Delete:  []string{key},
+		})
+		if err != nil {
+			return notFoundAs(conflict(err), errBadJoin)
+		}
+		return errBadJoin
+	}
+	if !s.cfg.Clock().Before(jr.Expires) {
+		return "", "", fail("expired")
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		if err := fail("bad_public_key"); !errors.Is(err, errBadJoin) {
+			return "", "", err
+		}
+		return "", "", invalid("public_key must be a %d-byte Ed25519 public key; the join token is now used up", ed25519.PublicKeySize)
+	}
+	if err := validateText("hostname", hostname, 253, true); err != nil {
+		_ = fail("bad_hostname")
+		return "", "", err
+	}
+	a := Agent{ID: newID("g"), Hostname: hostname, State: AgentActive, PublicKey: pub, Enrolled: s.cfg.Clock().UTC()}
+	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event: newEvent(ctx, "agent.enrolled", "agent:"+a.ID, "agent:"+a.ID, map[string]any{
+			"hostname": hostname, "public_key": base64.StdEncoding.EncodeToString(pub), "join_token": token.ID(hash),
+			"join_token_created_by": jr.CreatedBy, "source": RequestInfoFrom(ctx).Source,
+		}),
+		Require: map[string][]byte{key: raw, prefixAgent + a.ID: nil},
+		Put:     map[string]any{prefixAgent + a.ID: a},
+		Delete:  []string{key},
+	}); err != nil {
+		return "", "", notFoundAs(conflict(err), errBadJoin)
+	}
+	return orgID, a.ID, nil
+}
+
+var errBadAgent = fmt.Errorf("%w: unknown or decommissioned agent, or a bad signature", ErrUnauthenticated)
+
+// Challenge returns a fresh, single-use challenge for an agent's token
+// request.
+func (s *Service) Challenge(ctx context.Context, orgID, agentID string) ([]byte, time.Time, error) {
+	if !s.loginSource.Allow("agent\x00" + RequestInfoFrom(ctx).Source) {
+		return nil, time.Time{}, fmt.Errorf("%w", ErrRateLimited)
+	}
+	if validateOrgID(orgID) != nil || validateID("agent_id", agentID) != nil {
+		return nil, time.Time{}, errBadAgent
+	}
+	a, _, err := s.agent(ctx, s.store.Org(orgID), agentID)
+	if err != nil || a.State != AgentActive {
+		return nil, time.Time{}, notFoundAs(err, errBadAgent)
+	}
+	c := challenge{value: make([]byte, 32), expires: s.cfg.Clock().Add(ChallengeTTL)}
+	rand.Read(c.value)
+	s.agents.mu.Lock()
+	k := hubKey(orgID, agentID)
+	cs := append(s.agents.challenges[k], c)
+	if len(cs) > maxChallenges {
+		cs = cs[len(cs)-maxChallenges:]
+	}
+	s.agents.challenges[k] = cs
+	s.agents.mu.Unlock()
+	return c.value, c.expires, nil
+}
+
+// AgentToken issues an access token for a challenge signed with the
+// agent's key ("agent.token.issued"). The challenge is used up either
+// way. Older tokens beyond the last two stop working.
+func (s *Service) AgentToken(ctx context.Context, orgID, agentID string, chal, sig []byte) (secret.String, time.Time, error) {
+	if validateOrgID(orgID) != nil || validateID("agent_id", agentID) != nil {
+		return secret.String{}, time.Time{}, errBadAgent
+	}
+	// The challenge answered is used up, whatever comes next.
+	s.agents.mu.Lock()
+	k := hubKey(orgID, agentID)
+	var c challenge
+	ok := false
+	cs := s.agents.challenges[k]
+	for i := range cs {
+		if token.Equal(sha256.Sum256(chal), sha256.Sum256(cs[i].value)) {
+			c, ok = cs[i], true
+			s.agents.challenges[k] = slices.Delete(cs, i, i+1)
+			break
+		}
+	}
+	if len(s.agents.challenges[k]) == 0 {
+		delete(s.agents.challenges, k)
+	}
+	s.agents.mu.Unlock()
+	now := s.cfg.Clock()
+	if !ok || !now.Before(c.expires) {
+		return secret.String{}, time.Time{}, fmt.Errorf("%w: the challenge is unknown, used or expired; get a new one", ErrUnauthenticated)
+	}
+	o := s.store.Org(orgID)
+	a, raw, err := s.agent(ctx, o, agentID)
+	if err != nil || a.State != AgentActive {
+		return secret.String{}, time.Time{}, notFoundAs(err, errBadAgent)
+	}
+	if !ed25519.Verify(a.PublicKey, agentsig.TokenRequest(orgID, agentID, chal), sig) {
+		return secret.String{}, time.Time{}, errBadAgent
+	}
+	tok, hash, err := token.New(token.Agent, orgID)
+	if err != nil {
+		return secret.String{}, time.Time{}, err
+	}
+	h := hex.EncodeToString(hash[:])
+	exp := now.UTC().Add(AgentTokenTTL)
+	a.Tokens = append(a.Tokens, h)
+	var drop []string
+	for len(a.Tokens) > agentTokensKept {
+		drop = append(drop, prefixAgentTok+a.Tokens[0])
+		a.Tokens = a.Tokens[1:]
+	}
+	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   newEvent(ctx, "agent.token.issued", "agent:"+a.ID, "agent:"+a.ID, map[string]any{"token_id": token.ID(hash), "expires": exp}),
+		Require: map[string][]byte{prefixAgent + a.ID: raw, prefixAgentTok + h: nil},
+		Put:     map[string]any{prefixAgent + a.ID: a, prefixAgentTok + h: agentTokenRecord{AgentID: a.ID, Expires: exp}},
+		Delete:  drop,
+	}); err != nil {
+		return secret.String{}, time.Time{}, conflict(err)
+	}
+	s.seen(orgID, agentID)
+	return secret.New(tok), exp, nil
+}
+
+type agentTokenRecord struct {
+	AgentID string    `json:"agent_id"`
+	Expires time.Time `json:"expires"`
+}
+
+func (s *Service) seen(org, agent string) {
+	s.agents.mu.Lock()
+	s.agents.seen[hubKey(org, agent)] = s.cfg.Clock().UTC()
+	s.agents.mu.Unlock()
+}
+
+// authenticateAgent returns the principal of an agent access token: valid
+// only while unexpired, among the agent's current tokens, and the agent
+// active.
+func (s *Service) authenticateAgent(ctx context.Context, o store.Org, h string, unauth error) (*Principal, error) {
+	var t agentTokenRecord
+	if _, err := o.GetJSON(ctx, prefixAgentTok+h, &t); err != nil {
+		return nil, notFoundAs(err, unauth)
+	}
+	if !s.cfg.Clock().Before(t.Expires) {
+		return nil, unauth
+	}
+	a, _, err := s.agent(ctx, o, t.AgentID)
+	if err != nil || a.State != AgentActive || !slices.Contains(a.Tokens, h) {
+		return nil, notFoundAs(err, unauth)
+	}
+	s.seen(o.ID(), a.ID)
+	return &Principal{Org: o.ID(), AgentID: a.ID, Role: rbac.Agent, Expires: t.Expires, agentToken: h}, nil
+}
+
+// AgentActive reports whether the principal's agent is still active and
+// its token still valid (unexpired, among the agent's current tokens):
+// its task stream ends when not.
+func (s *Service) AgentActive(ctx context.Context, p *Principal) bool {
+	a, _, err := s.agent(ctx, s.store.Org(p.Org), p.AgentID)
+	return err == nil && a.State == AgentActive && s.cfg.Clock().Before(p.Expires) && slices.Contains(a.Tokens, p.agentToken)
+}
+
+// Wake returns the channel that signals news for the principal's agent.
+func (s *Service) Wake(p *Principal) <-chan struct{} { return s.agents.channel(p.Org, p.AgentID) }
+
+// Heartbeat records that the agent is alive.
+func (s *Service) Heartbeat(p *Principal) { s.seen(p.Org, p.AgentID) }
+
+// GetAgent returns an agent of the principal's org.
+func (s *Service) GetAgent(ctx context.Context, p *Principal, id string) (Agent, error) {
+	a, _, err := s.agent(ctx, s.store.Org(p.Org), id)
+	return a, err
+}
+
+// ListAgents lists the org's agents.
+func (s *Service) ListAgents(ctx context.Context, p *Principal, size int32, pageToken string) ([]Agent, string, error) {
+	return listPage(ctx, s, s.store.Org(p.Org), prefixAgent, size, pageToken, func(a *Agent) Agent {
+		s.agents.mu.Lock()
+		a.LastSeen = s.agents.seen[hubKey(p.Org, a.ID)]
+		s.agents.mu.Unlock()
+		return *a
+	})
+}
+
+// DecommissionAgent revokes every token of an agent at once and closes
+// its task stream ("agent.decommissioned").
+func (s *Service) DecommissionAgent(ctx context.Context, p *Principal, id string) (Agent, error) {
+	o := s.store.Org(p.Org)
+	a, raw, err := s.agent(ctx, o, id)
+	if err != nil {
+		return Agent{}, err
+	}
+	if a.State == AgentDecommissioned {
+		return a, nil
+	}
+	var del []string
+	for _, h := range a.Tokens {
+		del = append(del, prefixAgentTok+h)
+	}
+	revoked := len(a.Tokens)
+	a.State, a.Tokens = AgentDecommissioned, nil
+	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   newEvent(ctx, "agent.decommissioned", p.Actor(), "agent:"+a.ID, map[string]any{"tokens_revoked": revoked}),
+		Require: map[string][]byte{prefixAgent + a.ID: raw},
+		Put:     map[string]any{prefixAgent + a.ID: a},
+		Delete:  del,
+	}); err != nil {
+		return Agent{}, conflict(err)
+	}
+	s.agents.notify(p.Org, a.ID)
+	return a, nil
+}
+
+func validateTarget(collector, target string) error {
+	switch collector {
+	case "file":
+		if !strings.HasPrefix(target, "/") || len(target) > 4096 || strings.ContainsRune(target, 0) {
+			return invalid("target of the file collector must be an absolute path")
+		}
+	case "command":
+		if err := validateText("target", target, 64, true); err != nil {
+			return err
+		}
+	default:
+		if target != "" {
+			return invalid("the %s collector takes no target", collector)
+		}
+	}
+	return validateText("target", target, 4096, false)
+}
+
+// CreateTask asks an agent to run a collector ("agent.task.created").
+func (s *Service) CreateTask(ctx context.Context, p *Principal, agentID, collector, target string) (Task, error) {
+	if !slices.Contains(Collectors, collector) {
+		return Task{}, invalid("collector must be one of %s", strings.Join(Collectors, ", "))
+	}
+	if err := validateTarget(collector, target); err != nil {
+		return Task{}, err
+	}
+	o := s.store.Org(p.Org)
+	a, raw, err := s.agent(ctx, o, agentID)
+	if err != nil {
+		return Task{}, err
+	}
+	if a.State != AgentActive {
+		return Task{}, fmt.Errorf("%w: agent %s is decommissioned", ErrPrecondition, a.ID)
+	}
+	t := Task{ID: newID("t"), AgentID: a.ID, Collector: collector, Target: target, State: TaskPending, Created: s.cfg.Clock().UTC()}
+	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   newEvent(ctx, "agent.task.created", p.Actor(), "agent:"+a.ID, map[string]any{"task_id": t.ID, "collector": collector, "target": target}),
+		Require: map[string][]byte{prefixAgent + a.ID: raw, prefixTask + t.ID: nil},
+		Put:     map[string]any{prefixTask + t.ID: t, prefixOpenTask + a.ID + "/" + t.ID: []byte{}},
+	}); err != nil {
+		return Task{}, conflict(err)
+	}
+	s.agents.notify(p.Org, a.ID)
+	return t, nil
+}
+
+func (s *Service) task(ctx context.Context, o store.Org, id string) (Task, []byte, error) {
+	if err := validateID("task_id", id); err != nil {
+		return Task{}, nil, err
+	}
+	var t Task
+	raw, err := o.GetJSON(ctx, prefixTask+id, &t)
+	if err != nil {
+		return Task{}, nil, notFoundAs(err, fmt.Errorf("%w: task", ErrNotFound))
+	}
+	return t, raw, nil
+}
+
+// GetTask returns a task of the principal's org.
+func (s *Service) GetTask(ctx context.Context, p *Principal, id string) (Task, error) {
+	t, _, err := s.task(ctx, s.store.Org(p.Org), id)
+	return t, err
+}
+
+// agentTask returns a task of the principal agent; another agent's task
+// is NotFound.
+func (s *Service) agentTask(ctx context.Context, p *Principal, id string) (Task, []byte, error) {
+	t, raw, err := s.task(ctx, s.store.Org(p.Org), id)
+	if err == nil && t.AgentID != p.AgentID {
+		return Task{}, nil, fmt.Errorf("%w: task", ErrNotFound)
+	}
+	return t, raw, err
+}
+
+// OpenTasks returns the agent's unfinished tasks, oldest first, marking
+// pending ones delivered ("agent.task.delivered"). Delivered ones come
+// again after a reconnect: the agent's journal keeps it from running one
+// twice, and the gateway records each result once.
+func (s *Service) OpenTasks(ctx context.Context, p *Principal) ([]Task, error) {
+	o := s.store.Org(p.Org)
+	var ids []string
+	pre := prefixOpenTask + p.AgentID + "/"
+	if err := o.Scan(ctx, pre, "", func(k string, _ []byte) bool {
+		ids = append(ids, k[len(pre):])
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	var out []Task
+	for _, id := range ids {
+		t, raw, err := s.task(ctx, o, id)
+		if err != nil {
+			return nil, err
+		}
+		if t.State == TaskPending {
+			t.State = TaskDelivered
+			if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+				Event:   newEvent(ctx, "agent.task.delivered", "agent:"+p.AgentID, "agent:"+p.AgentID, map[string]any{"task_id": t.ID}),
+				Require: map[string][]byte{prefixTask + t.ID: raw},
+				Put:     map[string]any{prefixTask + t.ID: t},
+			}); err != nil {
+				return nil, conflict(err)
+			}
+		}
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b Task) int { return a.Created.Compare(b.Created) })
+	return out, nil
+}
+
+// EvidenceItem is one item an agent submits.
+type EvidenceItem struct {
+	Collector string
+	Target    string
+	Content   []byte
+	SHA256    []byte
+	Collected time.Time
+	Scrubbed  []string
+	Signature []byte
+}
+
+// SubmitEvidence checks and records a task's evidence. The gateway
+// recomputes each item's hash and verifies the agent's signature; a
+// mismatch refuses the whole submission and is recorded
+// ("evidence.rejected"). Accepted items are stored by hash with an
+// "evidence.recorded" event; an item the task already has is not
+// recorded twice.
+func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID string, items []EvidenceItem) ([]string, error) {
+	if len(items) == 0 || len(items) > MaxEvidenceItems {
+		return nil, invalid("items must hold 1 to %d items", MaxEvidenceItems)
+	}
+	o := s.store.Org(p.Org)
+	t, raw, err := s.agentTask(ctx, p, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if t.State != TaskDelivered && t.State != TaskPending {
+		return nil, fmt.Errorf("%w: task %s is %s", ErrPrecondition, t.ID, t.State)
+	}
+	a, _, err := s.agent(ctx, o, p.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	reject := func(i int, reason string, claimed []byte) error {
+		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+			Event: newEvent(ctx, "evidence.rejected", "agent:"+a.ID, "agent:"+a.ID, map[string]any{
+				"task_id": t.ID, "item": i, "reason": reason, "claimed_sha256": hex.EncodeToString(claimed),
+			}),
+		})
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: items[%d]: %s; the evidence was refused and the refusal recorded", ErrPermission, i, reason)
+	}
+	for i, it := range items {
+		if len(it.Content) > MaxEvidenceSize {
+			return nil, invalid("items[%d].content is %d bytes, limit %d", i, len(it.Content), MaxEvidenceSize)
+		}
+		if it.Collector != t.Collector || it.Target != t.Target {
+			return nil, invalid("items[%d] is for collector %q target %q, the task asked for %q %q", i, it.Collector, it.Target, t.Collector, t.Target)
+		}
+		for _, k := range it.Scrubbed {
+			if k == "" || len(k) > 32 || strings.Trim(k, "abcdefghijklmnopqrstuvwxyz_") != "" {
+				return nil, invalid("items[%d].scrubbed: %q is not a scrub kind ([a-z_]{1,32})", i, k)
+			}
+		}
+		sum := sha256.Sum256(it.Content)
+		if len(it.SHA256) != sha256.Size || !token.Equal(sum, [32]byte(it.SHA256)) {
+			return nil, reject(i, "content does not match its sha256", it.SHA256)
+		}
+		payload := agentsig.Evidence(p.Org, a.ID, t.ID, it.Collector, it.Target, it.Collected, it.SHA256, it.Scrubbed)
+		if !ed25519.Verify(a.PublicKey, payload, it.Signature) {
+			return nil, reject(i, "signature does not verify with the agent's enrolled key", it.SHA256)
+		}
+	}
+	var recorded []string
+	var changes []store.Change
+	for _, it := range items {
+		h := hex.EncodeToString(it.SHA256)
+		recorded = append(recorded, h)
+		if slices.Contains(t.Evidence, h) {
+			continue
+		}
+		t.Evidence = append(t.Evidence, h)
+		changes = append(changes, store.Change{
+			Event: newEvent(ctx, "evidence.recorded", "agent:"+a.ID, "agent:"+a.ID, map[string]any{
+				"task_id": t.ID, "collector": it.Collector, "target": it.Target, "sha256": h, "size": len(it.Content),
+				"collected_time": it.Collected.UTC(), "scrubbed": it.Scrubbed, "signature": base64.StdEncoding.EncodeToString(it.Signature),
+			}),
+			Put: map[string]any{prefixEvidenceB + h: it.Content},
+		})
+	}
+	if len(changes) == 0 {
+		return recorded, nil
+	}
+	changes[0].Require = map[string][]byte{prefixTask + t.ID: raw}
+	changes[len(changes)-1].Put[prefixTask+t.ID] = t
+	if _, err := o.Commit(ctx, ledger.AckDurable, changes...); err != nil {
+		return nil, conflict(err)
+	}
+	return recorded, nil
+}
+
+// CompleteTask ends a task of the principal agent ("agent.task.completed");
+// completing it again changes nothing.
+func (s *Service) CompleteTask(ctx context.Context, p *Principal, taskID string, ok bool, detail string) error {
+	if err := validateText("detail", detail, 1000, false); err != nil {
+		return err
+	}
+	t, raw, err := s.agentTask(ctx, p, taskID)
+	if err != nil {
+		return err
+	}
+	if t.State == TaskSucceeded || t.State == TaskFailed {
+		return nil
+	}
+	t.State, t.Detail, t.Completed = TaskFailed, detail, s.cfg.Clock().UTC()
+	if ok {
+		t.State = TaskSucceeded
+	}
+	_, err = s.store.Org(p.Org).Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   newEvent(ctx, "agent.task.completed", "agent:"+p.AgentID, "agent:"+p.AgentID, map[string]any{"task_id": t.ID, "state": t.State, "detail": detail, "evidence": t.Evidence}),
+		Require: map[string][]byte{prefixTask + t.ID: raw},
+		Put:     map[string]any{prefixTask + t.ID: t},
+		Delete:  []string{prefixOpenTask + p.AgentID + "/" + t.ID},
+	})
+	return conflict(err)
+}

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+	"github.com/nuxari/nuxari/governance"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
+)
+
+var _ nuxariv1connect.AgentAdminServiceHandler = (*Handlers)(nil)
+
+var agentStates = map[string]nuxariv1.AgentState{
+	governance.AgentActive:         nuxariv1.AgentState_AGENT_STATE_ACTIVE,
+	governance.AgentDecommissioned: nuxariv1.AgentState_AGENT_STATE_DECOMMISSIONED,
+}
+
+var taskStates = map[string]nuxariv1.TaskState{
+	governance.TaskPending:   nuxariv1.TaskState_TASK_STATE_PENDING,
+	governance.TaskDelivered: nuxariv1.TaskState_TASK_STATE_DELIVERED,
+	governance.TaskSucceeded: nuxariv1.TaskState_TASK_STATE_SUCCEEDED,
+	governance.TaskFailed:    nuxariv1.TaskState_TASK_STATE_FAILED,
+}
+
+func agentOut(a governance.Agent) *nuxariv1.Agent {
+	return &nuxariv1.Agent{AgentId: a.ID, Hostname: a.Hostname, State: agentStates[a.State], PublicKey: a.PublicKey, EnrollTime: ts(a.Enrolled), LastSeenTime: ts(a.LastSeen)}
+}
+
+// TaskOut converts a task for the wire.
+func TaskOut(t governance.Task) *nuxariv1.Task {
+	return &nuxariv1.Task{
+		TaskId: t.ID, AgentId: t.AgentID, Collector: t.Collector, Target: t.Target, State: taskStates[t.State],
+		Detail: t.Detail, CreateTime: ts(t.Created), CompleteTime: ts(t.Completed), Evidence: t.Evidence,
+	}
+}
+
+// CreateJoinToken implements AgentAdminService.CreateJoinToken.
+func (h *Handlers) CreateJoinToken(ctx context.Context, req *connect.Request[nuxariv1.CreateJoinTokenRequest]) (*connect.Response[nuxariv1.CreateJoinTokenResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.CreateJoinTokenRequest) (*nuxariv1.CreateJoinTokenResponse, error) {
+		var ttl = governance.DefaultJoinTokenTTL
+		var err error
+		if m.Ttl != nil {
+			if ttl, err = durationIn("ttl", m.Ttl); err != nil {
+				return nil, err
+			}
+		}
+		tok, exp, err := h.svc.CreateJoinToken(ctx, p, ttl)
+		if err != nil {
+			return nil, err
+		}
+		return &nuxariv1.CreateJoinTokenResponse{JoinToken: tok.Reveal(), ExpireTime: ts(exp)}, nil
+	})
+}
+
+// ListAgents implements AgentAdminService.ListAgents.
+func (h *Handlers) ListAgents(ctx context.Context, req *connect.Request[nuxariv1.ListAgentsRequest]) (*connect.Response[nuxariv1.ListAgentsResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListAgentsRequest) (*nuxariv1.ListAgentsResponse, error) {
+		as, next, err := h.svc.ListAgents(ctx, p, m.PageSize, m.PageToken)
+		if err != nil {
+			return nil, err
+		}
+		res := &nuxariv1.ListAgentsResponse{NextPageToken: next}
+		for _, a := range as {
+			res.Agents = append(res.Agents, agentOut(a))
+		}
+		return res, nil
+	})
+}
+
+// GetAgent implements AgentAdminService.GetAgent.
+func (h *Handlers) GetAgent(ctx context.Context, req *connect.Request[nuxariv1.GetAgentRequest]) (*connect.Response[nuxariv1.GetAgentResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetAgentRequest) (*nuxariv1.GetAgentResponse, error) {
+		a, err := h.svc.GetAgent(ctx, p, m.AgentId)
+		if err != nil {
+			return nil, err
+		}
+		return &nuxariv1.GetAgentResponse{Agent: agentOut(a)}, nil
+	})
+}
+
+// DecommissionAgent implements AgentAdminService.DecommissionAgent.
+func (h *Handlers) DecommissionAgent(ctx context.Context, req *connect.Request[nuxariv1.DecommissionAgentRequest]) (*connect.Response[nuxariv1.DecommissionAgentResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.DecommissionAgentRequest) (*nuxariv1.DecommissionAgentResponse, error) {
+		a, err := h.svc.DecommissionAgent(ctx, p, m.AgentId)
+		if err != nil {
+			return nil, err
+		}
+		return &nuxariv1.DecommissionAgentResponse{Agent: agentOut(a)}, nil
+	})
+}
+
+// CreateTask implements AgentAdminService.CreateTask.
+func (h *Handlers) CreateTask(ctx context.Context, req *connect.Request[nuxariv1.CreateTaskRequest]) (*connect.Response[nuxariv1.CreateTaskResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.CreateTaskRequest) (*nuxariv1.CreateTaskResponse, error) {
+		t, err := h.svc.CreateTask(ctx, p, m.AgentId, m.Collector, m.Target)
+		if err != nil {
+			return nil, err
+		}
+		return &nuxariv1.CreateTaskResponse{Task: TaskOut(t)}, nil
+	})
+}
+
+// GetTask implements AgentAdminService.GetTask.
+func (h *Handlers) GetTask(ctx context.Context, req *connect.Request[nuxariv1.GetTaskRequest]) (*connect.Response[nuxariv1.GetTaskResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetTaskRequest) (*nuxariv1.GetTaskResponse, error) {
+		t, err := h.svc.GetTask(ctx, p, m.TaskId)
+		if err != nil {
+			return nil, err
+		}
+		return &nuxariv1.GetTaskResponse{Task: TaskOut(t)}, nil
+	})
+}
