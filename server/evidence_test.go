@@ -349,3 +349,49 @@ func TestEvidenceSignatureVerifiesWithCosign(t *testing.T) {
 		t.Fatal("cosign accepts a forged signature")
 	}
 }
+
+// TestEvidencePackageHoldsBlobsNotAgentSecrets: a package of an agent's
+// evidence carries the evidence blob (named by its hash, checked by the
+// verifier) and none of the agent's join or access tokens.
+func TestEvidencePackageHoldsBlobsNotAgentSecrets(t *testing.T) {
+	ts := servertest.Start(t)
+	ctx := context.Background()
+	ownerTok, _ := ts.Signup(t, "agev", "o@example.com", ownerPW)
+	owner := ts.Clients(ownerTok)
+	join := createJoinToken(t, owner, 0)
+	pub, key := newAgentKey(t)
+	res, err := ts.Clients("").Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: join, PublicKey: pub, Hostname: "db-01"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &testAgent{org: res.Msg.OrgId, id: res.Msg.AgentId, hostname: "db-01", pub: pub, key: key}
+	agentTok := a.token(t, ts)
+	ag := ts.Clients(agentTok)
+	task := createTask(t, owner, a.id, "users", "")
+	content := []byte("root:x:0:0\nalice:x:1000:1000 groups=sudo\n")
+	if _, err := ag.Gateway.SubmitEvidence(ctx, req(&nuxariv1.SubmitEvidenceRequest{TaskId: task.TaskId, Items: []*nuxariv1.EvidenceItem{a.evidence(task.TaskId, "users", "", content)}})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ag.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: task.TaskId, Ok: true})); err != nil {
+		t.Fatal(err)
+	}
+	size, _ := ts.Ledger().Size("agev")
+	waitCheckpoint(t, owner, size)
+	x := exportAndWait(t, owner, &nuxariv1.EvidenceScope{Types: []string{"evidence.recorded"}})
+	pkg := download(t, owner, x.ExportId)
+	rep := verifyPackage(t, pkg, pins(t, owner, "agev"))
+	if rep.Events.Count != 1 || rep.Blobs != 1 {
+		t.Fatalf("package: %d events, %d blobs; want 1 and 1", rep.Events.Count, rep.Blobs)
+	}
+	if !bytes.Contains(pkg, content) {
+		t.Fatal("the evidence content is not in the package")
+	}
+	var cs []canary
+	cs = append(cs, tokenCanaries("join token", join)...)
+	cs = append(cs, tokenCanaries("agent token", agentTok)...)
+	cs = append(cs, tokenCanaries("owner session", ownerTok)...)
+	cs = append(cs, newCanary("password", ownerPW))
+	if l := leaks(pkg, cs); len(l) > 0 {
+		t.Fatalf("the package holds secrets: %v", l)
+	}
+}
