@@ -55,34 +55,20 @@ func printAgent(e *env, a *nuxariv1.Agent) error {
 }
 
 func runAgentList(e *env, args []string) error {
-	f := newFlags("agent list", "", "List the org's edge agents.")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
 	all := &nuxariv1.ListAgentsResponse{}
-	err = eachPage(func(token string) (string, error) {
+	return runList(e, args, "agent list", "List the org's edge agents.", all, func(c *clients, token string) (string, error) {
 		res, err := c.Agents.ListAgents(e.ctx, connect.NewRequest(&nuxariv1.ListAgentsRequest{PageSize: 1000, PageToken: token}))
 		if err != nil {
 			return "", err
 		}
 		all.Agents = append(all.Agents, res.Msg.GetAgents()...)
 		return res.Msg.GetNextPageToken(), nil
+	}, func(t *table) {
+		t.header("AGENT ID", "HOSTNAME", "STATE", "ENROLLED", "LAST SEEN")
+		for _, a := range all.Agents {
+			t.row(a.GetAgentId(), printable(a.GetHostname()), agentStateName(a.GetState()), timeText(a.GetEnrollTime()), orDash(timeText(a.GetLastSeenTime())))
+		}
 	})
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(all)
-	}
-	t := newTable(e.stdout, "AGENT ID", "HOSTNAME", "STATE", "ENROLLED", "LAST SEEN")
-	for _, a := range all.Agents {
-		t.row(a.GetAgentId(), printable(a.GetHostname()), agentStateName(a.GetState()), timeText(a.GetEnrollTime()), orDash(timeText(a.GetLastSeenTime())))
-	}
-	return t.flush()
 }
 
 func runAgentDecommission(e *env, args []string) error {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nuxari/nuxari/client"
+	"google.golang.org/protobuf/proto"
 )
 
 // clients are the generated Connect clients of every service, all sending
@@ -116,6 +117,28 @@ func (e *env) warnPlaintext(server string) {
 		return
 	}
 	fmt.Fprintf(e.stderr, "nuxctl: warning: sending credentials to %s without TLS\n", host)
+}
+
+// runList runs a list command: no flags, every page fetched by page into
+// all, then all as JSON or as the table fill writes.
+func runList(e *env, args []string, name, doc string, all proto.Message, page func(c *clients, token string) (string, error), fill func(*table)) error {
+	f := newFlags(name, "", doc)
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	if err := eachPage(func(token string) (string, error) { return page(c, token) }); err != nil {
+		return err
+	}
+	if e.json {
+		return e.printProto(all)
+	}
+	t := newTable(e.stdout)
+	fill(t)
+	return t.flush()
 }
 
 // maxPages bounds how many pages a list follows, against a server that

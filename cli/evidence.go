@@ -143,35 +143,21 @@ func runEvidenceStatus(e *env, args []string) error {
 }
 
 func runEvidenceList(e *env, args []string) error {
-	f := newFlags("evidence list", "", "List the org's exports.")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
 	all := &nuxariv1.ListExportsResponse{}
-	err = eachPage(func(token string) (string, error) {
+	return runList(e, args, "evidence list", "List the org's exports.", all, func(c *clients, token string) (string, error) {
 		res, err := c.Evidence.ListExports(e.ctx, connect.NewRequest(&nuxariv1.ListExportsRequest{PageSize: 1000, PageToken: token}))
 		if err != nil {
 			return "", err
 		}
 		all.Exports = append(all.Exports, res.Msg.GetExports()...)
 		return res.Msg.GetNextPageToken(), nil
+	}, func(t *table) {
+		t.header("EXPORT ID", "STATE", "EVENTS", "TREE SIZE", "CREATED", "REQUESTED BY")
+		for _, x := range all.Exports {
+			t.row(x.GetExportId(), stateName(x.GetState()), strconv.FormatUint(x.GetEventCount(), 10),
+				strconv.FormatUint(x.GetTreeSize(), 10), timeText(x.GetCreateTime()), printable(x.GetRequestedBy()))
+		}
 	})
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(all)
-	}
-	t := newTable(e.stdout, "EXPORT ID", "STATE", "EVENTS", "TREE SIZE", "CREATED", "REQUESTED BY")
-	for _, x := range all.Exports {
-		t.row(x.GetExportId(), stateName(x.GetState()), strconv.FormatUint(x.GetEventCount(), 10),
-			strconv.FormatUint(x.GetTreeSize(), 10), timeText(x.GetCreateTime()), printable(x.GetRequestedBy()))
-	}
-	return t.flush()
 }
 
 func runEvidenceDownload(e *env, args []string) error {

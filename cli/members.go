@@ -95,32 +95,18 @@ func runMemberRole(e *env, args []string) error {
 }
 
 func runMemberList(e *env, args []string) error {
-	f := newFlags("member list", "", "List every member of the org.")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
 	all := &nuxariv1.ListMembersResponse{}
-	err = eachPage(func(token string) (string, error) {
+	return runList(e, args, "member list", "List every member of the org.", all, func(c *clients, token string) (string, error) {
 		res, err := c.Org.ListMembers(e.ctx, connect.NewRequest(&nuxariv1.ListMembersRequest{PageSize: 1000, PageToken: token}))
 		if err != nil {
 			return "", err
 		}
 		all.Members = append(all.Members, res.Msg.GetMembers()...)
 		return res.Msg.GetNextPageToken(), nil
+	}, func(t *table) {
+		t.header("USER ID", "EMAIL", "NAME", "ROLE", "CREATED")
+		for _, m := range all.Members {
+			t.row(m.GetUserId(), m.GetEmail(), orDash(m.GetDisplayName()), roleName(m.GetRole()), timeText(m.GetCreateTime()))
+		}
 	})
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(all)
-	}
-	t := newTable(e.stdout, "USER ID", "EMAIL", "NAME", "ROLE", "CREATED")
-	for _, m := range all.Members {
-		t.row(m.GetUserId(), m.GetEmail(), orDash(m.GetDisplayName()), roleName(m.GetRole()), timeText(m.GetCreateTime()))
-	}
-	return t.flush()
 }

@@ -41,9 +41,14 @@ type table struct{ tw *tabwriter.Writer }
 
 func newTable(w io.Writer, header ...string) *table {
 	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
-	t.row(header...)
+	if len(header) > 0 {
+		t.row(header...)
+	}
 	return t
 }
+
+// header is the first row.
+func (t *table) header(cols ...string) { t.row(cols...) }
 
 func (t *table) row(cols ...string) {
 	for i, c := range cols {

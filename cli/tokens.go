@@ -55,34 +55,20 @@ $`+EnvToken+`. Roles: `+roleList+`.`)
 }
 
 func runTokenList(e *env, args []string) error {
-	f := newFlags("token list", "", "List the org's API tokens (never their secrets).")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
 	all := &nuxariv1.ListAPITokensResponse{}
-	err = eachPage(func(token string) (string, error) {
+	return runList(e, args, "token list", "List the org's API tokens (never their secrets).", all, func(c *clients, token string) (string, error) {
 		res, err := c.Auth.ListAPITokens(e.ctx, connect.NewRequest(&nuxariv1.ListAPITokensRequest{PageSize: 1000, PageToken: token}))
 		if err != nil {
 			return "", err
 		}
 		all.Tokens = append(all.Tokens, res.Msg.GetTokens()...)
 		return res.Msg.GetNextPageToken(), nil
+	}, func(tb *table) {
+		tb.header("TOKEN ID", "NAME", "ROLE", "CREATED BY", "CREATED", "EXPIRES")
+		for _, t := range all.Tokens {
+			tb.row(t.GetTokenId(), t.GetName(), roleName(t.GetRole()), orDash(t.GetCreatedBy()), timeText(t.GetCreateTime()), timeText(t.GetExpireTime()))
+		}
 	})
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(all)
-	}
-	tb := newTable(e.stdout, "TOKEN ID", "NAME", "ROLE", "CREATED BY", "CREATED", "EXPIRES")
-	for _, t := range all.Tokens {
-		tb.row(t.GetTokenId(), t.GetName(), roleName(t.GetRole()), orDash(t.GetCreatedBy()), timeText(t.GetCreateTime()), timeText(t.GetExpireTime()))
-	}
-	return tb.flush()
 }
 
 func runTokenRevoke(e *env, args []string) error {
