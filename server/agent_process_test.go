@@ -1,0 +1,286 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nuxari/nuxari/ledger/verify"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/nuxari/nuxari/server/servertest"
+)
+
+// agentBin builds nuxari-agent once per test binary.
+var agentBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "nuxari-agent-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "nuxari-agent")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/nuxari-agent").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build nuxari-agent: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// listeningSockets returns the listening TCP sockets (and bound UDP
+// ones) that process pid holds, from /proc.
+func listeningSockets(t *testing.T, pid int) []string {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	if len(inodes) == 0 {
+		t.Fatalf("process %d holds no socket at all: is it connected?", pid)
+	}
+	var out []string
+	for _, table := range []string{"tcp", "tcp6", "udp", "udp6"} {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 10 || !inodes[fields[9]] {
+				continue
+			}
+			// TCP state 0A is LISTEN; any UDP socket of ours is bound.
+			if fields[3] == "0A" || strings.HasPrefix(table, "udp") {
+				out = append(out, table+" "+fields[1])
+			}
+		}
+		f.Close()
+	}
+	return out
+}
+
+type agentProc struct {
+	cmd  *exec.Cmd
+	logs *servertest.SyncBuffer
+}
+
+func runAgent(t *testing.T, config string) *agentProc {
+	t.Helper()
+	bin, err := agentBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &agentProc{cmd: exec.Command(bin, "run", "--config", config), logs: &servertest.SyncBuffer{}}
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	return p
+}
+
+func waitTask(t *testing.T, c servertest.Clients, id string, d time.Duration) *nuxariv1.Task {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		res, err := c.Agents.GetTask(context.Background(), req(&nuxariv1.GetTaskRequest{TaskId: id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := res.Msg.Task.State; s == nuxariv1.TaskState_TASK_STATE_SUCCEEDED || s == nuxariv1.TaskState_TASK_STATE_FAILED {
+			return res.Msg.Task
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s still %v after %v", id, res.Msg.Task.State, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAgentProcessEndToEnd runs a real nuxarid and a real nuxari-agent on
+// loopback: enrol, receive a task, collect, submit; the evidence and its
+// events are in the ledger with proofs; the agent listens on nothing; an
+// agent killed mid-task and restarted finishes it exactly once.
+func TestAgentProcessEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs nuxarid and nuxari-agent")
+	}
+	dir := t.TempDir()
+	bootstrap(t, filepath.Join(dir, "server"), "edge", "o@example.com", ownerPW)
+	srv := startProcess(t, filepath.Join(dir, "server"))
+	login, err := srv.clients("").Auth.Login(context.Background(), req(&nuxariv1.LoginRequest{OrgId: "edge", Email: "o@example.com", Password: ownerPW}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := srv.clients(login.Msg.SessionToken)
+
+	passwd := filepath.Join(dir, "passwd")
+	group := filepath.Join(dir, "group")
+	os.WriteFile(passwd, []byte("root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n"), 0o644)
+	os.WriteFile(group, []byte("root:x:0:\nsudo:x:27:alice\n"), 0o644)
+	marker := filepath.Join(dir, "slow-ran")
+	// A private key inside collected content: the agent must scrub it
+	// before hashing, so that no package ever holds it.
+	keyBody := "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC" + strings.Repeat("q", 40) + "canaryKEY"
+	keyFile := filepath.Join(dir, "service.conf")
+	os.WriteFile(keyFile, []byte("listen = 0.0.0.0:443\n-----BEGIN PRIVATE KEY-----\n"+keyBody+"\n-----END PRIVATE KEY-----\n"), 0o644)
+	cfg := map[string]any{
+		"server":    srv.url,
+		"state_dir": filepath.Join(dir, "agent-state"),
+		"collectors": map[string]any{
+			"users": true, "passwd_path": passwd, "group_path": group,
+			"files": []string{keyFile},
+			"commands": map[string][]string{
+				// Slow enough to be killed in the middle; counts its runs.
+				"slow": {"/bin/sh", "-c", "echo run >> " + marker + "; sleep 2; echo collected"},
+			},
+		},
+	}
+	b, _ := json.Marshal(cfg)
+	config := filepath.Join(dir, "agent.json")
+	if err := os.WriteFile(config, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Enrol with a join token on standard input.
+	jt, err := admin.Agents.CreateJoinToken(context.Background(), req(&nuxariv1.CreateJoinTokenRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := agentBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enroll := exec.Command(bin, "enroll", "--config", config)
+	enroll.Stdin = strings.NewReader(jt.Msg.JoinToken + "\n")
+	if out, err := enroll.CombinedOutput(); err != nil {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	} else if strings.Contains(string(out), jt.Msg.JoinToken) {
+		t.Fatal("enroll printed the join token")
+	}
+	if st, err := os.Stat(filepath.Join(dir, "agent-state", "agent.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("agent key: %v %v", st, err)
+	}
+	agents, err := admin.Agents.ListAgents(context.Background(), req(&nuxariv1.ListAgentsRequest{}))
+	if err != nil || len(agents.Msg.Agents) != 1 {
+		t.Fatalf("agents: %v %v", agents, err)
+	}
+	agentID := agents.Msg.Agents[0].AgentId
+
+	a := runAgent(t, config)
+	task, err := admin.Agents.CreateTask(context.Background(), req(&nuxariv1.CreateTaskRequest{AgentId: agentID, Collector: "users"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitTask(t, admin, task.Msg.Task.TaskId, 30*time.Second)
+	if done.State != nuxariv1.TaskState_TASK_STATE_SUCCEEDED || len(done.Evidence) != 1 {
+		t.Fatalf("users task: %v; agent log:\n%s", done, a.logs.String())
+	}
+	if l := listeningSockets(t, a.cmd.Process.Pid); len(l) > 0 {
+		t.Fatalf("nuxari-agent listens: %v", l)
+	}
+
+	// The evidence.recorded event is in the log, with a proof.
+	evs, err := admin.Ledger.ListEvents(context.Background(), req(&nuxariv1.ListEventsRequest{Types: []string{"evidence.recorded"}}))
+	if err != nil || len(evs.Msg.Events) != 1 || !strings.Contains(string(evs.Msg.Events[0].Leaf), done.Evidence[0]) {
+		t.Fatalf("evidence.recorded: %v %v", evs, err)
+	}
+	ev := evs.Msg.Events[0]
+	cp := waitCheckpoint(t, admin, ev.Index+1)
+	v, _ := verify.NewVerifier(cp.VerifierKey, "nuxari/orgs/edge")
+	c, err := v.Checkpoint([]byte(cp.Checkpoint.Note))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := admin.Ledger.GetInclusionProof(context.Background(), req(&nuxariv1.GetInclusionProofRequest{Index: ev.Index, TreeSize: c.Size}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verify.Inclusion(verify.LeafHash(ev.Leaf), ev.Index, c.Size, pr.Msg.Hashes, c.Root); err != nil {
+		t.Fatalf("inclusion: %v", err)
+	}
+
+	// Killed mid-task, restarted: the task ends once, with one record.
+	slow, err := admin.Agents.CreateTask(context.Background(), req(&nuxariv1.CreateTaskRequest{AgentId: agentID, Collector: "command", Target: "slow"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, _ := os.ReadFile(marker); len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow command never started; agent log:\n%s", a.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	a.cmd.Wait()
+	a2 := runAgent(t, config)
+	done = waitTask(t, admin, slow.Msg.Task.TaskId, 60*time.Second)
+	if done.State != nuxariv1.TaskState_TASK_STATE_SUCCEEDED || len(done.Evidence) != 1 {
+		t.Fatalf("slow task after restart: %v; agent log:\n%s", done, a2.logs.String())
+	}
+	evs, err = admin.Ledger.ListEvents(context.Background(), req(&nuxariv1.ListEventsRequest{Types: []string{"evidence.recorded", "agent.task.completed"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, e := range evs.Msg.Events {
+		if strings.Contains(string(e.Leaf), slow.Msg.Task.TaskId) {
+			count[e.Type]++
+		}
+	}
+	if count["evidence.recorded"] != 1 || count["agent.task.completed"] != 1 {
+		t.Fatalf("after kill and restart: %v, want one of each", count)
+	}
+	if l := listeningSockets(t, a2.cmd.Process.Pid); len(l) > 0 {
+		t.Fatalf("nuxari-agent listens: %v", l)
+	}
+	// The private key was scrubbed on the agent and is in no package.
+	kt, err := admin.Agents.CreateTask(context.Background(), req(&nuxariv1.CreateTaskRequest{AgentId: agentID, Collector: "file", Target: keyFile}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := waitTask(t, admin, kt.Msg.Task.TaskId, 30*time.Second); done.State != nuxariv1.TaskState_TASK_STATE_SUCCEEDED {
+		t.Fatalf("file task: %v; agent log:\n%s", done, a2.logs.String())
+	}
+	recorded, err := admin.Ledger.ListEvents(context.Background(), req(&nuxariv1.ListEventsRequest{Types: []string{"evidence.recorded"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := recorded.Msg.Events[len(recorded.Msg.Events)-1]
+	if !strings.Contains(string(last.Leaf), `"private_key"`) {
+		t.Fatalf("the evidence does not say the private key was scrubbed: %s", last.Leaf)
+	}
+	size, _ := admin.Ledger.GetCheckpoint(context.Background(), req(&nuxariv1.GetCheckpointRequest{}))
+	waitCheckpoint(t, admin, size.Msg.Checkpoint.Size+1)
+	x := exportAndWait(t, admin, nil)
+	pkg := download(t, admin, x.ExportId)
+	if rep := verifyPackage(t, pkg, pins(t, admin, "edge")); rep.Blobs < 3 {
+		t.Fatalf("package holds %d evidence blobs, want 3", rep.Blobs)
+	}
+	if l := leaks(pkg, []canary{newCanary("private key", keyBody)}); len(l) > 0 {
+		t.Fatalf("the package holds the private key: %v", l)
+	}
+	for _, logs := range []string{a.logs.String(), a2.logs.String(), srv.logs.String()} {
+		if strings.Contains(logs, jt.Msg.JoinToken) || strings.Contains(logs, "nxg.") {
+			t.Fatal("a token reached a log")
+		}
+	}
+}
