@@ -9,6 +9,7 @@ package agentgw
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -25,6 +26,10 @@ import (
 // recheck is how often an open task stream re-checks that its agent is
 // still active, beside the wake-ups a decommissioning sends.
 const recheck = 500 * time.Millisecond
+
+// rereadTicks: a stream reads its agent's tasks at least every
+// rereadTicks × recheck (5 s) without a wake-up.
+const rereadTicks = 10
 
 // Gateway implements AgentGatewayService.
 type Gateway struct {
@@ -85,28 +90,38 @@ func (g *Gateway) ReceiveTasks(ctx context.Context, _ *connect.Request[nuxariv1.
 	sent := map[string]bool{}
 	tick := time.NewTicker(recheck)
 	defer tick.Stop()
+	// Tasks are read on the first pass and on each wake-up (a new task,
+	// a decommissioning); a tick re-checks the agent and its token, and
+	// every rereadTicks-th one reads the tasks too, in case another
+	// stream of the same agent took the wake-up.
+	news, ticks := true, 0
 	for {
 		if !g.svc.AgentActive(ctx, p) {
 			return connect.NewError(connect.CodeUnauthenticated, errAgentGone)
 		}
-		tasks, err := g.svc.OpenTasks(ctx, p)
-		if err != nil {
-			return api.Error(ctx, g.log, err)
-		}
-		for _, t := range tasks {
-			if sent[t.ID] {
-				continue
+		if news {
+			tasks, err := g.svc.OpenTasks(ctx, p)
+			if err != nil {
+				return api.Error(ctx, g.log, err)
 			}
-			if err := stream.Send(&nuxariv1.ReceiveTasksResponse{Message: &nuxariv1.ReceiveTasksResponse_Task{Task: api.TaskOut(t)}}); err != nil {
-				return err
+			for _, t := range tasks {
+				if sent[t.ID] {
+					continue
+				}
+				if err := stream.Send(&nuxariv1.ReceiveTasksResponse{Message: &nuxariv1.ReceiveTasksResponse_Task{Task: api.TaskOut(t)}}); err != nil {
+					return err
+				}
+				sent[t.ID] = true
 			}
-			sent[t.ID] = true
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
+			news = true
 		case <-tick.C:
+			ticks++
+			news = ticks%rereadTicks == 0
 		}
 	}
 }
@@ -130,7 +145,7 @@ func (g *Gateway) SubmitEvidence(ctx context.Context, req *connect.Request[nuxar
 	items := make([]governance.EvidenceItem, len(req.Msg.Items))
 	for i, it := range req.Msg.Items {
 		if err := it.CollectedTime.CheckValid(); err != nil {
-			return nil, connect.NewError(connect.CodeInvalidArgument, errf("items[%d].collected_time: %v", i, err))
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("items[%d].collected_time: %w", i, err))
 		}
 		items[i] = governance.EvidenceItem{
 			Collector: it.Collector, Target: it.Target, Content: it.Content, SHA256: it.Sha256,

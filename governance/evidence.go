@@ -512,7 +512,6 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 		return nil, err
 	}
 	done := x
-	done.Created = x.Created
 	done.RetainUntil = s.cfg.Clock().Add(ret.Window).UTC().Truncate(time.Second)
 	done.ObjectKey = "orgs/" + org + "/exports/" + x.ID + ".zip"
 	obj, err := e.cfg.Store.Put(ctx, done.ObjectKey, f, size, done.RetainUntil)
