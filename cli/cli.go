@@ -203,10 +203,16 @@ func commands() []*command {
 			{name: "org set", summary: "change the org's name or retention", run: runOrgSet},
 		}},
 		{name: "member", summary: "manage the org's members", subs: []*command{
-			{name: "member add", summary: "add a member (initial password on stdin)", run: runMemberAdd},
+			{name: "member add", summary: "add a member (prints their one-time setup token)", run: runMemberAdd},
 			{name: "member remove", summary: "remove a member", run: runMemberRemove},
 			{name: "member role", summary: "change a member's role", run: runMemberRole},
 			{name: "member list", summary: "list the members", run: runMemberList},
+			{name: "member setup-token", summary: "give a member a new one-time password setup token", run: runMemberSetup},
+			{name: "member end-sessions", summary: "end every session of a member", run: runMemberEndSessions},
+		}},
+		{name: "password", summary: "set or change your password", subs: []*command{
+			{name: "password set", summary: "set your password with a setup token (both on stdin)", run: runPasswordSet},
+			{name: "password change", summary: "change your password (current and new on stdin)", run: runPasswordChange},
 		}},
 		{name: "token", summary: "manage API tokens", subs: []*command{
 			{name: "token create", summary: "create an API token (its secret is shown once)", run: runTokenCreate},

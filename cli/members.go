@@ -8,13 +8,15 @@ import (
 )
 
 func runMemberAdd(e *env, args []string) error {
-	f := newFlags("member add", "--email E --role R [--name N]", `
-Add a member to the org. Their initial password, at least 12 bytes, is read
-from the first line of standard input; they should change it.
+	f := newFlags("member add", "--email E --role R [--name N] [--setup-ttl D]", `
+Add a member to the org. Nobody chooses a password for them: the command
+prints a one-time setup token to hand to the member over a trusted
+channel, with which they set their own ('nuxctl password set').
 Roles: `+roleList+`.`)
 	email := f.String("email", "", "the member's email")
 	roleS := f.String("role", "", "the member's role: "+roleList)
 	name := f.String("name", "", "the member's display name")
+	ttl := f.Duration("setup-ttl", 0, "how long the setup token works, e.g. 24h (default: the server's, 72h; 10m to 720h)")
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
@@ -29,21 +31,71 @@ Roles: `+roleList+`.`)
 	if err != nil {
 		return err
 	}
-	pw, err := e.readPassword("Initial password")
-	if err != nil {
-		return err
-	}
 	res, err := c.Org.AddMember(e.ctx, connect.NewRequest(&nuxariv1.AddMemberRequest{
-		Email: *email, DisplayName: *name, Role: role, InitialPassword: pw,
+		Email: *email, DisplayName: *name, Role: role, SetupTtl: optDuration(*ttl),
 	}))
 	if err != nil {
 		return err
 	}
 	if e.json {
-		return e.printProto(res.Msg.GetMember())
+		return e.printProto(res.Msg)
 	}
 	m := res.Msg.GetMember()
 	fmt.Fprintf(e.stdout, "Added %s as %s (user ID %s).\n", printable(m.GetEmail()), roleName(m.GetRole()), printable(m.GetUserId()))
+	printSetup(e, res.Msg.GetSetup(), c.server)
+	return nil
+}
+
+// printSetup shows a setup token once, with what the member runs.
+func printSetup(e *env, ps *nuxariv1.PasswordSetup, server string) {
+	fmt.Fprintf(e.stdout, "Setup token (shown once; it works until %s):\n%s\n", timeText(ps.GetExpireTime()), ps.GetSetupToken())
+	fmt.Fprintf(e.stdout, "The member sets their password with:\n  nuxctl --server %s password set\n(the token on the first line of standard input, the new password on the second)\n", server)
+}
+
+func runMemberSetup(e *env, args []string) error {
+	f := newFlags("member setup-token", "USER_ID [--setup-ttl D]", `
+Give a member a new one-time setup token (for a lost password or an
+expired setup), replacing any earlier one. Their current password keeps
+working until they set a new one.`)
+	ttl := f.Duration("setup-ttl", 0, "how long the setup token works, e.g. 24h (default: the server's, 72h; 10m to 720h)")
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	res, err := c.Org.IssuePasswordSetup(e.ctx, connect.NewRequest(&nuxariv1.IssuePasswordSetupRequest{UserId: pos[0], SetupTtl: optDuration(*ttl)}))
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printProto(res.Msg)
+	}
+	printSetup(e, res.Msg.GetSetup(), c.server)
+	return nil
+}
+
+func runMemberEndSessions(e *env, args []string) error {
+	f := newFlags("member end-sessions", "USER_ID [--revoke-tokens]", "End every session of a member at once; with --revoke-tokens, also revoke every API token they made.")
+	tokens := f.Bool("revoke-tokens", false, "also revoke the member's API tokens")
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	res, err := c.Org.EndMemberSessions(e.ctx, connect.NewRequest(&nuxariv1.EndMemberSessionsRequest{UserId: pos[0], RevokeApiTokens: *tokens}))
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printProto(res.Msg)
+	}
+	fmt.Fprintf(e.stdout, "Ended %d sessions of %s; revoked %d API tokens.\n", res.Msg.GetSessionsEnded(), printable(pos[0]), res.Msg.GetApiTokensRevoked())
 	return nil
 }
 

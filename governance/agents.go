@@ -180,7 +180,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, p *Principal, ttl time.Du
 	}
 	exp := s.cfg.Clock().UTC().Add(ttl)
 	key := prefixJoin + hex.EncodeToString(hash[:])
-	if _, err := s.store.Org(p.Org).Commit(ctx, ledger.AckDurable, store.Change{
+	if _, err := s.orgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
 		Event:   newEvent(ctx, "agent.join_token.created", p.Actor(), "jointoken:"+token.ID(hash), map[string]any{"expires": exp}),
 		Require: map[string][]byte{key: nil},
 		Put:     map[string]any{key: joinRecord{CreatedBy: p.Actor(), Expires: exp}},
@@ -354,7 +354,8 @@ func (s *Service) seen(org, agent string) {
 // active.
 func (s *Service) authenticateAgent(ctx context.Context, o store.Org, h string, unauth error) (*Principal, error) {
 	var t agentTokenRecord
-	if _, err := o.GetJSON(ctx, prefixAgentTok+h, &t); err != nil {
+	traw, err := o.GetJSON(ctx, prefixAgentTok+h, &t)
+	if err != nil {
 		return nil, notFoundAs(err, unauth)
 	}
 	if !s.cfg.Clock().Before(t.Expires) {
@@ -365,14 +366,17 @@ func (s *Service) authenticateAgent(ctx context.Context, o store.Org, h string, 
 		return nil, notFoundAs(err, unauth)
 	}
 	s.seen(o.ID(), a.ID)
-	return &Principal{Org: o.ID(), AgentID: a.ID, Role: rbac.Agent, Expires: t.Expires, agentToken: h}, nil
+	// Decommissioning and token renewal delete the token's record, so
+	// holding it holds the enrolment too.
+	return &Principal{Org: o.ID(), AgentID: a.ID, Role: rbac.Agent, Expires: t.Expires, agentToken: h,
+		holds: []store.Hold{credential(prefixAgentTok+h, traw)}}, nil
 }
 
 // AgentActive reports whether the principal's agent is still active and
 // its token still valid (unexpired, among the agent's current tokens):
 // its task stream ends when not.
 func (s *Service) AgentActive(ctx context.Context, p *Principal) bool {
-	a, _, err := s.agent(ctx, s.store.Org(p.Org), p.AgentID)
+	a, _, err := s.agent(ctx, s.orgOf(p), p.AgentID)
 	return err == nil && a.State == AgentActive && s.cfg.Clock().Before(p.Expires) && slices.Contains(a.Tokens, p.agentToken)
 }
 
@@ -384,13 +388,13 @@ func (s *Service) Heartbeat(p *Principal) { s.seen(p.Org, p.AgentID) }
 
 // GetAgent returns an agent of the principal's org.
 func (s *Service) GetAgent(ctx context.Context, p *Principal, id string) (Agent, error) {
-	a, _, err := s.agent(ctx, s.store.Org(p.Org), id)
+	a, _, err := s.agent(ctx, s.orgOf(p), id)
 	return a, err
 }
 
 // ListAgents lists the org's agents.
 func (s *Service) ListAgents(ctx context.Context, p *Principal, size int32, pageToken string) ([]Agent, string, error) {
-	return listPage(ctx, s, s.store.Org(p.Org), prefixAgent, size, pageToken, func(a *Agent) Agent {
+	return listPage(ctx, s, s.orgOf(p), prefixAgent, size, pageToken, func(a *Agent) Agent {
 		s.agents.mu.Lock()
 		a.LastSeen = s.agents.seen[hubKey(p.Org, a.ID)]
 		s.agents.mu.Unlock()
@@ -401,7 +405,7 @@ func (s *Service) ListAgents(ctx context.Context, p *Principal, size int32, page
 // DecommissionAgent revokes every token of an agent at once and closes
 // its task stream ("agent.decommissioned").
 func (s *Service) DecommissionAgent(ctx context.Context, p *Principal, id string) (Agent, error) {
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	a, raw, err := s.agent(ctx, o, id)
 	if err != nil {
 		return Agent{}, err
@@ -453,7 +457,7 @@ func (s *Service) CreateTask(ctx context.Context, p *Principal, agentID, collect
 	if err := validateTarget(collector, target); err != nil {
 		return Task{}, err
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	a, raw, err := s.agent(ctx, o, agentID)
 	if err != nil {
 		return Task{}, err
@@ -487,14 +491,14 @@ func (s *Service) task(ctx context.Context, o store.Org, id string) (Task, []byt
 
 // GetTask returns a task of the principal's org.
 func (s *Service) GetTask(ctx context.Context, p *Principal, id string) (Task, error) {
-	t, _, err := s.task(ctx, s.store.Org(p.Org), id)
+	t, _, err := s.task(ctx, s.orgOf(p), id)
 	return t, err
 }
 
 // agentTask returns a task of the principal agent; another agent's task
 // is NotFound.
 func (s *Service) agentTask(ctx context.Context, p *Principal, id string) (Task, []byte, error) {
-	t, raw, err := s.task(ctx, s.store.Org(p.Org), id)
+	t, raw, err := s.task(ctx, s.orgOf(p), id)
 	if err == nil && t.AgentID != p.AgentID {
 		return Task{}, nil, fmt.Errorf("%w: task", ErrNotFound)
 	}
@@ -506,7 +510,7 @@ func (s *Service) agentTask(ctx context.Context, p *Principal, id string) (Task,
 // again after a reconnect: the agent's journal keeps it from running one
 // twice, and the gateway records each result once.
 func (s *Service) OpenTasks(ctx context.Context, p *Principal) ([]Task, error) {
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	var ids []string
 	pre := prefixOpenTask + p.AgentID + "/"
 	if err := o.Scan(ctx, pre, "", func(k string, _ []byte) bool {
@@ -558,7 +562,7 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID strin
 	if len(items) == 0 || len(items) > MaxEvidenceItems {
 		return nil, invalid("items must hold 1 to %d items", MaxEvidenceItems)
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	t, raw, err := s.agentTask(ctx, p, taskID)
 	if err != nil {
 		return nil, err
@@ -647,7 +651,7 @@ func (s *Service) CompleteTask(ctx context.Context, p *Principal, taskID string,
 	if ok {
 		t.State = TaskSucceeded
 	}
-	_, err = s.store.Org(p.Org).Commit(ctx, ledger.AckDurable, store.Change{
+	_, err = s.orgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
 		Event:   newEvent(ctx, "agent.task.completed", "agent:"+p.AgentID, "agent:"+p.AgentID, map[string]any{"task_id": t.ID, "state": t.State, "detail": detail, "evidence": t.Evidence}),
 		Require: map[string][]byte{prefixTask + t.ID: raw},
 		Put:     map[string]any{prefixTask + t.ID: t},

@@ -72,6 +72,10 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 	if err != nil {
 		return secret.String{}, nil, err
 	}
+	if u.PasswordHash == "" {
+		password.DummyVerify(pw.Reveal())
+		return secret.String{}, nil, fail("password_not_set", u.ID)
+	}
 	ok, err := password.Verify(pw.Reveal(), u.PasswordHash)
 	if err != nil {
 		return secret.String{}, nil, err
@@ -84,7 +88,7 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 		return secret.String{}, nil, err
 	}
 	now := s.cfg.Clock().UTC()
-	sess := sessionRecord{UserID: u.ID, Created: now, Expires: now.Add(s.cfg.SessionTTL)}
+	sess := sessionRecord{UserID: u.ID, Created: now, Expires: now.Add(s.cfg.SessionTTL), Epoch: u.SessionEpoch}
 	key := prefixSess + hex.EncodeToString(hash[:])
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event: newEvent(ctx, "auth.login.succeeded", u.ID, u.ID, map[string]any{
@@ -113,24 +117,30 @@ func (s *Service) Authenticate(ctx context.Context, bearer secret.String) (*Prin
 	case token.Session:
 		var sess sessionRecord
 		key := prefixSess + h
-		if _, err := o.GetJSON(ctx, key, &sess); err != nil {
+		sraw, err := o.GetJSON(ctx, key, &sess)
+		if err != nil {
 			return nil, notFoundAs(err, unauth)
 		}
 		if !now.Before(sess.Expires) {
 			return nil, unauth
 		}
-		u, _, err := s.user(ctx, o, sess.UserID)
+		u, uraw, err := s.user(ctx, o, sess.UserID)
 		if err != nil {
 			return nil, notFoundAs(err, unauth)
 		}
-		return &Principal{Org: orgID, UserID: u.ID, Email: u.Email, Role: u.Role, Expires: sess.Expires, sessionKey: key}, nil
+		if sess.Epoch != u.SessionEpoch {
+			return nil, unauth
+		}
+		return &Principal{Org: orgID, UserID: u.ID, Email: u.Email, Role: u.Role, Expires: sess.Expires, sessionKey: key,
+			holds: []store.Hold{credential(key, sraw), membership(prefixUser+u.ID, uraw)}}, nil
 	case token.API:
 		id, err := o.Get(ctx, prefixTokenH+h)
 		if err != nil {
 			return nil, notFoundAs(err, unauth)
 		}
 		var t apiTokenRecord
-		if _, err := o.GetJSON(ctx, prefixToken+string(id), &t); err != nil {
+		traw, err := o.GetJSON(ctx, prefixToken+string(id), &t)
+		if err != nil {
 			return nil, notFoundAs(err, unauth)
 		}
 		if !now.Before(t.Expires) || t.Hash != h {
@@ -138,14 +148,15 @@ func (s *Service) Authenticate(ctx context.Context, bearer secret.String) (*Prin
 		}
 		// A token never outlives its creator's membership or holds more
 		// than the creator now may hand out.
-		u, _, err := s.user(ctx, o, t.CreatedBy)
+		u, uraw, err := s.user(ctx, o, t.CreatedBy)
 		if err != nil {
 			return nil, notFoundAs(err, unauth)
 		}
 		if !rbac.Covers(u.Role, t.Role) {
 			return nil, unauth
 		}
-		return &Principal{Org: orgID, UserID: u.ID, Email: u.Email, Role: t.Role, TokenID: t.ID, Expires: t.Expires}, nil
+		return &Principal{Org: orgID, UserID: u.ID, Email: u.Email, Role: t.Role, TokenID: t.ID, Expires: t.Expires,
+			holds: []store.Hold{credential(prefixToken+t.ID, traw), membership(prefixUser+u.ID, uraw)}}, nil
 	case token.Agent:
 		return s.authenticateAgent(ctx, o, h, unauth)
 	}
@@ -168,7 +179,7 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	if p.sessionKey == "" {
 		return fmt.Errorf("%w: an API token has no session; revoke the token instead", ErrPrecondition)
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	raw, err := o.Get(ctx, p.sessionKey)
 	if err != nil {
 		return notFoundAs(err, fmt.Errorf("%w: session already ended", ErrUnauthenticated))
@@ -209,7 +220,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, name string,
 	now := s.cfg.Clock().UTC()
 	h := hex.EncodeToString(hash[:])
 	t := apiTokenRecord{ID: token.ID(hash), Name: name, Role: role, CreatedBy: p.UserID, Created: now, Expires: now.Add(ttl), Hash: h}
-	if _, err := s.store.Org(p.Org).Commit(ctx, ledger.AckDurable, store.Change{
+	if _, err := s.orgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
 		Event: newEvent(ctx, "auth.api_token.created", p.Actor(), "token:"+t.ID, map[string]any{
 			"name": name, "role": role, "expires": t.Expires,
 		}),
@@ -227,7 +238,7 @@ func (s *Service) RevokeAPIToken(ctx context.Context, p *Principal, id string) e
 	if err := validateID("token_id", id); err != nil {
 		return err
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	var t apiTokenRecord
 	raw, err := o.GetJSON(ctx, prefixToken+id, &t)
 	if err != nil {
@@ -243,5 +254,5 @@ func (s *Service) RevokeAPIToken(ctx context.Context, p *Principal, id string) e
 
 // ListAPITokens lists the org's API tokens, never their values.
 func (s *Service) ListAPITokens(ctx context.Context, p *Principal, size int32, pageToken string) ([]APIToken, string, error) {
-	return listPage(ctx, s, s.store.Org(p.Org), prefixToken, size, pageToken, (*apiTokenRecord).token)
+	return listPage(ctx, s, s.orgOf(p), prefixToken, size, pageToken, (*apiTokenRecord).token)
 }

@@ -198,7 +198,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 	if err := f.validate(); err != nil {
 		return nil, "", err
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	payload, err := s.decodePageToken(ctx, o, "events", pageToken)
 	if err != nil {
 		return nil, "", err
@@ -346,7 +346,7 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 		}
 		changes[i] = store.Change{Event: ev, IdempotencyKey: e.IdempotencyKey}
 	}
-	rs, err := s.store.Org(p.Org).Commit(ctx, ledger.AckCheckpoint, changes...)
+	rs, err := s.orgOf(p).Commit(ctx, ledger.AckCheckpoint, changes...)
 	if errors.Is(err, ledger.ErrIdempotencyConflict) {
 		return nil, Checkpoint{}, fmt.Errorf("%w: an idempotency key was used before with different data", ErrPrecondition)
 	}

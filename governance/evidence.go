@@ -118,9 +118,13 @@ func (s *Service) startExporter() {
 	})
 }
 
-// Close stops the export worker; a running export fails and is recorded
+// Close stops the sweeper and the export worker; a running export fails and is recorded
 // as failed on the next start.
 func (s *Service) Close() {
+	if s.sweepStop != nil {
+		s.sweepStop()
+	}
+	s.bg.Wait()
 	if s.exports != nil {
 		s.exports.stop()
 		s.exports.wg.Wait()
@@ -164,7 +168,7 @@ func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Ex
 	x := Export{ID: newID("x"), State: ExportRunning, Scope: sc, RequestedBy: p.Actor(), Created: s.cfg.Clock().UTC()}
 	// Acknowledged once a checkpoint covers the request, so that the
 	// package covers everything before it.
-	if _, err := s.store.Org(p.Org).Commit(ctx, ledger.AckCheckpoint, store.Change{
+	if _, err := s.orgOf(p).Commit(ctx, ledger.AckCheckpoint, store.Change{
 		Event:   newEvent(ctx, "evidence.export.requested", p.Actor(), "export:"+x.ID, map[string]any{"scope": sc}),
 		Require: map[string][]byte{prefixExport + x.ID: nil},
 		Put:     map[string]any{prefixExport + x.ID: x},
@@ -200,13 +204,13 @@ func (s *Service) export(ctx context.Context, o store.Org, id string) (Export, [
 
 // GetExport returns an export of the principal's org.
 func (s *Service) GetExport(ctx context.Context, p *Principal, id string) (Export, error) {
-	x, _, err := s.export(ctx, s.store.Org(p.Org), id)
+	x, _, err := s.export(ctx, s.orgOf(p), id)
 	return x, err
 }
 
 // ListExports lists the org's exports in ID order.
 func (s *Service) ListExports(ctx context.Context, p *Principal, size int32, pageToken string) ([]Export, string, error) {
-	return listPage(ctx, s, s.store.Org(p.Org), prefixExport, size, pageToken, func(x *Export) Export { return *x })
+	return listPage(ctx, s, s.orgOf(p), prefixExport, size, pageToken, func(x *Export) Export { return *x })
 }
 
 // SigningKey returns the PEM public key that signs manifests.
@@ -221,7 +225,7 @@ func (s *Service) downloadable(ctx context.Context, p *Principal, id, via string
 	if s.exports == nil {
 		return Export{}, errNoEvidence
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	x, _, err := s.export(ctx, o, id)
 	if err != nil {
 		return Export{}, err
@@ -244,7 +248,7 @@ func (s *Service) DownloadURL(ctx context.Context, p *Principal, id string) (str
 	// Checked before the audit event: nothing is handed out. The export
 	// must exist first, so that another org's ID is NotFound whatever the
 	// storage.
-	if _, _, err := s.export(ctx, s.store.Org(p.Org), id); err != nil {
+	if _, _, err := s.export(ctx, s.orgOf(p), id); err != nil {
 		return "", time.Time{}, err
 	}
 	if !s.exports.cfg.Store.WORM() {

@@ -49,7 +49,7 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 		return Org{}, Member{}, err
 	}
 	now := s.cfg.Clock().UTC()
-	org := orgRecord{ID: n.ID, DisplayName: n.DisplayName, Created: now}
+	org := orgRecord{ID: n.ID, DisplayName: n.DisplayName, Created: now, Retention: s.cfg.DefaultRetention}
 	if org.DisplayName == "" {
 		org.DisplayName = n.ID
 	}
@@ -64,20 +64,19 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event: newEvent(ctx, "org.created", u.ID, n.ID, map[string]any{
 			"display_name": org.DisplayName, "owner": map[string]any{"user_id": u.ID, "email": u.Email}, "via": via,
+			"retention_seconds": int64(org.Retention / time.Second),
 		}),
 		Require: map[string][]byte{keyOrg: nil},
 		Put: map[string]any{
 			keyOrg: org, keyPageKey: pageKey, keyOwners: []string{u.ID},
 			prefixUser + u.ID: u, prefixEmail + email: []byte(u.ID),
 		},
+		Retention: org.Retention,
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return Org{}, Member{}, fmt.Errorf("%w: org %q is taken; choose another org_id", ErrAlreadyExists, n.ID)
 	}
 	if err != nil {
-		return Org{}, Member{}, err
-	}
-	if err := s.ledger.SetRetention(ctx, n.ID, s.cfg.DefaultRetention); err != nil {
 		return Org{}, Member{}, err
 	}
 	got, err := s.org(ctx, o)
@@ -115,7 +114,7 @@ func (s *Service) GetOrg(ctx context.Context, p *Principal, id string) (Org, err
 	if id != "" && id != p.Org {
 		return Org{}, fmt.Errorf("%w: org", ErrNotFound)
 	}
-	return s.org(ctx, s.store.Org(p.Org))
+	return s.org(ctx, s.orgOf(p))
 }
 
 // Settings are the org settings an owner may change; nil keeps a value.
@@ -137,39 +136,44 @@ func (s *Service) UpdateSettings(ctx context.Context, p *Principal, st Settings)
 	if st.DisplayName == nil && st.Retention == nil {
 		return Org{}, invalid("nothing to change: set display_name or retention")
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	var r orgRecord
 	old, err := o.GetJSON(ctx, keyOrg, &r)
 	if err != nil {
 		return Org{}, err
 	}
-	cur, err := s.ledger.Retention(ctx, p.Org)
-	if err != nil {
-		return Org{}, err
+	if r.Retention == 0 { // an org from before the record held it
+		cur, err := s.ledger.Retention(ctx, p.Org)
+		if err != nil {
+			return Org{}, err
+		}
+		r.Retention = cur.Window
 	}
+	// The new values, the event that states them and the retention
+	// window commit in one batch, on the record as read: a concurrent
+	// change makes this one fail rather than leave the setting and the
+	// log disagreeing.
+	c := store.Change{Require: map[string][]byte{keyOrg: old}}
 	changes := map[string]any{}
 	if st.DisplayName != nil {
 		changes["display_name"] = map[string]any{"from": r.DisplayName, "to": *st.DisplayName}
 		r.DisplayName = *st.DisplayName
 	}
 	if st.Retention != nil {
-		changes["retention_seconds"] = map[string]any{"from": int64(cur.Window / time.Second), "to": int64(*st.Retention / time.Second)}
+		changes["retention_seconds"] = map[string]any{"from": int64(r.Retention / time.Second), "to": int64(*st.Retention / time.Second)}
+		r.Retention, c.Retention = *st.Retention, *st.Retention
 	}
-	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "org.settings_changed", p.Actor(), p.Org, changes),
-		Require: map[string][]byte{keyOrg: old},
-		Put:     map[string]any{keyOrg: r},
-	}); err != nil {
+	r.Version++
+	c.Event = newEvent(ctx, "org.settings_changed", p.Actor(), p.Org, changes)
+	c.Put = map[string]any{keyOrg: r}
+	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		return Org{}, conflict(err)
-	}
-	if st.Retention != nil {
-		if err := s.ledger.SetRetention(ctx, p.Org, *st.Retention); err != nil {
-			return Org{}, err
-		}
 	}
 	return s.org(ctx, o)
 }
 
+// conflict maps a refused commit to the domain's ErrConflict; a commit
+// refused because the actor's own records changed keeps its error.
 func conflict(err error) error {
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("%w", ErrConflict)
@@ -179,55 +183,63 @@ func conflict(err error) error {
 
 // NewMember is a person to add to an org.
 type NewMember struct {
-	Email           string
-	DisplayName     string
-	Role            rbac.Role
-	InitialPassword secret.String
+	Email       string
+	DisplayName string
+	Role        rbac.Role
+	// SetupTTL is how long the setup token works (default
+	// DefaultSetupTTL).
+	SetupTTL time.Duration
 }
 
-// AddMember adds a person to the principal's org ("member.added").
-func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Member, error) {
+// AddMember adds a person to the principal's org ("member.added"), with
+// no password: they set their own with the setup token returned.
+func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Member, PasswordSetup, error) {
 	email, err := normalizeEmail("email", n.Email)
 	if err != nil {
-		return Member{}, err
+		return Member{}, PasswordSetup{}, err
 	}
 	if err := validateText("display_name", n.DisplayName, MaxDisplayNameLen, false); err != nil {
-		return Member{}, err
+		return Member{}, PasswordSetup{}, err
 	}
 	if err := validateRole("role", n.Role); err != nil {
-		return Member{}, err
+		return Member{}, PasswordSetup{}, err
+	}
+	ttl, err := setupTTL(n.SetupTTL)
+	if err != nil {
+		return Member{}, PasswordSetup{}, err
 	}
 	if n.Role == rbac.Owner && !rbac.Allows(p.Role, rbac.RolesManage) {
-		return Member{}, fmt.Errorf("%w: only owners may add owners", ErrPermission)
+		return Member{}, PasswordSetup{}, fmt.Errorf("%w: only owners may add owners", ErrPermission)
 	}
-	hash, err := s.hashPassword("initial_password", n.InitialPassword)
-	if err != nil {
-		return Member{}, err
-	}
-	u := userRecord{ID: newID("u"), Email: email, DisplayName: n.DisplayName, Role: n.Role, PasswordHash: hash, Created: s.cfg.Clock().UTC()}
+	u := userRecord{ID: newID("u"), Email: email, DisplayName: n.DisplayName, Role: n.Role, Created: s.cfg.Clock().UTC()}
 	c := store.Change{
-		Event: newEvent(ctx, "member.added", p.Actor(), u.ID, map[string]any{"email": email, "role": u.Role}),
 		Require: map[string][]byte{
 			prefixEmail + email: nil,
 			prefixUser + u.ID:   nil,
 		},
-		Put: map[string]any{prefixUser + u.ID: u, prefixEmail + email: []byte(u.ID)},
+		Put: map[string]any{prefixEmail + email: []byte(u.ID)},
 	}
-	o := s.store.Org(p.Org)
+	ps, err := s.newSetup(p.Org, &u, p.Actor(), ttl, &c)
+	if err != nil {
+		return Member{}, PasswordSetup{}, err
+	}
+	c.Event = newEvent(ctx, "member.added", p.Actor(), u.ID, map[string]any{"email": email, "role": u.Role, "setup_expires": ps.Expires})
+	c.Put[prefixUser+u.ID] = u
+	o := s.orgOf(p)
 	if u.Role == rbac.Owner {
 		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string { return append(ids, u.ID) }); err != nil {
-			return Member{}, err
+			return Member{}, PasswordSetup{}, err
 		}
 	}
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			if _, gerr := o.Get(ctx, prefixEmail+email); gerr == nil {
-				return Member{}, fmt.Errorf("%w: a member with this email", ErrAlreadyExists)
+				return Member{}, PasswordSetup{}, fmt.Errorf("%w: a member with this email", ErrAlreadyExists)
 			}
 		}
-		return Member{}, conflict(err)
+		return Member{}, PasswordSetup{}, conflict(err)
 	}
-	return u.member(), nil
+	return u.member(), ps, nil
 }
 
 // changeOwners adds to c the update of the owners list by fn, conditioned
@@ -257,23 +269,36 @@ func (s *Service) user(ctx context.Context, o store.Org, id string) (userRecord,
 }
 
 // RemoveMember removes a person from the principal's org
-// ("member.removed"). Their sessions end with them. The last owner cannot
-// be removed.
+// ("member.removed"). Their sessions, API tokens and setup token end with
+// them, in the same batch. The last owner cannot be removed.
 func (s *Service) RemoveMember(ctx context.Context, p *Principal, userID string) error {
 	if err := validateID("user_id", userID); err != nil {
 		return err
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	u, raw, err := s.user(ctx, o, userID)
 	if err != nil {
 		return err
 	}
 	c := store.Change{
-		Event:   newEvent(ctx, "member.removed", p.Actor(), u.ID, map[string]any{"email": u.Email, "role": u.Role}),
 		Require: map[string][]byte{prefixUser + u.ID: raw},
 		Put:     map[string]any{},
 		Delete:  []string{prefixUser + u.ID, prefixEmail + u.Email},
 	}
+	if u.Setup != "" {
+		c.Delete = append(c.Delete, prefixSetup+u.Setup)
+	}
+	n, err := s.endSessions(ctx, o, &u, "", &c)
+	if err != nil {
+		return err
+	}
+	ids, err := s.revokeTokens(ctx, o, u.ID, func(rbac.Role) bool { return true }, &c)
+	if err != nil {
+		return err
+	}
+	c.Event = newEvent(ctx, "member.removed", p.Actor(), u.ID, map[string]any{
+		"email": u.Email, "role": u.Role, "sessions_ended": n, "api_tokens_revoked": ids,
+	})
 	if u.Role == rbac.Owner {
 		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string {
 			return slices.DeleteFunc(ids, func(id string) bool { return id == u.ID })
@@ -286,7 +311,9 @@ func (s *Service) RemoveMember(ctx context.Context, p *Principal, userID string)
 }
 
 // SetMemberRole changes a member's role ("member.role_changed"). Nobody
-// changes their own role, and the last owner stays an owner.
+// changes their own role, and the last owner stays an owner. The member's
+// API tokens whose role the new one does not cover are revoked for good,
+// in the same batch: a later promotion does not bring them back.
 func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string, role rbac.Role) (Member, error) {
 	if err := validateID("user_id", userID); err != nil {
 		return Member{}, err
@@ -297,7 +324,7 @@ func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string
 	if userID == p.UserID {
 		return Member{}, fmt.Errorf("%w: nobody changes their own role; ask another owner", ErrPermission)
 	}
-	o := s.store.Org(p.Org)
+	o := s.orgOf(p)
 	u, raw, err := s.user(ctx, o, userID)
 	if err != nil {
 		return Member{}, err
@@ -308,10 +335,14 @@ func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string
 	from := u.Role
 	u.Role = role
 	c := store.Change{
-		Event:   newEvent(ctx, "member.role_changed", p.Actor(), u.ID, map[string]any{"from": from, "to": role}),
 		Require: map[string][]byte{prefixUser + u.ID: raw},
 		Put:     map[string]any{prefixUser + u.ID: u},
 	}
+	ids, err := s.revokeTokens(ctx, o, u.ID, func(r rbac.Role) bool { return !rbac.Covers(role, r) }, &c)
+	if err != nil {
+		return Member{}, err
+	}
+	c.Event = newEvent(ctx, "member.role_changed", p.Actor(), u.ID, map[string]any{"from": from, "to": role, "api_tokens_revoked": ids})
 	if from == rbac.Owner || role == rbac.Owner {
 		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string {
 			ids = slices.DeleteFunc(ids, func(id string) bool { return id == u.ID })
@@ -331,5 +362,5 @@ func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string
 
 // ListMembers lists the org's members in user ID order, a page at a time.
 func (s *Service) ListMembers(ctx context.Context, p *Principal, size int32, pageToken string) ([]Member, string, error) {
-	return listPage(ctx, s, s.store.Org(p.Org), prefixUser, size, pageToken, (*userRecord).member)
+	return listPage(ctx, s, s.orgOf(p), prefixUser, size, pageToken, (*userRecord).member)
 }

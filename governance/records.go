@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/governance/store"
 )
 
 // State keys of an org, all under the org's own store handle:
@@ -20,6 +22,7 @@ import (
 //	session/<hash>      sessionRecord; hash is hex SHA-256 of the token
 //	apitoken/<token ID> apiTokenRecord
 //	tokenhash/<hash>    API token ID, by hex SHA-256 of the token
+//	setup/<hash>        setupRecord: a member's one-time password setup
 const (
 	keyOrg       = "org"
 	keyPageKey   = "pagekey"
@@ -29,12 +32,19 @@ const (
 	prefixSess   = "session/"
 	prefixToken  = "apitoken/"
 	prefixTokenH = "tokenhash/"
+	prefixSetup  = "setup/"
 )
 
 type orgRecord struct {
 	ID          string    `json:"id"`
 	DisplayName string    `json:"display_name"`
 	Created     time.Time `json:"created"`
+	// Retention is the window the ledger holds too, set with it in one
+	// batch (zero in records written before it was kept here).
+	Retention time.Duration `json:"retention,omitempty"`
+	// Version counts settings changes, so that every change rewrites the
+	// record and a precondition on it orders concurrent changes.
+	Version uint64 `json:"version,omitempty"`
 }
 
 type userRecord struct {
@@ -42,14 +52,22 @@ type userRecord struct {
 	Email        string    `json:"email"`
 	DisplayName  string    `json:"display_name"`
 	Role         rbac.Role `json:"role"`
+	// PasswordHash is empty until the member sets a password.
 	PasswordHash string    `json:"password_hash"`
 	Created      time.Time `json:"created"`
+	// Setup is the hash of the member's unused password setup token.
+	Setup string `json:"setup,omitempty"`
+	// SessionEpoch counts the times all of the member's sessions were
+	// ended; only sessions of the current epoch are valid.
+	SessionEpoch uint64 `json:"session_epoch,omitempty"`
 }
 
 type sessionRecord struct {
 	UserID  string    `json:"user_id"`
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
+	// Epoch is the member's session epoch when the session began.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 type apiTokenRecord struct {
@@ -122,6 +140,48 @@ type Principal struct {
 	sessionKey string
 	// agentToken is the hex SHA-256 of an agent's access token.
 	agentToken string
+	// holds are the records the principal's authority rests on, as read
+	// when it was authenticated: every commit it makes requires them
+	// unchanged (DESIGN.md, "Authorization holds at commit").
+	holds []store.Hold
+}
+
+// errCredentialChanged and errMembershipChanged refuse a commit whose
+// actor lost its session, token or enrolment, or its membership or role,
+// after it was authorized.
+var (
+	errCredentialChanged = fmt.Errorf("%w: the session or token was ended while the request ran", ErrUnauthenticated)
+	errMembershipChanged = fmt.Errorf("%w: the caller's membership or role changed while the request ran", ErrPermission)
+)
+
+// credential and membership return the holds on a principal's
+// credential record and on its user record.
+func credential(key string, raw []byte) store.Hold {
+	return store.Hold{Key: key, Value: raw, Err: errCredentialChanged}
+}
+
+func membership(key string, raw []byte) store.Hold {
+	return store.Hold{Key: key, Value: raw, Err: errMembershipChanged}
+}
+
+// orgOf returns the principal's org handle. Its commits carry the
+// principal's holds, so an action authorized before a removal, demotion,
+// revocation, logout or decommissioning that commits first fails and
+// changes nothing.
+func (s *Service) orgOf(p *Principal) store.Org {
+	o := s.store.Org(p.Org).Holding(p.holds...)
+	if hook := s.cfg.CommitHook; hook != nil {
+		o = o.BeforeCommit(func(ctx context.Context, events []any) {
+			types := make([]string, len(events))
+			for i, e := range events {
+				if ev, ok := e.(event); ok {
+					types[i] = ev.Type
+				}
+			}
+			hook(ctx, p.Org, types)
+		})
+	}
+	return o
 }
 
 // Actor names the principal in events: the user ID, or "token:<ID>" for

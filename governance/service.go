@@ -6,8 +6,10 @@
 package governance
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/password"
@@ -54,6 +56,14 @@ type Config struct {
 	Evidence EvidenceConfig
 	// Logger (default: discard).
 	Logger *slog.Logger
+	// SweepInterval is how often expired sessions and tokens are deleted
+	// (default 1 h; negative: never).
+	SweepInterval time.Duration
+	// CommitHook, if set, is called before every commit of an
+	// authenticated caller's action, with the event types it commits.
+	// Tests use it to order a concurrent change before the commit
+	// deterministically; production leaves it nil.
+	CommitHook func(ctx context.Context, org string, types []string)
 }
 
 func (c *Config) setDefaults() {
@@ -85,6 +95,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = time.Hour
+	}
 }
 
 // Service is the governance domain over one store.
@@ -96,6 +109,9 @@ type Service struct {
 	loginSource  *ratelimit.Limiter
 	exports      *exporter
 	agents       *agentHub
+	// bg runs the background loops that sweepStop stops.
+	bg        sync.WaitGroup
+	sweepStop context.CancelFunc
 }
 
 // New returns a Service that keeps its state in l. Close stops its
@@ -111,6 +127,7 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 		agents:       newAgentHub(),
 	}
 	s.startExporter()
+	s.startSweeper()
 	return s
 }
 

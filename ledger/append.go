@@ -29,6 +29,9 @@ type Entry struct {
 	// Writes are applied to the org's governance state in the same
 	// durable batch as the entry's leaf.
 	Writes []Write
+	// Retention, if positive, sets the org's retention window in the same
+	// durable batch as the entry's leaf (see SetRetention).
+	Retention time.Duration
 }
 
 // Condition requires the org's state key Key to hold exactly Value; a nil
@@ -155,6 +158,9 @@ func (l *Ledger) validate(org string, entries []Entry) (int, error) {
 			if err := validStateKey(c.Key); err != nil {
 				return 0, fmt.Errorf("entry %d: condition: %w", i, err)
 			}
+		}
+		if e.Retention < 0 {
+			return 0, fmt.Errorf("%w: entry %d: %v", ErrInvalidRetention, i, e.Retention)
 		}
 		for _, w := range e.Writes {
 			if err := validStateKey(w.Key); err != nil {
@@ -357,6 +363,9 @@ func (l *Ledger) commit(batch []*request, entries int) {
 					} else {
 						_ = b.Set(ob.info.keys.value(w.Key), w.Value, nil)
 					}
+				}
+				if e.Retention > 0 {
+					_ = b.Set(ob.info.keys.window(), marshalWindow(e.Retention), nil)
 				}
 			}
 		}

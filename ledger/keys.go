@@ -20,7 +20,10 @@ import (
 //	'h' hash[:8] index(8)    leaf hash lookup (no value)
 //	'i' key                  idempotency record: index(8) || SHA-256(event)
 //	'c' size(8)              signed checkpoint note
-//	'r'                      retention: window(8) || purged-through(8)
+//	'r'                      retention: window(8) || purged-through(8);
+//	                         its window is the org's only if 'w' is absent
+//	'w'                      retention window(8), set by SetRetention or
+//	                         by an entry, in the batch of that entry
 //	'v' key                  governance state written atomically with entries
 //
 // Integers are big-endian so that keys sort by number.
@@ -32,6 +35,7 @@ const (
 	kindIdem       = 'i'
 	kindCheckpoint = 'c'
 	kindRetention  = 'r'
+	kindWindow     = 'w'
 	kindValue      = 'v'
 
 	hashLookupLen = 8
@@ -73,6 +77,7 @@ func (k orgKeys) span(kind byte) (lo, hi []byte) {
 
 func (k orgKeys) state() []byte     { return k.kind(kindState, 0) }
 func (k orgKeys) retention() []byte { return k.kind(kindRetention, 0) }
+func (k orgKeys) window() []byte    { return k.kind(kindWindow, 0) }
 
 func (k orgKeys) leaf(index uint64) []byte {
 	return binary.BigEndian.AppendUint64(k.kind(kindLeaf, 8), index)

@@ -24,20 +24,44 @@ type Retention struct {
 	PurgedThrough uint64
 }
 
+// retention reads org's retention: the purge progress from its 'r'
+// record and the window from its 'w' record, which appends write in the
+// batch of the event that changes it (the 'r' record's window is kept
+// for data written before 'w' existed).
 func (l *Ledger) retention(o *orgInfo) (Retention, error) {
+	r := Retention{Window: l.cfg.DefaultRetention}
 	v, closer, err := l.db.Get(o.keys.retention())
-	if errors.Is(err, pebble.ErrNotFound) {
-		return Retention{Window: l.cfg.DefaultRetention}, nil
-	}
-	if err != nil {
+	switch {
+	case err == nil:
+		ok := len(v) == 16
+		if ok {
+			r = Retention{Window: time.Duration(binary.BigEndian.Uint64(v)), PurgedThrough: binary.BigEndian.Uint64(v[8:])}
+		}
+		closer.Close()
+		if !ok {
+			return Retention{}, o.corrupt("malformed retention record")
+		}
+	case !errors.Is(err, pebble.ErrNotFound):
 		return Retention{}, err
 	}
-	defer closer.Close()
-	if len(v) != 16 {
-		return Retention{}, o.corrupt("malformed retention record")
+	v, closer, err = l.db.Get(o.keys.window())
+	switch {
+	case err == nil:
+		ok := len(v) == 8
+		if ok {
+			r.Window = time.Duration(binary.BigEndian.Uint64(v))
+		}
+		closer.Close()
+		if !ok {
+			return Retention{}, o.corrupt("malformed retention window")
+		}
+	case !errors.Is(err, pebble.ErrNotFound):
+		return Retention{}, err
 	}
-	return Retention{Window: time.Duration(binary.BigEndian.Uint64(v)), PurgedThrough: binary.BigEndian.Uint64(v[8:])}, nil
+	return r, nil
 }
+
+func marshalWindow(w time.Duration) []byte { return binary.BigEndian.AppendUint64(nil, uint64(w)) }
 
 func (r Retention) marshal() []byte {
 	b := binary.BigEndian.AppendUint64(nil, uint64(r.Window))
@@ -53,7 +77,9 @@ func (l *Ledger) Retention(ctx context.Context, org string) (Retention, error) {
 	return l.retention(o)
 }
 
-// SetRetention sets org's retention window; it must be positive.
+// SetRetention sets org's retention window; it must be positive. A
+// window that must agree with an event is set by that event's entry
+// instead (Entry.Retention), in the same batch.
 func (l *Ledger) SetRetention(ctx context.Context, org string, window time.Duration) error {
 	if window <= 0 {
 		return fmt.Errorf("%w: %v", ErrInvalidRetention, window)
@@ -62,16 +88,9 @@ func (l *Ledger) SetRetention(ctx context.Context, org string, window time.Durat
 	if err != nil {
 		return err
 	}
-	l.retMu.Lock()
-	defer l.retMu.Unlock()
-	r, err := l.retention(o)
-	if err != nil {
-		return err
-	}
-	r.Window = window
 	b := l.db.NewBatch()
 	defer b.Close()
-	_ = b.Set(o.keys.retention(), r.marshal(), nil)
+	_ = b.Set(o.keys.window(), marshalWindow(window), nil)
 	return l.commitSync(b)
 }
 

@@ -84,7 +84,7 @@ func TestAuditBeforeRespond(t *testing.T) {
 			return e.Data["reason"] == "unknown_email" && e.Data["email"] == "nobody@example.com"
 		}},
 		{"member added", func() error {
-			res, err := owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "m@example.com", Role: nuxariv1.Role_ROLE_READONLY, InitialPassword: "member password"}))
+			res, err := owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "m@example.com", Role: nuxariv1.Role_ROLE_READONLY}))
 			if err == nil {
 				memberID = res.Msg.Member.UserId
 			}
@@ -172,7 +172,7 @@ func TestLedgerFailureFailsTheAction(t *testing.T) {
 	size, _ := ts.Ledger().Size("fail")
 
 	toggle.On()
-	_, err := owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "lost@example.com", Role: nuxariv1.Role_ROLE_ADMIN, InitialPassword: "member password"}))
+	_, err := owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "lost@example.com", Role: nuxariv1.Role_ROLE_ADMIN}))
 	if err == nil {
 		t.Fatal("AddMember succeeded with a failing ledger")
 	}

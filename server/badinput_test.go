@@ -186,7 +186,7 @@ func TestBadInput(t *testing.T) {
 		return m
 	}
 	addMember := func(f func(*nuxariv1.AddMemberRequest)) error {
-		m := &nuxariv1.AddMemberRequest{Email: randID(4) + "@example.com", Role: nuxariv1.Role_ROLE_READONLY, InitialPassword: "initial password"}
+		m := &nuxariv1.AddMemberRequest{Email: randID(4) + "@example.com", Role: nuxariv1.Role_ROLE_READONLY}
 		f(m)
 		return ignoreRes(owner.Org.AddMember(ctx, req(m)))
 	}
@@ -278,11 +278,49 @@ func TestBadInput(t *testing.T) {
 		{"AddMember/display_name 10k", "display_name", func() error {
 			return addMember(func(m *nuxariv1.AddMemberRequest) { m.DisplayName = long(10_000) })
 		}},
-		{"AddMember/initial_password empty", "initial_password", func() error {
-			return addMember(func(m *nuxariv1.AddMemberRequest) { m.InitialPassword = "" })
+		{"AddMember/setup_ttl 1m", "setup_ttl", func() error {
+			return addMember(func(m *nuxariv1.AddMemberRequest) { m.SetupTtl = durationpb.New(time.Minute) })
 		}},
-		{"AddMember/initial_password 2KiB", "initial_password", func() error {
-			return addMember(func(m *nuxariv1.AddMemberRequest) { m.InitialPassword = pw2k })
+		{"AddMember/setup_ttl 31d", "setup_ttl", func() error {
+			return addMember(func(m *nuxariv1.AddMemberRequest) { m.SetupTtl = durationpb.New(31 * 24 * time.Hour) })
+		}},
+		{"AddMember/setup_ttl negative", "setup_ttl", func() error {
+			return addMember(func(m *nuxariv1.AddMemberRequest) { m.SetupTtl = durationpb.New(-time.Hour) })
+		}},
+
+		// IssuePasswordSetup, EndMemberSessions, SetPassword, ChangePassword.
+		{"IssuePasswordSetup/user_id empty", "user_id", func() error {
+			return ignoreRes(owner.Org.IssuePasswordSetup(ctx, req(&nuxariv1.IssuePasswordSetupRequest{})))
+		}},
+		{"IssuePasswordSetup/user_id path", "user_id", func() error {
+			return ignoreRes(owner.Org.IssuePasswordSetup(ctx, req(&nuxariv1.IssuePasswordSetupRequest{UserId: "../" + memberID})))
+		}},
+		{"IssuePasswordSetup/setup_ttl 1s", "setup_ttl", func() error {
+			return ignoreRes(owner.Org.IssuePasswordSetup(ctx, req(&nuxariv1.IssuePasswordSetupRequest{UserId: memberID, SetupTtl: durationpb.New(time.Second)})))
+		}},
+		{"IssuePasswordSetup/setup_ttl invalid", "setup_ttl", func() error {
+			return ignoreRes(owner.Org.IssuePasswordSetup(ctx, req(&nuxariv1.IssuePasswordSetupRequest{UserId: memberID, SetupTtl: &durationpb.Duration{Seconds: 1, Nanos: -1}})))
+		}},
+		{"EndMemberSessions/user_id empty", "user_id", func() error {
+			return ignoreRes(owner.Org.EndMemberSessions(ctx, req(&nuxariv1.EndMemberSessionsRequest{})))
+		}},
+		{"EndMemberSessions/user_id 300", "user_id", func() error {
+			return ignoreRes(owner.Org.EndMemberSessions(ctx, req(&nuxariv1.EndMemberSessionsRequest{UserId: long(300)})))
+		}},
+		{"SetPassword/new_password short", "new_password", func() error {
+			return ignoreRes(anon.Auth.SetPassword(ctx, req(&nuxariv1.SetPasswordRequest{SetupToken: "nxp.badinput.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NewPassword: "short"})))
+		}},
+		{"SetPassword/new_password 2KiB", "new_password", func() error {
+			return ignoreRes(anon.Auth.SetPassword(ctx, req(&nuxariv1.SetPasswordRequest{SetupToken: "nxp.badinput.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NewPassword: pw2k})))
+		}},
+		{"ChangePassword/current_password empty", "current_password", func() error {
+			return ignoreRes(owner.Auth.ChangePassword(ctx, req(&nuxariv1.ChangePasswordRequest{NewPassword: "a new long password"})))
+		}},
+		{"ChangePassword/new_password short", "new_password", func() error {
+			return ignoreRes(owner.Auth.ChangePassword(ctx, req(&nuxariv1.ChangePasswordRequest{CurrentPassword: ownerPW, NewPassword: "short"})))
+		}},
+		{"ChangePassword/new_password 2KiB", "new_password", func() error {
+			return ignoreRes(owner.Auth.ChangePassword(ctx, req(&nuxariv1.ChangePasswordRequest{CurrentPassword: ownerPW, NewPassword: pw2k})))
 		}},
 		{"AddMember/role 99", "role", func() error { return addMember(func(m *nuxariv1.AddMemberRequest) { m.Role = 99 }) }},
 		{"AddMember/role -1", "role", func() error { return addMember(func(m *nuxariv1.AddMemberRequest) { m.Role = -1 }) }},
@@ -529,7 +567,7 @@ func TestBadInput(t *testing.T) {
 				`{"orgId":"` + org + `","email":` + jsonStr("a\xff@example.com") + `,"password":"` + ownerPW + `"}`,
 				protoMsg{}.str(1, org).str(2, "a\xff@example.com").str(3, ownerPW)},
 			{"AddMember display_name", "/nuxari.v1.OrgService/AddMember", ownerTok,
-				`{"email":"utf@example.com","displayName":` + jsonStr(badUTF8) + `,"role":"ROLE_READONLY","initialPassword":"initial password"}`,
+				`{"email":"utf@example.com","displayName":` + jsonStr(badUTF8) + `,"role":"ROLE_READONLY"}`,
 				protoMsg{}.str(1, "utf@example.com").str(2, badUTF8).varint(3, 6).str(4, "initial password")},
 			{"CreateAPIToken name", "/nuxari.v1.AuthService/CreateAPIToken", ownerTok,
 				`{"name":` + jsonStr(badUTF8) + `,"role":"ROLE_READONLY"}`,
@@ -572,11 +610,11 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("JSON enums and escapes", func(t *testing.T) {
 		for name, body := range map[string]string{
-			"role 99":        `{"email":"e1@example.com","role":99,"initialPassword":"initial password"}`,
-			"role name":      `{"email":"e2@example.com","role":"ROLE_SUPERUSER","initialPassword":"initial password"}`,
-			"role null":      `{"email":"e3@example.com","role":null,"initialPassword":"initial password"}`,
-			"lone surrogate": `{"email":"e4@example.com","displayName":"\ud800","role":"ROLE_READONLY","initialPassword":"initial password"}`,
-			"role as string": `{"email":"e5@example.com","role":"6x","initialPassword":"initial password"}`,
+			"role 99":        `{"email":"e1@example.com","role":99}`,
+			"role name":      `{"email":"e2@example.com","role":"ROLE_SUPERUSER"}`,
+			"role null":      `{"email":"e3@example.com","role":null}`,
+			"lone surrogate": `{"email":"e4@example.com","displayName":"\ud800","role":"ROLE_READONLY"}`,
+			"role as string": `{"email":"e5@example.com","role":"6x"}`,
 		} {
 			t.Run(name, func(t *testing.T) {
 				res := postRaw(t, ts, "/nuxari.v1.OrgService/AddMember", "application/json", ownerTok, []byte(body), nil)
@@ -620,16 +658,16 @@ func TestBadInput(t *testing.T) {
 		}
 		for _, p := range servertest.Protocols {
 			c := ts.ClientsFor(ownerTok, p)
-			_, err := c.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "big@example.com", DisplayName: big, Role: nuxariv1.Role_ROLE_READONLY, InitialPassword: "initial password"}))
+			_, err := c.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "big@example.com", DisplayName: big, Role: nuxariv1.Role_ROLE_READONLY}))
 			check(string(p), err)
 		}
 		// Compressed, the request is small; inflated, it is 5 MiB.
 		gz := client.New(ts.URL, ownerTok, connect.WithSendGzip())
-		_, err := gz.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "big@example.com", DisplayName: big, Role: nuxariv1.Role_ROLE_READONLY, InitialPassword: "initial password"}))
+		_, err := gz.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "big@example.com", DisplayName: big, Role: nuxariv1.Role_ROLE_READONLY}))
 		check("gzip", err)
 		var zb bytes.Buffer
 		zw := gzip.NewWriter(&zb)
-		fmt.Fprintf(zw, `{"email":"big@example.com","displayName":"%s","role":"ROLE_READONLY","initialPassword":"initial password"}`, strings.Repeat("z", 64<<20))
+		fmt.Fprintf(zw, `{"email":"big@example.com","displayName":"%s","role":"ROLE_READONLY"}`, strings.Repeat("z", 64<<20))
 		zw.Close()
 		res := postRaw(t, ts, "/nuxari.v1.OrgService/AddMember", "application/json", ownerTok, zb.Bytes(), map[string]string{"Content-Encoding": "gzip"})
 		if res.code != "resource_exhausted" && res.code != "invalid_argument" {

@@ -172,9 +172,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatalf("CreateOrg again: %v", err)
 	}
 
-	_, err = owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: memberEmail, DisplayName: "Member", Role: nuxariv1.Role_ROLE_ADMIN, InitialPassword: initPW}))
+	addedMember, err := owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: memberEmail, DisplayName: "Member", Role: nuxariv1.Role_ROLE_ADMIN}))
 	check("AddMember", err)
-	_, err = owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: memberEmail, Role: nuxariv1.Role_ROLE_ADMIN, InitialPassword: initPW}))
+	setupTok := addedMember.Msg.GetSetup().GetSetupToken()
+	_, err = anon.Auth.SetPassword(ctx, req(&nuxariv1.SetPasswordRequest{SetupToken: setupTok, NewPassword: initPW}))
+	check("SetPassword", err)
+	_, err = anon.Auth.SetPassword(ctx, req(&nuxariv1.SetPasswordRequest{SetupToken: setupTok, NewPassword: initPW}))
+	wantUnauth("setup token used twice", err)
+	_, err = owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: memberEmail, Role: nuxariv1.Role_ROLE_ADMIN}))
 	if connect.CodeOf(err) != connect.CodeAlreadyExists {
 		t.Fatalf("AddMember again: %v", err)
 	}
@@ -277,6 +282,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		newCanary("initial password", initPW),
 	}
 	canaries = append(canaries, tokenCanaries("API token", apiTok)...)
+	canaries = append(canaries, tokenCanaries("setup token", setupTok)...)
 	canaries = append(canaries, tokenCanaries("forged token", forged)...)
 	for i, s := range sessions {
 		canaries = append(canaries, tokenCanaries("session token "+string(rune('A'+i)), s)...)

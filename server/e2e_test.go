@@ -97,10 +97,10 @@ func TestEveryRPC(t *testing.T) {
 	}
 
 	added := must(owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{
-		Email: "bob@example.com", DisplayName: "Bob", Role: nuxariv1.Role_ROLE_AUDITOR, InitialPassword: "bob password 1",
+		Email: "bob@example.com", DisplayName: "Bob", Role: nuxariv1.Role_ROLE_AUDITOR,
 	})))(t)
 	bob := added.Msg.Member.UserId
-	_, err = owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "BOB@example.com", Role: nuxariv1.Role_ROLE_READONLY, InitialPassword: "bob password 1"}))
+	_, err = owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "BOB@example.com", Role: nuxariv1.Role_ROLE_READONLY}))
 	wantCode(t, err, connect.CodeAlreadyExists)
 	role := must(owner.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: bob, Role: nuxariv1.Role_ROLE_ADMIN})))(t)
 	if role.Msg.Member.Role != nuxariv1.Role_ROLE_ADMIN {

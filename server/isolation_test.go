@@ -86,11 +86,12 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 	o.members = append(o.members, isoMember{rbac.Owner, ownerTok, created.Msg.Owner.UserId, emailOf(rbac.Owner)})
 	for _, r := range rbacRoleOrder[1:] {
 		res, err := o.owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{
-			Email: emailOf(r), DisplayName: label(string(r)), Role: rbacProtoRoles[r], InitialPassword: pw,
+			Email: emailOf(r), DisplayName: label(string(r)), Role: rbacProtoRoles[r],
 		}))
 		if err != nil {
 			t.Fatalf("AddMember %s: %v", r, err)
 		}
+		ts.SetPassword(t, res.Msg.GetSetup().GetSetupToken(), pw)
 		o.members = append(o.members, isoMember{r, ts.Login(t, id, emailOf(r), pw), res.Msg.Member.UserId, emailOf(r)})
 	}
 	for _, r := range rbacRoleOrder {

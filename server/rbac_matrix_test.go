@@ -101,12 +101,16 @@ var rbacProcedures = map[string]rbac.Permission{
 	nuxariv1connect.OrgServiceSetMemberRoleProcedure:     rbac.RolesManage,
 	nuxariv1connect.OrgServiceListMembersProcedure:       rbac.MembersRead,
 
-	nuxariv1connect.AuthServiceLoginProcedure:          rbac.Public,
-	nuxariv1connect.AuthServiceLogoutProcedure:         rbac.Authenticated,
-	nuxariv1connect.AuthServiceWhoAmIProcedure:         rbac.Authenticated,
-	nuxariv1connect.AuthServiceCreateAPITokenProcedure: rbac.TokensManage,
-	nuxariv1connect.AuthServiceRevokeAPITokenProcedure: rbac.TokensManage,
-	nuxariv1connect.AuthServiceListAPITokensProcedure:  rbac.TokensManage,
+	nuxariv1connect.AuthServiceLoginProcedure:             rbac.Public,
+	nuxariv1connect.AuthServiceLogoutProcedure:            rbac.Authenticated,
+	nuxariv1connect.AuthServiceWhoAmIProcedure:            rbac.Authenticated,
+	nuxariv1connect.AuthServiceChangePasswordProcedure:    rbac.Authenticated,
+	nuxariv1connect.AuthServiceSetPasswordProcedure:       rbac.Public,
+	nuxariv1connect.OrgServiceIssuePasswordSetupProcedure: rbac.MembersManage,
+	nuxariv1connect.OrgServiceEndMemberSessionsProcedure:  rbac.MembersManage,
+	nuxariv1connect.AuthServiceCreateAPITokenProcedure:    rbac.TokensManage,
+	nuxariv1connect.AuthServiceRevokeAPITokenProcedure:    rbac.TokensManage,
+	nuxariv1connect.AuthServiceListAPITokensProcedure:     rbac.TokensManage,
 
 	nuxariv1connect.LedgerServiceGetCheckpointProcedure:       rbac.LedgerRead,
 	nuxariv1connect.LedgerServiceGetInclusionProofProcedure:   rbac.LedgerRead,
@@ -316,12 +320,24 @@ func (fx *rbacFixture) next() int64 { return fx.seq.Add(1) }
 func (fx *rbacFixture) target(t *testing.T) string {
 	t.Helper()
 	res, err := fx.owner.Org.AddMember(context.Background(), req(&nuxariv1.AddMemberRequest{
-		Email: fmt.Sprintf("target%d@example.com", fx.next()), Role: nuxariv1.Role_ROLE_REQUESTER, InitialPassword: "target password 1",
+		Email: fmt.Sprintf("target%d@example.com", fx.next()), Role: nuxariv1.Role_ROLE_REQUESTER,
 	}))
 	if err != nil {
 		t.Fatalf("add target member: %v", err)
 	}
 	return res.Msg.Member.UserId
+}
+
+// targetSetup adds a fresh member and returns their setup token.
+func (fx *rbacFixture) targetSetup(t *testing.T) string {
+	t.Helper()
+	res, err := fx.owner.Org.AddMember(context.Background(), req(&nuxariv1.AddMemberRequest{
+		Email: fmt.Sprintf("setup%d@example.com", fx.next()), Role: nuxariv1.Role_ROLE_REQUESTER,
+	}))
+	if err != nil {
+		t.Fatalf("add target member: %v", err)
+	}
+	return res.Msg.GetSetup().GetSetupToken()
 }
 
 // targetToken creates a fresh API token for a call to act on.
@@ -487,7 +503,7 @@ var rbacCalls = map[string]rbacCall{
 	},
 	nuxariv1connect.OrgServiceAddMemberProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
 		return ignoreRes(c.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{
-			Email: fmt.Sprintf("added%d@example.com", fx.next()), Role: nuxariv1.Role_ROLE_READONLY, InitialPassword: "added password 1",
+			Email: fmt.Sprintf("added%d@example.com", fx.next()), Role: nuxariv1.Role_ROLE_READONLY,
 		})))
 	},
 	nuxariv1connect.OrgServiceRemoveMemberProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
@@ -509,6 +525,21 @@ var rbacCalls = map[string]rbacCall{
 			c = mk(fx.ts.Login(t, fx.org, p.email, p.password))
 		}
 		return ignoreRes(c.Auth.Logout(ctx, req(&nuxariv1.LogoutRequest{})))
+	},
+	nuxariv1connect.AuthServiceChangePasswordProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		// A new password too short to take: the call passes
+		// authorization and changes nothing, so the principal's sessions
+		// stay for the rest of the matrix.
+		return ignoreRes(c.Auth.ChangePassword(ctx, req(&nuxariv1.ChangePasswordRequest{CurrentPassword: p.password + "x", NewPassword: "short"})))
+	},
+	nuxariv1connect.AuthServiceSetPasswordProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Auth.SetPassword(ctx, req(&nuxariv1.SetPasswordRequest{SetupToken: fx.targetSetup(t), NewPassword: "a fresh password for " + p.name})))
+	},
+	nuxariv1connect.OrgServiceIssuePasswordSetupProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Org.IssuePasswordSetup(ctx, req(&nuxariv1.IssuePasswordSetupRequest{UserId: fx.target(t)})))
+	},
+	nuxariv1connect.OrgServiceEndMemberSessionsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Org.EndMemberSessions(ctx, req(&nuxariv1.EndMemberSessionsRequest{UserId: fx.target(t), RevokeApiTokens: true})))
 	},
 	nuxariv1connect.AuthServiceWhoAmIProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
 		return ignoreRes(c.Auth.WhoAmI(ctx, req(&nuxariv1.WhoAmIRequest{})))
@@ -639,6 +670,11 @@ var rbacCalls = map[string]rbacCall{
 var rbacAllowedCodes = map[string]map[connect.Code]string{
 	// With an API token there is no session to end.
 	nuxariv1connect.AuthServiceLogoutProcedure: {connect.CodeFailedPrecondition: "API tokens have no session"},
+	// The call sends a password too short to take; API tokens have none.
+	nuxariv1connect.AuthServiceChangePasswordProcedure: {
+		connect.CodeInvalidArgument:    "new password too short",
+		connect.CodeFailedPrecondition: "API tokens have no password",
+	},
 	// The test server keeps packages in a local directory: no URLs.
 	nuxariv1connect.EvidenceServiceGetDownloadURLProcedure: {connect.CodeFailedPrecondition: "local package store has no presigned URLs"},
 }
@@ -717,19 +753,21 @@ func TestRBACMatrix(t *testing.T) {
 // principal's call appends; event types not listed need none beyond
 // credentials (logins, logouts).
 var rbacEventPermissions = map[string]rbac.Permission{
-	"org.settings_changed":        rbac.OrgManage,
-	"member.added":                rbac.MembersManage,
-	"member.removed":              rbac.MembersManage,
-	"member.role_changed":         rbac.RolesManage,
-	"auth.api_token.created":      rbac.TokensManage,
-	"auth.api_token.revoked":      rbac.TokensManage,
-	"evidence.export.requested":   rbac.EvidenceExport,
-	"evidence.package.downloaded": rbac.EvidenceExport,
-	"agent.join_token.created":    rbac.AgentsManage,
-	"agent.decommissioned":        rbac.AgentsManage,
-	"agent.task.created":          rbac.AgentsManage,
-	"evidence.recorded":           rbac.AgentChannel,
-	"agent.task.completed":        rbac.AgentChannel,
+	"org.settings_changed":         rbac.OrgManage,
+	"member.added":                 rbac.MembersManage,
+	"member.removed":               rbac.MembersManage,
+	"member.role_changed":          rbac.RolesManage,
+	"member.password_setup_issued": rbac.MembersManage,
+	"member.sessions_ended":        rbac.MembersManage,
+	"auth.api_token.created":       rbac.TokensManage,
+	"auth.api_token.revoked":       rbac.TokensManage,
+	"evidence.export.requested":    rbac.EvidenceExport,
+	"evidence.package.downloaded":  rbac.EvidenceExport,
+	"agent.join_token.created":     rbac.AgentsManage,
+	"agent.decommissioned":         rbac.AgentsManage,
+	"agent.task.created":           rbac.AgentsManage,
+	"evidence.recorded":            rbac.AgentChannel,
+	"agent.task.completed":         rbac.AgentChannel,
 }
 
 // checkEventsPermitted reads the fixture org's whole log: every event a

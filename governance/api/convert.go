@@ -70,6 +70,18 @@ func orgOut(o governance.Org) *nuxariv1.Org {
 	}
 }
 
+// optDurationIn is durationIn for an optional field: unset is zero.
+func optDurationIn(field string, d *durationpb.Duration) (time.Duration, error) {
+	if d == nil {
+		return 0, nil
+	}
+	return durationIn(field, d)
+}
+
+func setupOut(ps governance.PasswordSetup) *nuxariv1.PasswordSetup {
+	return &nuxariv1.PasswordSetup{SetupToken: ps.Token.Reveal(), ExpireTime: ts(ps.Expires)}
+}
+
 func memberOut(m governance.Member) *nuxariv1.Member {
 	return &nuxariv1.Member{UserId: m.UserID, Email: m.Email, DisplayName: m.DisplayName, Role: roleOut(m.Role), CreateTime: ts(m.Created)}
 }

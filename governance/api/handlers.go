@@ -90,10 +90,38 @@ func (h *Handlers) AddMember(ctx context.Context, req *connect.Request[nuxariv1.
 		if err != nil {
 			return nil, err
 		}
-		mem, err := h.svc.AddMember(ctx, p, governance.NewMember{
-			Email: m.Email, DisplayName: m.DisplayName, Role: role, InitialPassword: secret.New(m.InitialPassword),
-		})
-		return &nuxariv1.AddMemberResponse{Member: memberOut(mem)}, err
+		ttl, err := optDurationIn("setup_ttl", m.SetupTtl)
+		if err != nil {
+			return nil, err
+		}
+		mem, ps, err := h.svc.AddMember(ctx, p, governance.NewMember{Email: m.Email, DisplayName: m.DisplayName, Role: role, SetupTTL: ttl})
+		if err != nil {
+			return nil, err
+		}
+		return &nuxariv1.AddMemberResponse{Member: memberOut(mem), Setup: setupOut(ps)}, nil
+	})
+}
+
+// IssuePasswordSetup implements OrgService.IssuePasswordSetup.
+func (h *Handlers) IssuePasswordSetup(ctx context.Context, req *connect.Request[nuxariv1.IssuePasswordSetupRequest]) (*connect.Response[nuxariv1.IssuePasswordSetupResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.IssuePasswordSetupRequest) (*nuxariv1.IssuePasswordSetupResponse, error) {
+		ttl, err := optDurationIn("setup_ttl", m.SetupTtl)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := h.svc.IssuePasswordSetup(ctx, p, m.UserId, ttl)
+		if err != nil {
+			return nil, err
+		}
+		return &nuxariv1.IssuePasswordSetupResponse{Setup: setupOut(ps)}, nil
+	})
+}
+
+// EndMemberSessions implements OrgService.EndMemberSessions.
+func (h *Handlers) EndMemberSessions(ctx context.Context, req *connect.Request[nuxariv1.EndMemberSessionsRequest]) (*connect.Response[nuxariv1.EndMemberSessionsResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.EndMemberSessionsRequest) (*nuxariv1.EndMemberSessionsResponse, error) {
+		n, r, err := h.svc.EndMemberSessions(ctx, p, m.UserId, m.RevokeApiTokens)
+		return &nuxariv1.EndMemberSessionsResponse{SessionsEnded: int32(n), ApiTokensRevoked: int32(r)}, err
 	})
 }
 
@@ -150,6 +178,24 @@ func (h *Handlers) WhoAmI(ctx context.Context, req *connect.Request[nuxariv1.Who
 	return call(h, ctx, req, func(p *governance.Principal, _ *nuxariv1.WhoAmIRequest) (*nuxariv1.WhoAmIResponse, error) {
 		return &nuxariv1.WhoAmIResponse{Principal: principalOut(p)}, nil
 	})
+}
+
+// ChangePassword implements AuthService.ChangePassword.
+func (h *Handlers) ChangePassword(ctx context.Context, req *connect.Request[nuxariv1.ChangePasswordRequest]) (*connect.Response[nuxariv1.ChangePasswordResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ChangePasswordRequest) (*nuxariv1.ChangePasswordResponse, error) {
+		n, err := h.svc.ChangePassword(ctx, p, secret.New(m.CurrentPassword), secret.New(m.NewPassword))
+		return &nuxariv1.ChangePasswordResponse{SessionsEnded: int32(n)}, err
+	})
+}
+
+// SetPassword implements AuthService.SetPassword.
+func (h *Handlers) SetPassword(ctx context.Context, req *connect.Request[nuxariv1.SetPasswordRequest]) (*connect.Response[nuxariv1.SetPasswordResponse], error) {
+	m := req.Msg
+	org, email, err := h.svc.SetPassword(ctx, secret.New(m.SetupToken), secret.New(m.NewPassword))
+	if err != nil {
+		return nil, toConnect(ctx, h.log, err)
+	}
+	return connect.NewResponse(&nuxariv1.SetPasswordResponse{OrgId: org, Email: email}), nil
 }
 
 // CreateAPIToken implements AuthService.CreateAPIToken.

@@ -10,16 +10,21 @@ import (
 // every served service and fails on a missing entry; docs/rbac.md is
 // generated from it.
 var Procedures = map[string]rbac.Permission{
-	nuxariv1connect.OrgServiceCreateOrgProcedure:         rbac.Public,
-	nuxariv1connect.OrgServiceGetOrgProcedure:            rbac.OrgRead,
-	nuxariv1connect.OrgServiceUpdateOrgSettingsProcedure: rbac.OrgManage,
-	nuxariv1connect.OrgServiceAddMemberProcedure:         rbac.MembersManage,
-	nuxariv1connect.OrgServiceRemoveMemberProcedure:      rbac.MembersManage,
-	nuxariv1connect.OrgServiceSetMemberRoleProcedure:     rbac.RolesManage,
-	nuxariv1connect.OrgServiceListMembersProcedure:       rbac.MembersRead,
+	nuxariv1connect.OrgServiceCreateOrgProcedure:          rbac.Public,
+	nuxariv1connect.OrgServiceGetOrgProcedure:             rbac.OrgRead,
+	nuxariv1connect.OrgServiceUpdateOrgSettingsProcedure:  rbac.OrgManage,
+	nuxariv1connect.OrgServiceAddMemberProcedure:          rbac.MembersManage,
+	nuxariv1connect.OrgServiceRemoveMemberProcedure:       rbac.MembersManage,
+	nuxariv1connect.OrgServiceSetMemberRoleProcedure:      rbac.RolesManage,
+	nuxariv1connect.OrgServiceListMembersProcedure:        rbac.MembersRead,
+	nuxariv1connect.OrgServiceIssuePasswordSetupProcedure: rbac.MembersManage,
+	nuxariv1connect.OrgServiceEndMemberSessionsProcedure:  rbac.MembersManage,
 
-	nuxariv1connect.AuthServiceLoginProcedure:          rbac.Public,
-	nuxariv1connect.AuthServiceLogoutProcedure:         rbac.Authenticated,
+	nuxariv1connect.AuthServiceLoginProcedure:  rbac.Public,
+	nuxariv1connect.AuthServiceLogoutProcedure: rbac.Authenticated,
+	// A setup token is its own proof, like a password.
+	nuxariv1connect.AuthServiceSetPasswordProcedure:    rbac.Public,
+	nuxariv1connect.AuthServiceChangePasswordProcedure: rbac.Authenticated,
 	nuxariv1connect.AuthServiceWhoAmIProcedure:         rbac.Authenticated,
 	nuxariv1connect.AuthServiceCreateAPITokenProcedure: rbac.TokensManage,
 	nuxariv1connect.AuthServiceRevokeAPITokenProcedure: rbac.TokensManage,

@@ -9,10 +9,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nuxari/nuxari/governance/jcs"
 	"github.com/nuxari/nuxari/ledger"
@@ -25,6 +27,10 @@ var (
 	// ErrConflict: a precondition did not hold; the state changed since it
 	// was read. Nothing was written.
 	ErrConflict = errors.New("state changed concurrently")
+	// ErrHoldBroken: a hold of the handle (the actor's session, token,
+	// membership or role) changed after it was read. Nothing was written.
+	// It is wrapped with the hold's own error.
+	ErrHoldBroken = errors.New("the caller's credentials or role changed while the request ran; nothing was changed")
 )
 
 // Store holds every org's governance state.
@@ -44,8 +50,32 @@ func (s *Store) Org(id string) Org { return Org{l: s.l, id: id} }
 
 // Org is the storage of one org.
 type Org struct {
-	l  *ledger.Ledger
-	id string
+	l      *ledger.Ledger
+	id     string
+	holds  []Hold
+	before func(ctx context.Context, events []any)
+}
+
+// Hold is a state key whose value an actor's authority rests on (its
+// session or token, its membership and role) as read when the actor was
+// authenticated. A handle with holds commits only while every one of them
+// still has that value.
+type Hold struct {
+	Key string
+	// Value is the key's value as read; nil means it must be absent.
+	Value []byte
+	// Err is returned, wrapped, when a commit is refused because Key
+	// changed (for example the caller's ErrUnauthenticated for a session,
+	// ErrPermission for a membership).
+	Err error
+}
+
+// Holding returns a handle of the same org whose commits also require
+// every hold, checked in the same batch as the commit's own
+// preconditions. Reads are unaffected.
+func (o Org) Holding(holds ...Hold) Org {
+	o.holds = append(append([]Hold(nil), o.holds...), holds...)
+	return o
 }
 
 // ID returns the org's ID.
@@ -89,6 +119,14 @@ func (o Org) Scan(ctx context.Context, prefix, start string, fn func(key string,
 	return mapErr(err)
 }
 
+// BeforeCommit returns a handle of the same org that calls fn with the
+// changes' events before each commit, for tests that order a concurrent
+// change deterministically.
+func (o Org) BeforeCommit(fn func(ctx context.Context, events []any)) Org {
+	o.before = fn
+	return o
+}
+
 // Change is one event with the state writes that commit with it.
 type Change struct {
 	// Event is encoded as RFC 8785 canonical JSON: a struct or map that
@@ -103,6 +141,9 @@ type Change struct {
 	Put map[string]any
 	// Delete removes keys.
 	Delete []string
+	// Retention, if positive, sets the org's retention window with the
+	// event (ledger.Entry.Retention).
+	Retention time.Duration
 }
 
 // Ack says when Commit returns; see ledger.Ack.
@@ -113,13 +154,20 @@ type Ack = ledger.Ack
 // batch is durable (ledger.AckDurable) or a signed checkpoint covers it
 // (ledger.AckCheckpoint).
 func (o Org) Commit(ctx context.Context, ack Ack, changes ...Change) ([]ledger.Receipt, error) {
+	if o.before != nil {
+		events := make([]any, len(changes))
+		for i, c := range changes {
+			events[i] = c.Event
+		}
+		o.before(ctx, events)
+	}
 	entries := make([]ledger.Entry, len(changes))
 	for i, c := range changes {
 		ev, err := jcs.Marshal(c.Event)
 		if err != nil {
 			return nil, fmt.Errorf("encode event: %w", err)
 		}
-		e := ledger.Entry{Event: ev, IdempotencyKey: c.IdempotencyKey}
+		e := ledger.Entry{Event: ev, IdempotencyKey: c.IdempotencyKey, Retention: c.Retention}
 		for k, v := range c.Require {
 			e.Conditions = append(e.Conditions, ledger.Condition{Key: []byte(k), Value: v})
 		}
@@ -137,8 +185,41 @@ func (o Org) Commit(ctx context.Context, ack Ack, changes ...Change) ([]ledger.R
 		}
 		entries[i] = e
 	}
+	if len(o.holds) > 0 && len(entries) > 0 {
+		// Conditions of one append all hold against the state before it,
+		// so the first entry carrying them covers the whole batch.
+		for _, h := range o.holds {
+			entries[0].Conditions = append(entries[0].Conditions, ledger.Condition{Key: []byte(h.Key), Value: h.Value})
+		}
+	}
 	rs, err := o.l.Append(ctx, o.id, entries, ack)
+	if errors.Is(err, ledger.ErrPrecondition) {
+		if herr := o.brokenHold(ctx); herr != nil {
+			return nil, herr
+		}
+	}
 	return rs, mapErr(err)
+}
+
+// brokenHold returns the error of the first hold whose key no longer has
+// its value, nil if all still hold. A refused commit calls it to tell the
+// caller's lost authority from an ordinary concurrent change.
+func (o Org) brokenHold(ctx context.Context) error {
+	for _, h := range o.holds {
+		v, err := o.l.State(ctx, o.id, []byte(h.Key))
+		switch {
+		case errors.Is(err, ledger.ErrNotFound) || errors.Is(err, ledger.ErrUnknownOrg):
+			if h.Value == nil {
+				continue
+			}
+		case err != nil:
+			return mapErr(err)
+		case h.Value != nil && bytes.Equal(v, h.Value):
+			continue
+		}
+		return fmt.Errorf("%w: %w", h.Err, ErrHoldBroken)
+	}
+	return nil
 }
 
 func mapErr(err error) error {

@@ -34,6 +34,7 @@ const (
 	API     Kind = "a" // an API token made by a user
 	Agent   Kind = "g" // an agent's access token
 	Join    Kind = "j" // a one-use agent join token
+	Setup   Kind = "p" // a one-use token with which a member sets a password
 )
 
 // ErrMalformed: a token, or the kind or org given to New, is not in the
@@ -143,7 +144,7 @@ func ID(hash [32]byte) string {
 
 func (k Kind) known() bool {
 	switch k {
-	case Session, API, Agent, Join:
+	case Session, API, Agent, Join, Setup:
 		return true
 	}
 	return false

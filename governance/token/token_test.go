@@ -12,7 +12,7 @@ import (
 	"github.com/nuxari/nuxari/governance/token"
 )
 
-var kinds = []token.Kind{token.Session, token.API, token.Agent}
+var kinds = []token.Kind{token.Session, token.API, token.Agent, token.Join, token.Setup}
 
 func mustNew(t testing.TB, kind token.Kind, org string) (string, [32]byte) {
 	t.Helper()
@@ -24,7 +24,7 @@ func mustNew(t testing.TB, kind token.Kind, org string) (string, [32]byte) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	shape := regexp.MustCompile(`^nx[sag]\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{43}$`)
+	shape := regexp.MustCompile(`^nx[sagjp]\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{43}$`)
 	orgs := []string{"acme", "o", "org_with-both_-", "0123", strings.Repeat("Z", 64)}
 	for _, kind := range kinds {
 		for _, org := range orgs {

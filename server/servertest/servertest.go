@@ -153,15 +153,24 @@ func (s *Server) Login(t testing.TB, org, email, pw string) string {
 	return res.Msg.SessionToken
 }
 
-// AddMember adds a member with role and returns their session token and
-// user ID.
+// AddMember adds a member with role, sets their password pw with the
+// setup token, and returns their session token and user ID.
 func (s *Server) AddMember(t testing.TB, ownerToken, org, email, pw string, role nuxariv1.Role) (token, userID string) {
 	t.Helper()
-	res, err := s.Clients(ownerToken).Org.AddMember(context.Background(), connect.NewRequest(&nuxariv1.AddMemberRequest{Email: email, Role: role, InitialPassword: pw}))
+	res, err := s.Clients(ownerToken).Org.AddMember(context.Background(), connect.NewRequest(&nuxariv1.AddMemberRequest{Email: email, Role: role}))
 	if err != nil {
 		t.Fatalf("AddMember %s: %v", email, err)
 	}
+	s.SetPassword(t, res.Msg.GetSetup().GetSetupToken(), pw)
 	return s.Login(t, org, email, pw), res.Msg.Member.UserId
+}
+
+// SetPassword sets a member's password with their setup token.
+func (s *Server) SetPassword(t testing.TB, setupToken, pw string) {
+	t.Helper()
+	if _, err := s.Clients("").Auth.SetPassword(context.Background(), connect.NewRequest(&nuxariv1.SetPasswordRequest{SetupToken: setupToken, NewPassword: pw})); err != nil {
+		t.Fatalf("SetPassword: %v", err)
+	}
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent use.

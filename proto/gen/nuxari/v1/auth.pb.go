@@ -208,6 +208,210 @@ func (*LogoutResponse) Descriptor() ([]byte, []int) {
 	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{3}
 }
 
+type ChangePasswordRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CurrentPassword string                 `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// At least 12 bytes.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordRequest) Reset() {
+	*x = ChangePasswordRequest{}
+	mi := &file_nuxari_v1_auth_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordRequest) ProtoMessage() {}
+
+func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_auth_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ChangePasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+type ChangePasswordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many other sessions of the caller ended.
+	SessionsEnded int32 `protobuf:"varint,1,opt,name=sessions_ended,json=sessionsEnded,proto3" json:"sessions_ended,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordResponse) Reset() {
+	*x = ChangePasswordResponse{}
+	mi := &file_nuxari_v1_auth_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordResponse) ProtoMessage() {}
+
+func (x *ChangePasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_auth_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordResponse.ProtoReflect.Descriptor instead.
+func (*ChangePasswordResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ChangePasswordResponse) GetSessionsEnded() int32 {
+	if x != nil {
+		return x.SessionsEnded
+	}
+	return 0
+}
+
+type SetPasswordRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	SetupToken string                 `protobuf:"bytes,1,opt,name=setup_token,json=setupToken,proto3" json:"setup_token,omitempty"`
+	// At least 12 bytes.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPasswordRequest) Reset() {
+	*x = SetPasswordRequest{}
+	mi := &file_nuxari_v1_auth_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPasswordRequest) ProtoMessage() {}
+
+func (x *SetPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_auth_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPasswordRequest.ProtoReflect.Descriptor instead.
+func (*SetPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetPasswordRequest) GetSetupToken() string {
+	if x != nil {
+		return x.SetupToken
+	}
+	return ""
+}
+
+func (x *SetPasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
+type SetPasswordResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The org and email to log in with.
+	OrgId         string `protobuf:"bytes,1,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPasswordResponse) Reset() {
+	*x = SetPasswordResponse{}
+	mi := &file_nuxari_v1_auth_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPasswordResponse) ProtoMessage() {}
+
+func (x *SetPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_auth_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPasswordResponse.ProtoReflect.Descriptor instead.
+func (*SetPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetPasswordResponse) GetOrgId() string {
+	if x != nil {
+		return x.OrgId
+	}
+	return ""
+}
+
+func (x *SetPasswordResponse) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
 type WhoAmIRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -216,7 +420,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[4]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +432,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[4]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +445,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 type WhoAmIResponse struct {
@@ -253,7 +457,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[5]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -265,7 +469,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[5]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -278,7 +482,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WhoAmIResponse) GetPrincipal() *Principal {
@@ -304,7 +508,7 @@ type APIToken struct {
 
 func (x *APIToken) Reset() {
 	*x = APIToken{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[6]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +520,7 @@ func (x *APIToken) String() string {
 func (*APIToken) ProtoMessage() {}
 
 func (x *APIToken) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[6]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +533,7 @@ func (x *APIToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use APIToken.ProtoReflect.Descriptor instead.
 func (*APIToken) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *APIToken) GetTokenId() string {
@@ -387,7 +591,7 @@ type CreateAPITokenRequest struct {
 
 func (x *CreateAPITokenRequest) Reset() {
 	*x = CreateAPITokenRequest{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[7]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +603,7 @@ func (x *CreateAPITokenRequest) String() string {
 func (*CreateAPITokenRequest) ProtoMessage() {}
 
 func (x *CreateAPITokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[7]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +616,7 @@ func (x *CreateAPITokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAPITokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateAPITokenRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{7}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateAPITokenRequest) GetName() string {
@@ -447,7 +651,7 @@ type CreateAPITokenResponse struct {
 
 func (x *CreateAPITokenResponse) Reset() {
 	*x = CreateAPITokenResponse{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[8]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +663,7 @@ func (x *CreateAPITokenResponse) String() string {
 func (*CreateAPITokenResponse) ProtoMessage() {}
 
 func (x *CreateAPITokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[8]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +676,7 @@ func (x *CreateAPITokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAPITokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateAPITokenResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateAPITokenResponse) GetToken() *APIToken {
@@ -498,7 +702,7 @@ type RevokeAPITokenRequest struct {
 
 func (x *RevokeAPITokenRequest) Reset() {
 	*x = RevokeAPITokenRequest{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[9]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +714,7 @@ func (x *RevokeAPITokenRequest) String() string {
 func (*RevokeAPITokenRequest) ProtoMessage() {}
 
 func (x *RevokeAPITokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[9]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +727,7 @@ func (x *RevokeAPITokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAPITokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAPITokenRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RevokeAPITokenRequest) GetTokenId() string {
@@ -541,7 +745,7 @@ type RevokeAPITokenResponse struct {
 
 func (x *RevokeAPITokenResponse) Reset() {
 	*x = RevokeAPITokenResponse{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[10]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +757,7 @@ func (x *RevokeAPITokenResponse) String() string {
 func (*RevokeAPITokenResponse) ProtoMessage() {}
 
 func (x *RevokeAPITokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[10]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +770,7 @@ func (x *RevokeAPITokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAPITokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAPITokenResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 type ListAPITokensRequest struct {
@@ -580,7 +784,7 @@ type ListAPITokensRequest struct {
 
 func (x *ListAPITokensRequest) Reset() {
 	*x = ListAPITokensRequest{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[11]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +796,7 @@ func (x *ListAPITokensRequest) String() string {
 func (*ListAPITokensRequest) ProtoMessage() {}
 
 func (x *ListAPITokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[11]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +809,7 @@ func (x *ListAPITokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAPITokensRequest.ProtoReflect.Descriptor instead.
 func (*ListAPITokensRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{11}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListAPITokensRequest) GetPageSize() int32 {
@@ -632,7 +836,7 @@ type ListAPITokensResponse struct {
 
 func (x *ListAPITokensResponse) Reset() {
 	*x = ListAPITokensResponse{}
-	mi := &file_nuxari_v1_auth_proto_msgTypes[12]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +848,7 @@ func (x *ListAPITokensResponse) String() string {
 func (*ListAPITokensResponse) ProtoMessage() {}
 
 func (x *ListAPITokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_auth_proto_msgTypes[12]
+	mi := &file_nuxari_v1_auth_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +861,7 @@ func (x *ListAPITokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAPITokensResponse.ProtoReflect.Descriptor instead.
 func (*ListAPITokensResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{12}
+	return file_nuxari_v1_auth_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListAPITokensResponse) GetTokens() []*APIToken {
@@ -687,7 +891,19 @@ const file_nuxari_v1_auth_proto_rawDesc = "" +
 	"\rsession_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\fsessionToken\x122\n" +
 	"\tprincipal\x18\x02 \x01(\v2\x14.nuxari.v1.PrincipalR\tprincipal\"\x0f\n" +
 	"\rLogoutRequest\"\x10\n" +
-	"\x0eLogoutResponse\"\x0f\n" +
+	"\x0eLogoutResponse\"o\n" +
+	"\x15ChangePasswordRequest\x12.\n" +
+	"\x10current_password\x18\x01 \x01(\tB\x03\x80\x01\x01R\x0fcurrentPassword\x12&\n" +
+	"\fnew_password\x18\x02 \x01(\tB\x03\x80\x01\x01R\vnewPassword\"?\n" +
+	"\x16ChangePasswordResponse\x12%\n" +
+	"\x0esessions_ended\x18\x01 \x01(\x05R\rsessionsEnded\"b\n" +
+	"\x12SetPasswordRequest\x12$\n" +
+	"\vsetup_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\n" +
+	"setupToken\x12&\n" +
+	"\fnew_password\x18\x02 \x01(\tB\x03\x80\x01\x01R\vnewPassword\"B\n" +
+	"\x13SetPasswordResponse\x12\x15\n" +
+	"\x06org_id\x18\x01 \x01(\tR\x05orgId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\"\x0f\n" +
 	"\rWhoAmIRequest\"D\n" +
 	"\x0eWhoAmIResponse\x122\n" +
 	"\tprincipal\x18\x01 \x01(\v2\x14.nuxari.v1.PrincipalR\tprincipal\"\xf7\x01\n" +
@@ -717,10 +933,12 @@ const file_nuxari_v1_auth_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"l\n" +
 	"\x15ListAPITokensResponse\x12+\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x13.nuxari.v1.APITokenR\x06tokens\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xdb\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x84\x05\n" +
 	"\vAuthService\x12<\n" +
 	"\x05Login\x12\x17.nuxari.v1.LoginRequest\x1a\x18.nuxari.v1.LoginResponse\"\x00\x12?\n" +
-	"\x06Logout\x12\x18.nuxari.v1.LogoutRequest\x1a\x19.nuxari.v1.LogoutResponse\"\x00\x12B\n" +
+	"\x06Logout\x12\x18.nuxari.v1.LogoutRequest\x1a\x19.nuxari.v1.LogoutResponse\"\x00\x12W\n" +
+	"\x0eChangePassword\x12 .nuxari.v1.ChangePasswordRequest\x1a!.nuxari.v1.ChangePasswordResponse\"\x00\x12N\n" +
+	"\vSetPassword\x12\x1d.nuxari.v1.SetPasswordRequest\x1a\x1e.nuxari.v1.SetPasswordResponse\"\x00\x12B\n" +
 	"\x06WhoAmI\x12\x18.nuxari.v1.WhoAmIRequest\x1a\x19.nuxari.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12W\n" +
 	"\x0eCreateAPIToken\x12 .nuxari.v1.CreateAPITokenRequest\x1a!.nuxari.v1.CreateAPITokenResponse\"\x00\x12W\n" +
 	"\x0eRevokeAPIToken\x12 .nuxari.v1.RevokeAPITokenRequest\x1a!.nuxari.v1.RevokeAPITokenResponse\"\x00\x12W\n" +
@@ -740,50 +958,58 @@ func file_nuxari_v1_auth_proto_rawDescGZIP() []byte {
 	return file_nuxari_v1_auth_proto_rawDescData
 }
 
-var file_nuxari_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_nuxari_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_nuxari_v1_auth_proto_goTypes = []any{
 	(*LoginRequest)(nil),           // 0: nuxari.v1.LoginRequest
 	(*LoginResponse)(nil),          // 1: nuxari.v1.LoginResponse
 	(*LogoutRequest)(nil),          // 2: nuxari.v1.LogoutRequest
 	(*LogoutResponse)(nil),         // 3: nuxari.v1.LogoutResponse
-	(*WhoAmIRequest)(nil),          // 4: nuxari.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),         // 5: nuxari.v1.WhoAmIResponse
-	(*APIToken)(nil),               // 6: nuxari.v1.APIToken
-	(*CreateAPITokenRequest)(nil),  // 7: nuxari.v1.CreateAPITokenRequest
-	(*CreateAPITokenResponse)(nil), // 8: nuxari.v1.CreateAPITokenResponse
-	(*RevokeAPITokenRequest)(nil),  // 9: nuxari.v1.RevokeAPITokenRequest
-	(*RevokeAPITokenResponse)(nil), // 10: nuxari.v1.RevokeAPITokenResponse
-	(*ListAPITokensRequest)(nil),   // 11: nuxari.v1.ListAPITokensRequest
-	(*ListAPITokensResponse)(nil),  // 12: nuxari.v1.ListAPITokensResponse
-	(*Principal)(nil),              // 13: nuxari.v1.Principal
-	(Role)(0),                      // 14: nuxari.v1.Role
-	(*timestamppb.Timestamp)(nil),  // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 16: google.protobuf.Duration
+	(*ChangePasswordRequest)(nil),  // 4: nuxari.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil), // 5: nuxari.v1.ChangePasswordResponse
+	(*SetPasswordRequest)(nil),     // 6: nuxari.v1.SetPasswordRequest
+	(*SetPasswordResponse)(nil),    // 7: nuxari.v1.SetPasswordResponse
+	(*WhoAmIRequest)(nil),          // 8: nuxari.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),         // 9: nuxari.v1.WhoAmIResponse
+	(*APIToken)(nil),               // 10: nuxari.v1.APIToken
+	(*CreateAPITokenRequest)(nil),  // 11: nuxari.v1.CreateAPITokenRequest
+	(*CreateAPITokenResponse)(nil), // 12: nuxari.v1.CreateAPITokenResponse
+	(*RevokeAPITokenRequest)(nil),  // 13: nuxari.v1.RevokeAPITokenRequest
+	(*RevokeAPITokenResponse)(nil), // 14: nuxari.v1.RevokeAPITokenResponse
+	(*ListAPITokensRequest)(nil),   // 15: nuxari.v1.ListAPITokensRequest
+	(*ListAPITokensResponse)(nil),  // 16: nuxari.v1.ListAPITokensResponse
+	(*Principal)(nil),              // 17: nuxari.v1.Principal
+	(Role)(0),                      // 18: nuxari.v1.Role
+	(*timestamppb.Timestamp)(nil),  // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 20: google.protobuf.Duration
 }
 var file_nuxari_v1_auth_proto_depIdxs = []int32{
-	13, // 0: nuxari.v1.LoginResponse.principal:type_name -> nuxari.v1.Principal
-	13, // 1: nuxari.v1.WhoAmIResponse.principal:type_name -> nuxari.v1.Principal
-	14, // 2: nuxari.v1.APIToken.role:type_name -> nuxari.v1.Role
-	15, // 3: nuxari.v1.APIToken.create_time:type_name -> google.protobuf.Timestamp
-	15, // 4: nuxari.v1.APIToken.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 5: nuxari.v1.CreateAPITokenRequest.role:type_name -> nuxari.v1.Role
-	16, // 6: nuxari.v1.CreateAPITokenRequest.ttl:type_name -> google.protobuf.Duration
-	6,  // 7: nuxari.v1.CreateAPITokenResponse.token:type_name -> nuxari.v1.APIToken
-	6,  // 8: nuxari.v1.ListAPITokensResponse.tokens:type_name -> nuxari.v1.APIToken
+	17, // 0: nuxari.v1.LoginResponse.principal:type_name -> nuxari.v1.Principal
+	17, // 1: nuxari.v1.WhoAmIResponse.principal:type_name -> nuxari.v1.Principal
+	18, // 2: nuxari.v1.APIToken.role:type_name -> nuxari.v1.Role
+	19, // 3: nuxari.v1.APIToken.create_time:type_name -> google.protobuf.Timestamp
+	19, // 4: nuxari.v1.APIToken.expire_time:type_name -> google.protobuf.Timestamp
+	18, // 5: nuxari.v1.CreateAPITokenRequest.role:type_name -> nuxari.v1.Role
+	20, // 6: nuxari.v1.CreateAPITokenRequest.ttl:type_name -> google.protobuf.Duration
+	10, // 7: nuxari.v1.CreateAPITokenResponse.token:type_name -> nuxari.v1.APIToken
+	10, // 8: nuxari.v1.ListAPITokensResponse.tokens:type_name -> nuxari.v1.APIToken
 	0,  // 9: nuxari.v1.AuthService.Login:input_type -> nuxari.v1.LoginRequest
 	2,  // 10: nuxari.v1.AuthService.Logout:input_type -> nuxari.v1.LogoutRequest
-	4,  // 11: nuxari.v1.AuthService.WhoAmI:input_type -> nuxari.v1.WhoAmIRequest
-	7,  // 12: nuxari.v1.AuthService.CreateAPIToken:input_type -> nuxari.v1.CreateAPITokenRequest
-	9,  // 13: nuxari.v1.AuthService.RevokeAPIToken:input_type -> nuxari.v1.RevokeAPITokenRequest
-	11, // 14: nuxari.v1.AuthService.ListAPITokens:input_type -> nuxari.v1.ListAPITokensRequest
-	1,  // 15: nuxari.v1.AuthService.Login:output_type -> nuxari.v1.LoginResponse
-	3,  // 16: nuxari.v1.AuthService.Logout:output_type -> nuxari.v1.LogoutResponse
-	5,  // 17: nuxari.v1.AuthService.WhoAmI:output_type -> nuxari.v1.WhoAmIResponse
-	8,  // 18: nuxari.v1.AuthService.CreateAPIToken:output_type -> nuxari.v1.CreateAPITokenResponse
-	10, // 19: nuxari.v1.AuthService.RevokeAPIToken:output_type -> nuxari.v1.RevokeAPITokenResponse
-	12, // 20: nuxari.v1.AuthService.ListAPITokens:output_type -> nuxari.v1.ListAPITokensResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
+	4,  // 11: nuxari.v1.AuthService.ChangePassword:input_type -> nuxari.v1.ChangePasswordRequest
+	6,  // 12: nuxari.v1.AuthService.SetPassword:input_type -> nuxari.v1.SetPasswordRequest
+	8,  // 13: nuxari.v1.AuthService.WhoAmI:input_type -> nuxari.v1.WhoAmIRequest
+	11, // 14: nuxari.v1.AuthService.CreateAPIToken:input_type -> nuxari.v1.CreateAPITokenRequest
+	13, // 15: nuxari.v1.AuthService.RevokeAPIToken:input_type -> nuxari.v1.RevokeAPITokenRequest
+	15, // 16: nuxari.v1.AuthService.ListAPITokens:input_type -> nuxari.v1.ListAPITokensRequest
+	1,  // 17: nuxari.v1.AuthService.Login:output_type -> nuxari.v1.LoginResponse
+	3,  // 18: nuxari.v1.AuthService.Logout:output_type -> nuxari.v1.LogoutResponse
+	5,  // 19: nuxari.v1.AuthService.ChangePassword:output_type -> nuxari.v1.ChangePasswordResponse
+	7,  // 20: nuxari.v1.AuthService.SetPassword:output_type -> nuxari.v1.SetPasswordResponse
+	9,  // 21: nuxari.v1.AuthService.WhoAmI:output_type -> nuxari.v1.WhoAmIResponse
+	12, // 22: nuxari.v1.AuthService.CreateAPIToken:output_type -> nuxari.v1.CreateAPITokenResponse
+	14, // 23: nuxari.v1.AuthService.RevokeAPIToken:output_type -> nuxari.v1.RevokeAPITokenResponse
+	16, // 24: nuxari.v1.AuthService.ListAPITokens:output_type -> nuxari.v1.ListAPITokensResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -801,7 +1027,7 @@ func file_nuxari_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nuxari_v1_auth_proto_rawDesc), len(file_nuxari_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -344,11 +345,11 @@ type AddMemberRequest struct {
 	Email       string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Role        Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=nuxari.v1.Role" json:"role,omitempty"`
-	// The member's first password, which they should change. At least 12
-	// bytes.
-	InitialPassword string `protobuf:"bytes,4,opt,name=initial_password,json=initialPassword,proto3" json:"initial_password,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// How long the setup token works; unset means 72 hours; 10 minutes to
+	// 30 days.
+	SetupTtl      *durationpb.Duration `protobuf:"bytes,5,opt,name=setup_ttl,json=setupTtl,proto3" json:"setup_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AddMemberRequest) Reset() {
@@ -402,23 +403,79 @@ func (x *AddMemberRequest) GetRole() Role {
 	return Role_ROLE_UNSPECIFIED
 }
 
-func (x *AddMemberRequest) GetInitialPassword() string {
+func (x *AddMemberRequest) GetSetupTtl() *durationpb.Duration {
 	if x != nil {
-		return x.InitialPassword
+		return x.SetupTtl
+	}
+	return nil
+}
+
+// PasswordSetup is a one-time token with which a member sets their own
+// password (AuthService SetPassword). It is shown only here; hand it to
+// the member over a trusted channel.
+type PasswordSetup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SetupToken    string                 `protobuf:"bytes,1,opt,name=setup_token,json=setupToken,proto3" json:"setup_token,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PasswordSetup) Reset() {
+	*x = PasswordSetup{}
+	mi := &file_nuxari_v1_org_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PasswordSetup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PasswordSetup) ProtoMessage() {}
+
+func (x *PasswordSetup) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_org_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PasswordSetup.ProtoReflect.Descriptor instead.
+func (*PasswordSetup) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PasswordSetup) GetSetupToken() string {
+	if x != nil {
+		return x.SetupToken
 	}
 	return ""
+}
+
+func (x *PasswordSetup) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
 }
 
 type AddMemberResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Setup         *PasswordSetup         `protobuf:"bytes,2,opt,name=setup,proto3" json:"setup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_nuxari_v1_org_proto_msgTypes[7]
+	mi := &file_nuxari_v1_org_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +487,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_org_proto_msgTypes[7]
+	mi := &file_nuxari_v1_org_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +500,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{7}
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddMemberResponse) GetMember() *Member {
@@ -451,6 +508,215 @@ func (x *AddMemberResponse) GetMember() *Member {
 		return x.Member
 	}
 	return nil
+}
+
+func (x *AddMemberResponse) GetSetup() *PasswordSetup {
+	if x != nil {
+		return x.Setup
+	}
+	return nil
+}
+
+type IssuePasswordSetupRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// As AddMemberRequest.setup_ttl.
+	SetupTtl      *durationpb.Duration `protobuf:"bytes,2,opt,name=setup_ttl,json=setupTtl,proto3" json:"setup_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssuePasswordSetupRequest) Reset() {
+	*x = IssuePasswordSetupRequest{}
+	mi := &file_nuxari_v1_org_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssuePasswordSetupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssuePasswordSetupRequest) ProtoMessage() {}
+
+func (x *IssuePasswordSetupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_org_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssuePasswordSetupRequest.ProtoReflect.Descriptor instead.
+func (*IssuePasswordSetupRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *IssuePasswordSetupRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *IssuePasswordSetupRequest) GetSetupTtl() *durationpb.Duration {
+	if x != nil {
+		return x.SetupTtl
+	}
+	return nil
+}
+
+type IssuePasswordSetupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Setup         *PasswordSetup         `protobuf:"bytes,1,opt,name=setup,proto3" json:"setup,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssuePasswordSetupResponse) Reset() {
+	*x = IssuePasswordSetupResponse{}
+	mi := &file_nuxari_v1_org_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssuePasswordSetupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssuePasswordSetupResponse) ProtoMessage() {}
+
+func (x *IssuePasswordSetupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_org_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssuePasswordSetupResponse.ProtoReflect.Descriptor instead.
+func (*IssuePasswordSetupResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *IssuePasswordSetupResponse) GetSetup() *PasswordSetup {
+	if x != nil {
+		return x.Setup
+	}
+	return nil
+}
+
+type EndMemberSessionsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Also revoke every API token the member created.
+	RevokeApiTokens bool `protobuf:"varint,2,opt,name=revoke_api_tokens,json=revokeApiTokens,proto3" json:"revoke_api_tokens,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *EndMemberSessionsRequest) Reset() {
+	*x = EndMemberSessionsRequest{}
+	mi := &file_nuxari_v1_org_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndMemberSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndMemberSessionsRequest) ProtoMessage() {}
+
+func (x *EndMemberSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_org_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndMemberSessionsRequest.ProtoReflect.Descriptor instead.
+func (*EndMemberSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *EndMemberSessionsRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *EndMemberSessionsRequest) GetRevokeApiTokens() bool {
+	if x != nil {
+		return x.RevokeApiTokens
+	}
+	return false
+}
+
+type EndMemberSessionsResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SessionsEnded    int32                  `protobuf:"varint,1,opt,name=sessions_ended,json=sessionsEnded,proto3" json:"sessions_ended,omitempty"`
+	ApiTokensRevoked int32                  `protobuf:"varint,2,opt,name=api_tokens_revoked,json=apiTokensRevoked,proto3" json:"api_tokens_revoked,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *EndMemberSessionsResponse) Reset() {
+	*x = EndMemberSessionsResponse{}
+	mi := &file_nuxari_v1_org_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndMemberSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndMemberSessionsResponse) ProtoMessage() {}
+
+func (x *EndMemberSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_org_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndMemberSessionsResponse.ProtoReflect.Descriptor instead.
+func (*EndMemberSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *EndMemberSessionsResponse) GetSessionsEnded() int32 {
+	if x != nil {
+		return x.SessionsEnded
+	}
+	return 0
+}
+
+func (x *EndMemberSessionsResponse) GetApiTokensRevoked() int32 {
+	if x != nil {
+		return x.ApiTokensRevoked
+	}
+	return 0
 }
 
 type RemoveMemberRequest struct {
@@ -462,7 +728,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_nuxari_v1_org_proto_msgTypes[8]
+	mi := &file_nuxari_v1_org_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +740,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_org_proto_msgTypes[8]
+	mi := &file_nuxari_v1_org_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +753,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{8}
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RemoveMemberRequest) GetUserId() string {
@@ -505,7 +771,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_nuxari_v1_org_proto_msgTypes[9]
+	mi := &file_nuxari_v1_org_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +783,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_org_proto_msgTypes[9]
+	mi := &file_nuxari_v1_org_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +796,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{9}
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{14}
 }
 
 type SetMemberRoleRequest struct {
@@ -543,7 +809,7 @@ type SetMemberRoleRequest struct {
 
 func (x *SetMemberRoleRequest) Reset() {
 	*x = SetMemberRoleRequest{}
-	mi := &file_nuxari_v1_org_proto_msgTypes[10]
+	mi := &file_nuxari_v1_org_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +821,7 @@ func (x *SetMemberRoleRequest) String() string {
 func (*SetMemberRoleRequest) ProtoMessage() {}
 
 func (x *SetMemberRoleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_org_proto_msgTypes[10]
+	mi := &file_nuxari_v1_org_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +834,7 @@ func (x *SetMemberRoleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberRoleRequest.ProtoReflect.Descriptor instead.
 func (*SetMemberRoleRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{10}
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetMemberRoleRequest) GetUserId() string {
@@ -594,7 +860,7 @@ type SetMemberRoleResponse struct {
 
 func (x *SetMemberRoleResponse) Reset() {
 	*x = SetMemberRoleResponse{}
-	mi := &file_nuxari_v1_org_proto_msgTypes[11]
+	mi := &file_nuxari_v1_org_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +872,7 @@ func (x *SetMemberRoleResponse) String() string {
 func (*SetMemberRoleResponse) ProtoMessage() {}
 
 func (x *SetMemberRoleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_org_proto_msgTypes[11]
+	mi := &file_nuxari_v1_org_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +885,7 @@ func (x *SetMemberRoleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMemberRoleResponse.ProtoReflect.Descriptor instead.
 func (*SetMemberRoleResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{11}
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetMemberRoleResponse) GetMember() *Member {
@@ -640,7 +906,7 @@ type ListMembersRequest struct {
 
 func (x *ListMembersRequest) Reset() {
 	*x = ListMembersRequest{}
-	mi := &file_nuxari_v1_org_proto_msgTypes[12]
+	mi := &file_nuxari_v1_org_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -652,7 +918,7 @@ func (x *ListMembersRequest) String() string {
 func (*ListMembersRequest) ProtoMessage() {}
 
 func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_org_proto_msgTypes[12]
+	mi := &file_nuxari_v1_org_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -665,7 +931,7 @@ func (x *ListMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListMembersRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{12}
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListMembersRequest) GetPageSize() int32 {
@@ -692,7 +958,7 @@ type ListMembersResponse struct {
 
 func (x *ListMembersResponse) Reset() {
 	*x = ListMembersResponse{}
-	mi := &file_nuxari_v1_org_proto_msgTypes[13]
+	mi := &file_nuxari_v1_org_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +970,7 @@ func (x *ListMembersResponse) String() string {
 func (*ListMembersResponse) ProtoMessage() {}
 
 func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_org_proto_msgTypes[13]
+	mi := &file_nuxari_v1_org_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +983,7 @@ func (x *ListMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListMembersResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{13}
+	return file_nuxari_v1_org_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListMembersResponse) GetMembers() []*Member {
@@ -738,7 +1004,7 @@ var File_nuxari_v1_org_proto protoreflect.FileDescriptor
 
 const file_nuxari_v1_org_proto_rawDesc = "" +
 	"\n" +
-	"\x13nuxari/v1/org.proto\x12\tnuxari.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x15nuxari/v1/types.proto\"\xc7\x01\n" +
+	"\x13nuxari/v1/org.proto\x12\tnuxari.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15nuxari/v1/types.proto\"\xc7\x01\n" +
 	"\x10CreateOrgRequest\x12\x15\n" +
 	"\x06org_id\x18\x01 \x01(\tR\x05orgId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1f\n" +
@@ -758,14 +1024,31 @@ const file_nuxari_v1_org_proto_rawDesc = "" +
 	"\tretention\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\tretentionB\x0f\n" +
 	"\r_display_name\"=\n" +
 	"\x19UpdateOrgSettingsResponse\x12 \n" +
-	"\x03org\x18\x01 \x01(\v2\x0e.nuxari.v1.OrgR\x03org\"\xa0\x01\n" +
+	"\x03org\x18\x01 \x01(\v2\x0e.nuxari.v1.OrgR\x03org\"\xc0\x01\n" +
 	"\x10AddMemberRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12#\n" +
-	"\x04role\x18\x03 \x01(\x0e2\x0f.nuxari.v1.RoleR\x04role\x12.\n" +
-	"\x10initial_password\x18\x04 \x01(\tB\x03\x80\x01\x01R\x0finitialPassword\">\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x0f.nuxari.v1.RoleR\x04role\x126\n" +
+	"\tsetup_ttl\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bsetupTtlJ\x04\b\x04\x10\x05R\x10initial_password\"r\n" +
+	"\rPasswordSetup\x12$\n" +
+	"\vsetup_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\n" +
+	"setupToken\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"n\n" +
 	"\x11AddMemberResponse\x12)\n" +
-	"\x06member\x18\x01 \x01(\v2\x11.nuxari.v1.MemberR\x06member\".\n" +
+	"\x06member\x18\x01 \x01(\v2\x11.nuxari.v1.MemberR\x06member\x12.\n" +
+	"\x05setup\x18\x02 \x01(\v2\x18.nuxari.v1.PasswordSetupR\x05setup\"l\n" +
+	"\x19IssuePasswordSetupRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x126\n" +
+	"\tsetup_ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bsetupTtl\"L\n" +
+	"\x1aIssuePasswordSetupResponse\x12.\n" +
+	"\x05setup\x18\x01 \x01(\v2\x18.nuxari.v1.PasswordSetupR\x05setup\"_\n" +
+	"\x18EndMemberSessionsRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12*\n" +
+	"\x11revoke_api_tokens\x18\x02 \x01(\bR\x0frevokeApiTokens\"p\n" +
+	"\x19EndMemberSessionsResponse\x12%\n" +
+	"\x0esessions_ended\x18\x01 \x01(\x05R\rsessionsEnded\x12,\n" +
+	"\x12api_tokens_revoked\x18\x02 \x01(\x05R\x10apiTokensRevoked\".\n" +
 	"\x13RemoveMemberRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\"\x16\n" +
 	"\x14RemoveMemberResponse\"T\n" +
@@ -780,15 +1063,17 @@ const file_nuxari_v1_org_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"j\n" +
 	"\x13ListMembersResponse\x12+\n" +
 	"\amembers\x18\x01 \x03(\v2\x11.nuxari.v1.MemberR\amembers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xc2\x04\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x89\x06\n" +
 	"\n" +
 	"OrgService\x12H\n" +
 	"\tCreateOrg\x12\x1b.nuxari.v1.CreateOrgRequest\x1a\x1c.nuxari.v1.CreateOrgResponse\"\x00\x12B\n" +
 	"\x06GetOrg\x12\x18.nuxari.v1.GetOrgRequest\x1a\x19.nuxari.v1.GetOrgResponse\"\x03\x90\x02\x01\x12`\n" +
 	"\x11UpdateOrgSettings\x12#.nuxari.v1.UpdateOrgSettingsRequest\x1a$.nuxari.v1.UpdateOrgSettingsResponse\"\x00\x12H\n" +
-	"\tAddMember\x12\x1b.nuxari.v1.AddMemberRequest\x1a\x1c.nuxari.v1.AddMemberResponse\"\x00\x12Q\n" +
+	"\tAddMember\x12\x1b.nuxari.v1.AddMemberRequest\x1a\x1c.nuxari.v1.AddMemberResponse\"\x00\x12c\n" +
+	"\x12IssuePasswordSetup\x12$.nuxari.v1.IssuePasswordSetupRequest\x1a%.nuxari.v1.IssuePasswordSetupResponse\"\x00\x12Q\n" +
 	"\fRemoveMember\x12\x1e.nuxari.v1.RemoveMemberRequest\x1a\x1f.nuxari.v1.RemoveMemberResponse\"\x00\x12T\n" +
-	"\rSetMemberRole\x12\x1f.nuxari.v1.SetMemberRoleRequest\x1a .nuxari.v1.SetMemberRoleResponse\"\x00\x12Q\n" +
+	"\rSetMemberRole\x12\x1f.nuxari.v1.SetMemberRoleRequest\x1a .nuxari.v1.SetMemberRoleResponse\"\x00\x12`\n" +
+	"\x11EndMemberSessions\x12#.nuxari.v1.EndMemberSessionsRequest\x1a$.nuxari.v1.EndMemberSessionsResponse\"\x00\x12Q\n" +
 	"\vListMembers\x12\x1d.nuxari.v1.ListMembersRequest\x1a\x1e.nuxari.v1.ListMembersResponse\"\x03\x90\x02\x01B\x95\x01\n" +
 	"\rcom.nuxari.v1B\bOrgProtoP\x01Z5github.com/nuxari/nuxari/proto/gen/nuxari/v1;nuxariv1\xa2\x02\x03NXX\xaa\x02\tNuxari.V1\xca\x02\tNuxari\\V1\xe2\x02\x15Nuxari\\V1\\GPBMetadata\xea\x02\n" +
 	"Nuxari::V1b\x06proto3"
@@ -805,57 +1090,72 @@ func file_nuxari_v1_org_proto_rawDescGZIP() []byte {
 	return file_nuxari_v1_org_proto_rawDescData
 }
 
-var file_nuxari_v1_org_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_nuxari_v1_org_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_nuxari_v1_org_proto_goTypes = []any{
-	(*CreateOrgRequest)(nil),          // 0: nuxari.v1.CreateOrgRequest
-	(*CreateOrgResponse)(nil),         // 1: nuxari.v1.CreateOrgResponse
-	(*GetOrgRequest)(nil),             // 2: nuxari.v1.GetOrgRequest
-	(*GetOrgResponse)(nil),            // 3: nuxari.v1.GetOrgResponse
-	(*UpdateOrgSettingsRequest)(nil),  // 4: nuxari.v1.UpdateOrgSettingsRequest
-	(*UpdateOrgSettingsResponse)(nil), // 5: nuxari.v1.UpdateOrgSettingsResponse
-	(*AddMemberRequest)(nil),          // 6: nuxari.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),         // 7: nuxari.v1.AddMemberResponse
-	(*RemoveMemberRequest)(nil),       // 8: nuxari.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),      // 9: nuxari.v1.RemoveMemberResponse
-	(*SetMemberRoleRequest)(nil),      // 10: nuxari.v1.SetMemberRoleRequest
-	(*SetMemberRoleResponse)(nil),     // 11: nuxari.v1.SetMemberRoleResponse
-	(*ListMembersRequest)(nil),        // 12: nuxari.v1.ListMembersRequest
-	(*ListMembersResponse)(nil),       // 13: nuxari.v1.ListMembersResponse
-	(*Org)(nil),                       // 14: nuxari.v1.Org
-	(*Member)(nil),                    // 15: nuxari.v1.Member
-	(*durationpb.Duration)(nil),       // 16: google.protobuf.Duration
-	(Role)(0),                         // 17: nuxari.v1.Role
+	(*CreateOrgRequest)(nil),           // 0: nuxari.v1.CreateOrgRequest
+	(*CreateOrgResponse)(nil),          // 1: nuxari.v1.CreateOrgResponse
+	(*GetOrgRequest)(nil),              // 2: nuxari.v1.GetOrgRequest
+	(*GetOrgResponse)(nil),             // 3: nuxari.v1.GetOrgResponse
+	(*UpdateOrgSettingsRequest)(nil),   // 4: nuxari.v1.UpdateOrgSettingsRequest
+	(*UpdateOrgSettingsResponse)(nil),  // 5: nuxari.v1.UpdateOrgSettingsResponse
+	(*AddMemberRequest)(nil),           // 6: nuxari.v1.AddMemberRequest
+	(*PasswordSetup)(nil),              // 7: nuxari.v1.PasswordSetup
+	(*AddMemberResponse)(nil),          // 8: nuxari.v1.AddMemberResponse
+	(*IssuePasswordSetupRequest)(nil),  // 9: nuxari.v1.IssuePasswordSetupRequest
+	(*IssuePasswordSetupResponse)(nil), // 10: nuxari.v1.IssuePasswordSetupResponse
+	(*EndMemberSessionsRequest)(nil),   // 11: nuxari.v1.EndMemberSessionsRequest
+	(*EndMemberSessionsResponse)(nil),  // 12: nuxari.v1.EndMemberSessionsResponse
+	(*RemoveMemberRequest)(nil),        // 13: nuxari.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),       // 14: nuxari.v1.RemoveMemberResponse
+	(*SetMemberRoleRequest)(nil),       // 15: nuxari.v1.SetMemberRoleRequest
+	(*SetMemberRoleResponse)(nil),      // 16: nuxari.v1.SetMemberRoleResponse
+	(*ListMembersRequest)(nil),         // 17: nuxari.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),        // 18: nuxari.v1.ListMembersResponse
+	(*Org)(nil),                        // 19: nuxari.v1.Org
+	(*Member)(nil),                     // 20: nuxari.v1.Member
+	(*durationpb.Duration)(nil),        // 21: google.protobuf.Duration
+	(Role)(0),                          // 22: nuxari.v1.Role
+	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
 }
 var file_nuxari_v1_org_proto_depIdxs = []int32{
-	14, // 0: nuxari.v1.CreateOrgResponse.org:type_name -> nuxari.v1.Org
-	15, // 1: nuxari.v1.CreateOrgResponse.owner:type_name -> nuxari.v1.Member
-	14, // 2: nuxari.v1.GetOrgResponse.org:type_name -> nuxari.v1.Org
-	16, // 3: nuxari.v1.UpdateOrgSettingsRequest.retention:type_name -> google.protobuf.Duration
-	14, // 4: nuxari.v1.UpdateOrgSettingsResponse.org:type_name -> nuxari.v1.Org
-	17, // 5: nuxari.v1.AddMemberRequest.role:type_name -> nuxari.v1.Role
-	15, // 6: nuxari.v1.AddMemberResponse.member:type_name -> nuxari.v1.Member
-	17, // 7: nuxari.v1.SetMemberRoleRequest.role:type_name -> nuxari.v1.Role
-	15, // 8: nuxari.v1.SetMemberRoleResponse.member:type_name -> nuxari.v1.Member
-	15, // 9: nuxari.v1.ListMembersResponse.members:type_name -> nuxari.v1.Member
-	0,  // 10: nuxari.v1.OrgService.CreateOrg:input_type -> nuxari.v1.CreateOrgRequest
-	2,  // 11: nuxari.v1.OrgService.GetOrg:input_type -> nuxari.v1.GetOrgRequest
-	4,  // 12: nuxari.v1.OrgService.UpdateOrgSettings:input_type -> nuxari.v1.UpdateOrgSettingsRequest
-	6,  // 13: nuxari.v1.OrgService.AddMember:input_type -> nuxari.v1.AddMemberRequest
-	8,  // 14: nuxari.v1.OrgService.RemoveMember:input_type -> nuxari.v1.RemoveMemberRequest
-	10, // 15: nuxari.v1.OrgService.SetMemberRole:input_type -> nuxari.v1.SetMemberRoleRequest
-	12, // 16: nuxari.v1.OrgService.ListMembers:input_type -> nuxari.v1.ListMembersRequest
-	1,  // 17: nuxari.v1.OrgService.CreateOrg:output_type -> nuxari.v1.CreateOrgResponse
-	3,  // 18: nuxari.v1.OrgService.GetOrg:output_type -> nuxari.v1.GetOrgResponse
-	5,  // 19: nuxari.v1.OrgService.UpdateOrgSettings:output_type -> nuxari.v1.UpdateOrgSettingsResponse
-	7,  // 20: nuxari.v1.OrgService.AddMember:output_type -> nuxari.v1.AddMemberResponse
-	9,  // 21: nuxari.v1.OrgService.RemoveMember:output_type -> nuxari.v1.RemoveMemberResponse
-	11, // 22: nuxari.v1.OrgService.SetMemberRole:output_type -> nuxari.v1.SetMemberRoleResponse
-	13, // 23: nuxari.v1.OrgService.ListMembers:output_type -> nuxari.v1.ListMembersResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	19, // 0: nuxari.v1.CreateOrgResponse.org:type_name -> nuxari.v1.Org
+	20, // 1: nuxari.v1.CreateOrgResponse.owner:type_name -> nuxari.v1.Member
+	19, // 2: nuxari.v1.GetOrgResponse.org:type_name -> nuxari.v1.Org
+	21, // 3: nuxari.v1.UpdateOrgSettingsRequest.retention:type_name -> google.protobuf.Duration
+	19, // 4: nuxari.v1.UpdateOrgSettingsResponse.org:type_name -> nuxari.v1.Org
+	22, // 5: nuxari.v1.AddMemberRequest.role:type_name -> nuxari.v1.Role
+	21, // 6: nuxari.v1.AddMemberRequest.setup_ttl:type_name -> google.protobuf.Duration
+	23, // 7: nuxari.v1.PasswordSetup.expire_time:type_name -> google.protobuf.Timestamp
+	20, // 8: nuxari.v1.AddMemberResponse.member:type_name -> nuxari.v1.Member
+	7,  // 9: nuxari.v1.AddMemberResponse.setup:type_name -> nuxari.v1.PasswordSetup
+	21, // 10: nuxari.v1.IssuePasswordSetupRequest.setup_ttl:type_name -> google.protobuf.Duration
+	7,  // 11: nuxari.v1.IssuePasswordSetupResponse.setup:type_name -> nuxari.v1.PasswordSetup
+	22, // 12: nuxari.v1.SetMemberRoleRequest.role:type_name -> nuxari.v1.Role
+	20, // 13: nuxari.v1.SetMemberRoleResponse.member:type_name -> nuxari.v1.Member
+	20, // 14: nuxari.v1.ListMembersResponse.members:type_name -> nuxari.v1.Member
+	0,  // 15: nuxari.v1.OrgService.CreateOrg:input_type -> nuxari.v1.CreateOrgRequest
+	2,  // 16: nuxari.v1.OrgService.GetOrg:input_type -> nuxari.v1.GetOrgRequest
+	4,  // 17: nuxari.v1.OrgService.UpdateOrgSettings:input_type -> nuxari.v1.UpdateOrgSettingsRequest
+	6,  // 18: nuxari.v1.OrgService.AddMember:input_type -> nuxari.v1.AddMemberRequest
+	9,  // 19: nuxari.v1.OrgService.IssuePasswordSetup:input_type -> nuxari.v1.IssuePasswordSetupRequest
+	13, // 20: nuxari.v1.OrgService.RemoveMember:input_type -> nuxari.v1.RemoveMemberRequest
+	15, // 21: nuxari.v1.OrgService.SetMemberRole:input_type -> nuxari.v1.SetMemberRoleRequest
+	11, // 22: nuxari.v1.OrgService.EndMemberSessions:input_type -> nuxari.v1.EndMemberSessionsRequest
+	17, // 23: nuxari.v1.OrgService.ListMembers:input_type -> nuxari.v1.ListMembersRequest
+	1,  // 24: nuxari.v1.OrgService.CreateOrg:output_type -> nuxari.v1.CreateOrgResponse
+	3,  // 25: nuxari.v1.OrgService.GetOrg:output_type -> nuxari.v1.GetOrgResponse
+	5,  // 26: nuxari.v1.OrgService.UpdateOrgSettings:output_type -> nuxari.v1.UpdateOrgSettingsResponse
+	8,  // 27: nuxari.v1.OrgService.AddMember:output_type -> nuxari.v1.AddMemberResponse
+	10, // 28: nuxari.v1.OrgService.IssuePasswordSetup:output_type -> nuxari.v1.IssuePasswordSetupResponse
+	14, // 29: nuxari.v1.OrgService.RemoveMember:output_type -> nuxari.v1.RemoveMemberResponse
+	16, // 30: nuxari.v1.OrgService.SetMemberRole:output_type -> nuxari.v1.SetMemberRoleResponse
+	12, // 31: nuxari.v1.OrgService.EndMemberSessions:output_type -> nuxari.v1.EndMemberSessionsResponse
+	18, // 32: nuxari.v1.OrgService.ListMembers:output_type -> nuxari.v1.ListMembersResponse
+	24, // [24:33] is the sub-list for method output_type
+	15, // [15:24] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_nuxari_v1_org_proto_init() }
@@ -871,7 +1171,7 @@ func file_nuxari_v1_org_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nuxari_v1_org_proto_rawDesc), len(file_nuxari_v1_org_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,11 +42,17 @@ const (
 	OrgServiceUpdateOrgSettingsProcedure = "/nuxari.v1.OrgService/UpdateOrgSettings"
 	// OrgServiceAddMemberProcedure is the fully-qualified name of the OrgService's AddMember RPC.
 	OrgServiceAddMemberProcedure = "/nuxari.v1.OrgService/AddMember"
+	// OrgServiceIssuePasswordSetupProcedure is the fully-qualified name of the OrgService's
+	// IssuePasswordSetup RPC.
+	OrgServiceIssuePasswordSetupProcedure = "/nuxari.v1.OrgService/IssuePasswordSetup"
 	// OrgServiceRemoveMemberProcedure is the fully-qualified name of the OrgService's RemoveMember RPC.
 	OrgServiceRemoveMemberProcedure = "/nuxari.v1.OrgService/RemoveMember"
 	// OrgServiceSetMemberRoleProcedure is the fully-qualified name of the OrgService's SetMemberRole
 	// RPC.
 	OrgServiceSetMemberRoleProcedure = "/nuxari.v1.OrgService/SetMemberRole"
+	// OrgServiceEndMemberSessionsProcedure is the fully-qualified name of the OrgService's
+	// EndMemberSessions RPC.
+	OrgServiceEndMemberSessionsProcedure = "/nuxari.v1.OrgService/EndMemberSessions"
 	// OrgServiceListMembersProcedure is the fully-qualified name of the OrgService's ListMembers RPC.
 	OrgServiceListMembersProcedure = "/nuxari.v1.OrgService/ListMembers"
 )
@@ -58,9 +64,22 @@ type OrgServiceClient interface {
 	CreateOrg(context.Context, *connect.Request[v1.CreateOrgRequest]) (*connect.Response[v1.CreateOrgResponse], error)
 	GetOrg(context.Context, *connect.Request[v1.GetOrgRequest]) (*connect.Response[v1.GetOrgResponse], error)
 	UpdateOrgSettings(context.Context, *connect.Request[v1.UpdateOrgSettingsRequest]) (*connect.Response[v1.UpdateOrgSettingsResponse], error)
+	// Adds a member without a password: the response carries a one-time
+	// setup token with which the member sets their own (AuthService
+	// SetPassword).
 	AddMember(context.Context, *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error)
+	// Issues a member a new one-time setup token, replacing any earlier one
+	// (for a lost password or an expired setup). Their current password
+	// keeps working until they set a new one.
+	IssuePasswordSetup(context.Context, *connect.Request[v1.IssuePasswordSetupRequest]) (*connect.Response[v1.IssuePasswordSetupResponse], error)
+	// Removes a member; their sessions and API tokens end with them.
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
+	// Changes a member's role; their API tokens that the new role does not
+	// cover are revoked for good.
 	SetMemberRole(context.Context, *connect.Request[v1.SetMemberRoleRequest]) (*connect.Response[v1.SetMemberRoleResponse], error)
+	// Ends every session of a member, and optionally revokes their API
+	// tokens.
+	EndMemberSessions(context.Context, *connect.Request[v1.EndMemberSessionsRequest]) (*connect.Response[v1.EndMemberSessionsResponse], error)
 	ListMembers(context.Context, *connect.Request[v1.ListMembersRequest]) (*connect.Response[v1.ListMembersResponse], error)
 }
 
@@ -100,6 +119,12 @@ func NewOrgServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			connect.WithSchema(orgServiceMethods.ByName("AddMember")),
 			connect.WithClientOptions(opts...),
 		),
+		issuePasswordSetup: connect.NewClient[v1.IssuePasswordSetupRequest, v1.IssuePasswordSetupResponse](
+			httpClient,
+			baseURL+OrgServiceIssuePasswordSetupProcedure,
+			connect.WithSchema(orgServiceMethods.ByName("IssuePasswordSetup")),
+			connect.WithClientOptions(opts...),
+		),
 		removeMember: connect.NewClient[v1.RemoveMemberRequest, v1.RemoveMemberResponse](
 			httpClient,
 			baseURL+OrgServiceRemoveMemberProcedure,
@@ -110,6 +135,12 @@ func NewOrgServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 			httpClient,
 			baseURL+OrgServiceSetMemberRoleProcedure,
 			connect.WithSchema(orgServiceMethods.ByName("SetMemberRole")),
+			connect.WithClientOptions(opts...),
+		),
+		endMemberSessions: connect.NewClient[v1.EndMemberSessionsRequest, v1.EndMemberSessionsResponse](
+			httpClient,
+			baseURL+OrgServiceEndMemberSessionsProcedure,
+			connect.WithSchema(orgServiceMethods.ByName("EndMemberSessions")),
 			connect.WithClientOptions(opts...),
 		),
 		listMembers: connect.NewClient[v1.ListMembersRequest, v1.ListMembersResponse](
@@ -124,13 +155,15 @@ func NewOrgServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...
 
 // orgServiceClient implements OrgServiceClient.
 type orgServiceClient struct {
-	createOrg         *connect.Client[v1.CreateOrgRequest, v1.CreateOrgResponse]
-	getOrg            *connect.Client[v1.GetOrgRequest, v1.GetOrgResponse]
-	updateOrgSettings *connect.Client[v1.UpdateOrgSettingsRequest, v1.UpdateOrgSettingsResponse]
-	addMember         *connect.Client[v1.AddMemberRequest, v1.AddMemberResponse]
-	removeMember      *connect.Client[v1.RemoveMemberRequest, v1.RemoveMemberResponse]
-	setMemberRole     *connect.Client[v1.SetMemberRoleRequest, v1.SetMemberRoleResponse]
-	listMembers       *connect.Client[v1.ListMembersRequest, v1.ListMembersResponse]
+	createOrg          *connect.Client[v1.CreateOrgRequest, v1.CreateOrgResponse]
+	getOrg             *connect.Client[v1.GetOrgRequest, v1.GetOrgResponse]
+	updateOrgSettings  *connect.Client[v1.UpdateOrgSettingsRequest, v1.UpdateOrgSettingsResponse]
+	addMember          *connect.Client[v1.AddMemberRequest, v1.AddMemberResponse]
+	issuePasswordSetup *connect.Client[v1.IssuePasswordSetupRequest, v1.IssuePasswordSetupResponse]
+	removeMember       *connect.Client[v1.RemoveMemberRequest, v1.RemoveMemberResponse]
+	setMemberRole      *connect.Client[v1.SetMemberRoleRequest, v1.SetMemberRoleResponse]
+	endMemberSessions  *connect.Client[v1.EndMemberSessionsRequest, v1.EndMemberSessionsResponse]
+	listMembers        *connect.Client[v1.ListMembersRequest, v1.ListMembersResponse]
 }
 
 // CreateOrg calls nuxari.v1.OrgService.CreateOrg.
@@ -153,6 +186,11 @@ func (c *orgServiceClient) AddMember(ctx context.Context, req *connect.Request[v
 	return c.addMember.CallUnary(ctx, req)
 }
 
+// IssuePasswordSetup calls nuxari.v1.OrgService.IssuePasswordSetup.
+func (c *orgServiceClient) IssuePasswordSetup(ctx context.Context, req *connect.Request[v1.IssuePasswordSetupRequest]) (*connect.Response[v1.IssuePasswordSetupResponse], error) {
+	return c.issuePasswordSetup.CallUnary(ctx, req)
+}
+
 // RemoveMember calls nuxari.v1.OrgService.RemoveMember.
 func (c *orgServiceClient) RemoveMember(ctx context.Context, req *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error) {
 	return c.removeMember.CallUnary(ctx, req)
@@ -161,6 +199,11 @@ func (c *orgServiceClient) RemoveMember(ctx context.Context, req *connect.Reques
 // SetMemberRole calls nuxari.v1.OrgService.SetMemberRole.
 func (c *orgServiceClient) SetMemberRole(ctx context.Context, req *connect.Request[v1.SetMemberRoleRequest]) (*connect.Response[v1.SetMemberRoleResponse], error) {
 	return c.setMemberRole.CallUnary(ctx, req)
+}
+
+// EndMemberSessions calls nuxari.v1.OrgService.EndMemberSessions.
+func (c *orgServiceClient) EndMemberSessions(ctx context.Context, req *connect.Request[v1.EndMemberSessionsRequest]) (*connect.Response[v1.EndMemberSessionsResponse], error) {
+	return c.endMemberSessions.CallUnary(ctx, req)
 }
 
 // ListMembers calls nuxari.v1.OrgService.ListMembers.
@@ -175,9 +218,22 @@ type OrgServiceHandler interface {
 	CreateOrg(context.Context, *connect.Request[v1.CreateOrgRequest]) (*connect.Response[v1.CreateOrgResponse], error)
 	GetOrg(context.Context, *connect.Request[v1.GetOrgRequest]) (*connect.Response[v1.GetOrgResponse], error)
 	UpdateOrgSettings(context.Context, *connect.Request[v1.UpdateOrgSettingsRequest]) (*connect.Response[v1.UpdateOrgSettingsResponse], error)
+	// Adds a member without a password: the response carries a one-time
+	// setup token with which the member sets their own (AuthService
+	// SetPassword).
 	AddMember(context.Context, *connect.Request[v1.AddMemberRequest]) (*connect.Response[v1.AddMemberResponse], error)
+	// Issues a member a new one-time setup token, replacing any earlier one
+	// (for a lost password or an expired setup). Their current password
+	// keeps working until they set a new one.
+	IssuePasswordSetup(context.Context, *connect.Request[v1.IssuePasswordSetupRequest]) (*connect.Response[v1.IssuePasswordSetupResponse], error)
+	// Removes a member; their sessions and API tokens end with them.
 	RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error)
+	// Changes a member's role; their API tokens that the new role does not
+	// cover are revoked for good.
 	SetMemberRole(context.Context, *connect.Request[v1.SetMemberRoleRequest]) (*connect.Response[v1.SetMemberRoleResponse], error)
+	// Ends every session of a member, and optionally revokes their API
+	// tokens.
+	EndMemberSessions(context.Context, *connect.Request[v1.EndMemberSessionsRequest]) (*connect.Response[v1.EndMemberSessionsResponse], error)
 	ListMembers(context.Context, *connect.Request[v1.ListMembersRequest]) (*connect.Response[v1.ListMembersResponse], error)
 }
 
@@ -213,6 +269,12 @@ func NewOrgServiceHandler(svc OrgServiceHandler, opts ...connect.HandlerOption) 
 		connect.WithSchema(orgServiceMethods.ByName("AddMember")),
 		connect.WithHandlerOptions(opts...),
 	)
+	orgServiceIssuePasswordSetupHandler := connect.NewUnaryHandler(
+		OrgServiceIssuePasswordSetupProcedure,
+		svc.IssuePasswordSetup,
+		connect.WithSchema(orgServiceMethods.ByName("IssuePasswordSetup")),
+		connect.WithHandlerOptions(opts...),
+	)
 	orgServiceRemoveMemberHandler := connect.NewUnaryHandler(
 		OrgServiceRemoveMemberProcedure,
 		svc.RemoveMember,
@@ -223,6 +285,12 @@ func NewOrgServiceHandler(svc OrgServiceHandler, opts ...connect.HandlerOption) 
 		OrgServiceSetMemberRoleProcedure,
 		svc.SetMemberRole,
 		connect.WithSchema(orgServiceMethods.ByName("SetMemberRole")),
+		connect.WithHandlerOptions(opts...),
+	)
+	orgServiceEndMemberSessionsHandler := connect.NewUnaryHandler(
+		OrgServiceEndMemberSessionsProcedure,
+		svc.EndMemberSessions,
+		connect.WithSchema(orgServiceMethods.ByName("EndMemberSessions")),
 		connect.WithHandlerOptions(opts...),
 	)
 	orgServiceListMembersHandler := connect.NewUnaryHandler(
@@ -242,10 +310,14 @@ func NewOrgServiceHandler(svc OrgServiceHandler, opts ...connect.HandlerOption) 
 			orgServiceUpdateOrgSettingsHandler.ServeHTTP(w, r)
 		case OrgServiceAddMemberProcedure:
 			orgServiceAddMemberHandler.ServeHTTP(w, r)
+		case OrgServiceIssuePasswordSetupProcedure:
+			orgServiceIssuePasswordSetupHandler.ServeHTTP(w, r)
 		case OrgServiceRemoveMemberProcedure:
 			orgServiceRemoveMemberHandler.ServeHTTP(w, r)
 		case OrgServiceSetMemberRoleProcedure:
 			orgServiceSetMemberRoleHandler.ServeHTTP(w, r)
+		case OrgServiceEndMemberSessionsProcedure:
+			orgServiceEndMemberSessionsHandler.ServeHTTP(w, r)
 		case OrgServiceListMembersProcedure:
 			orgServiceListMembersHandler.ServeHTTP(w, r)
 		default:
@@ -273,12 +345,20 @@ func (UnimplementedOrgServiceHandler) AddMember(context.Context, *connect.Reques
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.OrgService.AddMember is not implemented"))
 }
 
+func (UnimplementedOrgServiceHandler) IssuePasswordSetup(context.Context, *connect.Request[v1.IssuePasswordSetupRequest]) (*connect.Response[v1.IssuePasswordSetupResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.OrgService.IssuePasswordSetup is not implemented"))
+}
+
 func (UnimplementedOrgServiceHandler) RemoveMember(context.Context, *connect.Request[v1.RemoveMemberRequest]) (*connect.Response[v1.RemoveMemberResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.OrgService.RemoveMember is not implemented"))
 }
 
 func (UnimplementedOrgServiceHandler) SetMemberRole(context.Context, *connect.Request[v1.SetMemberRoleRequest]) (*connect.Response[v1.SetMemberRoleResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.OrgService.SetMemberRole is not implemented"))
+}
+
+func (UnimplementedOrgServiceHandler) EndMemberSessions(context.Context, *connect.Request[v1.EndMemberSessionsRequest]) (*connect.Response[v1.EndMemberSessionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.OrgService.EndMemberSessions is not implemented"))
 }
 
 func (UnimplementedOrgServiceHandler) ListMembers(context.Context, *connect.Request[v1.ListMembersRequest]) (*connect.Response[v1.ListMembersResponse], error) {
