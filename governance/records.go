@@ -48,10 +48,10 @@ type orgRecord struct {
 }
 
 type userRecord struct {
-	ID           string    `json:"id"`
-	Email        string    `json:"email"`
-	DisplayName  string    `json:"display_name"`
-	Role         rbac.Role `json:"role"`
+	ID          string    `json:"id"`
+	Email       string    `json:"email"`
+	DisplayName string    `json:"display_name"`
+	Role        rbac.Role `json:"role"`
 	// PasswordHash is empty until the member sets a password.
 	PasswordHash string    `json:"password_hash"`
 	Created      time.Time `json:"created"`
