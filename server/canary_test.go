@@ -92,12 +92,13 @@ func leaks(b []byte, cs []canary) []string {
 }
 
 // TestSecretsNeverLeak runs sign-up, logins (good and failed), a member
-// with an initial password, an API token made and used, appends and
+// who sets a password with a setup token, an API token made and used, appends and
 // reads and logouts, all with unique canary secrets, then looks for any
 // spelling of any of them in every server log line, the metrics, every
 // leaf of the org's log, the data directory, an evidence package, and
 // every RPC response — except the session token in its own Login
-// response and the API token in its own CreateAPIToken response.
+// response, the API token in its own CreateAPIToken response and the
+// member's setup token in its own AddMember response.
 func TestSecretsNeverLeak(t *testing.T) {
 	ts := servertest.Start(t)
 	ctx := context.Background()
@@ -119,6 +120,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		case *nuxariv1.CreateAPITokenResponse:
 			c := proto.Clone(r).(*nuxariv1.CreateAPITokenResponse)
 			c.Secret = ""
+			return c
+		case *nuxariv1.AddMemberResponse:
+			c := proto.Clone(r).(*nuxariv1.AddMemberResponse)
+			c.Setup.SetupToken = ""
 			return c
 		}
 		return m

@@ -100,6 +100,10 @@ func TestEveryRPC(t *testing.T) {
 		Email: "bob@example.com", DisplayName: "Bob", Role: nuxariv1.Role_ROLE_AUDITOR,
 	})))(t)
 	bob := added.Msg.Member.UserId
+	if _, err := ts.Clients("").Auth.Login(ctx, req(&nuxariv1.LoginRequest{OrgId: "acme", Email: "bob@example.com", Password: "bob password 1"})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("login before the member set a password: %v", err)
+	}
+	ts.SetPassword(t, added.Msg.GetSetup().GetSetupToken(), "bob password 1")
 	_, err = owner.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "BOB@example.com", Role: nuxariv1.Role_ROLE_READONLY}))
 	wantCode(t, err, connect.CodeAlreadyExists)
 	role := must(owner.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: bob, Role: nuxariv1.Role_ROLE_ADMIN})))(t)
@@ -177,7 +181,7 @@ func TestEveryRPC(t *testing.T) {
 	for _, e := range all.Msg.Events {
 		types = append(types, e.Type)
 	}
-	want := "org.created auth.login.succeeded org.settings_changed member.added member.role_changed auth.api_token.created custom.deploy custom.deploy.verified"
+	want := "org.created auth.login.succeeded org.settings_changed member.added auth.login.failed member.password_set member.role_changed auth.api_token.created custom.deploy custom.deploy.verified"
 	if got := strings.Join(types, " "); !strings.HasPrefix(got, want) {
 		t.Fatalf("events:\n got %s\nwant %s…", got, want)
 	}
