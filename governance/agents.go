@@ -196,7 +196,7 @@ var errBadJoin = fmt.Errorf("%w: join token is invalid, used or expired", ErrUna
 // key ("agent.enrolled"). The join token is burned by its first use,
 // whatever the outcome; attempts are rate limited per source.
 func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, hostname string) (org, agentID string, err error) {
-	if !s.loginSource.Allow("enroll\x00" + RequestInfoFrom(ctx).Source) {
+	if !s.loginSource.AllowAt("enroll\x00"+sourceKey(RequestInfoFrom(ctx).Source), s.throttle.now()) {
 		return "", "", fmt.Errorf("%w", ErrRateLimited)
 	}
 	kind, orgID, hash, perr := token.Parse(join.Reveal())
@@ -255,7 +255,7 @@ var errBadAgent = fmt.Errorf("%w: unknown or decommissioned agent, or a bad sign
 // Challenge returns a fresh, single-use challenge for an agent's token
 // request.
 func (s *Service) Challenge(ctx context.Context, orgID, agentID string) ([]byte, time.Time, error) {
-	if !s.loginSource.Allow("agent\x00" + RequestInfoFrom(ctx).Source) {
+	if !s.loginSource.AllowAt("agent\x00"+sourceKey(RequestInfoFrom(ctx).Source), s.throttle.now()) {
 		return nil, time.Time{}, fmt.Errorf("%w", ErrRateLimited)
 	}
 	if validateOrgID(orgID) != nil || validateID("agent_id", agentID) != nil {

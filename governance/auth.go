@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/secret"
 	"github.com/nuxari/nuxari/governance/store"
@@ -28,7 +27,8 @@ var errBadCredentials = fmt.Errorf("%w: wrong org, email or password", ErrUnauth
 // Login checks an email and password in an org and starts a session
 // ("auth.login.succeeded"). A failure in an existing org is audited
 // ("auth.login.failed", without the attempted password). Attempts are
-// rate limited per account and per source address.
+// throttled per account and source, per source, and delayed per account,
+// as throttle.go says.
 func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.String) (secret.String, *Principal, error) {
 	if err := validateOrgID(orgID); err != nil {
 		return secret.String{}, nil, err
@@ -41,13 +41,16 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 		return secret.String{}, nil, invalid("password is required")
 	}
 	src := RequestInfoFrom(ctx).Source
-	if !s.loginAccount.Allow(orgID+"\x00"+email) || !s.loginSource.Allow(src) {
-		return secret.String{}, nil, fmt.Errorf("%w", ErrRateLimited)
+	attempt, err := s.throttle.admitLogin(ctx, orgID, email)
+	if err != nil {
+		return secret.String{}, nil, err
 	}
 	o := s.store.Org(orgID)
 	if _, err := o.Get(ctx, keyOrg); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			password.DummyVerify(pw.Reveal())
+			if err := s.throttle.dummyVerify(ctx, pw); err != nil {
+				return secret.String{}, nil, err
+			}
 			return secret.String{}, nil, errBadCredentials
 		}
 		return secret.String{}, nil, err
@@ -62,7 +65,9 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 	}
 	id, err := o.Get(ctx, prefixEmail+email)
 	if errors.Is(err, store.ErrNotFound) {
-		password.DummyVerify(pw.Reveal())
+		if err := s.throttle.dummyVerify(ctx, pw); err != nil {
+			return secret.String{}, nil, err
+		}
 		return secret.String{}, nil, fail("unknown_email", "")
 	}
 	if err != nil {
@@ -73,16 +78,19 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 		return secret.String{}, nil, err
 	}
 	if u.PasswordHash == "" {
-		password.DummyVerify(pw.Reveal())
+		if err := s.throttle.dummyVerify(ctx, pw); err != nil {
+			return secret.String{}, nil, err
+		}
 		return secret.String{}, nil, fail("password_not_set", u.ID)
 	}
-	ok, err := password.Verify(pw.Reveal(), u.PasswordHash)
+	ok, err := s.throttle.verify(ctx, pw, u.PasswordHash)
 	if err != nil {
 		return secret.String{}, nil, err
 	}
 	if !ok {
 		return secret.String{}, nil, fail("wrong_password", u.ID)
 	}
+	attempt.succeeded()
 	tok, hash, err := token.New(token.Session, orgID)
 	if err != nil {
 		return secret.String{}, nil, err

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/secret"
 	"github.com/nuxari/nuxari/governance/store"
@@ -109,15 +108,18 @@ var errBadSetup = fmt.Errorf("%w: setup token is invalid, used or expired; ask a
 // the password's rules, the lookup) is checked before the password is
 // hashed.
 func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (orgID, email string, err error) {
-	if !s.loginSource.Allow("setup\x00" + RequestInfoFrom(ctx).Source) {
-		return "", "", fmt.Errorf("%w", ErrRateLimited)
+	// Guesses of setup tokens spend the source's budget; a success gives
+	// its attempt back.
+	srcKey := "setup\x00" + sourceKey(RequestInfoFrom(ctx).Source)
+	if !s.loginSource.AllowAt(srcKey, s.throttle.now()) {
+		return "", "", fmt.Errorf("%w: too many attempts from this address; wait and retry", ErrRateLimited)
 	}
 	kind, orgID, hash, perr := token.Parse(setup.Reveal())
 	if perr != nil || kind != token.Setup {
 		return "", "", errBadSetup
 	}
-	if err := password.Validate(pw.Reveal()); err != nil {
-		return "", "", invalid("new_password: %v", err)
+	if err := validatePassword("new_password", pw); err != nil {
+		return "", "", err
 	}
 	o := s.store.Org(orgID)
 	h := hex.EncodeToString(hash[:])
@@ -133,7 +135,7 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 	if err != nil || u.Setup != h {
 		return "", "", notFoundAs(err, errBadSetup)
 	}
-	if u.PasswordHash, err = s.hashPassword("new_password", pw); err != nil {
+	if u.PasswordHash, err = s.hashPassword(ctx, "new_password", pw); err != nil {
 		return "", "", err
 	}
 	u.Setup = ""
@@ -151,6 +153,7 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		return "", "", notFoundAs(conflict(err), errBadSetup)
 	}
+	s.loginSource.RefundAt(srcKey, s.throttle.now())
 	return orgID, u.Email, nil
 }
 
@@ -165,18 +168,21 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if current.IsZero() {
 		return 0, invalid("current_password is required")
 	}
-	if err := password.Validate(next.Reveal()); err != nil {
-		return 0, invalid("new_password: %v", err)
+	if err := validatePassword("new_password", next); err != nil {
+		return 0, err
 	}
-	if !s.loginAccount.Allow(p.Org + "\x00" + p.Email) {
-		return 0, fmt.Errorf("%w", ErrRateLimited)
+	// A stolen session must not become a password oracle: guesses of the
+	// current password count as login attempts.
+	attempt, err := s.throttle.admitLogin(ctx, p.Org, p.Email)
+	if err != nil {
+		return 0, err
 	}
 	o := s.orgOf(p)
 	u, raw, err := s.user(ctx, o, p.UserID)
 	if err != nil {
 		return 0, notFoundAs(err, errCredentialChanged)
 	}
-	ok, err := password.Verify(current.Reveal(), u.PasswordHash)
+	ok, err := s.throttle.verify(ctx, current, u.PasswordHash)
 	if err != nil {
 		return 0, err
 	}
@@ -188,7 +194,8 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		}
 		return 0, fmt.Errorf("%w: current_password is wrong", ErrPermission)
 	}
-	if u.PasswordHash, err = s.hashPassword("new_password", next); err != nil {
+	attempt.succeeded()
+	if u.PasswordHash, err = s.hashPassword(ctx, "new_password", next); err != nil {
 		return 0, err
 	}
 	c := store.Change{Require: map[string][]byte{prefixUser + u.ID: raw}, Put: map[string]any{}}

@@ -44,7 +44,24 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	if err := validateText("owner_display_name", n.OwnerDisplayName, MaxDisplayNameLen, false); err != nil {
 		return Org{}, Member{}, err
 	}
-	hash, err := s.hashPassword("owner_password", n.OwnerPassword)
+	if err := validatePassword("owner_password", n.OwnerPassword); err != nil {
+		return Org{}, Member{}, err
+	}
+	// Cheap checks first: a taken org ID costs a read, not a hash. The
+	// commit below still requires the ID free, for a race.
+	taken := fmt.Errorf("%w: org %q is taken; choose another org_id", ErrAlreadyExists, n.ID)
+	o := s.store.Org(n.ID)
+	if _, err := o.Get(ctx, keyOrg); err == nil {
+		return Org{}, Member{}, taken
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Org{}, Member{}, err
+	}
+	if !operator {
+		if err := s.throttle.admitSignup(ctx); err != nil {
+			return Org{}, Member{}, err
+		}
+	}
+	hash, err := s.hashPassword(ctx, "owner_password", n.OwnerPassword)
 	if err != nil {
 		return Org{}, Member{}, err
 	}
@@ -60,7 +77,6 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	if operator {
 		via = "operator"
 	}
-	o := s.store.Org(n.ID)
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event: newEvent(ctx, "org.created", u.ID, n.ID, map[string]any{
 			"display_name": org.DisplayName, "owner": map[string]any{"user_id": u.ID, "email": u.Email}, "via": via,
@@ -74,7 +90,7 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 		Retention: org.Retention,
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return Org{}, Member{}, fmt.Errorf("%w: org %q is taken; choose another org_id", ErrAlreadyExists, n.ID)
+		return Org{}, Member{}, taken
 	}
 	if err != nil {
 		return Org{}, Member{}, err
@@ -83,11 +99,20 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	return got, u.member(), err
 }
 
-func (s *Service) hashPassword(field string, p secret.String) (string, error) {
+func validatePassword(field string, p secret.String) error {
 	if err := password.Validate(p.Reveal()); err != nil {
-		return "", invalid("%s: %v", field, err)
+		return invalid("%s: %v", field, err)
 	}
-	return password.Hash(p.Reveal(), *s.cfg.PasswordParams)
+	return nil
+}
+
+// hashPassword validates and hashes a new password, within the memory
+// budget of password hashes.
+func (s *Service) hashPassword(ctx context.Context, field string, p secret.String) (string, error) {
+	if err := validatePassword(field, p); err != nil {
+		return "", err
+	}
+	return s.throttle.hash(ctx, p.Reveal())
 }
 
 func (s *Service) org(ctx context.Context, o store.Org) (Org, error) {

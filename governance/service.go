@@ -43,15 +43,38 @@ type Config struct {
 	// MinRetention and MaxRetention bound what an owner may set (defaults
 	// 1 year and 100 years).
 	DefaultRetention, MinRetention, MaxRetention time.Duration
-	// LoginRate and LoginBurst bound login attempts per account and per
-	// source address (default 1 per 6 s, burst 10).
-	LoginRate  rate.Limit
-	LoginBurst int
+	// LoginRate and LoginBurst are the login budgets per account and
+	// source, and per source across accounts, spent by failed attempts
+	// (default 1 per 6 s, burst 10); past LoginBurst recent failures on an
+	// account from any sources, its attempts are delayed, up to
+	// LoginDelayMax (default 4 s). rate.Inf turns login throttling off.
+	// The policy is in throttle.go.
+	LoginRate     rate.Limit
+	LoginBurst    int
+	LoginDelayMax time.Duration
+	// SignupRate and SignupBurst limit self-service sign-ups per source
+	// (default 1 per minute, burst 5); SignupGlobalRate and
+	// SignupGlobalBurst limit them across all sources (default 1 per
+	// second, burst 30). rate.Inf turns a limit off.
+	SignupRate        rate.Limit
+	SignupBurst       int
+	SignupGlobalRate  rate.Limit
+	SignupGlobalBurst int
+	// LimiterKeys bounds the keys (sources, accounts) each limit holds
+	// (default 100,000, about 200 bytes each).
+	LimiterKeys int
 	// PasswordParams are the argon2id parameters of new hashes (default
 	// password.DefaultParams).
 	PasswordParams *password.Params
+	// PasswordMemoryBudget bounds, in bytes, the Argon2id memory of the
+	// password hashes and verifications running at once (default 256 MiB:
+	// four of password.DefaultParams; one runs whatever the budget).
+	PasswordMemoryBudget int64
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// Sleep waits d, or until ctx ends, returning its error (default a
+	// timer); the login delay waits with it.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Evidence configures evidence packages (none: exports are refused).
 	Evidence EvidenceConfig
 	// Logger (default: discard).
@@ -85,6 +108,30 @@ func (c *Config) setDefaults() {
 	if c.LoginBurst <= 0 {
 		c.LoginBurst = 10
 	}
+	if c.LoginDelayMax <= 0 {
+		c.LoginDelayMax = 4 * time.Second
+	}
+	if c.SignupRate <= 0 {
+		c.SignupRate = rate.Every(time.Minute)
+	}
+	if c.SignupBurst <= 0 {
+		c.SignupBurst = 5
+	}
+	if c.SignupGlobalRate <= 0 {
+		c.SignupGlobalRate = rate.Every(time.Second)
+	}
+	if c.SignupGlobalBurst <= 0 {
+		c.SignupGlobalBurst = 30
+	}
+	if c.LimiterKeys <= 0 {
+		c.LimiterKeys = 100_000
+	}
+	if c.PasswordMemoryBudget <= 0 {
+		c.PasswordMemoryBudget = password.DefaultMemoryBudget
+	}
+	if c.Sleep == nil {
+		c.Sleep = sleep
+	}
 	if c.PasswordParams == nil {
 		p := password.DefaultParams
 		c.PasswordParams = &p
@@ -102,13 +149,13 @@ func (c *Config) setDefaults() {
 
 // Service is the governance domain over one store.
 type Service struct {
-	cfg          Config
-	store        *store.Store
-	ledger       *ledger.Ledger
-	loginAccount *ratelimit.Limiter
-	loginSource  *ratelimit.Limiter
-	exports      *exporter
-	agents       *agentHub
+	cfg         Config
+	store       *store.Store
+	ledger      *ledger.Ledger
+	throttle    *throttle
+	loginSource *ratelimit.Limiter // throttle's, shared with agent enrolment
+	exports     *exporter
+	agents      *agentHub
 	// bg runs the background loops that sweepStop stops.
 	bg        sync.WaitGroup
 	sweepStop context.CancelFunc
@@ -118,13 +165,14 @@ type Service struct {
 // background work.
 func New(l *ledger.Ledger, cfg Config) *Service {
 	cfg.setDefaults()
+	t := newThrottle(&cfg)
 	s := &Service{
-		cfg:          cfg,
-		store:        store.New(l),
-		ledger:       l,
-		loginAccount: ratelimit.New(cfg.LoginRate, cfg.LoginBurst, 100_000),
-		loginSource:  ratelimit.New(cfg.LoginRate, cfg.LoginBurst, 100_000),
-		agents:       newAgentHub(),
+		cfg:         cfg,
+		store:       store.New(l),
+		ledger:      l,
+		throttle:    t,
+		loginSource: t.loginSource,
+		agents:      newAgentHub(),
 	}
 	s.startExporter()
 	s.startSweeper()

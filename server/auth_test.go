@@ -27,37 +27,58 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// TestLoginRateLimit: with the default limits, a burst of wrong passwords
-// for one account is cut off, and so is the right password until the
-// bucket refills; another account from another source is unaffected by
-// the account limit.
+const memberPW = "member password 1"
+
+// sourceClients returns an Auth client whose connections come from the
+// loopback address local (127.0.0.0/8 is all loopback), so that the
+// server sees local as the request's source.
+func sourceClients(t *testing.T, ts *servertest.Server, local string) nuxariv1connect.AuthServiceClient {
+	t.Helper()
+	hc := servertest.HTTPClient()
+	tr := hc.Transport.(*http.Transport)
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 10 * time.Second}).DialContext
+	return nuxariv1connect.NewAuthServiceClient(hc, ts.URL)
+}
+
+// TestLoginRateLimit: with the default limits and a clock that does not
+// move, ten wrong passwords for one account from one source spend its
+// budget, and the right password from that source is refused too until
+// the bucket refills; refused attempts append nothing. Another account
+// from another source is unaffected; the same source is refused for other
+// accounts as well, having spent its budget across accounts.
 func TestLoginRateLimit(t *testing.T) {
-	ts := servertest.Start(t, func(c *server.Config) { c.Governance.LoginRate = 0 })
-	ts.Signup(t, "rl", "o@example.com", ownerPW)
-	anon := ts.Clients("")
+	clk := &clock{now: time.Now()}
+	ts := servertest.Start(t, func(c *server.Config) {
+		c.Governance.LoginRate = 0 // the default
+		c.Governance.Clock = clk.Now
+	})
+	owner, _ := ts.Signup(t, "rl", "o@example.com", ownerPW)
+	ts.AddMember(t, owner, "rl", "b@example.com", memberPW, nuxariv1.Role_ROLE_READONLY)
 	ctx := context.Background()
-	login := func(email, pw string) error {
-		_, err := anon.Auth.Login(ctx, req(&nuxariv1.LoginRequest{OrgId: "rl", Email: email, Password: pw}))
+	s1, s2 := sourceClients(t, ts, "127.0.0.2"), sourceClients(t, ts, "127.0.0.3")
+	login := func(c nuxariv1connect.AuthServiceClient, email, pw string) error {
+		_, err := c.Login(ctx, req(&nuxariv1.LoginRequest{OrgId: "rl", Email: email, Password: pw}))
 		return err
 	}
-	// Signup's own login used one attempt of the burst of 10.
-	limited := 0
-	for range 12 {
-		if connect.CodeOf(login("o@example.com", "wrong password!")) == connect.CodeResourceExhausted {
-			limited++
+	for i := range 10 {
+		if err := login(s1, "o@example.com", "wrong password!"); connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("wrong password #%d: %v; want Unauthenticated", i+1, err)
 		}
 	}
-	if limited < 2 {
-		t.Fatalf("%d of 12 rapid attempts were rate limited, want at least 2", limited)
+	size := logSize(t, ts, "rl")
+	wantCode(t, login(s1, "o@example.com", "wrong password!"), connect.CodeResourceExhausted)
+	wantCode(t, login(s1, "o@example.com", ownerPW), connect.CodeResourceExhausted)
+	wantCode(t, login(s1, "b@example.com", memberPW), connect.CodeResourceExhausted)
+	if after := logSize(t, ts, "rl"); after != size {
+		t.Fatalf("refused attempts appended %d events", after-size)
 	}
-	err := login("o@example.com", ownerPW)
-	wantCode(t, err, connect.CodeResourceExhausted)
-	size, _ := ts.Ledger().Size("rl")
-	if err := login("o@example.com", "wrong password!"); connect.CodeOf(err) != connect.CodeResourceExhausted {
-		t.Fatalf("after the burst: %v", err)
+	if err := login(s2, "b@example.com", memberPW); err != nil {
+		t.Fatalf("another account from another source: %v", err)
 	}
-	if after, _ := ts.Ledger().Size("rl"); after != size {
-		t.Fatalf("a refused attempt appended %d events", after-size)
+	// One interval refills one attempt of each bucket.
+	clk.Advance(6 * time.Second)
+	if err := login(s1, "o@example.com", ownerPW); err != nil {
+		t.Fatalf("the right password after a refill: %v", err)
 	}
 }
 

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
-	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -129,7 +129,9 @@ func TestAuthorizationHoldsAtCommit(t *testing.T) {
 			return func() error {
 					return ignoreRes(o3.c.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "new-owner@example.com", Role: nuxariv1.Role_ROLE_OWNER})))
 				}, "member.added",
-				func() error { return ignoreRes(owner.Org.RemoveMember(ctx, req(&nuxariv1.RemoveMemberRequest{UserId: o3.uid}))) },
+				func() error {
+					return ignoreRes(owner.Org.RemoveMember(ctx, req(&nuxariv1.RemoveMemberRequest{UserId: o3.uid})))
+				},
 				func() string { return fmt.Sprint(slices.Contains(memberEmails(), "new-owner@example.com")) }
 		}, connect.CodeUnauthenticated},
 		{"demoted owner removes a member", func() (func() error, string, func() error, func() string) {
@@ -171,7 +173,9 @@ func TestAuthorizationHoldsAtCommit(t *testing.T) {
 			return func() error {
 					return ignoreRes(a.c.Ledger.AppendEvents(ctx, req(&nuxariv1.AppendEventsRequest{Events: []*nuxariv1.NewEvent{{Type: "custom.late"}}})))
 				}, "custom.late",
-				func() error { return ignoreRes(owner.Auth.RevokeAPIToken(ctx, req(&nuxariv1.RevokeAPITokenRequest{TokenId: id}))) },
+				func() error {
+					return ignoreRes(owner.Auth.RevokeAPIToken(ctx, req(&nuxariv1.RevokeAPITokenRequest{TokenId: id})))
+				},
 				func() string { return "" }
 		}, connect.CodeUnauthenticated},
 		{"API token of a demoted creator makes a join token", func() (func() error, string, func() error, func() string) {

@@ -25,8 +25,10 @@ import (
 
 	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/secret"
 	"github.com/nuxari/nuxari/server"
+	"golang.org/x/time/rate"
 )
 
 func main() {
@@ -74,6 +76,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Governance.SignupDisabled, "disable-signup", false, "turn off self-service org sign-up (use 'nuxarid bootstrap')")
 	fs.DurationVar(&cfg.Governance.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a login session")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	pwBudget := fs.Int64("password-memory-budget", password.DefaultMemoryBudget>>20, "MiB of memory that the password hashes running at once may use: with the default 64 MiB hashes, 256 MiB runs four at a time and queues the rest (at least one runs)")
+	loginEvery := fs.Duration("login-interval", 6*time.Second, "a failed login's budget refills one attempt per interval, per account and source and per source")
+	fs.IntVar(&cfg.Governance.LoginBurst, "login-burst", 10, "failed logins allowed at once per account and source, and per source; past as many failures on an account from all sources, its logins are delayed")
+	fs.DurationVar(&cfg.Governance.LoginDelayMax, "login-delay-max", 4*time.Second, "the longest delay of a login on an account under guessing")
+	signupEvery := fs.Duration("signup-interval", time.Minute, "sign-ups from one source refill one per interval")
+	fs.IntVar(&cfg.Governance.SignupBurst, "signup-burst", 5, "sign-ups allowed at once from one source")
+	signupGlobalEvery := fs.Duration("signup-global-interval", time.Second, "sign-ups from all sources refill one per interval")
+	fs.IntVar(&cfg.Governance.SignupGlobalBurst, "signup-global-burst", 30, "sign-ups allowed at once from all sources")
+	fs.IntVar(&cfg.Governance.LimiterKeys, "limiter-keys", 100_000, "sources or accounts each login and sign-up limit remembers (about 200 bytes each)")
 	fs.StringVar(&cfg.Evidence.SigningKeyFile, "evidence-signing-key", "", "PEM key that signs evidence manifests (default <data-dir>/evidence-signing.pem, generated on first start)")
 	fs.StringVar(&cfg.Evidence.SigningKMS, "evidence-signing-kms", "", "sigstore KMS URI of the key that signs evidence manifests (instead of the key file)")
 	fs.StringVar(&cfg.Evidence.Dir, "evidence-dir", "", "directory of evidence packages when no S3 bucket is set (default <data-dir>/evidence; no WORM guarantee)")
@@ -95,6 +106,24 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		s3.Secure, s3.SecretKey = !*s3Insecure, secret.New(s3Secret)
 		cfg.Evidence.S3 = &s3
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		to   *rate.Limit
+	}{
+		{"--login-interval", *loginEvery, &cfg.Governance.LoginRate},
+		{"--signup-interval", *signupEvery, &cfg.Governance.SignupRate},
+		{"--signup-global-interval", *signupGlobalEvery, &cfg.Governance.SignupGlobalRate},
+	} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s must be positive", d.name)
+		}
+		*d.to = rate.Every(d.v)
+	}
+	if *pwBudget < 1 || *pwBudget > 1<<20 {
+		return errors.New("--password-memory-budget must be 1 to 1048576 MiB")
+	}
+	cfg.Governance.PasswordMemoryBudget = *pwBudget << 20
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}

@@ -7,6 +7,11 @@
 // where salt and hash are standard base64 without padding. The parameters
 // are stored with each hash, so they can be raised later without
 // invalidating hashes already stored.
+//
+// A Hasher runs hashes under a memory budget: each Argon2id hash holds its
+// memory cost (64 MiB by default) while it runs, so a server MUST bound how
+// many run at once or a crowd of strangers costs it one hash's memory
+// each.
 package password
 
 import (
@@ -83,9 +88,9 @@ func Hash(password string, p Params) (string, error) {
 	if err := p.check(); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidParams, err)
 	}
-	salt := make([]byte, p.SaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("password: reading salt: %w", err)
+	salt, err := newSalt(p)
+	if err != nil {
+		return "", err
 	}
 	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return encode(p, salt, key), nil
@@ -102,8 +107,18 @@ func Verify(password, encoded string) (bool, error) {
 		return false, err
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
-	return subtle.ConstantTimeCompare(got, key) == 1, nil
+	return constantTimeEqual(got, key), nil
 }
+
+func newSalt(p Params) ([]byte, error) {
+	salt := make([]byte, p.SaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, fmt.Errorf("password: reading salt: %w", err)
+	}
+	return salt, nil
+}
+
+func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 
 // DummyVerify does the work of a Verify against a hash made with
 // DefaultParams, and discards the result. Call it when a login names an

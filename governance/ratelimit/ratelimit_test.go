@@ -128,33 +128,42 @@ func TestEvictionBound(t *testing.T) {
 		})
 	}
 
-	t.Run("least recently used", func(t *testing.T) {
+	t.Run("churn never evicts a limited key", func(t *testing.T) {
 		const maxKeys = 100
 		l := ratelimit.New(rate.Every(time.Hour), 1, maxKeys)
 		if !l.AllowAt("hot", t0) {
 			t.Fatal("first attempt denied")
 		}
-		// hot is used between every new key, so it is never the least
-		// recently used and keeps its state: denied throughout.
+		// Ten thousand other keys, each limited in turn, never make room
+		// by dropping hot: once the table is full they are refused.
+		refused := 0
 		for i := range 10_000 {
-			l.AllowAt(fmt.Sprint("cold", i), t0)
+			if !l.AllowAt(fmt.Sprint("cold", i), t0) {
+				refused++
+			}
 			if l.AllowAt("hot", t0) {
 				t.Fatalf("hot allowed after %d other keys: it was evicted", i+1)
 			}
 		}
-		// The most recent cold keys are held and still limited.
-		for i := 10_000 - maxKeys + 2; i < 10_000; i++ {
+		if want := 10_000 - (maxKeys - 1); refused != want {
+			t.Fatalf("%d new keys refused with the table full of limited keys; want %d", refused, want)
+		}
+		// The keys held are still limited.
+		for i := range maxKeys - 1 {
 			if l.AllowAt(fmt.Sprint("cold", i), t0) {
 				t.Fatalf("cold%d allowed again: it was evicted", i)
 			}
 		}
-		// Once hot goes unused while maxKeys others are used, it is evicted
-		// and starts again with a full burst.
+		// Once buckets have refilled, new keys take their room, and a
+		// refilled hot starts again with a full burst.
+		later := t0.Add(time.Hour)
 		for i := range maxKeys {
-			l.AllowAt(fmt.Sprint("new", i), t0)
+			if !l.AllowAt(fmt.Sprint("new", i), later) {
+				t.Fatalf("new%d refused after every bucket refilled", i)
+			}
 		}
-		if !l.AllowAt("hot", t0) {
-			t.Fatal("hot still denied: it was not evicted")
+		if !l.AllowAt("hot", later.Add(time.Hour)) {
+			t.Fatal("hot still denied after its bucket refilled")
 		}
 	})
 
@@ -201,6 +210,76 @@ func TestRefilledKeysDropped(t *testing.T) {
 	}
 	if l.AllowAt("limited", halfway) {
 		t.Fatal("a limited key was dropped before its bucket refilled")
+	}
+}
+
+// TestRefilledMakeRoom: when the table is full, keys whose buckets have
+// refilled make room for new ones; keys still refilling keep their place
+// and their state.
+func TestRefilledMakeRoom(t *testing.T) {
+	const maxKeys = 100
+	l := ratelimit.New(rate.Every(time.Minute), 5, maxKeys)
+	for range 5 {
+		l.AllowAt("hot", t0) // empty: full again at t0+5m
+	}
+	for i := range maxKeys - 1 {
+		l.AllowAt(fmt.Sprint("old", i), t0) // full again at t0+1m
+	}
+	at := t0.Add(2 * time.Minute)
+	admitted := 0
+	for i := range 1000 {
+		if l.AllowAt(fmt.Sprint("new", i), at) {
+			admitted++
+		}
+	}
+	if admitted != maxKeys-1 {
+		t.Fatalf("%d new keys admitted; want the %d places of refilled keys", admitted, maxKeys-1)
+	}
+	// hot kept its history: two minutes refilled two of its five events.
+	if level, ok := l.TakeAt("hot", at); !ok || level != 4 {
+		t.Fatalf("hot: TakeAt = %v, %v; want 4, true", level, ok)
+	}
+	if n := l.Len(); n != maxKeys {
+		t.Fatalf("Len = %d; want %d", n, maxKeys)
+	}
+}
+
+// TestTakeRefundForget: TakeAt counts levels; RefundAt gives one event
+// back; Forget starts a key again.
+func TestTakeRefundForget(t *testing.T) {
+	l := ratelimit.New(rate.Every(time.Minute), 3, 10)
+	for i, want := range []struct {
+		level float64
+		ok    bool
+	}{{1, true}, {2, true}, {3, true}, {3, false}} {
+		if level, ok := l.TakeAt("k", t0); level != want.level || ok != want.ok {
+			t.Fatalf("TakeAt #%d = %v, %v; want %v, %v", i+1, level, ok, want.level, want.ok)
+		}
+	}
+	l.RefundAt("k", t0)
+	if level, ok := l.TakeAt("k", t0); !ok || level != 3 {
+		t.Fatalf("after a refund, TakeAt = %v, %v; want 3, true", level, ok)
+	}
+	// A refund never takes a bucket past full.
+	for range 10 {
+		l.RefundAt("k", t0)
+	}
+	if level, _ := l.TakeAt("k", t0); level != 1 {
+		t.Fatalf("after refunds, level %v; want 1", level)
+	}
+	l.RefundAt("absent", t0)
+	if n := l.Len(); n != 1 {
+		t.Fatalf("a refund of a key not held added it: Len = %d", n)
+	}
+	l.TakeAt("k", t0)
+	l.TakeAt("k", t0)
+	l.Forget("k")
+	if level, ok := l.TakeAt("k", t0); !ok || level != 1 {
+		t.Fatalf("after Forget, TakeAt = %v, %v; want 1, true", level, ok)
+	}
+	inf := ratelimit.New(rate.Inf, 0, 10)
+	if level, ok := inf.TakeAt("k", t0); !ok || level != 0 {
+		t.Fatalf("rate.Inf: TakeAt = %v, %v; want 0, true", level, ok)
 	}
 }
 

@@ -54,6 +54,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	cfg.Governance.PasswordParams = &FastPasswords
 	cfg.Governance.LoginRate = rate.Inf
+	cfg.Governance.SignupRate, cfg.Governance.SignupGlobalRate = rate.Inf, rate.Inf
 	for _, o := range opts {
 		o(&cfg)
 	}

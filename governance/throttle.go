@@ -1,0 +1,239 @@
+package governance
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/nuxari/nuxari/governance/password"
+	"github.com/nuxari/nuxari/governance/ratelimit"
+	"github.com/nuxari/nuxari/governance/secret"
+)
+
+// Throttling: what a stranger may make the server do (DESIGN.md,
+// "Strangers cost nothing"), and why none of it can lock out a user.
+//
+// Password hashes. Every Argon2id hash and verification (sign-up, new
+// members, logins, and the dummy verification of a login for an unknown
+// org or email) runs in one password.Hasher, whose memory budget
+// (Config.PasswordMemoryBudget) bounds the memory of the hashes running
+// at once; at most 64 wait for room, for at most 10 s, and the rest are
+// refused (ErrRateLimited). A sign-up hashes only after every cheap check
+// has passed: the fields, the password's length, the org ID being free
+// and the sign-up limits.
+//
+// Logins. Sources are keyed by address: an IPv4 address, or the /64 of an
+// IPv6 address (one host's usual allocation). An attempt passes, in order:
+//
+//  1. the budget of its account and source (LoginBurst, refilling at
+//     LoginRate): when spent, attempts for that account from that source
+//     are refused;
+//  2. the budget of its source across accounts (the same size): when
+//     spent, attempts from that source are refused;
+//  3. the failure count of its account across all sources, which never
+//     refuses: past LoginBurst recent failures each attempt is delayed,
+//     from 250 ms doubling with each further failure up to LoginDelayMax
+//     (4 s), while the caller's context lasts.
+//
+// Every admitted attempt counts as a failure until its password is
+// verified. A success gives back what it spent: its account-and-source
+// budget starts again in full (the caller knows the password), and its
+// source budget and account count get back the one attempt, so successes
+// cost nothing and never buy more guesses. A refused attempt spends
+// nothing further and is not audited.
+//
+// So a stranger guessing from one source spends that source's budgets
+// and nobody else's: the real user, from any other source, is at most
+// delayed, never refused. Guessing from many sources buys each source one
+// burst for the account, at a growing delay.
+//
+// Sign-ups are limited per source (SignupBurst, refilling at SignupRate)
+// and across all sources (SignupGlobalBurst at SignupGlobalRate), spent by
+// each sign-up that is about to hash; a taken org ID is answered before.
+//
+// Memory. Each limit holds at most LimiterKeys keys (accounts are held as
+// 16-byte hashes). A key whose bucket has refilled is dropped; a key still
+// refilling is never dropped to make room, so churning through sources or
+// accounts cannot reset a limited key. When a limit is full of keys still
+// refilling, a new key is refused (sign-up, login) or delayed the most
+// (the account failure count) until one refills: keeping a limit full
+// takes about LimiterKeys events per refill interval from as many
+// distinct sources or accounts.
+
+// Throttling constants; see above.
+const (
+	loginDelayBase = 250 * time.Millisecond
+	// loginDelayHeadroom is how many failures beyond LoginBurst an
+	// account's count holds; the delay reaches its maximum well before.
+	loginDelayHeadroom = 32
+)
+
+// throttle holds the limits on logins, sign-ups and password hashing.
+type throttle struct {
+	now    func() time.Time
+	sleep  func(context.Context, time.Duration) error
+	hasher *password.Hasher
+
+	loginPair    *ratelimit.Limiter // per account and source: refuses
+	loginSource  *ratelimit.Limiter // per source: refuses
+	loginAccount *ratelimit.Limiter // per account: delays
+	freeFailures int
+	delayMax     time.Duration
+
+	signupSource *ratelimit.Limiter
+	signupGlobal *ratelimit.Limiter
+}
+
+func newThrottle(cfg *Config) *throttle {
+	keys := cfg.LimiterKeys
+	return &throttle{
+		now:   cfg.Clock,
+		sleep: cfg.Sleep,
+		hasher: password.NewHasher(password.HasherConfig{
+			Params:       *cfg.PasswordParams,
+			MemoryBudget: cfg.PasswordMemoryBudget,
+		}),
+		loginPair:    ratelimit.New(cfg.LoginRate, cfg.LoginBurst, keys),
+		loginSource:  ratelimit.New(cfg.LoginRate, cfg.LoginBurst, keys),
+		loginAccount: ratelimit.New(cfg.LoginRate, cfg.LoginBurst+loginDelayHeadroom, keys),
+		freeFailures: cfg.LoginBurst,
+		delayMax:     cfg.LoginDelayMax,
+		signupSource: ratelimit.New(cfg.SignupRate, cfg.SignupBurst, keys),
+		signupGlobal: ratelimit.New(cfg.SignupGlobalRate, cfg.SignupGlobalBurst, 1),
+	}
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sourceKey is the key of a source address: an IPv4 address, or the /64
+// of an IPv6 address (IPv4-mapped addresses are IPv4, zones are dropped).
+// A source that is not an address is kept as it is, or hashed if long.
+func sourceKey(src string) string {
+	a, err := netip.ParseAddr(src)
+	if err != nil {
+		if len(src) <= 64 {
+			return src
+		}
+		h := sha256.Sum256([]byte(src))
+		return string(h[:16])
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// accountKey is the key of an account: a hash, so keys are short whatever
+// the email.
+func accountKey(orgID, email string) string {
+	h := sha256.Sum256([]byte(orgID + "\x00" + email))
+	return string(h[:16])
+}
+
+var errLoginThrottled = fmt.Errorf("%w: too many failed logins from this address; wait and retry", ErrRateLimited)
+
+// loginAttempt is an admitted login attempt. It counts as a failure
+// unless succeeded is called.
+type loginAttempt struct {
+	t                     *throttle
+	pair, source, account string
+}
+
+// admitLogin admits a login attempt for email in orgID from the source
+// in ctx's RequestInfo, or refuses it, and delays it while the account is
+// under guessing.
+func (t *throttle) admitLogin(ctx context.Context, orgID, email string) (*loginAttempt, error) {
+	acct := accountKey(orgID, email)
+	src := sourceKey(RequestInfoFrom(ctx).Source)
+	a := &loginAttempt{t: t, pair: acct + "\x00" + src, source: src, account: acct}
+	now := t.now()
+	if !t.loginPair.AllowAt(a.pair, now) {
+		return nil, errLoginThrottled
+	}
+	if !t.loginSource.AllowAt(src, now) {
+		t.loginPair.RefundAt(a.pair, now)
+		return nil, errLoginThrottled
+	}
+	if d := t.loginDelay(t.loginAccount.TakeAt(acct, now)); d > 0 {
+		if err := t.sleep(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// loginDelay is the delay of an attempt on an account whose failure count,
+// with this attempt, is level; ok is false when the count is full or the
+// account could not be counted.
+func (t *throttle) loginDelay(level float64, ok bool) time.Duration {
+	if !ok {
+		return t.delayMax
+	}
+	over := int(level-1) - t.freeFailures // earlier failures beyond the free ones
+	if over < 0 {
+		return 0
+	}
+	d := loginDelayBase << min(over, 16)
+	return min(d, t.delayMax)
+}
+
+// succeeded gives back what the attempt spent: see the policy above.
+func (a *loginAttempt) succeeded() {
+	now := a.t.now()
+	a.t.loginPair.Forget(a.pair)
+	a.t.loginSource.RefundAt(a.source, now)
+	a.t.loginAccount.RefundAt(a.account, now)
+}
+
+// admitSignup spends the sign-up budgets of the source in ctx's
+// RequestInfo and of all sources, or refuses.
+func (t *throttle) admitSignup(ctx context.Context) error {
+	src := sourceKey(RequestInfoFrom(ctx).Source)
+	now := t.now()
+	if !t.signupSource.AllowAt(src, now) {
+		return fmt.Errorf("%w: too many sign-ups from this address; wait and retry", ErrRateLimited)
+	}
+	if !t.signupGlobal.AllowAt("", now) {
+		t.signupSource.RefundAt(src, now)
+		return fmt.Errorf("%w: too many sign-ups; wait and retry", ErrRateLimited)
+	}
+	return nil
+}
+
+// hash, verify and dummyVerify run the hasher, refusing with
+// ErrRateLimited when it is busy.
+func (t *throttle) hash(ctx context.Context, pw string) (string, error) {
+	h, err := t.hasher.Hash(ctx, pw)
+	return h, busy(err)
+}
+
+func (t *throttle) verify(ctx context.Context, pw secret.String, encoded string) (bool, error) {
+	ok, err := t.hasher.Verify(ctx, pw.Reveal(), encoded)
+	return ok, busy(err)
+}
+
+func (t *throttle) dummyVerify(ctx context.Context, pw secret.String) error {
+	return busy(t.hasher.DummyVerify(ctx, pw.Reveal()))
+}
+
+func busy(err error) error {
+	if errors.Is(err, password.ErrBusy) {
+		return fmt.Errorf("%w: %w", ErrRateLimited, err)
+	}
+	return err
+}
