@@ -111,3 +111,53 @@ func TestPurgeNeverTouchesTheWindowWhenClockIsBehind(t *testing.T) {
 		t.Fatalf("purge with clock behind: %+v, %v", r, err)
 	}
 }
+
+// TestRetentionWithEntry: an entry's Retention sets the window in the
+// entry's batch: applied with it, not at all when the append is refused,
+// kept across a purge (which rewrites the purge progress) and a reopen.
+func TestRetentionWithEntry(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	l := openLedger(t, cfg)
+	const day = 24 * time.Hour
+	appendN(t, l, "acme", 1, ledger.AckDurable)
+	window := func() time.Duration {
+		t.Helper()
+		r, err := l.Retention(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Window
+	}
+	if _, err := l.Append(ctx, "acme", []ledger.Entry{{Event: event("set"), Retention: 400 * day,
+		Writes: []ledger.Write{{Key: []byte("org"), Value: []byte("v1")}}}}, ledger.AckDurable); err != nil {
+		t.Fatal(err)
+	}
+	if w := window(); w != 400*day {
+		t.Fatalf("window %v after an entry set 400d", w)
+	}
+	_, err := l.Append(ctx, "acme", []ledger.Entry{{Event: event("refused"), Retention: 500 * day,
+		Conditions: []ledger.Condition{{Key: []byte("org"), Value: []byte("stale")}}}}, ledger.AckDurable)
+	if !errors.Is(err, ledger.ErrPrecondition) {
+		t.Fatalf("stale condition: %v", err)
+	}
+	if w := window(); w != 400*day {
+		t.Fatalf("a refused entry changed the window to %v", w)
+	}
+	if _, err := l.Append(ctx, "acme", []ledger.Entry{{Event: event("bad"), Retention: -day}}, ledger.AckDurable); !errors.Is(err, ledger.ErrInvalidRetention) {
+		t.Fatalf("negative retention: %v", err)
+	}
+	if _, err := l.Purge(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if w := window(); w != 400*day {
+		t.Fatalf("window %v after a purge", w)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openLedger(t, cfg)
+	if w := window(); w != 400*day {
+		t.Fatalf("window %v after reopening", w)
+	}
+}

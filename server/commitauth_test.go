@@ -252,3 +252,76 @@ func TestAuthorizationHoldsAtCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestSettingsAgreeWithLog: a settings change commits its value and its
+// event in one batch on the value it read. A change that another commits
+// between its read and its commit fails and writes nothing; under
+// concurrent changes the stored retention is always the last event's.
+func TestSettingsAgreeWithLog(t *testing.T) {
+	ctx := context.Background()
+	gate := &commitGate{}
+	ts := servertest.Start(t, func(c *server.Config) { c.Governance.CommitHook = gate.hook })
+	const org = "settings"
+	ownerTok, _ := ts.Signup(t, org, "o@example.com", "owner password 1")
+	owner := ts.Clients(ownerTok)
+	setRetention := func(years int) error {
+		return ignoreRes(owner.Org.UpdateOrgSettings(ctx, req(&nuxariv1.UpdateOrgSettingsRequest{Retention: durationpb.New(time.Duration(years) * 365 * 24 * time.Hour)})))
+	}
+	stored := func() time.Duration {
+		res, err := owner.Org.GetOrg(ctx, req(&nuxariv1.GetOrgRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Msg.Org.Retention.AsDuration()
+	}
+	lastEvent := func() (from, to time.Duration) {
+		var last *auditEvent
+		for _, e := range newEvents(t, ts, org, 0) {
+			if e.Type == "org.settings_changed" {
+				last = &e
+			}
+		}
+		if last == nil {
+			t.Fatal("no org.settings_changed event")
+		}
+		r := last.Data["retention_seconds"].(map[string]any)
+		return time.Duration(r["from"].(float64)) * time.Second, time.Duration(r["to"].(float64)) * time.Second
+	}
+
+	size := logSize(t, ts, org)
+	gate.arm("org.settings_changed", func() error { return setRetention(3) })
+	err := setRetention(5)
+	if fired, gerr := gate.result(); !fired || gerr != nil {
+		t.Fatalf("the concurrent change: %v %v", fired, gerr)
+	}
+	wantAuthCode(t, "a change on a stale value", err, connect.CodeAborted)
+	if evs := newEvents(t, ts, org, size); len(evs) != 1 {
+		t.Fatalf("events: %+v, want only the concurrent change's", evs)
+	}
+	if _, to := lastEvent(); to != stored() || to != 3*365*24*time.Hour {
+		t.Fatalf("stored %v, last event says %v", stored(), to)
+	}
+
+	// Many at once: whatever commits, the setting is the last event's,
+	// and each event's "from" is the previous event's "to".
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { _ = setRetention(2 + i) })
+	}
+	wg.Wait()
+	prev := time.Duration(0)
+	for _, e := range newEvents(t, ts, org, 0) {
+		if e.Type != "org.settings_changed" {
+			continue
+		}
+		r := e.Data["retention_seconds"].(map[string]any)
+		from, to := time.Duration(r["from"].(float64))*time.Second, time.Duration(r["to"].(float64))*time.Second
+		if prev != 0 && from != prev {
+			t.Errorf("an event changes retention from %v, but the one before set %v", from, prev)
+		}
+		prev = to
+	}
+	if prev != stored() {
+		t.Fatalf("stored retention %v, the last event says %v", stored(), prev)
+	}
+}

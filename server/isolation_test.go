@@ -339,6 +339,12 @@ func TestTenantIsolation(t *testing.T) {
 		add("SetMemberRole(B "+string(m.role)+")", nuxariv1connect.OrgServiceSetMemberRoleProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
 			return ignoreRes(c.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: m.userID, Role: nuxariv1.Role_ROLE_OWNER})))
 		})
+		add("IssuePasswordSetup(B "+string(m.role)+")", nuxariv1connect.OrgServiceIssuePasswordSetupProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Org.IssuePasswordSetup(ctx, req(&nuxariv1.IssuePasswordSetupRequest{UserId: m.userID})))
+		})
+		add("EndMemberSessions(B "+string(m.role)+")", nuxariv1connect.OrgServiceEndMemberSessionsProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Org.EndMemberSessions(ctx, req(&nuxariv1.EndMemberSessionsRequest{UserId: m.userID, RevokeApiTokens: true})))
+		})
 	}
 	for _, tk := range b.tokens {
 		add("RevokeAPIToken(B "+string(tk.role)+")", nuxariv1connect.AuthServiceRevokeAPITokenProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
