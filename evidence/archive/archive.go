@@ -93,6 +93,8 @@ var (
 	ErrEvent = errors.New("event refused")
 	// ErrOrder: a [Writer] method was called out of order.
 	ErrOrder = errors.New("writer methods called out of order")
+	// ErrKeyType: a manifest signing key that is not ECDSA P-256.
+	ErrKeyType = errors.New("unsupported signing key type")
 	// ErrBlobTooLarge: a blob that cannot be read twice is larger than
 	// [MaxBufferedBlobSize].
 	ErrBlobTooLarge = errors.New("blob too large to buffer")

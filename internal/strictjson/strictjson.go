@@ -206,6 +206,32 @@ func (d *Decoder) Delim(path string, want json.Delim) error {
 	return nil
 }
 
+// EndObject reads the "}" that ends an object whose members, in a fixed
+// order, are members; another member there is a duplicate, a case
+// variant or unknown.
+func (d *Decoder) EndObject(path string, members ...string) error {
+	t, err := d.token(path)
+	if err != nil {
+		return err
+	}
+	if got, ok := t.(json.Delim); ok && got == '}' {
+		return nil
+	}
+	name, ok := t.(string)
+	if !ok {
+		return fail(path, ErrType, "%s where \"}\" is expected", describe(t))
+	}
+	for _, m := range members {
+		if name == m {
+			return fail(path, ErrDuplicate, "%q", name)
+		}
+		if strings.EqualFold(name, m) {
+			return fail(path, ErrCase, "%q is not %q", name, m)
+		}
+	}
+	return fail(path, ErrUnknown, "%q", name)
+}
+
 // More reports whether the current array or object has another element.
 func (d *Decoder) More() bool { return d.dec.More() }
 

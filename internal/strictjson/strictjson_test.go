@@ -123,7 +123,7 @@ func TestDecoder(t *testing.T) {
 		if _, err := d.Bytes("h"); err != nil {
 			return err
 		}
-		if err := d.Delim("", '}'); err != nil {
+		if err := d.EndObject("", "n", "h"); err != nil {
 			return err
 		}
 		return d.End()
@@ -139,7 +139,10 @@ func TestDecoder(t *testing.T) {
 		{`{"n":1,"n":1,"h":"AA=="}`, strictjson.ErrDuplicate},
 		{`{"n":1,"H":"AA=="}`, strictjson.ErrCase},
 		{`{"h":"AA==","n":1}`, strictjson.ErrOrder},
-		{`{"n":1,"h":"AA==","x":1}`, strictjson.ErrType},
+		{`{"n":1,"h":"AA==","x":1}`, strictjson.ErrUnknown},
+		{`{"n":1,"h":"AA==","h":"AA=="}`, strictjson.ErrDuplicate},
+		{`{"n":1,"h":"AA==","N":1}`, strictjson.ErrCase},
+		{`{"n":1,"h":"AA==",1}`, strictjson.ErrSyntax},
 		{`{"n":-1,"h":"AA=="}`, strictjson.ErrNumber},
 		{`{"n":null,"h":"AA=="}`, strictjson.ErrType},
 		{`{"n":1,"h":"AB=="}`, strictjson.ErrBase64},
