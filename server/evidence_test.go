@@ -135,7 +135,7 @@ func TestEvidenceExportLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	size, _ := ts.Ledger().Size("ev")
+	size := ledgerSize(t, ts, "ev")
 	waitCheckpoint(t, owner, size)
 	p := pins(t, aud, "ev")
 
@@ -375,7 +375,7 @@ func TestEvidencePackageHoldsBlobsNotAgentSecrets(t *testing.T) {
 	if _, err := ag.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: task.TaskId, Ok: true})); err != nil {
 		t.Fatal(err)
 	}
-	size, _ := ts.Ledger().Size("agev")
+	size := ledgerSize(t, ts, "agev")
 	waitCheckpoint(t, owner, size)
 	x := exportAndWait(t, owner, &nuxariv1.EvidenceScope{Types: []string{"evidence.recorded"}})
 	pkg := download(t, owner, x.ExportId)
