@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/nuxari/nuxari/internal/strictjson"
 	"github.com/nuxari/nuxari/ledger/verify"
 )
 
@@ -15,8 +15,8 @@ const BundleVersion = 1
 
 // Bundle is a self-contained proof that one event is in an org's log,
 // written by "nuxctl ledger prove" and checked offline by "nuxctl verify".
-// It is one JSON object (byte strings in standard base64, sizes and
-// indexes as JSON numbers below 2^53):
+// It is one JSON object (byte strings in canonical standard base64, sizes
+// and indexes as JSON integers of at most 2^53-1):
 //
 //	{
 //	  "version": 1,
@@ -79,28 +79,27 @@ func MarshalBundle(b *Bundle) ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// ParseBundle decodes a version 1 bundle; unknown members are refused.
+// ParseBundle decodes a version 1 bundle by the rules of strictjson:
+// unknown, duplicate and case-variant members are refused at every level,
+// every member but "consistency" is required, integers are at most
+// 2^53-1 and byte strings are canonical base64 (docs/proof-bundle.md).
 func ParseBundle(data []byte) (*Bundle, error) {
-	var probe struct {
-		Version *int `json:"version"`
-	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("not a JSON proof bundle: %w", err)
-	}
-	if probe.Version == nil {
-		return nil, fmt.Errorf("not a proof bundle: no \"version\"")
-	}
-	if *probe.Version != BundleVersion {
-		return nil, fmt.Errorf("proof bundle version %d is not supported (want %d)", *probe.Version, BundleVersion)
-	}
 	var b Bundle
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
+	if err := strictjson.Unmarshal(data, &b); err != nil {
+		// Name another version as such; its members may differ.
+		var probe struct {
+			Version *int `json:"version"`
+		}
+		if json.Unmarshal(data, &probe) != nil {
+			return nil, fmt.Errorf("not a JSON proof bundle: %w", err)
+		}
+		if probe.Version != nil && *probe.Version != BundleVersion {
+			return nil, fmt.Errorf("proof bundle version %d is not supported (want %d)", *probe.Version, BundleVersion)
+		}
 		return nil, fmt.Errorf("malformed proof bundle: %w", err)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("malformed proof bundle: data after the object")
+	if b.Version != BundleVersion {
+		return nil, fmt.Errorf("proof bundle version %d is not supported (want %d)", b.Version, BundleVersion)
 	}
 	switch {
 	case b.Checkpoint == "":

@@ -3,12 +3,16 @@ package cli_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nuxari/nuxari/cli"
+	"github.com/nuxari/nuxari/internal/strictjson"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -170,4 +174,62 @@ func FuzzVerifyBundle(f *testing.F) {
 			t.Fatalf("verified a leaf that is not at its position: %+v, %v", l, err)
 		}
 	})
+}
+
+// TestBundleStrict: bundles that a lenient JSON reader reads one way and a
+// strict one refuses, so that two verifiers could disagree. Each fails the
+// bundle check with the named error.
+func TestBundleStrict(t *testing.T) {
+	b, vkey := offlineBundle(t)
+	good, err := cli.MarshalBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins := cli.Pins{VerifierKey: vkey, Origin: testOrigin}
+	if r := cli.VerifyBundle("b.json", good, pins); !r.Verified {
+		t.Fatalf("the base bundle does not verify: %+v", r.Failure)
+	}
+	lh := base64.StdEncoding.EncodeToString(b.LeafHash)
+	p0 := base64.StdEncoding.EncodeToString(b.Proof[0])
+	bogus := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	edit := func(old, new string) []byte {
+		if !bytes.Contains(good, []byte(old)) {
+			t.Fatalf("the bundle holds no %q:\n%s", old, good)
+		}
+		return bytes.Replace(good, []byte(old), []byte(new), 1)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want error
+		path string
+	}{
+		{"member in another case", edit(`"version": 1`, `"Version": 1`), strictjson.ErrCase, "Version"},
+		{"index in another case", edit(`"index": 1`, `"Index": 1`), strictjson.ErrCase, "Index"},
+		{"consistency member in another case", edit(`"from_size": 1`, `"From_Size": 1`), strictjson.ErrCase, "consistency.From_Size"},
+		{"leaf hash twice, bogus first", edit(`"leaf_hash": "`+lh+`"`, `"leaf_hash": "`+bogus+`", "leaf_hash": "`+lh+`"`), strictjson.ErrDuplicate, "leaf_hash"},
+		{"index twice, bogus first", edit(`"index": 1`, `"index": 0, "index": 1`), strictjson.ErrDuplicate, "index"},
+		{"unknown member", edit(`"version": 1`, `"version": 1, "trusted": true`), strictjson.ErrUnknown, "trusted"},
+		{"unknown consistency member", edit(`"from_size": 1`, `"from_size": 1, "to_size": 2`), strictjson.ErrUnknown, "consistency.to_size"},
+		{"no tree size", edit(`"tree_size": 2,`, ``), strictjson.ErrMissing, "tree_size"},
+		{"no verifier key", edit(`"verifier_key": "`+vkey+`",`, ``), strictjson.ErrMissing, "verifier_key"},
+		{"index above 2^53-1", edit(`"index": 1`, `"index": 9007199254740993`), strictjson.ErrNumber, "index"},
+		{"index with an exponent", edit(`"index": 1`, `"index": 1e0`), strictjson.ErrNumber, "index"},
+		{"null proof", edit(`"proof": [`, `"proof": null, "x": [`), strictjson.ErrType, "proof"},
+		{"proof hash with a line break", edit(`"`+p0+`"`, `"`+p0[:8]+`\n`+p0[8:]+`"`), strictjson.ErrBase64, "proof[0]"},
+		{"empty consistency member", edit(`"consistency": {`, `"consistency": {}, "x": {`), strictjson.ErrMissing, "consistency.from_size"},
+		{"data after the bundle", append(bytes.Clone(good), "{}"...), strictjson.ErrTrailing, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := cli.ParseBundle(c.data)
+			var se *strictjson.Error
+			if !errors.Is(err, c.want) || !errors.As(err, &se) || se.Path != c.path {
+				t.Fatalf("ParseBundle: %v; want %v at %q", err, c.want, c.path)
+			}
+			r := cli.VerifyBundle("b.json", c.data, pins)
+			if r.Verified || r.Failure == nil || r.Failure.Check != cli.CheckBundle || !strings.Contains(r.Failure.Detail, c.want.Error()) {
+				t.Fatalf("VerifyBundle: %+v; want a %s failure naming %q", r.Failure, cli.CheckBundle, c.want)
+			}
+		})
+	}
 }

@@ -108,7 +108,7 @@ func testTamper(t *testing.T, h *harness, bundleFile, key, origin string) {
 		{name: "not JSON", raw: "not a bundle", check: "bundle", detail: "not a JSON proof bundle"},
 		{name: "unknown version", raw: `{"version":2}`, check: "bundle", detail: "proof bundle version 2 is not supported"},
 		{name: "unknown member", raw: strings.Replace(string(data), `"version": 1,`, `"version": 1, "extra": true,`, 1),
-			check: "bundle", detail: `unknown field "extra"`},
+			check: "bundle", detail: `extra: unknown member: "extra"`},
 	}
 	dir := t.TempDir()
 	for _, tt := range tests {

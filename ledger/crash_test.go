@@ -339,7 +339,11 @@ func checkCrash(t *testing.T, l *ledger.Ledger, old, fresh []crashAck, keyIndex 
 			t.Fatal(err)
 		}
 		verifiers[org] = v
-		size[org], _ = l.Size(org)
+		n, err := l.Size(org)
+		if err != nil {
+			t.Fatalf("org %s: size after recovery: %v", org, err)
+		}
+		size[org] = n
 		if cp, err := l.Checkpoint(ctx, org); err == nil {
 			recovered[org] = verifyNote(t, l, org, cp.Note, cp)
 		} else if !errors.Is(err, ledger.ErrNotFound) {

@@ -346,14 +346,17 @@ func TestFaultWALErrorFailsAppendsAndRecovers(t *testing.T) {
 			checkAcked(t, l2, acks)
 			for _, org := range l2.Orgs() {
 				base := before[org].Size // 0 for an org created by a failed commit
-				size, _ := l2.Size(org)
+				size, err := l2.Size(org)
+				if err != nil {
+					t.Fatalf("org %s: size after reopening: %v", org, err)
+				}
 				if tc.exact && size != base {
 					t.Fatalf("org %s: size %d after reopening; want the acknowledged %d", org, size, base)
 				}
 				// Entries whose commit failed after they reached the file
 				// may be there, each at most once and intact.
 				seen := map[string]bool{}
-				err := l2.Leaves(ctx, org, base, size, func(lf ledger.Leaf) error {
+				err = l2.Leaves(ctx, org, base, size, func(lf ledger.Leaf) error {
 					parsed, err := verify.LeafAt(lf.Bytes, org, lf.Index)
 					if err != nil {
 						return err

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/nuxari/nuxari/evidence/archive"
 	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -23,7 +25,8 @@ import (
 // their manifests.
 type EvidenceConfig struct {
 	// SigningKMS, a sigstore KMS URI (e.g. "awskms://…", or a
-	// sigstore-kms-<name> plugin's URI), signs manifests when set;
+	// sigstore-kms-<name> plugin's URI) of an ECDSA P-256 key, signs
+	// manifests when set (an unknown URI or another key type fails Open);
 	// otherwise SigningKeyFile, an ECDSA P-256 PEM key generated 0600 on
 	// first start (default <data>/evidence-signing.pem).
 	SigningKMS     string
@@ -58,6 +61,10 @@ func evidence(ctx context.Context, dataDir string, cfg EvidenceConfig) (governan
 	pub, err := out.Signer.PublicKey()
 	if err != nil {
 		return out, fmt.Errorf("evidence signing key: %w", err)
+	}
+	// Refuse at start a key that packages cannot be verified with.
+	if err := archive.SigningKeySupported(pub); err != nil {
+		return out, fmt.Errorf("evidence signing key %s: %w", cmp.Or(cfg.SigningKMS, cfg.SigningKeyFile), err)
 	}
 	if out.PublicKeyPEM, err = cryptoutils.MarshalPublicKeyToPEM(pub); err != nil {
 		return out, err

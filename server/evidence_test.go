@@ -4,8 +4,13 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -24,6 +29,8 @@ import (
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // s3Config returns the test S3 service's configuration: under CI it must
@@ -135,7 +142,7 @@ func TestEvidenceExportLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	size, _ := ts.Ledger().Size("ev")
+	size := ledgerSize(t, ts, "ev")
 	waitCheckpoint(t, owner, size)
 	p := pins(t, aud, "ev")
 
@@ -348,6 +355,159 @@ func TestEvidenceSignatureVerifiesWithCosign(t *testing.T) {
 	if err := run(filepath.Join(dir, "bad.sig")); err == nil {
 		t.Fatal("cosign accepts a forged signature")
 	}
+
+	// Well-formed forgeries: ASN.1 DER ECDSA P-256 signatures, as the
+	// real one, by a valid key that is not the pinned one; of the real
+	// manifest, and of a changed one.
+	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := bytes.Replace(manifest, []byte(`"org": "cos"`), []byte(`"org": "coz"`), 1)
+	if bytes.Equal(changed, manifest) {
+		t.Fatal("the manifest names no org \"cos\"")
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSigner, err := signature.LoadECDSASignerVerifier(other, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, file string }{{"real manifest", "manifest.json"}, {"changed manifest", "changed.json"}} {
+		msg := manifest
+		if c.file == "changed.json" {
+			msg = changed
+			if err := os.WriteFile(filepath.Join(dir, "changed.json"), changed, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sig, err := otherSigner.SignMessage(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The forgery is a valid signature: by its own key, it verifies.
+		if err := otherSigner.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg)); err != nil {
+			t.Fatalf("%s: the forgery is not a valid signature: %v", c.name, err)
+		}
+		sigFile := filepath.Join(dir, "other-"+c.file+".sig")
+		if err := os.WriteFile(sigFile, []byte(base64.StdEncoding.EncodeToString(sig)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(cosign, "verify-blob", "--key", filepath.Join(dir, "pinned.pub"), "--signature", sigFile, "--insecure-ignore-tlog=true", filepath.Join(dir, c.file))
+		cmd.Env = append(os.Environ(), "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Fatalf("%s: cosign accepts a signature by another key: %s", c.name, out)
+		}
+	}
+	// The real signature does not cover the changed manifest.
+	cmd := exec.Command(cosign, "verify-blob", "--key", filepath.Join(dir, "pinned.pub"), "--signature", filepath.Join(dir, "manifest.sig"), "--insecure-ignore-tlog=true", filepath.Join(dir, "changed.json"))
+	cmd.Env = append(os.Environ(), "HOME="+dir)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("cosign accepts the real signature over a changed manifest: %s", out)
+	}
+}
+
+// TestEvidenceForgedSignature: the verifier refuses a package whose
+// manifest is signed by a valid P-256 key that is not the pinned one, in
+// exactly the right format, whether the manifest is the real one or
+// changed; and a package whose key file names the forger's key.
+func TestEvidenceForgedSignature(t *testing.T) {
+	ts := servertest.Start(t)
+	tok, _ := ts.Signup(t, "forge", "o@example.com", ownerPW)
+	c := ts.Clients(tok)
+	waitCheckpoint(t, c, 2)
+	x := exportAndWait(t, c, nil)
+	pkg := download(t, c, x.ExportId)
+	p := pins(t, c, "forge")
+	verifyPackage(t, pkg, p)
+
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, err := signature.LoadECDSASignerVerifier(other, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPEM, err := cryptoutils.MarshalPublicKeyToPEM(&other.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// rewrite returns pkg with manifest.json changed by edit, the key file
+	// replaced when key is set, and manifest.sig the forger's signature.
+	rewrite := func(edit func([]byte) []byte, key []byte) []byte {
+		zr, err := zip.NewReader(bytes.NewReader(pkg), int64(len(pkg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var manifest []byte
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, f := range zr.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch f.Name {
+			case archive.FileSigningKey:
+				if key != nil {
+					b = key
+				}
+			case archive.FileManifest:
+				b = edit(b)
+				manifest = b
+			case archive.FileSignature:
+				sig, err := forger.SignMessage(bytes.NewReader(manifest))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b = []byte(base64.StdEncoding.EncodeToString(sig))
+			}
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: f.Name, Method: zip.Store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	same := func(b []byte) []byte { return b }
+	changed := func(b []byte) []byte {
+		out := bytes.Replace(b, []byte(`"count": `), []byte(`"count": 1`), 1)
+		if bytes.Equal(out, b) {
+			t.Fatal("the manifest has no event count")
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		pkg  []byte
+	}{
+		{"real manifest, another key", rewrite(same, nil)},
+		{"changed manifest, another key", rewrite(changed, nil)},
+		{"real manifest, another key named in the package", rewrite(same, otherPEM)},
+		{"changed manifest, another key named in the package", rewrite(changed, otherPEM)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := archive.Verify(bytes.NewReader(c.pkg), int64(len(c.pkg)), p)
+			var f *archive.Failure
+			if !errors.As(err, &f) || f.Check != archive.CheckSignature || !strings.Contains(f.Reason, "pinned signing key") {
+				t.Fatalf("verify: %v; want a signature failure naming the pinned key", err)
+			}
+		})
+	}
 }
 
 // TestEvidencePackageHoldsBlobsNotAgentSecrets: a package of an agent's
@@ -375,7 +535,7 @@ func TestEvidencePackageHoldsBlobsNotAgentSecrets(t *testing.T) {
 	if _, err := ag.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: task.TaskId, Ok: true})); err != nil {
 		t.Fatal(err)
 	}
-	size, _ := ts.Ledger().Size("agev")
+	size := ledgerSize(t, ts, "agev")
 	waitCheckpoint(t, owner, size)
 	x := exportAndWait(t, owner, &nuxariv1.EvidenceScope{Types: []string{"evidence.recorded"}})
 	pkg := download(t, owner, x.ExportId)

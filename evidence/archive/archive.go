@@ -24,10 +24,14 @@
 // The manifest signature verifies with
 // `cosign verify-blob --key signing-key.pub --signature manifest.sig manifest.json --insecure-ignore-tlog=true`.
 //
+// Every JSON file the verifier reads is read by internal/strictjson, so
+// that two conforming verifiers never read one signed file differently.
+//
 // The package depends only on ledger/verify, ledger/leaf,
-// github.com/transparency-dev/merkle, golang.org/x/mod/sumdb/note,
-// github.com/sigstore/sigstore and the standard library, so that auditors
-// can build the verifier without any server code.
+// internal/strictjson, github.com/transparency-dev/merkle,
+// golang.org/x/mod/sumdb/note, github.com/sigstore/sigstore and the
+// standard library, so that auditors can build the verifier without any
+// server code.
 package archive
 
 import (
@@ -93,6 +97,8 @@ var (
 	ErrEvent = errors.New("event refused")
 	// ErrOrder: a [Writer] method was called out of order.
 	ErrOrder = errors.New("writer methods called out of order")
+	// ErrKeyType: a manifest signing key that is not ECDSA P-256.
+	ErrKeyType = errors.New("unsupported signing key type")
 	// ErrBlobTooLarge: a blob that cannot be read twice is larger than
 	// [MaxBufferedBlobSize].
 	ErrBlobTooLarge = errors.New("blob too large to buffer")

@@ -4,6 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -192,6 +197,31 @@ func TestPins(t *testing.T) {
 			t.Errorf("%s: %v, want ErrPins", name, err)
 		}
 	}
+	// Manifests are signed with ECDSA P-256 only: a pin of another
+	// scheme is refused as such, before the package is read.
+	edPub, _, err := ed25519.GenerateKey(seeded(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384PEM, err := cryptoutils.MarshalPublicKeyToPEM(&p384.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, k := range map[string]crypto.PublicKey{"Ed25519": edPub, "P-384": &p384.PublicKey, "P-384 PEM": p384PEM, "RSA": &rsaKey.PublicKey} {
+		p := fx.pins
+		p.SigningKey = k
+		if _, err := verifyBytes(b, p); !errors.Is(err, archive.ErrPins) || !errors.Is(err, archive.ErrKeyType) {
+			t.Errorf("%s pin: %v, want ErrPins and ErrKeyType", name, err)
+		}
+	}
 	// Pins of another org's log: the manifest names another origin.
 	p := fx.pins
 	p.Origin = verify.Origin(testLogName, "other")
@@ -325,6 +355,17 @@ func TestWriterRefuses(t *testing.T) {
 		}
 		if _, err := archive.NewWriter(io.Discard, nil, meta()); !errors.Is(err, archive.ErrMeta) {
 			t.Errorf("no signer: %v", err)
+		}
+		p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s384, err := signature.LoadECDSASignerVerifier(p384, crypto.SHA384)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := archive.NewWriter(io.Discard, s384, meta()); !errors.Is(err, archive.ErrMeta) || !errors.Is(err, archive.ErrKeyType) {
+			t.Errorf("P-384 signer: %v, want ErrMeta and ErrKeyType", err)
 		}
 	})
 	t.Run("events", func(t *testing.T) {

@@ -3,13 +3,15 @@ package archive
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"iter"
 	"math/bits"
+	"strconv"
+
+	"github.com/nuxari/nuxari/internal/strictjson"
 )
 
 // hashSize is the size of every hash of the log (SHA-256).
@@ -292,9 +294,10 @@ func isProofError(err error) (*proofError, bool) {
 }
 
 // proofReader streams the nodes of proof.json:
-// {"tree_size":N,"nodes":[{"start":a,"end":b,"hash":"<base64>"},...]}.
+// {"tree_size":N,"nodes":[{"start":a,"end":b,"hash":"<base64>"},...]},
+// members in exactly this order, read by strictjson's rules.
 type proofReader struct {
-	dec      *json.Decoder
+	dec      *strictjson.Decoder
 	r        io.Reader
 	h        hash.Hash
 	wantSHA  string
@@ -307,33 +310,56 @@ type proofReader struct {
 func newProofReader(r io.Reader, treeSize uint64, wantSHA string) *proofReader {
 	h := sha256.New()
 	tr := io.TeeReader(r, h)
-	return &proofReader{dec: json.NewDecoder(tr), r: tr, h: h, wantSHA: wantSHA, treeSize: treeSize}
+	return &proofReader{dec: strictjson.NewDecoder(tr), r: tr, h: h, wantSHA: wantSHA, treeSize: treeSize}
 }
 
-func (p *proofReader) fail(format string, args ...any) *Failure {
-	return failf(CheckProof, FileProof, format, args...)
+func (p *proofReader) fail(err error) *Failure {
+	f := failf(CheckProof, FileProof, "malformed: %v", err)
+	f.Err = err
+	return f
 }
 
-func (p *proofReader) expect(want json.Delim) error {
-	t, err := p.dec.Token()
-	if err != nil {
-		return p.fail("malformed: %v", err)
+func (p *proofReader) start() error {
+	if err := p.dec.Delim("", '{'); err != nil {
+		return p.fail(err)
 	}
-	if d, ok := t.(json.Delim); !ok || d != want {
-		return p.fail("malformed: %v where %q is expected", t, want)
+	if err := p.dec.Key("", "tree_size"); err != nil {
+		return p.fail(err)
+	}
+	n, err := p.dec.Uint("tree_size")
+	if err != nil {
+		return p.fail(err)
+	}
+	if n != p.treeSize {
+		return failf(CheckProof, FileProof, "tree_size %d, manifest.json gives %d", n, p.treeSize)
+	}
+	if err := p.dec.Key("", "nodes", "tree_size"); err != nil {
+		return p.fail(err)
+	}
+	if err := p.dec.Delim("nodes", '['); err != nil {
+		return p.fail(err)
 	}
 	return nil
 }
 
-func (p *proofReader) key(want string) error {
-	t, err := p.dec.Token()
-	if err != nil {
-		return p.fail("malformed: %v", err)
+func (p *proofReader) end() error {
+	p.ended = true
+	if err := p.dec.Delim("nodes", ']'); err != nil {
+		return p.fail(err)
 	}
-	if s, ok := t.(string); !ok || s != want {
-		return p.fail("malformed: %v where member %q is expected", t, want)
+	if err := p.dec.EndObject("", "tree_size", "nodes"); err != nil {
+		return p.fail(err)
 	}
-	return nil
+	if err := p.dec.End(); err != nil {
+		return p.fail(err)
+	}
+	if _, err := io.Copy(io.Discard, p.r); err != nil {
+		return failf(CheckProof, FileProof, "unreadable: %v", err)
+	}
+	if hex.EncodeToString(p.h.Sum(nil)) != p.wantSHA {
+		return failf(CheckProof, FileProof, "the file changed while it was verified")
+	}
+	return io.EOF
 }
 
 func (p *proofReader) next() (Node, error) {
@@ -342,56 +368,40 @@ func (p *proofReader) next() (Node, error) {
 	}
 	if !p.started {
 		p.started = true
-		if err := p.expect('{'); err != nil {
-			return Node{}, err
-		}
-		if err := p.key("tree_size"); err != nil {
-			return Node{}, err
-		}
-		var n uint64
-		if err := p.dec.Decode(&n); err != nil {
-			return Node{}, p.fail("malformed tree_size: %v", err)
-		}
-		if n != p.treeSize {
-			return Node{}, p.fail("tree_size %d, manifest.json gives %d", n, p.treeSize)
-		}
-		if err := p.key("nodes"); err != nil {
-			return Node{}, err
-		}
-		if err := p.expect('['); err != nil {
+		if err := p.start(); err != nil {
 			return Node{}, err
 		}
 	}
 	if !p.dec.More() {
-		p.ended = true
-		if err := p.expect(']'); err != nil {
-			return Node{}, err
-		}
-		if err := p.expect('}'); err != nil {
-			return Node{}, err
-		}
-		if _, err := p.dec.Token(); err != io.EOF {
-			return Node{}, p.fail("malformed: data after the proof")
-		}
-		if _, err := io.Copy(io.Discard, p.r); err != nil {
-			return Node{}, p.fail("unreadable: %v", err)
-		}
-		if hex.EncodeToString(p.h.Sum(nil)) != p.wantSHA {
-			return Node{}, p.fail("the file changed while it was verified")
-		}
-		return Node{}, io.EOF
+		return Node{}, p.end()
 	}
-	var w struct {
-		Start *uint64 `json:"start"`
-		End   *uint64 `json:"end"`
-		Hash  []byte  `json:"hash"`
+	path := "nodes[" + strconv.FormatInt(p.count, 10) + "]"
+	var nd Node
+	err := p.dec.Delim(path, '{')
+	if err == nil {
+		err = p.dec.Key(path, "start")
 	}
-	if err := p.dec.Decode(&w); err != nil {
-		return Node{}, p.fail("node %d: malformed: %v", p.count, err)
+	if err == nil {
+		nd.Start, err = p.dec.Uint(path + ".start")
 	}
-	if w.Start == nil || w.End == nil || w.Hash == nil {
-		return Node{}, p.fail("node %d: start, end or hash missing", p.count)
+	if err == nil {
+		err = p.dec.Key(path, "end", "start")
+	}
+	if err == nil {
+		nd.End, err = p.dec.Uint(path + ".end")
+	}
+	if err == nil {
+		err = p.dec.Key(path, "hash", "start", "end")
+	}
+	if err == nil {
+		nd.Hash, err = p.dec.Bytes(path + ".hash")
+	}
+	if err == nil {
+		err = p.dec.EndObject(path, "start", "end", "hash")
+	}
+	if err != nil {
+		return Node{}, p.fail(err)
 	}
 	p.count++
-	return Node{Start: *w.Start, End: *w.End, Hash: w.Hash}, nil
+	return nd, nil
 }

@@ -2,16 +2,21 @@ package archive_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nuxari/nuxari/evidence/archive"
+	"github.com/nuxari/nuxari/internal/strictjson"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // How a tampered package is finished.
@@ -405,3 +410,205 @@ func TestFailureMessage(t *testing.T) {
 		}
 	}
 }
+
+// editText replaces the first old in the entry name by new, failing when
+// there is none.
+func editText(tb testing.TB, es []entry, name, old, new string) []entry {
+	tb.Helper()
+	b := get(tb, es, name)
+	if !bytes.Contains(b, []byte(old)) {
+		tb.Fatalf("%s holds no %q:\n%s", name, old, b)
+	}
+	return set(es, name, bytes.Replace(b, []byte(old), []byte(new), 1))
+}
+
+// TestTamperStrict: variants that a lenient JSON reader or a lax byte
+// format would accept, so that two verifiers could read one signed file
+// differently. Each is made by the holder of the signing key (the manifest
+// is re-signed), so only the format check stands in its way.
+func TestTamperStrict(t *testing.T) {
+	fx, base := tamperBase(t)
+	l := fx.log
+	root300 := l.root(300)
+	var pf proofFile
+	if err := json.Unmarshal(get(t, base, archive.FileProof), &pf); err != nil {
+		t.Fatal(err)
+	}
+	nd := pf.Nodes[0]
+	node0 := fmt.Sprintf(`{"start":%d,"end":%d,"hash":"%s"}`, nd.Start, nd.End, base64.StdEncoding.EncodeToString(nd.Hash))
+	bogus := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	m := parseManifest(t, base)
+	events0 := m.Files[0]
+	pem := get(t, base, archive.FileSigningKey)
+	sig := get(t, base, archive.FileSignature)
+
+	// manifest edits the text of a manifest that already lists the right
+	// hashes, and re-signs it.
+	manifest := func(old, new string) func(es []entry) []entry {
+		return func(es []entry) []entry {
+			return resign(t, editText(t, es, archive.FileManifest, old, new), fx.signer)
+		}
+	}
+	// file edits the text of a listed file, then fixes the hashes and
+	// re-signs.
+	file := func(name, old, new string) func(es []entry) []entry {
+		return func(es []entry) []entry {
+			return resign(t, fixHashes(t, editText(t, es, name, old, new)), fx.signer)
+		}
+	}
+	const cons = "consistency/50.json"
+	cases := []struct {
+		name   string
+		mutate func(es []entry) []entry
+		check  string
+		file   string
+		is     error // nil: not checked
+		substr string
+	}{
+		// manifest.json: members in another letter case, at each level.
+		{"manifest member in another case", manifest(`"version": 1`, `"Version": 1`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrCase, `"Version" is not "version"`},
+		{"manifest scope member in another case", manifest(`"types": [`, `"Types": [`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrCase, `scope.Types`},
+		{"manifest events member in another case", manifest(`"count": 160`, `"COUNT": 160`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrCase, `events.COUNT`},
+		{"manifest files member in another case", manifest(`"sha256": "`+events0.SHA256, `"SHA256": "`+events0.SHA256),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrCase, `files[0].SHA256`},
+		// A member given twice: a bogus value before the real one.
+		{"manifest member twice", manifest(`"tree_size": 300`, `"tree_size": 299, "tree_size": 300`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrDuplicate, `tree_size`},
+		{"manifest files hash twice", manifest(`"sha256": "`+events0.SHA256, `"sha256": "`+strings.Repeat("0", 64)+`", "sha256": "`+events0.SHA256),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrDuplicate, `files[0].sha256`},
+		// Unknown members below the top level.
+		{"manifest unknown scope member", manifest(`"scope": {`, `"scope": {"actors": ["root"],`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrUnknown, `scope.actors`},
+		{"manifest unknown events member", manifest(`"count": 160`, `"count": 160, "withheld": 0`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrUnknown, `events.withheld`},
+		{"manifest unknown files member", manifest(`"path": "events.jsonl"`, `"path": "events.jsonl", "mode": 420`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrUnknown, `files[0].mode`},
+		// Required members, empty lists, null, numbers and times.
+		{"manifest without created", manifest(`"created": "2026-03-01T13:00:00Z",`, ``),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrMissing, `created`},
+		{"manifest without scope", func(es []entry) []entry {
+			return manifest(`"scope": {`, `"unscoped": {`)(es)
+		}, archive.CheckManifest, archive.FileManifest, strictjson.ErrUnknown, `unscoped`},
+		{"manifest with empty types", func(es []entry) []entry {
+			m := parseManifest(t, es)
+			m.Scope.Types = nil
+			b, _ := json.MarshalIndent(m, "", "  ")
+			b = bytes.Replace(b, []byte(`"scope": {`), []byte(`"scope": {"types": [],`), 1)
+			return resign(t, set(es, archive.FileManifest, append(b, '\n')), fx.signer)
+		}, archive.CheckManifest, archive.FileManifest, strictjson.ErrEmpty, `scope.types`},
+		{"manifest with empty subjects", manifest(`"scope": {`, `"scope": {"subjects": [],`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrEmpty, `scope.subjects`},
+		{"manifest with a null org", manifest(`"org": "acme"`, `"org": null`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrType, `org: value of the wrong type: null`},
+		{"manifest with a fractional tree size", manifest(`"tree_size": 300`, `"tree_size": 300.0`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrNumber, `tree_size`},
+		{"manifest with an index above 2^53-1", manifest(`"last_index": 249`, `"last_index": 9007199254740993`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrNumber, `events.last_index`},
+		{"manifest time with an offset", manifest(`"created": "2026-03-01T13:00:00Z"`, `"created": "2026-03-01T14:00:00+01:00"`),
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrTime, `created`},
+		{"manifest with data after it", func(es []entry) []entry {
+			return resign(t, set(es, archive.FileManifest, append(bytes.Clone(get(t, es, archive.FileManifest)), "{}\n"...)), fx.signer)
+		},
+			archive.CheckManifest, archive.FileManifest, strictjson.ErrTrailing, `data after the JSON value`},
+		{"manifest lists files out of zip order", func(es []entry) []entry {
+			m := parseManifest(t, es)
+			m.Files[0], m.Files[1] = m.Files[1], m.Files[0]
+			return resign(t, setManifest(t, es, m), fx.signer)
+		}, archive.CheckFiles, archive.FileEvents, nil, `manifest.json lists "proof.json" in its place: files must be listed in zip order`},
+
+		// proof.json: members in another case, twice, reordered, extra.
+		{"proof member in another case", file(archive.FileProof, `{"tree_size":`, `{"Tree_size":`),
+			archive.CheckProof, archive.FileProof, strictjson.ErrCase, `"Tree_size" is not "tree_size"`},
+		{"proof node member in another case", file(archive.FileProof, node0, strings.Replace(node0, `"hash"`, `"Hash"`, 1)),
+			archive.CheckProof, archive.FileProof, strictjson.ErrCase, `nodes[0]: member name differs in letter case from a known member: "Hash" is not "hash"`},
+		{"proof node hash twice", file(archive.FileProof, node0, strings.Replace(node0, `"hash":"`, `"hash":"`+bogus+`","hash":"`, 1)),
+			archive.CheckProof, archive.FileProof, strictjson.ErrDuplicate, `nodes[0]: member occurs twice: "hash"`},
+		{"proof node hash twice, real one first", file(archive.FileProof, node0, strings.Replace(node0, `"}`, `","hash":"`+bogus+`"}`, 1)),
+			archive.CheckProof, archive.FileProof, strictjson.ErrDuplicate, `nodes[0]: member occurs twice: "hash"`},
+		{"proof node members reordered", file(archive.FileProof, node0, fmt.Sprintf(`{"end":%d,"start":%d,"hash":"%s"}`, nd.End, nd.Start, base64.StdEncoding.EncodeToString(nd.Hash))),
+			archive.CheckProof, archive.FileProof, strictjson.ErrOrder, `nodes[0]: member out of order: "end" where member "start" is expected`},
+		{"proof node extra member", file(archive.FileProof, node0, strings.Replace(node0, `"}`, `","note":"x"}`, 1)),
+			archive.CheckProof, archive.FileProof, strictjson.ErrUnknown, `nodes[0]: unknown member: "note"`},
+		{"proof extra member", file(archive.FileProof, "]}\n", "],\"extra\":1}\n"),
+			archive.CheckProof, archive.FileProof, strictjson.ErrUnknown, `unknown member: "extra"`},
+		{"proof members reordered", func(es []entry) []entry {
+			b := get(t, es, archive.FileProof)
+			i := bytes.Index(b, []byte(`,"nodes":`))
+			nodes := b[i+1 : len(b)-2] // "nodes":[...]
+			out := append([]byte(`{`), nodes...)
+			out = append(out, `,"tree_size":300}`...)
+			return resign(t, fixHashes(t, set(es, archive.FileProof, out)), fx.signer)
+		}, archive.CheckProof, archive.FileProof, strictjson.ErrOrder, `"nodes" where member "tree_size" is expected`},
+		{"proof node hash with a line break", file(archive.FileProof, node0, strings.Replace(node0, `"hash":"`, `"hash":"\n`, 1)),
+			archive.CheckProof, archive.FileProof, strictjson.ErrBase64, `nodes[0].hash`},
+		{"proof node with a null start", file(archive.FileProof, node0, strings.Replace(node0, `"start":0`, `"start":null`, 1)),
+			archive.CheckProof, archive.FileProof, strictjson.ErrType, `nodes[0].start`},
+		{"proof with data after it", file(archive.FileProof, "]}\n", "]}\n{}"),
+			archive.CheckProof, archive.FileProof, strictjson.ErrTrailing, `data after the JSON value`},
+
+		// consistency/<size1>.json.
+		{"consistency member in another case", file(cons, `"size1"`, `"Size1"`),
+			archive.CheckConsistency, cons, strictjson.ErrCase, `"Size1" is not "size1"`},
+		{"consistency member twice", file(cons, `"size1":50`, `"size1":49,"size1":50`),
+			archive.CheckConsistency, cons, strictjson.ErrDuplicate, `size1`},
+		{"consistency unknown member", file(cons, `"size1":50`, `"size1":50,"size2":300`),
+			archive.CheckConsistency, cons, strictjson.ErrUnknown, `size2`},
+		{"consistency without proof", func(es []entry) []entry {
+			b := get(t, es, cons)
+			i := bytes.Index(b, []byte(`,"proof":`))
+			return resign(t, fixHashes(t, set(es, cons, append(bytes.Clone(b[:i]), "}\n"...))), fx.signer)
+		}, archive.CheckConsistency, cons, strictjson.ErrMissing, `proof`},
+
+		// Byte formats of the signature and the key files.
+		{"signature with a trailing newline", func(es []entry) []entry { return set(es, archive.FileSignature, append(bytes.Clone(sig), '\n')) },
+			archive.CheckSignature, archive.FileSignature, nil, "not canonical standard base64 with nothing before or after it (no newline)"},
+		{"signature with CRLF", func(es []entry) []entry { return set(es, archive.FileSignature, append(bytes.Clone(sig), '\r', '\n')) },
+			archive.CheckSignature, archive.FileSignature, nil, "no newline"},
+		{"signature with a line break inside", func(es []entry) []entry {
+			return set(es, archive.FileSignature, slices.Concat(sig[:8], []byte("\n"), sig[8:]))
+		}, archive.CheckSignature, archive.FileSignature, nil, "no newline"},
+		{"log key with a stray newline", file(archive.FileLogKey, "\n", "\n\n"),
+			archive.CheckLogKey, archive.FileLogKey, nil, "followed by one newline"},
+		{"log key without its newline", file(archive.FileLogKey, "\n", ""),
+			archive.CheckLogKey, archive.FileLogKey, nil, "followed by one newline"},
+		{"signing key with a stray newline", func(es []entry) []entry {
+			return resign(t, fixHashes(t, set(es, archive.FileSigningKey, append(bytes.Clone(pem), '\n'))), fx.signer)
+		}, archive.CheckSigningKey, archive.FileSigningKey, nil, "not the exact PEM encoding of the key"},
+		{"signing key with text before it", func(es []entry) []entry {
+			return resign(t, fixHashes(t, set(es, archive.FileSigningKey, append([]byte("key:\n"), pem...))), fx.signer)
+		}, archive.CheckSigningKey, archive.FileSigningKey, nil, "not the exact PEM encoding of the key"},
+		{"signing key with CRLF line ends", func(es []entry) []entry {
+			return resign(t, fixHashes(t, set(es, archive.FileSigningKey, bytes.ReplaceAll(pem, []byte("\n"), []byte("\r\n")))), fx.signer)
+		}, archive.CheckSigningKey, archive.FileSigningKey, nil, "not the exact PEM encoding of the key"},
+
+		// checkpoint.txt: signed by the log key, in a second spelling.
+		{"checkpoint size with a leading zero", func(es []entry) []entry {
+			text := fmt.Sprintf("%s\n0300\n%s\n", l.origin, base64.StdEncoding.EncodeToString(root300))
+			n, err := note.Sign(&note.Note{Text: text}, l.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resign(t, fixHashes(t, set(es, archive.FileCheckpoint, n)), fx.signer)
+		}, archive.CheckCheckpoint, archive.FileCheckpoint, verify.ErrCheckpoint, "not in canonical form"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			es := c.mutate(slices.Clone(base))
+			_, err := verifyBytes(pack(t, es), fx.pins)
+			wantFailure(t, err, c.check, c.file, c.substr)
+			if c.is != nil && !errors.Is(err, c.is) {
+				t.Fatalf("error %v does not wrap %v", err, c.is)
+			}
+			t.Log(err)
+		})
+	}
+	if n := len(cases); n != tamperStrictVariants {
+		t.Fatalf("%d variants; docs/evidence-package.md counts %d", n, tamperStrictVariants)
+	}
+}
+
+// tamperStrictVariants is the number of variants of TestTamperStrict.
+const tamperStrictVariants = 43

@@ -5,10 +5,11 @@ import (
 	"bytes"
 	"compress/flate"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nuxari/nuxari/internal/strictjson"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -168,15 +170,31 @@ func Verify(r io.ReaderAt, size int64, pins Pins) (*Report, error) {
 }
 
 func pinnedKey(k crypto.PublicKey) (crypto.PublicKey, error) {
-	switch k := k.(type) {
+	var err error
+	switch kk := k.(type) {
 	case nil:
 		return nil, errors.New("not set")
 	case []byte:
-		return cryptoutils.UnmarshalPEMToPublicKey(k)
+		k, err = cryptoutils.UnmarshalPEMToPublicKey(kk)
 	case string:
-		return cryptoutils.UnmarshalPEMToPublicKey([]byte(k))
+		k, err = cryptoutils.UnmarshalPEMToPublicKey([]byte(kk))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := SigningKeySupported(k); err != nil {
+		return nil, err
 	}
 	return k, nil
+}
+
+// SigningKeySupported reports whether pub can sign version 1 manifests: only
+// ECDSA P-256 keys can (signatures are ASN.1 DER ECDSA over SHA-256).
+func SigningKeySupported(pub crypto.PublicKey) error {
+	if k, ok := pub.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P256() {
+		return nil
+	}
+	return fmt.Errorf("%w: a %T key; manifests are signed with ECDSA P-256 only", ErrKeyType, pub)
 }
 
 type verifier struct {
@@ -313,9 +331,9 @@ func (v *verifier) signature() *Failure {
 	if err != nil {
 		return failf(CheckSignature, FileSignature, "unreadable: %v", err)
 	}
-	sig, err := base64.StdEncoding.DecodeString(string(bytes.TrimSuffix(sb, []byte("\n"))))
-	if err != nil {
-		return failf(CheckSignature, FileSignature, "not base64: %v", err)
+	sig, err := base64.StdEncoding.DecodeString(string(sb))
+	if err != nil || base64.StdEncoding.EncodeToString(sig) != string(sb) {
+		return failf(CheckSignature, FileSignature, "not canonical standard base64 with nothing before or after it (no newline)")
 	}
 	if err := v.sigV.VerifySignature(bytes.NewReader(sig), bytes.NewReader(mb)); err != nil {
 		f := failf(CheckSignature, FileSignature, "not a valid signature of manifest.json by the pinned signing key")
@@ -329,14 +347,11 @@ func (v *verifier) signature() *Failure {
 // manifest parses and checks manifest.json.
 func (v *verifier) manifest() *Failure {
 	fail := func(format string, args ...any) *Failure { return failf(CheckManifest, FileManifest, format, args...) }
-	dec := json.NewDecoder(bytes.NewReader(v.small[FileManifest]))
-	dec.DisallowUnknownFields()
 	var m Manifest
-	if err := dec.Decode(&m); err != nil {
-		return fail("malformed: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fail("malformed: data after the manifest")
+	if err := strictjson.Unmarshal(v.small[FileManifest], &m); err != nil {
+		f := fail("malformed: %v", err)
+		f.Err = err
+		return f
 	}
 	if m.Version != Version {
 		return fail("version %d, want %d", m.Version, Version)
@@ -374,6 +389,7 @@ func (v *verifier) manifest() *Failure {
 // files checks every entry's size and SHA-256 against the manifest.
 func (v *verifier) files() *Failure {
 	h := sha256.New()
+	i := 0
 	for _, zf := range v.entries {
 		name := zf.Name
 		k, _ := kindOf(name)
@@ -384,6 +400,13 @@ func (v *verifier) files() *Failure {
 		if !ok {
 			return failf(CheckFiles, name, "not listed in manifest.json")
 		}
+		if want := v.m.Files[i].Path; want != name {
+			if v.byName[want] == nil {
+				return failf(CheckFiles, want, "listed in manifest.json but not in the package")
+			}
+			return failf(CheckFiles, name, "manifest.json lists %q in its place: files must be listed in zip order", v.m.Files[i].Path)
+		}
+		i++
 		small := k != kindEvents && k != kindProof && k != kindBlob
 		if small && lf.Size > MaxSmallFileSize {
 			return failf(CheckFiles, name, "manifest.json gives %d bytes, more than the limit of %d", lf.Size, MaxSmallFileSize)
@@ -424,9 +447,9 @@ func (v *verifier) files() *Failure {
 }
 
 func (v *verifier) logKey() *Failure {
-	got := strings.TrimSuffix(string(v.small[FileLogKey]), "\n")
-	if got != v.pins.LogKey {
-		return failf(CheckLogKey, FileLogKey, "the package's log key %q is not the pinned log key %q", got, v.pins.LogKey)
+	got := string(v.small[FileLogKey])
+	if got != v.pins.LogKey+"\n" {
+		return failf(CheckLogKey, FileLogKey, "the package's log key %q is not the pinned log key %q followed by one newline", got, v.pins.LogKey)
 	}
 	return nil
 }
@@ -438,6 +461,9 @@ func (v *verifier) signingKey() *Failure {
 	}
 	if err := cryptoutils.EqualKeys(pub, v.pub); err != nil {
 		return failf(CheckSigningKey, FileSigningKey, "the package's signing key is not the pinned signing key")
+	}
+	if canon, err := cryptoutils.MarshalPublicKeyToPEM(pub); err != nil || !bytes.Equal(canon, v.small[FileSigningKey]) {
+		return failf(CheckSigningKey, FileSigningKey, "not the exact PEM encoding of the key (one PUBLIC KEY block, 64-character lines, one final newline, nothing else)")
 	}
 	return nil
 }
@@ -521,14 +547,11 @@ func (v *verifier) consistency(rep *Report) *Failure {
 			continue
 		}
 		fail := func(format string, args ...any) *Failure { return failf(CheckConsistency, zf.Name, format, args...) }
-		dec := json.NewDecoder(bytes.NewReader(v.small[zf.Name]))
-		dec.DisallowUnknownFields()
 		var c consistencyFile
-		if err := dec.Decode(&c); err != nil {
-			return fail("malformed: %v", err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return fail("malformed: data after the proof")
+		if err := strictjson.Unmarshal(v.small[zf.Name], &c); err != nil {
+			f := fail("malformed: %v", err)
+			f.Err = err
+			return f
 		}
 		if c.Size1 != size1 {
 			return fail("holds a proof from size %d, its name says %d", c.Size1, size1)

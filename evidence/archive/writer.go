@@ -108,6 +108,9 @@ func NewWriter(w io.Writer, signer signature.Signer, meta Meta) (*Writer, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signer public key: %w", ErrMeta, err)
 	}
+	if err := SigningKeySupported(pub); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMeta, err)
+	}
 	pem, err := cryptoutils.MarshalPublicKeyToPEM(pub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: signer public key: %w", ErrMeta, err)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,13 +199,15 @@ func TestS3LockedVersionCannotBeDeleted(t *testing.T) {
 		{"version-governance-bypass", minio.RemoveObjectOptions{VersionID: obj.VersionID, GovernanceBypass: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := c.RemoveObject(t.Context(), cfg.Bucket, name, tc.opts)
-			if err == nil {
-				t.Fatal("the server deleted the locked version")
+			// The same client may delete a version without a lock, so
+			// a refusal below is the lock's, not the credentials'.
+			unlocked := unlockedVersion(t, c, cfg.Bucket, name+"-unlocked")
+			opts := tc.opts
+			opts.VersionID = unlocked
+			if err := c.RemoveObject(t.Context(), cfg.Bucket, name+"-unlocked", opts); err != nil {
+				t.Fatalf("delete of a version without a lock: %v", err)
 			}
-			if code := minio.ToErrorResponse(err).Code; code != "AccessDenied" {
-				t.Errorf("delete refused with %v (code %q), want AccessDenied", err, code)
-			}
+			wantLockRefusal(t, c.RemoveObject(t.Context(), cfg.Bucket, name, tc.opts))
 			if got := readVersion(t, c, cfg.Bucket, name, obj.VersionID); !bytes.Equal(got, data) {
 				t.Errorf("locked version now holds %q, want %q", got, data)
 			}
@@ -215,7 +218,7 @@ func TestS3LockedVersionCannotBeDeleted(t *testing.T) {
 	// version stays, and Open still returns it.
 	t.Run("delete-marker", func(t *testing.T) {
 		if err := c.RemoveObject(t.Context(), cfg.Bucket, name, minio.RemoveObjectOptions{}); err != nil {
-			t.Logf("delete without version refused: %v", err)
+			t.Fatalf("delete without a version (a delete marker): %v", err)
 		}
 		if got := readVersion(t, c, cfg.Bucket, name, obj.VersionID); !bytes.Equal(got, data) {
 			t.Errorf("locked version now holds %q, want %q", got, data)
@@ -266,9 +269,49 @@ func TestS3OverwriteMakesNewVersion(t *testing.T) {
 	if got, status := httpGet(t, u); status != http.StatusOK || !bytes.Equal(got, data) {
 		t.Errorf("presigned URL: %d %q, want 200 %q", status, got, data)
 	}
-	if err := c.RemoveObject(t.Context(), cfg.Bucket, name, minio.RemoveObjectOptions{VersionID: obj.VersionID}); err == nil {
-		t.Error("the server deleted the locked version after the overwrite")
+	wantLockRefusal(t, c.RemoveObject(t.Context(), cfg.Bucket, name, minio.RemoveObjectOptions{VersionID: obj.VersionID}))
+	if got := readVersion(t, c, cfg.Bucket, name, obj.VersionID); !bytes.Equal(got, data) {
+		t.Errorf("locked version holds %q after the refused delete, want %q", got, data)
 	}
+	// The overwrite has no lock: the same client deletes it, so the
+	// refusal above is the lock's.
+	if err := c.RemoveObject(t.Context(), cfg.Bucket, name, minio.RemoveObjectOptions{VersionID: info.VersionID}); err != nil {
+		t.Errorf("delete of the unlocked overwrite: %v", err)
+	}
+	if got := readStore(t, s, key); !bytes.Equal(got, data) {
+		t.Errorf("Open = %q after the deletes, want the locked %q", got, data)
+	}
+}
+
+// lockRefusalCodes are the S3 error codes of a delete refused by Object
+// Lock: AccessDenied (AWS S3 and Versity Gateway) or ObjectLocked.
+var lockRefusalCodes = []string{"AccessDenied", "ObjectLocked"}
+
+// wantLockRefusal fails unless err is an S3 refusal of a locked version:
+// HTTP 403 with a lock refusal code, not any other failure.
+func wantLockRefusal(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("the server deleted the locked version")
+	}
+	r := minio.ToErrorResponse(err)
+	if r.StatusCode != http.StatusForbidden || !slices.Contains(lockRefusalCodes, r.Code) {
+		t.Fatalf("delete failed with %v (HTTP %d, code %q), want a lock refusal (HTTP 403, one of %v)", err, r.StatusCode, r.Code, lockRefusalCodes)
+	}
+	t.Logf("refused: %s: %s", r.Code, r.Message)
+}
+
+// unlockedVersion writes a version without a lock and returns its ID.
+func unlockedVersion(t *testing.T, c *minio.Client, bucket, name string) string {
+	t.Helper()
+	info, err := c.PutObject(t.Context(), bucket, name, strings.NewReader("unlocked"), int64(len("unlocked")), minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.VersionID == "" {
+		t.Fatal("PutObject returned no version ID")
+	}
+	return info.VersionID
 }
 
 func TestS3NoObjectLock(t *testing.T) {
@@ -306,30 +349,53 @@ func TestS3PresignExpires(t *testing.T) {
 		t.Errorf("PresignGet of a missing key: err = %v, want ErrNotFound", err)
 	}
 
-	u, err := s.PresignGet(t.Context(), key, 2*time.Second)
+	// A URL with a long expiry works.
+	long, err := s.PresignGet(t.Context(), key, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(u, cfg.SecretKey.Reveal()) {
+	if strings.Contains(long, cfg.SecretKey.Reveal()) {
 		t.Fatal("presigned URL contains the secret key")
 	}
-	got, status := httpGet(t, u)
-	if status != http.StatusOK || !bytes.Equal(got, data) {
+	if got, status := httpGet(t, long); status != http.StatusOK || !bytes.Equal(got, data) {
 		t.Fatalf("presigned URL: %d %q, want 200 %q", status, got, data)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+
+	// A URL with a short expiry serves the package until it expires, then
+	// is refused as expired, and stays refused. No step assumes how long
+	// another takes: the test waits for the refusal, with a generous
+	// deadline.
+	short, err := s.PresignGet(t.Context(), key, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(short, cfg.SecretKey.Reveal()) {
+		t.Fatal("presigned URL contains the secret key")
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	var refusal []byte
 	for {
-		_, status := httpGet(t, u)
+		body, status := httpGet(t, short)
 		if status == http.StatusForbidden {
+			refusal = body
 			break
 		}
-		if status != http.StatusOK {
-			t.Fatalf("presigned URL: status %d, want 200 then 403", status)
+		if status != http.StatusOK || !bytes.Equal(body, data) {
+			t.Fatalf("presigned URL before it expires: %d %q, want 200 %q", status, body, data)
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("presigned URL with a 2s expiry still works after 30s")
+			t.Fatal("presigned URL with a 1s expiry still works after 2 minutes")
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !bytes.Contains(bytes.ToLower(refusal), []byte("expired")) {
+		t.Fatalf("presigned URL refused, but not as expired: %s", refusal)
+	}
+	if body, status := httpGet(t, short); status != http.StatusForbidden {
+		t.Fatalf("expired presigned URL works again: %d %q", status, body)
+	}
+	if got, status := httpGet(t, long); status != http.StatusOK || !bytes.Equal(got, data) {
+		t.Fatalf("the long presigned URL after the short one expired: %d %q, want 200", status, got)
 	}
 }
 

@@ -75,7 +75,10 @@ func (v *Verifier) Origin() string { return v.origin }
 
 // Checkpoint verifies the signed note b and returns the checkpoint it holds.
 // The note MUST carry a valid signature by the pinned key and name the
-// pinned origin; other signatures (witnesses) are ignored.
+// pinned origin; other signatures (witnesses) are ignored. Its text MUST be
+// exactly the three lines origin, size and root hash, in the one canonical
+// form C2SP tlog-checkpoint writes (decimal size without leading zeros,
+// root in canonical standard base64).
 func (v *Verifier) Checkpoint(b []byte) (Checkpoint, error) {
 	n, err := note.Open(b, note.VerifierList(v.v))
 	if err != nil {
@@ -93,6 +96,11 @@ func (v *Verifier) Checkpoint(b []byte) (Checkpoint, error) {
 	}
 	if len(rest) != 0 {
 		return Checkpoint{}, fmt.Errorf("%w: unexpected extension lines", ErrCheckpoint)
+	}
+	// One checkpoint has one spelling: the size in decimal without leading
+	// zeros, the root in canonical standard base64.
+	if string(cp.Marshal()) != n.Text {
+		return Checkpoint{}, fmt.Errorf("%w: not in canonical form (size without leading zeros, root in canonical base64)", ErrCheckpoint)
 	}
 	if len(cp.Hash) != HashSize {
 		return Checkpoint{}, fmt.Errorf("%w: root hash is %d bytes, want %d", ErrCheckpoint, len(cp.Hash), HashSize)

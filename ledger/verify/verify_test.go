@@ -107,6 +107,10 @@ func TestCheckpoint(t *testing.T) {
 		{"empty", nil, verify.ErrCheckpoint},
 		{"garbage", []byte("\x00\x01\x02"), verify.ErrCheckpoint},
 		{"CR in text", bytes.Replace(signed, []byte("\n10\n"), []byte("\n10\r\n"), 1), verify.ErrCheckpoint},
+		// Signed, but not the one spelling of the checkpoint: a reader
+		// that refuses it and one that accepts it must not both conform.
+		{"size with a leading zero, signed", signText(t, testOrigin+"\n010\n"+b64+"\n", key.signer), verify.ErrCheckpoint},
+		{"root with non-zero padding bits, signed", signText(t, testOrigin+"\n10\n"+paddingBits(b64)+"\n", key.signer), verify.ErrCheckpoint},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -122,6 +126,14 @@ func TestCheckpoint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// paddingBits returns the base64 of 32 bytes with a non-zero padding bit:
+// it decodes, leniently, to the same bytes.
+func paddingBits(b64 string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := strings.IndexByte(alphabet, b64[42])
+	return b64[:42] + string(alphabet[i^1]) + b64[43:]
 }
 
 // flipSignature flips one bit of the first signature in a signed note.
