@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
-	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
