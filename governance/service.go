@@ -54,6 +54,21 @@ type Config struct {
 	Evidence EvidenceConfig
 	// Logger (default: discard).
 	Logger *slog.Logger
+	// ExportWorkers is how many evidence exports run at once across all
+	// orgs (default 2); ExportsPerOrg caps one org's exports queued or
+	// running (default 4): more are refused with ErrRateLimited before
+	// anything is recorded. Orgs share the workers fairly (fairQueue).
+	ExportWorkers, ExportsPerOrg int
+	// ListEventsMaxBytes bounds a ListEvents page by the sum of its
+	// leaves' sizes (default 4 MiB); a page holds at least one event.
+	ListEventsMaxBytes int
+	// OrgConcurrentReads and OrgConcurrentAppends bound how many
+	// ListEvents and AppendEvents calls of one org run at once (defaults
+	// 4 and 8); more of that org's calls wait their turn.
+	OrgConcurrentReads, OrgConcurrentAppends int
+	// OnExportStart, when set, is called as each export starts running,
+	// before it reads the log (a hook for tests that hold an export).
+	OnExportStart func(org, exportID string)
 }
 
 func (c *Config) setDefaults() {
@@ -85,6 +100,7 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.setFairDefaults()
 }
 
 // Service is the governance domain over one store.
@@ -96,6 +112,8 @@ type Service struct {
 	loginSource  *ratelimit.Limiter
 	exports      *exporter
 	agents       *agentHub
+	reads        *orgLimiter
+	appends      *orgLimiter
 }
 
 // New returns a Service that keeps its state in l. Close stops its
@@ -109,6 +127,8 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 		loginAccount: ratelimit.New(cfg.LoginRate, cfg.LoginBurst, 100_000),
 		loginSource:  ratelimit.New(cfg.LoginRate, cfg.LoginBurst, 100_000),
 		agents:       newAgentHub(),
+		reads:        newOrgLimiter(cfg.OrgConcurrentReads),
+		appends:      newOrgLimiter(cfg.OrgConcurrentAppends),
 	}
 	s.startExporter()
 	return s
