@@ -202,10 +202,14 @@ func (l *orgLimiter) acquire(ctx context.Context, org string) (release func(), e
 		l.mu.Unlock()
 	}
 	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		leave()
-		return nil, ctx.Err()
+	case s.sem <- struct{}{}: // a free place is taken whatever ctx says
+	default:
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			leave()
+			return nil, ctx.Err()
+		}
 	}
 	return func() {
 		<-s.sem
