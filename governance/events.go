@@ -46,17 +46,23 @@ type Event struct {
 	Purged   bool
 }
 
-// ledgerErr translates the ledger's errors about one org's log.
+// ledgerErr translates the ledger's errors about one org's log into the
+// domain's own messages: the ledger's text (its keys, or a dependency's
+// message it wraps) never reaches the caller.
 func ledgerErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ledger.ErrUnknownOrg), errors.Is(err, ledger.ErrNotFound),
-		errors.Is(err, ledger.ErrIndexOutOfRange), errors.Is(err, ledger.ErrSizeOutOfRange):
-		msg := strings.TrimPrefix(err.Error(), ledger.ErrUnknownOrg.Error()+": ")
-		return fmt.Errorf("%w: %s", ErrNotFound, strings.TrimPrefix(msg, ledger.ErrNotFound.Error()+": "))
+	case errors.Is(err, ledger.ErrUnknownOrg):
+		return fmt.Errorf("%w: the org has no log", ErrNotFound)
+	case errors.Is(err, ledger.ErrIndexOutOfRange):
+		return fmt.Errorf("%w: the index is beyond the end of the log", ErrNotFound)
+	case errors.Is(err, ledger.ErrSizeOutOfRange):
+		return fmt.Errorf("%w: the tree size is larger than the log", ErrNotFound)
+	case errors.Is(err, ledger.ErrNotFound):
+		return fmt.Errorf("%w: no checkpoint of that tree size has been issued", ErrNotFound)
 	case errors.Is(err, ledger.ErrInvalidRange):
-		return fmt.Errorf("%w: %s", ErrInvalidArgument, err.Error())
+		return invalid("the range of the log is not valid")
 	}
 	return err
 }
@@ -188,8 +194,13 @@ func (f *EventFilter) match(e *Event) bool {
 // ListEvents lists the org's events matching f in log order, a page at a
 // time. Since event time never decreases within an org, the time range is
 // found by binary search, not by scanning. A page reads at most
-// listScanLimit leaves and may hold fewer than size events even when more
-// follow: continue while next_page_token is set.
+// listScanLimit leaves and holds at most Config.ListEventsMaxBytes of
+// leaves (and always at least one event, when one matches), so it may
+// hold fewer than size events even when more follow: continue while
+// next_page_token is set. At most Config.OrgConcurrentReads calls of one
+// org run at once; the org's further calls wait their turn. So one org's
+// reads hold at most OrgConcurrentReads pages in memory, whatever they
+// ask for, and never take another org's turn.
 func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, size int32, pageToken string) ([]Event, string, error) {
 	n, err := pageSize(size)
 	if err != nil {
@@ -198,6 +209,11 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 	if err := f.validate(); err != nil {
 		return nil, "", err
 	}
+	release, err := s.reads.acquire(ctx, p.Org)
+	if err != nil {
+		return nil, "", err
+	}
+	defer release()
 	o := s.orgOf(p)
 	payload, err := s.decodePageToken(ctx, o, "events", pageToken)
 	if err != nil {
@@ -221,7 +237,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 		}
 	}
 	var out []Event
-	next, scanned := start, 0
+	next, scanned, bytes := start, 0, 0
 	stop := errors.New("stop")
 	done := false
 	err = s.ledger.Leaves(ctx, p.Org, min(start, total), total, func(lf ledger.Leaf) error {
@@ -236,10 +252,15 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 			done = true
 			return stop
 		}
+		in := f.match(&e)
+		if in && len(out) > 0 && bytes+len(lf.Bytes) > s.cfg.ListEventsMaxBytes {
+			return stop // the next page starts with this event
+		}
 		scanned++
 		next = lf.Index + 1
-		if f.match(&e) {
+		if in {
 			out = append(out, e)
+			bytes += len(lf.Bytes)
 		}
 		return nil
 	})
@@ -310,7 +331,10 @@ func validateCustomType(t string) error {
 }
 
 // AppendEvents appends an integration's events, all or none, and returns
-// once a signed checkpoint covers them.
+// once a signed checkpoint covers them. At most
+// Config.OrgConcurrentAppends calls of one org append at once; the org's
+// further calls wait their turn, so one org cannot fill the committer's
+// batches and hold back other orgs' appends.
 func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent) ([]Appended, Checkpoint, error) {
 	if len(evs) == 0 || len(evs) > MaxAppendEvents {
 		return nil, Checkpoint{}, invalid("events must hold 1 to %d events, not %d", MaxAppendEvents, len(evs))
@@ -334,7 +358,7 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 		}
 		b, err := jcs.Marshal(data)
 		if err != nil {
-			return nil, Checkpoint{}, invalid("events[%d].data: %v", i, err)
+			return nil, Checkpoint{}, invalid("events[%d].data is not valid JSON (numbers must be finite)", i)
 		}
 		if len(b) > MaxCustomEventSize {
 			return nil, Checkpoint{}, invalid("events[%d].data is %d bytes as canonical JSON, limit %d", i, len(b), MaxCustomEventSize)
@@ -346,6 +370,11 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 		}
 		changes[i] = store.Change{Event: ev, IdempotencyKey: e.IdempotencyKey}
 	}
+	release, err := s.appends.acquire(ctx, p.Org)
+	if err != nil {
+		return nil, Checkpoint{}, err
+	}
+	defer release()
 	rs, err := s.orgOf(p).Commit(ctx, ledger.AckCheckpoint, changes...)
 	if errors.Is(err, ledger.ErrIdempotencyConflict) {
 		return nil, Checkpoint{}, fmt.Errorf("%w: an idempotency key was used before with different data", ErrPrecondition)

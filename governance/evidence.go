@@ -79,10 +79,12 @@ type Export struct {
 	WORM           bool      `json:"worm,omitempty"`
 }
 
-// exporter runs export jobs, one at a time, in the background.
+// exporter runs export jobs in the background: ExportWorkers at once,
+// each org's in order, shared fairly across orgs (see fairQueue for the
+// bound on how long one org's export waits behind others').
 type exporter struct {
 	cfg      EvidenceConfig
-	jobs     chan exportJob
+	queue    *fairQueue[exportJob]
 	progress sync.Map // export ID → *exportProgress
 	wg       sync.WaitGroup
 	stop     context.CancelFunc
@@ -101,25 +103,27 @@ func (s *Service) startExporter() {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &exporter{cfg: s.cfg.Evidence, jobs: make(chan exportJob, 64), ctx: ctx, stop: cancel}
+	e := &exporter{cfg: s.cfg.Evidence, queue: newFairQueue[exportJob](s.cfg.ExportsPerOrg), ctx: ctx, stop: cancel}
 	if e.cfg.TempDir == "" {
 		e.cfg.TempDir = os.TempDir()
 	}
 	s.exports = e
-	e.wg.Go(func() {
-		for {
-			select {
-			case j := <-e.jobs:
+	for range s.cfg.ExportWorkers {
+		e.wg.Go(func() {
+			for {
+				org, j, ok := e.queue.next(ctx)
+				if !ok {
+					return
+				}
 				s.runExport(ctx, j)
-			case <-ctx.Done():
-				return
+				e.queue.done(org)
 			}
-		}
-	})
+		})
+	}
 }
 
-// Close stops the sweeper and the export worker; a running export fails and is recorded
-// as failed on the next start.
+// Close stops the sweeper and the export workers; a running export
+// fails, and one still queued is recorded as failed on the next start.
 func (s *Service) Close() {
 	if s.sweepStop != nil {
 		s.sweepStop()
@@ -165,6 +169,11 @@ func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Ex
 	if err := validateScope(&sc); err != nil {
 		return Export{}, err
 	}
+	// A place in the org's queue is taken before anything is recorded: an
+	// export refused for capacity leaves nothing in the log.
+	if !s.exports.queue.reserve(p.Org) {
+		return Export{}, fmt.Errorf("%w: the org has %d exports queued or running, the most it may have; export again when one ends", ErrRateLimited, s.cfg.ExportsPerOrg)
+	}
 	x := Export{ID: newID("x"), State: ExportRunning, Scope: sc, RequestedBy: p.Actor(), Created: s.cfg.Clock().UTC()}
 	// Acknowledged once a checkpoint covers the request, so that the
 	// package covers everything before it.
@@ -173,15 +182,11 @@ func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Ex
 		Require: map[string][]byte{prefixExport + x.ID: nil},
 		Put:     map[string]any{prefixExport + x.ID: x},
 	}); err != nil {
+		s.exports.queue.unreserve(p.Org)
 		return Export{}, conflict(err)
 	}
 	s.exports.progress.Store(x.ID, &exportProgress{})
-	select {
-	case s.exports.jobs <- exportJob{org: p.Org, id: x.ID}:
-	default:
-		s.finishExport(context.WithoutCancel(ctx), p.Org, x, nil, errors.New("too many exports queued; try again later"))
-		return Export{}, fmt.Errorf("%w: too many exports queued", ErrRateLimited)
-	}
+	s.exports.queue.push(p.Org, exportJob{org: p.Org, id: x.ID})
 	return x, nil
 }
 
@@ -293,7 +298,7 @@ func (s *Service) RecoverExports(ctx context.Context) error {
 			return err
 		}
 		for _, x := range stale {
-			if err := s.finishExport(ctx, org, x, nil, errors.New("interrupted by a server restart; export again")); err != nil {
+			if err := s.finishExport(ctx, org, x, nil, failedRestart); err != nil {
 				return err
 			}
 		}
@@ -301,9 +306,22 @@ func (s *Service) RecoverExports(ctx context.Context) error {
 	return nil
 }
 
-// finishExport records the end of an export: its package (done) or why it
-// failed.
-func (s *Service) finishExport(ctx context.Context, org string, x Export, done *Export, cause error) error {
+// Why an export failed, as its record and its "evidence.export.failed"
+// event say. These are fixed texts: a path, an internal error or a
+// dependency's message never reaches the org's permanent log or a
+// response; the detail is in the server log under the export ID.
+const (
+	failedRestart  = "interrupted by a server restart; export again"
+	failedShutdown = "interrupted by a server shutdown; export again"
+)
+
+func failedInternal(id string) string {
+	return "export failed; the server log has details under export ID " + id
+}
+
+// finishExport records the end of an export: its package (done), or
+// failure, a caller-safe reason why it failed.
+func (s *Service) finishExport(ctx context.Context, org string, x Export, done *Export, failure string) error {
 	o := s.store.Org(org)
 	var cur Export
 	raw, err := o.GetJSON(ctx, prefixExport+x.ID, &cur)
@@ -314,8 +332,8 @@ func (s *Service) finishExport(ctx context.Context, org string, x Export, done *
 		return nil // already ended, e.g. failed by a restart's recovery
 	}
 	typ, data := "evidence.export.completed", map[string]any{}
-	if cause != nil {
-		cur.State, cur.Error = ExportFailed, cause.Error()
+	if done == nil {
+		cur.State, cur.Error = ExportFailed, failure
 		typ, data["error"] = "evidence.export.failed", cur.Error
 	} else {
 		cur = *done
@@ -336,17 +354,27 @@ func (s *Service) finishExport(ctx context.Context, org string, x Export, done *
 }
 
 func (s *Service) runExport(ctx context.Context, j exportJob) {
+	if s.cfg.OnExportStart != nil {
+		s.cfg.OnExportStart(j.org, j.id)
+	}
 	o := s.store.Org(j.org)
 	x, _, err := s.export(ctx, o, j.id)
 	if err != nil {
-		s.cfg.Logger.Error("export vanished", "export", j.id, "error", err)
+		s.cfg.Logger.Error("export vanished", "org", j.org, "export", j.id, "error", err)
 		return
 	}
 	done, err := s.buildPackage(ctx, j.org, x)
+	failure := ""
 	if err != nil {
+		// The detail stays here, in the server log; the record says only
+		// where to find it.
 		s.cfg.Logger.Error("export failed", "org", j.org, "export", j.id, "error", err)
+		done, failure = nil, failedInternal(j.id)
+		if ctx.Err() != nil {
+			failure = failedShutdown
+		}
 	}
-	if ferr := s.finishExport(context.WithoutCancel(ctx), j.org, x, done, err); ferr != nil {
+	if ferr := s.finishExport(context.WithoutCancel(ctx), j.org, x, done, failure); ferr != nil {
 		s.cfg.Logger.Error("record export end", "org", j.org, "export", j.id, "error", ferr)
 	}
 }

@@ -87,6 +87,21 @@ type Config struct {
 	// Tests use it to order a concurrent change before the commit
 	// deterministically; production leaves it nil.
 	CommitHook func(ctx context.Context, org string, types []string)
+	// ExportWorkers is how many evidence exports run at once across all
+	// orgs (default 2); ExportsPerOrg caps one org's exports queued or
+	// running (default 4): more are refused with ErrRateLimited before
+	// anything is recorded. Orgs share the workers fairly (fairQueue).
+	ExportWorkers, ExportsPerOrg int
+	// ListEventsMaxBytes bounds a ListEvents page by the sum of its
+	// leaves' sizes (default 4 MiB); a page holds at least one event.
+	ListEventsMaxBytes int
+	// OrgConcurrentReads and OrgConcurrentAppends bound how many
+	// ListEvents and AppendEvents calls of one org run at once (defaults
+	// 4 and 8); more of that org's calls wait their turn.
+	OrgConcurrentReads, OrgConcurrentAppends int
+	// OnExportStart, when set, is called as each export starts running,
+	// before it reads the log (a hook for tests that hold an export).
+	OnExportStart func(org, exportID string)
 }
 
 func (c *Config) setDefaults() {
@@ -145,6 +160,7 @@ func (c *Config) setDefaults() {
 	if c.SweepInterval == 0 {
 		c.SweepInterval = time.Hour
 	}
+	c.setFairDefaults()
 }
 
 // Service is the governance domain over one store.
@@ -156,6 +172,8 @@ type Service struct {
 	loginSource *ratelimit.Limiter // throttle's, shared with agent enrolment
 	exports     *exporter
 	agents      *agentHub
+	reads       *orgLimiter
+	appends     *orgLimiter
 	// bg runs the background loops that sweepStop stops.
 	bg        sync.WaitGroup
 	sweepStop context.CancelFunc
@@ -173,6 +191,8 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 		throttle:    t,
 		loginSource: t.loginSource,
 		agents:      newAgentHub(),
+		reads:       newOrgLimiter(cfg.OrgConcurrentReads),
+		appends:     newOrgLimiter(cfg.OrgConcurrentAppends),
 	}
 	s.startExporter()
 	s.startSweeper()

@@ -96,6 +96,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.StringVar(&s3.AccessKey, "s3-access-key", "", "S3 access key")
 	fs.StringVar(&s3Secret, "s3-secret-key", "", "S3 secret key (prefer the environment variable)")
 	s3Insecure := fs.Bool("s3-insecure", false, "talk to the S3 endpoint over plain HTTP")
+	fs.IntVar(&cfg.Governance.ExportWorkers, "export-workers", governance.DefaultExportWorkers, "evidence exports run at once, shared fairly across orgs")
+	fs.IntVar(&cfg.Governance.ExportsPerOrg, "exports-per-org", governance.DefaultExportsPerOrg, "most evidence exports one org may have queued or running; more are refused")
+	fs.IntVar(&cfg.Governance.ListEventsMaxBytes, "list-events-max-bytes", governance.DefaultListEventsMaxBytes, "most bytes of events in one ListEvents page (at least one event)")
+	fs.IntVar(&cfg.Governance.OrgConcurrentReads, "org-concurrent-reads", governance.DefaultOrgConcurrentReads, "most ListEvents calls of one org run at once; more wait")
+	fs.IntVar(&cfg.Governance.OrgConcurrentAppends, "org-concurrent-appends", governance.DefaultOrgConcurrentAppends, "most AppendEvents calls of one org run at once; more wait")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -49,16 +49,16 @@ func timeIn(field string, t *timestamppb.Timestamp) (time.Time, error) {
 	if t == nil {
 		return time.Time{}, nil
 	}
-	if err := t.CheckValid(); err != nil {
-		return time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %v", field, err))
+	if t.CheckValid() != nil {
+		return time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s must be a time from year 1 to 9999 with nanos from 0 to 999,999,999", field))
 	}
 	return t.AsTime(), nil
 }
 
 // durationIn converts a duration field, refusing invalid ones.
 func durationIn(field string, d *durationpb.Duration) (time.Duration, error) {
-	if err := d.CheckValid(); err != nil {
-		return 0, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s: %v", field, err))
+	if d.CheckValid() != nil {
+		return 0, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%s must be a duration of at most 10,000 years whose seconds and nanos agree in sign", field))
 	}
 	return d.AsDuration(), nil
 }
