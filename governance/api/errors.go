@@ -24,6 +24,7 @@ var codes = []struct {
 	{governance.ErrPrecondition, connect.CodeFailedPrecondition},
 	{governance.ErrConflict, connect.CodeAborted},
 	{governance.ErrRateLimited, connect.CodeResourceExhausted},
+	{governance.ErrLimitExceeded, connect.CodeResourceExhausted},
 	{context.Canceled, connect.CodeCanceled},
 	{context.DeadlineExceeded, connect.CodeDeadlineExceeded},
 	{ledger.ErrClosed, connect.CodeUnavailable},
