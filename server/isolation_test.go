@@ -242,11 +242,26 @@ func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
 	if s.size, err = ts.Ledger().Size(o.id); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := ts.Ledger().Checkpoint(ctx, o.id)
-	if err != nil {
-		t.Fatal(err)
+	// The root of a checkpoint of the whole log: a signed checkpoint
+	// may trail the log's size by a moment under load.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cp, err := ts.Ledger().Checkpoint(ctx, o.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Size >= s.size {
+			s.root = cp.Root
+			if cp.Size > s.size {
+				t.Fatalf("%s's log grew from %d to %d while being snapshot", o.id, s.size, cp.Size)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of %s's log at its size %d after 30 s (latest %d)", o.id, s.size, cp.Size)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	s.root = cp.Root
 	return s
 }
 
