@@ -31,9 +31,12 @@ const joinToken = "nxj.acme.JOINJOINJOINJOINJOINJOINJOINJOINJOINJOINJOI"
 
 // fakeGateway is a hand-written AgentGatewayService that checks what a
 // real gateway checks (the join token, challenge signatures, bearer
-// tokens, evidence hashes and signatures) and records what it got. Open
-// tasks are delivered on every stream until completed, as the real one
-// does after a reconnect.
+// tokens and their expiry, evidence hashes and signatures) and records
+// what it got. Open tasks are delivered on every stream until completed,
+// as the real one does after a reconnect. Like the real gateway, it
+// refuses an expired access token with Unauthenticated, and ends a task
+// stream with Unauthenticated when the stream's token expires; each such
+// use of an expired token is recorded in expiredUses.
 type fakeGateway struct {
 	t        *testing.T
 	tokenTTL time.Duration
@@ -42,7 +45,10 @@ type fakeGateway struct {
 	mu           sync.Mutex
 	pub          ed25519.PublicKey
 	challenges   [][]byte
-	tokens       []string // valid access tokens
+	tokens       []string             // valid access tokens
+	expires      map[string]time.Time // when each issued token expires
+	issuedAt     []time.Time          // when each token was issued
+	expiredUses  []string             // calls made with an expired token
 	issued       int
 	refuse       error // returned by GetChallenge when set
 	tasks        []*nuxariv1.Task
@@ -55,7 +61,7 @@ type fakeGateway struct {
 }
 
 func newFakeGateway(t *testing.T) (*fakeGateway, string) {
-	f := &fakeGateway{t: t, tokenTTL: 15 * time.Minute, interval: 20 * time.Millisecond, completed: map[string]*nuxariv1.CompleteTaskRequest{}}
+	f := &fakeGateway{t: t, tokenTTL: 15 * time.Minute, interval: 20 * time.Millisecond, completed: map[string]*nuxariv1.CompleteTaskRequest{}, expires: map[string]time.Time{}}
 	mux := http.NewServeMux()
 	mux.Handle(nuxariv1connect.NewAgentGatewayServiceHandler(f))
 	srv := httptest.NewUnstartedServer(mux)
@@ -86,12 +92,22 @@ func (f *fakeGateway) addTask(id, collector, target string) {
 	f.tasks = append(f.tasks, &nuxariv1.Task{TaskId: id, AgentId: "g1", Collector: collector, Target: target})
 }
 
-func (f *fakeGateway) authorize(h http.Header) error {
+// errBadToken is the real gateway's answer to a missing, unknown or
+// expired access token (governance.Service.Authenticate).
+var errBadToken = connect.NewError(connect.CodeUnauthenticated, errors.New("missing, invalid or expired token"))
+
+// authorize checks the request's access token for what; an expired one
+// is refused, and its use recorded.
+func (f *fakeGateway) authorize(h http.Header, what string) error {
 	tok, ok := strings.CutPrefix(h.Get("Authorization"), "Bearer ")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !ok || !slices.Contains(f.tokens, tok) {
-		return connect.NewError(connect.CodeUnauthenticated, errors.New("bad token"))
+		return errBadToken
+	}
+	if !time.Now().Before(f.expires[tok]) {
+		f.expiredUses = append(f.expiredUses, fmt.Sprintf("%s with a token %v past its expiry", what, time.Since(f.expires[tok])))
+		return errBadToken
 	}
 	return nil
 }
@@ -146,13 +162,16 @@ func (f *fakeGateway) GetAccessToken(_ context.Context, req *connect.Request[nux
 	body := make([]byte, 32)
 	rand.Read(body)
 	tok := "nxg.acme." + strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(b64(body)), "=")
+	now := time.Now()
 	f.tokens = append(f.tokens, tok)
+	f.expires[tok] = now.Add(f.tokenTTL)
+	f.issuedAt = append(f.issuedAt, now)
 	f.issued++
-	return connect.NewResponse(&nuxariv1.GetAccessTokenResponse{AccessToken: tok, ExpireTime: timestamppb.New(time.Now().Add(f.tokenTTL))}), nil
+	return connect.NewResponse(&nuxariv1.GetAccessTokenResponse{AccessToken: tok, ExpireTime: timestamppb.New(f.expires[tok])}), nil
 }
 
 func (f *fakeGateway) ReceiveTasks(ctx context.Context, req *connect.Request[nuxariv1.ReceiveTasksRequest], stream *connect.ServerStream[nuxariv1.ReceiveTasksResponse]) error {
-	if err := f.authorize(req.Header()); err != nil {
+	if err := f.authorize(req.Header(), "ReceiveTasks"); err != nil {
 		return err
 	}
 	if err := stream.Send(&nuxariv1.ReceiveTasksResponse{Message: &nuxariv1.ReceiveTasksResponse_HeartbeatInterval{HeartbeatInterval: durationpb.New(f.interval)}}); err != nil {
@@ -160,7 +179,8 @@ func (f *fakeGateway) ReceiveTasks(ctx context.Context, req *connect.Request[nux
 	}
 	sent := map[string]bool{}
 	for {
-		if err := f.authorize(req.Header()); err != nil {
+		// The stream ends as soon as its token expires.
+		if err := f.authorize(req.Header(), "an open task stream"); err != nil {
 			return err
 		}
 		f.mu.Lock()
@@ -186,7 +206,7 @@ func (f *fakeGateway) ReceiveTasks(ctx context.Context, req *connect.Request[nux
 }
 
 func (f *fakeGateway) Heartbeat(_ context.Context, req *connect.Request[nuxariv1.HeartbeatRequest]) (*connect.Response[nuxariv1.HeartbeatResponse], error) {
-	if err := f.authorize(req.Header()); err != nil {
+	if err := f.authorize(req.Header(), "Heartbeat"); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -204,7 +224,7 @@ func (f *fakeGateway) task(id string) *nuxariv1.Task {
 }
 
 func (f *fakeGateway) SubmitEvidence(_ context.Context, req *connect.Request[nuxariv1.SubmitEvidenceRequest]) (*connect.Response[nuxariv1.SubmitEvidenceResponse], error) {
-	if err := f.authorize(req.Header()); err != nil {
+	if err := f.authorize(req.Header(), "SubmitEvidence"); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -236,7 +256,7 @@ func (f *fakeGateway) SubmitEvidence(_ context.Context, req *connect.Request[nux
 }
 
 func (f *fakeGateway) CompleteTask(_ context.Context, req *connect.Request[nuxariv1.CompleteTaskRequest]) (*connect.Response[nuxariv1.CompleteTaskResponse], error) {
-	if err := f.authorize(req.Header()); err != nil {
+	if err := f.authorize(req.Header(), "CompleteTask"); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -265,7 +285,13 @@ func (f *fakeGateway) snapshot(fn func(f *fakeGateway)) {
 // waitFor polls cond until it holds or 10 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitForWithin(t, what, 10*time.Second, cond)
+}
+
+// waitForWithin polls cond until it holds or d passes.
+func waitForWithin(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,13 +246,40 @@ func TestRunReauthenticates(t *testing.T) {
 	waitFor(t, "completion with the new token", func() bool { return completedCount(gw, "t1") == 1 })
 }
 
+// TestRunRenewsTokenBeforeExpiry: the gateway refuses expired tokens and
+// ends a stream when its token expires, as the real one does; the agent
+// renews each token before its lifetime ends, so it never makes a call
+// with an expired token and its stream is never cut by expiry.
 func TestRunRenewsTokenBeforeExpiry(t *testing.T) {
 	cfg, gw, _ := enrolled(t)
-	gw.snapshot(func(f *fakeGateway) { f.tokenTTL = 1500 * time.Millisecond })
+	// Long enough that the 20% left at renewal (1 s) absorbs a busy
+	// machine's scheduling delays.
+	const ttl = 5 * time.Second
+	gw.snapshot(func(f *fakeGateway) { f.tokenTTL = ttl })
 	start(t, cfg)
-	waitFor(t, "a renewed token", func() (ok bool) {
-		gw.snapshot(func(f *fakeGateway) { ok = f.issued >= 2 })
+	var issuedAt []time.Time
+	deadline := 10 * ttl
+	waitForWithin(t, "two renewals", deadline, func() (ok bool) {
+		gw.snapshot(func(f *fakeGateway) { ok, issuedAt = f.issued >= 3, slices.Clone(f.issuedAt) })
 		return ok
+	})
+	for i := 1; i < len(issuedAt); i++ {
+		if gap := issuedAt[i].Sub(issuedAt[i-1]); gap >= ttl {
+			t.Errorf("token %d was issued %v after token %d, whose lifetime is %v: not renewed before it expired", i+1, gap, i, ttl)
+		}
+	}
+	gw.snapshot(func(f *fakeGateway) {
+		for _, u := range f.expiredUses {
+			t.Errorf("the agent used an expired token: %s", u)
+		}
+	})
+	// Still working with the renewed token.
+	gw.addTask("t1", "command", "echo")
+	waitFor(t, "completion with a renewed token", func() bool { return completedCount(gw, "t1") == 1 })
+	gw.snapshot(func(f *fakeGateway) {
+		if len(f.expiredUses) > 0 {
+			t.Errorf("the agent used an expired token: %v", f.expiredUses)
+		}
 	})
 }
 

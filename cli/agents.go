@@ -22,7 +22,8 @@ func runAgentJoinToken(e *env, args []string) error {
 	f := newFlags("agent join-token", "[--ttl 30m]", `
 Create a one-use join token for enrolling an edge agent. It is printed
 once, on standard output; give it to 'nuxari-agent enroll' on its standard
-input or in NUXARI_JOIN_TOKEN.`)
+input or in NUXARI_JOIN_TOKEN. Its ID, for 'agent join-token list' and
+'agent join-token revoke', goes to standard error.`)
 	ttl := f.Duration("ttl", 30*time.Minute, "how long the token may be used (at most 24h)")
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
@@ -38,9 +39,47 @@ input or in NUXARI_JOIN_TOKEN.`)
 	if e.json {
 		return e.printProto(res.Msg)
 	}
-	fmt.Fprintf(e.stderr, "The join token works once, until %s. It is shown only now.\n", timeText(res.Msg.GetExpireTime()))
+	fmt.Fprintf(e.stderr, "The join token %s works once, until %s. It is shown only now.\n", res.Msg.GetJoinTokenId(), timeText(res.Msg.GetExpireTime()))
 	_, err = fmt.Fprintln(e.stdout, res.Msg.GetJoinToken())
 	return err
+}
+
+func runAgentJoinTokenList(e *env, args []string) error {
+	all := &nuxariv1.ListJoinTokensResponse{}
+	return runList(e, args, "agent join-token list", "List the org's unused join tokens, never their values.", all, func(c *clients, token string) (string, error) {
+		res, err := c.Agents.ListJoinTokens(e.ctx, connect.NewRequest(&nuxariv1.ListJoinTokensRequest{PageSize: 1000, PageToken: token}))
+		if err != nil {
+			return "", err
+		}
+		all.JoinTokens = append(all.JoinTokens, res.Msg.GetJoinTokens()...)
+		return res.Msg.GetNextPageToken(), nil
+	}, func(t *table) {
+		t.header("JOIN TOKEN ID", "CREATED BY", "CREATED", "EXPIRES")
+		for _, j := range all.JoinTokens {
+			t.row(j.GetJoinTokenId(), printable(j.GetCreatedBy()), timeText(j.GetCreateTime()), timeText(j.GetExpireTime()))
+		}
+	})
+}
+
+func runAgentJoinTokenRevoke(e *env, args []string) error {
+	f := newFlags("agent join-token revoke", "JOIN_TOKEN_ID", "Revoke an unused join token at once.")
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	res, err := c.Agents.RevokeJoinToken(e.ctx, connect.NewRequest(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: pos[0]}))
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printProto(res.Msg)
+	}
+	fmt.Fprintf(e.stdout, "Revoked join token %s.\n", printable(pos[0]))
+	return nil
 }
 
 func printAgent(e *env, a *nuxariv1.Agent) error {

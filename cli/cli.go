@@ -234,7 +234,10 @@ func commands() []*command {
 			{name: "evidence signing-key", summary: "show the public key that signs manifests", run: runEvidenceSigningKey},
 		}},
 		{name: "agent", summary: "enrol, task and decommission edge agents", subs: []*command{
-			{name: "agent join-token", summary: "create a one-use join token (shown once)", run: runAgentJoinToken},
+			{name: "agent join-token", summary: "create a one-use join token (shown once)", run: runAgentJoinToken, subs: []*command{
+				{name: "agent join-token list", summary: "list the unused join tokens", run: runAgentJoinTokenList},
+				{name: "agent join-token revoke", summary: "revoke a join token", run: runAgentJoinTokenRevoke},
+			}},
 			{name: "agent list", summary: "list the org's agents", run: runAgentList},
 			{name: "agent collect", summary: "ask an agent to run a collector", run: runAgentCollect},
 			{name: "agent task", summary: "show a task and its evidence", run: runAgentTask},
@@ -282,12 +285,10 @@ Commands:
 `)
 	for _, c := range commands() {
 		if c.subs == nil {
-			fmt.Fprintf(w, "  %-19s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-24s %s\n", c.name, c.summary)
 			continue
 		}
-		for _, s := range c.subs {
-			fmt.Fprintf(w, "  %-19s %s\n", s.name, s.summary)
-		}
+		printSubs(w, c.subs)
 	}
 	fmt.Fprint(w, "\nGlobal flags (before the command):\n")
 	printDefaults(w, fs)
@@ -300,8 +301,15 @@ Run 'nuxctl <command> -h' for a command's flags.
 
 func printGroupUsage(w io.Writer, c *command, path []string) {
 	fmt.Fprintf(w, "Usage: nuxctl [global flags] %s <command>\n\n%s%s.\n\nCommands:\n", strings.Join(path, " "), strings.ToUpper(c.summary[:1]), c.summary[1:])
-	for _, s := range c.subs {
-		fmt.Fprintf(w, "  %-19s %s\n", s.name, s.summary)
+	printSubs(w, c.subs)
+}
+
+// printSubs lists commands, and the sub-commands of a command that also
+// runs itself (such as "agent join-token").
+func printSubs(w io.Writer, cmds []*command) {
+	for _, s := range cmds {
+		fmt.Fprintf(w, "  %-24s %s\n", s.name, s.summary)
+		printSubs(w, s.subs)
 	}
 }
 

@@ -36,6 +36,15 @@ const (
 	MaxEvidenceSize = 1 << 20
 	// MaxEvidenceItems bounds the items of one submission.
 	MaxEvidenceItems = 16
+	// MaxTaskEvidenceItems and MaxTaskEvidenceBytes bound the evidence
+	// of one task over all its submissions: distinct items, and the sum
+	// of their content sizes. One full submission fits.
+	MaxTaskEvidenceItems = 4 * MaxEvidenceItems
+	MaxTaskEvidenceBytes = MaxEvidenceItems * MaxEvidenceSize
+	// MaxClockSkew is how far an agent's clock may be from the server's:
+	// an item's collected time must lie in [task created − MaxClockSkew,
+	// server now + MaxClockSkew].
+	MaxClockSkew = 5 * time.Minute
 	// maxChallenges is how many unanswered challenges an agent may have;
 	// asking for more drops the oldest.
 	maxChallenges = 8
@@ -62,9 +71,18 @@ const (
 // configuration allows it).
 var Collectors = []string{"file", "users", "sudoers", "packages", "command"}
 
+// ErrLimitExceeded: a bound on what a caller may store was reached (a
+// task's evidence). Its message names the limit.
+var ErrLimitExceeded = errors.New("limit exceeded")
+
+// joinTokenPermission is what a join token's creator needs, when it is
+// created and still when it is used: the permission CreateJoinToken needs
+// (governance/api.Procedures).
+const joinTokenPermission = rbac.AgentsManage
+
 // State keys of agents, under the org's handle:
 //
-//	jointoken/<hash>         joinRecord, deleted at its first use
+//	jointoken/<token ID>     joinRecord, deleted at its first use or revocation
 //	agent/<agent ID>         Agent (with its current token hashes)
 //	agenttoken/<hash>        agent ID of an access token
 //	task/<task ID>           Task
@@ -80,8 +98,24 @@ const (
 )
 
 type joinRecord struct {
+	ID string `json:"id"`
+	// Hash is the hex SHA-256 of the token.
+	Hash      string    `json:"hash"`
 	CreatedBy string    `json:"created_by"`
+	Created   time.Time `json:"created"`
 	Expires   time.Time `json:"expires"`
+}
+
+// JoinToken describes an unused join token, never its value.
+type JoinToken struct {
+	ID        string
+	CreatedBy string
+	Created   time.Time
+	Expires   time.Time
+}
+
+func (j *joinRecord) joinToken() JoinToken {
+	return JoinToken{ID: j.ID, CreatedBy: j.CreatedBy, Created: j.Created, Expires: j.Expires}
 }
 
 // Agent is an enrolled edge agent.
@@ -107,6 +141,8 @@ type Task struct {
 	Created   time.Time `json:"created"`
 	Completed time.Time `json:"completed,omitzero"`
 	Evidence  []string  `json:"evidence,omitempty"`
+	// EvidenceBytes is the sum of the sizes of Evidence's contents.
+	EvidenceBytes int64 `json:"evidence_bytes,omitempty"`
 }
 
 // agentHub wakes an agent's task stream when it has news: a task, or its
@@ -166,35 +202,106 @@ func (s *Service) agent(ctx context.Context, o store.Org, id string) (Agent, []b
 }
 
 // CreateJoinToken makes a one-use join token for an agent of the
-// principal's org ("agent.join_token.created"). It is returned only here.
-func (s *Service) CreateJoinToken(ctx context.Context, p *Principal, ttl time.Duration) (secret.String, time.Time, error) {
+// principal's org ("agent.join_token.created"). It is returned only here,
+// with its public ID.
+func (s *Service) CreateJoinToken(ctx context.Context, p *Principal, ttl time.Duration) (secret.String, JoinToken, error) {
 	if ttl == 0 {
 		ttl = DefaultJoinTokenTTL
 	}
 	if ttl < time.Minute || ttl > MaxJoinTokenTTL {
-		return secret.String{}, time.Time{}, invalid("ttl must be between 1m and %s", MaxJoinTokenTTL)
+		return secret.String{}, JoinToken{}, invalid("ttl must be between 1m and %s", MaxJoinTokenTTL)
 	}
 	tok, hash, err := token.New(token.Join, p.Org)
 	if err != nil {
-		return secret.String{}, time.Time{}, err
+		return secret.String{}, JoinToken{}, err
 	}
-	exp := s.cfg.Clock().UTC().Add(ttl)
-	key := prefixJoin + hex.EncodeToString(hash[:])
+	now := s.cfg.Clock().UTC()
+	jr := joinRecord{ID: token.ID(hash), Hash: hex.EncodeToString(hash[:]), CreatedBy: p.Actor(), Created: now, Expires: now.Add(ttl)}
+	key := prefixJoin + jr.ID
 	if _, err := s.orgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "agent.join_token.created", p.Actor(), "jointoken:"+token.ID(hash), map[string]any{"expires": exp}),
+		Event:   newEvent(ctx, "agent.join_token.created", p.Actor(), "jointoken:"+jr.ID, map[string]any{"expires": jr.Expires}),
 		Require: map[string][]byte{key: nil},
-		Put:     map[string]any{key: joinRecord{CreatedBy: p.Actor(), Expires: exp}},
+		Put:     map[string]any{key: jr},
 	}); err != nil {
-		return secret.String{}, time.Time{}, conflict(err)
+		return secret.String{}, JoinToken{}, conflict(err)
 	}
-	return secret.New(tok), exp, nil
+	return secret.New(tok), jr.joinToken(), nil
+}
+
+// ListJoinTokens lists the org's unused join tokens, by ID, never their
+// values.
+func (s *Service) ListJoinTokens(ctx context.Context, p *Principal, size int32, pageToken string) ([]JoinToken, string, error) {
+	return listPage(ctx, s, s.orgOf(p), prefixJoin, size, pageToken, (*joinRecord).joinToken)
+}
+
+// RevokeJoinToken deletes an unused join token of the org at once
+// ("agent.join_token.revoked").
+func (s *Service) RevokeJoinToken(ctx context.Context, p *Principal, id string) error {
+	if err := validateID("join_token_id", id); err != nil {
+		return err
+	}
+	o := s.orgOf(p)
+	var jr joinRecord
+	raw, err := o.GetJSON(ctx, prefixJoin+id, &jr)
+	if err != nil {
+		return notFoundAs(err, fmt.Errorf("%w: join token", ErrNotFound))
+	}
+	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event:   newEvent(ctx, "agent.join_token.revoked", p.Actor(), "jointoken:"+id, map[string]any{"created_by": jr.CreatedBy, "expires": jr.Expires}),
+		Require: map[string][]byte{prefixJoin + id: raw},
+		Delete:  []string{prefixJoin + id},
+	})
+	return conflict(err)
+}
+
+// joinCreatorHolds checks that a join token's creator may still create
+// join tokens: a member whose role grants joinTokenPermission, or an API
+// token that is still valid (unexpired, its creator a member covering its
+// role) and whose role grants it. It returns the state the answer rests
+// on, to require at commit, or the refusal's reason.
+func (s *Service) joinCreatorHolds(ctx context.Context, o store.Org, createdBy string) (map[string][]byte, string, error) {
+	userID := createdBy
+	req := map[string][]byte{}
+	if id, ok := strings.CutPrefix(createdBy, "token:"); ok {
+		var t apiTokenRecord
+		raw, err := o.GetJSON(ctx, prefixToken+id, &t)
+		if err != nil {
+			return nil, "creator_removed", notFoundAs(err, nil)
+		}
+		if !s.cfg.Clock().Before(t.Expires) || !rbac.Allows(t.Role, joinTokenPermission) {
+			return nil, "creator_lacks_permission", nil
+		}
+		req[prefixToken+id] = raw
+		userID = t.CreatedBy
+		u, uraw, err := s.user(ctx, o, userID)
+		if err != nil {
+			return nil, "creator_removed", notFoundAs(err, nil)
+		}
+		if !rbac.Covers(u.Role, t.Role) {
+			return nil, "creator_lacks_permission", nil
+		}
+		req[prefixUser+userID] = uraw
+		return req, "", nil
+	}
+	u, raw, err := s.user(ctx, o, userID)
+	if err != nil {
+		return nil, "creator_removed", notFoundAs(err, nil)
+	}
+	if !rbac.Allows(u.Role, joinTokenPermission) {
+		return nil, "creator_lacks_permission", nil
+	}
+	req[prefixUser+userID] = raw
+	return req, "", nil
 }
 
 var errBadJoin = fmt.Errorf("%w: join token is invalid, used or expired", ErrUnauthenticated)
 
 // Enroll enrols an agent with a join token and the agent's Ed25519 public
 // key ("agent.enrolled"). The join token is burned by its first use,
-// whatever the outcome; attempts are rate limited per source.
+// whatever the outcome; attempts are rate limited per source. A token
+// whose creator has left the org, or may no longer create join tokens, is
+// refused and burned; the enrolment commits only if the creator's records
+// are still as they were checked.
 func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, hostname string) (org, agentID string, err error) {
 	if !s.loginSource.AllowAt("enroll\x00"+sourceKey(RequestInfoFrom(ctx).Source), s.throttle.now()) {
 		return "", "", fmt.Errorf("%w", ErrRateLimited)
@@ -204,16 +311,21 @@ func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, ho
 		return "", "", errBadJoin
 	}
 	o := s.store.Org(orgID)
-	key := prefixJoin + hex.EncodeToString(hash[:])
+	id := token.ID(hash)
+	key := prefixJoin + id
 	var jr joinRecord
 	raw, err := o.GetJSON(ctx, key, &jr)
 	if err != nil {
 		return "", "", notFoundAs(err, errBadJoin)
 	}
+	stored, derr := hex.DecodeString(jr.Hash)
+	if derr != nil || len(stored) != len(hash) || !token.Equal(hash, [32]byte(stored)) {
+		return "", "", errBadJoin
+	}
 	fail := func(reason string) error {
 		// Burn the token, and record why it was refused.
 		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-			Event:   newEvent(ctx, "agent.enrol.refused", "anonymous", "jointoken:"+token.ID(hash), map[string]any{"reason": reason, "source": RequestInfoFrom(ctx).Source}),
+			Event:   newEvent(ctx, "agent.enrol.refused", "anonymous", "jointoken:"+id, map[string]any{"reason": reason, "source": RequestInfoFrom(ctx).Source}),
 			Require: map[string][]byte{key: raw},
 			Delete:  []string{key},
 		})
@@ -224,6 +336,13 @@ func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, ho
 	}
 	if !s.cfg.Clock().Before(jr.Expires) {
 		return "", "", fail("expired")
+	}
+	creator, reason, err := s.joinCreatorHolds(ctx, o, jr.CreatedBy)
+	if err != nil {
+		return "", "", err
+	}
+	if reason != "" {
+		return "", "", fail(reason)
 	}
 	if len(pub) != ed25519.PublicKeySize {
 		if err := fail("bad_public_key"); !errors.Is(err, errBadJoin) {
@@ -236,12 +355,14 @@ func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, ho
 		return "", "", err
 	}
 	a := Agent{ID: newID("g"), Hostname: hostname, State: AgentActive, PublicKey: pub, Enrolled: s.cfg.Clock().UTC()}
+	creator[key] = raw
+	creator[prefixAgent+a.ID] = nil
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event: newEvent(ctx, "agent.enrolled", "agent:"+a.ID, "agent:"+a.ID, map[string]any{
-			"hostname": hostname, "public_key": base64.StdEncoding.EncodeToString(pub), "join_token": token.ID(hash),
+			"hostname": hostname, "public_key": base64.StdEncoding.EncodeToString(pub), "join_token": id,
 			"join_token_created_by": jr.CreatedBy, "source": RequestInfoFrom(ctx).Source,
 		}),
-		Require: map[string][]byte{key: raw, prefixAgent + a.ID: nil},
+		Require: creator,
 		Put:     map[string]any{prefixAgent + a.ID: a},
 		Delete:  []string{key},
 	}); err != nil {
@@ -606,6 +727,17 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID strin
 			return nil, reject(i, "signature does not verify with the agent's enrolled key", it.SHA256)
 		}
 	}
+	// Collection times are the agent's word, bounded by the server's
+	// clock: not before the task existed, not in the future, each give
+	// or take MaxClockSkew.
+	now := s.cfg.Clock()
+	earliest, latest := t.Created.Add(-MaxClockSkew), now.Add(MaxClockSkew)
+	for i, it := range items {
+		if it.Collected.Before(earliest) || it.Collected.After(latest) {
+			return nil, invalid("items[%d].collected_time %s is outside the allowed window [task created - %s, server time + %s] = [%s, %s]",
+				i, it.Collected.UTC().Format(time.RFC3339), MaxClockSkew, MaxClockSkew, earliest.UTC().Format(time.RFC3339), latest.UTC().Format(time.RFC3339))
+		}
+	}
 	var recorded []string
 	var changes []store.Change
 	for _, it := range items {
@@ -614,7 +746,17 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID strin
 		if slices.Contains(t.Evidence, h) {
 			continue
 		}
+		// The task's totals are checked against the task as read, and
+		// the commit requires it unchanged: concurrent submissions
+		// cannot together pass the limits.
+		if len(t.Evidence)+1 > MaxTaskEvidenceItems {
+			return nil, fmt.Errorf("%w: task %s would hold more than %d evidence items (limit per task)", ErrLimitExceeded, t.ID, MaxTaskEvidenceItems)
+		}
+		if t.EvidenceBytes+int64(len(it.Content)) > MaxTaskEvidenceBytes {
+			return nil, fmt.Errorf("%w: task %s would hold more than %d bytes of evidence (limit per task)", ErrLimitExceeded, t.ID, MaxTaskEvidenceBytes)
+		}
 		t.Evidence = append(t.Evidence, h)
+		t.EvidenceBytes += int64(len(it.Content))
 		changes = append(changes, store.Change{
 			Event: newEvent(ctx, "evidence.recorded", "agent:"+a.ID, "agent:"+a.ID, map[string]any{
 				"task_id": t.ID, "collector": it.Collector, "target": it.Target, "sha256": h, "size": len(it.Content),

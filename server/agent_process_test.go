@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,8 +36,12 @@ var agentBin = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// listeningSockets returns the listening TCP sockets (and bound UDP
-// ones) that process pid holds, from /proc.
+// listeningSockets returns the sockets process pid holds that could take
+// anything inbound, from /proc: listening TCP sockets and bound UDP ones,
+// IPv4 and IPv6 (and UDP-Lite and raw), and Unix sockets that listen
+// (stream or seqpacket, flag __SO_ACCEPTCON) or are datagram sockets
+// bound to a name (a path or an abstract "@name"). Each entry ends with
+// "inode N", N the socket's inode.
 func listeningSockets(t *testing.T, pid int) []string {
 	t.Helper()
 	inodes := map[string]bool{}
@@ -52,25 +59,128 @@ func listeningSockets(t *testing.T, pid int) []string {
 		t.Fatalf("process %d holds no socket at all: is it connected?", pid)
 	}
 	var out []string
-	for _, table := range []string{"tcp", "tcp6", "udp", "udp6"} {
+	// The tables must exist: a missing one would hide its sockets.
+	read := func(table string, each func(fields []string)) {
+		t.Helper()
 		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
 		if err != nil {
-			continue
+			if table == "udplite" || table == "udplite6" || table == "raw" || table == "raw6" {
+				return // optional in some kernels
+			}
+			t.Fatalf("reading the %s sockets of process %d: %v", table, pid, err)
 		}
+		defer f.Close()
 		sc := bufio.NewScanner(f)
+		sc.Scan() // the header
 		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 10 || !inodes[fields[9]] {
-				continue
-			}
-			// TCP state 0A is LISTEN; any UDP socket of ours is bound.
-			if fields[3] == "0A" || strings.HasPrefix(table, "udp") {
-				out = append(out, table+" "+fields[1])
-			}
+			each(strings.Fields(sc.Text()))
 		}
-		f.Close()
+		if err := sc.Err(); err != nil {
+			t.Fatalf("reading the %s sockets of process %d: %v", table, pid, err)
+		}
 	}
+	for _, table := range []string{"tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6"} {
+		read(table, func(fields []string) {
+			if len(fields) < 10 || !inodes[fields[9]] {
+				return
+			}
+			// TCP state 0A is LISTEN; any UDP or raw socket of ours is
+			// bound.
+			if fields[3] == "0A" || !strings.HasPrefix(table, "tcp") {
+				out = append(out, fmt.Sprintf("%s %s inode %s", table, fields[1], fields[9]))
+			}
+		})
+	}
+	// Num RefCount Protocol Flags Type St Inode [Path]
+	const acceptCon = 0x10000 // __SO_ACCEPTCON: listen(2) was called
+	const sockDgram = 2
+	read("unix", func(fields []string) {
+		if len(fields) < 7 || !inodes[fields[6]] {
+			return
+		}
+		flags, err1 := strconv.ParseUint(fields[3], 16, 32)
+		typ, err2 := strconv.ParseUint(fields[4], 16, 16)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("unparsable line of /proc/%d/net/unix: %q", pid, fields)
+		}
+		path := ""
+		if len(fields) > 7 {
+			path = fields[7]
+		}
+		if flags&acceptCon != 0 || (typ == sockDgram && path != "") {
+			out = append(out, fmt.Sprintf("unix %q inode %s", path, fields[6]))
+		}
+	})
 	return out
+}
+
+// TestListeningSocketsSeesListeners: the check the agent's tests rely on
+// finds every kind of listener, here in the test's own process: TCP and
+// UDP on IPv4 and IPv6, a Unix stream socket on a path and on an
+// abstract name, a Unix seqpacket listener, and a bound Unix datagram
+// socket; and not a Unix socket that only connects out.
+func TestListeningSocketsSeesListeners(t *testing.T) {
+	dir := t.TempDir()
+	inode := func(f *os.File) string {
+		t.Helper()
+		defer f.Close()
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatUint(st.Ino, 10)
+	}
+	type filer interface{ File() (*os.File, error) }
+	want := map[string]string{}
+	add := func(name string, c io.Closer, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		f, err := c.(filer).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[name] = inode(f)
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	add("tcp4", l, err)
+	if l, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		add("tcp6", l, nil)
+	} else {
+		t.Logf("no IPv6 loopback here: %v", err)
+	}
+	u, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	add("udp4", u, err)
+	if u, err := net.ListenPacket("udp6", "[::1]:0"); err == nil {
+		add("udp6", u, nil)
+	}
+	l, err = net.Listen("unix", filepath.Join(dir, "s.sock"))
+	add("unix path", l, err)
+	l, err = net.Listen("unix", "@nuxari-test-"+randID(8))
+	add("unix abstract", l, err)
+	l, err = net.Listen("unixpacket", filepath.Join(dir, "p.sock"))
+	add("unix seqpacket", l, err)
+	d, err := net.ListenPacket("unixgram", filepath.Join(dir, "d.sock"))
+	add("unix datagram", d, err)
+	// A client connection to our own listener: out, not in.
+	c, err := net.Dial("unix", filepath.Join(dir, "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	client := inode(must(c.(*net.UnixConn).File())(t))
+
+	found := strings.Join(listeningSockets(t, os.Getpid()), "\n") + "\n"
+	for name, ino := range want {
+		if !strings.Contains(found, " inode "+ino+"\n") {
+			t.Errorf("the %s listener (inode %s) was not reported:\n%s", name, ino, found)
+		}
+	}
+	if strings.Contains(found, " inode "+client+"\n") {
+		t.Errorf("an outbound Unix connection (inode %s) was reported as listening:\n%s", client, found)
+	}
 }
 
 type agentProc struct {

@@ -1095,3 +1095,354 @@ func TestAgentBadInput(t *testing.T) {
 	_, err = owner.Agents.GetAgent(ctx, req(&nuxariv1.GetAgentRequest{AgentId: "../x"}))
 	wantCodeMsg(t, "GetAgent(../x)", err, connect.CodeInvalidArgument, "agent_id")
 }
+
+// TestAgentJoinTokenListRevoke: join tokens are listed by ID, never with
+// their value, page by page; a revoked one is gone from the list, cannot
+// enrol, and its revocation is in the log.
+func TestAgentJoinTokenListRevoke(t *testing.T) {
+	t.Parallel()
+	ts := servertest.Start(t)
+	ctx := context.Background()
+	const org = "jtlist"
+	ownerTok, ownerID := ts.Signup(t, org, "owner@example.com", ownerPW)
+	owner := ts.Clients(ownerTok)
+	anon := ts.Clients("")
+
+	made := map[string]*nuxariv1.CreateJoinTokenResponse{}
+	var secrets []string
+	for range 3 {
+		res := must(owner.Agents.CreateJoinToken(ctx, req(&nuxariv1.CreateJoinTokenRequest{})))(t)
+		if len(res.Msg.JoinTokenId) != 24 {
+			t.Fatalf("CreateJoinToken: join_token_id %q, want 24 hex digits", res.Msg.JoinTokenId)
+		}
+		hash := token.Hash(res.Msg.JoinToken)
+		if res.Msg.JoinTokenId != token.ID(hash) {
+			t.Fatalf("join_token_id %s is not the token's public ID", res.Msg.JoinTokenId)
+		}
+		made[res.Msg.JoinTokenId] = res.Msg
+		secrets = append(secrets, res.Msg.JoinToken, res.Msg.JoinToken[strings.LastIndexByte(res.Msg.JoinToken, '.')+1:], hex.EncodeToString(hash[:]))
+	}
+
+	// Two pages of sizes 2 and 1 list all three.
+	var listed []*nuxariv1.JoinToken
+	page := must(owner.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: 2})))(t)
+	if len(page.Msg.JoinTokens) != 2 || page.Msg.NextPageToken == "" {
+		t.Fatalf("first page: %v", page.Msg)
+	}
+	listed = append(listed, page.Msg.JoinTokens...)
+	page = must(owner.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: 2, PageToken: page.Msg.NextPageToken})))(t)
+	if len(page.Msg.JoinTokens) != 1 || page.Msg.NextPageToken != "" {
+		t.Fatalf("second page: %v", page.Msg)
+	}
+	listed = append(listed, page.Msg.JoinTokens...)
+	for _, jt := range listed {
+		m, ok := made[jt.JoinTokenId]
+		if !ok {
+			t.Fatalf("listed unknown join token %s", jt.JoinTokenId)
+		}
+		if jt.CreatedBy != ownerID || !jt.ExpireTime.AsTime().Equal(m.ExpireTime.AsTime()) || jt.CreateTime.AsTime().IsZero() ||
+			jt.ExpireTime.AsTime().Sub(jt.CreateTime.AsTime()) != 30*time.Minute {
+			t.Errorf("listed %v, want created by %s, expiring %v, 30m after its creation", jt, ownerID, m.ExpireTime.AsTime())
+		}
+		b, err := proto.Marshal(jt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Fatalf("ListJoinTokens shows a token's value or hash")
+			}
+		}
+	}
+
+	victim := listed[1].JoinTokenId
+	since := logSize(t, ts, org)
+	must(owner.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: victim})))(t)
+	evs := newEvents(t, ts, org, since)
+	if len(evs) != 1 || evs[0].Type != "agent.join_token.revoked" || evs[0].Actor != ownerID || evs[0].Subject != "jointoken:"+victim {
+		t.Fatalf("events of a revocation: %+v", evs)
+	}
+	all := must(owner.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{})))(t).Msg.JoinTokens
+	if len(all) != 2 || slices.ContainsFunc(all, func(j *nuxariv1.JoinToken) bool { return j.JoinTokenId == victim }) {
+		t.Fatalf("after revoking %s: %v", victim, all)
+	}
+	pub, _ := newAgentKey(t)
+	_, err := anon.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: made[victim].JoinToken, PublicKey: pub, Hostname: "late"}))
+	wantCode(t, err, connect.CodeUnauthenticated)
+	// Revoking it again, or an ID that never was, is NotFound.
+	_, err = owner.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: victim}))
+	wantCode(t, err, connect.CodeNotFound)
+	_, err = owner.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: randID(12)}))
+	wantCode(t, err, connect.CodeNotFound)
+	// The others still enrol, and a used one leaves the list.
+	for _, jt := range all {
+		must(anon.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: made[jt.JoinTokenId].JoinToken, PublicKey: pub, Hostname: "h"})))(t)
+	}
+	if left := must(owner.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{})))(t).Msg.JoinTokens; len(left) != 0 {
+		t.Fatalf("used join tokens are still listed: %v", left)
+	}
+}
+
+// TestAgentJoinTokenCreator: a join token works only while its creator
+// may still create join tokens. When the creator is removed, demoted
+// below agents.manage, or (for an API token) revoked, the token is
+// refused, burned, and the refusal recorded.
+func TestAgentJoinTokenCreator(t *testing.T) {
+	t.Parallel()
+	ts := servertest.Start(t)
+	ctx := context.Background()
+	const org = "jtcreator"
+	ownerTok, _ := ts.Signup(t, org, "owner@example.com", ownerPW)
+	owner := ts.Clients(ownerTok)
+	anon := ts.Clients("")
+	n := 0
+	admin := func() (servertest.Clients, string) {
+		n++
+		tok, id := ts.AddMember(t, ownerTok, org, fmt.Sprintf("admin%d@example.com", n), "admin password 1", nuxariv1.Role_ROLE_ADMIN)
+		return ts.Clients(tok), id
+	}
+	refused := func(t *testing.T, jt, reason string) {
+		t.Helper()
+		since := logSize(t, ts, org)
+		pub, _ := newAgentKey(t)
+		_, err := anon.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: jt, PublicKey: pub, Hostname: "h"}))
+		wantCode(t, err, connect.CodeUnauthenticated)
+		evs := newEvents(t, ts, org, since)
+		if len(evs) != 1 || evs[0].Type != "agent.enrol.refused" || evs[0].Data["reason"] != reason {
+			t.Fatalf("events: %+v, want one agent.enrol.refused (%s)", evs, reason)
+		}
+		// Burned: a second try appends nothing.
+		_, err = anon.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: jt, PublicKey: pub, Hostname: "h"}))
+		wantCode(t, err, connect.CodeUnauthenticated)
+		if evs := newEvents(t, ts, org, since); len(evs) != 1 {
+			t.Fatalf("a second try appended %v", eventTypes(evs[1:]))
+		}
+	}
+	enrols := func(t *testing.T, jt string) {
+		t.Helper()
+		pub, _ := newAgentKey(t)
+		if _, err := anon.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: jt, PublicKey: pub, Hostname: "h"})); err != nil {
+			t.Fatalf("Enroll: %v", err)
+		}
+	}
+
+	t.Run("creator removed", func(t *testing.T) {
+		a, id := admin()
+		jt := createJoinToken(t, a, 0)
+		must(owner.Org.RemoveMember(ctx, req(&nuxariv1.RemoveMemberRequest{UserId: id})))(t)
+		refused(t, jt, "creator_removed")
+	})
+	t.Run("creator demoted", func(t *testing.T) {
+		for _, r := range []nuxariv1.Role{nuxariv1.Role_ROLE_AUDITOR, nuxariv1.Role_ROLE_READONLY} {
+			a, id := admin()
+			jt := createJoinToken(t, a, 0)
+			must(owner.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: id, Role: r})))(t)
+			refused(t, jt, "creator_lacks_permission")
+		}
+	})
+	t.Run("creator promoted keeps it", func(t *testing.T) {
+		a, id := admin()
+		jt := createJoinToken(t, a, 0)
+		must(owner.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: id, Role: nuxariv1.Role_ROLE_OWNER})))(t)
+		enrols(t, jt)
+	})
+	t.Run("API token creator", func(t *testing.T) {
+		a, id := admin()
+		mk := func() (string, string) {
+			res := must(a.Auth.CreateAPIToken(ctx, req(&nuxariv1.CreateAPITokenRequest{Name: fmt.Sprintf("bot-%d", n), Role: nuxariv1.Role_ROLE_ADMIN})))(t)
+			return createJoinToken(t, ts.Clients(res.Msg.Secret), 0), res.Msg.Token.TokenId
+		}
+		jt, _ := mk()
+		enrols(t, jt)
+		jt, tokID := mk()
+		must(a.Auth.RevokeAPIToken(ctx, req(&nuxariv1.RevokeAPITokenRequest{TokenId: tokID})))(t)
+		refused(t, jt, "creator_removed")
+		// The API token's own creator demoted: the token no longer holds
+		// its role, so neither does its join token.
+		jt, _ = mk()
+		must(owner.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: id, Role: nuxariv1.Role_ROLE_AUDITOR})))(t)
+		refused(t, jt, "creator_lacks_permission")
+	})
+}
+
+// TestAgentEvidenceTaskLimits: a task holds at most 64 evidence items and
+// 16 MiB of content over all its submissions; the limit is named in a
+// ResourceExhausted error, and concurrent submissions cannot together
+// pass it.
+func TestAgentEvidenceTaskLimits(t *testing.T) {
+	t.Parallel()
+	ts := servertest.Start(t)
+	ctx := context.Background()
+	const org = "evlimit"
+	ownerTok, _ := ts.Signup(t, org, "owner@example.com", ownerPW)
+	owner := ts.Clients(ownerTok)
+	a := enrollAgent(t, ts, owner, "a")
+	agent := ts.Clients(a.token(t, ts))
+	seq := 0
+	items := func(taskID string, n, size int) []*nuxariv1.EvidenceItem {
+		var out []*nuxariv1.EvidenceItem
+		for range n {
+			seq++
+			c := make([]byte, size)
+			copy(c, fmt.Sprintf("item %d ", seq))
+			out = append(out, a.evidence(taskID, "users", "", c))
+		}
+		return out
+	}
+	submit := func(taskID string, its []*nuxariv1.EvidenceItem) error {
+		_, err := agent.Gateway.SubmitEvidence(ctx, req(&nuxariv1.SubmitEvidenceRequest{TaskId: taskID, Items: its}))
+		return err
+	}
+
+	t.Run("items", func(t *testing.T) {
+		task := createTask(t, owner, a.id, "users", "").TaskId
+		var first []*nuxariv1.EvidenceItem
+		for i := range 4 {
+			its := items(task, 16, 16)
+			if i == 0 {
+				first = its
+			}
+			if err := submit(task, its); err != nil {
+				t.Fatalf("submission %d (items %d–%d): %v", i, 16*i+1, 16*i+16, err)
+			}
+		}
+		since := logSize(t, ts, org)
+		wantCodeMsg(t, "the 65th item", submit(task, items(task, 1, 16)), connect.CodeResourceExhausted, "64", "evidence items")
+		// Items the task already holds are no more: they pass.
+		if err := submit(task, first); err != nil {
+			t.Fatalf("resubmitting recorded items: %v", err)
+		}
+		if got := getTask(t, owner, task); len(got.Evidence) != 64 {
+			t.Fatalf("task holds %d items, want 64", len(got.Evidence))
+		}
+		if evs := newEvents(t, ts, org, since); len(evs) != 0 {
+			t.Fatalf("refused and repeated submissions appended %v", eventTypes(evs))
+		}
+	})
+
+	t.Run("bytes", func(t *testing.T) {
+		task := createTask(t, owner, a.id, "users", "").TaskId
+		if err := submit(task, items(task, 15, 1<<20)); err != nil {
+			t.Fatalf("15 MiB: %v", err)
+		}
+		if err := submit(task, items(task, 1, 1<<20)); err != nil {
+			t.Fatalf("up to exactly 16 MiB: %v", err)
+		}
+		wantCodeMsg(t, "one byte past 16 MiB", submit(task, items(task, 1, 1)), connect.CodeResourceExhausted, "16777216 bytes")
+		if got := getTask(t, owner, task); len(got.Evidence) != 16 {
+			t.Fatalf("task holds %d items, want 16", len(got.Evidence))
+		}
+	})
+
+	t.Run("concurrent submissions", func(t *testing.T) {
+		task := createTask(t, owner, a.id, "users", "").TaskId
+		for _, n := range []int{16, 16, 16, 8} {
+			if err := submit(task, items(task, n, 16)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// 56 held; four submissions of 8 new items each race for the
+		// last 8 places, each retried while it loses a race (Aborted),
+		// as an agent would. Exactly one fits, whatever the interleaving.
+		batches := make([][]*nuxariv1.EvidenceItem, 4)
+		for i := range batches {
+			batches[i] = items(task, 8, 16)
+		}
+		start := make(chan struct{})
+		errs := make(chan error, len(batches))
+		for _, b := range batches {
+			go func() {
+				<-start
+				errs <- retryAborted(func() error { return submit(task, b) })
+			}()
+		}
+		close(start)
+		ok, full := 0, 0
+		for range batches {
+			switch err := <-errs; connect.CodeOf(err) {
+			case connect.CodeResourceExhausted:
+				full++
+			default:
+				if err != nil {
+					t.Errorf("concurrent submission: %v", err)
+				}
+				ok++
+			}
+		}
+		got := getTask(t, owner, task)
+		if ok != 1 || full != 3 || len(got.Evidence) != 64 {
+			t.Fatalf("%d concurrent submissions succeeded, %d were refused, and the task holds %d items; want 1, 3 and 64", ok, full, len(got.Evidence))
+		}
+		recorded := 0
+		for _, e := range newEvents(t, ts, org, 0) {
+			if e.Type == "evidence.recorded" && e.Data["task_id"] == task {
+				recorded++
+			}
+		}
+		if recorded != len(got.Evidence) || recorded > 64 {
+			t.Fatalf("the log records %d items of the task, which holds %d (limit 64)", recorded, len(got.Evidence))
+		}
+	})
+}
+
+// TestAgentEvidenceCollectedTime: an item's collected time must lie
+// between 5 minutes before its task was created and 5 minutes after the
+// server's time; outside, the submission is InvalidArgument naming
+// collected_time, and nothing is recorded.
+func TestAgentEvidenceCollectedTime(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Now()}
+	ts := servertest.Start(t, func(c *server.Config) { c.Governance.Clock = clk.Now })
+	ctx := context.Background()
+	const org = "evtime"
+	ownerTok, _ := ts.Signup(t, org, "owner@example.com", ownerPW)
+	owner := ts.Clients(ownerTok)
+	a := enrollAgent(t, ts, owner, "a")
+	task := createTask(t, owner, a.id, "users", "")
+	created := task.CreateTime.AsTime()
+	if !created.Equal(clk.Now()) {
+		t.Fatalf("task created at %v, the server's clock says %v", created, clk.Now())
+	}
+	// The server's clock moves an hour on; the agent reports late.
+	clk.Advance(time.Hour)
+	now := clk.Now()
+	agent := ts.Clients(a.token(t, ts))
+	n := 0
+	submit := func(at time.Time) error {
+		n++
+		item := a.signEvidence(a.key, task.TaskId, "users", "", at, fmt.Appendf(nil, "users at %d", n))
+		_, err := agent.Gateway.SubmitEvidence(ctx, req(&nuxariv1.SubmitEvidenceRequest{TaskId: task.TaskId, Items: []*nuxariv1.EvidenceItem{item}}))
+		return err
+	}
+	for _, c := range []struct {
+		name string
+		at   time.Time
+		ok   bool
+	}{
+		{"a second before the window", created.Add(-5*time.Minute - time.Second), false},
+		{"a day before the task", created.Add(-24 * time.Hour), false},
+		{"the window's start", created.Add(-5 * time.Minute), true},
+		{"between creation and now", created.Add(30 * time.Minute), true},
+		{"now", now, true},
+		{"the window's end", now.Add(5 * time.Minute), true},
+		{"a second after the window", now.Add(5*time.Minute + time.Second), false},
+		{"next year", now.Add(365 * 24 * time.Hour), false},
+		{"the Unix epoch", time.Unix(0, 0), false},
+	} {
+		since := logSize(t, ts, org)
+		err := submit(c.at)
+		if c.ok {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		wantCodeMsg(t, c.name, err, connect.CodeInvalidArgument, "collected_time", "5m0s")
+		if evs := newEvents(t, ts, org, since); len(evs) != 0 {
+			t.Errorf("%s: appended %v", c.name, eventTypes(evs))
+		}
+	}
+	if got := getTask(t, owner, task.TaskId); len(got.Evidence) != 4 {
+		t.Fatalf("task holds %d items, want the 4 inside the window", len(got.Evidence))
+	}
+}

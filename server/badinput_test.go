@@ -106,6 +106,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := owner.Auth.CreateAPIToken(ctx, req(&nuxariv1.CreateAPITokenRequest{Name: "two", Role: nuxariv1.Role_ROLE_READONLY})); err != nil {
 		t.Fatal(err)
 	}
+	createJoinToken(t, owner, 0)
 	// 150 events, so that a default page (100) is not the whole log.
 	for range 2 {
 		var evs []*nuxariv1.NewEvent
@@ -443,6 +444,17 @@ func TestBadInput(t *testing.T) {
 			return drain(owner.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: "../x"})))
 		}},
 	}
+	for name, id := range map[string]string{
+		"empty": "", "path": "../x", "upper case": strings.ToUpper(randID(12)), "65 bytes": strings.Repeat("a", 65),
+		"NUL": "a\x00b", "non-ASCII": "jöin", "a whole join token": "nxj.bad." + strings.Repeat("A", 43),
+	} {
+		cases = append(cases, struct {
+			name, field string
+			call        func() error
+		}{"RevokeJoinToken/join_token_id " + name, "join_token_id", func() error {
+			return ignoreRes(owner.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: id})))
+		}})
+	}
 
 	// Page sizes and garbage page tokens of every listing.
 	listings := []struct {
@@ -476,6 +488,13 @@ func TestBadInput(t *testing.T) {
 				return 0, "", err
 			}
 			return len(r.Msg.Exports), r.Msg.NextPageToken, nil
+		}},
+		{"ListJoinTokens", func(size int32, tok string) (int, string, error) {
+			r, err := owner.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: size, PageToken: tok}))
+			if err != nil {
+				return 0, "", err
+			}
+			return len(r.Msg.JoinTokens), r.Msg.NextPageToken, nil
 		}},
 	}
 	garbage := map[string]string{

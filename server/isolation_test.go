@@ -47,12 +47,14 @@ type isoOrg struct {
 	pageToks map[string]string
 	// agents: two enrolled agents; agentTok is an access token of the
 	// first. tasks are the first's: tasks[0] open, tasks[1] completed
-	// with evidence (hash evidence). joinToken is unused.
-	agents    []*testAgent
-	agentTok  string
-	tasks     []string
-	evidence  string
-	joinToken string
+	// with evidence (hash evidence). joinToken is unused;
+	// joinTokenIDs are the IDs of it and of one more unused one.
+	agents       []*testAgent
+	agentTok     string
+	tasks        []string
+	evidence     string
+	joinToken    string
+	joinTokenIDs []string
 }
 
 // newIsoOrg creates an org. marker, if set, is planted in every name and
@@ -119,7 +121,14 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 		t.Fatalf("CompleteTask: %v", err)
 	}
 	o.evidence = hexSHA(content)
-	o.joinToken = createJoinToken(t, o.owner, 0)
+	for range 2 {
+		res, err := o.owner.Agents.CreateJoinToken(ctx, req(&nuxariv1.CreateJoinTokenRequest{}))
+		if err != nil {
+			t.Fatalf("CreateJoinToken: %v", err)
+		}
+		o.joinToken = res.Msg.JoinToken
+		o.joinTokenIDs = append(o.joinTokenIDs, res.Msg.JoinTokenId)
+	}
 	for i := 0; i < events; i += 100 {
 		var evs []*nuxariv1.NewEvent
 		for j := i; j < min(i+100, events); j++ {
@@ -173,7 +182,11 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 	}
 	o.pageToks["members"], o.pageToks["tokens"] = lm.Msg.NextPageToken, lt.Msg.NextPageToken
 	o.pageToks["events"], o.pageToks["exports"] = le.Msg.NextPageToken, lx.Msg.NextPageToken
-	o.pageToks["agents"] = la.Msg.NextPageToken
+	lj, err := o.owner.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.pageToks["agents"], o.pageToks["jointokens"] = la.Msg.NextPageToken, lj.Msg.NextPageToken
 	for k, v := range o.pageToks {
 		if v == "" {
 			t.Fatalf("no page token for %s", k)
@@ -183,11 +196,11 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 }
 
 // isoState is what must not change in an org: its members, tokens,
-// settings, exports, agents, tasks and log.
+// settings, exports, agents, tasks, join tokens and log.
 type isoState struct {
-	members, tokens, org, exports, agents, tasks []byte
-	size                                         uint64
-	root                                         []byte
+	members, tokens, org, exports, agents, tasks, joinTokens []byte
+	size                                                     uint64
+	root                                                     []byte
 }
 
 func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
@@ -221,6 +234,8 @@ func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
 		}
 	}
 	s.agents = m(la.Msg, err)
+	lj, err := o.owner.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: 1000}))
+	s.joinTokens = m(lj.Msg, err)
 	for _, id := range o.tasks {
 		gt, err := o.owner.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: id}))
 		s.tasks = append(s.tasks, m(gt.Msg, err)...)
@@ -228,11 +243,26 @@ func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
 	if s.size, err = ts.Ledger().Size(o.id); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := ts.Ledger().Checkpoint(ctx, o.id)
-	if err != nil {
-		t.Fatal(err)
+	// The root of a checkpoint of the whole log: a signed checkpoint
+	// may trail the log's size by a moment under load.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cp, err := ts.Ledger().Checkpoint(ctx, o.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Size >= s.size {
+			s.root = cp.Root
+			if cp.Size > s.size {
+				t.Fatalf("%s's log grew from %d to %d while being snapshot", o.id, s.size, cp.Size)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of %s's log at its size %d after 30 s (latest %d)", o.id, s.size, cp.Size)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	s.root = cp.Root
 	return s
 }
 
@@ -292,6 +322,7 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	secrets = append(secrets, b.tasks...)
 	secrets = append(secrets, b.agentTok, b.joinToken, b.evidence)
+	secrets = append(secrets, b.joinTokenIDs...)
 	for _, p := range b.pageToks {
 		secrets = append(secrets, p)
 	}
@@ -443,6 +474,14 @@ func TestTenantIsolation(t *testing.T) {
 	add("ListAgents(B page token)", nuxariv1connect.AgentAdminServiceListAgentsProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
 		return ignoreRes(c.Agents.ListAgents(ctx, req(&nuxariv1.ListAgentsRequest{PageSize: 1, PageToken: b.pageToks["agents"]})))
 	})
+	for i, id := range b.joinTokenIDs {
+		add(fmt.Sprintf("RevokeJoinToken(B %d)", i), nuxariv1connect.AgentAdminServiceRevokeJoinTokenProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: id})))
+		})
+	}
+	add("ListJoinTokens(B page token)", nuxariv1connect.AgentAdminServiceListJoinTokensProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: 1, PageToken: b.pageToks["jointokens"]})))
+	})
 	add("Enroll(B's join token, edited to A)", nuxariv1connect.AgentGatewayServiceEnrollProcedure, []connect.Code{ua}, func(ctx context.Context, c servertest.Clients) error {
 		pub, _ := newAgentKey(t)
 		return ignoreRes(c.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: editOrg(b.joinToken, a.id), PublicKey: pub, Hostname: "h"})))
@@ -493,6 +532,9 @@ func TestTenantIsolation(t *testing.T) {
 		})
 		add("CompleteTask("+id.name+")", nuxariv1connect.AgentGatewayServiceCompleteTaskProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
 			return ignoreRes(c.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: id.id})))
+		})
+		add("RevokeJoinToken("+id.name+")", nuxariv1connect.AgentAdminServiceRevokeJoinTokenProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: id.id})))
 		})
 		if id.id != "" {
 			// Any org_id but the caller's is NotFound, malformed or not.
@@ -561,6 +603,13 @@ func TestTenantIsolation(t *testing.T) {
 	})
 	read("GetTask", nuxariv1connect.AgentAdminServiceGetTaskProcedure, func(ctx context.Context, c servertest.Clients) error {
 		return ignoreRes(c.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: a.tasks[1]})))
+	})
+	read("ListJoinTokens", nuxariv1connect.AgentAdminServiceListJoinTokensProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: 1000}))
+		if err == nil && len(res.Msg.JoinTokens) != len(a.joinTokenIDs) {
+			return fmt.Errorf("ListJoinTokens lists %d join tokens, A has %d", len(res.Msg.JoinTokens), len(a.joinTokenIDs))
+		}
+		return err
 	})
 	read("Heartbeat", nuxariv1connect.AgentGatewayServiceHeartbeatProcedure, func(ctx context.Context, c servertest.Clients) error {
 		return ignoreRes(c.Gateway.Heartbeat(ctx, req(&nuxariv1.HeartbeatRequest{})))
@@ -657,6 +706,10 @@ func TestTenantIsolation(t *testing.T) {
 				_, err := c.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: task}))
 				wantCodeIn(t, "B's token: GetTask(A)", err, connect.CodeNotFound, pd)
 			}
+			for _, id := range a.joinTokenIDs {
+				_, err := c.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: id}))
+				wantCodeIn(t, "B's token: RevokeJoinToken(A)", err, connect.CodeNotFound, pd)
+			}
 		}
 		// B's agent cannot see, feed or complete A's tasks.
 		bAgent := ts.Clients(b.agentTok)
@@ -748,6 +801,7 @@ func TestTenantIsolation(t *testing.T) {
 			"members": {before.members, after.members}, "tokens": {before.tokens, after.tokens},
 			"org": {before.org, after.org}, "exports": {before.exports, after.exports},
 			"agents": {before.agents, after.agents}, "tasks": {before.tasks, after.tasks},
+			"join tokens": {before.joinTokens, after.joinTokens},
 		} {
 			if !bytes.Equal(pair[0], pair[1]) {
 				t.Errorf("B's %s changed", name)

@@ -127,6 +127,8 @@ var rbacProcedures = map[string]rbac.Permission{
 	nuxariv1connect.EvidenceServiceGetSigningKeyProcedure:   rbac.EvidenceRead,
 
 	nuxariv1connect.AgentAdminServiceCreateJoinTokenProcedure:   rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceListJoinTokensProcedure:    rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceRevokeJoinTokenProcedure:   rbac.AgentsManage,
 	nuxariv1connect.AgentAdminServiceListAgentsProcedure:        rbac.AgentsRead,
 	nuxariv1connect.AgentAdminServiceGetAgentProcedure:          rbac.AgentsRead,
 	nuxariv1connect.AgentAdminServiceDecommissionAgentProcedure: rbac.AgentsManage,
@@ -606,6 +608,13 @@ var rbacCalls = map[string]rbacCall{
 	},
 	nuxariv1connect.AgentAdminServiceGetAgentProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
 		return ignoreRes(c.Agents.GetAgent(ctx, req(&nuxariv1.GetAgentRequest{AgentId: fx.agent.id})))
+	},
+	nuxariv1connect.AgentAdminServiceListJoinTokensProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{})))
+	},
+	nuxariv1connect.AgentAdminServiceRevokeJoinTokenProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		jt := must(fx.owner.Agents.CreateJoinToken(ctx, req(&nuxariv1.CreateJoinTokenRequest{})))(t)
+		return ignoreRes(c.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: jt.Msg.JoinTokenId})))
 	},
 	nuxariv1connect.AgentAdminServiceDecommissionAgentProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
 		return ignoreRes(c.Agents.DecommissionAgent(ctx, req(&nuxariv1.DecommissionAgentRequest{AgentId: fx.targetAgent(t).id})))

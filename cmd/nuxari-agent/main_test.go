@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,18 +23,44 @@ func writeConfig(t *testing.T) (path, stateDir string) {
 	return path, stateDir
 }
 
+// TestUsage: each bad invocation fails with its own usage error, before
+// doing anything: nothing on standard output and no state directory.
 func TestUsage(t *testing.T) {
-	conf, _ := writeConfig(t)
-	for _, args := range [][]string{
-		nil,
-		{"frobnicate", "--config", conf},
-		{"run", "--config", conf, "extra"},
-		{"run", "--join-token", "x"},
-		{"status", "--config", conf, "--log-level", "loud"},
+	t.Setenv(joinTokenEnv, "")
+	conf, stateDir := writeConfig(t)
+	for _, c := range []struct {
+		args    []string
+		wantErr string // the error's exact text, or a part of it after "…"
+		stderr  string // what the flag package printed, if anything
+	}{
+		{nil, usage, ""},
+		{[]string{"frobnicate", "--config", conf}, `unknown command "frobnicate"; ` + usage, ""},
+		{[]string{"run", "--config", conf, "extra"}, `unexpected arguments ["extra"]; ` + usage, ""},
+		{[]string{"enroll", "--config", conf, "nxj.acme.token"}, `unexpected arguments ["nxj.acme.token"]; ` + usage, ""},
+		{[]string{"run", "--join-token", "x"}, "flag provided but not defined: -join-token", "-config string"},
+		{[]string{"run", "--config"}, "flag needs an argument: -config", "-log-level string"},
+		{[]string{"status", "--config", conf, "--log-level", "loud"}, `…--log-level: slog: level string "loud": unknown name`, ""},
 	} {
 		var out, errs bytes.Buffer
-		if err := run(args, strings.NewReader(""), &out, &errs); err == nil {
-			t.Errorf("run(%q) succeeded", args)
+		err := run(c.args, strings.NewReader(""), &out, &errs)
+		switch want, ok := strings.CutPrefix(c.wantErr, "…"); {
+		case err == nil:
+			t.Errorf("run(%q) succeeded", c.args)
+			continue
+		case ok && !strings.Contains(err.Error(), want), !ok && err.Error() != want:
+			t.Errorf("run(%q) = %q, want %q", c.args, err, c.wantErr)
+		}
+		if out.Len() != 0 {
+			t.Errorf("run(%q) wrote to standard output: %q", c.args, out.String())
+		}
+		if c.stderr != "" && !strings.Contains(errs.String(), c.stderr) {
+			t.Errorf("run(%q) printed no flag usage (%q) on standard error: %q", c.args, c.stderr, errs.String())
+		}
+		if c.stderr == "" && errs.Len() != 0 {
+			t.Errorf("run(%q) wrote to standard error: %q", c.args, errs.String())
+		}
+		if _, err := os.Stat(stateDir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("run(%q) touched the state directory: %v", c.args, err)
 		}
 	}
 }

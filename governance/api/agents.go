@@ -45,11 +45,38 @@ func (h *Handlers) CreateJoinToken(ctx context.Context, req *connect.Request[nux
 				return nil, err
 			}
 		}
-		tok, exp, err := h.svc.CreateJoinToken(ctx, p, ttl)
+		tok, jt, err := h.svc.CreateJoinToken(ctx, p, ttl)
 		if err != nil {
 			return nil, err
 		}
-		return &nuxariv1.CreateJoinTokenResponse{JoinToken: tok.Reveal(), ExpireTime: ts(exp)}, nil
+		return &nuxariv1.CreateJoinTokenResponse{JoinToken: tok.Reveal(), ExpireTime: ts(jt.Expires), JoinTokenId: jt.ID}, nil
+	})
+}
+
+// ListJoinTokens implements AgentAdminService.ListJoinTokens.
+func (h *Handlers) ListJoinTokens(ctx context.Context, req *connect.Request[nuxariv1.ListJoinTokensRequest]) (*connect.Response[nuxariv1.ListJoinTokensResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListJoinTokensRequest) (*nuxariv1.ListJoinTokensResponse, error) {
+		jts, next, err := h.svc.ListJoinTokens(ctx, p, m.PageSize, m.PageToken)
+		if err != nil {
+			return nil, err
+		}
+		res := &nuxariv1.ListJoinTokensResponse{NextPageToken: next}
+		for _, jt := range jts {
+			res.JoinTokens = append(res.JoinTokens, &nuxariv1.JoinToken{
+				JoinTokenId: jt.ID, CreatedBy: jt.CreatedBy, CreateTime: ts(jt.Created), ExpireTime: ts(jt.Expires),
+			})
+		}
+		return res, nil
+	})
+}
+
+// RevokeJoinToken implements AgentAdminService.RevokeJoinToken.
+func (h *Handlers) RevokeJoinToken(ctx context.Context, req *connect.Request[nuxariv1.RevokeJoinTokenRequest]) (*connect.Response[nuxariv1.RevokeJoinTokenResponse], error) {
+	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.RevokeJoinTokenRequest) (*nuxariv1.RevokeJoinTokenResponse, error) {
+		if err := h.svc.RevokeJoinToken(ctx, p, m.JoinTokenId); err != nil {
+			return nil, err
+		}
+		return &nuxariv1.RevokeJoinTokenResponse{}, nil
 	})
 }
 

@@ -29,6 +29,7 @@ var codes = []struct {
 	{governance.ErrPrecondition, connect.CodeFailedPrecondition, ""},
 	{governance.ErrConflict, connect.CodeAborted, ""},
 	{governance.ErrRateLimited, connect.CodeResourceExhausted, ""},
+	{governance.ErrLimitExceeded, connect.CodeResourceExhausted, ""},
 	{context.Canceled, connect.CodeCanceled, "the call was canceled"},
 	{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "the call's deadline passed"},
 	{ledger.ErrClosed, connect.CodeUnavailable, "the server is shutting down; retry"},

@@ -44,7 +44,12 @@ var Procedures = map[string]rbac.Permission{
 	nuxariv1connect.EvidenceServiceDownloadPackageProcedure: rbac.EvidenceExport,
 	nuxariv1connect.EvidenceServiceGetSigningKeyProcedure:   rbac.EvidenceRead,
 
+	// Join tokens are seen and revoked by those who may create them;
+	// auditors follow them in the log (created, revoked, enrolled,
+	// refused), never through this list.
 	nuxariv1connect.AgentAdminServiceCreateJoinTokenProcedure:   rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceListJoinTokensProcedure:    rbac.AgentsManage,
+	nuxariv1connect.AgentAdminServiceRevokeJoinTokenProcedure:   rbac.AgentsManage,
 	nuxariv1connect.AgentAdminServiceListAgentsProcedure:        rbac.AgentsRead,
 	nuxariv1connect.AgentAdminServiceGetAgentProcedure:          rbac.AgentsRead,
 	nuxariv1connect.AgentAdminServiceDecommissionAgentProcedure: rbac.AgentsManage,

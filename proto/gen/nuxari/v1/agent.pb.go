@@ -370,9 +370,11 @@ func (x *CreateJoinTokenRequest) GetTtl() *durationpb.Duration {
 }
 
 type CreateJoinTokenResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JoinToken     string                 `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	JoinToken  string                 `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The token's public ID, for listing and revoking it.
+	JoinTokenId   string `protobuf:"bytes,3,opt,name=join_token_id,json=joinTokenId,proto3" json:"join_token_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +423,268 @@ func (x *CreateJoinTokenResponse) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CreateJoinTokenResponse) GetJoinTokenId() string {
+	if x != nil {
+		return x.JoinTokenId
+	}
+	return ""
+}
+
+// JoinToken describes an unused join token, never its value.
+type JoinToken struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	JoinTokenId string                 `protobuf:"bytes,1,opt,name=join_token_id,json=joinTokenId,proto3" json:"join_token_id,omitempty"`
+	// Who created it: a user ID, or "token:<ID>" for an API token.
+	CreatedBy     string                 `protobuf:"bytes,2,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinToken) Reset() {
+	*x = JoinToken{}
+	mi := &file_nuxari_v1_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinToken) ProtoMessage() {}
+
+func (x *JoinToken) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinToken.ProtoReflect.Descriptor instead.
+func (*JoinToken) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *JoinToken) GetJoinTokenId() string {
+	if x != nil {
+		return x.JoinTokenId
+	}
+	return ""
+}
+
+func (x *JoinToken) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *JoinToken) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *JoinToken) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+type ListJoinTokensRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 1000; 0 means 100.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJoinTokensRequest) Reset() {
+	*x = ListJoinTokensRequest{}
+	mi := &file_nuxari_v1_agent_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJoinTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJoinTokensRequest) ProtoMessage() {}
+
+func (x *ListJoinTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_agent_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJoinTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListJoinTokensRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ListJoinTokensRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListJoinTokensRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListJoinTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JoinTokens    []*JoinToken           `protobuf:"bytes,1,rep,name=join_tokens,json=joinTokens,proto3" json:"join_tokens,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJoinTokensResponse) Reset() {
+	*x = ListJoinTokensResponse{}
+	mi := &file_nuxari_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJoinTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJoinTokensResponse) ProtoMessage() {}
+
+func (x *ListJoinTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJoinTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListJoinTokensResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListJoinTokensResponse) GetJoinTokens() []*JoinToken {
+	if x != nil {
+		return x.JoinTokens
+	}
+	return nil
+}
+
+func (x *ListJoinTokensResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type RevokeJoinTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JoinTokenId   string                 `protobuf:"bytes,1,opt,name=join_token_id,json=joinTokenId,proto3" json:"join_token_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeJoinTokenRequest) Reset() {
+	*x = RevokeJoinTokenRequest{}
+	mi := &file_nuxari_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeJoinTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeJoinTokenRequest) ProtoMessage() {}
+
+func (x *RevokeJoinTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeJoinTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeJoinTokenRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RevokeJoinTokenRequest) GetJoinTokenId() string {
+	if x != nil {
+		return x.JoinTokenId
+	}
+	return ""
+}
+
+type RevokeJoinTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeJoinTokenResponse) Reset() {
+	*x = RevokeJoinTokenResponse{}
+	mi := &file_nuxari_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeJoinTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeJoinTokenResponse) ProtoMessage() {}
+
+func (x *RevokeJoinTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeJoinTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeJoinTokenResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
 type ListAgentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -431,7 +695,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[4]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +707,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[4]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +720,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListAgentsRequest) GetPageSize() int32 {
@@ -483,7 +747,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[5]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +759,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[5]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +772,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -534,7 +798,7 @@ type GetAgentRequest struct {
 
 func (x *GetAgentRequest) Reset() {
 	*x = GetAgentRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[6]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +810,7 @@ func (x *GetAgentRequest) String() string {
 func (*GetAgentRequest) ProtoMessage() {}
 
 func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[6]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +823,7 @@ func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetAgentRequest) GetAgentId() string {
@@ -578,7 +842,7 @@ type GetAgentResponse struct {
 
 func (x *GetAgentResponse) Reset() {
 	*x = GetAgentResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[7]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +854,7 @@ func (x *GetAgentResponse) String() string {
 func (*GetAgentResponse) ProtoMessage() {}
 
 func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[7]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +867,7 @@ func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetAgentResponse) GetAgent() *Agent {
@@ -622,7 +886,7 @@ type DecommissionAgentRequest struct {
 
 func (x *DecommissionAgentRequest) Reset() {
 	*x = DecommissionAgentRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[8]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +898,7 @@ func (x *DecommissionAgentRequest) String() string {
 func (*DecommissionAgentRequest) ProtoMessage() {}
 
 func (x *DecommissionAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[8]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +911,7 @@ func (x *DecommissionAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionAgentRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionAgentRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DecommissionAgentRequest) GetAgentId() string {
@@ -666,7 +930,7 @@ type DecommissionAgentResponse struct {
 
 func (x *DecommissionAgentResponse) Reset() {
 	*x = DecommissionAgentResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[9]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +942,7 @@ func (x *DecommissionAgentResponse) String() string {
 func (*DecommissionAgentResponse) ProtoMessage() {}
 
 func (x *DecommissionAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[9]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +955,7 @@ func (x *DecommissionAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionAgentResponse.ProtoReflect.Descriptor instead.
 func (*DecommissionAgentResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DecommissionAgentResponse) GetAgent() *Agent {
@@ -712,7 +976,7 @@ type CreateTaskRequest struct {
 
 func (x *CreateTaskRequest) Reset() {
 	*x = CreateTaskRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[10]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +988,7 @@ func (x *CreateTaskRequest) String() string {
 func (*CreateTaskRequest) ProtoMessage() {}
 
 func (x *CreateTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[10]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +1001,7 @@ func (x *CreateTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTaskRequest.ProtoReflect.Descriptor instead.
 func (*CreateTaskRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateTaskRequest) GetAgentId() string {
@@ -770,7 +1034,7 @@ type CreateTaskResponse struct {
 
 func (x *CreateTaskResponse) Reset() {
 	*x = CreateTaskResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[11]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +1046,7 @@ func (x *CreateTaskResponse) String() string {
 func (*CreateTaskResponse) ProtoMessage() {}
 
 func (x *CreateTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[11]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1059,7 @@ func (x *CreateTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTaskResponse.ProtoReflect.Descriptor instead.
 func (*CreateTaskResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateTaskResponse) GetTask() *Task {
@@ -814,7 +1078,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[12]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +1090,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[12]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +1103,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetTaskRequest) GetTaskId() string {
@@ -858,7 +1122,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[13]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1134,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[13]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1147,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetTaskResponse) GetTask() *Task {
@@ -905,7 +1169,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[14]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1181,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[14]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1194,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EnrollRequest) GetJoinToken() string {
@@ -964,7 +1228,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[15]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1240,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[15]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1253,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EnrollResponse) GetOrgId() string {
@@ -1016,7 +1280,7 @@ type GetChallengeRequest struct {
 
 func (x *GetChallengeRequest) Reset() {
 	*x = GetChallengeRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[16]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1292,7 @@ func (x *GetChallengeRequest) String() string {
 func (*GetChallengeRequest) ProtoMessage() {}
 
 func (x *GetChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[16]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1305,7 @@ func (x *GetChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChallengeRequest.ProtoReflect.Descriptor instead.
 func (*GetChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetChallengeRequest) GetOrgId() string {
@@ -1068,7 +1332,7 @@ type GetChallengeResponse struct {
 
 func (x *GetChallengeResponse) Reset() {
 	*x = GetChallengeResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[17]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1344,7 @@ func (x *GetChallengeResponse) String() string {
 func (*GetChallengeResponse) ProtoMessage() {}
 
 func (x *GetChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[17]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1357,7 @@ func (x *GetChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetChallengeResponse.ProtoReflect.Descriptor instead.
 func (*GetChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetChallengeResponse) GetChallenge() []byte {
@@ -1123,7 +1387,7 @@ type GetAccessTokenRequest struct {
 
 func (x *GetAccessTokenRequest) Reset() {
 	*x = GetAccessTokenRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[18]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1399,7 @@ func (x *GetAccessTokenRequest) String() string {
 func (*GetAccessTokenRequest) ProtoMessage() {}
 
 func (x *GetAccessTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[18]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1412,7 @@ func (x *GetAccessTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessTokenRequest.ProtoReflect.Descriptor instead.
 func (*GetAccessTokenRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetAccessTokenRequest) GetOrgId() string {
@@ -1189,7 +1453,7 @@ type GetAccessTokenResponse struct {
 
 func (x *GetAccessTokenResponse) Reset() {
 	*x = GetAccessTokenResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[19]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1465,7 @@ func (x *GetAccessTokenResponse) String() string {
 func (*GetAccessTokenResponse) ProtoMessage() {}
 
 func (x *GetAccessTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[19]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1478,7 @@ func (x *GetAccessTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccessTokenResponse.ProtoReflect.Descriptor instead.
 func (*GetAccessTokenResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetAccessTokenResponse) GetAccessToken() string {
@@ -1239,7 +1503,7 @@ type ReceiveTasksRequest struct {
 
 func (x *ReceiveTasksRequest) Reset() {
 	*x = ReceiveTasksRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[20]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1515,7 @@ func (x *ReceiveTasksRequest) String() string {
 func (*ReceiveTasksRequest) ProtoMessage() {}
 
 func (x *ReceiveTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[20]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1528,7 @@ func (x *ReceiveTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiveTasksRequest.ProtoReflect.Descriptor instead.
 func (*ReceiveTasksRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 type ReceiveTasksResponse struct {
@@ -1280,7 +1544,7 @@ type ReceiveTasksResponse struct {
 
 func (x *ReceiveTasksResponse) Reset() {
 	*x = ReceiveTasksResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[21]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1556,7 @@ func (x *ReceiveTasksResponse) String() string {
 func (*ReceiveTasksResponse) ProtoMessage() {}
 
 func (x *ReceiveTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[21]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1569,7 @@ func (x *ReceiveTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiveTasksResponse.ProtoReflect.Descriptor instead.
 func (*ReceiveTasksResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReceiveTasksResponse) GetMessage() isReceiveTasksResponse_Message {
@@ -1358,7 +1622,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[22]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1634,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[22]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1647,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 type HeartbeatResponse struct {
@@ -1395,7 +1659,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[23]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1671,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[23]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1684,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HeartbeatResponse) GetInterval() *durationpb.Duration {
@@ -1451,7 +1715,7 @@ type EvidenceItem struct {
 
 func (x *EvidenceItem) Reset() {
 	*x = EvidenceItem{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[24]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1727,7 @@ func (x *EvidenceItem) String() string {
 func (*EvidenceItem) ProtoMessage() {}
 
 func (x *EvidenceItem) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[24]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1740,7 @@ func (x *EvidenceItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EvidenceItem.ProtoReflect.Descriptor instead.
 func (*EvidenceItem) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *EvidenceItem) GetCollector() string {
@@ -1538,7 +1802,7 @@ type SubmitEvidenceRequest struct {
 
 func (x *SubmitEvidenceRequest) Reset() {
 	*x = SubmitEvidenceRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[25]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1814,7 @@ func (x *SubmitEvidenceRequest) String() string {
 func (*SubmitEvidenceRequest) ProtoMessage() {}
 
 func (x *SubmitEvidenceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[25]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1827,7 @@ func (x *SubmitEvidenceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitEvidenceRequest.ProtoReflect.Descriptor instead.
 func (*SubmitEvidenceRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SubmitEvidenceRequest) GetTaskId() string {
@@ -1590,7 +1854,7 @@ type SubmitEvidenceResponse struct {
 
 func (x *SubmitEvidenceResponse) Reset() {
 	*x = SubmitEvidenceResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[26]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1866,7 @@ func (x *SubmitEvidenceResponse) String() string {
 func (*SubmitEvidenceResponse) ProtoMessage() {}
 
 func (x *SubmitEvidenceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[26]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1879,7 @@ func (x *SubmitEvidenceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitEvidenceResponse.ProtoReflect.Descriptor instead.
 func (*SubmitEvidenceResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SubmitEvidenceResponse) GetRecorded() []string {
@@ -1636,7 +1900,7 @@ type CompleteTaskRequest struct {
 
 func (x *CompleteTaskRequest) Reset() {
 	*x = CompleteTaskRequest{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[27]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1912,7 @@ func (x *CompleteTaskRequest) String() string {
 func (*CompleteTaskRequest) ProtoMessage() {}
 
 func (x *CompleteTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[27]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1925,7 @@ func (x *CompleteTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTaskRequest.ProtoReflect.Descriptor instead.
 func (*CompleteTaskRequest) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CompleteTaskRequest) GetTaskId() string {
@@ -1693,7 +1957,7 @@ type CompleteTaskResponse struct {
 
 func (x *CompleteTaskResponse) Reset() {
 	*x = CompleteTaskResponse{}
-	mi := &file_nuxari_v1_agent_proto_msgTypes[28]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1705,7 +1969,7 @@ func (x *CompleteTaskResponse) String() string {
 func (*CompleteTaskResponse) ProtoMessage() {}
 
 func (x *CompleteTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nuxari_v1_agent_proto_msgTypes[28]
+	mi := &file_nuxari_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1718,7 +1982,7 @@ func (x *CompleteTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteTaskResponse.ProtoReflect.Descriptor instead.
 func (*CompleteTaskResponse) Descriptor() ([]byte, []int) {
-	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_nuxari_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 var File_nuxari_v1_agent_proto protoreflect.FileDescriptor
@@ -1747,12 +2011,32 @@ const file_nuxari_v1_agent_proto_rawDesc = "" +
 	"\rcomplete_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteTime\x12\x1a\n" +
 	"\bevidence\x18\t \x03(\tR\bevidence\"E\n" +
 	"\x16CreateJoinTokenRequest\x12+\n" +
-	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"z\n" +
+	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\x9e\x01\n" +
 	"\x17CreateJoinTokenResponse\x12\"\n" +
 	"\n" +
 	"join_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\tjoinToken\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"O\n" +
+	"expireTime\x12\"\n" +
+	"\rjoin_token_id\x18\x03 \x01(\tR\vjoinTokenId\"\xc8\x01\n" +
+	"\tJoinToken\x12\"\n" +
+	"\rjoin_token_id\x18\x01 \x01(\tR\vjoinTokenId\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x02 \x01(\tR\tcreatedBy\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"S\n" +
+	"\x15ListJoinTokensRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"w\n" +
+	"\x16ListJoinTokensResponse\x125\n" +
+	"\vjoin_tokens\x18\x01 \x03(\v2\x14.nuxari.v1.JoinTokenR\n" +
+	"joinTokens\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"<\n" +
+	"\x16RevokeJoinTokenRequest\x12\"\n" +
+	"\rjoin_token_id\x18\x01 \x01(\tR\vjoinTokenId\"\x19\n" +
+	"\x17RevokeJoinTokenResponse\"O\n" +
 	"\x11ListAgentsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -1839,9 +2123,11 @@ const file_nuxari_v1_agent_proto_rawDesc = "" +
 	"\x12TASK_STATE_PENDING\x10\x01\x12\x18\n" +
 	"\x14TASK_STATE_DELIVERED\x10\x02\x12\x18\n" +
 	"\x14TASK_STATE_SUCCEEDED\x10\x03\x12\x15\n" +
-	"\x11TASK_STATE_FAILED\x10\x042\xff\x03\n" +
+	"\x11TASK_STATE_FAILED\x10\x042\xb7\x05\n" +
 	"\x11AgentAdminService\x12Z\n" +
-	"\x0fCreateJoinToken\x12!.nuxari.v1.CreateJoinTokenRequest\x1a\".nuxari.v1.CreateJoinTokenResponse\"\x00\x12N\n" +
+	"\x0fCreateJoinToken\x12!.nuxari.v1.CreateJoinTokenRequest\x1a\".nuxari.v1.CreateJoinTokenResponse\"\x00\x12Z\n" +
+	"\x0eListJoinTokens\x12 .nuxari.v1.ListJoinTokensRequest\x1a!.nuxari.v1.ListJoinTokensResponse\"\x03\x90\x02\x01\x12Z\n" +
+	"\x0fRevokeJoinToken\x12!.nuxari.v1.RevokeJoinTokenRequest\x1a\".nuxari.v1.RevokeJoinTokenResponse\"\x00\x12N\n" +
 	"\n" +
 	"ListAgents\x12\x1c.nuxari.v1.ListAgentsRequest\x1a\x1d.nuxari.v1.ListAgentsResponse\"\x03\x90\x02\x01\x12H\n" +
 	"\bGetAgent\x12\x1a.nuxari.v1.GetAgentRequest\x1a\x1b.nuxari.v1.GetAgentResponse\"\x03\x90\x02\x01\x12`\n" +
@@ -1874,7 +2160,7 @@ func file_nuxari_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_nuxari_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_nuxari_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_nuxari_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_nuxari_v1_agent_proto_goTypes = []any{
 	(AgentState)(0),                   // 0: nuxari.v1.AgentState
 	(TaskState)(0),                    // 1: nuxari.v1.TaskState
@@ -1882,86 +2168,98 @@ var file_nuxari_v1_agent_proto_goTypes = []any{
 	(*Task)(nil),                      // 3: nuxari.v1.Task
 	(*CreateJoinTokenRequest)(nil),    // 4: nuxari.v1.CreateJoinTokenRequest
 	(*CreateJoinTokenResponse)(nil),   // 5: nuxari.v1.CreateJoinTokenResponse
-	(*ListAgentsRequest)(nil),         // 6: nuxari.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),        // 7: nuxari.v1.ListAgentsResponse
-	(*GetAgentRequest)(nil),           // 8: nuxari.v1.GetAgentRequest
-	(*GetAgentResponse)(nil),          // 9: nuxari.v1.GetAgentResponse
-	(*DecommissionAgentRequest)(nil),  // 10: nuxari.v1.DecommissionAgentRequest
-	(*DecommissionAgentResponse)(nil), // 11: nuxari.v1.DecommissionAgentResponse
-	(*CreateTaskRequest)(nil),         // 12: nuxari.v1.CreateTaskRequest
-	(*CreateTaskResponse)(nil),        // 13: nuxari.v1.CreateTaskResponse
-	(*GetTaskRequest)(nil),            // 14: nuxari.v1.GetTaskRequest
-	(*GetTaskResponse)(nil),           // 15: nuxari.v1.GetTaskResponse
-	(*EnrollRequest)(nil),             // 16: nuxari.v1.EnrollRequest
-	(*EnrollResponse)(nil),            // 17: nuxari.v1.EnrollResponse
-	(*GetChallengeRequest)(nil),       // 18: nuxari.v1.GetChallengeRequest
-	(*GetChallengeResponse)(nil),      // 19: nuxari.v1.GetChallengeResponse
-	(*GetAccessTokenRequest)(nil),     // 20: nuxari.v1.GetAccessTokenRequest
-	(*GetAccessTokenResponse)(nil),    // 21: nuxari.v1.GetAccessTokenResponse
-	(*ReceiveTasksRequest)(nil),       // 22: nuxari.v1.ReceiveTasksRequest
-	(*ReceiveTasksResponse)(nil),      // 23: nuxari.v1.ReceiveTasksResponse
-	(*HeartbeatRequest)(nil),          // 24: nuxari.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),         // 25: nuxari.v1.HeartbeatResponse
-	(*EvidenceItem)(nil),              // 26: nuxari.v1.EvidenceItem
-	(*SubmitEvidenceRequest)(nil),     // 27: nuxari.v1.SubmitEvidenceRequest
-	(*SubmitEvidenceResponse)(nil),    // 28: nuxari.v1.SubmitEvidenceResponse
-	(*CompleteTaskRequest)(nil),       // 29: nuxari.v1.CompleteTaskRequest
-	(*CompleteTaskResponse)(nil),      // 30: nuxari.v1.CompleteTaskResponse
-	(*timestamppb.Timestamp)(nil),     // 31: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 32: google.protobuf.Duration
+	(*JoinToken)(nil),                 // 6: nuxari.v1.JoinToken
+	(*ListJoinTokensRequest)(nil),     // 7: nuxari.v1.ListJoinTokensRequest
+	(*ListJoinTokensResponse)(nil),    // 8: nuxari.v1.ListJoinTokensResponse
+	(*RevokeJoinTokenRequest)(nil),    // 9: nuxari.v1.RevokeJoinTokenRequest
+	(*RevokeJoinTokenResponse)(nil),   // 10: nuxari.v1.RevokeJoinTokenResponse
+	(*ListAgentsRequest)(nil),         // 11: nuxari.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),        // 12: nuxari.v1.ListAgentsResponse
+	(*GetAgentRequest)(nil),           // 13: nuxari.v1.GetAgentRequest
+	(*GetAgentResponse)(nil),          // 14: nuxari.v1.GetAgentResponse
+	(*DecommissionAgentRequest)(nil),  // 15: nuxari.v1.DecommissionAgentRequest
+	(*DecommissionAgentResponse)(nil), // 16: nuxari.v1.DecommissionAgentResponse
+	(*CreateTaskRequest)(nil),         // 17: nuxari.v1.CreateTaskRequest
+	(*CreateTaskResponse)(nil),        // 18: nuxari.v1.CreateTaskResponse
+	(*GetTaskRequest)(nil),            // 19: nuxari.v1.GetTaskRequest
+	(*GetTaskResponse)(nil),           // 20: nuxari.v1.GetTaskResponse
+	(*EnrollRequest)(nil),             // 21: nuxari.v1.EnrollRequest
+	(*EnrollResponse)(nil),            // 22: nuxari.v1.EnrollResponse
+	(*GetChallengeRequest)(nil),       // 23: nuxari.v1.GetChallengeRequest
+	(*GetChallengeResponse)(nil),      // 24: nuxari.v1.GetChallengeResponse
+	(*GetAccessTokenRequest)(nil),     // 25: nuxari.v1.GetAccessTokenRequest
+	(*GetAccessTokenResponse)(nil),    // 26: nuxari.v1.GetAccessTokenResponse
+	(*ReceiveTasksRequest)(nil),       // 27: nuxari.v1.ReceiveTasksRequest
+	(*ReceiveTasksResponse)(nil),      // 28: nuxari.v1.ReceiveTasksResponse
+	(*HeartbeatRequest)(nil),          // 29: nuxari.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),         // 30: nuxari.v1.HeartbeatResponse
+	(*EvidenceItem)(nil),              // 31: nuxari.v1.EvidenceItem
+	(*SubmitEvidenceRequest)(nil),     // 32: nuxari.v1.SubmitEvidenceRequest
+	(*SubmitEvidenceResponse)(nil),    // 33: nuxari.v1.SubmitEvidenceResponse
+	(*CompleteTaskRequest)(nil),       // 34: nuxari.v1.CompleteTaskRequest
+	(*CompleteTaskResponse)(nil),      // 35: nuxari.v1.CompleteTaskResponse
+	(*timestamppb.Timestamp)(nil),     // 36: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 37: google.protobuf.Duration
 }
 var file_nuxari_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: nuxari.v1.Agent.state:type_name -> nuxari.v1.AgentState
-	31, // 1: nuxari.v1.Agent.enroll_time:type_name -> google.protobuf.Timestamp
-	31, // 2: nuxari.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
+	36, // 1: nuxari.v1.Agent.enroll_time:type_name -> google.protobuf.Timestamp
+	36, // 2: nuxari.v1.Agent.last_seen_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: nuxari.v1.Task.state:type_name -> nuxari.v1.TaskState
-	31, // 4: nuxari.v1.Task.create_time:type_name -> google.protobuf.Timestamp
-	31, // 5: nuxari.v1.Task.complete_time:type_name -> google.protobuf.Timestamp
-	32, // 6: nuxari.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
-	31, // 7: nuxari.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	2,  // 8: nuxari.v1.ListAgentsResponse.agents:type_name -> nuxari.v1.Agent
-	2,  // 9: nuxari.v1.GetAgentResponse.agent:type_name -> nuxari.v1.Agent
-	2,  // 10: nuxari.v1.DecommissionAgentResponse.agent:type_name -> nuxari.v1.Agent
-	3,  // 11: nuxari.v1.CreateTaskResponse.task:type_name -> nuxari.v1.Task
-	3,  // 12: nuxari.v1.GetTaskResponse.task:type_name -> nuxari.v1.Task
-	31, // 13: nuxari.v1.GetChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
-	31, // 14: nuxari.v1.GetAccessTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
-	3,  // 15: nuxari.v1.ReceiveTasksResponse.task:type_name -> nuxari.v1.Task
-	32, // 16: nuxari.v1.ReceiveTasksResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	32, // 17: nuxari.v1.HeartbeatResponse.interval:type_name -> google.protobuf.Duration
-	31, // 18: nuxari.v1.EvidenceItem.collected_time:type_name -> google.protobuf.Timestamp
-	26, // 19: nuxari.v1.SubmitEvidenceRequest.items:type_name -> nuxari.v1.EvidenceItem
-	4,  // 20: nuxari.v1.AgentAdminService.CreateJoinToken:input_type -> nuxari.v1.CreateJoinTokenRequest
-	6,  // 21: nuxari.v1.AgentAdminService.ListAgents:input_type -> nuxari.v1.ListAgentsRequest
-	8,  // 22: nuxari.v1.AgentAdminService.GetAgent:input_type -> nuxari.v1.GetAgentRequest
-	10, // 23: nuxari.v1.AgentAdminService.DecommissionAgent:input_type -> nuxari.v1.DecommissionAgentRequest
-	12, // 24: nuxari.v1.AgentAdminService.CreateTask:input_type -> nuxari.v1.CreateTaskRequest
-	14, // 25: nuxari.v1.AgentAdminService.GetTask:input_type -> nuxari.v1.GetTaskRequest
-	16, // 26: nuxari.v1.AgentGatewayService.Enroll:input_type -> nuxari.v1.EnrollRequest
-	18, // 27: nuxari.v1.AgentGatewayService.GetChallenge:input_type -> nuxari.v1.GetChallengeRequest
-	20, // 28: nuxari.v1.AgentGatewayService.GetAccessToken:input_type -> nuxari.v1.GetAccessTokenRequest
-	22, // 29: nuxari.v1.AgentGatewayService.ReceiveTasks:input_type -> nuxari.v1.ReceiveTasksRequest
-	24, // 30: nuxari.v1.AgentGatewayService.Heartbeat:input_type -> nuxari.v1.HeartbeatRequest
-	27, // 31: nuxari.v1.AgentGatewayService.SubmitEvidence:input_type -> nuxari.v1.SubmitEvidenceRequest
-	29, // 32: nuxari.v1.AgentGatewayService.CompleteTask:input_type -> nuxari.v1.CompleteTaskRequest
-	5,  // 33: nuxari.v1.AgentAdminService.CreateJoinToken:output_type -> nuxari.v1.CreateJoinTokenResponse
-	7,  // 34: nuxari.v1.AgentAdminService.ListAgents:output_type -> nuxari.v1.ListAgentsResponse
-	9,  // 35: nuxari.v1.AgentAdminService.GetAgent:output_type -> nuxari.v1.GetAgentResponse
-	11, // 36: nuxari.v1.AgentAdminService.DecommissionAgent:output_type -> nuxari.v1.DecommissionAgentResponse
-	13, // 37: nuxari.v1.AgentAdminService.CreateTask:output_type -> nuxari.v1.CreateTaskResponse
-	15, // 38: nuxari.v1.AgentAdminService.GetTask:output_type -> nuxari.v1.GetTaskResponse
-	17, // 39: nuxari.v1.AgentGatewayService.Enroll:output_type -> nuxari.v1.EnrollResponse
-	19, // 40: nuxari.v1.AgentGatewayService.GetChallenge:output_type -> nuxari.v1.GetChallengeResponse
-	21, // 41: nuxari.v1.AgentGatewayService.GetAccessToken:output_type -> nuxari.v1.GetAccessTokenResponse
-	23, // 42: nuxari.v1.AgentGatewayService.ReceiveTasks:output_type -> nuxari.v1.ReceiveTasksResponse
-	25, // 43: nuxari.v1.AgentGatewayService.Heartbeat:output_type -> nuxari.v1.HeartbeatResponse
-	28, // 44: nuxari.v1.AgentGatewayService.SubmitEvidence:output_type -> nuxari.v1.SubmitEvidenceResponse
-	30, // 45: nuxari.v1.AgentGatewayService.CompleteTask:output_type -> nuxari.v1.CompleteTaskResponse
-	33, // [33:46] is the sub-list for method output_type
-	20, // [20:33] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	36, // 4: nuxari.v1.Task.create_time:type_name -> google.protobuf.Timestamp
+	36, // 5: nuxari.v1.Task.complete_time:type_name -> google.protobuf.Timestamp
+	37, // 6: nuxari.v1.CreateJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	36, // 7: nuxari.v1.CreateJoinTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	36, // 8: nuxari.v1.JoinToken.create_time:type_name -> google.protobuf.Timestamp
+	36, // 9: nuxari.v1.JoinToken.expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 10: nuxari.v1.ListJoinTokensResponse.join_tokens:type_name -> nuxari.v1.JoinToken
+	2,  // 11: nuxari.v1.ListAgentsResponse.agents:type_name -> nuxari.v1.Agent
+	2,  // 12: nuxari.v1.GetAgentResponse.agent:type_name -> nuxari.v1.Agent
+	2,  // 13: nuxari.v1.DecommissionAgentResponse.agent:type_name -> nuxari.v1.Agent
+	3,  // 14: nuxari.v1.CreateTaskResponse.task:type_name -> nuxari.v1.Task
+	3,  // 15: nuxari.v1.GetTaskResponse.task:type_name -> nuxari.v1.Task
+	36, // 16: nuxari.v1.GetChallengeResponse.expire_time:type_name -> google.protobuf.Timestamp
+	36, // 17: nuxari.v1.GetAccessTokenResponse.expire_time:type_name -> google.protobuf.Timestamp
+	3,  // 18: nuxari.v1.ReceiveTasksResponse.task:type_name -> nuxari.v1.Task
+	37, // 19: nuxari.v1.ReceiveTasksResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	37, // 20: nuxari.v1.HeartbeatResponse.interval:type_name -> google.protobuf.Duration
+	36, // 21: nuxari.v1.EvidenceItem.collected_time:type_name -> google.protobuf.Timestamp
+	31, // 22: nuxari.v1.SubmitEvidenceRequest.items:type_name -> nuxari.v1.EvidenceItem
+	4,  // 23: nuxari.v1.AgentAdminService.CreateJoinToken:input_type -> nuxari.v1.CreateJoinTokenRequest
+	7,  // 24: nuxari.v1.AgentAdminService.ListJoinTokens:input_type -> nuxari.v1.ListJoinTokensRequest
+	9,  // 25: nuxari.v1.AgentAdminService.RevokeJoinToken:input_type -> nuxari.v1.RevokeJoinTokenRequest
+	11, // 26: nuxari.v1.AgentAdminService.ListAgents:input_type -> nuxari.v1.ListAgentsRequest
+	13, // 27: nuxari.v1.AgentAdminService.GetAgent:input_type -> nuxari.v1.GetAgentRequest
+	15, // 28: nuxari.v1.AgentAdminService.DecommissionAgent:input_type -> nuxari.v1.DecommissionAgentRequest
+	17, // 29: nuxari.v1.AgentAdminService.CreateTask:input_type -> nuxari.v1.CreateTaskRequest
+	19, // 30: nuxari.v1.AgentAdminService.GetTask:input_type -> nuxari.v1.GetTaskRequest
+	21, // 31: nuxari.v1.AgentGatewayService.Enroll:input_type -> nuxari.v1.EnrollRequest
+	23, // 32: nuxari.v1.AgentGatewayService.GetChallenge:input_type -> nuxari.v1.GetChallengeRequest
+	25, // 33: nuxari.v1.AgentGatewayService.GetAccessToken:input_type -> nuxari.v1.GetAccessTokenRequest
+	27, // 34: nuxari.v1.AgentGatewayService.ReceiveTasks:input_type -> nuxari.v1.ReceiveTasksRequest
+	29, // 35: nuxari.v1.AgentGatewayService.Heartbeat:input_type -> nuxari.v1.HeartbeatRequest
+	32, // 36: nuxari.v1.AgentGatewayService.SubmitEvidence:input_type -> nuxari.v1.SubmitEvidenceRequest
+	34, // 37: nuxari.v1.AgentGatewayService.CompleteTask:input_type -> nuxari.v1.CompleteTaskRequest
+	5,  // 38: nuxari.v1.AgentAdminService.CreateJoinToken:output_type -> nuxari.v1.CreateJoinTokenResponse
+	8,  // 39: nuxari.v1.AgentAdminService.ListJoinTokens:output_type -> nuxari.v1.ListJoinTokensResponse
+	10, // 40: nuxari.v1.AgentAdminService.RevokeJoinToken:output_type -> nuxari.v1.RevokeJoinTokenResponse
+	12, // 41: nuxari.v1.AgentAdminService.ListAgents:output_type -> nuxari.v1.ListAgentsResponse
+	14, // 42: nuxari.v1.AgentAdminService.GetAgent:output_type -> nuxari.v1.GetAgentResponse
+	16, // 43: nuxari.v1.AgentAdminService.DecommissionAgent:output_type -> nuxari.v1.DecommissionAgentResponse
+	18, // 44: nuxari.v1.AgentAdminService.CreateTask:output_type -> nuxari.v1.CreateTaskResponse
+	20, // 45: nuxari.v1.AgentAdminService.GetTask:output_type -> nuxari.v1.GetTaskResponse
+	22, // 46: nuxari.v1.AgentGatewayService.Enroll:output_type -> nuxari.v1.EnrollResponse
+	24, // 47: nuxari.v1.AgentGatewayService.GetChallenge:output_type -> nuxari.v1.GetChallengeResponse
+	26, // 48: nuxari.v1.AgentGatewayService.GetAccessToken:output_type -> nuxari.v1.GetAccessTokenResponse
+	28, // 49: nuxari.v1.AgentGatewayService.ReceiveTasks:output_type -> nuxari.v1.ReceiveTasksResponse
+	30, // 50: nuxari.v1.AgentGatewayService.Heartbeat:output_type -> nuxari.v1.HeartbeatResponse
+	33, // 51: nuxari.v1.AgentGatewayService.SubmitEvidence:output_type -> nuxari.v1.SubmitEvidenceResponse
+	35, // 52: nuxari.v1.AgentGatewayService.CompleteTask:output_type -> nuxari.v1.CompleteTaskResponse
+	38, // [38:53] is the sub-list for method output_type
+	23, // [23:38] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_nuxari_v1_agent_proto_init() }
@@ -1969,7 +2267,7 @@ func file_nuxari_v1_agent_proto_init() {
 	if File_nuxari_v1_agent_proto != nil {
 		return
 	}
-	file_nuxari_v1_agent_proto_msgTypes[21].OneofWrappers = []any{
+	file_nuxari_v1_agent_proto_msgTypes[26].OneofWrappers = []any{
 		(*ReceiveTasksResponse_Task)(nil),
 		(*ReceiveTasksResponse_HeartbeatInterval)(nil),
 	}
@@ -1979,7 +2277,7 @@ func file_nuxari_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nuxari_v1_agent_proto_rawDesc), len(file_nuxari_v1_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -38,6 +38,12 @@ const (
 	// AgentAdminServiceCreateJoinTokenProcedure is the fully-qualified name of the AgentAdminService's
 	// CreateJoinToken RPC.
 	AgentAdminServiceCreateJoinTokenProcedure = "/nuxari.v1.AgentAdminService/CreateJoinToken"
+	// AgentAdminServiceListJoinTokensProcedure is the fully-qualified name of the AgentAdminService's
+	// ListJoinTokens RPC.
+	AgentAdminServiceListJoinTokensProcedure = "/nuxari.v1.AgentAdminService/ListJoinTokens"
+	// AgentAdminServiceRevokeJoinTokenProcedure is the fully-qualified name of the AgentAdminService's
+	// RevokeJoinToken RPC.
+	AgentAdminServiceRevokeJoinTokenProcedure = "/nuxari.v1.AgentAdminService/RevokeJoinToken"
 	// AgentAdminServiceListAgentsProcedure is the fully-qualified name of the AgentAdminService's
 	// ListAgents RPC.
 	AgentAdminServiceListAgentsProcedure = "/nuxari.v1.AgentAdminService/ListAgents"
@@ -80,6 +86,10 @@ const (
 type AgentAdminServiceClient interface {
 	// A one-use join token, shown only here.
 	CreateJoinToken(context.Context, *connect.Request[v1.CreateJoinTokenRequest]) (*connect.Response[v1.CreateJoinTokenResponse], error)
+	// The org's unused join tokens, never their values.
+	ListJoinTokens(context.Context, *connect.Request[v1.ListJoinTokensRequest]) (*connect.Response[v1.ListJoinTokensResponse], error)
+	// Revokes an unused join token at once.
+	RevokeJoinToken(context.Context, *connect.Request[v1.RevokeJoinTokenRequest]) (*connect.Response[v1.RevokeJoinTokenResponse], error)
 	ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error)
 	GetAgent(context.Context, *connect.Request[v1.GetAgentRequest]) (*connect.Response[v1.GetAgentResponse], error)
 	// Revokes every token of the agent at once and closes its channel.
@@ -104,6 +114,19 @@ func NewAgentAdminServiceClient(httpClient connect.HTTPClient, baseURL string, o
 			httpClient,
 			baseURL+AgentAdminServiceCreateJoinTokenProcedure,
 			connect.WithSchema(agentAdminServiceMethods.ByName("CreateJoinToken")),
+			connect.WithClientOptions(opts...),
+		),
+		listJoinTokens: connect.NewClient[v1.ListJoinTokensRequest, v1.ListJoinTokensResponse](
+			httpClient,
+			baseURL+AgentAdminServiceListJoinTokensProcedure,
+			connect.WithSchema(agentAdminServiceMethods.ByName("ListJoinTokens")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		revokeJoinToken: connect.NewClient[v1.RevokeJoinTokenRequest, v1.RevokeJoinTokenResponse](
+			httpClient,
+			baseURL+AgentAdminServiceRevokeJoinTokenProcedure,
+			connect.WithSchema(agentAdminServiceMethods.ByName("RevokeJoinToken")),
 			connect.WithClientOptions(opts...),
 		),
 		listAgents: connect.NewClient[v1.ListAgentsRequest, v1.ListAgentsResponse](
@@ -145,6 +168,8 @@ func NewAgentAdminServiceClient(httpClient connect.HTTPClient, baseURL string, o
 // agentAdminServiceClient implements AgentAdminServiceClient.
 type agentAdminServiceClient struct {
 	createJoinToken   *connect.Client[v1.CreateJoinTokenRequest, v1.CreateJoinTokenResponse]
+	listJoinTokens    *connect.Client[v1.ListJoinTokensRequest, v1.ListJoinTokensResponse]
+	revokeJoinToken   *connect.Client[v1.RevokeJoinTokenRequest, v1.RevokeJoinTokenResponse]
 	listAgents        *connect.Client[v1.ListAgentsRequest, v1.ListAgentsResponse]
 	getAgent          *connect.Client[v1.GetAgentRequest, v1.GetAgentResponse]
 	decommissionAgent *connect.Client[v1.DecommissionAgentRequest, v1.DecommissionAgentResponse]
@@ -155,6 +180,16 @@ type agentAdminServiceClient struct {
 // CreateJoinToken calls nuxari.v1.AgentAdminService.CreateJoinToken.
 func (c *agentAdminServiceClient) CreateJoinToken(ctx context.Context, req *connect.Request[v1.CreateJoinTokenRequest]) (*connect.Response[v1.CreateJoinTokenResponse], error) {
 	return c.createJoinToken.CallUnary(ctx, req)
+}
+
+// ListJoinTokens calls nuxari.v1.AgentAdminService.ListJoinTokens.
+func (c *agentAdminServiceClient) ListJoinTokens(ctx context.Context, req *connect.Request[v1.ListJoinTokensRequest]) (*connect.Response[v1.ListJoinTokensResponse], error) {
+	return c.listJoinTokens.CallUnary(ctx, req)
+}
+
+// RevokeJoinToken calls nuxari.v1.AgentAdminService.RevokeJoinToken.
+func (c *agentAdminServiceClient) RevokeJoinToken(ctx context.Context, req *connect.Request[v1.RevokeJoinTokenRequest]) (*connect.Response[v1.RevokeJoinTokenResponse], error) {
+	return c.revokeJoinToken.CallUnary(ctx, req)
 }
 
 // ListAgents calls nuxari.v1.AgentAdminService.ListAgents.
@@ -186,6 +221,10 @@ func (c *agentAdminServiceClient) GetTask(ctx context.Context, req *connect.Requ
 type AgentAdminServiceHandler interface {
 	// A one-use join token, shown only here.
 	CreateJoinToken(context.Context, *connect.Request[v1.CreateJoinTokenRequest]) (*connect.Response[v1.CreateJoinTokenResponse], error)
+	// The org's unused join tokens, never their values.
+	ListJoinTokens(context.Context, *connect.Request[v1.ListJoinTokensRequest]) (*connect.Response[v1.ListJoinTokensResponse], error)
+	// Revokes an unused join token at once.
+	RevokeJoinToken(context.Context, *connect.Request[v1.RevokeJoinTokenRequest]) (*connect.Response[v1.RevokeJoinTokenResponse], error)
 	ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error)
 	GetAgent(context.Context, *connect.Request[v1.GetAgentRequest]) (*connect.Response[v1.GetAgentResponse], error)
 	// Revokes every token of the agent at once and closes its channel.
@@ -206,6 +245,19 @@ func NewAgentAdminServiceHandler(svc AgentAdminServiceHandler, opts ...connect.H
 		AgentAdminServiceCreateJoinTokenProcedure,
 		svc.CreateJoinToken,
 		connect.WithSchema(agentAdminServiceMethods.ByName("CreateJoinToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	agentAdminServiceListJoinTokensHandler := connect.NewUnaryHandler(
+		AgentAdminServiceListJoinTokensProcedure,
+		svc.ListJoinTokens,
+		connect.WithSchema(agentAdminServiceMethods.ByName("ListJoinTokens")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	agentAdminServiceRevokeJoinTokenHandler := connect.NewUnaryHandler(
+		AgentAdminServiceRevokeJoinTokenProcedure,
+		svc.RevokeJoinToken,
+		connect.WithSchema(agentAdminServiceMethods.ByName("RevokeJoinToken")),
 		connect.WithHandlerOptions(opts...),
 	)
 	agentAdminServiceListAgentsHandler := connect.NewUnaryHandler(
@@ -245,6 +297,10 @@ func NewAgentAdminServiceHandler(svc AgentAdminServiceHandler, opts ...connect.H
 		switch r.URL.Path {
 		case AgentAdminServiceCreateJoinTokenProcedure:
 			agentAdminServiceCreateJoinTokenHandler.ServeHTTP(w, r)
+		case AgentAdminServiceListJoinTokensProcedure:
+			agentAdminServiceListJoinTokensHandler.ServeHTTP(w, r)
+		case AgentAdminServiceRevokeJoinTokenProcedure:
+			agentAdminServiceRevokeJoinTokenHandler.ServeHTTP(w, r)
 		case AgentAdminServiceListAgentsProcedure:
 			agentAdminServiceListAgentsHandler.ServeHTTP(w, r)
 		case AgentAdminServiceGetAgentProcedure:
@@ -266,6 +322,14 @@ type UnimplementedAgentAdminServiceHandler struct{}
 
 func (UnimplementedAgentAdminServiceHandler) CreateJoinToken(context.Context, *connect.Request[v1.CreateJoinTokenRequest]) (*connect.Response[v1.CreateJoinTokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AgentAdminService.CreateJoinToken is not implemented"))
+}
+
+func (UnimplementedAgentAdminServiceHandler) ListJoinTokens(context.Context, *connect.Request[v1.ListJoinTokensRequest]) (*connect.Response[v1.ListJoinTokensResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AgentAdminService.ListJoinTokens is not implemented"))
+}
+
+func (UnimplementedAgentAdminServiceHandler) RevokeJoinToken(context.Context, *connect.Request[v1.RevokeJoinTokenRequest]) (*connect.Response[v1.RevokeJoinTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AgentAdminService.RevokeJoinToken is not implemented"))
 }
 
 func (UnimplementedAgentAdminServiceHandler) ListAgents(context.Context, *connect.Request[v1.ListAgentsRequest]) (*connect.Response[v1.ListAgentsResponse], error) {
@@ -299,7 +363,10 @@ type AgentGatewayServiceClient interface {
 	// The agent's task channel: pending tasks, then new ones as they come.
 	ReceiveTasks(context.Context, *connect.Request[v1.ReceiveTasksRequest]) (*connect.ServerStreamForClient[v1.ReceiveTasksResponse], error)
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
-	// Hashed, signed evidence of a task.
+	// Hashed, signed evidence of a task. A task takes at most 64 items and
+	// 16 MiB of content over all its submissions (ResourceExhausted past
+	// that); each item's collected_time must lie between 5 minutes before
+	// the task was created and 5 minutes after the server's time.
 	SubmitEvidence(context.Context, *connect.Request[v1.SubmitEvidenceRequest]) (*connect.Response[v1.SubmitEvidenceResponse], error)
 	CompleteTask(context.Context, *connect.Request[v1.CompleteTaskRequest]) (*connect.Response[v1.CompleteTaskResponse], error)
 }
@@ -417,7 +484,10 @@ type AgentGatewayServiceHandler interface {
 	// The agent's task channel: pending tasks, then new ones as they come.
 	ReceiveTasks(context.Context, *connect.Request[v1.ReceiveTasksRequest], *connect.ServerStream[v1.ReceiveTasksResponse]) error
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
-	// Hashed, signed evidence of a task.
+	// Hashed, signed evidence of a task. A task takes at most 64 items and
+	// 16 MiB of content over all its submissions (ResourceExhausted past
+	// that); each item's collected_time must lie between 5 minutes before
+	// the task was created and 5 minutes after the server's time.
 	SubmitEvidence(context.Context, *connect.Request[v1.SubmitEvidenceRequest]) (*connect.Response[v1.SubmitEvidenceResponse], error)
 	CompleteTask(context.Context, *connect.Request[v1.CompleteTaskRequest]) (*connect.Response[v1.CompleteTaskResponse], error)
 }
