@@ -22,6 +22,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nuxari/nuxari/agentgw"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/api"
@@ -102,7 +103,7 @@ func Open(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = NewLogger(os.Stderr, slog.LevelInfo)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := makePrivateDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	signer, vkey, err := logSigner(cfg.DataDir, cfg.LogName)
@@ -119,6 +120,12 @@ func Open(cfg Config) (*Server, error) {
 	lc.Dir = filepath.Join(cfg.DataDir, ledgerDir)
 	lc.LogName, lc.Signer, lc.VerifierKey = cfg.LogName, signer, vkey
 	lc.Registerer, lc.Logger = reg, cfg.Logger
+	if lc.FS == nil {
+		lc.FS = privateFS{vfs.Default}
+	}
+	if err := tightenDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	l, err := ledger.Open(lc)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
