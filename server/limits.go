@@ -55,6 +55,9 @@ type Limits struct {
 	PeerTimeout time.Duration
 }
 
+// DefaultLimits returns the limits a zero Limits stands for.
+func DefaultLimits() Limits { return Limits{}.withDefaults() }
+
 // withDefaults returns l with every zero field set to its default.
 func (l Limits) withDefaults() Limits {
 	def := func(v *int, d int) {

@@ -452,3 +452,26 @@ func TestOversizedBodiesHoldNoMemory(t *testing.T) {
 		t.Fatalf("the heap grew by %.1f MiB, want < %d MiB", (peakHeap-baseHeap)/(1<<20), bound>>20)
 	}
 }
+
+// TestLimitFlags: nuxarid takes its limits from flags and NUXARI_*
+// variables.
+func TestLimitFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a server")
+	}
+	t.Setenv("NUXARI_PUBLIC_REQUEST_BYTES", "1024")
+	p := startProcess(t, t.TempDir(), "--max-streams-per-source", "2")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hc := grpchealth.NewClient(servertest.HTTPClient(), p.url)
+	for i := range 3 {
+		ev := <-hc.Watch(ctx, &grpchealth.CheckRequest{})
+		if refused := connect.CodeOf(ev.Err) == connect.CodeResourceExhausted; refused != (i == 2) {
+			t.Fatalf("Watch %d: %+v", i, ev)
+		}
+	}
+	var read atomic.Int64
+	if code := connectError(t, servertest.HTTPClient(), p.url, nuxariv1connect.AuthServiceLoginProcedure, "", newBigBody(2048, &read), nil); code != "resource_exhausted" {
+		t.Fatalf("2 KiB login with NUXARI_PUBLIC_REQUEST_BYTES=1024: %s", code)
+	}
+}
