@@ -50,8 +50,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startProcess runs nuxarid on dataDir and waits until it answers.
-func startProcess(t *testing.T, dataDir string) *process {
+// startProcess runs nuxarid on dataDir, with flags, and waits until it
+// answers.
+func startProcess(t *testing.T, dataDir string, flags ...string) *process {
 	t.Helper()
 	bin, err := nuxarid()
 	if err != nil {
@@ -59,7 +60,7 @@ func startProcess(t *testing.T, dataDir string) *process {
 	}
 	addr := freeAddr(t)
 	p := &process{url: "http://" + addr, logs: &servertest.SyncBuffer{}}
-	p.cmd = exec.Command(bin, "--addr", addr)
+	p.cmd = exec.Command(bin, append([]string{"--addr", addr}, flags...)...)
 	p.cmd.Env = append(os.Environ(), "NUXARI_DATA_DIR="+dataDir)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {

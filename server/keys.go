@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
@@ -113,4 +116,100 @@ func keyEncryptionKey(dir string) (tink.AEAD, error) {
 		return nil, fmt.Errorf("key-encryption key %s: %w", path, err)
 	}
 	return aead.New(h)
+}
+
+// makePrivateDir creates dir 0700, or tightens an existing one that
+// others may enter, with a log line.
+func makePrivateDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return tighten(dir, log)
+}
+
+// tighten takes the group's and others' permissions off path, with a log
+// line, if it has any.
+func tighten(path string, log *slog.Logger) error {
+	st, err := os.Lstat(path)
+	if err != nil || st.Mode()&fs.ModeSymlink != 0 {
+		return err
+	}
+	perm := st.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, perm&^0o077); err != nil {
+		return err
+	}
+	log.Warn("tightened the mode of a data directory entry: only the server's user may read it",
+		slog.String("path", path), slog.String("was", perm.String()), slog.String("now", (perm&^0o077).String()))
+	return nil
+}
+
+// tightenDataDir walks the data directory and tightens every directory
+// and file that others may read: the data directory holds keys and
+// plaintext ledger data (directories 0700, files 0600 or stricter). Key
+// files are left to readPrivate, which refuses a loose one: a key others
+// could read may have leaked, and the operator must know.
+func tightenDataDir(dir string, log *slog.Logger) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch path {
+		case filepath.Join(dir, logKeyFile), filepath.Join(dir, kekFile), filepath.Join(dir, signingKeyFile):
+			return nil
+		}
+		return tighten(path, log)
+	})
+}
+
+// privateFS is the OS file system for the ledger's files, creating them
+// readable by the server's user only whatever the umask (Pebble asks for
+// 0666 and 0755).
+type privateFS struct{ vfs.FS }
+
+func (p privateFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return private(p.FS.Create(name, c))(name, 0o600)
+}
+
+func (p privateFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	return private(p.FS.OpenReadWrite(name, c, opts...))(name, 0o600)
+}
+
+func (p privateFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return private(p.FS.ReuseForWrite(oldname, newname, c))(newname, 0o600)
+}
+
+func (p privateFS) MkdirAll(dir string, _ os.FileMode) error {
+	if err := p.FS.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+func (p privateFS) Lock(name string) (io.Closer, error) {
+	c, err := p.FS.Lock(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(name, 0o600); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// private sets the mode of a file just opened, closing it on failure.
+func private(f vfs.File, err error) func(name string, mode os.FileMode) (vfs.File, error) {
+	return func(name string, mode os.FileMode) (vfs.File, error) {
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(name, mode); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
+	}
 }

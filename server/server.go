@@ -16,14 +16,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nuxari/nuxari/agentgw"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/api"
+	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,9 +45,16 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile, when both set, serve TLS; otherwise the
 	// listener speaks HTTP/1.1 and HTTP/2 without TLS (h2c).
 	TLSCertFile, TLSKeyFile string
-	// MaxRequestBytes bounds a request message (default 4 MiB).
+	// MaxRequestBytes bounds a request message of a procedure that needs
+	// credentials (default 4 MiB); an agent's SubmitEvidence takes
+	// MaxEvidenceItems items of MaxEvidenceSize. Its body is read only
+	// after the caller's token is authenticated.
 	MaxRequestBytes int
-	// ShutdownTimeout bounds the drain of in-flight calls (default 30 s).
+	// Limits bound request bodies of public procedures, connections and
+	// streams.
+	Limits Limits
+	// ShutdownTimeout bounds the drain of in-flight calls (default 30 s);
+	// long-lived streams end at once when shutdown starts.
 	ShutdownTimeout time.Duration
 	// Governance configures the domain service; its Evidence is built
 	// from Evidence.
@@ -67,6 +77,11 @@ type Server struct {
 	kek     tink.AEAD
 	reg     *prometheus.Registry
 	handler http.Handler
+	// closing ends when shutdown starts; long-lived streams watch it.
+	closing      context.Context
+	closeStreams context.CancelFunc
+	openConns    prometheus.Gauge
+	refusals     *prometheus.CounterVec
 }
 
 // Open opens the data directory and builds the service. Close releases
@@ -84,10 +99,11 @@ func Open(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = NewLogger(os.Stderr, slog.LevelInfo)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := makePrivateDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	signer, vkey, err := logSigner(cfg.DataDir, cfg.LogName)
@@ -104,6 +120,12 @@ func Open(cfg Config) (*Server, error) {
 	lc.Dir = filepath.Join(cfg.DataDir, ledgerDir)
 	lc.LogName, lc.Signer, lc.VerifierKey = cfg.LogName, signer, vkey
 	lc.Registerer, lc.Logger = reg, cfg.Logger
+	if lc.FS == nil {
+		lc.FS = privateFS{vfs.Default}
+	}
+	if err := tightenDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	l, err := ledger.Open(lc)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
@@ -124,6 +146,16 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("recover exports: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ledger: l, svc: svc, kek: kek, reg: reg}
+	s.closing, s.closeStreams = context.WithCancel(context.Background())
+	s.openConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "nuxari_open_connections",
+		Help: "Connections open.",
+	})
+	s.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nuxari_limit_refusals_total",
+		Help: "Connections and streams refused by a limit, by kind (conn, stream) and limit (per_source, total).",
+	}, []string{"kind", "limit"})
+	reg.MustRegister(s.openConns, s.refusals)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -142,29 +174,69 @@ var Services = []string{
 }
 
 func (s *Server) routes() http.Handler {
+	icpt := api.NewInterceptor(s.svc, s.log, s.reg)
 	opts := connect.WithHandlerOptions(
-		connect.WithInterceptors(api.NewInterceptor(s.svc, s.log, s.reg)),
+		connect.WithInterceptors(icpt),
 		connect.WithReadMaxBytes(s.cfg.MaxRequestBytes),
 		api.JSONCodec(),
 		// Compressing small messages costs more CPU than it saves bytes.
 		connect.WithCompressMinBytes(1024),
 	)
-	h := api.NewHandlers(s.svc, s.log)
-	mux := http.NewServeMux()
-	mux.Handle(nuxariv1connect.NewOrgServiceHandler(h, opts))
-	mux.Handle(nuxariv1connect.NewAuthServiceHandler(h, opts))
-	mux.Handle(nuxariv1connect.NewLedgerServiceHandler(h, opts))
-	mux.Handle(nuxariv1connect.NewEvidenceServiceHandler(h, opts))
-	mux.Handle(nuxariv1connect.NewAgentAdminServiceHandler(h, opts))
+	// Procedures that need no credentials are served by handlers of
+	// their own that decode small messages only.
+	publicOpts := connect.WithHandlerOptions(opts, connect.WithReadMaxBytes(s.cfg.Limits.PublicRequestBytes))
 	// Agents submit up to MaxEvidenceItems items of MaxEvidenceSize.
-	gwOpts := connect.WithHandlerOptions(opts, connect.WithReadMaxBytes(governance.MaxEvidenceItems*governance.MaxEvidenceSize+1<<20))
-	mux.Handle(nuxariv1connect.NewAgentGatewayServiceHandler(agentgw.New(s.svc, s.log), gwOpts))
-	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(Services[:6]...), opts))
+	gwOpts := connect.WithHandlerOptions(opts, connect.WithReadMaxBytes(evidenceRequestBytes))
+	h := api.NewHandlers(s.svc, s.log)
+	gw := agentgw.New(s.svc, s.log)
+	health := grpchealth.NewStaticChecker(Services[:6]...)
 	reflector := grpcreflect.NewStaticReflector(Services[:6]...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts))
+	services := func(o, gwo connect.HandlerOption) map[string]http.Handler {
+		m := map[string]http.Handler{}
+		for _, mk := range []func() (string, http.Handler){
+			func() (string, http.Handler) { return nuxariv1connect.NewOrgServiceHandler(h, o) },
+			func() (string, http.Handler) { return nuxariv1connect.NewAuthServiceHandler(h, o) },
+			func() (string, http.Handler) { return nuxariv1connect.NewLedgerServiceHandler(h, o) },
+			func() (string, http.Handler) { return nuxariv1connect.NewEvidenceServiceHandler(h, o) },
+			func() (string, http.Handler) { return nuxariv1connect.NewAgentAdminServiceHandler(h, o) },
+			func() (string, http.Handler) { return nuxariv1connect.NewAgentGatewayServiceHandler(gw, gwo) },
+			func() (string, http.Handler) { return grpchealth.NewHandler(health, o) },
+			func() (string, http.Handler) { return grpcreflect.NewHandlerV1(reflector, o) },
+			func() (string, http.Handler) { return grpcreflect.NewHandlerV1Alpha(reflector, o) },
+		} {
+			path, handler := mk()
+			m[path] = handler
+		}
+		return m
+	}
+	mux := http.NewServeMux()
+	for path, handler := range services(opts, gwOpts) {
+		mux.Handle(path, handler)
+	}
+	public := services(publicOpts, publicOpts)
+	for proc, perm := range api.Procedures {
+		if perm != rbac.Public {
+			continue
+		}
+		svc := proc[:strings.LastIndexByte(proc, '/')+1]
+		ph, ok := public[svc]
+		if !ok {
+			panic("server: public procedure " + proc + " of a service not served")
+		}
+		mux.Handle(proc, ph)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
-	return withRequestInfo(mux)
+	g := &guard{
+		next:     mux,
+		auth:     icpt,
+		procs:    newProcedureLimits(s.cfg.MaxRequestBytes, s.cfg.Limits.PublicRequestBytes),
+		streams:  newCounter(0, s.cfg.Limits.MaxStreamsPerSource),
+		maxDur:   s.cfg.Limits.StreamMaxDuration,
+		closing:  s.closing,
+		refusals: s.refusals,
+		errw:     connect.NewErrorWriter(),
+	}
+	return withRequestInfo(g)
 }
 
 // withRequestInfo gives each request an ID (echoed in the Request-Id
@@ -198,13 +270,26 @@ func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
 // accepting, waits (up to ShutdownTimeout) for in-flight calls, whose
 // appends are durable before they answer, and returns. Call Close after.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	lim := s.cfg.Limits
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       lim.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	hs.HTTP2 = &http.HTTP2Config{
+		MaxConcurrentStreams: lim.MaxStreamsPerConn,
+		SendPingTimeout:      lim.PeerTimeout,
+		PingTimeout:          lim.PeerTimeout,
+		WriteByteTimeout:     lim.PeerTimeout,
+	}
+	// Shutdown ends long-lived streams at once; calls in flight drain.
+	hs.RegisterOnShutdown(s.closeStreams)
+	ln = &connLimiter{
+		Listener: ln, conns: newCounter(lim.MaxConns, lim.MaxConnsPerSource),
+		open: s.openConns, refusals: s.refusals, log: s.log,
 	}
 	hs.Protocols = new(http.Protocols)
 	hs.Protocols.SetHTTP1(true)
@@ -246,6 +331,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close closes the ledger: pending appends finish or fail, none is lost
 // once acknowledged.
 func (s *Server) Close() error {
+	s.closeStreams()
 	s.svc.Close()
 	s.kek = nil
 	return s.ledger.Close()

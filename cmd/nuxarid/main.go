@@ -62,6 +62,19 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(args)
 }
 
+// limits registers the flags of the connection, stream and body limits.
+func limits(fs *flag.FlagSet, l *server.Limits) {
+	d := server.DefaultLimits()
+	fs.IntVar(&l.PublicRequestBytes, "public-request-bytes", d.PublicRequestBytes, "largest request to a procedure that needs no credentials (sign-up, login, agent enrolment), on the wire and decompressed")
+	fs.IntVar(&l.MaxConns, "max-conns", d.MaxConns, "open connections in total; more are closed at once")
+	fs.IntVar(&l.MaxConnsPerSource, "max-conns-per-source", d.MaxConnsPerSource, "open connections of one source (IPv4 address, IPv6 /64); raise it for a NAT with more agents")
+	fs.IntVar(&l.MaxStreamsPerConn, "max-streams-per-conn", d.MaxStreamsPerConn, "concurrent HTTP/2 streams of one connection")
+	fs.IntVar(&l.MaxStreamsPerSource, "max-streams-per-source", d.MaxStreamsPerSource, "concurrent long-lived streams (agent task streams, health Watch, reflection) of one source")
+	fs.DurationVar(&l.StreamMaxDuration, "stream-max-duration", d.StreamMaxDuration, "a long-lived stream ends after this long; clients reconnect")
+	fs.DurationVar(&l.IdleTimeout, "idle-timeout", d.IdleTimeout, "a connection with no call open is closed after this long")
+	fs.DurationVar(&l.PeerTimeout, "peer-timeout", d.PeerTimeout, "an HTTP/2 connection whose peer answers no ping, or takes no byte, within this long is closed")
+}
+
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "bootstrap" {
 		return bootstrap(args[1:], stdin, stdout, stderr)
@@ -75,6 +88,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
 	fs.BoolVar(&cfg.Governance.SignupDisabled, "disable-signup", false, "turn off self-service org sign-up (use 'nuxarid bootstrap')")
 	fs.DurationVar(&cfg.Governance.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a login session")
+	limits(fs, &cfg.Limits)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	pwBudget := fs.Int64("password-memory-budget", password.DefaultMemoryBudget>>20, "MiB of memory that the password hashes running at once may use: with the default 64 MiB hashes, 256 MiB runs four at a time and queues the rest (at least one runs)")
 	loginEvery := fs.Duration("login-interval", 6*time.Second, "a failed login's budget refills one attempt per interval, per account and source and per source")

@@ -48,6 +48,10 @@ func NewInterceptor(svc *governance.Service, log *slog.Logger, reg prometheus.Re
 
 type principalKey struct{}
 
+// admittedKey marks the procedure that Admit authorized: the context's
+// principal holds for that procedure only.
+type admittedKey struct{}
+
 // Caller returns the authenticated caller of an RPC that needs
 // credentials. The interceptor put it there; its absence is a bug, so it
 // fails closed.
@@ -71,6 +75,11 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 	if perm == rbac.Public {
 		return ctx, nil
 	}
+	if proc, ok := ctx.Value(admittedKey{}).(string); ok && proc == procedure {
+		if _, ok := ctx.Value(principalKey{}).(*governance.Principal); ok {
+			return ctx, nil
+		}
+	}
 	auth := h.Get("Authorization")
 	bearer, found := strings.CutPrefix(auth, "Bearer ")
 	if !found || bearer == "" {
@@ -87,6 +96,26 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 		return ctx, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("role %s lacks permission %s", p.Role, perm))
 	}
 	return context.WithValue(ctx, principalKey{}, p), nil
+}
+
+// Admit authenticates and authorizes a call to procedure from its
+// headers alone, so that a transport can refuse a stranger before it
+// reads a byte of the body. The returned context carries the principal;
+// the interceptor reuses it for this procedure instead of authenticating
+// again, and authenticates as before when it is absent.
+func (i *Interceptor) Admit(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+	ctx, err := i.authorize(ctx, procedure, h)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, admittedKey{}, procedure), nil
+}
+
+// Refused records a call that the transport refused before it reached
+// the interceptor (Admit failed, or a limit), as the interceptor records
+// every call: a metric and a log line.
+func (i *Interceptor) Refused(ctx context.Context, procedure string, start time.Time, err error) {
+	i.observe(ctx, procedure, start, err)
 }
 
 func (i *Interceptor) observe(ctx context.Context, procedure string, start time.Time, err error) {

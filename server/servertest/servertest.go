@@ -55,6 +55,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	cfg.Governance.PasswordParams = &FastPasswords
 	cfg.Governance.LoginRate = rate.Inf
 	cfg.Governance.SignupRate, cfg.Governance.SignupGlobalRate = rate.Inf, rate.Inf
+	// Every test client dials from loopback, each with its own
+	// connections.
+	cfg.Limits.MaxConnsPerSource = 4096
 	for _, o := range opts {
 		o(&cfg)
 	}

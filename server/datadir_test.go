@@ -1,0 +1,73 @@
+package server_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/nuxari/nuxari/server"
+	"github.com/nuxari/nuxari/server/servertest"
+)
+
+// TestDataDirModes: the data directory and everything in it are for the
+// server's user only, whatever the umask: directories 0700, files 0600
+// or stricter; looser ones found at start are tightened with a log line.
+func TestDataDirModes(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.MkdirAll(filepath.Join(dir, "tmp"), 0o755)
+	os.WriteFile(filepath.Join(dir, "tmp", "left-over"), []byte("x"), 0o644)
+	ts := servertest.Start(t, func(c *server.Config) { c.DataDir = dir })
+	if !strings.Contains(ts.Logs.String(), "tightened the mode") {
+		t.Errorf("no log line for the loose entries found at start")
+	}
+	tok, _ := ts.Signup(t, "modes", "o@example.com", ownerPW)
+	for range 50 {
+		if _, err := ts.Clients(tok).Ledger.AppendEvents(context.Background(), req(&nuxariv1.AppendEventsRequest{Events: []*nuxariv1.NewEvent{{Type: "custom.modes"}}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := d.Info()
+		if perm := st.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v: others may read it", path, perm)
+		}
+		n++
+		return nil
+	})
+	t.Logf("%d entries in the data directory, none readable by others", n)
+}
+
+// TestLooseKeyRefused: a key file that others could read may have
+// leaked, so the server refuses to start on it rather than tighten it in
+// passing.
+func TestLooseKeyRefused(t *testing.T) {
+	for _, f := range []string{"log.key", "kek.json", "evidence-signing.pem"} {
+		t.Run(f, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := server.Open(server.Config{DataDir: dir, Logger: server.NewLogger(&servertest.SyncBuffer{}, 0)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			os.Chmod(filepath.Join(dir, f), 0o640)
+			if s, err := server.Open(server.Config{DataDir: dir, Logger: server.NewLogger(&servertest.SyncBuffer{}, 0)}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+				if s != nil {
+					s.Close()
+				}
+				t.Fatalf("open with %s 0640: %v, want a refusal", f, err)
+			}
+		})
+	}
+}
