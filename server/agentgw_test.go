@@ -1257,11 +1257,11 @@ func TestAgentJoinTokenCreator(t *testing.T) {
 		jt, tokID := mk()
 		must(a.Auth.RevokeAPIToken(ctx, req(&nuxariv1.RevokeAPITokenRequest{TokenId: tokID})))(t)
 		refused(t, jt, "creator_removed")
-		// The API token's own creator demoted: the token no longer holds
-		// its role, so neither does its join token.
+		// The API token's own creator demoted: the demotion revokes the
+		// token for good, and with it its join token.
 		jt, _ = mk()
 		must(owner.Org.SetMemberRole(ctx, req(&nuxariv1.SetMemberRoleRequest{UserId: id, Role: nuxariv1.Role_ROLE_AUDITOR})))(t)
-		refused(t, jt, "creator_lacks_permission")
+		refused(t, jt, "creator_removed")
 	})
 }
 
