@@ -144,8 +144,8 @@ func (g *Gateway) SubmitEvidence(ctx context.Context, req *connect.Request[nuxar
 	}
 	items := make([]governance.EvidenceItem, len(req.Msg.Items))
 	for i, it := range req.Msg.Items {
-		if err := it.CollectedTime.CheckValid(); err != nil {
-			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("items[%d].collected_time: %w", i, err))
+		if it.CollectedTime.CheckValid() != nil {
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("items[%d].collected_time: missing or not a valid timestamp", i))
 		}
 		items[i] = governance.EvidenceItem{
 			Collector: it.Collector, Target: it.Target, Content: it.Content, SHA256: it.Sha256,

@@ -5,10 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/password"
+	"github.com/nuxari/nuxari/internal/netsource"
 	"github.com/nuxari/nuxari/governance/ratelimit"
 	"github.com/nuxari/nuxari/governance/secret"
 )
@@ -118,25 +118,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sourceKey is the key of a source address: an IPv4 address, or the /64
-// of an IPv6 address (IPv4-mapped addresses are IPv4, zones are dropped).
-// A source that is not an address is kept as it is, or hashed if long.
-func sourceKey(src string) string {
-	a, err := netip.ParseAddr(src)
-	if err != nil {
-		if len(src) <= 64 {
-			return src
-		}
-		h := sha256.Sum256([]byte(src))
-		return string(h[:16])
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
-}
+// sourceKey is the key of a source address (netsource.Key).
+func sourceKey(src string) string { return netsource.Key(src) }
 
 // accountKey is the key of an account: a hash, so keys are short whatever
 // the email.

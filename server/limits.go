@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/internal/netsource"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -90,22 +90,8 @@ const (
 // errTooManyStreams refuses a long-lived stream beyond its source's cap.
 var errTooManyStreams = errors.New("too many open streams from this address")
 
-// source is the key that per-source limits count by: an IPv4 address, or
-// the /64 of an IPv6 address (one host usually holds a whole /64).
-func source(addr string) string {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
-	}
-	if v4 := ip.To4(); v4 != nil {
-		return v4.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
+// source is the key that per-source limits count by (netsource.Key).
+func source(addr string) string { return netsource.Key(addr) }
 
 // counter counts holders per source and in total, under caps.
 type counter struct {

@@ -327,3 +327,42 @@ func TestSignupMemoryBound(t *testing.T) {
 		t.Errorf("60 sign-ups for free org IDs raised HeapInuse by %d MiB; want < 768 MiB", free/MiB)
 	}
 }
+
+// TestSignupRateLimit: sign-ups are limited per source and across all
+// sources, before any hash; a source that spent its budget does not
+// refuse another source, and a taken org ID is answered without spending
+// anything.
+func TestSignupRateLimit(t *testing.T) {
+	clk := &clock{now: time.Now()}
+	ts := servertest.Start(t, func(c *server.Config) {
+		c.Governance.Clock = clk.Now
+		c.Governance.SignupRate, c.Governance.SignupBurst = 0, 0 // the defaults: 1/min, burst 5
+		c.Governance.SignupGlobalRate, c.Governance.SignupGlobalBurst = 0, 8
+	})
+	n := 0
+	signup := func(source, id string) error {
+		n++
+		ctx := governance.WithRequestInfo(context.Background(), governance.RequestInfo{ID: "t", Source: source})
+		_, _, err := ts.Service().CreateOrg(ctx, governance.NewOrg{ID: id, OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, false)
+		return err
+	}
+	for i := range 5 {
+		if err := signup("198.51.100.1", fmt.Sprintf("s1-%d", i)); err != nil {
+			t.Fatalf("sign-up %d from the first source: %v", i, err)
+		}
+	}
+	wantErr(t, "a 6th sign-up from one source", signup("198.51.100.1", "s1-6"), governance.ErrRateLimited)
+	wantErr(t, "a taken ID from the spent source", signup("198.51.100.1", "s1-0"), governance.ErrAlreadyExists)
+	// Another source has its own budget.
+	for i := range 3 {
+		if err := signup("2001:db8:7::1", fmt.Sprintf("s2-%d", i)); err != nil {
+			t.Fatalf("sign-up %d from another source: %v", i, err)
+		}
+	}
+	// The global budget (8) is spent: a fresh source is refused too.
+	wantErr(t, "beyond the global budget", signup("203.0.113.5", "s3-0"), governance.ErrRateLimited)
+	clk.Advance(time.Minute)
+	if err := signup("198.51.100.1", "s1-7"); err != nil {
+		t.Fatalf("after a minute: %v", err)
+	}
+}
