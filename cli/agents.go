@@ -63,23 +63,9 @@ func runAgentJoinTokenList(e *env, args []string) error {
 
 func runAgentJoinTokenRevoke(e *env, args []string) error {
 	f := newFlags("agent join-token revoke", "JOIN_TOKEN_ID", "Revoke an unused join token at once.")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	res, err := c.Agents.RevokeJoinToken(e.ctx, connect.NewRequest(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: pos[0]}))
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(res.Msg)
-	}
-	fmt.Fprintf(e.stdout, "Revoked join token %s.\n", printable(pos[0]))
-	return nil
+	return runOnID(e, f, args, func(c *clients, id string) (*nuxariv1.RevokeJoinTokenResponse, error) {
+		return msgOf(c.Agents.RevokeJoinToken(e.ctx, connect.NewRequest(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: id})))
+	}, func(_ *nuxariv1.RevokeJoinTokenResponse, id string) string { return "Revoked join token " + id + "." })
 }
 
 func printAgent(e *env, a *nuxariv1.Agent) error {

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 )
 
 // Exit codes of Main.
@@ -415,3 +416,34 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// runOnID runs a command that acts on one ID given as its argument: it
+// parses f, calls the server, and prints the response as JSON or the line
+// say makes of it.
+func runOnID[R proto.Message](e *env, f *flags, args []string, call func(c *clients, id string) (R, error), say func(res R, id string) string) error {
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	res, err := call(c, pos[0])
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printProto(res)
+	}
+	fmt.Fprintln(e.stdout, say(res, printable(pos[0])))
+	return nil
+}
+
+// msgOf returns a response's message, or the call's error.
+func msgOf[T any](res *connect.Response[T], err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
+}

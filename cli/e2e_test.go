@@ -125,8 +125,29 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Members: add, list, role, remove.
-	h.ok(auditorPassword+"\n", "member", "add", "--email", "audrey@acme.test", "--role", "auditor", "--name", "Audrey")
-	h.fails(cli.ExitUsage, []string{`unknown role "root"`}, auditorPassword+"\n", "member", "add", "--email", "x@acme.test", "--role", "root")
+	r = h.ok("", "member", "add", "--email", "audrey@acme.test", "--role", "auditor", "--name", "Audrey")
+	setup := ""
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "nxp.acme.") {
+			setup = l
+		}
+	}
+	if setup == "" || !strings.Contains(r.stdout, "password set") {
+		t.Fatalf("member add prints no setup token and command:\n%s", r.stdout)
+	}
+	h.fails(cli.ExitUsage, []string{`unknown role "root"`}, "", "member", "add", "--email", "x@acme.test", "--role", "root")
+	// The member sets their own password, then logs in, elsewhere.
+	audrey := newHarness(t)
+	audrey.fails(cli.ExitFailure, []string{"at least"}, setup+"\nshort\n", "--server", srv.URL, "password", "set")
+	r = audrey.ok(setup+"\n"+auditorPassword+"\n", "--server", srv.URL, "password", "set")
+	if !strings.Contains(r.stdout, "audrey@acme.test") {
+		t.Errorf("password set output:\n%s", r.stdout)
+	}
+	audrey.fails(cli.ExitFailure, []string{"setup token is invalid, used or expired"}, setup+"\n"+auditorPassword+"\n", "--server", srv.URL, "password", "set")
+	audrey.ok(auditorPassword+"\n", "--server", srv.URL, "login", "--org", "acme", "--email", "audrey@acme.test")
+	audrey.fails(cli.ExitFailure, []string{"current_password is wrong"}, "not the password\nauditor-password-8910\n", "password", "change")
+	audrey.ok(auditorPassword+"\nauditor-password-8910\n", "password", "change")
+	audrey.ok("", "whoami")
 	members := listMembers(h)
 	auditor := members["audrey@acme.test"]
 	if auditor.Role != "ROLE_AUDITOR" || members["owner@acme.test"].Role != "ROLE_OWNER" {
@@ -142,6 +163,16 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("member list is not aligned:\n%s", r.stdout)
 		}
 	}
+	// An owner issues a fresh setup token and ends the member's sessions.
+	r = h.ok("", "member", "setup-token", auditor.UserID, "--setup-ttl", "1h")
+	if !strings.Contains(r.stdout, "nxp.acme.") {
+		t.Errorf("member setup-token:\n%s", r.stdout)
+	}
+	r = h.ok("", "member", "end-sessions", auditor.UserID)
+	if !strings.Contains(r.stdout, "Ended 1 sessions") {
+		t.Errorf("member end-sessions:\n%s", r.stdout)
+	}
+	audrey.fails(cli.ExitFailure, []string{"unauthenticated"}, "", "whoami")
 	h.ok("", "member", "role", auditor.UserID, "readonly")
 	if got := listMembers(h)["audrey@acme.test"].Role; got != "ROLE_READONLY" {
 		t.Errorf("role after 'member role': %s", got)

@@ -80,44 +80,18 @@ working until they set a new one.`)
 func runMemberEndSessions(e *env, args []string) error {
 	f := newFlags("member end-sessions", "USER_ID [--revoke-tokens]", "End every session of a member at once; with --revoke-tokens, also revoke every API token they made.")
 	tokens := f.Bool("revoke-tokens", false, "also revoke the member's API tokens")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	res, err := c.Org.EndMemberSessions(e.ctx, connect.NewRequest(&nuxariv1.EndMemberSessionsRequest{UserId: pos[0], RevokeApiTokens: *tokens}))
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(res.Msg)
-	}
-	fmt.Fprintf(e.stdout, "Ended %d sessions of %s; revoked %d API tokens.\n", res.Msg.GetSessionsEnded(), printable(pos[0]), res.Msg.GetApiTokensRevoked())
-	return nil
+	return runOnID(e, f, args, func(c *clients, id string) (*nuxariv1.EndMemberSessionsResponse, error) {
+		return msgOf(c.Org.EndMemberSessions(e.ctx, connect.NewRequest(&nuxariv1.EndMemberSessionsRequest{UserId: id, RevokeApiTokens: *tokens})))
+	}, func(res *nuxariv1.EndMemberSessionsResponse, id string) string {
+		return fmt.Sprintf("Ended %d sessions of %s; revoked %d API tokens.", res.GetSessionsEnded(), id, res.GetApiTokensRevoked())
+	})
 }
 
 func runMemberRemove(e *env, args []string) error {
 	f := newFlags("member remove", "USER_ID", "Remove a member from the org; their sessions and API tokens stop working.")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	res, err := c.Org.RemoveMember(e.ctx, connect.NewRequest(&nuxariv1.RemoveMemberRequest{UserId: pos[0]}))
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(res.Msg)
-	}
-	fmt.Fprintf(e.stdout, "Removed %s.\n", printable(pos[0]))
-	return nil
+	return runOnID(e, f, args, func(c *clients, id string) (*nuxariv1.RemoveMemberResponse, error) {
+		return msgOf(c.Org.RemoveMember(e.ctx, connect.NewRequest(&nuxariv1.RemoveMemberRequest{UserId: id})))
+	}, func(_ *nuxariv1.RemoveMemberResponse, id string) string { return "Removed " + id + "." })
 }
 
 func runMemberRole(e *env, args []string) error {

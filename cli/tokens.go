@@ -73,21 +73,7 @@ func runTokenList(e *env, args []string) error {
 
 func runTokenRevoke(e *env, args []string) error {
 	f := newFlags("token revoke", "TOKEN_ID", "Revoke an API token at once.")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	res, err := c.Auth.RevokeAPIToken(e.ctx, connect.NewRequest(&nuxariv1.RevokeAPITokenRequest{TokenId: pos[0]}))
-	if err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(res.Msg)
-	}
-	fmt.Fprintf(e.stdout, "Revoked API token %s.\n", printable(pos[0]))
-	return nil
+	return runOnID(e, f, args, func(c *clients, id string) (*nuxariv1.RevokeAPITokenResponse, error) {
+		return msgOf(c.Auth.RevokeAPIToken(e.ctx, connect.NewRequest(&nuxariv1.RevokeAPITokenRequest{TokenId: id})))
+	}, func(_ *nuxariv1.RevokeAPITokenResponse, id string) string { return "Revoked API token " + id + "." })
 }

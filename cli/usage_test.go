@@ -14,7 +14,8 @@ import (
 var commands = []string{
 	"signup", "login", "logout", "whoami",
 	"org get", "org set",
-	"member add", "member remove", "member role", "member list",
+	"member add", "member remove", "member role", "member list", "member setup-token", "member end-sessions",
+	"password set", "password change",
 	"token create", "token list", "token revoke",
 	"ledger checkpoint", "ledger event", "ledger list", "ledger append", "ledger prove",
 	"verify",
