@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -650,6 +651,10 @@ func TestTenantIsolation(t *testing.T) {
 
 	rec := &respRecorder{}
 	n := 0
+	// How many cross-org probes got past the permission check to the
+	// org's own lookup (allowed by the role), and how many the role
+	// stopped first.
+	var reachedLookup, stoppedByRole atomic.Int64
 	t.Run("A asks for B", func(t *testing.T) {
 		for i, p := range principals {
 			t.Run(p.name, func(t *testing.T) {
@@ -663,6 +668,9 @@ func TestTenantIsolation(t *testing.T) {
 					want := pr.want
 					if !rbacExpectAllowed(p.role, rbacProcedures[pr.proc]) {
 						want = []connect.Code{pd}
+						stoppedByRole.Add(1)
+					} else {
+						reachedLookup.Add(1)
 					}
 					if err == nil || !containsCode(want, code) {
 						t.Errorf("%s: got %v, want one of %v", pr.name, err, want)
@@ -680,7 +688,11 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		n = len(principals) * (len(probes) + len(reads))
 	})
-	t.Logf("%d principals × (%d probes + %d own reads) = %d calls", len(principals), len(probes), len(reads), n)
+	t.Logf("%d principals × (%d probes + %d own reads) = %d calls; of the cross-org probes, %d reached the org lookup, %d were stopped by the role first",
+		len(principals), len(probes), len(reads), n, reachedLookup.Load(), stoppedByRole.Load())
+	if reachedLookup.Load() == 0 {
+		t.Error("no cross-org probe reached the org lookup: the suite tests only the RBAC table")
+	}
 
 	t.Run("B's credentials name A", func(t *testing.T) {
 		var creds []string
