@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
@@ -289,7 +290,7 @@ func (r *runner) handle(ctx context.Context, t *nuxariv1.Task) error {
 	}
 	switch {
 	case cerr != nil:
-		e.OK, e.Detail = false, cerr.Error()
+		e.OK, e.Detail = false, failureDetail(cerr)
 		if errors.Is(cerr, ErrNotAllowed) {
 			log.Warn("task refused", "err", cerr)
 		} else {
@@ -389,6 +390,22 @@ func scrubbedKinds(items []Item) string {
 		all = mergeKinds(all, it.Scrubbed)
 	}
 	return strings.Join(all, ",")
+}
+
+// failureDetail is what the server's log records of a failed collection:
+// the agent's own words for a refusal or a timeout, a fixed reason for
+// anything else. The error itself (an OS or library message that may name
+// paths on this host) stays in the agent's own log.
+func failureDetail(err error) string {
+	switch {
+	case errors.Is(err, ErrNotAllowed), errors.Is(err, ErrTimeout):
+		return err.Error()
+	case errors.Is(err, fs.ErrNotExist):
+		return "the collector's target does not exist on this host"
+	case errors.Is(err, fs.ErrPermission):
+		return "the agent may not read the collector's target on this host"
+	}
+	return "the collector failed; the agent's log on this host has the detail"
 }
 
 // cleanDetail makes s acceptable as a task detail: valid UTF-8, no

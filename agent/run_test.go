@@ -96,9 +96,14 @@ func TestRunTasks(t *testing.T) {
 	gw.addTask("t-cmd", "command", "echo")
 	gw.addTask("t-cmd-unlisted", "command", "/bin/sh")
 	gw.addTask("t-unlisted", "file", "/etc/shadow")
+	// Allowed but gone: the OS error names the path; the server gets a
+	// fixed reason.
+	missing := filepath.Join(filepath.Dir(cfg.Collectors.Files[0]), "gone.conf")
+	cfg.Collectors.Files = append(cfg.Collectors.Files, missing)
+	gw.addTask("t-missing", "file", missing)
 	start(t, cfg)
 
-	for _, id := range []string{"t-file", "t-users", "t-cmd", "t-cmd-unlisted", "t-unlisted"} {
+	for _, id := range []string{"t-file", "t-users", "t-cmd", "t-cmd-unlisted", "t-unlisted", "t-missing"} {
 		waitFor(t, "task "+id+" completed", func() bool { return completedCount(gw, id) == 1 })
 		waitFor(t, "task "+id+" journalled done", func() bool { return journalState(t, cfg, id) == agent.TaskDone })
 	}
@@ -117,6 +122,7 @@ func TestRunTasks(t *testing.T) {
 			"t-cmd":          {true, "1 evidence item(s) submitted"},
 			"t-cmd-unlisted": {false, `command "/bin/sh" not allowed by this agent's configuration`},
 			"t-unlisted":     {false, `file "/etc/shadow" not allowed by this agent's configuration`},
+			"t-missing":      {false, "the collector's target does not exist on this host"},
 		}
 		for id, w := range want {
 			c := f.completed[id]
