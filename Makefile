@@ -57,9 +57,18 @@ lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated c
 		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto docs/rbac.md; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
-	@# The offline verifier must build without Pebble or server code.
-	@if $(GO) list -deps ./ledger/verify | grep -E 'cockroachdb/pebble|nuxari/ledger$$'; then \
-		echo "ledger/verify must not depend on Pebble or the ledger"; exit 1; fi
+	@# Layering. The verifier, the CLI and the agent never link Pebble or
+	@# server code; the domain never imports Connect, generated protos or
+	@# the gateway.
+	@for p in ./ledger/verify ./cli ./cmd/nuxctl ./agent ./cmd/nuxari-agent; do \
+		bad=$$($(GO) list -deps $$p | grep -E '^github.com/cockroachdb/pebble|^github.com/nuxari/nuxari/(server|governance|agentgw|evidence/objstore|ledger)(/|$$)' | grep -vE '^github.com/nuxari/nuxari/ledger/(verify|leaf)$$'); \
+		if [ -n "$$bad" ]; then echo "$$p must not depend on Pebble or server code:"; echo "$$bad"; exit 1; fi; \
+	done
+	@for p in $$($(GO) list ./governance/... | grep -v '/governance/api$$'); do \
+		bad=$$($(GO) list -deps $$p | grep -E '^connectrpc.com/|^github.com/nuxari/nuxari/(proto/gen|agentgw|server)(/|$$)'); \
+		if [ -n "$$bad" ]; then echo "$$p (the domain) must not depend on transport code:"; echo "$$bad"; exit 1; fi; \
+	done
+	@if [ -n "$$($(GO) mod tidy -diff)" ]; then echo "go.mod is not tidy: run 'go mod tidy'"; exit 1; fi
 
 .PHONY: unit
 unit: ## Run the unit, integration and crash tests with the race detector, then the million-event package test without it.

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/agentgw/agentsig"
+	"github.com/nuxari/nuxari/internal/agentsig"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"google.golang.org/protobuf/types/known/durationpb"

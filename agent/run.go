@@ -17,8 +17,8 @@ import (
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/agentgw/agentsig"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/agentsig"
+	"github.com/nuxari/nuxari/internal/secret"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"google.golang.org/protobuf/types/known/timestamppb"

@@ -16,8 +16,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/nuxari/nuxari/agent"
-	"github.com/nuxari/nuxari/agentgw/agentsig"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/agentsig"
+	"github.com/nuxari/nuxari/internal/secret"
 )
 
 // enrolled returns a config enrolled with a fresh fake gateway.

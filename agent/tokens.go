@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/agentgw/agentsig"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/agentsig"
+	"github.com/nuxari/nuxari/internal/secret"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 )
 

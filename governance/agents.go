@@ -14,11 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nuxari/nuxari/agentgw/agentsig"
 	"github.com/nuxari/nuxari/governance/rbac"
-	"github.com/nuxari/nuxari/governance/secret"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/governance/token"
+	"github.com/nuxari/nuxari/internal/agentsig"
+	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger"
 )
 

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/nuxari/nuxari/governance/rbac"
-	"github.com/nuxari/nuxari/governance/secret"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/governance/token"
+	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/rbac"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/sigstore/sigstore/pkg/signature"
 )

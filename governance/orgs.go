@@ -10,8 +10,8 @@ import (
 
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/rbac"
-	"github.com/nuxari/nuxari/governance/secret"
 	"github.com/nuxari/nuxari/governance/store"
+	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger"
 )
 

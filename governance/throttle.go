@@ -9,8 +9,8 @@ import (
 
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/ratelimit"
-	"github.com/nuxari/nuxari/governance/secret"
 	"github.com/nuxari/nuxari/internal/netsource"
+	"github.com/nuxari/nuxari/internal/secret"
 )
 
 // Throttling: what a stranger may make the server do (DESIGN.md,

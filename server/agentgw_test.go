@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/agentgw/agentsig"
 	"github.com/nuxari/nuxari/governance/token"
+	"github.com/nuxari/nuxari/internal/agentsig"
 	"github.com/nuxari/nuxari/ledger/verify"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"

@@ -25,7 +25,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/nuxari/nuxari/evidence/archive"
 	"github.com/nuxari/nuxari/evidence/objstore"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/agentgw/agentsig"
 	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/internal/agentsig"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/nuxari/nuxari/server/servertest"

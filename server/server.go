@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,16 +162,21 @@ func Open(cfg Config) (*Server, error) {
 }
 
 // Services lists the fully-qualified names of every RPC service served.
-var Services = []string{
+var Services = append(slices.Clone(APIServices),
+	grpchealth.HealthV1ServiceName,
+	grpcreflect.ReflectV1ServiceName,
+	grpcreflect.ReflectV1AlphaServiceName,
+)
+
+// APIServices lists Nuxari's own services: those health reports on and
+// reflection describes.
+var APIServices = []string{
 	nuxariv1connect.OrgServiceName,
 	nuxariv1connect.AuthServiceName,
 	nuxariv1connect.LedgerServiceName,
 	nuxariv1connect.EvidenceServiceName,
 	nuxariv1connect.AgentAdminServiceName,
 	nuxariv1connect.AgentGatewayServiceName,
-	grpchealth.HealthV1ServiceName,
-	grpcreflect.ReflectV1ServiceName,
-	grpcreflect.ReflectV1AlphaServiceName,
 }
 
 func (s *Server) routes() http.Handler {
@@ -189,8 +195,8 @@ func (s *Server) routes() http.Handler {
 	gwOpts := connect.WithHandlerOptions(opts, connect.WithReadMaxBytes(evidenceRequestBytes))
 	h := api.NewHandlers(s.svc, s.log)
 	gw := agentgw.New(s.svc, s.log)
-	health := grpchealth.NewStaticChecker(Services[:6]...)
-	reflector := grpcreflect.NewStaticReflector(Services[:6]...)
+	health := grpchealth.NewStaticChecker(APIServices...)
+	reflector := grpcreflect.NewStaticReflector(APIServices...)
 	services := func(o, gwo connect.HandlerOption) map[string]http.Handler {
 		m := map[string]http.Handler{}
 		for _, mk := range []func() (string, http.Handler){

@@ -25,7 +25,7 @@ import (
 	"syscall"
 
 	"github.com/nuxari/nuxari/agent"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 )
 
 // joinTokenEnv names the environment variable that may hold the join

@@ -26,7 +26,7 @@ import (
 	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/password"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/server"
 	"golang.org/x/time/rate"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 )
 
 // DefaultRegion is the region S3Config uses when Region is empty.

@@ -23,7 +23,7 @@ import (
 
 	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/evidence/objstore/objstoretest"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 )
 
 // s3Env is the S3 service scripts/test-services.sh starts: a Versity

@@ -10,7 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/nuxari/nuxari/governance"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 )

@@ -12,7 +12,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/rbac"
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuxari/nuxari/agentgw/agentsig"
+	"github.com/nuxari/nuxari/internal/agentsig"
 )
 
 func TestPayloads(t *testing.T) {

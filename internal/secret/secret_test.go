@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nuxari/nuxari/governance/secret"
+	"github.com/nuxari/nuxari/internal/secret"
 )
 
 // raw is the secret every test hides. It is distinctive enough that a
