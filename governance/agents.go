@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -70,10 +69,6 @@ const (
 // Collectors an agent may be asked to run (each only if its own
 // configuration allows it).
 var Collectors = []string{"file", "users", "sudoers", "packages", "command"}
-
-// ErrLimitExceeded: a bound on what a caller may store was reached (a
-// task's evidence). Its message names the limit.
-var ErrLimitExceeded = errors.New("limit exceeded")
 
 // joinTokenPermission is what a join token's creator needs, when it is
 // created and still when it is used: the permission CreateJoinToken needs
@@ -193,7 +188,7 @@ func (s *Service) agent(ctx context.Context, o store.Org, id string) (Agent, []b
 	var a Agent
 	raw, err := o.GetJSON(ctx, prefixAgent+id, &a)
 	if err != nil {
-		return Agent{}, nil, notFoundAs(err, fmt.Errorf("%w: agent", ErrNotFound))
+		return Agent{}, nil, notFoundAs(err, errorf(ErrNotFound, "agent"))
 	}
 	s.agents.mu.Lock()
 	a.LastSeen = s.agents.seen[hubKey(o.ID(), id)]
@@ -244,7 +239,7 @@ func (s *Service) RevokeJoinToken(ctx context.Context, p *Principal, id string) 
 	var jr joinRecord
 	raw, err := o.GetJSON(ctx, prefixJoin+id, &jr)
 	if err != nil {
-		return notFoundAs(err, fmt.Errorf("%w: join token", ErrNotFound))
+		return notFoundAs(err, errorf(ErrNotFound, "join token"))
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event:   newEvent(ctx, "agent.join_token.revoked", p.Actor(), "jointoken:"+id, map[string]any{"created_by": jr.CreatedBy, "expires": jr.Expires}),
@@ -294,7 +289,7 @@ func (s *Service) joinCreatorHolds(ctx context.Context, o store.Org, createdBy s
 	return req, "", nil
 }
 
-var errBadJoin = fmt.Errorf("%w: join token is invalid, used or expired", ErrUnauthenticated)
+var errBadJoin = errorf(ErrUnauthenticated, "join token is invalid, used or expired")
 
 // Enroll enrols an agent with a join token and the agent's Ed25519 public
 // key ("agent.enrolled"). The join token is burned by its first use,
@@ -304,7 +299,7 @@ var errBadJoin = fmt.Errorf("%w: join token is invalid, used or expired", ErrUna
 // are still as they were checked.
 func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, hostname string) (org, agentID string, err error) {
 	if !s.loginSource.AllowAt("enroll\x00"+sourceKey(RequestInfoFrom(ctx).Source), s.throttle.now()) {
-		return "", "", fmt.Errorf("%w", ErrRateLimited)
+		return "", "", ErrRateLimited
 	}
 	kind, orgID, hash, perr := token.Parse(join.Reveal())
 	if perr != nil || kind != token.Join {
@@ -371,13 +366,13 @@ func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, ho
 	return orgID, a.ID, nil
 }
 
-var errBadAgent = fmt.Errorf("%w: unknown or decommissioned agent, or a bad signature", ErrUnauthenticated)
+var errBadAgent = errorf(ErrUnauthenticated, "unknown or decommissioned agent, or a bad signature")
 
 // Challenge returns a fresh, single-use challenge for an agent's token
 // request.
 func (s *Service) Challenge(ctx context.Context, orgID, agentID string) ([]byte, time.Time, error) {
 	if !s.loginSource.AllowAt("agent\x00"+sourceKey(RequestInfoFrom(ctx).Source), s.throttle.now()) {
-		return nil, time.Time{}, fmt.Errorf("%w", ErrRateLimited)
+		return nil, time.Time{}, ErrRateLimited
 	}
 	if validateOrgID(orgID) != nil || validateID("agent_id", agentID) != nil {
 		return nil, time.Time{}, errBadAgent
@@ -425,7 +420,7 @@ func (s *Service) AgentToken(ctx context.Context, orgID, agentID string, chal, s
 	s.agents.mu.Unlock()
 	now := s.cfg.Clock()
 	if !ok || !now.Before(c.expires) {
-		return secret.String{}, time.Time{}, fmt.Errorf("%w: the challenge is unknown, used or expired; get a new one", ErrUnauthenticated)
+		return secret.String{}, time.Time{}, errorf(ErrUnauthenticated, "the challenge is unknown, used or expired; get a new one")
 	}
 	o := s.store.Org(orgID)
 	a, raw, err := s.agent(ctx, o, agentID)
@@ -584,7 +579,7 @@ func (s *Service) CreateTask(ctx context.Context, p *Principal, agentID, collect
 		return Task{}, err
 	}
 	if a.State != AgentActive {
-		return Task{}, fmt.Errorf("%w: agent %s is decommissioned", ErrPrecondition, a.ID)
+		return Task{}, errorf(ErrPrecondition, "agent %s is decommissioned", a.ID)
 	}
 	t := Task{ID: newID("t"), AgentID: a.ID, Collector: collector, Target: target, State: TaskPending, Created: s.cfg.Clock().UTC()}
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
@@ -605,7 +600,7 @@ func (s *Service) task(ctx context.Context, o store.Org, id string) (Task, []byt
 	var t Task
 	raw, err := o.GetJSON(ctx, prefixTask+id, &t)
 	if err != nil {
-		return Task{}, nil, notFoundAs(err, fmt.Errorf("%w: task", ErrNotFound))
+		return Task{}, nil, notFoundAs(err, errorf(ErrNotFound, "task"))
 	}
 	return t, raw, nil
 }
@@ -621,7 +616,7 @@ func (s *Service) GetTask(ctx context.Context, p *Principal, id string) (Task, e
 func (s *Service) agentTask(ctx context.Context, p *Principal, id string) (Task, []byte, error) {
 	t, raw, err := s.task(ctx, s.orgOf(p), id)
 	if err == nil && t.AgentID != p.AgentID {
-		return Task{}, nil, fmt.Errorf("%w: task", ErrNotFound)
+		return Task{}, nil, errorf(ErrNotFound, "task")
 	}
 	return t, raw, err
 }
@@ -689,7 +684,7 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID strin
 		return nil, err
 	}
 	if t.State != TaskDelivered && t.State != TaskPending {
-		return nil, fmt.Errorf("%w: task %s is %s", ErrPrecondition, t.ID, t.State)
+		return nil, errorf(ErrPrecondition, "task %s is %s", t.ID, t.State)
 	}
 	a, _, err := s.agent(ctx, o, p.AgentID)
 	if err != nil {
@@ -704,7 +699,7 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID strin
 		if err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: items[%d]: %s; the evidence was refused and the refusal recorded", ErrPermission, i, reason)
+		return errorf(ErrPermission, "items[%d]: %s; the evidence was refused and the refusal recorded", i, reason)
 	}
 	for i, it := range items {
 		if len(it.Content) > MaxEvidenceSize {
@@ -750,10 +745,10 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID strin
 		// the commit requires it unchanged: concurrent submissions
 		// cannot together pass the limits.
 		if len(t.Evidence)+1 > MaxTaskEvidenceItems {
-			return nil, fmt.Errorf("%w: task %s would hold more than %d evidence items (limit per task)", ErrLimitExceeded, t.ID, MaxTaskEvidenceItems)
+			return nil, errorf(ErrLimitExceeded, "task %s would hold more than %d evidence items (limit per task)", t.ID, MaxTaskEvidenceItems)
 		}
 		if t.EvidenceBytes+int64(len(it.Content)) > MaxTaskEvidenceBytes {
-			return nil, fmt.Errorf("%w: task %s would hold more than %d bytes of evidence (limit per task)", ErrLimitExceeded, t.ID, MaxTaskEvidenceBytes)
+			return nil, errorf(ErrLimitExceeded, "task %s would hold more than %d bytes of evidence (limit per task)", t.ID, MaxTaskEvidenceBytes)
 		}
 		t.Evidence = append(t.Evidence, h)
 		t.EvidenceBytes += int64(len(it.Content))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/rbac"
@@ -22,7 +21,7 @@ const (
 
 // errBadCredentials is the one answer to every failed login, whatever
 // failed, so that a caller learns nothing about which accounts exist.
-var errBadCredentials = fmt.Errorf("%w: wrong org, email or password", ErrUnauthenticated)
+var errBadCredentials = errorf(ErrUnauthenticated, "wrong org, email or password")
 
 // Login checks an email and password in an org and starts a session
 // ("auth.login.succeeded"). A failure in an existing org is audited
@@ -113,7 +112,7 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 // Authenticate returns the principal of a bearer token. Every failure is
 // the same ErrUnauthenticated.
 func (s *Service) Authenticate(ctx context.Context, bearer secret.String) (*Principal, error) {
-	unauth := fmt.Errorf("%w: missing, invalid or expired token", ErrUnauthenticated)
+	unauth := errorf(ErrUnauthenticated, "missing, invalid or expired token")
 	kind, orgID, hash, err := token.Parse(bearer.Reveal())
 	if err != nil {
 		return nil, unauth
@@ -185,12 +184,12 @@ func notFoundAs(err, as error) error {
 // it is refused: revoke the token instead.
 func (s *Service) Logout(ctx context.Context, p *Principal) error {
 	if p.sessionKey == "" {
-		return fmt.Errorf("%w: an API token has no session; revoke the token instead", ErrPrecondition)
+		return errorf(ErrPrecondition, "an API token has no session; revoke the token instead")
 	}
 	o := s.orgOf(p)
 	raw, err := o.Get(ctx, p.sessionKey)
 	if err != nil {
-		return notFoundAs(err, fmt.Errorf("%w: session already ended", ErrUnauthenticated))
+		return notFoundAs(err, errorf(ErrUnauthenticated, "session already ended"))
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event:   newEvent(ctx, "auth.logout", p.Actor(), p.UserID, nil),
@@ -216,10 +215,10 @@ func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, name string,
 		return APIToken{}, secret.String{}, invalid("ttl must be between 1m and %s", MaxAPITokenTTL)
 	}
 	if !rbac.Covers(p.Role, role) {
-		return APIToken{}, secret.String{}, fmt.Errorf("%w: a token cannot hold permissions its creator lacks (role %s)", ErrPermission, role)
+		return APIToken{}, secret.String{}, errorf(ErrPermission, "a token cannot hold permissions its creator lacks (role %s)", role)
 	}
 	if p.TokenID != "" {
-		return APIToken{}, secret.String{}, fmt.Errorf("%w: API tokens cannot create API tokens; log in", ErrPermission)
+		return APIToken{}, secret.String{}, errorf(ErrPermission, "API tokens cannot create API tokens; log in")
 	}
 	tok, hash, err := token.New(token.API, p.Org)
 	if err != nil {
@@ -250,7 +249,7 @@ func (s *Service) RevokeAPIToken(ctx context.Context, p *Principal, id string) e
 	var t apiTokenRecord
 	raw, err := o.GetJSON(ctx, prefixToken+id, &t)
 	if err != nil {
-		return notFoundAs(err, fmt.Errorf("%w: API token", ErrNotFound))
+		return notFoundAs(err, errorf(ErrNotFound, "API token"))
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event:   newEvent(ctx, "auth.api_token.revoked", p.Actor(), "token:"+t.ID, map[string]any{"name": t.Name}),

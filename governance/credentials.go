@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/rbac"
@@ -77,7 +76,7 @@ func (s *Service) IssuePasswordSetup(ctx context.Context, p *Principal, userID s
 		return PasswordSetup{}, err
 	}
 	if userID == p.UserID {
-		return PasswordSetup{}, fmt.Errorf("%w: change your own password with ChangePassword", ErrPermission)
+		return PasswordSetup{}, errorf(ErrPermission, "change your own password with ChangePassword")
 	}
 	o := s.orgOf(p)
 	u, raw, err := s.user(ctx, o, userID)
@@ -85,7 +84,7 @@ func (s *Service) IssuePasswordSetup(ctx context.Context, p *Principal, userID s
 		return PasswordSetup{}, err
 	}
 	if u.Role == rbac.Owner && !rbac.Allows(p.Role, rbac.RolesManage) {
-		return PasswordSetup{}, fmt.Errorf("%w: only owners may reset an owner's password", ErrPermission)
+		return PasswordSetup{}, errorf(ErrPermission, "only owners may reset an owner's password")
 	}
 	c := store.Change{Require: map[string][]byte{prefixUser + u.ID: raw}, Put: map[string]any{}}
 	ps, err := s.newSetup(p.Org, &u, p.Actor(), ttl, &c)
@@ -100,7 +99,7 @@ func (s *Service) IssuePasswordSetup(ctx context.Context, p *Principal, userID s
 	return ps, nil
 }
 
-var errBadSetup = fmt.Errorf("%w: setup token is invalid, used or expired; ask an owner for a new one", ErrUnauthenticated)
+var errBadSetup = errorf(ErrUnauthenticated, "setup token is invalid, used or expired; ask an owner for a new one")
 
 // SetPassword sets a member's password with a setup token
 // ("member.password_set", the member as actor). The token is used up and
@@ -112,7 +111,7 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 	// its attempt back.
 	srcKey := "setup\x00" + sourceKey(RequestInfoFrom(ctx).Source)
 	if !s.loginSource.AllowAt(srcKey, s.throttle.now()) {
-		return "", "", fmt.Errorf("%w: too many attempts from this address; wait and retry", ErrRateLimited)
+		return "", "", errorf(ErrRateLimited, "too many attempts from this address; wait and retry")
 	}
 	kind, orgID, hash, perr := token.Parse(setup.Reveal())
 	if perr != nil || kind != token.Setup {
@@ -163,7 +162,7 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 // wrong guesses count against the login limits.
 func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next secret.String) (int, error) {
 	if p.sessionKey == "" {
-		return 0, fmt.Errorf("%w: an API token has no password; log in to change yours", ErrPrecondition)
+		return 0, errorf(ErrPrecondition, "an API token has no password; log in to change yours")
 	}
 	if current.IsZero() {
 		return 0, invalid("current_password is required")
@@ -192,7 +191,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		}); err != nil {
 			return 0, conflict(err)
 		}
-		return 0, fmt.Errorf("%w: current_password is wrong", ErrPermission)
+		return 0, errorf(ErrPermission, "current_password is wrong")
 	}
 	attempt.succeeded()
 	if u.PasswordHash, err = s.hashPassword(ctx, "new_password", next); err != nil {
@@ -227,7 +226,7 @@ func (s *Service) EndMemberSessions(ctx context.Context, p *Principal, userID st
 		return 0, 0, err
 	}
 	if u.Role == rbac.Owner && u.ID != p.UserID && !rbac.Allows(p.Role, rbac.RolesManage) {
-		return 0, 0, fmt.Errorf("%w: only owners may end an owner's sessions", ErrPermission)
+		return 0, 0, errorf(ErrPermission, "only owners may end an owner's sessions")
 	}
 	c := store.Change{Require: map[string][]byte{prefixUser + u.ID: raw}, Put: map[string]any{}}
 	if sessions, err = s.endSessions(ctx, o, &u, "", &c); err != nil {

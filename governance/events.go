@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nuxari/nuxari/governance/jcs"
+	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
@@ -54,15 +55,19 @@ func ledgerErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ledger.ErrUnknownOrg):
-		return fmt.Errorf("%w: the org has no log", ErrNotFound)
+		return errorf(ErrNotFound, "the org has no log")
 	case errors.Is(err, ledger.ErrIndexOutOfRange):
-		return fmt.Errorf("%w: the index is beyond the end of the log", ErrNotFound)
+		return errorf(ErrNotFound, "the index is beyond the end of the log")
 	case errors.Is(err, ledger.ErrSizeOutOfRange):
-		return fmt.Errorf("%w: the tree size is larger than the log", ErrNotFound)
+		return errorf(ErrNotFound, "the tree size is larger than the log")
 	case errors.Is(err, ledger.ErrNotFound):
-		return fmt.Errorf("%w: no checkpoint of that tree size has been issued", ErrNotFound)
+		return errorf(ErrNotFound, "no checkpoint of that tree size has been issued")
 	case errors.Is(err, ledger.ErrInvalidRange):
 		return invalid("the range of the log is not valid")
+	case errors.Is(err, ledger.ErrClosed):
+		return wrapf(ErrUnavailable, err, "the server is shutting down; retry")
+	case errors.Is(err, ledger.ErrFailed):
+		return wrapf(ErrUnavailable, err, "the log's storage failed; retry later")
 	}
 	return err
 }
@@ -87,7 +92,7 @@ func (s *Service) InclusionProof(ctx context.Context, p *Principal, index, size 
 		return nil, Checkpoint{}, nil, err
 	}
 	if index >= cp.Size {
-		return nil, Checkpoint{}, nil, fmt.Errorf("%w: leaf %d is not in the tree of size %d", ErrNotFound, index, cp.Size)
+		return nil, Checkpoint{}, nil, errorf(ErrNotFound, "leaf %d is not in the tree of size %d", index, cp.Size)
 	}
 	proof, err := s.ledger.InclusionProof(ctx, p.Org, index, cp.Size)
 	if err != nil {
@@ -343,7 +348,7 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 	keys := map[string]bool{}
 	for i, e := range evs {
 		if err := validateCustomType(e.Type); err != nil {
-			return nil, Checkpoint{}, fmt.Errorf("events[%d]: %w", i, err)
+			return nil, Checkpoint{}, errs.Prefix(err, "events[%d]", i)
 		}
 		if err := leaf.ValidateIdempotencyKey(e.IdempotencyKey); err != nil {
 			return nil, Checkpoint{}, invalid("events[%d].idempotency_key must be at most %d of [A-Za-z0-9._:-]", i, leaf.MaxIdempotencyKeyLen)
@@ -377,7 +382,7 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 	defer release()
 	rs, err := s.orgOf(p).Commit(ctx, ledger.AckCheckpoint, changes...)
 	if errors.Is(err, ledger.ErrIdempotencyConflict) {
-		return nil, Checkpoint{}, fmt.Errorf("%w: an idempotency key was used before with different data", ErrPrecondition)
+		return nil, Checkpoint{}, errorf(ErrPrecondition, "an idempotency key was used before with different data")
 	}
 	if err != nil {
 		return nil, Checkpoint{}, err

@@ -138,7 +138,7 @@ func (s *Service) Close() {
 	}
 }
 
-var errNoEvidence = fmt.Errorf("%w: evidence export is not configured on this server", ErrPrecondition)
+var errNoEvidence = errorf(ErrPrecondition, "evidence export is not configured on this server")
 
 func validateScope(sc *Scope) error {
 	if len(sc.Types) > MaxScopeFilters || len(sc.Subjects) > MaxScopeFilters {
@@ -172,7 +172,7 @@ func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Ex
 	// A place in the org's queue is taken before anything is recorded: an
 	// export refused for capacity leaves nothing in the log.
 	if !s.exports.queue.reserve(p.Org) {
-		return Export{}, fmt.Errorf("%w: the org has %d exports queued or running, the most it may have; export again when one ends", ErrRateLimited, s.cfg.ExportsPerOrg)
+		return Export{}, errorf(ErrRateLimited, "the org has %d exports queued or running, the most it may have; export again when one ends", s.cfg.ExportsPerOrg)
 	}
 	x := Export{ID: newID("x"), State: ExportRunning, Scope: sc, RequestedBy: p.Actor(), Created: s.cfg.Clock().UTC()}
 	// Acknowledged once a checkpoint covers the request, so that the
@@ -197,7 +197,7 @@ func (s *Service) export(ctx context.Context, o store.Org, id string) (Export, [
 	var x Export
 	raw, err := o.GetJSON(ctx, prefixExport+id, &x)
 	if err != nil {
-		return Export{}, nil, notFoundAs(err, fmt.Errorf("%w: export", ErrNotFound))
+		return Export{}, nil, notFoundAs(err, errorf(ErrNotFound, "export"))
 	}
 	if x.State == ExportRunning && s.exports != nil {
 		if pr, ok := s.exports.progress.Load(id); ok {
@@ -236,7 +236,7 @@ func (s *Service) downloadable(ctx context.Context, p *Principal, id, via string
 		return Export{}, err
 	}
 	if x.State != ExportSucceeded {
-		return Export{}, fmt.Errorf("%w: export %s is %s", ErrPrecondition, x.ID, x.State)
+		return Export{}, errorf(ErrPrecondition, "export %s is %s", x.ID, x.State)
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event: newEvent(ctx, "evidence.package.downloaded", p.Actor(), "export:"+x.ID, map[string]any{"via": via, "sha256": x.SHA256}),
@@ -257,7 +257,7 @@ func (s *Service) DownloadURL(ctx context.Context, p *Principal, id string) (str
 		return "", time.Time{}, err
 	}
 	if !s.exports.cfg.Store.WORM() {
-		return "", time.Time{}, fmt.Errorf("%w: this server keeps packages in a local directory, which has no download URLs; use DownloadPackage", ErrPrecondition)
+		return "", time.Time{}, errorf(ErrPrecondition, "this server keeps packages in a local directory, which has no download URLs; use DownloadPackage")
 	}
 	x, err := s.downloadable(ctx, p, id, "presigned_url")
 	if err != nil {

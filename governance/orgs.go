@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -29,7 +28,7 @@ type NewOrg struct {
 // "org.created", commits with the org's state.
 func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, Member, error) {
 	if !operator && s.cfg.SignupDisabled {
-		return Org{}, Member{}, fmt.Errorf("%w: self-service sign-up is turned off; ask the operator", ErrDisabled)
+		return Org{}, Member{}, errorf(ErrDisabled, "self-service sign-up is turned off; ask the operator")
 	}
 	if err := validateOrgID(n.ID); err != nil {
 		return Org{}, Member{}, err
@@ -49,7 +48,7 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	}
 	// Cheap checks first: a taken org ID costs a read, not a hash. The
 	// commit below still requires the ID free, for a race.
-	taken := fmt.Errorf("%w: org %q is taken; choose another org_id", ErrAlreadyExists, n.ID)
+	taken := errorf(ErrAlreadyExists, "org %q is taken; choose another org_id", n.ID)
 	o := s.store.Org(n.ID)
 	if _, err := o.Get(ctx, keyOrg); err == nil {
 		return Org{}, Member{}, taken
@@ -119,7 +118,7 @@ func (s *Service) org(ctx context.Context, o store.Org) (Org, error) {
 	var r orgRecord
 	if _, err := o.GetJSON(ctx, keyOrg, &r); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return Org{}, fmt.Errorf("%w: org", ErrNotFound)
+			return Org{}, errorf(ErrNotFound, "org")
 		}
 		return Org{}, err
 	}
@@ -137,7 +136,7 @@ func (s *Service) org(ctx context.Context, o store.Org) (Org, error) {
 // principal's org is NotFound, exactly as a missing org.
 func (s *Service) GetOrg(ctx context.Context, p *Principal, id string) (Org, error) {
 	if id != "" && id != p.Org {
-		return Org{}, fmt.Errorf("%w: org", ErrNotFound)
+		return Org{}, errorf(ErrNotFound, "org")
 	}
 	return s.org(ctx, s.orgOf(p))
 }
@@ -201,7 +200,7 @@ func (s *Service) UpdateSettings(ctx context.Context, p *Principal, st Settings)
 // refused because the actor's own records changed keeps its error.
 func conflict(err error) error {
 	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("%w", ErrConflict)
+		return ErrConflict
 	}
 	return err
 }
@@ -234,7 +233,7 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Mem
 		return Member{}, PasswordSetup{}, err
 	}
 	if n.Role == rbac.Owner && !rbac.Allows(p.Role, rbac.RolesManage) {
-		return Member{}, PasswordSetup{}, fmt.Errorf("%w: only owners may add owners", ErrPermission)
+		return Member{}, PasswordSetup{}, errorf(ErrPermission, "only owners may add owners")
 	}
 	u := userRecord{ID: newID("u"), Email: email, DisplayName: n.DisplayName, Role: n.Role, Created: s.cfg.Clock().UTC()}
 	c := store.Change{
@@ -259,7 +258,7 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Mem
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			if _, gerr := o.Get(ctx, prefixEmail+email); gerr == nil {
-				return Member{}, PasswordSetup{}, fmt.Errorf("%w: a member with this email", ErrAlreadyExists)
+				return Member{}, PasswordSetup{}, errorf(ErrAlreadyExists, "a member with this email")
 			}
 		}
 		return Member{}, PasswordSetup{}, conflict(err)
@@ -277,7 +276,7 @@ func (s *Service) changeOwners(ctx context.Context, o store.Org, c *store.Change
 	}
 	ids = fn(ids)
 	if len(ids) == 0 {
-		return fmt.Errorf("%w: an org always has at least one owner; make another member owner first", ErrPrecondition)
+		return errorf(ErrPrecondition, "an org always has at least one owner; make another member owner first")
 	}
 	c.Require[keyOwners] = old
 	c.Put[keyOwners] = ids
@@ -288,7 +287,7 @@ func (s *Service) user(ctx context.Context, o store.Org, id string) (userRecord,
 	var u userRecord
 	raw, err := o.GetJSON(ctx, prefixUser+id, &u)
 	if errors.Is(err, store.ErrNotFound) {
-		return u, nil, fmt.Errorf("%w: member", ErrNotFound)
+		return u, nil, errorf(ErrNotFound, "member")
 	}
 	return u, raw, err
 }
@@ -347,7 +346,7 @@ func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string
 		return Member{}, err
 	}
 	if userID == p.UserID {
-		return Member{}, fmt.Errorf("%w: nobody changes their own role; ask another owner", ErrPermission)
+		return Member{}, errorf(ErrPermission, "nobody changes their own role; ask another owner")
 	}
 	o := s.orgOf(p)
 	u, raw, err := s.user(ctx, o, userID)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"fmt"
 	"strings"
 	"time"
 
@@ -150,8 +149,8 @@ type Principal struct {
 // actor lost its session, token or enrolment, or its membership or role,
 // after it was authorized.
 var (
-	errCredentialChanged = fmt.Errorf("%w: the session or token was ended while the request ran", ErrUnauthenticated)
-	errMembershipChanged = fmt.Errorf("%w: the caller's membership or role changed while the request ran", ErrPermission)
+	errCredentialChanged = errorf(ErrUnauthenticated, "the session or token was ended while the request ran")
+	errMembershipChanged = errorf(ErrPermission, "the caller's membership or role changed while the request ran")
 )
 
 // credential and membership return the holds on a principal's

@@ -7,7 +7,6 @@ package governance
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,20 +16,6 @@ import (
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/ledger"
 	"golang.org/x/time/rate"
-)
-
-// Errors returned by the service; each wraps a message for the caller.
-// Messages never carry a secret or another org's data.
-var (
-	ErrInvalidArgument = errors.New("invalid argument")
-	ErrNotFound        = errors.New("not found")
-	ErrAlreadyExists   = errors.New("already exists")
-	ErrUnauthenticated = errors.New("unauthenticated")
-	ErrPermission      = errors.New("permission denied")
-	ErrPrecondition    = errors.New("failed precondition")
-	ErrConflict        = errors.New("state changed concurrently; retry")
-	ErrRateLimited     = errors.New("too many attempts; wait and retry")
-	ErrDisabled        = errors.New("disabled by the operator")
 )
 
 // Config configures a Service. Zero values are working defaults.

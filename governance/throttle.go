@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/password"
@@ -128,7 +127,7 @@ func accountKey(orgID, email string) string {
 	return string(h[:16])
 }
 
-var errLoginThrottled = fmt.Errorf("%w: too many failed logins from this address; wait and retry", ErrRateLimited)
+var errLoginThrottled = errorf(ErrRateLimited, "too many failed logins from this address; wait and retry")
 
 // loginAttempt is an admitted login attempt. It counts as a failure
 // unless succeeded is called.
@@ -189,11 +188,11 @@ func (t *throttle) admitSignup(ctx context.Context) error {
 	src := sourceKey(RequestInfoFrom(ctx).Source)
 	now := t.now()
 	if !t.signupSource.AllowAt(src, now) {
-		return fmt.Errorf("%w: too many sign-ups from this address; wait and retry", ErrRateLimited)
+		return errorf(ErrRateLimited, "too many sign-ups from this address; wait and retry")
 	}
 	if !t.signupGlobal.AllowAt("", now) {
 		t.signupSource.RefundAt(src, now)
-		return fmt.Errorf("%w: too many sign-ups; wait and retry", ErrRateLimited)
+		return errorf(ErrRateLimited, "too many sign-ups; wait and retry")
 	}
 	return nil
 }
@@ -216,7 +215,7 @@ func (t *throttle) dummyVerify(ctx context.Context, pw secret.String) error {
 
 func busy(err error) error {
 	if errors.Is(err, password.ErrBusy) {
-		return fmt.Errorf("%w: %w", ErrRateLimited, err)
+		return wrapf(ErrRateLimited, err, "%s", ErrRateLimited.Message())
 	}
 	return err
 }

@@ -22,7 +22,7 @@ const (
 )
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidArgument, fmt.Sprintf(format, args...))
+	return errorf(ErrInvalidArgument, "%s", fmt.Sprintf(format, args...))
 }
 
 func validateOrgID(id string) error {

@@ -4,36 +4,26 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/nuxari/nuxari/governance"
-	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/governance/errs"
 )
 
-// codes maps errors to Connect codes. A domain sentinel's error carries
-// a message the domain wrote for the caller; every other error's text is
-// not the caller's to see (a dependency's message, a path, a key), so it
-// gets msg, a fixed message, and its detail goes to the server log.
-var codes = []struct {
-	err  error
-	code connect.Code
-	msg  string
-}{
-	{governance.ErrInvalidArgument, connect.CodeInvalidArgument, ""},
-	{governance.ErrNotFound, connect.CodeNotFound, ""},
-	{governance.ErrAlreadyExists, connect.CodeAlreadyExists, ""},
-	{governance.ErrUnauthenticated, connect.CodeUnauthenticated, ""},
-	{governance.ErrPermission, connect.CodePermissionDenied, ""},
-	{governance.ErrDisabled, connect.CodePermissionDenied, ""},
-	{governance.ErrPrecondition, connect.CodeFailedPrecondition, ""},
-	{governance.ErrConflict, connect.CodeAborted, ""},
-	{governance.ErrRateLimited, connect.CodeResourceExhausted, ""},
-	{governance.ErrLimitExceeded, connect.CodeResourceExhausted, ""},
-	{context.Canceled, connect.CodeCanceled, "the call was canceled"},
-	{context.DeadlineExceeded, connect.CodeDeadlineExceeded, "the call's deadline passed"},
-	{ledger.ErrClosed, connect.CodeUnavailable, "the server is shutting down; retry"},
-	{ledger.ErrFailed, connect.CodeUnavailable, "the log's storage failed; retry later"},
+// codes maps each kind of domain error to its Connect code: the one
+// place the mapping is made.
+var codes = map[*errs.Error]connect.Code{
+	errs.InvalidArgument: connect.CodeInvalidArgument,
+	errs.NotFound:        connect.CodeNotFound,
+	errs.AlreadyExists:   connect.CodeAlreadyExists,
+	errs.Unauthenticated: connect.CodeUnauthenticated,
+	errs.Permission:      connect.CodePermissionDenied,
+	errs.Disabled:        connect.CodePermissionDenied,
+	errs.Precondition:    connect.CodeFailedPrecondition,
+	errs.Conflict:        connect.CodeAborted,
+	errs.RateLimited:     connect.CodeResourceExhausted,
+	errs.LimitExceeded:   connect.CodeResourceExhausted,
+	errs.Unavailable:     connect.CodeUnavailable,
 }
 
 // Error maps a domain error to its Connect error, for handlers outside
@@ -52,19 +42,20 @@ func toConnect(ctx context.Context, log *slog.Logger, err error) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	for _, c := range codes {
-		if !errors.Is(err, c.err) {
-			continue
-		}
-		if c.msg != "" {
-			if c.code == connect.CodeUnavailable {
-				log.ErrorContext(ctx, "unavailable", slog.String("error", err.Error()))
+	if de, ok := errs.As(err); ok {
+		if code, ok := codes[de.Kind()]; ok {
+			if de.Unwrap() != nil {
+				// The cause is for the server's log only.
+				log.WarnContext(ctx, "refused", slog.String("code", code.String()), slog.String("error", err.Error()))
 			}
-			return connect.NewError(c.code, errors.New(c.msg))
+			return connect.NewError(code, errors.New(de.Message()))
 		}
-		// The code already says what the sentinel says.
-		msg := strings.TrimPrefix(err.Error(), c.err.Error()+": ")
-		return connect.NewError(c.code, errors.New(msg))
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, errors.New("the call was canceled"))
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("the call's deadline passed"))
 	}
 	log.ErrorContext(ctx, "internal error", slog.String("error", err.Error()))
 	return connect.NewError(connect.CodeInternal, errors.New(internalMessage(ctx)))

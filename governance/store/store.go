@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/jcs"
 	"github.com/nuxari/nuxari/ledger"
 )
@@ -230,6 +231,10 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	case errors.Is(err, ledger.ErrPrecondition):
 		return fmt.Errorf("%w: %w", ErrConflict, err)
+	case errors.Is(err, ledger.ErrClosed):
+		return errs.Wrap(errs.Unavailable, err, "the server is shutting down; retry")
+	case errors.Is(err, ledger.ErrFailed):
+		return errs.Wrap(errs.Unavailable, err, "the log's storage failed; retry later")
 	}
 	return err
 }
