@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nuxari/nuxari/governance/jcs"
 	"github.com/nuxari/nuxari/governance/errs"
+	"github.com/nuxari/nuxari/governance/jcs"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
