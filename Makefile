@@ -82,12 +82,7 @@ unit: ## Run the unit, integration and crash tests with the race detector, then 
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each.
-	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
-		done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(PKGS)
 
 .PHONY: test
 test: lint unit fuzz ## Everything CI runs: lint, all tests, fuzz smoke.
