@@ -44,17 +44,18 @@ $(PROTOC_GEN_CONNECT_GO):
 	GOBIN=$(dir $@) $(GO) install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(PROTOC_GEN_CONNECT_GO_VERSION)
 
 .PHONY: generate
-generate: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_CONNECT_GO) ## Regenerate protos' Go code and docs/rbac.md.
+generate: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_CONNECT_GO) ## Regenerate protos' Go code, docs/rbac.md and docs/events.md.
 	PATH=$(dir $(PROTOC_GEN_GO)):$(dir $(PROTOC_GEN_CONNECT_GO)):$$PATH $(BUF) generate
 	$(GO) test ./governance/api -run '^TestRBACDoc$$' -count=1 -update
+	$(GO) test ./internal/eventcatalog -run '^TestEventsDoc$$' -count=1 -update
 
 .PHONY: lint
 lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated code current.
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(BUF) lint
 	$(MAKE) --no-print-directory generate
-	@if [ -n "$$(git status --porcelain -- proto docs/rbac.md)" ]; then \
-		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto docs/rbac.md; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- proto docs/rbac.md docs/events.md)" ]; then \
+		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto docs/rbac.md docs/events.md; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 	@# Layering. The verifier, the CLI and the agent never link Pebble or
