@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/nuxari/nuxari/internal/eventcatalog"
 	"io"
 	"os"
 	"path/filepath"
@@ -37,6 +38,11 @@ Without --wait it prints the export ID; follow it with 'evidence status'.`)
 	wait := f.Bool("wait", false, "wait until the export finishes, showing progress")
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
+	}
+	for _, t := range types {
+		if !eventcatalog.Known(t) {
+			return usagef(f.name, "--type %q is neither an event type (docs/events.md) nor %s<name>", t, eventcatalog.CustomPrefix)
+		}
 	}
 	sc := &nuxariv1.EvidenceScope{Types: types, Subjects: subjects}
 	if err := parseTimeRange(f.name, *since, *until, &sc.StartTime, &sc.EndTime); err != nil {

@@ -32,6 +32,7 @@ func TestEvidenceExportDownloadVerify(t *testing.T) {
 		State      string `json:"state"`
 		EventCount string `json:"eventCount"`
 	}
+	h.fails(cli.ExitUsage, []string{`--type "member.addded" is neither an event type`}, "", "evidence", "export", "--type", "member.addded")
 	h.jsonOut(&x, "evidence", "export", "--type", "custom.deploy", "--wait")
 	if x.State != "EXPORT_STATE_SUCCEEDED" || x.EventCount != "1" {
 		t.Fatalf("export: %+v", x)

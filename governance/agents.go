@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"slices"
 	"strings"
 	"sync"
@@ -214,7 +215,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, p *Principal, ttl time.Du
 	jr := joinRecord{ID: token.ID(hash), Hash: hex.EncodeToString(hash[:]), CreatedBy: p.Actor(), Created: now, Expires: now.Add(ttl)}
 	key := prefixJoin + jr.ID
 	if _, err := s.orgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "agent.join_token.created", p.Actor(), "jointoken:"+jr.ID, map[string]any{"expires": jr.Expires}),
+		Event:   newEvent(ctx, ec.AgentJoinTokenCreated, p.Actor(), "jointoken:"+jr.ID, map[string]any{"expires": jr.Expires}),
 		Require: map[string][]byte{key: nil},
 		Put:     map[string]any{key: jr},
 	}); err != nil {
@@ -242,7 +243,7 @@ func (s *Service) RevokeJoinToken(ctx context.Context, p *Principal, id string) 
 		return notFoundAs(err, errorf(ErrNotFound, "join token"))
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "agent.join_token.revoked", p.Actor(), "jointoken:"+id, map[string]any{"created_by": jr.CreatedBy, "expires": jr.Expires}),
+		Event:   newEvent(ctx, ec.AgentJoinTokenRevoked, p.Actor(), "jointoken:"+id, map[string]any{"created_by": jr.CreatedBy, "expires": jr.Expires}),
 		Require: map[string][]byte{prefixJoin + id: raw},
 		Delete:  []string{prefixJoin + id},
 	})
@@ -320,7 +321,7 @@ func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, ho
 	fail := func(reason string) error {
 		// Burn the token, and record why it was refused.
 		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-			Event:   newEvent(ctx, "agent.enrol.refused", "anonymous", "jointoken:"+id, map[string]any{"reason": reason, "source": RequestInfoFrom(ctx).Source}),
+			Event:   newEvent(ctx, ec.AgentEnrolRefused, ec.Anonymous, "jointoken:"+id, map[string]any{"reason": reason, "source": RequestInfoFrom(ctx).Source}),
 			Require: map[string][]byte{key: raw},
 			Delete:  []string{key},
 		})
@@ -353,7 +354,7 @@ func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, ho
 	creator[key] = raw
 	creator[prefixAgent+a.ID] = nil
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event: newEvent(ctx, "agent.enrolled", "agent:"+a.ID, "agent:"+a.ID, map[string]any{
+		Event: newEvent(ctx, ec.AgentEnrolled, "agent:"+a.ID, "agent:"+a.ID, map[string]any{
 			"hostname": hostname, "public_key": base64.StdEncoding.EncodeToString(pub), "join_token": id,
 			"join_token_created_by": jr.CreatedBy, "source": RequestInfoFrom(ctx).Source,
 		}),
@@ -443,7 +444,7 @@ func (s *Service) AgentToken(ctx context.Context, orgID, agentID string, chal, s
 		a.Tokens = a.Tokens[1:]
 	}
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "agent.token.issued", "agent:"+a.ID, "agent:"+a.ID, map[string]any{"token_id": token.ID(hash), "expires": exp}),
+		Event:   newEvent(ctx, ec.AgentTokenIssued, "agent:"+a.ID, "agent:"+a.ID, map[string]any{"token_id": token.ID(hash), "expires": exp}),
 		Require: map[string][]byte{prefixAgent + a.ID: raw, prefixAgentTok + h: nil},
 		Put:     map[string]any{prefixAgent + a.ID: a, prefixAgentTok + h: agentTokenRecord{AgentID: a.ID, Expires: exp}},
 		Delete:  drop,
@@ -536,7 +537,7 @@ func (s *Service) DecommissionAgent(ctx context.Context, p *Principal, id string
 	revoked := len(a.Tokens)
 	a.State, a.Tokens = AgentDecommissioned, nil
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "agent.decommissioned", p.Actor(), "agent:"+a.ID, map[string]any{"tokens_revoked": revoked}),
+		Event:   newEvent(ctx, ec.AgentDecommissioned, p.Actor(), "agent:"+a.ID, map[string]any{"tokens_revoked": revoked}),
 		Require: map[string][]byte{prefixAgent + a.ID: raw},
 		Put:     map[string]any{prefixAgent + a.ID: a},
 		Delete:  del,
@@ -583,7 +584,7 @@ func (s *Service) CreateTask(ctx context.Context, p *Principal, agentID, collect
 	}
 	t := Task{ID: newID("t"), AgentID: a.ID, Collector: collector, Target: target, State: TaskPending, Created: s.cfg.Clock().UTC()}
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "agent.task.created", p.Actor(), "agent:"+a.ID, map[string]any{"task_id": t.ID, "collector": collector, "target": target}),
+		Event:   newEvent(ctx, ec.AgentTaskCreated, p.Actor(), "agent:"+a.ID, map[string]any{"task_id": t.ID, "collector": collector, "target": target}),
 		Require: map[string][]byte{prefixAgent + a.ID: raw, prefixTask + t.ID: nil},
 		Put:     map[string]any{prefixTask + t.ID: t, prefixOpenTask + a.ID + "/" + t.ID: []byte{}},
 	}); err != nil {
@@ -644,7 +645,7 @@ func (s *Service) OpenTasks(ctx context.Context, p *Principal) ([]Task, error) {
 		if t.State == TaskPending {
 			t.State = TaskDelivered
 			if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-				Event:   newEvent(ctx, "agent.task.delivered", "agent:"+p.AgentID, "agent:"+p.AgentID, map[string]any{"task_id": t.ID}),
+				Event:   newEvent(ctx, ec.AgentTaskDelivered, "agent:"+p.AgentID, "agent:"+p.AgentID, map[string]any{"task_id": t.ID}),
 				Require: map[string][]byte{prefixTask + t.ID: raw},
 				Put:     map[string]any{prefixTask + t.ID: t},
 			}); err != nil {
@@ -692,7 +693,7 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID strin
 	}
 	reject := func(i int, reason string, claimed []byte) error {
 		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-			Event: newEvent(ctx, "evidence.rejected", "agent:"+a.ID, "agent:"+a.ID, map[string]any{
+			Event: newEvent(ctx, ec.EvidenceRejected, "agent:"+a.ID, "agent:"+a.ID, map[string]any{
 				"task_id": t.ID, "item": i, "reason": reason, "claimed_sha256": hex.EncodeToString(claimed),
 			}),
 		})
@@ -753,7 +754,7 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *Principal, taskID strin
 		t.Evidence = append(t.Evidence, h)
 		t.EvidenceBytes += int64(len(it.Content))
 		changes = append(changes, store.Change{
-			Event: newEvent(ctx, "evidence.recorded", "agent:"+a.ID, "agent:"+a.ID, map[string]any{
+			Event: newEvent(ctx, ec.EvidenceRecorded, "agent:"+a.ID, "agent:"+a.ID, map[string]any{
 				"task_id": t.ID, "collector": it.Collector, "target": it.Target, "sha256": h, "size": len(it.Content),
 				"collected_time": it.Collected.UTC(), "scrubbed": it.Scrubbed, "signature": base64.StdEncoding.EncodeToString(it.Signature),
 			}),
@@ -789,7 +790,7 @@ func (s *Service) CompleteTask(ctx context.Context, p *Principal, taskID string,
 		t.State = TaskSucceeded
 	}
 	_, err = s.orgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "agent.task.completed", "agent:"+p.AgentID, "agent:"+p.AgentID, map[string]any{"task_id": t.ID, "state": t.State, "detail": detail, "evidence": t.Evidence}),
+		Event:   newEvent(ctx, ec.AgentTaskCompleted, "agent:"+p.AgentID, "agent:"+p.AgentID, map[string]any{"task_id": t.ID, "state": t.State, "detail": detail, "evidence": t.Evidence}),
 		Require: map[string][]byte{prefixTask + t.ID: raw},
 		Put:     map[string]any{prefixTask + t.ID: t},
 		Delete:  []string{prefixOpenTask + p.AgentID + "/" + t.ID},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/rbac"
@@ -55,7 +56,7 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 		return secret.String{}, nil, err
 	}
 	fail := func(reason, userID string) error {
-		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{Event: newEvent(ctx, "auth.login.failed", "anonymous", userID,
+		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{Event: newEvent(ctx, ec.AuthLoginFailed, ec.Anonymous, userID,
 			map[string]any{"email": email, "reason": reason, "source": src})})
 		if err != nil {
 			return err
@@ -98,7 +99,7 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 	sess := sessionRecord{UserID: u.ID, Created: now, Expires: now.Add(s.cfg.SessionTTL), Epoch: u.SessionEpoch}
 	key := prefixSess + hex.EncodeToString(hash[:])
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event: newEvent(ctx, "auth.login.succeeded", u.ID, u.ID, map[string]any{
+		Event: newEvent(ctx, ec.AuthLoginSucceeded, u.ID, u.ID, map[string]any{
 			"session_id": token.ID(hash), "source": src, "expires": sess.Expires,
 		}),
 		Require: map[string][]byte{prefixUser + u.ID: raw, key: nil},
@@ -192,7 +193,7 @@ func (s *Service) Logout(ctx context.Context, p *Principal) error {
 		return notFoundAs(err, errorf(ErrUnauthenticated, "session already ended"))
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "auth.logout", p.Actor(), p.UserID, nil),
+		Event:   newEvent(ctx, ec.AuthLogout, p.Actor(), p.UserID, nil),
 		Require: map[string][]byte{p.sessionKey: raw},
 		Delete:  []string{p.sessionKey},
 	})
@@ -228,7 +229,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, p *Principal, name string,
 	h := hex.EncodeToString(hash[:])
 	t := apiTokenRecord{ID: token.ID(hash), Name: name, Role: role, CreatedBy: p.UserID, Created: now, Expires: now.Add(ttl), Hash: h}
 	if _, err := s.orgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
-		Event: newEvent(ctx, "auth.api_token.created", p.Actor(), "token:"+t.ID, map[string]any{
+		Event: newEvent(ctx, ec.AuthAPITokenCreated, p.Actor(), "token:"+t.ID, map[string]any{
 			"name": name, "role": role, "expires": t.Expires,
 		}),
 		Require: map[string][]byte{prefixToken + t.ID: nil, prefixTokenH + h: nil},
@@ -252,7 +253,7 @@ func (s *Service) RevokeAPIToken(ctx context.Context, p *Principal, id string) e
 		return notFoundAs(err, errorf(ErrNotFound, "API token"))
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, "auth.api_token.revoked", p.Actor(), "token:"+t.ID, map[string]any{"name": t.Name}),
+		Event:   newEvent(ctx, ec.AuthAPITokenRevoked, p.Actor(), "token:"+t.ID, map[string]any{"name": t.Name}),
 		Require: map[string][]byte{prefixToken + t.ID: raw},
 		Delete:  []string{prefixToken + t.ID, prefixTokenH + t.Hash},
 	})

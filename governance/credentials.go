@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/rbac"
@@ -91,7 +92,7 @@ func (s *Service) IssuePasswordSetup(ctx context.Context, p *Principal, userID s
 	if err != nil {
 		return PasswordSetup{}, err
 	}
-	c.Event = newEvent(ctx, "member.password_setup_issued", p.Actor(), u.ID, map[string]any{"expires": ps.Expires})
+	c.Event = newEvent(ctx, ec.MemberPasswordSetupIssued, p.Actor(), u.ID, map[string]any{"expires": ps.Expires})
 	c.Put[prefixUser+u.ID] = u
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		return PasswordSetup{}, conflict(err)
@@ -147,7 +148,7 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 	if err != nil {
 		return "", "", err
 	}
-	c.Event = newEvent(ctx, "member.password_set", u.ID, u.ID, map[string]any{"via": "setup_token", "sessions_ended": n})
+	c.Event = newEvent(ctx, ec.MemberPasswordSet, u.ID, u.ID, map[string]any{"via": "setup_token", "sessions_ended": n})
 	c.Put[prefixUser+u.ID] = u
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		return "", "", notFoundAs(conflict(err), errBadSetup)
@@ -187,7 +188,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	}
 	if !ok {
 		if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-			Event: newEvent(ctx, "auth.password_change.failed", p.Actor(), u.ID, map[string]any{"reason": "wrong_password"}),
+			Event: newEvent(ctx, ec.AuthPasswordChangeFailed, p.Actor(), u.ID, map[string]any{"reason": "wrong_password"}),
 		}); err != nil {
 			return 0, conflict(err)
 		}
@@ -206,7 +207,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err != nil {
 		return 0, err
 	}
-	c.Event = newEvent(ctx, "auth.password_changed", p.Actor(), u.ID, map[string]any{"sessions_ended": n})
+	c.Event = newEvent(ctx, ec.AuthPasswordChanged, p.Actor(), u.ID, map[string]any{"sessions_ended": n})
 	c.Put[prefixUser+u.ID] = u
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		return 0, conflict(err)
@@ -240,7 +241,7 @@ func (s *Service) EndMemberSessions(ctx context.Context, p *Principal, userID st
 		}
 		revoked, data["api_tokens_revoked"] = len(ids), ids
 	}
-	c.Event = newEvent(ctx, "member.sessions_ended", p.Actor(), u.ID, data)
+	c.Event = newEvent(ctx, ec.MemberSessionsEnded, p.Actor(), u.ID, data)
 	c.Put[prefixUser+u.ID] = u
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		return 0, 0, conflict(err)

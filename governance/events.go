@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/errs"
@@ -30,7 +30,6 @@ const (
 	// listScanLimit bounds the leaves one ListEvents page reads; a page
 	// may come back short, with a token to continue.
 	listScanLimit = 10_000
-	customPrefix  = "custom."
 )
 
 // Checkpoint is a signed tree head; see ledger.Checkpoint.
@@ -168,6 +167,9 @@ func (f *EventFilter) validate() error {
 	}
 	for _, t := range f.Types {
 		if err := validateText("types", t, 128, true); err != nil {
+			return err
+		}
+		if err := validateKnownType("types", t); err != nil {
 			return err
 		}
 	}
@@ -322,15 +324,17 @@ type Appended struct {
 }
 
 func validateCustomType(t string) error {
-	name, ok := strings.CutPrefix(t, customPrefix)
-	if !ok || name == "" || len(name) > 120 {
-		return invalid("type must be %q followed by 1 to 120 of [A-Za-z0-9._-]", customPrefix)
+	if !ec.IsCustom(t) {
+		return invalid("type must be %q followed by 1 to %d of [A-Za-z0-9._-]", ec.CustomPrefix, ec.MaxCustomNameLen)
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return invalid("type must be %q followed by 1 to 120 of [A-Za-z0-9._-]", customPrefix)
-		}
+	return nil
+}
+
+// validateKnownType refuses a type that names no event: neither in the
+// catalog nor a custom one.
+func validateKnownType(field, t string) error {
+	if !ec.Known(t) {
+		return invalid("%s: %q is neither an event type (docs/events.md) nor %s<name>", field, t, ec.CustomPrefix)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"io"
 	"iter"
 	"os"
@@ -148,6 +149,9 @@ func validateScope(sc *Scope) error {
 		if err := validateText("scope.types", t, 128, true); err != nil {
 			return err
 		}
+		if err := validateKnownType("scope.types", t); err != nil {
+			return err
+		}
 	}
 	for _, t := range sc.Subjects {
 		if err := validateText("scope.subjects", t, 128, true); err != nil {
@@ -178,7 +182,7 @@ func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Ex
 	// Acknowledged once a checkpoint covers the request, so that the
 	// package covers everything before it.
 	if _, err := s.orgOf(p).Commit(ctx, ledger.AckCheckpoint, store.Change{
-		Event:   newEvent(ctx, "evidence.export.requested", p.Actor(), "export:"+x.ID, map[string]any{"scope": sc}),
+		Event:   newEvent(ctx, ec.EvidenceExportRequested, p.Actor(), "export:"+x.ID, map[string]any{"scope": sc}),
 		Require: map[string][]byte{prefixExport + x.ID: nil},
 		Put:     map[string]any{prefixExport + x.ID: x},
 	}); err != nil {
@@ -239,7 +243,7 @@ func (s *Service) downloadable(ctx context.Context, p *Principal, id, via string
 		return Export{}, errorf(ErrPrecondition, "export %s is %s", x.ID, x.State)
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event: newEvent(ctx, "evidence.package.downloaded", p.Actor(), "export:"+x.ID, map[string]any{"via": via, "sha256": x.SHA256}),
+		Event: newEvent(ctx, ec.EvidencePackageDownloaded, p.Actor(), "export:"+x.ID, map[string]any{"via": via, "sha256": x.SHA256}),
 	})
 	return x, err
 }
@@ -331,10 +335,10 @@ func (s *Service) finishExport(ctx context.Context, org string, x Export, done *
 	if cur.State != ExportRunning {
 		return nil // already ended, e.g. failed by a restart's recovery
 	}
-	typ, data := "evidence.export.completed", map[string]any{}
+	typ, data := ec.EvidenceExportCompleted, map[string]any{}
 	if done == nil {
 		cur.State, cur.Error = ExportFailed, failure
-		typ, data["error"] = "evidence.export.failed", cur.Error
+		typ, data["error"] = ec.EvidenceExportFailed, cur.Error
 	} else {
 		cur = *done
 		cur.State = ExportSucceeded
@@ -343,7 +347,7 @@ func (s *Service) finishExport(ctx context.Context, org string, x Export, done *
 	}
 	cur.Completed = s.cfg.Clock().UTC()
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, typ, "system", "export:"+x.ID, data),
+		Event:   newEvent(ctx, typ, ec.System, "export:"+x.ID, data),
 		Require: map[string][]byte{prefixExport + x.ID: raw},
 		Put:     map[string]any{prefixExport + x.ID: cur},
 	})
@@ -413,7 +417,7 @@ func recordedEvidence(b []byte) string {
 			SHA256 string `json:"sha256"`
 		} `json:"data"`
 	}
-	if json.Unmarshal(l.Event, &ev) != nil || ev.Type != "evidence.recorded" || len(ev.Data.SHA256) != 64 {
+	if json.Unmarshal(l.Event, &ev) != nil || ev.Type != ec.EvidenceRecorded || len(ev.Data.SHA256) != 64 {
 		return ""
 	}
 	return ev.Data.SHA256

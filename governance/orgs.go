@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"slices"
 	"time"
 
@@ -77,7 +78,7 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 		via = "operator"
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event: newEvent(ctx, "org.created", u.ID, n.ID, map[string]any{
+		Event: newEvent(ctx, ec.OrgCreated, u.ID, n.ID, map[string]any{
 			"display_name": org.DisplayName, "owner": map[string]any{"user_id": u.ID, "email": u.Email}, "via": via,
 			"retention_seconds": int64(org.Retention / time.Second),
 		}),
@@ -188,7 +189,7 @@ func (s *Service) UpdateSettings(ctx context.Context, p *Principal, st Settings)
 		r.Retention, c.Retention = *st.Retention, *st.Retention
 	}
 	r.Version++
-	c.Event = newEvent(ctx, "org.settings_changed", p.Actor(), p.Org, changes)
+	c.Event = newEvent(ctx, ec.OrgSettingsChanged, p.Actor(), p.Org, changes)
 	c.Put = map[string]any{keyOrg: r}
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		return Org{}, conflict(err)
@@ -247,7 +248,7 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Mem
 	if err != nil {
 		return Member{}, PasswordSetup{}, err
 	}
-	c.Event = newEvent(ctx, "member.added", p.Actor(), u.ID, map[string]any{"email": email, "role": u.Role, "setup_expires": ps.Expires})
+	c.Event = newEvent(ctx, ec.MemberAdded, p.Actor(), u.ID, map[string]any{"email": email, "role": u.Role, "setup_expires": ps.Expires})
 	c.Put[prefixUser+u.ID] = u
 	o := s.orgOf(p)
 	if u.Role == rbac.Owner {
@@ -320,7 +321,7 @@ func (s *Service) RemoveMember(ctx context.Context, p *Principal, userID string)
 	if err != nil {
 		return err
 	}
-	c.Event = newEvent(ctx, "member.removed", p.Actor(), u.ID, map[string]any{
+	c.Event = newEvent(ctx, ec.MemberRemoved, p.Actor(), u.ID, map[string]any{
 		"email": u.Email, "role": u.Role, "sessions_ended": n, "api_tokens_revoked": ids,
 	})
 	if u.Role == rbac.Owner {
@@ -366,7 +367,7 @@ func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string
 	if err != nil {
 		return Member{}, err
 	}
-	c.Event = newEvent(ctx, "member.role_changed", p.Actor(), u.ID, map[string]any{"from": from, "to": role, "api_tokens_revoked": ids})
+	c.Event = newEvent(ctx, ec.MemberRoleChanged, p.Actor(), u.ID, map[string]any{"from": from, "to": role, "api_tokens_revoked": ids})
 	if from == rbac.Owner || role == rbac.Owner {
 		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string {
 			ids = slices.DeleteFunc(ids, func(id string) bool { return id == u.ID })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/store"
@@ -99,7 +100,7 @@ func (s *Service) sweepOrg(ctx context.Context, o store.Org) error {
 		if len(c.Require) == 0 {
 			return nil
 		}
-		c.Event = newEvent(ctx, "auth.expired_swept", "system", o.ID(), counts)
+		c.Event = newEvent(ctx, ec.AuthExpiredSwept, ec.System, o.ID(), counts)
 		if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 			// A record changed under the sweep: the next round sees it.
 			return conflict(err)

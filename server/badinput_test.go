@@ -123,7 +123,7 @@ func TestBadInput(t *testing.T) {
 	}
 	cpSize := waitCheckpointAt(t, owner, size)
 	for range 2 {
-		if _, err := owner.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{Scope: &nuxariv1.EvidenceScope{Types: []string{"none"}}})); err != nil {
+		if _, err := owner.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{Scope: &nuxariv1.EvidenceScope{Types: []string{"custom.none"}}})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -436,6 +436,15 @@ func TestBadInput(t *testing.T) {
 		}},
 		{"ExportPackage/65 types", "types", func() error {
 			return ignoreRes(owner.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{Scope: &nuxariv1.EvidenceScope{Types: types65}})))
+		}},
+		{"ExportPackage/type not in the catalog", "scope.types", func() error {
+			return ignoreRes(owner.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{Scope: &nuxariv1.EvidenceScope{Types: []string{"member.addded"}}})))
+		}},
+		{"ExportPackage/type in another case", "scope.types", func() error {
+			return ignoreRes(owner.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{Scope: &nuxariv1.EvidenceScope{Types: []string{"Member.Added"}}})))
+		}},
+		{"ListEvents/type not in the catalog", "types", func() error {
+			return ignoreRes(owner.Ledger.ListEvents(ctx, req(&nuxariv1.ListEventsRequest{Types: []string{"nonexistent.type"}})))
 		}},
 		{"GetExport/export_id empty", "export_id", func() error {
 			return ignoreRes(owner.Evidence.GetExport(ctx, req(&nuxariv1.GetExportRequest{})))
