@@ -275,14 +275,14 @@ func (r *Runner) Cancel(ctx context.Context, o store.Org, kind, id string, c sto
 				}
 				return end, nil
 			}
-		case !j.CancelRequested:
+		default:
+			// Running: c is committed even if a cancel was asked for
+			// before, so that every request to stop is in the log.
 			asked := j
 			asked.CancelRequested = true
 			if _, err = o.Commit(ctx, ledger.AckDurable, withRecord(c, key, raw, asked)); err == nil {
 				return r.awaitEnd(ctx, o, rf)
 			}
-		default:
-			return r.awaitEnd(ctx, o, rf)
 		}
 		if !errors.Is(err, store.ErrConflict) {
 			return Job{}, err
