@@ -88,22 +88,23 @@ func (r *request) finish(err error) {
 	close(r.done)
 }
 
-// Append appends entries to org's log as one unit: all of them commit in
-// the same durable batch, or none does. It returns one receipt per entry.
-// The org's log is created by its first append.
+// Append appends entries to the org's log as one unit: all of them commit
+// in the same durable batch, or none does. It returns one receipt per
+// entry. The org's log is created by its first append.
 //
 // If ctx ends before the receipt, Append returns the context's error, but
 // the entries may still commit: retry with the same idempotency keys.
 // When the committer is behind, Append blocks (backpressure).
-func (l *Ledger) Append(ctx context.Context, org string, entries []Entry, ack Ack) ([]Receipt, error) {
-	n, err := l.validate(org, entries)
+func (h *Org) Append(ctx context.Context, entries []Entry, ack Ack) ([]Receipt, error) {
+	l := h.l
+	n, err := l.validate(entries)
 	if err != nil {
 		return nil, err
 	}
 	if err := l.failed(); err != nil {
 		return nil, err
 	}
-	r := &request{org: org, entries: entries, ack: ack, bytes: n, done: make(chan struct{})}
+	r := &request{org: h.id, entries: entries, ack: ack, bytes: n, done: make(chan struct{})}
 	for _, e := range entries {
 		r.reads = r.reads || e.IdempotencyKey != "" || len(e.Conditions) > 0
 	}
@@ -132,10 +133,9 @@ func (l *Ledger) Append(ctx context.Context, org string, entries []Entry, ack Ac
 	}
 }
 
-func (l *Ledger) validate(org string, entries []Entry) (int, error) {
-	if err := leaf.ValidateOrg(org); err != nil {
-		return 0, err
-	}
+// validate checks entries and returns their bytes. The org ID was checked
+// when its handle was made.
+func (l *Ledger) validate(entries []Entry) (int, error) {
 	if len(entries) == 0 {
 		return 0, fmt.Errorf("%w: no entries", ErrInvalidEntry)
 	}

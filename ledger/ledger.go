@@ -298,7 +298,8 @@ func PebbleOptions(cache *pebble.Cache) *pebble.Options {
 // VerifierKey returns the note verifier key of the log's checkpoints.
 func (l *Ledger) VerifierKey() string { return l.vkey }
 
-// Origin returns the checkpoint origin of org's log.
+// Origin returns the checkpoint origin of org's log (Org.Origin for a
+// handle).
 func (l *Ledger) Origin(org string) string { return verify.Origin(l.cfg.LogName, org) }
 
 // Close stops accepting appends, commits and acknowledges everything
@@ -355,20 +356,6 @@ func (l *Ledger) failed() error {
 		return fmt.Errorf("%w: %w", ErrFailed, *p)
 	}
 	return nil
-}
-
-// lookup returns the org's info, or ErrInvalidOrg / ErrUnknownOrg.
-func (l *Ledger) lookup(org string) (*orgInfo, error) {
-	if err := leaf.ValidateOrg(org); err != nil {
-		return nil, err
-	}
-	l.mu.RLock()
-	o := l.orgs[org]
-	l.mu.RUnlock()
-	if o == nil || o.size.Load() == 0 {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownOrg, org)
-	}
-	return o, nil
 }
 
 func (l *Ledger) newOrgInfo(org string) (*orgInfo, error) {

@@ -23,39 +23,39 @@ type Leaf struct {
 	Bytes []byte
 }
 
-// Size returns the durable tree size of org's log.
-func (l *Ledger) Size(org string) (uint64, error) {
-	o, err := l.lookup(org)
+// Size returns the durable tree size of the org's log.
+func (h *Org) Size() (uint64, error) {
+	o, err := h.info()
 	if err != nil {
 		return 0, err
 	}
 	return o.size.Load(), nil
 }
 
-// Checkpoint returns the latest checkpoint of org's log.
-func (l *Ledger) Checkpoint(ctx context.Context, org string) (Checkpoint, error) {
-	o, err := l.lookup(org)
+// Checkpoint returns the latest checkpoint of the org's log.
+func (h *Org) Checkpoint(ctx context.Context) (Checkpoint, error) {
+	o, err := h.info()
 	if err != nil {
 		return Checkpoint{}, err
 	}
 	cp := o.cp.Load()
 	if cp == nil {
-		return Checkpoint{}, fmt.Errorf("%w: org %q has no checkpoint yet", ErrNotFound, org)
+		return Checkpoint{}, fmt.Errorf("%w: org %q has no checkpoint yet", ErrNotFound, h.id)
 	}
 	return *cp, nil
 }
 
-// CheckpointAt returns the checkpoint issued for org's log at exactly the
-// given size.
-func (l *Ledger) CheckpointAt(ctx context.Context, org string, size uint64) (Checkpoint, error) {
-	o, err := l.lookup(org)
+// CheckpointAt returns the checkpoint issued for the org's log at exactly
+// the given size.
+func (h *Org) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, error) {
+	o, err := h.info()
 	if err != nil {
 		return Checkpoint{}, err
 	}
 	if size > o.size.Load() {
 		return Checkpoint{}, fmt.Errorf("%w: size %d, log size %d", ErrSizeOutOfRange, size, o.size.Load())
 	}
-	v, closer, err := l.db.Get(o.keys.checkpoint(size))
+	v, closer, err := h.l.db.Get(o.keys.checkpoint(size))
 	if err == pebble.ErrNotFound {
 		return Checkpoint{}, fmt.Errorf("%w: no checkpoint at size %d", ErrNotFound, size)
 	}
@@ -67,14 +67,14 @@ func (l *Ledger) CheckpointAt(ctx context.Context, org string, size uint64) (Che
 }
 
 // CheckpointSizes calls fn with the size of every checkpoint issued for
-// org's log, in increasing order, until fn returns false.
-func (l *Ledger) CheckpointSizes(ctx context.Context, org string, fn func(size uint64) bool) error {
-	o, err := l.lookup(org)
+// the org's log, in increasing order, until fn returns false.
+func (h *Org) CheckpointSizes(ctx context.Context, fn func(size uint64) bool) error {
+	o, err := h.info()
 	if err != nil {
 		return err
 	}
 	lo, hi := o.keys.span(kindCheckpoint)
-	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := h.l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
 	}
@@ -89,8 +89,8 @@ func (l *Ledger) CheckpointSizes(ctx context.Context, org string, fn func(size u
 
 // InclusionProof returns the proof that leaf index is in the tree of the
 // given size, built from stored node hashes.
-func (l *Ledger) InclusionProof(ctx context.Context, org string, index, size uint64) ([][]byte, error) {
-	o, err := l.lookup(org)
+func (h *Org) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
+	o, err := h.info()
 	if err != nil {
 		return nil, err
 	}
@@ -104,13 +104,13 @@ func (l *Ledger) InclusionProof(ctx context.Context, org string, index, size uin
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRange, err)
 	}
-	return l.fetch(o, nodes)
+	return h.l.fetch(o, nodes)
 }
 
 // ConsistencyProof returns the proof that the tree of size2 extends the
 // tree of size1, built from stored node hashes.
-func (l *Ledger) ConsistencyProof(ctx context.Context, org string, size1, size2 uint64) ([][]byte, error) {
-	o, err := l.lookup(org)
+func (h *Org) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
+	o, err := h.info()
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (l *Ledger) ConsistencyProof(ctx context.Context, org string, size1, size2 
 	if size2 > o.size.Load() {
 		return nil, fmt.Errorf("%w: size %d, log size %d", ErrSizeOutOfRange, size2, o.size.Load())
 	}
-	return l.consistency(o, size1, size2)
+	return h.l.consistency(o, size1, size2)
 }
 
 func (l *Ledger) consistency(o *orgInfo, size1, size2 uint64) ([][]byte, error) {
@@ -236,17 +236,17 @@ func recordHash(id compact.NodeID, v []byte, off int) ([]byte, bool) {
 	return v[off : off+32], true
 }
 
-// Leaf returns leaf index of org's log. A purged leaf is returned with
+// Leaf returns leaf index of the org's log. A purged leaf is returned with
 // its hash and no bytes, together with ErrPurged.
-func (l *Ledger) Leaf(ctx context.Context, org string, index uint64) (Leaf, error) {
-	o, err := l.lookup(org)
+func (h *Org) Leaf(ctx context.Context, index uint64) (Leaf, error) {
+	o, err := h.info()
 	if err != nil {
 		return Leaf{}, err
 	}
 	if size := o.size.Load(); index >= size {
 		return Leaf{}, fmt.Errorf("%w: index %d, log size %d", ErrIndexOutOfRange, index, size)
 	}
-	v, closer, err := l.db.Get(o.keys.leaf(index))
+	v, closer, err := h.l.db.Get(o.keys.leaf(index))
 	if err != nil {
 		if err == pebble.ErrNotFound {
 			return Leaf{}, o.corrupt("leaf %d missing", index)
@@ -270,11 +270,11 @@ func decodeLeaf(o *orgInfo, index uint64, v []byte) (Leaf, error) {
 	return lf, nil
 }
 
-// Leaves calls fn for each leaf in [start, end) of org's log, in order,
+// Leaves calls fn for each leaf in [start, end) of the org's log, in order,
 // streaming from storage, until fn returns an error (which Leaves
 // returns). Purged leaves come with Bytes nil.
-func (l *Ledger) Leaves(ctx context.Context, org string, start, end uint64, fn func(Leaf) error) error {
-	o, err := l.lookup(org)
+func (h *Org) Leaves(ctx context.Context, start, end uint64, fn func(Leaf) error) error {
+	o, err := h.info()
 	if err != nil {
 		return err
 	}
@@ -287,7 +287,7 @@ func (l *Ledger) Leaves(ctx context.Context, org string, start, end uint64, fn f
 	if start == end {
 		return nil
 	}
-	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: o.keys.leaf(start), UpperBound: o.keys.leaf(end)})
+	it, err := h.l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: o.keys.leaf(start), UpperBound: o.keys.leaf(end)})
 	if err != nil {
 		return err
 	}
@@ -323,10 +323,10 @@ func (l *Ledger) Leaves(ctx context.Context, org string, start, end uint64, fn f
 	return nil
 }
 
-// LeafIndex returns the index of the first leaf of org's log whose hash is
-// hash, or ErrNotFound.
-func (l *Ledger) LeafIndex(ctx context.Context, org string, hash []byte) (uint64, error) {
-	o, err := l.lookup(org)
+// LeafIndex returns the index of the first leaf of the org's log whose
+// hash is hash, or ErrNotFound.
+func (h *Org) LeafIndex(ctx context.Context, hash []byte) (uint64, error) {
+	o, err := h.info()
 	if err != nil {
 		return 0, err
 	}
@@ -334,7 +334,7 @@ func (l *Ledger) LeafIndex(ctx context.Context, org string, hash []byte) (uint64
 		return 0, fmt.Errorf("%w: leaf hash of %d bytes, want 32", ErrInvalidEntry, len(hash))
 	}
 	p := o.keys.hashLookupPrefix(hash)
-	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	it, err := h.l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
 		return 0, err
 	}
@@ -347,7 +347,7 @@ func (l *Ledger) LeafIndex(ctx context.Context, org string, hash []byte) (uint64
 			continue
 		}
 		// The lookup key holds only a prefix of the hash: confirm.
-		buf, err = l.nodeHash(o, compact.NewNodeID(0, idx), buf[:0])
+		buf, err = h.l.nodeHash(o, compact.NewNodeID(0, idx), buf[:0])
 		if err != nil {
 			return 0, err
 		}
@@ -364,15 +364,15 @@ func (l *Ledger) LeafIndex(ctx context.Context, org string, hash []byte) (uint64
 // State returns the value of the org's governance state key, or
 // ErrNotFound. State written by an Append is visible once it is applied,
 // which may be just before it is durable.
-func (l *Ledger) State(ctx context.Context, org string, key []byte) ([]byte, error) {
+func (h *Org) State(ctx context.Context, key []byte) ([]byte, error) {
 	if err := validStateKey(key); err != nil {
 		return nil, err
 	}
-	o, err := l.lookup(org)
+	o, err := h.info()
 	if err != nil {
 		return nil, err
 	}
-	v, closer, err := l.db.Get(o.keys.value(key))
+	v, closer, err := h.l.db.Get(o.keys.value(key))
 	if err == pebble.ErrNotFound {
 		return nil, fmt.Errorf("%w: state key %q", ErrNotFound, key)
 	}
@@ -383,17 +383,17 @@ func (l *Ledger) State(ctx context.Context, org string, key []byte) ([]byte, err
 	return append([]byte(nil), v...), nil
 }
 
-// ScanState calls fn for each governance state key of org with the given
-// prefix, in key order, until fn returns an error (which ScanState
+// ScanState calls fn for each governance state key of the org with the
+// given prefix, in key order, until fn returns an error (which ScanState
 // returns). The slices are only valid during the call.
-func (l *Ledger) ScanState(ctx context.Context, org string, prefix []byte, fn func(key, value []byte) error) error {
-	o, err := l.lookup(org)
+func (h *Org) ScanState(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error {
+	o, err := h.info()
 	if err != nil {
 		return err
 	}
 	lo := o.keys.value(prefix)
 	hi := prefixEnd(lo)
-	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := h.l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return err
 	}
@@ -411,13 +411,13 @@ func (l *Ledger) ScanState(ctx context.Context, org string, prefix []byte, fn fu
 	return it.Error()
 }
 
-// SubtreeHash returns the RFC 6962 hash of the leaves [lo, hi) of org's
+// SubtreeHash returns the RFC 6962 hash of the leaves [lo, hi) of the org's
 // log, where [lo, hi) is a subtree of the RFC 6962 recursion (MTH splits a
 // range at the largest power of two below its size): lo is a multiple of
 // the smallest power of two not below hi-lo. It is built from stored node
 // hashes, as proofs are.
-func (l *Ledger) SubtreeHash(ctx context.Context, org string, lo, hi uint64) ([]byte, error) {
-	o, err := l.lookup(org)
+func (h *Org) SubtreeHash(ctx context.Context, lo, hi uint64) ([]byte, error) {
+	o, err := h.info()
 	if err != nil {
 		return nil, err
 	}
@@ -431,15 +431,15 @@ func (l *Ledger) SubtreeHash(ctx context.Context, org string, lo, hi uint64) ([]
 		return nil, fmt.Errorf("%w: [%d, %d) is not a subtree of the RFC 6962 recursion", ErrInvalidRange, lo, hi)
 	}
 	ids := compact.RangeNodes(lo, hi, nil)
-	hashes, err := l.fetch(o, proof.Nodes{IDs: ids})
+	hashes, err := h.l.fetch(o, proof.Nodes{IDs: ids})
 	if err != nil {
 		return nil, err
 	}
 	// The nodes are perfect subtrees of decreasing size, left to right:
 	// MTH folds them from the right.
-	h := hashes[len(hashes)-1]
+	root := hashes[len(hashes)-1]
 	for i := len(hashes) - 2; i >= 0; i-- {
-		h = rfc6962.DefaultHasher.HashChildren(hashes[i], h)
+		root = rfc6962.DefaultHasher.HashChildren(hashes[i], root)
 	}
-	return h, nil
+	return root, nil
 }

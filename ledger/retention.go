@@ -68,52 +68,52 @@ func (r Retention) marshal() []byte {
 	return binary.BigEndian.AppendUint64(b, r.PurgedThrough)
 }
 
-// Retention returns org's retention policy.
-func (l *Ledger) Retention(ctx context.Context, org string) (Retention, error) {
-	o, err := l.lookup(org)
+// Retention returns the org's retention policy.
+func (h *Org) Retention(ctx context.Context) (Retention, error) {
+	o, err := h.info()
 	if err != nil {
 		return Retention{}, err
 	}
-	return l.retention(o)
+	return h.l.retention(o)
 }
 
-// SetRetention sets org's retention window; it must be positive. A
+// SetRetention sets the org's retention window; it must be positive. A
 // window that must agree with an event is set by that event's entry
 // instead (Entry.Retention), in the same batch.
-func (l *Ledger) SetRetention(ctx context.Context, org string, window time.Duration) error {
+func (h *Org) SetRetention(ctx context.Context, window time.Duration) error {
 	if window <= 0 {
 		return fmt.Errorf("%w: %v", ErrInvalidRetention, window)
 	}
-	o, err := l.lookup(org)
+	o, err := h.info()
 	if err != nil {
 		return err
 	}
-	b := l.db.NewBatch()
+	b := h.l.db.NewBatch()
 	defer b.Close()
 	_ = b.Set(o.keys.window(), marshalWindow(window), nil)
-	return l.commitSync(b)
+	return h.l.commitSync(b)
 }
 
-// Purge removes the payloads of org's leaves older than the retention
+// Purge removes the payloads of the org's leaves older than the retention
 // window, keeping their hashes, so every proof stays valid. Leaves inside
 // the window are never touched. It returns the new retention state.
-func (l *Ledger) Purge(ctx context.Context, org string) (Retention, error) {
-	o, err := l.lookup(org)
+func (h *Org) Purge(ctx context.Context) (Retention, error) {
+	o, err := h.info()
 	if err != nil {
 		return Retention{}, err
 	}
-	l.retMu.Lock()
-	defer l.retMu.Unlock()
-	r, err := l.retention(o)
+	h.l.retMu.Lock()
+	defer h.l.retMu.Unlock()
+	r, err := h.l.retention(o)
 	if err != nil {
 		return Retention{}, err
 	}
-	cutoff := l.cfg.Clock().Add(-r.Window)
+	cutoff := h.l.cfg.Clock().Add(-r.Window)
 	size := o.size.Load()
 	// Leaf times never decrease, so the leaves to purge are a prefix.
 	var searchErr error
 	n := r.PurgedThrough + uint64(sort.Search(int(size-r.PurgedThrough), func(i int) bool {
-		t, err := l.leafTime(o, r.PurgedThrough+uint64(i))
+		t, err := h.l.leafTime(o, r.PurgedThrough+uint64(i))
 		if err != nil {
 			searchErr = err
 			return true
@@ -128,18 +128,18 @@ func (l *Ledger) Purge(ctx context.Context, org string) (Retention, error) {
 			return r, err
 		}
 		end := min(n, r.PurgedThrough+purgeChunk)
-		b := l.db.NewBatch()
+		b := h.l.db.NewBatch()
 		for i := r.PurgedThrough; i < end; i++ {
-			var h []byte
-			if h, err = l.nodeHash(o, leafID(i), nil); err != nil {
+			var lh []byte
+			if lh, err = h.l.nodeHash(o, leafID(i), nil); err != nil {
 				b.Close()
 				return r, err
 			}
-			_ = b.Set(o.keys.leaf(i), h, nil)
+			_ = b.Set(o.keys.leaf(i), lh, nil)
 		}
 		next := Retention{Window: r.Window, PurgedThrough: end}
 		_ = b.Set(o.keys.retention(), next.marshal(), nil)
-		err := l.commitSync(b)
+		err := h.l.commitSync(b)
 		b.Close()
 		if err != nil {
 			return r, err

@@ -68,7 +68,11 @@ type Leaf struct {
 	Event json.RawMessage
 }
 
-// ValidateOrg reports whether org is a valid org ID.
+// ValidateOrg reports whether org is a valid org ID: 1 to MaxOrgLen bytes
+// of [A-Za-z0-9_-]. It is the one definition of an org ID: the ledger's
+// handles, the leaf format, evidence packages, tokens and the domain all
+// accept exactly the IDs it accepts, so code that checks an org ID MUST
+// call it rather than restate the rule. Its errors wrap ErrInvalidOrg.
 func ValidateOrg(org string) error {
 	if org == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidOrg)
