@@ -306,7 +306,10 @@ func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, ho
 	if perr != nil || kind != token.Join {
 		return "", "", errBadJoin
 	}
-	o := s.store.Org(orgID)
+	o, err := s.store.Org(orgID)
+	if err != nil {
+		return "", "", errBadJoin
+	}
 	id := token.ID(hash)
 	key := prefixJoin + id
 	var jr joinRecord
@@ -378,7 +381,11 @@ func (s *Service) Challenge(ctx context.Context, orgID, agentID string) ([]byte,
 	if validateOrgID(orgID) != nil || validateID("agent_id", agentID) != nil {
 		return nil, time.Time{}, errBadAgent
 	}
-	a, _, err := s.agent(ctx, s.store.Org(orgID), agentID)
+	o, err := s.store.Org(orgID)
+	if err != nil {
+		return nil, time.Time{}, errBadAgent
+	}
+	a, _, err := s.agent(ctx, o, agentID)
 	if err != nil || a.State != AgentActive {
 		return nil, time.Time{}, notFoundAs(err, errBadAgent)
 	}
@@ -423,7 +430,10 @@ func (s *Service) AgentToken(ctx context.Context, orgID, agentID string, chal, s
 	if !ok || !now.Before(c.expires) {
 		return secret.String{}, time.Time{}, errorf(ErrUnauthenticated, "the challenge is unknown, used or expired; get a new one")
 	}
-	o := s.store.Org(orgID)
+	o, err := s.store.Org(orgID)
+	if err != nil {
+		return secret.String{}, time.Time{}, errBadAgent
+	}
 	a, raw, err := s.agent(ctx, o, agentID)
 	if err != nil || a.State != AgentActive {
 		return secret.String{}, time.Time{}, notFoundAs(err, errBadAgent)
@@ -485,7 +495,7 @@ func (s *Service) authenticateAgent(ctx context.Context, o store.Org, h string, 
 	s.seen(o.ID(), a.ID)
 	// Decommissioning and token renewal delete the token's record, so
 	// holding it holds the enrolment too.
-	return &Principal{Org: o.ID(), AgentID: a.ID, Role: rbac.Agent, Expires: t.Expires, agentToken: h,
+	return &Principal{Org: o.ID(), org: o, AgentID: a.ID, Role: rbac.Agent, Expires: t.Expires, agentToken: h,
 		holds: []store.Hold{credential(prefixAgentTok+h, traw)}}, nil
 }
 

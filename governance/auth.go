@@ -45,7 +45,10 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 	if err != nil {
 		return secret.String{}, nil, err
 	}
-	o := s.store.Org(orgID)
+	o, err := s.store.Org(orgID)
+	if err != nil {
+		return secret.String{}, nil, errBadCredentials
+	}
 	if _, err := o.Get(ctx, keyOrg); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if err := s.throttle.dummyVerify(ctx, pw); err != nil {
@@ -107,7 +110,7 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 	}); err != nil {
 		return secret.String{}, nil, conflict(err)
 	}
-	return secret.New(tok), &Principal{Org: orgID, UserID: u.ID, Email: u.Email, Role: u.Role, Expires: sess.Expires, sessionKey: key}, nil
+	return secret.New(tok), &Principal{Org: orgID, org: o, UserID: u.ID, Email: u.Email, Role: u.Role, Expires: sess.Expires, sessionKey: key}, nil
 }
 
 // Authenticate returns the principal of a bearer token. Every failure is
@@ -118,7 +121,10 @@ func (s *Service) Authenticate(ctx context.Context, bearer secret.String) (*Prin
 	if err != nil {
 		return nil, unauth
 	}
-	o := s.store.Org(orgID)
+	o, err := s.store.Org(orgID)
+	if err != nil {
+		return nil, unauth
+	}
 	now := s.cfg.Clock()
 	h := hex.EncodeToString(hash[:])
 	switch kind {
@@ -139,7 +145,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer secret.String) (*Prin
 		if sess.Epoch != u.SessionEpoch {
 			return nil, unauth
 		}
-		return &Principal{Org: orgID, UserID: u.ID, Email: u.Email, Role: u.Role, Expires: sess.Expires, sessionKey: key,
+		return &Principal{Org: orgID, org: o, UserID: u.ID, Email: u.Email, Role: u.Role, Expires: sess.Expires, sessionKey: key,
 			holds: []store.Hold{credential(key, sraw), membership(prefixUser+u.ID, uraw)}}, nil
 	case token.API:
 		id, err := o.Get(ctx, prefixTokenH+h)
@@ -163,7 +169,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer secret.String) (*Prin
 		if !rbac.Covers(u.Role, t.Role) {
 			return nil, unauth
 		}
-		return &Principal{Org: orgID, UserID: u.ID, Email: u.Email, Role: t.Role, TokenID: t.ID, Expires: t.Expires,
+		return &Principal{Org: orgID, org: o, UserID: u.ID, Email: u.Email, Role: t.Role, TokenID: t.ID, Expires: t.Expires,
 			holds: []store.Hold{credential(prefixToken+t.ID, traw), membership(prefixUser+u.ID, uraw)}}, nil
 	case token.Agent:
 		return s.authenticateAgent(ctx, o, h, unauth)

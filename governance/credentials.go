@@ -121,7 +121,10 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 	if err := validatePassword("new_password", pw); err != nil {
 		return "", "", err
 	}
-	o := s.store.Org(orgID)
+	o, err := s.store.Org(orgID)
+	if err != nil {
+		return "", "", errBadSetup
+	}
 	h := hex.EncodeToString(hash[:])
 	var sr setupRecord
 	sraw, err := o.GetJSON(ctx, prefixSetup+h, &sr)

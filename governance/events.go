@@ -75,10 +75,10 @@ func ledgerErr(err error) error {
 // issued at exactly size.
 func (s *Service) Checkpoint(ctx context.Context, p *Principal, size uint64) (Checkpoint, error) {
 	if size == 0 {
-		cp, err := s.ledger.Checkpoint(ctx, p.Org)
+		cp, err := s.orgOf(p).Log().Checkpoint(ctx)
 		return cp, ledgerErr(err)
 	}
-	cp, err := s.ledger.CheckpointAt(ctx, p.Org, size)
+	cp, err := s.orgOf(p).Log().CheckpointAt(ctx, size)
 	return cp, ledgerErr(err)
 }
 
@@ -93,11 +93,11 @@ func (s *Service) InclusionProof(ctx context.Context, p *Principal, index, size 
 	if index >= cp.Size {
 		return nil, Checkpoint{}, nil, errorf(ErrNotFound, "leaf %d is not in the tree of size %d", index, cp.Size)
 	}
-	proof, err := s.ledger.InclusionProof(ctx, p.Org, index, cp.Size)
+	proof, err := s.orgOf(p).Log().InclusionProof(ctx, index, cp.Size)
 	if err != nil {
 		return nil, Checkpoint{}, nil, ledgerErr(err)
 	}
-	lf, err := s.ledger.Leaf(ctx, p.Org, index)
+	lf, err := s.orgOf(p).Log().Leaf(ctx, index)
 	if err != nil && !errors.Is(err, ledger.ErrPurged) {
 		return nil, Checkpoint{}, nil, ledgerErr(err)
 	}
@@ -121,13 +121,13 @@ func (s *Service) ConsistencyProof(ctx context.Context, p *Principal, size1, siz
 			return nil, Checkpoint{}, Checkpoint{}, err
 		}
 	}
-	proof, err := s.ledger.ConsistencyProof(ctx, p.Org, size1, cp2.Size)
+	proof, err := s.orgOf(p).Log().ConsistencyProof(ctx, size1, cp2.Size)
 	return proof, cp1, cp2, ledgerErr(err)
 }
 
 // GetEvent returns the event at index.
 func (s *Service) GetEvent(ctx context.Context, p *Principal, index uint64) (Event, error) {
-	lf, err := s.ledger.Leaf(ctx, p.Org, index)
+	lf, err := s.orgOf(p).Log().Leaf(ctx, index)
 	if err != nil && !errors.Is(err, ledger.ErrPurged) {
 		return Event{}, ledgerErr(err)
 	}
@@ -226,7 +226,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 	if err != nil {
 		return nil, "", err
 	}
-	total, err := s.ledger.Size(p.Org)
+	total, err := o.Log().Size()
 	if err != nil {
 		return nil, "", ledgerErr(err)
 	}
@@ -239,7 +239,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 		}
 		start = binary.BigEndian.Uint64(payload[:8])
 	case !f.Start.IsZero():
-		if start, err = s.firstAtOrAfter(ctx, p.Org, total, f.Start); err != nil {
+		if start, err = s.firstAtOrAfter(ctx, o.Log(), total, f.Start); err != nil {
 			return nil, "", err
 		}
 	}
@@ -247,7 +247,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 	next, scanned, bytes := start, 0, 0
 	stop := errors.New("stop")
 	done := false
-	err = s.ledger.Leaves(ctx, p.Org, min(start, total), total, func(lf ledger.Leaf) error {
+	err = o.Log().Leaves(ctx, min(start, total), total, func(lf ledger.Leaf) error {
 		if len(out) == n || scanned == listScanLimit {
 			return stop
 		}
@@ -283,13 +283,13 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 
 // firstAtOrAfter returns the index of the first leaf at or after t (size
 // if none). Purged leaves are older than any unpurged one.
-func (s *Service) firstAtOrAfter(ctx context.Context, org string, size uint64, t time.Time) (uint64, error) {
+func (s *Service) firstAtOrAfter(ctx context.Context, log store.Log, size uint64, t time.Time) (uint64, error) {
 	var ferr error
 	i := sort.Search(int(size), func(i int) bool {
 		if ferr != nil {
 			return true
 		}
-		lf, err := s.ledger.Leaf(ctx, org, uint64(i))
+		lf, err := log.Leaf(ctx, uint64(i))
 		if errors.Is(err, ledger.ErrPurged) {
 			return false
 		}

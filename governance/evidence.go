@@ -93,8 +93,8 @@ type exporter struct {
 }
 
 type exportJob struct {
-	org string
-	id  string
+	o  store.Org
+	id string
 }
 
 type exportProgress struct{ scanned, total atomic.Uint64 }
@@ -190,7 +190,7 @@ func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Ex
 		return Export{}, conflict(err)
 	}
 	s.exports.progress.Store(x.ID, &exportProgress{})
-	s.exports.queue.push(p.Org, exportJob{org: p.Org, id: x.ID})
+	s.exports.queue.push(p.Org, exportJob{o: s.orgOf(p), id: x.ID})
 	return x, nil
 }
 
@@ -288,8 +288,7 @@ func (s *Service) OpenPackage(ctx context.Context, p *Principal, id string) (io.
 // RecoverExports marks exports that a stopped server left running as
 // failed ("evidence.export.failed").
 func (s *Service) RecoverExports(ctx context.Context) error {
-	for _, org := range s.ledger.Orgs() {
-		o := s.store.Org(org)
+	for _, o := range s.store.Orgs() {
 		var stale []Export
 		err := o.Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
 			var x Export
@@ -302,7 +301,7 @@ func (s *Service) RecoverExports(ctx context.Context) error {
 			return err
 		}
 		for _, x := range stale {
-			if err := s.finishExport(ctx, org, x, nil, failedRestart); err != nil {
+			if err := s.finishExport(ctx, o, x, nil, failedRestart); err != nil {
 				return err
 			}
 		}
@@ -325,8 +324,7 @@ func failedInternal(id string) string {
 
 // finishExport records the end of an export: its package (done), or
 // failure, a caller-safe reason why it failed.
-func (s *Service) finishExport(ctx context.Context, org string, x Export, done *Export, failure string) error {
-	o := s.store.Org(org)
+func (s *Service) finishExport(ctx context.Context, o store.Org, x Export, done *Export, failure string) error {
 	var cur Export
 	raw, err := o.GetJSON(ctx, prefixExport+x.ID, &cur)
 	if err != nil {
@@ -359,27 +357,27 @@ func (s *Service) finishExport(ctx context.Context, org string, x Export, done *
 
 func (s *Service) runExport(ctx context.Context, j exportJob) {
 	if s.cfg.OnExportStart != nil {
-		s.cfg.OnExportStart(j.org, j.id)
+		s.cfg.OnExportStart(j.o.ID(), j.id)
 	}
-	o := s.store.Org(j.org)
+	o := j.o
 	x, _, err := s.export(ctx, o, j.id)
 	if err != nil {
-		s.cfg.Logger.Error("export vanished", "org", j.org, "export", j.id, "error", err)
+		s.cfg.Logger.Error("export vanished", "org", o.ID(), "export", j.id, "error", err)
 		return
 	}
-	done, err := s.buildPackage(ctx, j.org, x)
+	done, err := s.buildPackage(ctx, o, x)
 	failure := ""
 	if err != nil {
 		// The detail stays here, in the server log; the record says only
 		// where to find it.
-		s.cfg.Logger.Error("export failed", "org", j.org, "export", j.id, "error", err)
+		s.cfg.Logger.Error("export failed", "org", o.ID(), "export", j.id, "error", err)
 		done, failure = nil, failedInternal(j.id)
 		if ctx.Err() != nil {
 			failure = failedShutdown
 		}
 	}
-	if ferr := s.finishExport(context.WithoutCancel(ctx), j.org, x, done, failure); ferr != nil {
-		s.cfg.Logger.Error("record export end", "org", j.org, "export", j.id, "error", ferr)
+	if ferr := s.finishExport(context.WithoutCancel(ctx), o, x, done, failure); ferr != nil {
+		s.cfg.Logger.Error("record export end", "org", o.ID(), "export", j.id, "error", ferr)
 	}
 }
 
@@ -425,9 +423,9 @@ func recordedEvidence(b []byte) string {
 
 // scan calls fn for each leaf of [lo, hi) in scope, in order, until the
 // scope ends.
-func (s *Service) scan(ctx context.Context, org string, lo, hi uint64, sel *selector, pr *exportProgress, fn func(ledger.Leaf) error) error {
+func (s *Service) scan(ctx context.Context, o store.Org, lo, hi uint64, sel *selector, pr *exportProgress, fn func(ledger.Leaf) error) error {
 	errEnd := errors.New("end of scope")
-	err := s.ledger.Leaves(ctx, org, lo, hi, func(lf ledger.Leaf) error {
+	err := o.Log().Leaves(ctx, lo, hi, func(lf ledger.Leaf) error {
 		if pr != nil {
 			pr.scanned.Add(1)
 		}
@@ -450,16 +448,17 @@ func (s *Service) scan(ctx context.Context, org string, lo, hi uint64, sel *sele
 
 // buildPackage writes the package of x to a temporary file, then stores
 // it write-once, retained for the org's retention window.
-func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Export, error) {
+func (s *Service) buildPackage(ctx context.Context, o store.Org, x Export) (*Export, error) {
+	org, log := o.ID(), o.Log()
 	e := s.exports
-	cp, err := s.ledger.Checkpoint(ctx, org)
+	cp, err := log.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
 	n := cp.Size
 	lo := uint64(0)
 	if !x.Scope.StartTime.IsZero() {
-		if lo, err = s.firstAtOrAfter(ctx, org, n, x.Scope.StartTime); err != nil {
+		if lo, err = s.firstAtOrAfter(ctx, log, n, x.Scope.StartTime); err != nil {
 			return nil, err
 		}
 	}
@@ -478,7 +477,7 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 	defer f.Close()
 	h := sha256.New()
 	w, err := archive.NewWriter(io.MultiWriter(f, h), e.cfg.Signer, archive.Meta{
-		Org: org, LogOrigin: s.ledger.Origin(org), LogKey: s.ledger.VerifierKey(), Created: s.cfg.Clock().UTC(),
+		Org: org, LogOrigin: log.Origin(), LogKey: log.VerifierKey(), Created: s.cfg.Clock().UTC(),
 		Scope:    x.Scope,
 		TreeSize: n, Checkpoint: cp.Note,
 	})
@@ -488,7 +487,7 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 	var count uint64
 	var blobs []string // evidence the package's events recorded, in order
 	seen := map[string]bool{}
-	if err := s.scan(ctx, org, lo, n, sel, pr, func(lf ledger.Leaf) error {
+	if err := s.scan(ctx, o, lo, n, sel, pr, func(lf ledger.Leaf) error {
 		count++
 		if h := recordedEvidence(lf.Bytes); h != "" && !seen[h] {
 			seen[h] = true
@@ -502,7 +501,7 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 	// so that memory does not grow with the package.
 	var scanErr error
 	selected := func(yield func(uint64) bool) {
-		scanErr = s.scan(ctx, org, lo, n, sel, nil, func(lf ledger.Leaf) error {
+		scanErr = s.scan(ctx, o, lo, n, sel, nil, func(lf ledger.Leaf) error {
 			if !yield(lf.Index) {
 				return errors.New("stopped")
 			}
@@ -510,7 +509,7 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 		})
 	}
 	nodes, err := archive.Nodes(n, iter.Seq[uint64](selected), func(a, b uint64) ([]byte, error) {
-		return s.ledger.SubtreeHash(ctx, org, a, b)
+		return log.SubtreeHash(ctx, a, b)
 	})
 	if err == nil {
 		err = scanErr
@@ -521,11 +520,11 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 	if err := w.SetProof(nodes); err != nil {
 		return nil, err
 	}
-	if err := s.addConsistency(ctx, org, x.ID, w, n); err != nil {
+	if err := s.addConsistency(ctx, o, x.ID, w, n); err != nil {
 		return nil, err
 	}
 	for _, h := range blobs {
-		b, err := s.store.Org(org).Get(ctx, prefixEvidenceB+h)
+		b, err := o.Get(ctx, prefixEvidenceB+h)
 		if err != nil {
 			return nil, fmt.Errorf("evidence %s: %w", h, err)
 		}
@@ -543,7 +542,7 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	ret, err := s.ledger.Retention(ctx, org)
+	ret, err := log.Retention(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -565,11 +564,11 @@ func (s *Service) buildPackage(ctx context.Context, org string, x Export) (*Expo
 // addConsistency adds consistency proofs from the checkpoints of the org's
 // most recent earlier packages, so that a chain of packages shows one
 // unbroken log.
-func (s *Service) addConsistency(ctx context.Context, org, self string, w *archive.Writer, n uint64) error {
+func (s *Service) addConsistency(ctx context.Context, o store.Org, self string, w *archive.Writer, n uint64) error {
 	var sizes []uint64
 	seen := map[uint64]bool{}
 	var earlier []Export
-	err := s.store.Org(org).Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
+	err := o.Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
 		var x Export
 		if json.Unmarshal(v, &x) == nil && x.ID != self && x.State == ExportSucceeded && x.TreeSize > 0 && x.TreeSize < n {
 			earlier = append(earlier, x)
@@ -589,7 +588,7 @@ func (s *Service) addConsistency(ctx context.Context, org, self string, w *archi
 		}
 		seen[x.TreeSize] = true
 		sizes = append(sizes, x.TreeSize)
-		p, err := s.ledger.ConsistencyProof(ctx, org, x.TreeSize, n)
+		p, err := o.Log().ConsistencyProof(ctx, x.TreeSize, n)
 		if err != nil {
 			return err
 		}

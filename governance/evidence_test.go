@@ -65,7 +65,14 @@ func TestExportsLeftRunningAreFailedOnStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &governance.Principal{Org: "acme", UserID: owner.UserID, Role: rbac.Owner}
+	tok, _, err := first.Login(ctx, "acme", "o@example.com", secret.New("owner password 1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := first.Authenticate(ctx, tok)
+	if err != nil || p.UserID != owner.UserID || p.Role != rbac.Owner {
+		t.Fatalf("authenticate the owner: %+v %v", p, err)
+	}
 	x, err := first.ExportPackage(ctx, p, governance.Scope{})
 	if err != nil {
 		t.Fatal(err)

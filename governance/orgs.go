@@ -50,7 +50,10 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	// Cheap checks first: a taken org ID costs a read, not a hash. The
 	// commit below still requires the ID free, for a race.
 	taken := errorf(ErrAlreadyExists, "org %q is taken; choose another org_id", n.ID)
-	o := s.store.Org(n.ID)
+	o, err := s.store.Org(n.ID)
+	if err != nil {
+		return Org{}, Member{}, invalid("org_id: %v", err)
+	}
 	if _, err := o.Get(ctx, keyOrg); err == nil {
 		return Org{}, Member{}, taken
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -123,13 +126,13 @@ func (s *Service) org(ctx context.Context, o store.Org) (Org, error) {
 		}
 		return Org{}, err
 	}
-	ret, err := s.ledger.Retention(ctx, o.ID())
+	ret, err := o.Log().Retention(ctx)
 	if err != nil {
 		return Org{}, err
 	}
 	return Org{
 		ID: r.ID, DisplayName: r.DisplayName, Retention: ret.Window, Created: r.Created,
-		LogOrigin: s.ledger.Origin(o.ID()), VerifierKey: s.ledger.VerifierKey(),
+		LogOrigin: o.Log().Origin(), VerifierKey: o.Log().VerifierKey(),
 	}, nil
 }
 
@@ -168,7 +171,7 @@ func (s *Service) UpdateSettings(ctx context.Context, p *Principal, st Settings)
 		return Org{}, err
 	}
 	if r.Retention == 0 { // an org from before the record held it
-		cur, err := s.ledger.Retention(ctx, p.Org)
+		cur, err := o.Log().Retention(ctx)
 		if err != nil {
 			return Org{}, err
 		}

@@ -139,6 +139,9 @@ type Principal struct {
 	sessionKey string
 	// agentToken is the hex SHA-256 of an agent's access token.
 	agentToken string
+	// org is the handle of the principal's org, made when it was
+	// authenticated.
+	org store.Org
 	// holds are the records the principal's authority rests on, as read
 	// when it was authenticated: every commit it makes requires them
 	// unchanged (DESIGN.md, "Authorization holds at commit").
@@ -168,7 +171,14 @@ func membership(key string, raw []byte) store.Hold {
 // revocation, logout or decommissioning that commits first fails and
 // changes nothing.
 func (s *Service) orgOf(p *Principal) store.Org {
-	o := s.store.Org(p.Org).Holding(p.holds...)
+	o := p.org
+	if !o.Valid() {
+		// A principal made outside Authenticate (a tool, a test): its
+		// org ID is checked here. A bad one leaves a handle on which
+		// every call fails.
+		o, _ = s.store.Org(p.Org)
+	}
+	o = o.Holding(p.holds...)
 	if hook := s.cfg.CommitHook; hook != nil {
 		o = o.BeforeCommit(func(ctx context.Context, events []any) {
 			types := make([]string, len(events))

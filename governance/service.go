@@ -152,7 +152,6 @@ func (c *Config) setDefaults() {
 type Service struct {
 	cfg         Config
 	store       *store.Store
-	ledger      *ledger.Ledger
 	throttle    *throttle
 	loginSource *ratelimit.Limiter // throttle's, shared with agent enrolment
 	exports     *exporter
@@ -172,7 +171,6 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 	s := &Service{
 		cfg:         cfg,
 		store:       store.New(l),
-		ledger:      l,
 		throttle:    t,
 		loginSource: t.loginSource,
 		agents:      newAgentHub(),
@@ -188,4 +186,4 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 func (s *Service) SignupEnabled() bool { return !s.cfg.SignupDisabled }
 
 // VerifierKey returns the note verifier key of every org's checkpoints.
-func (s *Service) VerifierKey() string { return s.ledger.VerifierKey() }
+func (s *Service) VerifierKey() string { return s.store.VerifierKey() }

@@ -56,8 +56,8 @@ func (s *Service) startSweeper() {
 // state small and says in the log when each kind ended.
 func (s *Service) Sweep(ctx context.Context) error {
 	var errs []error
-	for _, org := range s.ledger.Orgs() {
-		if err := s.sweepOrg(ctx, s.store.Org(org)); err != nil {
+	for _, o := range s.store.Orgs() {
+		if err := s.sweepOrg(ctx, o); err != nil {
 			errs = append(errs, err)
 		}
 	}

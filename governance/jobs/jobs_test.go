@@ -182,7 +182,7 @@ func (e *env) runsOf(org, id string) int {
 
 // submit submits job id of kind to org with the caller's event.
 func (e *env) submit(r *jobs.Runner, org, kind, id, mode string) (jobs.Job, error) {
-	return r.Submit(context.Background(), e.st.Org(org), jobs.Request{
+	return r.Submit(context.Background(), orgOf(e.t, e.st, org), jobs.Request{
 		Kind: kind, ID: id, Args: args{Mode: mode},
 		Change: store.Change{Event: testEvent{Type: "test.requested", Actor: "alice", Subject: "request:" + id}},
 	})
@@ -223,7 +223,7 @@ func (e *env) waitState(r *jobs.Runner, org, kind, id string, state jobs.State) 
 	var j jobs.Job
 	waitFor(e.t, fmt.Sprintf("%s/%s %s", org, id, state), func() bool {
 		var err error
-		j, err = r.Get(context.Background(), e.st.Org(org), kind, id)
+		j, err = r.Get(context.Background(), orgOf(e.t, e.st, org), kind, id)
 		return err == nil && j.State == state
 	})
 	return j
@@ -372,10 +372,10 @@ func TestJobRunsWithItsEvents(t *testing.T) {
 		t.Fatalf("log size %d after a refused submit, want 3", n)
 	}
 	// Another org does not see it.
-	if _, err := r.Get(ctx, e.st.Org("b"), "work", "j1"); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := r.Get(ctx, orgOf(t, e.st, "b"), "work", "j1"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Fatalf("org b reads org a's job: %v", err)
 	}
-	if _, err := r.Submit(ctx, e.st.Org("a"), jobs.Request{Kind: "nope", ID: "x", Change: store.Change{Event: testEvent{Type: "t"}}}); !errors.Is(err, jobs.ErrUnknownKind) {
+	if _, err := r.Submit(ctx, orgOf(t, e.st, "a"), jobs.Request{Kind: "nope", ID: "x", Change: store.Change{Event: testEvent{Type: "t"}}}); !errors.Is(err, jobs.ErrUnknownKind) {
 		t.Fatalf("unknown kind: %v", err)
 	}
 }
@@ -396,7 +396,7 @@ func TestPerOrgCap(t *testing.T) {
 	if n, _ := e.l.Size("a"); n != size {
 		t.Fatalf("a refused job wrote to the log: size %d, want %d", n, size)
 	}
-	if _, err := r.Get(context.Background(), e.st.Org("a"), "work", "a3"); !errors.Is(err, jobs.ErrNotFound) {
+	if _, err := r.Get(context.Background(), orgOf(t, e.st, "a"), "work", "a3"); !errors.Is(err, jobs.ErrNotFound) {
 		t.Fatalf("a refused job was recorded: %v", err)
 	}
 	e.mustSubmit(r, "b", "work", "b1", "")
@@ -470,7 +470,7 @@ func TestFailures(t *testing.T) {
 			t.Fatalf("an error's text in an event: %s", b)
 		}
 	}
-	raw, err := e.st.Org("a").Get(ctx, jobs.Key("work", "f1"))
+	raw, err := orgOf(t, e.st, "a").Get(ctx, jobs.Key("work", "f1"))
 	if err != nil || bytes.Contains(raw, []byte("hunter2")) {
 		t.Fatalf("record of f1: %s %v", raw, err)
 	}
@@ -489,7 +489,7 @@ func TestCancel(t *testing.T) {
 	e := newEnv(t)
 	r := e.runner(jobs.Config{Workers: 1, PerOrg: 2})
 	ctx := context.Background()
-	o := e.st.Org("a")
+	o := orgOf(t, e.st, "a")
 	cancelEvent := func(id string) store.Change {
 		return store.Change{Event: testEvent{Type: "test.cancel", Actor: "alice", Subject: "work:" + id}}
 	}
@@ -536,7 +536,7 @@ func TestProgress(t *testing.T) {
 	r := e.runner(jobs.Config{})
 	e.mustSubmit(r, "a", "work", "p", "progress")
 	waitFor(t, "progress 3/10", func() bool {
-		j, err := r.Get(context.Background(), e.st.Org("a"), "work", "p")
+		j, err := r.Get(context.Background(), orgOf(t, e.st, "a"), "work", "p")
 		return err == nil && j.State == jobs.Running && j.Done == 3 && j.Total == 10
 	})
 	e.releaseOne()
@@ -655,7 +655,7 @@ func TestOldRunnerCannotEnd(t *testing.T) {
 	waitFor(t, "the old run's end refused", func() bool {
 		return strings.Contains(e.logs.String(), "its end is not recorded")
 	})
-	j, err := r2.Get(ctx, e.st.Org("a"), "resume", "j")
+	j, err := r2.Get(ctx, orgOf(t, e.st, "a"), "resume", "j")
 	if err != nil || j.State != jobs.Running || j.Attempts != 2 {
 		t.Fatalf("record after the old run returned: %+v %v", j, err)
 	}
@@ -666,4 +666,14 @@ func TestOldRunnerCannotEnd(t *testing.T) {
 	if got, ok := e.waitEvents("a", "job:j", []string{"resume.started", "resume.requeued", "resume.started", "resume.completed"}); !ok {
 		t.Fatalf("events of j: %v", got)
 	}
+}
+
+// orgOf returns the store handle of org id.
+func orgOf(t testing.TB, st *store.Store, id string) store.Org {
+	t.Helper()
+	o, err := st.Org(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

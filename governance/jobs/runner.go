@@ -10,6 +10,7 @@ import (
 	"maps"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -368,8 +369,12 @@ func (r *Runner) run(rf ref) {
 		return // queued only once registered
 	}
 	ctx := context.WithoutCancel(r.ctx) // records are written even while closing
-	o := r.st.Org(rf.org)
 	log := r.cfg.Logger.With("org", rf.org, "kind", rf.kind, "job", rf.id)
+	o, err := r.st.Org(rf.org)
+	if err != nil {
+		log.Error("job of an invalid org", "error", err)
+		return
+	}
 	j, raw, err := r.read(ctx, o, rf.kind, rf.id)
 	if err != nil {
 		log.Error("read job", "error", err)
@@ -503,10 +508,9 @@ func (r *Runner) finish(ctx context.Context, o store.Org, k *Kind, rf ref, attem
 // after every kind is registered, while no other runner serves the same
 // ledger; jobs of kinds not registered are left as they are.
 func (r *Runner) Recover(ctx context.Context) error {
-	orgs := r.st.Ledger().Orgs()
-	slices.Sort(orgs)
-	for _, org := range orgs {
-		o := r.st.Org(org)
+	orgs := r.st.Orgs()
+	slices.SortFunc(orgs, func(a, b store.Org) int { return strings.Compare(a.ID(), b.ID()) })
+	for _, o := range orgs {
 		type found struct {
 			j   Job
 			raw []byte

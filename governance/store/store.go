@@ -32,9 +32,12 @@ var (
 	// membership or role) changed after it was read. Nothing was written.
 	// It is wrapped with the hold's own error.
 	ErrHoldBroken = errors.New("the caller's credentials or role changed while the request ran; nothing was changed")
+	// ErrInvalidOrg: not an org ID (leaf.ValidateOrg).
+	ErrInvalidOrg = errors.New("invalid org ID")
 )
 
-// Store holds every org's governance state.
+// Store holds every org's governance state and log. It hands out one
+// handle per org; nothing else reaches storage.
 type Store struct {
 	l *ledger.Ledger
 }
@@ -42,20 +45,97 @@ type Store struct {
 // New returns a Store over l.
 func New(l *ledger.Ledger) *Store { return &Store{l: l} }
 
-// Ledger returns the underlying ledger, for reads of the log itself.
-func (s *Store) Ledger() *ledger.Ledger { return s.l }
+// Org returns the handle of org id, its ID checked once here
+// (ErrInvalidOrg). It does not check that the org exists; reads of a
+// missing org return ErrNotFound, and its first commit creates it.
+func (s *Store) Org(id string) (Org, error) {
+	h, err := s.l.Org(id)
+	if err != nil {
+		return Org{}, fmt.Errorf("%w: %w", ErrInvalidOrg, err)
+	}
+	return Org{h: h}, nil
+}
 
-// Org returns the handle of org id. It does not check that the org
-// exists; reads of a missing org return ErrNotFound.
-func (s *Store) Org(id string) Org { return Org{l: s.l, id: id} }
+// Orgs returns the handle of every org that has a log, for work that
+// goes through all of them (sweeps, recovery at start).
+func (s *Store) Orgs() []Org {
+	ids := s.l.Orgs()
+	out := make([]Org, 0, len(ids))
+	for _, id := range ids {
+		if o, err := s.Org(id); err == nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
 
-// Org is the storage of one org.
+// VerifierKey returns the note verifier key of every org's checkpoints.
+func (s *Store) VerifierKey() string { return s.l.VerifierKey() }
+
+// Org is the storage of one org: its state, its commits and the read
+// side of its log. A handle forms keys only inside its org's space, so a
+// read or write across orgs cannot be expressed.
 type Org struct {
-	l      *ledger.Ledger
-	id     string
+	h      *ledger.Org
 	holds  []Hold
 	before func(ctx context.Context, events []any)
 }
+
+// Log is the read side of an org's log; its errors are the ledger's
+// (ledger.ErrUnknownOrg, ErrIndexOutOfRange, ErrPurged ...). Appends go
+// through Org.Commit only.
+type Log interface {
+	Size() (uint64, error)
+	Leaf(ctx context.Context, index uint64) (ledger.Leaf, error)
+	Leaves(ctx context.Context, start, end uint64, fn func(ledger.Leaf) error) error
+	Checkpoint(ctx context.Context) (ledger.Checkpoint, error)
+	CheckpointAt(ctx context.Context, size uint64) (ledger.Checkpoint, error)
+	InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error)
+	ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]byte, error)
+	SubtreeHash(ctx context.Context, lo, hi uint64) ([]byte, error)
+	Retention(ctx context.Context) (ledger.Retention, error)
+	Origin() string
+	VerifierKey() string
+}
+
+// Valid reports whether o is a handle made by Store.Org (the zero Org is
+// not).
+func (o Org) Valid() bool { return o.h != nil }
+
+// Log returns the read side of the org's log.
+func (o Org) Log() Log {
+	if o.h == nil {
+		return zeroLog{}
+	}
+	return o.h
+}
+
+// zeroLog is the log of the zero Org: every read fails.
+type zeroLog struct{}
+
+func (zeroLog) Size() (uint64, error)                             { return 0, errZero }
+func (zeroLog) Leaf(context.Context, uint64) (ledger.Leaf, error) { return ledger.Leaf{}, errZero }
+func (zeroLog) Checkpoint(context.Context) (ledger.Checkpoint, error) {
+	return ledger.Checkpoint{}, errZero
+}
+func (zeroLog) Origin() string      { return "" }
+func (zeroLog) VerifierKey() string { return "" }
+func (zeroLog) Retention(context.Context) (ledger.Retention, error) {
+	return ledger.Retention{}, errZero
+}
+func (zeroLog) Leaves(context.Context, uint64, uint64, func(ledger.Leaf) error) error {
+	return errZero
+}
+func (zeroLog) CheckpointAt(context.Context, uint64) (ledger.Checkpoint, error) {
+	return ledger.Checkpoint{}, errZero
+}
+func (zeroLog) InclusionProof(context.Context, uint64, uint64) ([][]byte, error) {
+	return nil, errZero
+}
+func (zeroLog) ConsistencyProof(context.Context, uint64, uint64) ([][]byte, error) {
+	return nil, errZero
+}
+func (zeroLog) SubtreeHash(context.Context, uint64, uint64) ([]byte, error) { return nil, errZero }
 
 // Hold is a state key whose value an actor's authority rests on (its
 // session or token, its membership and role) as read when the actor was
@@ -80,11 +160,22 @@ func (o Org) Holding(holds ...Hold) Org {
 }
 
 // ID returns the org's ID.
-func (o Org) ID() string { return o.id }
+func (o Org) ID() string {
+	if o.h == nil {
+		return ""
+	}
+	return o.h.ID()
+}
+
+// errZero is every answer of the zero Org, which names no org.
+var errZero = fmt.Errorf("%w: no org", ErrInvalidOrg)
 
 // Get returns the value of key.
 func (o Org) Get(ctx context.Context, key string) ([]byte, error) {
-	v, err := o.l.State(ctx, o.id, []byte(key))
+	if o.h == nil {
+		return nil, errZero
+	}
+	v, err := o.h.State(ctx, []byte(key))
 	return v, mapErr(err)
 }
 
@@ -96,7 +187,7 @@ func (o Org) GetJSON(ctx context.Context, key string, v any) ([]byte, error) {
 		return nil, err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return nil, fmt.Errorf("state %q of org %s: %w", key, o.id, err)
+		return nil, fmt.Errorf("state %q of org %s: %w", key, o.ID(), err)
 	}
 	return b, nil
 }
@@ -104,8 +195,11 @@ func (o Org) GetJSON(ctx context.Context, key string, v any) ([]byte, error) {
 // Scan calls fn for each key with prefix, in key order, from start
 // (inclusive; empty means the first). fn returns false to stop.
 func (o Org) Scan(ctx context.Context, prefix, start string, fn func(key string, value []byte) bool) error {
+	if o.h == nil {
+		return errZero
+	}
 	stop := errors.New("stop")
-	err := o.l.ScanState(ctx, o.id, []byte(prefix), func(k, v []byte) error {
+	err := o.h.ScanState(ctx, []byte(prefix), func(k, v []byte) error {
 		if string(k) < start {
 			return nil
 		}
@@ -155,6 +249,9 @@ type Ack = ledger.Ack
 // batch is durable (ledger.AckDurable) or a signed checkpoint covers it
 // (ledger.AckCheckpoint).
 func (o Org) Commit(ctx context.Context, ack Ack, changes ...Change) ([]ledger.Receipt, error) {
+	if o.h == nil {
+		return nil, errZero
+	}
 	if o.before != nil {
 		events := make([]any, len(changes))
 		for i, c := range changes {
@@ -193,7 +290,7 @@ func (o Org) Commit(ctx context.Context, ack Ack, changes ...Change) ([]ledger.R
 			entries[0].Conditions = append(entries[0].Conditions, ledger.Condition{Key: []byte(h.Key), Value: h.Value})
 		}
 	}
-	rs, err := o.l.Append(ctx, o.id, entries, ack)
+	rs, err := o.h.Append(ctx, entries, ack)
 	if errors.Is(err, ledger.ErrPrecondition) {
 		if herr := o.brokenHold(ctx); herr != nil {
 			return nil, herr
@@ -207,7 +304,7 @@ func (o Org) Commit(ctx context.Context, ack Ack, changes ...Change) ([]ledger.R
 // caller's lost authority from an ordinary concurrent change.
 func (o Org) brokenHold(ctx context.Context) error {
 	for _, h := range o.holds {
-		v, err := o.l.State(ctx, o.id, []byte(h.Key))
+		v, err := o.h.State(ctx, []byte(h.Key))
 		switch {
 		case errors.Is(err, ledger.ErrNotFound) || errors.Is(err, ledger.ErrUnknownOrg):
 			if h.Value == nil {

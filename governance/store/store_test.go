@@ -11,7 +11,7 @@ import (
 	"github.com/nuxari/nuxari/ledger"
 )
 
-func open(t *testing.T) *store.Store {
+func open(t *testing.T) (*store.Store, *ledger.Ledger) {
 	t.Helper()
 	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
 	if err != nil {
@@ -26,7 +26,16 @@ func open(t *testing.T) *store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	return store.New(l)
+	return store.New(l), l
+}
+
+func orgOf(t *testing.T, st *store.Store, id string) store.Org {
+	t.Helper()
+	o, err := st.Org(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 type ev struct {
@@ -35,8 +44,8 @@ type ev struct {
 
 func TestCommitWritesStateWithItsEvent(t *testing.T) {
 	ctx := context.Background()
-	st := open(t)
-	a, b := st.Org("a"), st.Org("b")
+	st, l := open(t)
+	a, b := orgOf(t, st, "a"), orgOf(t, st, "b")
 	if _, err := a.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing org: %v", err)
 	}
@@ -55,7 +64,7 @@ func TestCommitWritesStateWithItsEvent(t *testing.T) {
 	if _, err := a.GetJSON(ctx, "j/1", &m); err != nil || m["n"] != 1 {
 		t.Fatalf("get json: %v %v", m, err)
 	}
-	lf, err := st.Ledger().Leaf(ctx, "a", 0)
+	lf, err := l.Leaf(ctx, "a", 0)
 	if err != nil || !contains(lf.Bytes, `"event":{"type":"x.created"}`) {
 		t.Fatalf("leaf: %s %v", lf.Bytes, err)
 	}
@@ -81,7 +90,7 @@ func TestCommitWritesStateWithItsEvent(t *testing.T) {
 	if v, _ := a.Get(ctx, "k"); string(v) != "v1" {
 		t.Fatalf("state changed by a refused commit: %q", v)
 	}
-	if n, _ := st.Ledger().Size("a"); n != 1 {
+	if n, err := l.Size("a"); err != nil || n != 1 {
 		t.Fatalf("log size %d after a refused commit, want 1", n)
 	}
 	// A met precondition writes and deletes.
@@ -101,3 +110,28 @@ func TestCommitWritesStateWithItsEvent(t *testing.T) {
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// TestOrgIDCheckedOnce: a handle is made only for a valid org ID, and the
+// zero handle names no org: every call fails.
+func TestOrgIDCheckedOnce(t *testing.T) {
+	ctx := context.Background()
+	st, _ := open(t)
+	for _, id := range []string{"", "../a", "a/b", "a\x00b", strings.Repeat("x", 65)} {
+		if _, err := st.Org(id); !errors.Is(err, store.ErrInvalidOrg) {
+			t.Errorf("Org(%q): %v, want ErrInvalidOrg", id, err)
+		}
+	}
+	var zero store.Org
+	if zero.Valid() {
+		t.Fatal("the zero handle is valid")
+	}
+	if _, err := zero.Get(ctx, "k"); !errors.Is(err, store.ErrInvalidOrg) {
+		t.Errorf("zero Get: %v", err)
+	}
+	if _, err := zero.Commit(ctx, ledger.AckDurable, store.Change{Event: ev{"x"}}); !errors.Is(err, store.ErrInvalidOrg) {
+		t.Errorf("zero Commit: %v", err)
+	}
+	if _, err := zero.Log().Size(); !errors.Is(err, store.ErrInvalidOrg) {
+		t.Errorf("zero Log().Size: %v", err)
+	}
+}
