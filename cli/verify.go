@@ -37,7 +37,7 @@ and exits 1 naming the first failure.`)
 	key := f.String("key", "", "the log's pinned note verifier key")
 	origin := f.String("origin", "", "the pinned checkpoint origin, e.g. nuxari/orgs/acme")
 	org := f.String("org", "", "the pinned org ID; with --log-name it gives the origin")
-	logName := f.String("log-name", "nuxari", "the log's name, to derive the origin from --org")
+	logName := f.String("log-name", verify.DefaultLogName, "the log's name, to derive the origin from --org")
 	signingKey := f.String("signing-key", "", "evidence packages: the pinned PEM public key that signs manifests")
 	pos, err := f.parse(e, args, 1, 1)
 	if err != nil {

@@ -94,7 +94,7 @@ func (c *Config) setDefaults() {
 		c.SessionTTL = 12 * time.Hour
 	}
 	if c.DefaultRetention <= 0 {
-		c.DefaultRetention = 7 * 365 * 24 * time.Hour
+		c.DefaultRetention = ledger.DefaultRetention
 	}
 	if c.MinRetention <= 0 {
 		c.MinRetention = 365 * 24 * time.Hour

@@ -138,9 +138,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultRetention is an org's retention window unless set: seven years.
+const DefaultRetention = 7 * 365 * 24 * time.Hour
+
 func (c *Config) setDefaults() {
 	if c.LogName == "" {
-		c.LogName = "nuxari"
+		c.LogName = verify.DefaultLogName
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
@@ -161,7 +164,7 @@ func (c *Config) setDefaults() {
 		c.MaxSignaturesPerRound = 128
 	}
 	if c.DefaultRetention <= 0 {
-		c.DefaultRetention = 7 * 365 * 24 * time.Hour
+		c.DefaultRetention = DefaultRetention
 	}
 	if c.CacheSize <= 0 {
 		c.CacheSize = 256 << 20

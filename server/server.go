@@ -29,6 +29,7 @@ import (
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -92,7 +93,7 @@ func Open(cfg Config) (*Server, error) {
 		return nil, errors.New("server: DataDir is required")
 	}
 	if cfg.LogName == "" {
-		cfg.LogName = "nuxari"
+		cfg.LogName = verify.DefaultLogName
 	}
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 4 << 20

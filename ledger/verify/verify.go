@@ -36,6 +36,10 @@ var (
 	ErrLeafMismatch = errors.New("leaf does not belong at this position")
 )
 
+// DefaultLogName is the log name of a server that sets none: the first
+// part of every org's origin line.
+const DefaultLogName = "nuxari"
+
 // Origin returns the checkpoint origin line of org's log in the log named
 // logName: "<logName>/orgs/<org>".
 func Origin(logName, org string) string {
