@@ -36,9 +36,10 @@ var nuxarid = sync.OnceValues(func() (string, error) {
 })
 
 type process struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *servertest.SyncBuffer
+	cmd     *exec.Cmd
+	url     string
+	logs    *servertest.SyncBuffer
+	dataDir string
 }
 
 func freeAddr(t *testing.T) string {
@@ -59,7 +60,7 @@ func startProcess(t *testing.T, dataDir string, flags ...string) *process {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	p := &process{url: "http://" + addr, logs: &servertest.SyncBuffer{}}
+	p := &process{url: "http://" + addr, logs: &servertest.SyncBuffer{}, dataDir: dataDir}
 	p.cmd = exec.Command(bin, append([]string{"--addr", addr}, flags...)...)
 	p.cmd.Env = append(os.Environ(), "NUXARI_DATA_DIR="+dataDir)
 	p.cmd.Stderr = p.logs
@@ -83,6 +84,20 @@ func startProcess(t *testing.T, dataDir string, flags ...string) *process {
 
 func (p *process) clients(token string) servertest.Clients {
 	return (&servertest.Server{URL: p.url}).Clients(token)
+}
+
+// startOwned bootstraps org with an owner in a fresh data directory,
+// starts nuxarid on it and returns the process and the owner's clients.
+func startOwned(t *testing.T, org string, flags ...string) (*process, servertest.Clients) {
+	t.Helper()
+	dir := t.TempDir()
+	bootstrap(t, dir, org, "o@example.com", ownerPW)
+	p := startProcess(t, dir, flags...)
+	login, err := p.clients("").Auth.Login(context.Background(), req(&nuxariv1.LoginRequest{OrgId: org, Email: "o@example.com", Password: ownerPW}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, p.clients(login.Msg.SessionToken)
 }
 
 func bootstrap(t *testing.T, dataDir, org, email, pw string) {
@@ -217,14 +232,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a server")
 	}
-	dir := t.TempDir()
-	bootstrap(t, dir, "term", "o@example.com", ownerPW)
-	p := startProcess(t, dir)
-	login, err := p.clients("").Auth.Login(context.Background(), req(&nuxariv1.LoginRequest{OrgId: "term", Email: "o@example.com", Password: ownerPW}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := p.clients(login.Msg.SessionToken)
+	p, c := startOwned(t, "term")
 	var (
 		mu     sync.Mutex
 		acks   []uint64
@@ -261,8 +269,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if !strings.Contains(p.logs.String(), "draining in-flight calls") {
 		t.Fatalf("no drain logged: %s", p.logs.String())
 	}
-	p2 := startProcess(t, dir)
-	login, err = p2.clients("").Auth.Login(context.Background(), req(&nuxariv1.LoginRequest{OrgId: "term", Email: "o@example.com", Password: ownerPW}))
+	p2 := startProcess(t, p.dataDir)
+	login, err := p2.clients("").Auth.Login(context.Background(), req(&nuxariv1.LoginRequest{OrgId: "term", Email: "o@example.com", Password: ownerPW}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -332,14 +332,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a server")
 	}
-	dir := t.TempDir()
-	bootstrap(t, dir, "term", "o@example.com", ownerPW)
-	p := startProcess(t, dir)
-	login, err := p.clients("").Auth.Login(context.Background(), req(&nuxariv1.LoginRequest{OrgId: "term", Email: "o@example.com", Password: ownerPW}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := p.clients(login.Msg.SessionToken)
+	p, admin := startOwned(t, "term")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var ended sync.WaitGroup
