@@ -346,14 +346,22 @@ func TestAgentProcessEndToEnd(t *testing.T) {
 	if done.State != nuxariv1.TaskState_TASK_STATE_SUCCEEDED || len(done.Evidence) != 1 {
 		t.Fatalf("slow task after restart: %v; agent log:\n%s", done, a2.logs.String())
 	}
-	evs, err = admin.Ledger.ListEvents(context.Background(), req(&nuxariv1.ListEventsRequest{Types: []string{"evidence.recorded", "agent.task.completed"}}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A task's state can be read a moment before the batch that wrote it
+	// is durable and its events listed: wait for the events, then count.
 	count := map[string]int{}
-	for _, e := range evs.Msg.Events {
-		if strings.Contains(string(e.Leaf), slow.Msg.Task.TaskId) {
-			count[e.Type]++
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		evs, err = admin.Ledger.ListEvents(context.Background(), req(&nuxariv1.ListEventsRequest{Types: []string{"evidence.recorded", "agent.task.completed"}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(count)
+		for _, e := range evs.Msg.Events {
+			if strings.Contains(string(e.Leaf), slow.Msg.Task.TaskId) {
+				count[e.Type]++
+			}
+		}
+		if count["agent.task.completed"] > 0 || time.Now().After(deadline) {
+			break
 		}
 	}
 	if count["evidence.recorded"] != 1 || count["agent.task.completed"] != 1 {
@@ -378,8 +386,24 @@ func TestAgentProcessEndToEnd(t *testing.T) {
 	if !strings.Contains(string(last.Leaf), `"private_key"`) {
 		t.Fatalf("the evidence does not say the private key was scrubbed: %s", last.Leaf)
 	}
-	size, _ := admin.Ledger.GetCheckpoint(context.Background(), req(&nuxariv1.GetCheckpointRequest{}))
-	waitCheckpoint(t, admin, size.Msg.Checkpoint.Size+1)
+	// The package must cover the file task's completion: wait for a
+	// checkpoint past its event.
+	var completedAt uint64
+	for deadline := time.Now().Add(10 * time.Second); completedAt == 0; time.Sleep(20 * time.Millisecond) {
+		done, err := admin.Ledger.ListEvents(context.Background(), req(&nuxariv1.ListEventsRequest{Types: []string{"agent.task.completed"}, PageSize: 1000}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range done.Msg.Events {
+			if strings.Contains(string(e.Leaf), kt.Msg.Task.TaskId) {
+				completedAt = e.Index + 1
+			}
+		}
+		if completedAt == 0 && time.Now().After(deadline) {
+			t.Fatal("the file task's completion is not in the log")
+		}
+	}
+	waitCheckpoint(t, admin, completedAt)
 	x := exportAndWait(t, admin, nil)
 	pkg := download(t, admin, x.ExportId)
 	if rep := verifyPackage(t, pkg, pins(t, admin, "edge")); rep.Blobs < 3 {

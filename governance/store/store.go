@@ -193,7 +193,8 @@ func (o Org) GetJSON(ctx context.Context, key string, v any) ([]byte, error) {
 }
 
 // Scan calls fn for each key with prefix, in key order, from start
-// (inclusive; empty means the first). fn returns false to stop.
+// (inclusive; empty means the first). fn returns false to stop. value is
+// valid only during the call: fn MUST copy what it keeps.
 func (o Org) Scan(ctx context.Context, prefix, start string, fn func(key string, value []byte) bool) error {
 	if o.h == nil {
 		return errZero
