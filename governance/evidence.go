@@ -13,12 +13,12 @@ import (
 	"iter"
 	"os"
 	"slices"
-	"sync"
-	"sync/atomic"
+	"strings"
 	"time"
 
 	"github.com/nuxari/nuxari/evidence/archive"
 	"github.com/nuxari/nuxari/evidence/objstore"
+	"github.com/nuxari/nuxari/governance/jobs"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
@@ -80,60 +80,121 @@ type Export struct {
 	WORM           bool      `json:"worm,omitempty"`
 }
 
-// exporter runs export jobs in the background: ExportWorkers at once,
-// each org's in order, shared fairly across orgs (see fairQueue for the
-// bound on how long one org's export waits behind others').
-type exporter struct {
-	cfg      EvidenceConfig
-	queue    *fairQueue[exportJob]
-	progress sync.Map // export ID → *exportProgress
-	wg       sync.WaitGroup
-	stop     context.CancelFunc
-	ctx      context.Context
+// exportKind is the job kind of evidence exports (package jobs). An
+// export is a job under jobs.Key(exportKind, id); exports recorded by
+// earlier versions, under prefixExport, stay readable.
+const exportKind = "evidence.export"
+
+// exportEvents prefixes the runner's events about exports: they are
+// ec.EvidenceExportStarted, ec.EvidenceExportCompleted and
+// ec.EvidenceExportFailed. An export is never canceled, and a restart
+// fails it (jobs.RestartFail), so it is never requeued.
+var exportEvents = eventsPrefix(ec.EvidenceExportStarted, ec.EvidenceExportCompleted, ec.EvidenceExportFailed)
+
+// eventsPrefix returns the prefix of a job kind's event types
+// ("evidence.export" of "evidence.export.started"), given those it
+// writes; the types MUST share one.
+func eventsPrefix(types ...string) string {
+	p := types[0][:strings.LastIndexByte(types[0], '.')]
+	for _, t := range types[1:] {
+		if t[:strings.LastIndexByte(t, '.')] != p {
+			panic("job event types of different prefixes: " + p + ", " + t)
+		}
+	}
+	return p
 }
 
+// exportArgs are an export job's arguments.
+type exportArgs struct {
+	Scope       Scope  `json:"scope"`
+	RequestedBy string `json:"requested_by"`
+}
+
+// exportPackage is an export job's result: the package it stored.
+type exportPackage struct {
+	EventCount  uint64    `json:"event_count"`
+	TreeSize    uint64    `json:"tree_size"`
+	Checkpoint  []byte    `json:"checkpoint"`
+	ObjectKey   string    `json:"object_key"`
+	SHA256      string    `json:"sha256"`
+	Size        int64     `json:"size"`
+	RetainUntil time.Time `json:"retain_until"`
+	WORM        bool      `json:"worm"`
+}
+
+// exportJob is an export's job record with its arguments and result
+// decoded.
 type exportJob struct {
-	o  store.Org
-	id string
+	jobs.Job
+	Args   exportArgs     `json:"args"`
+	Result *exportPackage `json:"result,omitempty"`
 }
 
-type exportProgress struct{ scanned, total atomic.Uint64 }
+func decodeExportJob(j jobs.Job) (exportJob, error) {
+	x := exportJob{Job: j}
+	if err := json.Unmarshal(j.Args, &x.Args); err != nil {
+		return exportJob{}, fmt.Errorf("export %s: args: %w", j.ID, err)
+	}
+	if len(j.Result) > 0 {
+		x.Result = new(exportPackage)
+		if err := json.Unmarshal(j.Result, x.Result); err != nil {
+			return exportJob{}, fmt.Errorf("export %s: result: %w", j.ID, err)
+		}
+	}
+	return x, nil
+}
 
-func (s *Service) startExporter() {
+// export returns the job as the API states an export: queued and running
+// are both running, canceled is failed.
+func (x *exportJob) export() Export {
+	e := Export{
+		ID: x.ID, Scope: x.Args.Scope, RequestedBy: x.Args.RequestedBy, Created: x.Created, Completed: x.Ended,
+		EntriesScanned: x.Done, EntriesTotal: x.Total, Error: x.Reason,
+	}
+	switch x.State {
+	case jobs.Succeeded:
+		e.State = ExportSucceeded
+	case jobs.Failed, jobs.Canceled:
+		e.State = ExportFailed
+	default:
+		e.State = ExportRunning
+	}
+	if p := x.Result; p != nil {
+		e.EventCount, e.TreeSize, e.Checkpoint, e.ObjectKey = p.EventCount, p.TreeSize, p.Checkpoint, p.ObjectKey
+		e.SHA256, e.Size, e.RetainUntil, e.WORM = p.SHA256, p.Size, p.RetainUntil, p.WORM
+	}
+	return e
+}
+
+// startExports registers the export kind with the job runner, when
+// evidence export is configured.
+func (s *Service) startExports() {
 	if s.cfg.Evidence.Store == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &exporter{cfg: s.cfg.Evidence, queue: newFairQueue[exportJob](s.cfg.ExportsPerOrg), ctx: ctx, stop: cancel}
-	if e.cfg.TempDir == "" {
-		e.cfg.TempDir = os.TempDir()
+	e := s.cfg.Evidence
+	if e.TempDir == "" {
+		e.TempDir = os.TempDir()
 	}
-	s.exports = e
-	for range s.cfg.ExportWorkers {
-		e.wg.Go(func() {
-			for {
-				org, j, ok := e.queue.next(ctx)
-				if !ok {
-					return
-				}
-				s.runExport(ctx, j)
-				e.queue.done(org)
-			}
-		})
+	s.evidence = &e
+	if err := s.runner.Register(jobs.Kind{
+		Name: exportKind, Run: s.runExport, Restart: jobs.RestartFail,
+		Events: exportEvents, Subject: "export:",
+	}); err != nil {
+		panic(err) // a fixed kind: a programming error
 	}
 }
 
-// Close stops the sweeper and the export workers; a running export
-// fails, and one still queued is recorded as failed on the next start.
+// Close stops the sweeper and the job runner; a running export stays
+// recorded running, and the next start's RecoverJobs fails it.
 func (s *Service) Close() {
 	if s.sweepStop != nil {
 		s.sweepStop()
 	}
 	s.bg.Wait()
-	if s.exports != nil {
-		s.exports.stop()
-		s.exports.wg.Wait()
-		if c, ok := s.exports.cfg.Store.(io.Closer); ok {
+	s.runner.Close()
+	if s.evidence != nil {
+		if c, ok := s.evidence.Store.(io.Closer); ok {
 			c.Close()
 		}
 	}
@@ -167,75 +228,138 @@ func validateScope(sc *Scope) error {
 // ExportPackage starts exporting the principal's org's events in scope
 // ("evidence.export.requested", before the answer).
 func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Export, error) {
-	if s.exports == nil {
+	if s.evidence == nil {
 		return Export{}, errNoEvidence
 	}
 	if err := validateScope(&sc); err != nil {
 		return Export{}, err
 	}
-	// A place in the org's queue is taken before anything is recorded: an
-	// export refused for capacity leaves nothing in the log.
-	if !s.exports.queue.reserve(p.Org) {
-		return Export{}, errorf(ErrRateLimited, "the org has %d exports queued or running, the most it may have; export again when one ends", s.cfg.ExportsPerOrg)
-	}
-	x := Export{ID: newID("x"), State: ExportRunning, Scope: sc, RequestedBy: p.Actor(), Created: s.cfg.Clock().UTC()}
+	id := newID("x")
 	// Acknowledged once a checkpoint covers the request, so that the
-	// package covers everything before it.
-	if _, err := s.orgOf(p).Commit(ctx, ledger.AckCheckpoint, store.Change{
-		Event:   newEvent(ctx, ec.EvidenceExportRequested, p.Actor(), "export:"+x.ID, map[string]any{"scope": sc}),
-		Require: map[string][]byte{prefixExport + x.ID: nil},
-		Put:     map[string]any{prefixExport + x.ID: x},
-	}); err != nil {
-		s.exports.queue.unreserve(p.Org)
+	// package covers everything before it. The runner refuses an org at
+	// capacity before anything is recorded.
+	j, err := s.runner.Submit(ctx, s.orgOf(p), jobs.Request{
+		Kind: exportKind, ID: id, Args: exportArgs{Scope: sc, RequestedBy: p.Actor()},
+		Ack: ledger.AckCheckpoint,
+		Change: store.Change{
+			Event: newEvent(ctx, ec.EvidenceExportRequested, p.Actor(), "export:"+id, map[string]any{"scope": sc}),
+		},
+	})
+	switch {
+	case errors.Is(err, jobs.ErrBusy):
+		return Export{}, errorf(ErrRateLimited, "the org has %d exports queued or running, the most it may have; export again when one ends", s.cfg.ExportsPerOrg)
+	case err != nil:
 		return Export{}, conflict(err)
 	}
-	s.exports.progress.Store(x.ID, &exportProgress{})
-	s.exports.queue.push(p.Org, exportJob{o: s.orgOf(p), id: x.ID})
-	return x, nil
+	x, err := decodeExportJob(j)
+	if err != nil {
+		return Export{}, err
+	}
+	return x.export(), nil
 }
 
-func (s *Service) export(ctx context.Context, o store.Org, id string) (Export, []byte, error) {
+func (s *Service) export(ctx context.Context, o store.Org, id string) (Export, error) {
 	if err := validateID("export_id", id); err != nil {
-		return Export{}, nil, err
+		return Export{}, err
 	}
-	var x Export
-	raw, err := o.GetJSON(ctx, prefixExport+id, &x)
-	if err != nil {
-		return Export{}, nil, notFoundAs(err, errorf(ErrNotFound, "export"))
-	}
-	if x.State == ExportRunning && s.exports != nil {
-		if pr, ok := s.exports.progress.Load(id); ok {
-			x.EntriesScanned, x.EntriesTotal = pr.(*exportProgress).scanned.Load(), pr.(*exportProgress).total.Load()
+	j, err := s.runner.Get(ctx, o, exportKind, id)
+	if errors.Is(err, jobs.ErrNotFound) {
+		// An export recorded by an earlier version.
+		var x Export
+		if _, err := o.GetJSON(ctx, prefixExport+id, &x); err != nil {
+			return Export{}, notFoundAs(err, errorf(ErrNotFound, "export"))
 		}
+		return x, nil
 	}
-	return x, raw, nil
+	if err != nil {
+		return Export{}, err
+	}
+	x, err := decodeExportJob(j)
+	if err != nil {
+		return Export{}, err
+	}
+	return x.export(), nil
 }
 
 // GetExport returns an export of the principal's org.
 func (s *Service) GetExport(ctx context.Context, p *Principal, id string) (Export, error) {
-	x, _, err := s.export(ctx, s.orgOf(p), id)
-	return x, err
+	return s.export(ctx, s.orgOf(p), id)
 }
 
-// ListExports lists the org's exports in ID order.
+// ListExports lists the org's exports in ID order: its export jobs, and
+// the exports recorded by earlier versions.
 func (s *Service) ListExports(ctx context.Context, p *Principal, size int32, pageToken string) ([]Export, string, error) {
-	return listPage(ctx, s, s.orgOf(p), prefixExport, size, pageToken, func(x *Export) Export { return *x })
+	o := s.orgOf(p)
+	n, err := pageSize(size)
+	if err != nil {
+		return nil, "", err
+	}
+	start, err := s.decodePageToken(ctx, o, prefixExport, pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	// Up to n+1 of each, merged in ID order: the n+1st, if any, starts
+	// the next page.
+	var out []Export
+	var derr error
+	jp := jobs.Prefix(exportKind)
+	err = o.Scan(ctx, jp, jp+string(start), func(k string, v []byte) bool {
+		var x exportJob
+		if derr = json.Unmarshal(v, &x); derr != nil {
+			derr = fmt.Errorf("state %q: %w", k, derr)
+			return false
+		}
+		out = append(out, x.export())
+		return len(out) <= n
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, "", err
+	}
+	legacy := 0
+	err = o.Scan(ctx, prefixExport, prefixExport+string(start), func(k string, v []byte) bool {
+		var x Export
+		if derr = json.Unmarshal(v, &x); derr != nil {
+			derr = fmt.Errorf("state %q: %w", k, derr)
+			return false
+		}
+		out = append(out, x)
+		legacy++
+		return legacy <= n
+	})
+	if err == nil {
+		err = derr
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, "", err
+	}
+	slices.SortFunc(out, func(a, b Export) int { return strings.Compare(a.ID, b.ID) })
+	if len(out) <= n {
+		return out, "", nil
+	}
+	tok, err := s.encodePageToken(ctx, o, prefixExport, []byte(out[n].ID))
+	if err != nil {
+		return nil, "", err
+	}
+	return out[:n], tok, nil
 }
 
 // SigningKey returns the PEM public key that signs manifests.
 func (s *Service) SigningKey() ([]byte, error) {
-	if s.exports == nil {
+	if s.evidence == nil {
 		return nil, errNoEvidence
 	}
-	return s.cfg.Evidence.PublicKeyPEM, nil
+	return s.evidence.PublicKeyPEM, nil
 }
 
 func (s *Service) downloadable(ctx context.Context, p *Principal, id, via string) (Export, error) {
-	if s.exports == nil {
+	if s.evidence == nil {
 		return Export{}, errNoEvidence
 	}
 	o := s.orgOf(p)
-	x, _, err := s.export(ctx, o, id)
+	x, err := s.export(ctx, o, id)
 	if err != nil {
 		return Export{}, err
 	}
@@ -251,23 +375,23 @@ func (s *Service) downloadable(ctx context.Context, p *Principal, id, via string
 // DownloadURL returns a presigned URL of a finished package
 // ("evidence.package.downloaded").
 func (s *Service) DownloadURL(ctx context.Context, p *Principal, id string) (string, time.Time, error) {
-	if s.exports == nil {
+	if s.evidence == nil {
 		return "", time.Time{}, errNoEvidence
 	}
 	// Checked before the audit event: nothing is handed out. The export
 	// must exist first, so that another org's ID is NotFound whatever the
 	// storage.
-	if _, _, err := s.export(ctx, s.orgOf(p), id); err != nil {
+	if _, err := s.export(ctx, s.orgOf(p), id); err != nil {
 		return "", time.Time{}, err
 	}
-	if !s.exports.cfg.Store.WORM() {
+	if !s.evidence.Store.WORM() {
 		return "", time.Time{}, errorf(ErrPrecondition, "this server keeps packages in a local directory, which has no download URLs; use DownloadPackage")
 	}
 	x, err := s.downloadable(ctx, p, id, "presigned_url")
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	u, err := s.exports.cfg.Store.PresignGet(ctx, x.ObjectKey, PresignExpiry)
+	u, err := s.evidence.Store.PresignGet(ctx, x.ObjectKey, PresignExpiry)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -281,27 +405,60 @@ func (s *Service) OpenPackage(ctx context.Context, p *Principal, id string) (io.
 	if err != nil {
 		return nil, Export{}, err
 	}
-	r, _, err := s.exports.cfg.Store.Open(ctx, x.ObjectKey)
+	r, _, err := s.evidence.Store.Open(ctx, x.ObjectKey)
 	return r, x, err
 }
 
-// RecoverExports marks exports that a stopped server left running as
-// failed ("evidence.export.failed").
-func (s *Service) RecoverExports(ctx context.Context) error {
+// RecoverJobs, at start, fails the exports an earlier version left
+// running ("evidence.export.failed"), then recovers the job runner's
+// jobs: an export interrupted by a restart is recorded failed with its
+// event (jobs.Runner.Recover).
+func (s *Service) RecoverJobs(ctx context.Context) error {
+	if err := s.recoverLegacyExports(ctx); err != nil {
+		return err
+	}
+	return s.runner.Recover(ctx)
+}
+
+// failedRestart is why an earlier version's export left running failed,
+// as its record and its "evidence.export.failed" event say.
+const failedRestart = "interrupted by a server restart; export again"
+
+// failedInternal is why an export failed, as its job's record and its
+// "evidence.export.failed" event say: a fixed text, so that a path, an
+// internal error or a dependency's message never reaches the org's
+// permanent log or a response; the detail is in the server log under
+// the export ID.
+func failedInternal(id string) string {
+	return "export failed; the server log has details under export ID " + id
+}
+
+func (s *Service) recoverLegacyExports(ctx context.Context) error {
 	for _, o := range s.store.Orgs() {
-		var stale []Export
+		type found struct {
+			x   Export
+			raw []byte
+		}
+		var stale []found
 		err := o.Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
 			var x Export
 			if json.Unmarshal(v, &x) == nil && x.State == ExportRunning {
-				stale = append(stale, x)
+				stale = append(stale, found{x, bytes.Clone(v)})
 			}
 			return true
 		})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		for _, x := range stale {
-			if err := s.finishExport(ctx, o, x, nil, failedRestart); err != nil {
+		for _, f := range stale {
+			x := f.x
+			x.State, x.Error, x.Completed = ExportFailed, failedRestart, s.cfg.Clock().UTC()
+			_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+				Event:   newEvent(ctx, ec.EvidenceExportFailed, ec.System, "export:"+x.ID, map[string]any{"error": x.Error}),
+				Require: map[string][]byte{prefixExport + x.ID: f.raw},
+				Put:     map[string]any{prefixExport + x.ID: x},
+			})
+			if err != nil && !errors.Is(err, store.ErrConflict) {
 				return err
 			}
 		}
@@ -309,76 +466,23 @@ func (s *Service) RecoverExports(ctx context.Context) error {
 	return nil
 }
 
-// Why an export failed, as its record and its "evidence.export.failed"
-// event say. These are fixed texts: a path, an internal error or a
-// dependency's message never reaches the org's permanent log or a
-// response; the detail is in the server log under the export ID.
-const (
-	failedRestart  = "interrupted by a server restart; export again"
-	failedShutdown = "interrupted by a server shutdown; export again"
-)
-
-func failedInternal(id string) string {
-	return "export failed; the server log has details under export ID " + id
-}
-
-// finishExport records the end of an export: its package (done), or
-// failure, a caller-safe reason why it failed.
-func (s *Service) finishExport(ctx context.Context, o store.Org, x Export, done *Export, failure string) error {
-	var cur Export
-	raw, err := o.GetJSON(ctx, prefixExport+x.ID, &cur)
+// runExport is the export kind's handler: it builds and stores the
+// package of job j.
+func (s *Service) runExport(ctx context.Context, o store.Org, j *jobs.Job) (jobs.Result, error) {
+	var a exportArgs
+	if err := json.Unmarshal(j.Args, &a); err != nil {
+		return jobs.Result{}, jobs.Failure(failedInternal(j.ID), err)
+	}
+	p, err := s.buildPackage(ctx, o, j, a.Scope)
 	if err != nil {
-		return err
+		// The detail goes to the server log; the record says only where
+		// to find it.
+		return jobs.Result{}, jobs.Failure(failedInternal(j.ID), err)
 	}
-	if cur.State != ExportRunning {
-		return nil // already ended, e.g. failed by a restart's recovery
-	}
-	typ, data := ec.EvidenceExportCompleted, map[string]any{}
-	if done == nil {
-		cur.State, cur.Error = ExportFailed, failure
-		typ, data["error"] = ec.EvidenceExportFailed, cur.Error
-	} else {
-		cur = *done
-		cur.State = ExportSucceeded
-		data["sha256"], data["size"], data["event_count"], data["tree_size"] = cur.SHA256, cur.Size, cur.EventCount, cur.TreeSize
-		data["retain_until"], data["worm"] = cur.RetainUntil, cur.WORM
-	}
-	cur.Completed = s.cfg.Clock().UTC()
-	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event:   newEvent(ctx, typ, ec.System, "export:"+x.ID, data),
-		Require: map[string][]byte{prefixExport + x.ID: raw},
-		Put:     map[string]any{prefixExport + x.ID: cur},
-	})
-	if s.exports != nil {
-		s.exports.progress.Delete(x.ID)
-	}
-	return err
-}
-
-func (s *Service) runExport(ctx context.Context, j exportJob) {
-	if s.cfg.OnExportStart != nil {
-		s.cfg.OnExportStart(j.o.ID(), j.id)
-	}
-	o := j.o
-	x, _, err := s.export(ctx, o, j.id)
-	if err != nil {
-		s.cfg.Logger.Error("export vanished", "org", o.ID(), "export", j.id, "error", err)
-		return
-	}
-	done, err := s.buildPackage(ctx, o, x)
-	failure := ""
-	if err != nil {
-		// The detail stays here, in the server log; the record says only
-		// where to find it.
-		s.cfg.Logger.Error("export failed", "org", o.ID(), "export", j.id, "error", err)
-		done, failure = nil, failedInternal(j.id)
-		if ctx.Err() != nil {
-			failure = failedShutdown
-		}
-	}
-	if ferr := s.finishExport(context.WithoutCancel(ctx), o, x, done, failure); ferr != nil {
-		s.cfg.Logger.Error("record export end", "org", o.ID(), "export", j.id, "error", ferr)
-	}
+	return jobs.Result{Record: p, Data: map[string]any{
+		"sha256": p.SHA256, "size": p.Size, "event_count": p.EventCount, "tree_size": p.TreeSize,
+		"retain_until": p.RetainUntil, "worm": p.WORM,
+	}}, nil
 }
 
 // selector decides which leaves of a scope go into a package.
@@ -422,12 +526,12 @@ func recordedEvidence(b []byte) string {
 }
 
 // scan calls fn for each leaf of [lo, hi) in scope, in order, until the
-// scope ends.
-func (s *Service) scan(ctx context.Context, o store.Org, lo, hi uint64, sel *selector, pr *exportProgress, fn func(ledger.Leaf) error) error {
+// scope ends; scanned, if set, is called as each leaf is read.
+func (s *Service) scan(ctx context.Context, o store.Org, lo, hi uint64, sel *selector, scanned func(), fn func(ledger.Leaf) error) error {
 	errEnd := errors.New("end of scope")
 	err := o.Log().Leaves(ctx, lo, hi, func(lf ledger.Leaf) error {
-		if pr != nil {
-			pr.scanned.Add(1)
+		if scanned != nil {
+			scanned()
 		}
 		in, end, err := sel.match(lf.Bytes)
 		switch {
@@ -446,39 +550,41 @@ func (s *Service) scan(ctx context.Context, o store.Org, lo, hi uint64, sel *sel
 	return err
 }
 
-// buildPackage writes the package of x to a temporary file, then stores
-// it write-once, retained for the org's retention window.
-func (s *Service) buildPackage(ctx context.Context, o store.Org, x Export) (*Export, error) {
+// buildPackage writes the package of export job j, of scope sc, to a
+// temporary file, then stores it write-once, retained for the org's
+// retention window. It reports its progress with j.Report.
+func (s *Service) buildPackage(ctx context.Context, o store.Org, j *jobs.Job, sc Scope) (*exportPackage, error) {
 	org, log := o.ID(), o.Log()
-	e := s.exports
+	e := s.evidence
 	cp, err := log.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
 	n := cp.Size
 	lo := uint64(0)
-	if !x.Scope.StartTime.IsZero() {
-		if lo, err = s.firstAtOrAfter(ctx, log, n, x.Scope.StartTime); err != nil {
+	if !sc.StartTime.IsZero() {
+		if lo, err = s.firstAtOrAfter(ctx, log, n, sc.StartTime); err != nil {
 			return nil, err
 		}
 	}
-	pr := &exportProgress{}
-	if v, ok := e.progress.Load(x.ID); ok {
-		pr = v.(*exportProgress)
+	var done uint64
+	j.Report(done, n-lo)
+	scanned := func() {
+		done++
+		j.Report(done, n-lo)
 	}
-	pr.total.Store(n - lo)
-	sel := newSelector(x.Scope)
+	sel := newSelector(sc)
 
-	f, err := os.CreateTemp(e.cfg.TempDir, "export-*.zip")
+	f, err := os.CreateTemp(e.TempDir, "export-*.zip")
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	h := sha256.New()
-	w, err := archive.NewWriter(io.MultiWriter(f, h), e.cfg.Signer, archive.Meta{
+	w, err := archive.NewWriter(io.MultiWriter(f, h), e.Signer, archive.Meta{
 		Org: org, LogOrigin: log.Origin(), LogKey: log.VerifierKey(), Created: s.cfg.Clock().UTC(),
-		Scope:    x.Scope,
+		Scope:    sc,
 		TreeSize: n, Checkpoint: cp.Note,
 	})
 	if err != nil {
@@ -487,7 +593,7 @@ func (s *Service) buildPackage(ctx context.Context, o store.Org, x Export) (*Exp
 	var count uint64
 	var blobs []string // evidence the package's events recorded, in order
 	seen := map[string]bool{}
-	if err := s.scan(ctx, o, lo, n, sel, pr, func(lf ledger.Leaf) error {
+	if err := s.scan(ctx, o, lo, n, sel, scanned, func(lf ledger.Leaf) error {
 		count++
 		if h := recordedEvidence(lf.Bytes); h != "" && !seen[h] {
 			seen[h] = true
@@ -520,7 +626,7 @@ func (s *Service) buildPackage(ctx context.Context, o store.Org, x Export) (*Exp
 	if err := w.SetProof(nodes); err != nil {
 		return nil, err
 	}
-	if err := s.addConsistency(ctx, o, x.ID, w, n); err != nil {
+	if err := s.addConsistency(ctx, o, j.ID, w, n); err != nil {
 		return nil, err
 	}
 	for _, h := range blobs {
@@ -546,19 +652,16 @@ func (s *Service) buildPackage(ctx context.Context, o store.Org, x Export) (*Exp
 	if err != nil {
 		return nil, err
 	}
-	done := x
-	done.RetainUntil = s.cfg.Clock().Add(ret.Window).UTC().Truncate(time.Second)
-	done.ObjectKey = "orgs/" + org + "/exports/" + x.ID + ".zip"
-	obj, err := e.cfg.Store.Put(ctx, done.ObjectKey, f, size, done.RetainUntil)
+	p := &exportPackage{RetainUntil: s.cfg.Clock().Add(ret.Window).UTC().Truncate(time.Second)}
+	obj, err := e.Store.Put(ctx, "orgs/"+org+"/exports/"+j.ID+".zip", f, size, p.RetainUntil)
 	if err != nil {
 		return nil, fmt.Errorf("store package: %w", err)
 	}
-	done.ObjectKey = obj.Key
-	done.SHA256, done.Size = hex.EncodeToString(h.Sum(nil)), size
-	done.EventCount, done.TreeSize, done.Checkpoint = count, n, cp.Note
-	done.EntriesScanned, done.EntriesTotal = pr.scanned.Load(), pr.total.Load()
-	done.WORM = e.cfg.Store.WORM()
-	return &done, nil
+	p.ObjectKey = obj.Key
+	p.SHA256, p.Size = hex.EncodeToString(h.Sum(nil)), size
+	p.EventCount, p.TreeSize, p.Checkpoint = count, n, cp.Note
+	p.WORM = e.Store.WORM()
+	return p, nil
 }
 
 // addConsistency adds consistency proofs from the checkpoints of the org's
@@ -568,14 +671,30 @@ func (s *Service) addConsistency(ctx context.Context, o store.Org, self string, 
 	var sizes []uint64
 	seen := map[uint64]bool{}
 	var earlier []Export
-	err := o.Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
-		var x Export
-		if json.Unmarshal(v, &x) == nil && x.ID != self && x.State == ExportSucceeded && x.TreeSize > 0 && x.TreeSize < n {
+	keep := func(x Export) {
+		if x.ID != self && x.State == ExportSucceeded && x.TreeSize > 0 && x.TreeSize < n {
 			earlier = append(earlier, x)
+		}
+	}
+	err := o.Scan(ctx, jobs.Prefix(exportKind), "", func(_ string, v []byte) bool {
+		var x exportJob
+		if json.Unmarshal(v, &x) == nil {
+			keep(x.export())
 		}
 		return true
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	// Exports recorded by earlier versions.
+	err = o.Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
+		var x Export
+		if json.Unmarshal(v, &x) == nil {
+			keep(x)
+		}
+		return true
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	slices.SortFunc(earlier, func(a, b Export) int { return b.Completed.Compare(a.Completed) })

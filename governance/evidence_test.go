@@ -1,12 +1,14 @@
 package governance_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -82,7 +85,7 @@ func TestExportsLeftRunningAreFailedOnStart(t *testing.T) {
 	cfg.Evidence.Store = local
 	second := governance.New(l, cfg)
 	defer second.Close()
-	if err := second.RecoverExports(ctx); err != nil {
+	if err := second.RecoverJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, err := second.GetExport(ctx, p, x.ID)
@@ -101,5 +104,130 @@ func TestExportsLeftRunningAreFailedOnStart(t *testing.T) {
 	}
 	if evs, _, _ := second.ListEvents(ctx, p, governance.EventFilter{Types: []string{"evidence.export.failed"}}, 0, ""); len(evs) != 1 {
 		t.Fatalf("%d failure events, want 1", len(evs))
+	}
+}
+
+// TestEarlierExportRecordsStayReadable: exports an earlier version
+// recorded under export/<id> are listed with the export jobs in ID order,
+// page by page; a finished one downloads, and one left running is failed
+// once, with its event, at start.
+func TestEarlierExportRecordsStayReadable(t *testing.T) {
+	ctx := context.Background()
+	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, vkey, err := ledger.ParseSignerKey(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, err := signature.LoadSigner(key, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := objstore.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	svc := governance.New(l, governance.Config{PasswordParams: &fast, Evidence: governance.EvidenceConfig{Store: local, Signer: signer, TempDir: t.TempDir()}})
+	defer svc.Close()
+	if _, _, err := svc.CreateOrg(ctx, governance.NewOrg{ID: "acme", OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, true); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := svc.Login(ctx, "acme", "o@example.com", secret.New("owner password 1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Authenticate(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// An earlier version's records: one finished, with its package, and
+	// one left running. "x0..." sorts before every new ID, "xz..." after.
+	const doneID, runningID = "xzzzzzzzzzzzzzzzz", "x0000000000000000"
+	pkg := []byte("an earlier package")
+	obj, err := local.Put(ctx, "orgs/acme/exports/"+doneID+".zip", bytes.NewReader(pkg), int64(len(pkg)), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := store.New(l).Org("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Now().UTC()
+	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
+		Event: map[string]any{"type": "evidence.export.requested", "actor": "system", "subject": "export:" + runningID},
+		Put: map[string]any{
+			"export/" + doneID:    governance.Export{ID: doneID, State: governance.ExportSucceeded, Created: created, ObjectKey: obj.Key, SHA256: "00", Size: int64(len(pkg))},
+			"export/" + runningID: governance.Export{ID: runningID, State: governance.ExportRunning, Created: created},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RecoverJobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.RecoverJobs(ctx); err != nil { // a second start changes nothing
+		t.Fatal(err)
+	}
+	got, err := svc.GetExport(ctx, p, runningID)
+	if err != nil || got.State != governance.ExportFailed || got.Error == "" {
+		t.Fatalf("earlier export left running, after recovery: %+v %v", got, err)
+	}
+	evs, _, err := svc.ListEvents(ctx, p, governance.EventFilter{Types: []string{"evidence.export.failed"}}, 0, "")
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("failure events: %v %v", evs, err)
+	}
+
+	x, err := svc.ExportPackage(ctx, p, governance.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for x.State == governance.ExportRunning {
+		if time.Now().After(deadline) {
+			t.Fatalf("export %s still running after a minute", x.ID)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if x, err = svc.GetExport(ctx, p, x.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if x.State != governance.ExportSucceeded || x.EventCount == 0 || x.EntriesScanned == 0 || x.RequestedBy != p.Actor() {
+		t.Fatalf("new export: %+v", x)
+	}
+
+	var ids []string
+	page := ""
+	for {
+		xs, next, err := svc.ListExports(ctx, p, 1, page)
+		if err != nil || len(xs) != 1 {
+			t.Fatalf("list page %q: %v %v", page, xs, err)
+		}
+		ids = append(ids, xs[0].ID)
+		if next == "" {
+			break
+		}
+		page = next
+	}
+	if want := []string{runningID, x.ID, doneID}; !slices.Equal(ids, want) {
+		t.Fatalf("listed %v, want %v", ids, want)
+	}
+
+	r, got, err := svc.OpenPackage(ctx, p, doneID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if b, err := io.ReadAll(r); err != nil || !bytes.Equal(b, pkg) || got.ID != doneID {
+		t.Fatalf("earlier package: %q %+v %v", b, got, err)
 	}
 }

@@ -40,36 +40,3 @@ func TestOrgLimiterBoundsOneOrg(t *testing.T) {
 		t.Fatalf("idle orgs kept: %d", len(l.orgs))
 	}
 }
-
-// TestFairQueueServesIdleOrgFirst: with org b's jobs queued behind its
-// running ones, org a's job, queued last, is the next one a worker takes;
-// b's queue depth is capped.
-func TestFairQueueServesIdleOrgFirst(t *testing.T) {
-	q := newFairQueue[int](4)
-	ctx := context.Background()
-	for i := range 4 {
-		if !q.reserve("b") {
-			t.Fatalf("b's job %d refused under its cap", i)
-		}
-		q.push("b", i)
-	}
-	if q.reserve("b") {
-		t.Fatal("b's fifth job accepted over its cap of 4")
-	}
-	for want := range 2 { // two workers take b's first two
-		if org, j, _ := q.next(ctx); org != "b" || j != want {
-			t.Fatalf("took %s/%d, want b/%d", org, j, want)
-		}
-	}
-	if !q.reserve("a") {
-		t.Fatal("a refused")
-	}
-	q.push("a", 100)
-	q.done("b") // a worker frees up
-	if org, j, _ := q.next(ctx); org != "a" || j != 100 {
-		t.Fatalf("took %s/%d, want a/100 ahead of b's queue", org, j)
-	}
-	if org, j, _ := q.next(ctx); org != "b" || j != 2 {
-		t.Fatalf("took %s/%d, want b/2", org, j)
-	}
-}

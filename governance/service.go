@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nuxari/nuxari/governance/jobs"
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/ratelimit"
 	"github.com/nuxari/nuxari/governance/store"
@@ -75,7 +76,8 @@ type Config struct {
 	// ExportWorkers is how many evidence exports run at once across all
 	// orgs (default 2); ExportsPerOrg caps one org's exports queued or
 	// running (default 4): more are refused with ErrRateLimited before
-	// anything is recorded. Orgs share the workers fairly (fairQueue).
+	// anything is recorded. Orgs share the workers fairly (the job
+	// runner, package jobs).
 	ExportWorkers, ExportsPerOrg int
 	// ListEventsMaxBytes bounds a ListEvents page by the sum of its
 	// leaves' sizes (default 4 MiB); a page holds at least one event.
@@ -84,8 +86,9 @@ type Config struct {
 	// ListEvents and AppendEvents calls of one org run at once (defaults
 	// 4 and 8); more of that org's calls wait their turn.
 	OrgConcurrentReads, OrgConcurrentAppends int
-	// OnExportStart, when set, is called as each export starts running,
-	// before it reads the log (a hook for tests that hold an export).
+	// OnExportStart, when set, is called as each export is about to
+	// start running, before it reads the log (a hook for tests that hold
+	// an export).
 	OnExportStart func(org, exportID string)
 }
 
@@ -154,17 +157,22 @@ type Service struct {
 	store       *store.Store
 	throttle    *throttle
 	loginSource *ratelimit.Limiter // throttle's, shared with agent enrolment
-	exports     *exporter
-	agents      *agentHub
-	reads       *orgLimiter
-	appends     *orgLimiter
+	// runner runs background jobs: evidence exports.
+	runner *jobs.Runner
+	// evidence is the evidence configuration, with its defaults (nil:
+	// exports are refused).
+	evidence *EvidenceConfig
+	agents   *agentHub
+	reads    *orgLimiter
+	appends  *orgLimiter
 	// bg runs the background loops that sweepStop stops.
 	bg        sync.WaitGroup
 	sweepStop context.CancelFunc
 }
 
 // New returns a Service that keeps its state in l. Close stops its
-// background work.
+// background work; RecoverJobs, before serving, recovers the jobs a
+// stopped server left.
 func New(l *ledger.Ledger, cfg Config) *Service {
 	cfg.setDefaults()
 	t := newThrottle(&cfg)
@@ -177,7 +185,15 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 		reads:       newOrgLimiter(cfg.OrgConcurrentReads),
 		appends:     newOrgLimiter(cfg.OrgConcurrentAppends),
 	}
-	s.startExporter()
+	s.runner = jobs.New(s.store, jobs.Config{
+		Workers: cfg.ExportWorkers, PerOrg: cfg.ExportsPerOrg, Clock: cfg.Clock, Logger: cfg.Logger,
+		BeforeStart: func(org, kind, id string) {
+			if kind == exportKind && cfg.OnExportStart != nil {
+				cfg.OnExportStart(org, id)
+			}
+		},
+	})
+	s.startExports()
 	s.startSweeper()
 	return s
 }

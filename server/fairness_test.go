@@ -173,11 +173,15 @@ func TestExportsAreFairAcrossOrgs(t *testing.T) {
 	}
 
 	// Refused exports left nothing in any log: four requests in fb's,
-	// one in fa's, each completed, and no failure anywhere.
+	// one in fa's, each started once and completed, and no failure
+	// anywhere.
 	for org, want := range map[string]int{"fa": 1, "fb": 4} {
 		lfs := waitEvents(t, ts.Ledger(), org, "evidence.export.completed", want)
 		if got := countType(lfs, "evidence.export.requested"); got != want {
 			t.Errorf("org %s's log holds %d export requests, want %d", org, got, want)
+		}
+		if got := countType(lfs, "evidence.export.started"); got != want {
+			t.Errorf("org %s's log holds %d export starts, want %d", org, got, want)
 		}
 		if got := countType(lfs, "evidence.export.failed"); got != 0 {
 			t.Errorf("org %s's log holds %d failed exports", org, got)

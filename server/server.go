@@ -142,10 +142,10 @@ func Open(cfg Config) (*Server, error) {
 		gc.DefaultRetention = lc.DefaultRetention
 	}
 	svc := governance.New(l, gc)
-	if err := svc.RecoverExports(context.Background()); err != nil {
+	if err := svc.RecoverJobs(context.Background()); err != nil {
 		svc.Close()
 		l.Close()
-		return nil, fmt.Errorf("recover exports: %w", err)
+		return nil, fmt.Errorf("recover jobs: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, ledger: l, svc: svc, kek: kek, reg: reg}
 	s.closing, s.closeStreams = context.WithCancel(context.Background())

@@ -35,6 +35,7 @@ const (
 	EvidenceRecorded          = "evidence.recorded"
 	EvidenceRejected          = "evidence.rejected"
 	EvidenceExportRequested   = "evidence.export.requested"
+	EvidenceExportStarted     = "evidence.export.started"
 	EvidenceExportCompleted   = "evidence.export.completed"
 	EvidenceExportFailed      = "evidence.export.failed"
 	EvidencePackageDownloaded = "evidence.package.downloaded"
@@ -326,6 +327,13 @@ var catalog = []Entry{
 		},
 	},
 	{
+		Type: EvidenceExportStarted, Meaning: "A requested export started running on a worker.",
+		Actors: bySystem, Subject: subjectExport,
+		Fields: []Field{
+			field("attempt", Integer, "Which run of the export this is; always 1, as a restart fails an interrupted export."),
+		},
+	},
+	{
 		Type: EvidenceExportCompleted, Meaning: "An export finished and its signed package was stored.",
 		Actors: bySystem, Subject: subjectExport,
 		Fields: []Field{
@@ -338,7 +346,7 @@ var catalog = []Entry{
 		},
 	},
 	{
-		Type: EvidenceExportFailed, Meaning: "An export failed, or was interrupted by a server shutdown or restart.",
+		Type: EvidenceExportFailed, Meaning: "An export failed, or a server restart found it interrupted.",
 		Actors: bySystem, Subject: subjectExport,
 		Fields: []Field{
 			field("error", String, "A fixed text saying why; the detail is in the server log under the export ID."),
