@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/nuxari/nuxari/ledger/leaf"
 	"strings"
 )
 
@@ -48,7 +49,6 @@ const (
 
 	prefix    = "nx"
 	sep       = '.'
-	maxOrgLen = 64
 	bodyBytes = 32
 	bodyLen   = 43 // base64url, unpadded, of bodyBytes
 
@@ -63,7 +63,7 @@ func New(kind Kind, org string) (tok string, hash [32]byte, err error) {
 		return "", hash, fmt.Errorf("%w: unknown kind", ErrMalformed)
 	}
 	if !validOrg(org) {
-		return "", hash, fmt.Errorf("%w: org ID must be 1 to %d of [A-Za-z0-9_-]", ErrMalformed, maxOrgLen)
+		return "", hash, fmt.Errorf("%w: org ID must be 1 to %d of [A-Za-z0-9_-]", ErrMalformed, leaf.MaxOrgLen)
 	}
 	var body [bodyBytes]byte
 	if _, err := rand.Read(body[:]); err != nil {
@@ -150,17 +150,8 @@ func (k Kind) known() bool {
 	return false
 }
 
-func validOrg(org string) bool {
-	if len(org) == 0 || len(org) > maxOrgLen {
-		return false
-	}
-	for i := 0; i < len(org); i++ {
-		if c := org[i]; !isAlnum(c) && c != '_' && c != '-' {
-			return false
-		}
-	}
-	return true
-}
+// validOrg is the one definition of an org ID (leaf.ValidateOrg).
+func validOrg(org string) bool { return leaf.ValidateOrg(org) == nil }
 
 func isBase64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
 
