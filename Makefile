@@ -72,14 +72,17 @@ lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated c
 	@if [ -n "$$($(GO) mod tidy -diff)" ]; then echo "go.mod is not tidy: run 'go mod tidy'"; exit 1; fi
 
 .PHONY: unit
-unit: ## Run the unit, integration and crash tests with the race detector, then the million-event package test without it.
+# Tests that skip themselves under -race (too slow there), run again
+# without it; a skip fails the target.
+NORACE_TESTS := ./evidence/archive:TestVerifyMillion ./server:TestListEventsMemoryIsBounded
+
+unit: ## Run the unit, integration and crash tests with the race detector, then the ones too slow for it without.
 	GO=$(GO) scripts/test-services.sh $(GO) test -race -count=1 -timeout 15m $(PKGS)
-	@# TestVerifyMillion skips itself under -race (too slow there): run it
-	@# without the race detector so that a million-event package is verified;
-	@# a skip fails the target.
-	@out=$$($(GO) test -count=1 -timeout 10m -run '^TestVerifyMillion$$' -v ./evidence/archive/) || { echo "$$out"; exit 1; }; \
-		echo "$$out" | grep -E '^--- |verified|^ok'; \
-		echo "$$out" | grep -q '^--- PASS: TestVerifyMillion' || { echo "TestVerifyMillion did not run"; exit 1; }
+	@for t in $(NORACE_TESTS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		out=$$($(GO) test -count=1 -timeout 10m -run "^$$name\$$" -v $$pkg) || { echo "$$out"; exit 1; }; \
+		echo "$$out" | grep -E '^--- |verified|heap|^ok'; \
+		echo "$$out" | grep -q "^--- PASS: $$name " || { echo "$$name did not run"; exit 1; }; \
+	done
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each.
