@@ -76,22 +76,6 @@ var Collectors = []string{"file", "users", "sudoers", "packages", "command"}
 // (governance/api.Procedures).
 const joinTokenPermission = rbac.AgentsManage
 
-// State keys of agents, under the org's handle:
-//
-//	jointoken/<token ID>     joinRecord, deleted at its first use or revocation
-//	agent/<agent ID>         Agent (with its current token hashes)
-//	agenttoken/<hash>        agent ID of an access token
-//	task/<task ID>           Task
-//	opentask/<agent>/<task>  index of an agent's unfinished tasks
-//	evidence/<sha256>        evidence content
-const (
-	prefixJoin      = "jointoken/"
-	prefixAgent     = "agent/"
-	prefixAgentTok  = "agenttoken/"
-	prefixTask      = "task/"
-	prefixOpenTask  = "opentask/"
-	prefixEvidenceB = "evidence/"
-)
 
 type joinRecord struct {
 	ID string `json:"id"`

@@ -34,7 +34,6 @@ const (
 	// maxConsistencyCheckpoints bounds the earlier exports' checkpoints a
 	// package proves consistency from.
 	maxConsistencyCheckpoints = 8
-	prefixExport              = "export/"
 )
 
 // EvidenceConfig is where packages go and what signs them.

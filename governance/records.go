@@ -11,28 +11,6 @@ import (
 	"github.com/nuxari/nuxari/governance/store"
 )
 
-// State keys of an org, all under the org's own store handle:
-//
-//	org                 orgRecord
-//	pagekey             32 random bytes: the MAC key of the org's page tokens
-//	owners              JSON list of the owners' user IDs (at least one)
-//	user/<user ID>      userRecord
-//	email/<email>       user ID (emails are unique per org, lower-cased)
-//	session/<hash>      sessionRecord; hash is hex SHA-256 of the token
-//	apitoken/<token ID> apiTokenRecord
-//	tokenhash/<hash>    API token ID, by hex SHA-256 of the token
-//	setup/<hash>        setupRecord: a member's one-time password setup
-const (
-	keyOrg       = "org"
-	keyPageKey   = "pagekey"
-	keyOwners    = "owners"
-	prefixUser   = "user/"
-	prefixEmail  = "email/"
-	prefixSess   = "session/"
-	prefixToken  = "apitoken/"
-	prefixTokenH = "tokenhash/"
-	prefixSetup  = "setup/"
-)
 
 type orgRecord struct {
 	ID          string    `json:"id"`

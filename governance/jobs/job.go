@@ -171,9 +171,10 @@ func Key(kind, id string) string { return Prefix(kind) + id }
 
 // Prefix returns the prefix of the state keys of kind's jobs, to list
 // them with store.Org.Scan.
-func Prefix(kind string) string { return prefixJob + kind + "/" }
+func Prefix(kind string) string { return KeyPrefix + kind + "/" }
 
-const prefixJob = "job/"
+// KeyPrefix starts the state key of every job.
+const KeyPrefix = "job/"
 
 // Failure returns an error that fails a job with reason, a fixed,
 // caller-safe text that the job's record and <events>.failed event

@@ -516,7 +516,7 @@ func (r *Runner) Recover(ctx context.Context) error {
 			raw []byte
 		}
 		var left []found
-		err := o.Scan(ctx, prefixJob, "", func(_ string, v []byte) bool {
+		err := o.Scan(ctx, KeyPrefix, "", func(_ string, v []byte) bool {
 			var j Job
 			if json.Unmarshal(v, &j) == nil && !j.State.Ended() {
 				left = append(left, found{j, bytes.Clone(v)})
