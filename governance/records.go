@@ -11,7 +11,6 @@ import (
 	"github.com/nuxari/nuxari/governance/store"
 )
 
-
 type orgRecord struct {
 	ID          string    `json:"id"`
 	DisplayName string    `json:"display_name"`
