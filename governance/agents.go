@@ -76,7 +76,6 @@ var Collectors = []string{"file", "users", "sudoers", "packages", "command"}
 // (governance/api.Procedures).
 const joinTokenPermission = rbac.AgentsManage
 
-
 type joinRecord struct {
 	ID string `json:"id"`
 	// Hash is the hex SHA-256 of the token.
