@@ -22,6 +22,40 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
+var fastPasswords = password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// exportFixture returns a ledger in a temp dir (closed when the test
+// ends), a manifest signer and a local package store.
+func exportFixture(t *testing.T) (*ledger.Ledger, signature.Signer, objstore.Store) {
+	t.Helper()
+	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, vkey, err := ledger.ParseSignerKey(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := signature.LoadSigner(key, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := objstore.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, signer, local
+}
+
 // stuckStore holds every Put until released, like a store that hangs.
 type stuckStore struct {
 	objstore.Store
@@ -38,31 +72,9 @@ func (s *stuckStore) Put(ctx context.Context, key string, r io.Reader, size int6
 // mid-way is recorded as failed, with its event, when a server starts.
 func TestExportsLeftRunningAreFailedOnStart(t *testing.T) {
 	ctx := context.Background()
-	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, vkey, err := ledger.ParseSignerKey(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	signer, err := signature.LoadSigner(key, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	local, err := objstore.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, signer, local := exportFixture(t)
 	stuck := &stuckStore{Store: local, entered: make(chan struct{}), release: make(chan struct{})}
-	fast := password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	cfg := governance.Config{PasswordParams: &fast, Evidence: governance.EvidenceConfig{Store: stuck, Signer: signer, TempDir: t.TempDir()}}
+	cfg := governance.Config{PasswordParams: &fastPasswords, Evidence: governance.EvidenceConfig{Store: stuck, Signer: signer, TempDir: t.TempDir()}}
 	first := governance.New(l, cfg)
 	_, owner, err := first.CreateOrg(ctx, governance.NewOrg{ID: "acme", OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, true)
 	if err != nil {
@@ -113,30 +125,8 @@ func TestExportsLeftRunningAreFailedOnStart(t *testing.T) {
 // once, with its event, at start.
 func TestEarlierExportRecordsStayReadable(t *testing.T) {
 	ctx := context.Background()
-	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, vkey, err := ledger.ParseSignerKey(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	signer, err := signature.LoadSigner(key, crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	local, err := objstore.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	fast := password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	svc := governance.New(l, governance.Config{PasswordParams: &fast, Evidence: governance.EvidenceConfig{Store: local, Signer: signer, TempDir: t.TempDir()}})
+	l, signer, local := exportFixture(t)
+	svc := governance.New(l, governance.Config{PasswordParams: &fastPasswords, Evidence: governance.EvidenceConfig{Store: local, Signer: signer, TempDir: t.TempDir()}})
 	defer svc.Close()
 	if _, _, err := svc.CreateOrg(ctx, governance.NewOrg{ID: "acme", OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, true); err != nil {
 		t.Fatal(err)
