@@ -2,10 +2,10 @@ package api_test
 
 import (
 	"flag"
-	"os"
 	"testing"
 
 	"github.com/nuxari/nuxari/governance/api"
+	"github.com/nuxari/nuxari/internal/golden"
 	"github.com/nuxari/nuxari/server"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -61,18 +61,5 @@ func TestEveryMethodHasAnEntry(t *testing.T) {
 }
 
 func TestRBACDoc(t *testing.T) {
-	const path = "../../docs/rbac.md"
-	want := api.RBACMarkdown()
-	if *update {
-		if err := os.WriteFile(path, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("docs/rbac.md does not match the RBAC table; run 'make generate'")
-	}
+	golden.Check(t, "../../docs/rbac.md", api.RBACMarkdown(), *update)
 }
