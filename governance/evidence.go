@@ -442,7 +442,7 @@ func (s *Service) recoverLegacyExports(ctx context.Context) error {
 		err := o.Scan(ctx, prefixExport, "", func(_ string, v []byte) bool {
 			var x Export
 			if json.Unmarshal(v, &x) == nil && x.State == ExportRunning {
-				stale = append(stale, found{x, bytes.Clone(v)})
+				stale = append(stale, found{x, v})
 			}
 			return true
 		})

@@ -1,7 +1,6 @@
 package governance
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -83,7 +82,7 @@ func (s *Service) sweepOrg(ctx context.Context, o store.Org) error {
 				if json.Unmarshal(v, &r) != nil || r.Expires.IsZero() || now.Before(r.Expires) {
 					return true
 				}
-				c.Require[key] = bytes.Clone(v) // v is valid only during this call
+				c.Require[key] = v
 				c.Delete = append(c.Delete, key)
 				if k.prefix == prefixToken && r.Hash != "" {
 					c.Delete = append(c.Delete, prefixTokenH+r.Hash)

@@ -519,7 +519,7 @@ func (r *Runner) Recover(ctx context.Context) error {
 		err := o.Scan(ctx, KeyPrefix, "", func(_ string, v []byte) bool {
 			var j Job
 			if json.Unmarshal(v, &j) == nil && !j.State.Ended() {
-				left = append(left, found{j, bytes.Clone(v)})
+				left = append(left, found{j, v})
 			}
 			return true
 		})

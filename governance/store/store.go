@@ -193,8 +193,8 @@ func (o Org) GetJSON(ctx context.Context, key string, v any) ([]byte, error) {
 }
 
 // Scan calls fn for each key with prefix, in key order, from start
-// (inclusive; empty means the first). fn returns false to stop. value is
-// valid only during the call: fn MUST copy what it keeps.
+// (inclusive; empty means the first). fn returns false to stop; value is
+// fn's to keep.
 func (o Org) Scan(ctx context.Context, prefix, start string, fn func(key string, value []byte) bool) error {
 	if o.h == nil {
 		return errZero
@@ -204,7 +204,9 @@ func (o Org) Scan(ctx context.Context, prefix, start string, fn func(key string,
 		if string(k) < start {
 			return nil
 		}
-		if !fn(string(k), v) {
+		// The iterator's value lives only until the next one: fn gets a
+		// copy it may keep.
+		if !fn(string(k), bytes.Clone(v)) {
 			return stop
 		}
 		return nil
