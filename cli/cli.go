@@ -19,9 +19,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Exit codes of Main.
@@ -446,4 +448,17 @@ func msgOf[T any](res *connect.Response[T], err error) (*T, error) {
 		return nil, err
 	}
 	return res.Msg, nil
+}
+
+// durationFlag is the value of an optional duration flag as a request
+// field: nil when the flag is not given (the server's default), refused
+// when it is not positive.
+func durationFlag(f *flags, name string, d time.Duration) (*durationpb.Duration, error) {
+	if !f.isSet(name) {
+		return nil, nil
+	}
+	if d <= 0 {
+		return nil, usagef(f.name, "--%s must be positive", name)
+	}
+	return durationpb.New(d), nil
 }

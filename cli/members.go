@@ -31,8 +31,12 @@ Roles: `+roleList+`.`)
 	if err != nil {
 		return err
 	}
+	setupTTL, err := durationFlag(f, "setup-ttl", *ttl)
+	if err != nil {
+		return err
+	}
 	res, err := c.Org.AddMember(e.ctx, connect.NewRequest(&nuxariv1.AddMemberRequest{
-		Email: *email, DisplayName: *name, Role: role, SetupTtl: optDuration(*ttl),
+		Email: *email, DisplayName: *name, Role: role, SetupTtl: setupTTL,
 	}))
 	if err != nil {
 		return err
@@ -62,11 +66,15 @@ working until they set a new one.`)
 	if err != nil {
 		return err
 	}
+	setupTTL, err := durationFlag(f, "setup-ttl", *ttl)
+	if err != nil {
+		return err
+	}
 	c, err := e.connect()
 	if err != nil {
 		return err
 	}
-	res, err := c.Org.IssuePasswordSetup(e.ctx, connect.NewRequest(&nuxariv1.IssuePasswordSetupRequest{UserId: pos[0], SetupTtl: optDuration(*ttl)}))
+	res, err := c.Org.IssuePasswordSetup(e.ctx, connect.NewRequest(&nuxariv1.IssuePasswordSetupRequest{UserId: pos[0], SetupTtl: setupTTL}))
 	if err != nil {
 		return err
 	}

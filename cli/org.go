@@ -6,7 +6,6 @@ import (
 
 	"connectrpc.com/connect"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func runSignup(e *env, args []string) error {
@@ -89,11 +88,9 @@ older than the retention may be purged; nothing younger can be.`)
 	if f.isSet("name") {
 		req.DisplayName = name
 	}
-	if f.isSet("retention") {
-		if *retention <= 0 {
-			return usagef(f.name, "--retention must be positive")
-		}
-		req.Retention = durationpb.New(*retention)
+	var err error
+	if req.Retention, err = durationFlag(f, "retention", *retention); err != nil {
+		return err
 	}
 	if req.DisplayName == nil && req.Retention == nil {
 		return usagef(f.name, "nothing to change: give --name or --retention")

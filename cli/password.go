@@ -2,11 +2,9 @@ package cli
 
 import (
 	"fmt"
-	"time"
 
 	"connectrpc.com/connect"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func runPasswordSet(e *env, args []string) error {
@@ -72,12 +70,4 @@ ends.`)
 	}
 	fmt.Fprintf(e.stdout, "Password changed; %d other sessions ended.\n", res.Msg.GetSessionsEnded())
 	return nil
-}
-
-// optDuration is d as an optional duration field: unset when zero.
-func optDuration(d time.Duration) *durationpb.Duration {
-	if d == 0 {
-		return nil
-	}
-	return durationpb.New(d)
 }

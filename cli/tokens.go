@@ -5,7 +5,6 @@ import (
 
 	"connectrpc.com/connect"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func runTokenCreate(e *env, args []string) error {
@@ -28,11 +27,8 @@ $`+EnvToken+`. Roles: `+roleList+`.`)
 		return err
 	}
 	req := &nuxariv1.CreateAPITokenRequest{Name: *name, Role: role}
-	if f.isSet("ttl") {
-		if *ttl <= 0 {
-			return usagef(f.name, "--ttl must be positive")
-		}
-		req.Ttl = durationpb.New(*ttl)
+	if req.Ttl, err = durationFlag(f, "ttl", *ttl); err != nil {
+		return err
 	}
 	c, err := e.connect()
 	if err != nil {

@@ -38,12 +38,9 @@ func TaskOut(t governance.Task) *nuxariv1.Task {
 // CreateJoinToken implements AgentAdminService.CreateJoinToken.
 func (h *Handlers) CreateJoinToken(ctx context.Context, req *connect.Request[nuxariv1.CreateJoinTokenRequest]) (*connect.Response[nuxariv1.CreateJoinTokenResponse], error) {
 	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.CreateJoinTokenRequest) (*nuxariv1.CreateJoinTokenResponse, error) {
-		var ttl = governance.DefaultJoinTokenTTL
-		var err error
-		if m.Ttl != nil {
-			if ttl, err = durationIn("ttl", m.Ttl); err != nil {
-				return nil, err
-			}
+		ttl, err := optDurationIn("ttl", m.Ttl) // unset: the domain's default
+		if err != nil {
+			return nil, err
 		}
 		tok, jt, err := h.svc.CreateJoinToken(ctx, p, ttl)
 		if err != nil {

@@ -70,7 +70,8 @@ func orgOut(o governance.Org) *nuxariv1.Org {
 	}
 }
 
-// optDurationIn is durationIn for an optional field: unset is zero.
+// optDurationIn is durationIn for an optional field: unset is zero, which
+// the domain reads as its default.
 func optDurationIn(field string, d *durationpb.Duration) (time.Duration, error) {
 	if d == nil {
 		return 0, nil

@@ -205,11 +205,9 @@ func (h *Handlers) CreateAPIToken(ctx context.Context, req *connect.Request[nuxa
 		if err != nil {
 			return nil, err
 		}
-		var ttl = governance.DefaultAPITokenTTL
-		if m.Ttl != nil {
-			if ttl, err = durationIn("ttl", m.Ttl); err != nil {
-				return nil, err
-			}
+		ttl, err := optDurationIn("ttl", m.Ttl) // unset: the domain's default
+		if err != nil {
+			return nil, err
 		}
 		t, tok, err := h.svc.CreateAPIToken(ctx, p, m.Name, role, ttl)
 		if err != nil {
