@@ -14,13 +14,14 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/nuxari/nuxari/governance/agents"
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/internal/secret"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // recheck is how often an open task stream re-checks that its agent is
@@ -33,14 +34,14 @@ const rereadTicks = 10
 
 // Gateway implements AgentGatewayService.
 type Gateway struct {
-	svc *governance.Service
+	svc *agents.Service
 	log *slog.Logger
 }
 
 var _ nuxariv1connect.AgentGatewayServiceHandler = (*Gateway)(nil)
 
-// New returns the gateway over svc.
-func New(svc *governance.Service, log *slog.Logger) *Gateway { return &Gateway{svc: svc, log: log} }
+// New returns the gateway over the agents feature svc.
+func New(svc *agents.Service, log *slog.Logger) *Gateway { return &Gateway{svc: svc, log: log} }
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
@@ -82,7 +83,7 @@ func (g *Gateway) ReceiveTasks(ctx context.Context, _ *connect.Request[nuxariv1.
 		return err
 	}
 	if err := stream.Send(&nuxariv1.ReceiveTasksResponse{Message: &nuxariv1.ReceiveTasksResponse_HeartbeatInterval{
-		HeartbeatInterval: durationpb.New(governance.HeartbeatInterval),
+		HeartbeatInterval: durationpb.New(agents.HeartbeatInterval),
 	}}); err != nil {
 		return err
 	}
@@ -133,7 +134,7 @@ func (g *Gateway) Heartbeat(ctx context.Context, _ *connect.Request[nuxariv1.Hea
 		return nil, err
 	}
 	g.svc.Heartbeat(p)
-	return connect.NewResponse(&nuxariv1.HeartbeatResponse{Interval: durationpb.New(governance.HeartbeatInterval)}), nil
+	return connect.NewResponse(&nuxariv1.HeartbeatResponse{Interval: durationpb.New(agents.HeartbeatInterval)}), nil
 }
 
 // SubmitEvidence implements AgentGatewayService.SubmitEvidence.
@@ -142,12 +143,12 @@ func (g *Gateway) SubmitEvidence(ctx context.Context, req *connect.Request[nuxar
 	if err != nil {
 		return nil, err
 	}
-	items := make([]governance.EvidenceItem, len(req.Msg.Items))
+	items := make([]agents.EvidenceItem, len(req.Msg.Items))
 	for i, it := range req.Msg.Items {
 		if it.CollectedTime.CheckValid() != nil {
 			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("items[%d].collected_time: missing or not a valid timestamp", i))
 		}
-		items[i] = governance.EvidenceItem{
+		items[i] = agents.EvidenceItem{
 			Collector: it.Collector, Target: it.Target, Content: it.Content, SHA256: it.Sha256,
 			Collected: it.CollectedTime.AsTime(), Scrubbed: it.Scrubbed, Signature: it.Signature,
 		}

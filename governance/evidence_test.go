@@ -12,14 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigstore/sigstore/pkg/signature"
+
 	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/evidence"
+	"github.com/nuxari/nuxari/governance/logapi"
+	"github.com/nuxari/nuxari/governance/orgs"
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger"
-	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 var fastPasswords = password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -74,13 +78,13 @@ func TestExportsLeftRunningAreFailedOnStart(t *testing.T) {
 	ctx := context.Background()
 	l, signer, local := exportFixture(t)
 	stuck := &stuckStore{Store: local, entered: make(chan struct{}), release: make(chan struct{})}
-	cfg := governance.Config{PasswordParams: &fastPasswords, Evidence: governance.EvidenceConfig{Store: stuck, Signer: signer, TempDir: t.TempDir()}}
-	first := governance.New(l, cfg)
-	_, owner, err := first.CreateOrg(ctx, governance.NewOrg{ID: "acme", OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, true)
+	cfg := governance.Config{PasswordParams: &fastPasswords, Evidence: evidence.Config{Store: stuck, Signer: signer, TempDir: t.TempDir()}}
+	first := mustNew(t, l, cfg)
+	_, owner, err := first.Orgs.CreateOrg(ctx, orgs.NewOrg{ID: "acme", OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := first.Login(ctx, "acme", "o@example.com", secret.New("owner password 1"))
+	tok, _, err := first.Sessions.Login(ctx, "acme", "o@example.com", secret.New("owner password 1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,33 +92,33 @@ func TestExportsLeftRunningAreFailedOnStart(t *testing.T) {
 	if err != nil || p.UserID != owner.UserID || p.Role != rbac.Owner {
 		t.Fatalf("authenticate the owner: %+v %v", p, err)
 	}
-	x, err := first.ExportPackage(ctx, p, governance.Scope{})
+	x, err := first.Evidence.ExportPackage(ctx, p, evidence.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-stuck.entered // the first server is stuck storing the package
 
 	cfg.Evidence.Store = local
-	second := governance.New(l, cfg)
+	second := mustNew(t, l, cfg)
 	defer second.Close()
 	if err := second.RecoverJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := second.GetExport(ctx, p, x.ID)
-	if err != nil || got.State != governance.ExportFailed || got.Error == "" {
+	got, err := second.Evidence.GetExport(ctx, p, x.ID)
+	if err != nil || got.State != evidence.ExportFailed || got.Error == "" {
 		t.Fatalf("export after recovery: %+v %v", got, err)
 	}
-	evs, _, err := second.ListEvents(ctx, p, governance.EventFilter{Types: []string{"evidence.export.failed"}}, 0, "")
+	evs, _, err := second.Log.ListEvents(ctx, p, logapi.EventFilter{Types: []string{"evidence.export.failed"}}, 0, "")
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("failure events: %v %v", evs, err)
 	}
 	close(stuck.release)
 	first.Close()
 	// The stuck job's own ending must not overwrite the recorded failure.
-	if got, _ := second.GetExport(ctx, p, x.ID); got.State != governance.ExportFailed {
+	if got, _ := second.Evidence.GetExport(ctx, p, x.ID); got.State != evidence.ExportFailed {
 		t.Fatalf("state after the stuck job ended: %s", got.State)
 	}
-	if evs, _, _ := second.ListEvents(ctx, p, governance.EventFilter{Types: []string{"evidence.export.failed"}}, 0, ""); len(evs) != 1 {
+	if evs, _, _ := second.Log.ListEvents(ctx, p, logapi.EventFilter{Types: []string{"evidence.export.failed"}}, 0, ""); len(evs) != 1 {
 		t.Fatalf("%d failure events, want 1", len(evs))
 	}
 }
@@ -126,12 +130,12 @@ func TestExportsLeftRunningAreFailedOnStart(t *testing.T) {
 func TestEarlierExportRecordsStayReadable(t *testing.T) {
 	ctx := context.Background()
 	l, signer, local := exportFixture(t)
-	svc := governance.New(l, governance.Config{PasswordParams: &fastPasswords, Evidence: governance.EvidenceConfig{Store: local, Signer: signer, TempDir: t.TempDir()}})
+	svc := mustNew(t, l, governance.Config{PasswordParams: &fastPasswords, Evidence: evidence.Config{Store: local, Signer: signer, TempDir: t.TempDir()}})
 	defer svc.Close()
-	if _, _, err := svc.CreateOrg(ctx, governance.NewOrg{ID: "acme", OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, true); err != nil {
+	if _, _, err := svc.Orgs.CreateOrg(ctx, orgs.NewOrg{ID: "acme", OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, true); err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := svc.Login(ctx, "acme", "o@example.com", secret.New("owner password 1"))
+	tok, _, err := svc.Sessions.Login(ctx, "acme", "o@example.com", secret.New("owner password 1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +160,8 @@ func TestEarlierExportRecordsStayReadable(t *testing.T) {
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event: map[string]any{"type": "evidence.export.requested", "actor": "system", "subject": "export:" + runningID},
 		Put: map[string]any{
-			"export/" + doneID:    governance.Export{ID: doneID, State: governance.ExportSucceeded, Created: created, ObjectKey: obj.Key, SHA256: "00", Size: int64(len(pkg))},
-			"export/" + runningID: governance.Export{ID: runningID, State: governance.ExportRunning, Created: created},
+			"export/" + doneID:    evidence.Export{ID: doneID, State: evidence.ExportSucceeded, Created: created, ObjectKey: obj.Key, SHA256: "00", Size: int64(len(pkg))},
+			"export/" + runningID: evidence.Export{ID: runningID, State: evidence.ExportRunning, Created: created},
 		},
 	}); err != nil {
 		t.Fatal(err)
@@ -168,37 +172,37 @@ func TestEarlierExportRecordsStayReadable(t *testing.T) {
 	if err := svc.RecoverJobs(ctx); err != nil { // a second start changes nothing
 		t.Fatal(err)
 	}
-	got, err := svc.GetExport(ctx, p, runningID)
-	if err != nil || got.State != governance.ExportFailed || got.Error == "" {
+	got, err := svc.Evidence.GetExport(ctx, p, runningID)
+	if err != nil || got.State != evidence.ExportFailed || got.Error == "" {
 		t.Fatalf("earlier export left running, after recovery: %+v %v", got, err)
 	}
-	evs, _, err := svc.ListEvents(ctx, p, governance.EventFilter{Types: []string{"evidence.export.failed"}}, 0, "")
+	evs, _, err := svc.Log.ListEvents(ctx, p, logapi.EventFilter{Types: []string{"evidence.export.failed"}}, 0, "")
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("failure events: %v %v", evs, err)
 	}
 
-	x, err := svc.ExportPackage(ctx, p, governance.Scope{})
+	x, err := svc.Evidence.ExportPackage(ctx, p, evidence.Scope{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
-	for x.State == governance.ExportRunning {
+	for x.State == evidence.ExportRunning {
 		if time.Now().After(deadline) {
 			t.Fatalf("export %s still running after a minute", x.ID)
 		}
 		time.Sleep(10 * time.Millisecond)
-		if x, err = svc.GetExport(ctx, p, x.ID); err != nil {
+		if x, err = svc.Evidence.GetExport(ctx, p, x.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if x.State != governance.ExportSucceeded || x.EventCount == 0 || x.EntriesScanned == 0 || x.RequestedBy != p.Actor() {
+	if x.State != evidence.ExportSucceeded || x.EventCount == 0 || x.EntriesScanned == 0 || x.RequestedBy != p.Actor() {
 		t.Fatalf("new export: %+v", x)
 	}
 
 	var ids []string
 	page := ""
 	for {
-		xs, next, err := svc.ListExports(ctx, p, 1, page)
+		xs, next, err := svc.Evidence.ListExports(ctx, p, 1, page)
 		if err != nil || len(xs) != 1 {
 			t.Fatalf("list page %q: %v %v", page, xs, err)
 		}
@@ -212,7 +216,7 @@ func TestEarlierExportRecordsStayReadable(t *testing.T) {
 		t.Fatalf("listed %v, want %v", ids, want)
 	}
 
-	r, got, err := svc.OpenPackage(ctx, p, doneID)
+	r, got, err := svc.Evidence.OpenPackage(ctx, p, doneID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,4 +224,14 @@ func TestEarlierExportRecordsStayReadable(t *testing.T) {
 	if b, err := io.ReadAll(r); err != nil || !bytes.Equal(b, pkg) || got.ID != doneID {
 		t.Fatalf("earlier package: %q %+v %v", b, got, err)
 	}
+}
+
+// mustNew returns a Service over l, or fails the test.
+func mustNew(t *testing.T, l *ledger.Ledger, cfg governance.Config) *governance.Service {
+	t.Helper()
+	s, err := governance.New(l, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

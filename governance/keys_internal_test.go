@@ -9,20 +9,20 @@ import (
 // scan of one prefix reads only its own records, and every prefix ends in
 // "/" so that an ID can never extend it into another key.
 func TestStateKeysDoNotCollide(t *testing.T) {
-	if len(stateKeys) < 17 {
-		t.Fatalf("the registry lists %d keys", len(stateKeys))
+	if len(StateKeys) < 17 {
+		t.Fatalf("the registry lists %d keys", len(StateKeys))
 	}
-	for i, a := range stateKeys {
-		if a.key == "" || a.owner == "" {
+	for i, a := range StateKeys {
+		if a.Key == "" || a.Owner == "" {
 			t.Errorf("entry %d is incomplete: %+v", i, a)
 		}
-		exact := !strings.HasSuffix(a.key, "/")
-		if exact && strings.Contains(a.key, "/") {
-			t.Errorf("exact key %q holds a slash", a.key)
+		exact := !strings.HasSuffix(a.Key, "/")
+		if exact && strings.Contains(a.Key, "/") {
+			t.Errorf("exact key %q holds a slash", a.Key)
 		}
-		for j, b := range stateKeys {
-			if i != j && strings.HasPrefix(b.key, a.key) {
-				t.Errorf("%q (%s) is a prefix of %q (%s)", a.key, a.owner, b.key, b.owner)
+		for j, b := range StateKeys {
+			if i != j && strings.HasPrefix(b.Key, a.Key) {
+				t.Errorf("%q (%s) is a prefix of %q (%s)", a.Key, a.Owner, b.Key, b.Owner)
 			}
 		}
 	}

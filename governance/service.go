@@ -1,22 +1,36 @@
-// Package governance is the domain: orgs, people, roles, sessions, API
-// tokens and the org's audit log. It validates commands, builds their
-// events and commits each event with its state change through an org-scoped
-// store handle, so no state exists without its audit event (DESIGN.md,
-// "Events first"). It imports no proto and no transport.
+// Package governance wires the governance domain together: it builds the
+// core's environment (package core) over the org-scoped store, the shared
+// throttle and job runner, and one service per feature (orgs and people,
+// sessions and tokens, the log API, evidence export, agents), each in a
+// package of its own. It authenticates bearer tokens by handing each kind
+// to the feature that owns it, and sweeps expired credentials. It imports
+// no proto and no transport; the API layer (package api) maps protos to
+// the features' services.
 package governance
 
 import (
 	"context"
+	"encoding/hex"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/nuxari/nuxari/governance/jobs"
-	"github.com/nuxari/nuxari/governance/password"
-	"github.com/nuxari/nuxari/governance/ratelimit"
-	"github.com/nuxari/nuxari/governance/store"
-	"github.com/nuxari/nuxari/ledger"
 	"golang.org/x/time/rate"
+
+	"github.com/nuxari/nuxari/governance/agents"
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/errs"
+	"github.com/nuxari/nuxari/governance/evidence"
+	"github.com/nuxari/nuxari/governance/jobs"
+	"github.com/nuxari/nuxari/governance/logapi"
+	"github.com/nuxari/nuxari/governance/orgs"
+	"github.com/nuxari/nuxari/governance/password"
+	"github.com/nuxari/nuxari/governance/sessions"
+	"github.com/nuxari/nuxari/governance/store"
+	"github.com/nuxari/nuxari/governance/throttle"
+	"github.com/nuxari/nuxari/governance/token"
+	"github.com/nuxari/nuxari/internal/secret"
+	"github.com/nuxari/nuxari/ledger"
 )
 
 // Config configures a Service. Zero values are working defaults.
@@ -34,7 +48,7 @@ type Config struct {
 	// (default 1 per 6 s, burst 10); past LoginBurst recent failures on an
 	// account from any sources, its attempts are delayed, up to
 	// LoginDelayMax (default 4 s). rate.Inf turns login throttling off.
-	// The policy is in throttle.go.
+	// The policy is in package throttle.
 	LoginRate     rate.Limit
 	LoginBurst    int
 	LoginDelayMax time.Duration
@@ -61,8 +75,9 @@ type Config struct {
 	// Sleep waits d, or until ctx ends, returning its error (default a
 	// timer); the login delay waits with it.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Evidence configures evidence packages (none: exports are refused).
-	Evidence EvidenceConfig
+	// Evidence configures evidence packages (no Store: exports are
+	// refused).
+	Evidence evidence.Config
 	// Logger (default: discard).
 	Logger *slog.Logger
 	// SweepInterval is how often expired sessions and tokens are deleted
@@ -92,19 +107,13 @@ type Config struct {
 	OnExportStart func(org, exportID string)
 }
 
+// Defaults of the job runner's limits in Config.
+const (
+	DefaultExportWorkers = jobs.DefaultWorkers
+	DefaultExportsPerOrg = jobs.DefaultPerOrg
+)
+
 func (c *Config) setDefaults() {
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = 12 * time.Hour
-	}
-	if c.DefaultRetention <= 0 {
-		c.DefaultRetention = ledger.DefaultRetention
-	}
-	if c.MinRetention <= 0 {
-		c.MinRetention = 365 * 24 * time.Hour
-	}
-	if c.MaxRetention <= 0 {
-		c.MaxRetention = 100 * 365 * 24 * time.Hour
-	}
 	if c.LoginRate <= 0 {
 		c.LoginRate = rate.Every(6 * time.Second)
 	}
@@ -132,9 +141,6 @@ func (c *Config) setDefaults() {
 	if c.PasswordMemoryBudget <= 0 {
 		c.PasswordMemoryBudget = password.DefaultMemoryBudget
 	}
-	if c.Sleep == nil {
-		c.Sleep = sleep
-	}
 	if c.PasswordParams == nil {
 		p := password.DefaultParams
 		c.PasswordParams = &p
@@ -148,23 +154,29 @@ func (c *Config) setDefaults() {
 	if c.SweepInterval == 0 {
 		c.SweepInterval = time.Hour
 	}
-	c.setFairDefaults()
+	if c.ExportWorkers <= 0 {
+		c.ExportWorkers = DefaultExportWorkers
+	}
+	if c.ExportsPerOrg <= 0 {
+		c.ExportsPerOrg = DefaultExportsPerOrg
+	}
 }
 
-// Service is the governance domain over one store.
+// Service is the governance domain over one store: one service per
+// feature, and what they share.
 type Service struct {
-	cfg         Config
-	store       *store.Store
-	throttle    *throttle
-	loginSource *ratelimit.Limiter // throttle's, shared with agent enrolment
+	// The features. Evidence is nil when no package store is
+	// configured; its methods then refuse.
+	Orgs     *orgs.Service
+	Sessions *sessions.Service
+	Log      *logapi.Service
+	Evidence *evidence.Service
+	Agents   *agents.Service
+
+	cfg Config
+	env *core.Env
 	// runner runs background jobs: evidence exports.
 	runner *jobs.Runner
-	// evidence is the evidence configuration, with its defaults (nil:
-	// exports are refused).
-	evidence *EvidenceConfig
-	agents   *agentHub
-	reads    *orgLimiter
-	appends  *orgLimiter
 	// bg runs the background loops that sweepStop stops.
 	bg        sync.WaitGroup
 	sweepStop context.CancelFunc
@@ -173,33 +185,103 @@ type Service struct {
 // New returns a Service that keeps its state in l. Close stops its
 // background work; RecoverJobs, before serving, recovers the jobs a
 // stopped server left.
-func New(l *ledger.Ledger, cfg Config) *Service {
+func New(l *ledger.Ledger, cfg Config) (*Service, error) {
 	cfg.setDefaults()
-	t := newThrottle(&cfg)
+	env := core.NewEnv(store.New(l), core.Env{Clock: cfg.Clock, Logger: cfg.Logger, CommitHook: cfg.CommitHook})
+	t := throttle.New(throttle.Config{
+		Clock: cfg.Clock, Sleep: cfg.Sleep, PasswordParams: *cfg.PasswordParams, PasswordMemoryBudget: cfg.PasswordMemoryBudget,
+		LoginRate: cfg.LoginRate, LoginBurst: cfg.LoginBurst, LoginDelayMax: cfg.LoginDelayMax,
+		SignupRate: cfg.SignupRate, SignupBurst: cfg.SignupBurst, SignupGlobalRate: cfg.SignupGlobalRate, SignupGlobalBurst: cfg.SignupGlobalBurst,
+		LimiterKeys: cfg.LimiterKeys,
+	})
+	sess := sessions.New(env, sessions.Config{SessionTTL: cfg.SessionTTL}, t)
 	s := &Service{
-		cfg:         cfg,
-		store:       store.New(l),
-		throttle:    t,
-		loginSource: t.loginSource,
-		agents:      newAgentHub(),
-		reads:       newOrgLimiter(cfg.OrgConcurrentReads),
-		appends:     newOrgLimiter(cfg.OrgConcurrentAppends),
+		Orgs: orgs.New(env, orgs.Config{
+			SignupDisabled: cfg.SignupDisabled, DefaultRetention: cfg.DefaultRetention,
+			MinRetention: cfg.MinRetention, MaxRetention: cfg.MaxRetention,
+		}, t, sess),
+		Sessions: sess,
+		Log: logapi.New(env, logapi.Config{
+			ListEventsMaxBytes: cfg.ListEventsMaxBytes,
+			OrgConcurrentReads: cfg.OrgConcurrentReads, OrgConcurrentAppends: cfg.OrgConcurrentAppends,
+		}),
+		Agents: agents.New(env, t),
+		cfg:    cfg,
+		env:    env,
 	}
-	s.runner = jobs.New(s.store, jobs.Config{
+	s.runner = jobs.New(env.Store, jobs.Config{
 		Workers: cfg.ExportWorkers, PerOrg: cfg.ExportsPerOrg, Clock: cfg.Clock, Logger: cfg.Logger,
 		BeforeStart: func(org, kind, id string) {
-			if kind == exportKind && cfg.OnExportStart != nil {
+			if kind == evidence.JobKind && cfg.OnExportStart != nil {
 				cfg.OnExportStart(org, id)
 			}
 		},
 	})
-	s.startExports()
+	if cfg.Evidence.Store != nil {
+		ec := cfg.Evidence
+		ec.PerOrg = cfg.ExportsPerOrg
+		ev, err := evidence.New(env, ec, s.runner)
+		if err != nil {
+			s.runner.Close()
+			return nil, err
+		}
+		s.Evidence = ev
+	}
 	s.startSweeper()
-	return s
+	return s, nil
+}
+
+// RecoverJobs, at start, fails the exports an earlier version left
+// running, then recovers the job runner's jobs: a job interrupted by a
+// restart resumes or is recorded failed with its event, as its kind says
+// (jobs.Runner.Recover).
+func (s *Service) RecoverJobs(ctx context.Context) error {
+	if s.Evidence != nil {
+		if err := s.Evidence.RecoverLegacy(ctx); err != nil {
+			return err
+		}
+	}
+	return s.runner.Recover(ctx)
+}
+
+// Close stops the sweeper and the job runner; a running job stays
+// recorded running, and the next start's RecoverJobs handles it.
+func (s *Service) Close() {
+	if s.sweepStop != nil {
+		s.sweepStop()
+	}
+	s.bg.Wait()
+	s.runner.Close()
+	if s.Evidence != nil {
+		s.Evidence.Close()
+	}
 }
 
 // SignupEnabled reports whether self-service CreateOrg is on.
-func (s *Service) SignupEnabled() bool { return !s.cfg.SignupDisabled }
+func (s *Service) SignupEnabled() bool { return s.Orgs.SignupEnabled() }
 
 // VerifierKey returns the note verifier key of every org's checkpoints.
-func (s *Service) VerifierKey() string { return s.store.VerifierKey() }
+func (s *Service) VerifierKey() string { return s.env.Store.VerifierKey() }
+
+// Authenticate returns the principal of a bearer token, handing it to the
+// feature that owns its kind: sessions for a login session or an API
+// token, agents for an agent's access token. Every failure is the same
+// errs.Unauthenticated.
+func (s *Service) Authenticate(ctx context.Context, bearer secret.String) (*core.Principal, error) {
+	unauth := errs.New(errs.Unauthenticated, "missing, invalid or expired token")
+	kind, orgID, hash, err := token.Parse(bearer.Reveal())
+	if err != nil {
+		return nil, unauth
+	}
+	o, err := s.env.Store.Org(orgID)
+	if err != nil {
+		return nil, unauth
+	}
+	switch kind {
+	case token.Session, token.API:
+		return s.Sessions.Authenticate(ctx, o, kind, hash, unauth)
+	case token.Agent:
+		return s.Agents.Authenticate(ctx, o, hex.EncodeToString(hash[:]), unauth)
+	}
+	return nil, unauth
+}

@@ -4,9 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	ec "github.com/nuxari/nuxari/internal/eventcatalog"
+	"slices"
 	"time"
 
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
+
+	"github.com/nuxari/nuxari/governance/agents"
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/orgs"
+	"github.com/nuxari/nuxari/governance/sessions"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/ledger"
 )
@@ -15,15 +21,8 @@ import (
 // more is swept in several events.
 const maxSweepKeys = 1000
 
-// swept are the records a sweep deletes once expired, by prefix, with the
-// name each count has in the event.
-var swept = []struct{ prefix, name string }{
-	{prefixSess, "sessions"},
-	{prefixToken, "api_tokens"},
-	{prefixSetup, "setup_tokens"},
-	{prefixJoin, "join_tokens"},
-	{prefixAgentTok, "agent_tokens"},
-}
+// swept are the records a sweep deletes once expired: each feature's.
+var swept = slices.Concat(sessions.Expiring, orgs.Expiring, agents.Expiring)
 
 // startSweeper sweeps expired credentials every SweepInterval until
 // Close.
@@ -56,7 +55,7 @@ func (s *Service) startSweeper() {
 // state small and says in the log when each kind ended.
 func (s *Service) Sweep(ctx context.Context) error {
 	var errs []error
-	for _, o := range s.store.Orgs() {
+	for _, o := range s.env.Store.Orgs() {
 		if err := s.sweepOrg(ctx, o); err != nil {
 			errs = append(errs, err)
 		}
@@ -71,21 +70,20 @@ func (s *Service) sweepOrg(ctx context.Context, o store.Org) error {
 		counts := map[string]any{}
 		for _, k := range swept {
 			n := 0
-			err := o.Scan(ctx, k.prefix, "", func(key string, v []byte) bool {
+			err := o.Scan(ctx, k.Prefix, "", func(key string, v []byte) bool {
 				if len(c.Require) >= maxSweepKeys {
 					return false
 				}
 				var r struct {
 					Expires time.Time `json:"expires"`
-					Hash    string    `json:"hash"`
 				}
 				if json.Unmarshal(v, &r) != nil || r.Expires.IsZero() || now.Before(r.Expires) {
 					return true
 				}
 				c.Require[key] = v
 				c.Delete = append(c.Delete, key)
-				if k.prefix == prefixToken && r.Hash != "" {
-					c.Delete = append(c.Delete, prefixTokenH+r.Hash)
+				if k.Also != nil {
+					c.Delete = append(c.Delete, k.Also(v)...)
 				}
 				n++
 				return true
@@ -94,16 +92,16 @@ func (s *Service) sweepOrg(ctx context.Context, o store.Org) error {
 				return err
 			}
 			if n > 0 {
-				counts[k.name] = n
+				counts[k.Name] = n
 			}
 		}
 		if len(c.Require) == 0 {
 			return nil
 		}
-		c.Event = newEvent(ctx, ec.AuthExpiredSwept, ec.System, o.ID(), counts)
+		c.Event = core.NewEvent(ctx, ec.AuthExpiredSwept, ec.System, o.ID(), counts)
 		if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 			// A record changed under the sweep: the next round sees it.
-			return conflict(err)
+			return core.Conflict(err)
 		}
 		if len(c.Require) < maxSweepKeys {
 			return nil

@@ -10,11 +10,12 @@ import (
 	"connectrpc.com/connect"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/nuxari/nuxari/ledger/leaf"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 type auditEvent struct {

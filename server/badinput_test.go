@@ -16,13 +16,14 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/client"
-	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
-	"github.com/nuxari/nuxari/server/servertest"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/nuxari/nuxari/client"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/nuxari/nuxari/server/servertest"
 )
 
 // rawResult is the answer to a hand-made Connect unary request.

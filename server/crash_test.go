@@ -15,10 +15,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/transparency-dev/merkle/rfc6962"
+
 	"github.com/nuxari/nuxari/ledger/verify"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server/servertest"
-	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // nuxarid builds the server binary once per test binary.

@@ -13,12 +13,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/nuxari/nuxari/evidence/archive"
-	"github.com/nuxari/nuxari/evidence/objstore"
-	"github.com/nuxari/nuxari/governance"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/kms"
+
+	"github.com/nuxari/nuxari/evidence/archive"
+	"github.com/nuxari/nuxari/evidence/objstore"
+	"github.com/nuxari/nuxari/governance/evidence"
 )
 
 // EvidenceConfig says where evidence packages are kept and what signs
@@ -41,8 +42,8 @@ type EvidenceConfig struct {
 const signingKeyFile = "evidence-signing.pem"
 
 // evidence builds the governance evidence configuration.
-func evidence(ctx context.Context, dataDir string, cfg EvidenceConfig) (governance.EvidenceConfig, error) {
-	var out governance.EvidenceConfig
+func openEvidence(ctx context.Context, dataDir string, cfg EvidenceConfig) (evidence.Config, error) {
+	var out evidence.Config
 	var err error
 	if cfg.SigningKMS != "" {
 		out.Signer, err = kms.Get(ctx, cfg.SigningKMS, crypto.SHA256)

@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/nuxari/nuxari/governance/logapi"
 	"github.com/nuxari/nuxari/ledger"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // waitExportEnd waits for an export to succeed or fail and returns it.
@@ -193,7 +194,7 @@ func TestExportsAreFairAcrossOrgs(t *testing.T) {
 func bigEvents(t *testing.T, c servertest.Clients, typ string, n int) {
 	t.Helper()
 	// {"p":"…"} is exactly MaxCustomEventSize bytes as canonical JSON.
-	pad := strings.Repeat("x", governance.MaxCustomEventSize-len(`{"p":""}`))
+	pad := strings.Repeat("x", logapi.MaxCustomEventSize-len(`{"p":""}`))
 	data, err := structpb.NewStruct(map[string]any{"p": pad})
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +336,7 @@ func TestListEventsMemoryIsBounded(t *testing.T) {
 		t.Errorf("ListEvents: %v", err)
 	}
 	t.Logf("20 ListEvents of 1,000 events of %d bytes: %d events, %d MiB of leaves; peak heap growth %d MiB (bound %d MiB)",
-		governance.MaxCustomEventSize, events.Load(), bytesRead.Load()>>20, peak.Load()>>20, heapBound>>20)
+		logapi.MaxCustomEventSize, events.Load(), bytesRead.Load()>>20, peak.Load()>>20, heapBound>>20)
 	if peak.Load() > heapBound {
 		t.Fatalf("peak heap growth %d MiB, bound %d MiB", peak.Load()>>20, heapBound>>20)
 	}

@@ -13,12 +13,13 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/nuxari/nuxari/ledger"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/nuxari/nuxari/ledger"
 )
 
 // File names inside the data directory.

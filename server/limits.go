@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/nuxari/nuxari/governance/agents"
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/internal/netsource"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
-	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // Limits bound what a caller, above all one that has not authenticated,
@@ -75,7 +76,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxConnsPerSource, 1024)
 	def(&l.MaxStreamsPerConn, 100)
 	def(&l.MaxStreamsPerSource, 1024)
-	defDur(&l.StreamMaxDuration, governance.AgentTokenTTL)
+	defDur(&l.StreamMaxDuration, agents.AgentTokenTTL)
 	defDur(&l.IdleTimeout, 2*time.Minute)
 	defDur(&l.PeerTimeout, time.Minute)
 	return l
@@ -139,7 +140,7 @@ type procedureLimits struct {
 
 // evidenceRequestBytes bounds a SubmitEvidence request: MaxEvidenceItems
 // items of MaxEvidenceSize, and room for their metadata.
-const evidenceRequestBytes = governance.MaxEvidenceItems*governance.MaxEvidenceSize + 1<<20
+const evidenceRequestBytes = agents.MaxEvidenceItems*agents.MaxEvidenceSize + 1<<20
 
 // wireBytes is the body a request of n message bytes may take on the
 // wire: envelopes and incompressible compression add a little.

@@ -20,12 +20,13 @@ import (
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"github.com/nuxari/nuxari/client"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // bigBody is a protobuf message whose field 1 is a string of n bytes,

@@ -5,7 +5,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/core"
 )
 
 // NewLogger returns a JSON logger that adds each request's ID to the lines
@@ -17,7 +17,7 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if ri := governance.RequestInfoFrom(ctx); ri.ID != "" {
+	if ri := core.RequestInfoFrom(ctx); ri.ID != "" {
 		r.AddAttrs(slog.String("request_id", ri.ID))
 	}
 	return h.Handler.Handle(ctx, r)

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func wantAuthCode(t *testing.T, what string, err error, code connect.Code) {

@@ -24,17 +24,19 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/nuxari/nuxari/agentgw"
-	"github.com/nuxari/nuxari/governance"
-	"github.com/nuxari/nuxari/governance/api"
-	"github.com/nuxari/nuxari/governance/rbac"
-	"github.com/nuxari/nuxari/ledger"
-	"github.com/nuxari/nuxari/ledger/verify"
-	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/nuxari/nuxari/agentgw"
+	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/api"
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/verify"
+	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 )
 
 // Config configures a Server. Zero values are working defaults except
@@ -134,14 +136,18 @@ func Open(cfg Config) (*Server, error) {
 	}
 	gc := cfg.Governance
 	gc.Logger = cfg.Logger
-	if gc.Evidence, err = evidence(context.Background(), cfg.DataDir, cfg.Evidence); err != nil {
+	if gc.Evidence, err = openEvidence(context.Background(), cfg.DataDir, cfg.Evidence); err != nil {
 		l.Close()
 		return nil, err
 	}
 	if gc.DefaultRetention == 0 {
 		gc.DefaultRetention = lc.DefaultRetention
 	}
-	svc := governance.New(l, gc)
+	svc, err := governance.New(l, gc)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
 	if err := svc.RecoverJobs(context.Background()); err != nil {
 		svc.Close()
 		l.Close()
@@ -195,7 +201,7 @@ func (s *Server) routes() http.Handler {
 	// Agents submit up to MaxEvidenceItems items of MaxEvidenceSize.
 	gwOpts := connect.WithHandlerOptions(opts, connect.WithReadMaxBytes(evidenceRequestBytes))
 	h := api.NewHandlers(s.svc, s.log)
-	gw := agentgw.New(s.svc, s.log)
+	gw := agentgw.New(s.svc.Agents, s.log)
 	health := grpchealth.NewStaticChecker(APIServices...)
 	reflector := grpcreflect.NewStaticReflector(APIServices...)
 	services := func(o, gwo connect.HandlerOption) map[string]http.Handler {
@@ -259,7 +265,7 @@ func withRequestInfo(next http.Handler) http.Handler {
 			src = r.RemoteAddr
 		}
 		w.Header().Set("Request-Id", id)
-		ctx := governance.WithRequestInfo(r.Context(), governance.RequestInfo{ID: id, Source: src})
+		ctx := core.WithRequestInfo(r.Context(), core.RequestInfo{ID: id, Source: src})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
+
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/errs"
+	"github.com/nuxari/nuxari/governance/orgs"
 	"github.com/nuxari/nuxari/internal/secret"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
@@ -62,8 +65,8 @@ func throttled(t *testing.T, opts ...servertest.Option) (*servertest.Server, *cl
 
 // loginFrom logs in at the domain, as a request from source would.
 func loginFrom(ts *servertest.Server, source, org, email, pw string) error {
-	ctx := governance.WithRequestInfo(context.Background(), governance.RequestInfo{ID: "t", Source: source})
-	_, _, err := ts.Service().Login(ctx, org, email, secret.New(pw))
+	ctx := core.WithRequestInfo(context.Background(), core.RequestInfo{ID: "t", Source: source})
+	_, _, err := ts.Service().Sessions.Login(ctx, org, email, secret.New(pw))
 	return err
 }
 
@@ -122,7 +125,7 @@ func TestLoginDelayProgressive(t *testing.T) {
 	const attempts = 60
 	for i := range attempts {
 		src := fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)
-		wantErr(t, "a distributed guess", loginFrom(ts, src, "a", "readonly@a.com", "wrong password!"), governance.ErrUnauthenticated)
+		wantErr(t, "a distributed guess", loginFrom(ts, src, "a", "readonly@a.com", "wrong password!"), errs.Unauthenticated)
 	}
 	got := d.take()
 	if len(got) != attempts-10 {
@@ -163,9 +166,9 @@ func TestLoginDelayProgressive(t *testing.T) {
 	for i := range 12 {
 		loginFrom(ts, fmt.Sprintf("10.9.0.%d", i+1), "a", "readonly@a.com", "wrong password!")
 	}
-	ctx, cancel := context.WithCancel(governance.WithRequestInfo(context.Background(), governance.RequestInfo{Source: "192.0.2.4"}))
+	ctx, cancel := context.WithCancel(core.WithRequestInfo(context.Background(), core.RequestInfo{Source: "192.0.2.4"}))
 	cancel()
-	_, _, err := ts.Service().Login(ctx, "a", "readonly@a.com", secret.New(memberPW))
+	_, _, err := ts.Service().Sessions.Login(ctx, "a", "readonly@a.com", secret.New(memberPW))
 	wantErr(t, "a login cancelled during its delay", err, context.Canceled)
 }
 
@@ -181,9 +184,9 @@ func TestLoginSourceKeys(t *testing.T) {
 		{"198.51.100.7", "::ffff:198.51.100.7", "198.51.100.8"},
 	} {
 		for i := range 10 {
-			wantErr(t, fmt.Sprintf("guess %d from %s", i+1, tc.spend), loginFrom(ts, tc.spend, "a", "owner@a.com", "wrong password!"), governance.ErrUnauthenticated)
+			wantErr(t, fmt.Sprintf("guess %d from %s", i+1, tc.spend), loginFrom(ts, tc.spend, "a", "owner@a.com", "wrong password!"), errs.Unauthenticated)
 		}
-		wantErr(t, "from "+tc.same, loginFrom(ts, tc.same, "a", "readonly@a.com", memberPW), governance.ErrRateLimited)
+		wantErr(t, "from "+tc.same, loginFrom(ts, tc.same, "a", "readonly@a.com", memberPW), errs.RateLimited)
 		if err := loginFrom(ts, tc.other, "a", "readonly@a.com", memberPW); err != nil {
 			t.Fatalf("from %s, after %s spent its budget: %v", tc.other, tc.spend, err)
 		}
@@ -198,20 +201,20 @@ func TestLoginChurnKeepsLimits(t *testing.T) {
 	ts, clk, _ := throttled(t, func(c *server.Config) { c.Governance.LimiterKeys = keys })
 	const limited = "203.0.113.9"
 	for range 10 {
-		wantErr(t, "a guess", loginFrom(ts, limited, "a", "owner@a.com", "wrong password!"), governance.ErrUnauthenticated)
+		wantErr(t, "a guess", loginFrom(ts, limited, "a", "owner@a.com", "wrong password!"), errs.Unauthenticated)
 	}
 	admitted := 0
 	for i := range 1000 {
 		src := fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)
 		err := loginFrom(ts, src, "nope", fmt.Sprintf("u%d@a.com", i), "wrong password!")
 		switch {
-		case errors.Is(err, governance.ErrUnauthenticated):
+		case errors.Is(err, errs.Unauthenticated):
 			admitted++
-		case errors.Is(err, governance.ErrRateLimited):
+		case errors.Is(err, errs.RateLimited):
 		default:
 			t.Fatalf("guess from %s: %v", src, err)
 		}
-		wantErr(t, "the limited source, during the flood", loginFrom(ts, limited, "a", "owner@a.com", ownerPW), governance.ErrRateLimited)
+		wantErr(t, "the limited source, during the flood", loginFrom(ts, limited, "a", "owner@a.com", ownerPW), errs.RateLimited)
 	}
 	// Setup's own logins left no keys: each success gave back its attempt.
 	if admitted != keys-1 {
@@ -342,8 +345,8 @@ func TestSignupRateLimit(t *testing.T) {
 	n := 0
 	signup := func(source, id string) error {
 		n++
-		ctx := governance.WithRequestInfo(context.Background(), governance.RequestInfo{ID: "t", Source: source})
-		_, _, err := ts.Service().CreateOrg(ctx, governance.NewOrg{ID: id, OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, false)
+		ctx := core.WithRequestInfo(context.Background(), core.RequestInfo{ID: "t", Source: source})
+		_, _, err := ts.Service().Orgs.CreateOrg(ctx, orgs.NewOrg{ID: id, OwnerEmail: "o@example.com", OwnerPassword: secret.New("owner password 1")}, false)
 		return err
 	}
 	for i := range 5 {
@@ -351,8 +354,8 @@ func TestSignupRateLimit(t *testing.T) {
 			t.Fatalf("sign-up %d from the first source: %v", i, err)
 		}
 	}
-	wantErr(t, "a 6th sign-up from one source", signup("198.51.100.1", "s1-6"), governance.ErrRateLimited)
-	wantErr(t, "a taken ID from the spent source", signup("198.51.100.1", "s1-0"), governance.ErrAlreadyExists)
+	wantErr(t, "a 6th sign-up from one source", signup("198.51.100.1", "s1-6"), errs.RateLimited)
+	wantErr(t, "a taken ID from the spent source", signup("198.51.100.1", "s1-0"), errs.AlreadyExists)
 	// Another source has its own budget.
 	for i := range 3 {
 		if err := signup("2001:db8:7::1", fmt.Sprintf("s2-%d", i)); err != nil {
@@ -360,7 +363,7 @@ func TestSignupRateLimit(t *testing.T) {
 		}
 	}
 	// The global budget (8) is spent: a fresh source is refused too.
-	wantErr(t, "beyond the global budget", signup("203.0.113.5", "s3-0"), governance.ErrRateLimited)
+	wantErr(t, "beyond the global budget", signup("203.0.113.5", "s3-0"), errs.RateLimited)
 	clk.Advance(time.Minute)
 	if err := signup("198.51.100.1", "s1-7"); err != nil {
 		t.Fatalf("after a minute: %v", err)

@@ -23,12 +23,15 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/logapi"
+	"github.com/nuxari/nuxari/governance/orgs"
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/server"
-	"golang.org/x/time/rate"
 )
 
 func main() {
@@ -112,9 +115,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	s3Insecure := fs.Bool("s3-insecure", false, "talk to the S3 endpoint over plain HTTP")
 	fs.IntVar(&cfg.Governance.ExportWorkers, "export-workers", governance.DefaultExportWorkers, "evidence exports run at once, shared fairly across orgs")
 	fs.IntVar(&cfg.Governance.ExportsPerOrg, "exports-per-org", governance.DefaultExportsPerOrg, "most evidence exports one org may have queued or running; more are refused")
-	fs.IntVar(&cfg.Governance.ListEventsMaxBytes, "list-events-max-bytes", governance.DefaultListEventsMaxBytes, "most bytes of events in one ListEvents page (at least one event)")
-	fs.IntVar(&cfg.Governance.OrgConcurrentReads, "org-concurrent-reads", governance.DefaultOrgConcurrentReads, "most ListEvents calls of one org run at once; more wait")
-	fs.IntVar(&cfg.Governance.OrgConcurrentAppends, "org-concurrent-appends", governance.DefaultOrgConcurrentAppends, "most AppendEvents calls of one org run at once; more wait")
+	fs.IntVar(&cfg.Governance.ListEventsMaxBytes, "list-events-max-bytes", logapi.DefaultListEventsMaxBytes, "most bytes of events in one ListEvents page (at least one event)")
+	fs.IntVar(&cfg.Governance.OrgConcurrentReads, "org-concurrent-reads", logapi.DefaultOrgConcurrentReads, "most ListEvents calls of one org run at once; more wait")
+	fs.IntVar(&cfg.Governance.OrgConcurrentAppends, "org-concurrent-appends", logapi.DefaultOrgConcurrentAppends, "most AppendEvents calls of one org run at once; more wait")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -174,7 +177,7 @@ func bootstrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("nuxarid bootstrap", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	common(fs, &cfg)
-	var n governance.NewOrg
+	var n orgs.NewOrg
 	fs.StringVar(&n.ID, "org", "", "org ID (1 to 64 of [A-Za-z0-9_-])")
 	fs.StringVar(&n.DisplayName, "name", "", "org display name")
 	fs.StringVar(&n.OwnerEmail, "owner-email", "", "first owner's email")
@@ -194,7 +197,7 @@ func bootstrap(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	org, owner, err := s.Service().CreateOrg(context.Background(), n, true)
+	org, owner, err := s.Service().Orgs.CreateOrg(context.Background(), n, true)
 	if err != nil {
 		return err
 	}

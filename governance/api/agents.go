@@ -4,7 +4,9 @@ import (
 	"context"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
+
+	"github.com/nuxari/nuxari/governance/agents"
+	"github.com/nuxari/nuxari/governance/core"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 )
@@ -12,23 +14,23 @@ import (
 var _ nuxariv1connect.AgentAdminServiceHandler = (*Handlers)(nil)
 
 var agentStates = map[string]nuxariv1.AgentState{
-	governance.AgentActive:         nuxariv1.AgentState_AGENT_STATE_ACTIVE,
-	governance.AgentDecommissioned: nuxariv1.AgentState_AGENT_STATE_DECOMMISSIONED,
+	agents.AgentActive:         nuxariv1.AgentState_AGENT_STATE_ACTIVE,
+	agents.AgentDecommissioned: nuxariv1.AgentState_AGENT_STATE_DECOMMISSIONED,
 }
 
 var taskStates = map[string]nuxariv1.TaskState{
-	governance.TaskPending:   nuxariv1.TaskState_TASK_STATE_PENDING,
-	governance.TaskDelivered: nuxariv1.TaskState_TASK_STATE_DELIVERED,
-	governance.TaskSucceeded: nuxariv1.TaskState_TASK_STATE_SUCCEEDED,
-	governance.TaskFailed:    nuxariv1.TaskState_TASK_STATE_FAILED,
+	agents.TaskPending:   nuxariv1.TaskState_TASK_STATE_PENDING,
+	agents.TaskDelivered: nuxariv1.TaskState_TASK_STATE_DELIVERED,
+	agents.TaskSucceeded: nuxariv1.TaskState_TASK_STATE_SUCCEEDED,
+	agents.TaskFailed:    nuxariv1.TaskState_TASK_STATE_FAILED,
 }
 
-func agentOut(a governance.Agent) *nuxariv1.Agent {
+func agentOut(a agents.Agent) *nuxariv1.Agent {
 	return &nuxariv1.Agent{AgentId: a.ID, Hostname: a.Hostname, State: agentStates[a.State], PublicKey: a.PublicKey, EnrollTime: ts(a.Enrolled), LastSeenTime: ts(a.LastSeen)}
 }
 
 // TaskOut converts a task for the wire.
-func TaskOut(t governance.Task) *nuxariv1.Task {
+func TaskOut(t agents.Task) *nuxariv1.Task {
 	return &nuxariv1.Task{
 		TaskId: t.ID, AgentId: t.AgentID, Collector: t.Collector, Target: t.Target, State: taskStates[t.State],
 		Detail: t.Detail, CreateTime: ts(t.Created), CompleteTime: ts(t.Completed), Evidence: t.Evidence,
@@ -37,12 +39,12 @@ func TaskOut(t governance.Task) *nuxariv1.Task {
 
 // CreateJoinToken implements AgentAdminService.CreateJoinToken.
 func (h *Handlers) CreateJoinToken(ctx context.Context, req *connect.Request[nuxariv1.CreateJoinTokenRequest]) (*connect.Response[nuxariv1.CreateJoinTokenResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.CreateJoinTokenRequest) (*nuxariv1.CreateJoinTokenResponse, error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.CreateJoinTokenRequest) (*nuxariv1.CreateJoinTokenResponse, error) {
 		ttl, err := optDurationIn("ttl", m.Ttl) // unset: the domain's default
 		if err != nil {
 			return nil, err
 		}
-		tok, jt, err := h.svc.CreateJoinToken(ctx, p, ttl)
+		tok, jt, err := h.svc.Agents.CreateJoinToken(ctx, p, ttl)
 		if err != nil {
 			return nil, err
 		}
@@ -52,8 +54,8 @@ func (h *Handlers) CreateJoinToken(ctx context.Context, req *connect.Request[nux
 
 // ListJoinTokens implements AgentAdminService.ListJoinTokens.
 func (h *Handlers) ListJoinTokens(ctx context.Context, req *connect.Request[nuxariv1.ListJoinTokensRequest]) (*connect.Response[nuxariv1.ListJoinTokensResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListJoinTokensRequest) (*nuxariv1.ListJoinTokensResponse, error) {
-		jts, next, err := h.svc.ListJoinTokens(ctx, p, m.PageSize, m.PageToken)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListJoinTokensRequest) (*nuxariv1.ListJoinTokensResponse, error) {
+		jts, next, err := h.svc.Agents.ListJoinTokens(ctx, p, m.PageSize, m.PageToken)
 		if err != nil {
 			return nil, err
 		}
@@ -69,8 +71,8 @@ func (h *Handlers) ListJoinTokens(ctx context.Context, req *connect.Request[nuxa
 
 // RevokeJoinToken implements AgentAdminService.RevokeJoinToken.
 func (h *Handlers) RevokeJoinToken(ctx context.Context, req *connect.Request[nuxariv1.RevokeJoinTokenRequest]) (*connect.Response[nuxariv1.RevokeJoinTokenResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.RevokeJoinTokenRequest) (*nuxariv1.RevokeJoinTokenResponse, error) {
-		if err := h.svc.RevokeJoinToken(ctx, p, m.JoinTokenId); err != nil {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.RevokeJoinTokenRequest) (*nuxariv1.RevokeJoinTokenResponse, error) {
+		if err := h.svc.Agents.RevokeJoinToken(ctx, p, m.JoinTokenId); err != nil {
 			return nil, err
 		}
 		return &nuxariv1.RevokeJoinTokenResponse{}, nil
@@ -79,8 +81,8 @@ func (h *Handlers) RevokeJoinToken(ctx context.Context, req *connect.Request[nux
 
 // ListAgents implements AgentAdminService.ListAgents.
 func (h *Handlers) ListAgents(ctx context.Context, req *connect.Request[nuxariv1.ListAgentsRequest]) (*connect.Response[nuxariv1.ListAgentsResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListAgentsRequest) (*nuxariv1.ListAgentsResponse, error) {
-		as, next, err := h.svc.ListAgents(ctx, p, m.PageSize, m.PageToken)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListAgentsRequest) (*nuxariv1.ListAgentsResponse, error) {
+		as, next, err := h.svc.Agents.ListAgents(ctx, p, m.PageSize, m.PageToken)
 		if err != nil {
 			return nil, err
 		}
@@ -94,8 +96,8 @@ func (h *Handlers) ListAgents(ctx context.Context, req *connect.Request[nuxariv1
 
 // GetAgent implements AgentAdminService.GetAgent.
 func (h *Handlers) GetAgent(ctx context.Context, req *connect.Request[nuxariv1.GetAgentRequest]) (*connect.Response[nuxariv1.GetAgentResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetAgentRequest) (*nuxariv1.GetAgentResponse, error) {
-		a, err := h.svc.GetAgent(ctx, p, m.AgentId)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetAgentRequest) (*nuxariv1.GetAgentResponse, error) {
+		a, err := h.svc.Agents.GetAgent(ctx, p, m.AgentId)
 		if err != nil {
 			return nil, err
 		}
@@ -105,8 +107,8 @@ func (h *Handlers) GetAgent(ctx context.Context, req *connect.Request[nuxariv1.G
 
 // DecommissionAgent implements AgentAdminService.DecommissionAgent.
 func (h *Handlers) DecommissionAgent(ctx context.Context, req *connect.Request[nuxariv1.DecommissionAgentRequest]) (*connect.Response[nuxariv1.DecommissionAgentResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.DecommissionAgentRequest) (*nuxariv1.DecommissionAgentResponse, error) {
-		a, err := h.svc.DecommissionAgent(ctx, p, m.AgentId)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.DecommissionAgentRequest) (*nuxariv1.DecommissionAgentResponse, error) {
+		a, err := h.svc.Agents.DecommissionAgent(ctx, p, m.AgentId)
 		if err != nil {
 			return nil, err
 		}
@@ -116,8 +118,8 @@ func (h *Handlers) DecommissionAgent(ctx context.Context, req *connect.Request[n
 
 // CreateTask implements AgentAdminService.CreateTask.
 func (h *Handlers) CreateTask(ctx context.Context, req *connect.Request[nuxariv1.CreateTaskRequest]) (*connect.Response[nuxariv1.CreateTaskResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.CreateTaskRequest) (*nuxariv1.CreateTaskResponse, error) {
-		t, err := h.svc.CreateTask(ctx, p, m.AgentId, m.Collector, m.Target)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.CreateTaskRequest) (*nuxariv1.CreateTaskResponse, error) {
+		t, err := h.svc.Agents.CreateTask(ctx, p, m.AgentId, m.Collector, m.Target)
 		if err != nil {
 			return nil, err
 		}
@@ -127,8 +129,8 @@ func (h *Handlers) CreateTask(ctx context.Context, req *connect.Request[nuxariv1
 
 // GetTask implements AgentAdminService.GetTask.
 func (h *Handlers) GetTask(ctx context.Context, req *connect.Request[nuxariv1.GetTaskRequest]) (*connect.Response[nuxariv1.GetTaskResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetTaskRequest) (*nuxariv1.GetTaskResponse, error) {
-		t, err := h.svc.GetTask(ctx, p, m.TaskId)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetTaskRequest) (*nuxariv1.GetTaskResponse, error) {
+		t, err := h.svc.Agents.GetTask(ctx, p, m.TaskId)
 		if err != nil {
 			return nil, err
 		}

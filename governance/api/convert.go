@@ -5,11 +5,15 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
-	"github.com/nuxari/nuxari/governance/rbac"
-	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/logapi"
+	"github.com/nuxari/nuxari/governance/orgs"
+	"github.com/nuxari/nuxari/governance/rbac"
+	"github.com/nuxari/nuxari/governance/sessions"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 )
 
 var roles = map[nuxariv1.Role]rbac.Role{
@@ -63,7 +67,7 @@ func durationIn(field string, d *durationpb.Duration) (time.Duration, error) {
 	return d.AsDuration(), nil
 }
 
-func orgOut(o governance.Org) *nuxariv1.Org {
+func orgOut(o orgs.Org) *nuxariv1.Org {
 	return &nuxariv1.Org{
 		OrgId: o.ID, DisplayName: o.DisplayName, Retention: durationpb.New(o.Retention),
 		CreateTime: ts(o.Created), LogOrigin: o.LogOrigin, LogVerifierKey: o.VerifierKey,
@@ -79,29 +83,29 @@ func optDurationIn(field string, d *durationpb.Duration) (time.Duration, error) 
 	return durationIn(field, d)
 }
 
-func setupOut(ps governance.PasswordSetup) *nuxariv1.PasswordSetup {
+func setupOut(ps orgs.PasswordSetup) *nuxariv1.PasswordSetup {
 	return &nuxariv1.PasswordSetup{SetupToken: ps.Token.Reveal(), ExpireTime: ts(ps.Expires)}
 }
 
-func memberOut(m governance.Member) *nuxariv1.Member {
+func memberOut(m orgs.Member) *nuxariv1.Member {
 	return &nuxariv1.Member{UserId: m.UserID, Email: m.Email, DisplayName: m.DisplayName, Role: roleOut(m.Role), CreateTime: ts(m.Created)}
 }
 
-func principalOut(p *governance.Principal) *nuxariv1.Principal {
+func principalOut(p *core.Principal) *nuxariv1.Principal {
 	return &nuxariv1.Principal{OrgId: p.Org, UserId: p.UserID, Email: p.Email, Role: roleOut(p.Role), ApiTokenId: p.TokenID, ExpireTime: ts(p.Expires)}
 }
 
-func tokenOut(t governance.APIToken) *nuxariv1.APIToken {
+func tokenOut(t sessions.APIToken) *nuxariv1.APIToken {
 	return &nuxariv1.APIToken{TokenId: t.ID, Name: t.Name, Role: roleOut(t.Role), CreatedBy: t.CreatedBy, CreateTime: ts(t.Created), ExpireTime: ts(t.Expires)}
 }
 
-func checkpointOut(c governance.Checkpoint) *nuxariv1.Checkpoint {
+func checkpointOut(c logapi.Checkpoint) *nuxariv1.Checkpoint {
 	if c.Note == nil {
 		return nil
 	}
 	return &nuxariv1.Checkpoint{Note: string(c.Note), Origin: c.Origin, Size: c.Size, RootHash: c.Root}
 }
 
-func eventOut(e governance.Event) *nuxariv1.Event {
+func eventOut(e logapi.Event) *nuxariv1.Event {
 	return &nuxariv1.Event{Index: e.Index, Leaf: e.Leaf, LeafHash: e.LeafHash, Time: ts(e.Time), Type: e.Type, Actor: e.Actor, Purged: e.Purged}
 }

@@ -6,7 +6,8 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
+
+	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/errs"
 )
 
@@ -64,7 +65,7 @@ func toConnect(ctx context.Context, log *slog.Logger, err error) error {
 // internalMessage is the whole answer to an internal error: where its
 // detail is.
 func internalMessage(ctx context.Context) string {
-	if id := governance.RequestInfoFrom(ctx).ID; id != "" {
+	if id := core.RequestInfoFrom(ctx).ID; id != "" {
 		return "internal error; the server log has details under request ID " + id
 	}
 	return "internal error; the server log has details"

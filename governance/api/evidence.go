@@ -6,7 +6,9 @@ import (
 	"io"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
+
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/evidence"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 )
@@ -17,13 +19,13 @@ var _ nuxariv1connect.EvidenceServiceHandler = (*Handlers)(nil)
 const downloadChunk = 256 << 10
 
 var exportStates = map[string]nuxariv1.ExportState{
-	governance.ExportRunning:   nuxariv1.ExportState_EXPORT_STATE_RUNNING,
-	governance.ExportSucceeded: nuxariv1.ExportState_EXPORT_STATE_SUCCEEDED,
-	governance.ExportFailed:    nuxariv1.ExportState_EXPORT_STATE_FAILED,
+	evidence.ExportRunning:   nuxariv1.ExportState_EXPORT_STATE_RUNNING,
+	evidence.ExportSucceeded: nuxariv1.ExportState_EXPORT_STATE_SUCCEEDED,
+	evidence.ExportFailed:    nuxariv1.ExportState_EXPORT_STATE_FAILED,
 }
 
-func scopeIn(sc *nuxariv1.EvidenceScope) (governance.Scope, error) {
-	var out governance.Scope
+func scopeIn(sc *nuxariv1.EvidenceScope) (evidence.Scope, error) {
+	var out evidence.Scope
 	var err error
 	if out.StartTime, err = timeIn("scope.start_time", sc.GetStartTime()); err != nil {
 		return out, err
@@ -35,7 +37,7 @@ func scopeIn(sc *nuxariv1.EvidenceScope) (governance.Scope, error) {
 	return out, nil
 }
 
-func exportOut(x governance.Export) *nuxariv1.Export {
+func exportOut(x evidence.Export) *nuxariv1.Export {
 	return &nuxariv1.Export{
 		ExportId: x.ID, State: exportStates[x.State],
 		Scope: &nuxariv1.EvidenceScope{
@@ -49,12 +51,12 @@ func exportOut(x governance.Export) *nuxariv1.Export {
 
 // ExportPackage implements EvidenceService.ExportPackage.
 func (h *Handlers) ExportPackage(ctx context.Context, req *connect.Request[nuxariv1.ExportPackageRequest]) (*connect.Response[nuxariv1.ExportPackageResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ExportPackageRequest) (*nuxariv1.ExportPackageResponse, error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ExportPackageRequest) (*nuxariv1.ExportPackageResponse, error) {
 		sc, err := scopeIn(m.Scope)
 		if err != nil {
 			return nil, err
 		}
-		x, err := h.svc.ExportPackage(ctx, p, sc)
+		x, err := h.svc.Evidence.ExportPackage(ctx, p, sc)
 		if err != nil {
 			return nil, err
 		}
@@ -64,8 +66,8 @@ func (h *Handlers) ExportPackage(ctx context.Context, req *connect.Request[nuxar
 
 // GetExport implements EvidenceService.GetExport.
 func (h *Handlers) GetExport(ctx context.Context, req *connect.Request[nuxariv1.GetExportRequest]) (*connect.Response[nuxariv1.GetExportResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetExportRequest) (*nuxariv1.GetExportResponse, error) {
-		x, err := h.svc.GetExport(ctx, p, m.ExportId)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetExportRequest) (*nuxariv1.GetExportResponse, error) {
+		x, err := h.svc.Evidence.GetExport(ctx, p, m.ExportId)
 		if err != nil {
 			return nil, err
 		}
@@ -75,8 +77,8 @@ func (h *Handlers) GetExport(ctx context.Context, req *connect.Request[nuxariv1.
 
 // ListExports implements EvidenceService.ListExports.
 func (h *Handlers) ListExports(ctx context.Context, req *connect.Request[nuxariv1.ListExportsRequest]) (*connect.Response[nuxariv1.ListExportsResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListExportsRequest) (*nuxariv1.ListExportsResponse, error) {
-		xs, next, err := h.svc.ListExports(ctx, p, m.PageSize, m.PageToken)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListExportsRequest) (*nuxariv1.ListExportsResponse, error) {
+		xs, next, err := h.svc.Evidence.ListExports(ctx, p, m.PageSize, m.PageToken)
 		if err != nil {
 			return nil, err
 		}
@@ -90,8 +92,8 @@ func (h *Handlers) ListExports(ctx context.Context, req *connect.Request[nuxariv
 
 // GetDownloadURL implements EvidenceService.GetDownloadURL.
 func (h *Handlers) GetDownloadURL(ctx context.Context, req *connect.Request[nuxariv1.GetDownloadURLRequest]) (*connect.Response[nuxariv1.GetDownloadURLResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetDownloadURLRequest) (*nuxariv1.GetDownloadURLResponse, error) {
-		u, exp, err := h.svc.DownloadURL(ctx, p, m.ExportId)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetDownloadURLRequest) (*nuxariv1.GetDownloadURLResponse, error) {
+		u, exp, err := h.svc.Evidence.DownloadURL(ctx, p, m.ExportId)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +107,7 @@ func (h *Handlers) DownloadPackage(ctx context.Context, req *connect.Request[nux
 	if err != nil {
 		return err
 	}
-	r, _, err := h.svc.OpenPackage(ctx, p, req.Msg.ExportId)
+	r, _, err := h.svc.Evidence.OpenPackage(ctx, p, req.Msg.ExportId)
 	if err != nil {
 		return toConnect(ctx, h.log, err)
 	}
@@ -129,8 +131,8 @@ func (h *Handlers) DownloadPackage(ctx context.Context, req *connect.Request[nux
 
 // GetSigningKey implements EvidenceService.GetSigningKey.
 func (h *Handlers) GetSigningKey(ctx context.Context, req *connect.Request[nuxariv1.GetSigningKeyRequest]) (*connect.Response[nuxariv1.GetSigningKeyResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, _ *nuxariv1.GetSigningKeyRequest) (*nuxariv1.GetSigningKeyResponse, error) {
-		k, err := h.svc.SigningKey()
+	return call(h, ctx, req, func(p *core.Principal, _ *nuxariv1.GetSigningKeyRequest) (*nuxariv1.GetSigningKeyResponse, error) {
+		k, err := h.svc.Evidence.SigningKey()
 		if err != nil {
 			return nil, err
 		}

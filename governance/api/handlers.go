@@ -9,7 +9,10 @@ import (
 	"log/slog"
 
 	"connectrpc.com/connect"
+
 	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/orgs"
 	"github.com/nuxari/nuxari/internal/secret"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
@@ -33,7 +36,7 @@ func NewHandlers(svc *governance.Service, log *slog.Logger) *Handlers {
 }
 
 // call runs a handler body for an authenticated caller and maps its error.
-func call[Req, Res any](h *Handlers, ctx context.Context, req *connect.Request[Req], fn func(*governance.Principal, *Req) (*Res, error)) (*connect.Response[Res], error) {
+func call[Req, Res any](h *Handlers, ctx context.Context, req *connect.Request[Req], fn func(*core.Principal, *Req) (*Res, error)) (*connect.Response[Res], error) {
 	p, err := principal(ctx)
 	if err != nil {
 		return nil, err
@@ -48,7 +51,7 @@ func call[Req, Res any](h *Handlers, ctx context.Context, req *connect.Request[R
 // CreateOrg implements OrgService.CreateOrg.
 func (h *Handlers) CreateOrg(ctx context.Context, req *connect.Request[nuxariv1.CreateOrgRequest]) (*connect.Response[nuxariv1.CreateOrgResponse], error) {
 	m := req.Msg
-	org, owner, err := h.svc.CreateOrg(ctx, governance.NewOrg{
+	org, owner, err := h.svc.Orgs.CreateOrg(ctx, orgs.NewOrg{
 		ID: m.OrgId, DisplayName: m.DisplayName, OwnerEmail: m.OwnerEmail,
 		OwnerDisplayName: m.OwnerDisplayName, OwnerPassword: secret.New(m.OwnerPassword),
 	}, false)
@@ -60,16 +63,16 @@ func (h *Handlers) CreateOrg(ctx context.Context, req *connect.Request[nuxariv1.
 
 // GetOrg implements OrgService.GetOrg.
 func (h *Handlers) GetOrg(ctx context.Context, req *connect.Request[nuxariv1.GetOrgRequest]) (*connect.Response[nuxariv1.GetOrgResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetOrgRequest) (*nuxariv1.GetOrgResponse, error) {
-		o, err := h.svc.GetOrg(ctx, p, m.OrgId)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetOrgRequest) (*nuxariv1.GetOrgResponse, error) {
+		o, err := h.svc.Orgs.GetOrg(ctx, p, m.OrgId)
 		return &nuxariv1.GetOrgResponse{Org: orgOut(o)}, err
 	})
 }
 
 // UpdateOrgSettings implements OrgService.UpdateOrgSettings.
 func (h *Handlers) UpdateOrgSettings(ctx context.Context, req *connect.Request[nuxariv1.UpdateOrgSettingsRequest]) (*connect.Response[nuxariv1.UpdateOrgSettingsResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.UpdateOrgSettingsRequest) (*nuxariv1.UpdateOrgSettingsResponse, error) {
-		var st governance.Settings
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.UpdateOrgSettingsRequest) (*nuxariv1.UpdateOrgSettingsResponse, error) {
+		var st orgs.Settings
 		st.DisplayName = m.DisplayName
 		if m.Retention != nil {
 			d, err := durationIn("retention", m.Retention)
@@ -78,14 +81,14 @@ func (h *Handlers) UpdateOrgSettings(ctx context.Context, req *connect.Request[n
 			}
 			st.Retention = &d
 		}
-		o, err := h.svc.UpdateSettings(ctx, p, st)
+		o, err := h.svc.Orgs.UpdateSettings(ctx, p, st)
 		return &nuxariv1.UpdateOrgSettingsResponse{Org: orgOut(o)}, err
 	})
 }
 
 // AddMember implements OrgService.AddMember.
 func (h *Handlers) AddMember(ctx context.Context, req *connect.Request[nuxariv1.AddMemberRequest]) (*connect.Response[nuxariv1.AddMemberResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.AddMemberRequest) (*nuxariv1.AddMemberResponse, error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.AddMemberRequest) (*nuxariv1.AddMemberResponse, error) {
 		role, err := roleIn("role", m.Role)
 		if err != nil {
 			return nil, err
@@ -94,7 +97,7 @@ func (h *Handlers) AddMember(ctx context.Context, req *connect.Request[nuxariv1.
 		if err != nil {
 			return nil, err
 		}
-		mem, ps, err := h.svc.AddMember(ctx, p, governance.NewMember{Email: m.Email, DisplayName: m.DisplayName, Role: role, SetupTTL: ttl})
+		mem, ps, err := h.svc.Orgs.AddMember(ctx, p, orgs.NewMember{Email: m.Email, DisplayName: m.DisplayName, Role: role, SetupTTL: ttl})
 		if err != nil {
 			return nil, err
 		}
@@ -104,12 +107,12 @@ func (h *Handlers) AddMember(ctx context.Context, req *connect.Request[nuxariv1.
 
 // IssuePasswordSetup implements OrgService.IssuePasswordSetup.
 func (h *Handlers) IssuePasswordSetup(ctx context.Context, req *connect.Request[nuxariv1.IssuePasswordSetupRequest]) (*connect.Response[nuxariv1.IssuePasswordSetupResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.IssuePasswordSetupRequest) (*nuxariv1.IssuePasswordSetupResponse, error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.IssuePasswordSetupRequest) (*nuxariv1.IssuePasswordSetupResponse, error) {
 		ttl, err := optDurationIn("setup_ttl", m.SetupTtl)
 		if err != nil {
 			return nil, err
 		}
-		ps, err := h.svc.IssuePasswordSetup(ctx, p, m.UserId, ttl)
+		ps, err := h.svc.Orgs.IssuePasswordSetup(ctx, p, m.UserId, ttl)
 		if err != nil {
 			return nil, err
 		}
@@ -119,35 +122,35 @@ func (h *Handlers) IssuePasswordSetup(ctx context.Context, req *connect.Request[
 
 // EndMemberSessions implements OrgService.EndMemberSessions.
 func (h *Handlers) EndMemberSessions(ctx context.Context, req *connect.Request[nuxariv1.EndMemberSessionsRequest]) (*connect.Response[nuxariv1.EndMemberSessionsResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.EndMemberSessionsRequest) (*nuxariv1.EndMemberSessionsResponse, error) {
-		n, r, err := h.svc.EndMemberSessions(ctx, p, m.UserId, m.RevokeApiTokens)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.EndMemberSessionsRequest) (*nuxariv1.EndMemberSessionsResponse, error) {
+		n, r, err := h.svc.Orgs.EndMemberSessions(ctx, p, m.UserId, m.RevokeApiTokens)
 		return &nuxariv1.EndMemberSessionsResponse{SessionsEnded: int32(n), ApiTokensRevoked: int32(r)}, err
 	})
 }
 
 // RemoveMember implements OrgService.RemoveMember.
 func (h *Handlers) RemoveMember(ctx context.Context, req *connect.Request[nuxariv1.RemoveMemberRequest]) (*connect.Response[nuxariv1.RemoveMemberResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.RemoveMemberRequest) (*nuxariv1.RemoveMemberResponse, error) {
-		return &nuxariv1.RemoveMemberResponse{}, h.svc.RemoveMember(ctx, p, m.UserId)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.RemoveMemberRequest) (*nuxariv1.RemoveMemberResponse, error) {
+		return &nuxariv1.RemoveMemberResponse{}, h.svc.Orgs.RemoveMember(ctx, p, m.UserId)
 	})
 }
 
 // SetMemberRole implements OrgService.SetMemberRole.
 func (h *Handlers) SetMemberRole(ctx context.Context, req *connect.Request[nuxariv1.SetMemberRoleRequest]) (*connect.Response[nuxariv1.SetMemberRoleResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.SetMemberRoleRequest) (*nuxariv1.SetMemberRoleResponse, error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.SetMemberRoleRequest) (*nuxariv1.SetMemberRoleResponse, error) {
 		role, err := roleIn("role", m.Role)
 		if err != nil {
 			return nil, err
 		}
-		mem, err := h.svc.SetMemberRole(ctx, p, m.UserId, role)
+		mem, err := h.svc.Orgs.SetMemberRole(ctx, p, m.UserId, role)
 		return &nuxariv1.SetMemberRoleResponse{Member: memberOut(mem)}, err
 	})
 }
 
 // ListMembers implements OrgService.ListMembers.
 func (h *Handlers) ListMembers(ctx context.Context, req *connect.Request[nuxariv1.ListMembersRequest]) (*connect.Response[nuxariv1.ListMembersResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListMembersRequest) (*nuxariv1.ListMembersResponse, error) {
-		ms, next, err := h.svc.ListMembers(ctx, p, m.PageSize, m.PageToken)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListMembersRequest) (*nuxariv1.ListMembersResponse, error) {
+		ms, next, err := h.svc.Orgs.ListMembers(ctx, p, m.PageSize, m.PageToken)
 		res := &nuxariv1.ListMembersResponse{NextPageToken: next}
 		for _, mem := range ms {
 			res.Members = append(res.Members, memberOut(mem))
@@ -159,7 +162,7 @@ func (h *Handlers) ListMembers(ctx context.Context, req *connect.Request[nuxariv
 // Login implements AuthService.Login.
 func (h *Handlers) Login(ctx context.Context, req *connect.Request[nuxariv1.LoginRequest]) (*connect.Response[nuxariv1.LoginResponse], error) {
 	m := req.Msg
-	tok, p, err := h.svc.Login(ctx, m.OrgId, m.Email, secret.New(m.Password))
+	tok, p, err := h.svc.Sessions.Login(ctx, m.OrgId, m.Email, secret.New(m.Password))
 	if err != nil {
 		return nil, toConnect(ctx, h.log, err)
 	}
@@ -168,22 +171,22 @@ func (h *Handlers) Login(ctx context.Context, req *connect.Request[nuxariv1.Logi
 
 // Logout implements AuthService.Logout.
 func (h *Handlers) Logout(ctx context.Context, req *connect.Request[nuxariv1.LogoutRequest]) (*connect.Response[nuxariv1.LogoutResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, _ *nuxariv1.LogoutRequest) (*nuxariv1.LogoutResponse, error) {
-		return &nuxariv1.LogoutResponse{}, h.svc.Logout(ctx, p)
+	return call(h, ctx, req, func(p *core.Principal, _ *nuxariv1.LogoutRequest) (*nuxariv1.LogoutResponse, error) {
+		return &nuxariv1.LogoutResponse{}, h.svc.Sessions.Logout(ctx, p)
 	})
 }
 
 // WhoAmI implements AuthService.WhoAmI.
 func (h *Handlers) WhoAmI(ctx context.Context, req *connect.Request[nuxariv1.WhoAmIRequest]) (*connect.Response[nuxariv1.WhoAmIResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, _ *nuxariv1.WhoAmIRequest) (*nuxariv1.WhoAmIResponse, error) {
+	return call(h, ctx, req, func(p *core.Principal, _ *nuxariv1.WhoAmIRequest) (*nuxariv1.WhoAmIResponse, error) {
 		return &nuxariv1.WhoAmIResponse{Principal: principalOut(p)}, nil
 	})
 }
 
 // ChangePassword implements AuthService.ChangePassword.
 func (h *Handlers) ChangePassword(ctx context.Context, req *connect.Request[nuxariv1.ChangePasswordRequest]) (*connect.Response[nuxariv1.ChangePasswordResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ChangePasswordRequest) (*nuxariv1.ChangePasswordResponse, error) {
-		n, err := h.svc.ChangePassword(ctx, p, secret.New(m.CurrentPassword), secret.New(m.NewPassword))
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ChangePasswordRequest) (*nuxariv1.ChangePasswordResponse, error) {
+		n, err := h.svc.Orgs.ChangePassword(ctx, p, secret.New(m.CurrentPassword), secret.New(m.NewPassword))
 		return &nuxariv1.ChangePasswordResponse{SessionsEnded: int32(n)}, err
 	})
 }
@@ -191,7 +194,7 @@ func (h *Handlers) ChangePassword(ctx context.Context, req *connect.Request[nuxa
 // SetPassword implements AuthService.SetPassword.
 func (h *Handlers) SetPassword(ctx context.Context, req *connect.Request[nuxariv1.SetPasswordRequest]) (*connect.Response[nuxariv1.SetPasswordResponse], error) {
 	m := req.Msg
-	org, email, err := h.svc.SetPassword(ctx, secret.New(m.SetupToken), secret.New(m.NewPassword))
+	org, email, err := h.svc.Orgs.SetPassword(ctx, secret.New(m.SetupToken), secret.New(m.NewPassword))
 	if err != nil {
 		return nil, toConnect(ctx, h.log, err)
 	}
@@ -200,7 +203,7 @@ func (h *Handlers) SetPassword(ctx context.Context, req *connect.Request[nuxariv
 
 // CreateAPIToken implements AuthService.CreateAPIToken.
 func (h *Handlers) CreateAPIToken(ctx context.Context, req *connect.Request[nuxariv1.CreateAPITokenRequest]) (*connect.Response[nuxariv1.CreateAPITokenResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.CreateAPITokenRequest) (*nuxariv1.CreateAPITokenResponse, error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.CreateAPITokenRequest) (*nuxariv1.CreateAPITokenResponse, error) {
 		role, err := roleIn("role", m.Role)
 		if err != nil {
 			return nil, err
@@ -209,7 +212,7 @@ func (h *Handlers) CreateAPIToken(ctx context.Context, req *connect.Request[nuxa
 		if err != nil {
 			return nil, err
 		}
-		t, tok, err := h.svc.CreateAPIToken(ctx, p, m.Name, role, ttl)
+		t, tok, err := h.svc.Sessions.CreateAPIToken(ctx, p, m.Name, role, ttl)
 		if err != nil {
 			return nil, err
 		}
@@ -219,15 +222,15 @@ func (h *Handlers) CreateAPIToken(ctx context.Context, req *connect.Request[nuxa
 
 // RevokeAPIToken implements AuthService.RevokeAPIToken.
 func (h *Handlers) RevokeAPIToken(ctx context.Context, req *connect.Request[nuxariv1.RevokeAPITokenRequest]) (*connect.Response[nuxariv1.RevokeAPITokenResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.RevokeAPITokenRequest) (*nuxariv1.RevokeAPITokenResponse, error) {
-		return &nuxariv1.RevokeAPITokenResponse{}, h.svc.RevokeAPIToken(ctx, p, m.TokenId)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.RevokeAPITokenRequest) (*nuxariv1.RevokeAPITokenResponse, error) {
+		return &nuxariv1.RevokeAPITokenResponse{}, h.svc.Sessions.RevokeAPIToken(ctx, p, m.TokenId)
 	})
 }
 
 // ListAPITokens implements AuthService.ListAPITokens.
 func (h *Handlers) ListAPITokens(ctx context.Context, req *connect.Request[nuxariv1.ListAPITokensRequest]) (*connect.Response[nuxariv1.ListAPITokensResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListAPITokensRequest) (*nuxariv1.ListAPITokensResponse, error) {
-		ts, next, err := h.svc.ListAPITokens(ctx, p, m.PageSize, m.PageToken)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListAPITokensRequest) (*nuxariv1.ListAPITokensResponse, error) {
+		ts, next, err := h.svc.Sessions.ListAPITokens(ctx, p, m.PageSize, m.PageToken)
 		res := &nuxariv1.ListAPITokensResponse{NextPageToken: next}
 		for _, t := range ts {
 			res.Tokens = append(res.Tokens, tokenOut(t))

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/internal/secret"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Interceptor authenticates every call, enforces Procedures, and records
@@ -55,10 +57,10 @@ type admittedKey struct{}
 // Caller returns the authenticated caller of an RPC that needs
 // credentials. The interceptor put it there; its absence is a bug, so it
 // fails closed.
-func Caller(ctx context.Context) (*governance.Principal, error) { return principal(ctx) }
+func Caller(ctx context.Context) (*core.Principal, error) { return principal(ctx) }
 
-func principal(ctx context.Context) (*governance.Principal, error) {
-	p, ok := ctx.Value(principalKey{}).(*governance.Principal)
+func principal(ctx context.Context) (*core.Principal, error) {
+	p, ok := ctx.Value(principalKey{}).(*core.Principal)
 	if !ok {
 		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no credentials"))
 	}
@@ -76,7 +78,7 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 		return ctx, nil
 	}
 	if proc, ok := ctx.Value(admittedKey{}).(string); ok && proc == procedure {
-		if _, ok := ctx.Value(principalKey{}).(*governance.Principal); ok {
+		if _, ok := ctx.Value(principalKey{}).(*core.Principal); ok {
 			return ctx, nil
 		}
 	}
@@ -127,7 +129,7 @@ func (i *Interceptor) observe(ctx context.Context, procedure string, start time.
 	i.requests.WithLabelValues(procedure, code).Inc()
 	i.duration.WithLabelValues(procedure, code).Observe(d.Seconds())
 	attrs := []slog.Attr{slog.String("procedure", procedure), slog.String("code", code), slog.Duration("duration", d)}
-	if p, ok := ctx.Value(principalKey{}).(*governance.Principal); ok {
+	if p, ok := ctx.Value(principalKey{}).(*core.Principal); ok {
 		attrs = append(attrs, slog.String("org", p.Org), slog.String("actor", p.Actor()))
 	}
 	if err != nil {

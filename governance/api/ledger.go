@@ -4,14 +4,16 @@ import (
 	"context"
 
 	"connectrpc.com/connect"
-	"github.com/nuxari/nuxari/governance"
+
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/logapi"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 )
 
 // GetCheckpoint implements LedgerService.GetCheckpoint.
 func (h *Handlers) GetCheckpoint(ctx context.Context, req *connect.Request[nuxariv1.GetCheckpointRequest]) (*connect.Response[nuxariv1.GetCheckpointResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetCheckpointRequest) (*nuxariv1.GetCheckpointResponse, error) {
-		cp, err := h.svc.Checkpoint(ctx, p, m.Size)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetCheckpointRequest) (*nuxariv1.GetCheckpointResponse, error) {
+		cp, err := h.svc.Log.Checkpoint(ctx, p, m.Size)
 		if err != nil {
 			return nil, err
 		}
@@ -21,8 +23,8 @@ func (h *Handlers) GetCheckpoint(ctx context.Context, req *connect.Request[nuxar
 
 // GetInclusionProof implements LedgerService.GetInclusionProof.
 func (h *Handlers) GetInclusionProof(ctx context.Context, req *connect.Request[nuxariv1.GetInclusionProofRequest]) (*connect.Response[nuxariv1.GetInclusionProofResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetInclusionProofRequest) (*nuxariv1.GetInclusionProofResponse, error) {
-		proof, cp, lh, err := h.svc.InclusionProof(ctx, p, m.Index, m.TreeSize)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetInclusionProofRequest) (*nuxariv1.GetInclusionProofResponse, error) {
+		proof, cp, lh, err := h.svc.Log.InclusionProof(ctx, p, m.Index, m.TreeSize)
 		if err != nil {
 			return nil, err
 		}
@@ -32,8 +34,8 @@ func (h *Handlers) GetInclusionProof(ctx context.Context, req *connect.Request[n
 
 // GetConsistencyProof implements LedgerService.GetConsistencyProof.
 func (h *Handlers) GetConsistencyProof(ctx context.Context, req *connect.Request[nuxariv1.GetConsistencyProofRequest]) (*connect.Response[nuxariv1.GetConsistencyProofResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetConsistencyProofRequest) (*nuxariv1.GetConsistencyProofResponse, error) {
-		proof, cp1, cp2, err := h.svc.ConsistencyProof(ctx, p, m.Size1, m.Size2)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetConsistencyProofRequest) (*nuxariv1.GetConsistencyProofResponse, error) {
+		proof, cp1, cp2, err := h.svc.Log.ConsistencyProof(ctx, p, m.Size1, m.Size2)
 		if err != nil {
 			return nil, err
 		}
@@ -46,8 +48,8 @@ func (h *Handlers) GetConsistencyProof(ctx context.Context, req *connect.Request
 
 // GetEvent implements LedgerService.GetEvent.
 func (h *Handlers) GetEvent(ctx context.Context, req *connect.Request[nuxariv1.GetEventRequest]) (*connect.Response[nuxariv1.GetEventResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.GetEventRequest) (*nuxariv1.GetEventResponse, error) {
-		e, err := h.svc.GetEvent(ctx, p, m.Index)
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetEventRequest) (*nuxariv1.GetEventResponse, error) {
+		e, err := h.svc.Log.GetEvent(ctx, p, m.Index)
 		if err != nil {
 			return nil, err
 		}
@@ -57,8 +59,8 @@ func (h *Handlers) GetEvent(ctx context.Context, req *connect.Request[nuxariv1.G
 
 // ListEvents implements LedgerService.ListEvents.
 func (h *Handlers) ListEvents(ctx context.Context, req *connect.Request[nuxariv1.ListEventsRequest]) (*connect.Response[nuxariv1.ListEventsResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.ListEventsRequest) (*nuxariv1.ListEventsResponse, error) {
-		f := governance.EventFilter{Types: m.Types, Actor: m.Actor}
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListEventsRequest) (*nuxariv1.ListEventsResponse, error) {
+		f := logapi.EventFilter{Types: m.Types, Actor: m.Actor}
 		var err error
 		if f.Start, err = timeIn("start_time", m.StartTime); err != nil {
 			return nil, err
@@ -66,7 +68,7 @@ func (h *Handlers) ListEvents(ctx context.Context, req *connect.Request[nuxariv1
 		if f.End, err = timeIn("end_time", m.EndTime); err != nil {
 			return nil, err
 		}
-		evs, next, err := h.svc.ListEvents(ctx, p, f, m.PageSize, m.PageToken)
+		evs, next, err := h.svc.Log.ListEvents(ctx, p, f, m.PageSize, m.PageToken)
 		if err != nil {
 			return nil, err
 		}
@@ -80,12 +82,12 @@ func (h *Handlers) ListEvents(ctx context.Context, req *connect.Request[nuxariv1
 
 // AppendEvents implements LedgerService.AppendEvents.
 func (h *Handlers) AppendEvents(ctx context.Context, req *connect.Request[nuxariv1.AppendEventsRequest]) (*connect.Response[nuxariv1.AppendEventsResponse], error) {
-	return call(h, ctx, req, func(p *governance.Principal, m *nuxariv1.AppendEventsRequest) (*nuxariv1.AppendEventsResponse, error) {
-		evs := make([]governance.NewEvent, len(m.Events))
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.AppendEventsRequest) (*nuxariv1.AppendEventsResponse, error) {
+		evs := make([]logapi.NewEvent, len(m.Events))
 		for i, e := range m.Events {
-			evs[i] = governance.NewEvent{Type: e.Type, Data: e.Data.AsMap(), IdempotencyKey: e.IdempotencyKey}
+			evs[i] = logapi.NewEvent{Type: e.Type, Data: e.Data.AsMap(), IdempotencyKey: e.IdempotencyKey}
 		}
-		rs, cp, err := h.svc.AppendEvents(ctx, p, evs)
+		rs, cp, err := h.svc.Log.AppendEvents(ctx, p, evs)
 		if err != nil {
 			return nil, err
 		}

@@ -4,11 +4,12 @@ import (
 	"flag"
 	"testing"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/internal/golden"
 	"github.com/nuxari/nuxari/server"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/rbac.md from the table")

@@ -14,11 +14,12 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"golang.org/x/time/rate"
+
 	"github.com/nuxari/nuxari/client"
 	"github.com/nuxari/nuxari/governance/password"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
-	"golang.org/x/time/rate"
 )
 
 // FastPasswords are argon2id parameters cheap enough for tests.

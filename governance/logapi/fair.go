@@ -1,4 +1,4 @@
-package governance
+package logapi
 
 import (
 	"context"
@@ -6,37 +6,15 @@ import (
 )
 
 // Per-org fairness (DESIGN.md, "Strangers cost nothing": after
-// authentication, one org's load never starves another's). Background
-// exports run on the job runner (package jobs), which schedules them
-// fairly across orgs; the log API's reads and appends go through an
-// orgLimiter each.
+// authentication, one org's load never starves another's): the log API's
+// reads and appends go through an orgLimiter each.
 
 // Defaults of the fairness limits in Config.
 const (
-	DefaultExportWorkers        = 2
-	DefaultExportsPerOrg        = 4
 	DefaultListEventsMaxBytes   = 4 << 20
 	DefaultOrgConcurrentReads   = 4
 	DefaultOrgConcurrentAppends = 8
 )
-
-func (c *Config) setFairDefaults() {
-	if c.ExportWorkers <= 0 {
-		c.ExportWorkers = DefaultExportWorkers
-	}
-	if c.ExportsPerOrg <= 0 {
-		c.ExportsPerOrg = DefaultExportsPerOrg
-	}
-	if c.ListEventsMaxBytes <= 0 {
-		c.ListEventsMaxBytes = DefaultListEventsMaxBytes
-	}
-	if c.OrgConcurrentReads <= 0 {
-		c.OrgConcurrentReads = DefaultOrgConcurrentReads
-	}
-	if c.OrgConcurrentAppends <= 0 {
-		c.OrgConcurrentAppends = DefaultOrgConcurrentAppends
-	}
-}
 
 // orgLimiter bounds how many calls of one org run at once; further calls
 // of that org wait, first come first served, until a place frees up or

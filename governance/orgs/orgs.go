@@ -1,14 +1,15 @@
-package governance
+package orgs
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"slices"
 	"time"
 
-	"github.com/nuxari/nuxari/governance/password"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
+
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/internal/secret"
@@ -29,30 +30,30 @@ type NewOrg struct {
 // "org.created", commits with the org's state.
 func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, Member, error) {
 	if !operator && s.cfg.SignupDisabled {
-		return Org{}, Member{}, errorf(ErrDisabled, "self-service sign-up is turned off; ask the operator")
+		return Org{}, Member{}, errs.New(errs.Disabled, "self-service sign-up is turned off; ask the operator")
 	}
-	if err := validateOrgID(n.ID); err != nil {
+	if err := core.ValidateOrgID(n.ID); err != nil {
 		return Org{}, Member{}, err
 	}
-	if err := validateText("display_name", n.DisplayName, MaxDisplayNameLen, false); err != nil {
+	if err := core.ValidateText("display_name", n.DisplayName, core.MaxDisplayNameLen, false); err != nil {
 		return Org{}, Member{}, err
 	}
-	email, err := normalizeEmail("owner_email", n.OwnerEmail)
+	email, err := core.NormalizeEmail("owner_email", n.OwnerEmail)
 	if err != nil {
 		return Org{}, Member{}, err
 	}
-	if err := validateText("owner_display_name", n.OwnerDisplayName, MaxDisplayNameLen, false); err != nil {
+	if err := core.ValidateText("owner_display_name", n.OwnerDisplayName, core.MaxDisplayNameLen, false); err != nil {
 		return Org{}, Member{}, err
 	}
-	if err := validatePassword("owner_password", n.OwnerPassword); err != nil {
+	if err := core.ValidatePassword("owner_password", n.OwnerPassword); err != nil {
 		return Org{}, Member{}, err
 	}
 	// Cheap checks first: a taken org ID costs a read, not a hash. The
 	// commit below still requires the ID free, for a race.
-	taken := errorf(ErrAlreadyExists, "org %q is taken; choose another org_id", n.ID)
-	o, err := s.store.Org(n.ID)
+	taken := errs.New(errs.AlreadyExists, "org %q is taken; choose another org_id", n.ID)
+	o, err := s.env.Store.Org(n.ID)
 	if err != nil {
-		return Org{}, Member{}, invalid("org_id: %v", err)
+		return Org{}, Member{}, core.Invalid("org_id: %v", err)
 	}
 	if _, err := o.Get(ctx, keyOrg); err == nil {
 		return Org{}, Member{}, taken
@@ -60,34 +61,32 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 		return Org{}, Member{}, err
 	}
 	if !operator {
-		if err := s.throttle.admitSignup(ctx); err != nil {
+		if err := s.throttle.AdmitSignup(ctx); err != nil {
 			return Org{}, Member{}, err
 		}
 	}
-	hash, err := s.hashPassword(ctx, "owner_password", n.OwnerPassword)
+	hash, err := s.throttle.HashNew(ctx, "owner_password", n.OwnerPassword)
 	if err != nil {
 		return Org{}, Member{}, err
 	}
-	now := s.cfg.Clock().UTC()
+	now := s.env.Clock().UTC()
 	org := orgRecord{ID: n.ID, DisplayName: n.DisplayName, Created: now, Retention: s.cfg.DefaultRetention}
 	if org.DisplayName == "" {
 		org.DisplayName = n.ID
 	}
-	u := userRecord{ID: newID("u"), Email: email, DisplayName: n.OwnerDisplayName, Role: rbac.Owner, PasswordHash: hash, Created: now}
-	pageKey := make([]byte, 32)
-	rand.Read(pageKey)
+	u := User{ID: core.NewID("u"), Email: email, DisplayName: n.OwnerDisplayName, Role: rbac.Owner, PasswordHash: hash, Created: now}
 	via := "signup"
 	if operator {
 		via = "operator"
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event: newEvent(ctx, ec.OrgCreated, u.ID, n.ID, map[string]any{
+		Event: core.NewEvent(ctx, ec.OrgCreated, u.ID, n.ID, map[string]any{
 			"display_name": org.DisplayName, "owner": map[string]any{"user_id": u.ID, "email": u.Email}, "via": via,
 			"retention_seconds": int64(org.Retention / time.Second),
 		}),
 		Require: map[string][]byte{keyOrg: nil},
 		Put: map[string]any{
-			keyOrg: org, keyPageKey: pageKey, keyOwners: []string{u.ID},
+			keyOrg: org, core.KeyPageKey: core.NewPageKey(), keyOwners: []string{u.ID},
 			prefixUser + u.ID: u, prefixEmail + email: []byte(u.ID),
 		},
 		Retention: org.Retention,
@@ -102,27 +101,11 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	return got, u.member(), err
 }
 
-func validatePassword(field string, p secret.String) error {
-	if err := password.Validate(p.Reveal()); err != nil {
-		return invalid("%s: %v", field, err)
-	}
-	return nil
-}
-
-// hashPassword validates and hashes a new password, within the memory
-// budget of password hashes.
-func (s *Service) hashPassword(ctx context.Context, field string, p secret.String) (string, error) {
-	if err := validatePassword(field, p); err != nil {
-		return "", err
-	}
-	return s.throttle.hash(ctx, p.Reveal())
-}
-
 func (s *Service) org(ctx context.Context, o store.Org) (Org, error) {
 	var r orgRecord
 	if _, err := o.GetJSON(ctx, keyOrg, &r); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return Org{}, errorf(ErrNotFound, "org")
+			return Org{}, errs.New(errs.NotFound, "org")
 		}
 		return Org{}, err
 	}
@@ -138,11 +121,11 @@ func (s *Service) org(ctx context.Context, o store.Org) (Org, error) {
 
 // GetOrg returns the principal's org. A non-empty id other than the
 // principal's org is NotFound, exactly as a missing org.
-func (s *Service) GetOrg(ctx context.Context, p *Principal, id string) (Org, error) {
+func (s *Service) GetOrg(ctx context.Context, p *core.Principal, id string) (Org, error) {
 	if id != "" && id != p.Org {
-		return Org{}, errorf(ErrNotFound, "org")
+		return Org{}, errs.New(errs.NotFound, "org")
 	}
-	return s.org(ctx, s.orgOf(p))
+	return s.org(ctx, s.env.OrgOf(p))
 }
 
 // Settings are the org settings an owner may change; nil keeps a value.
@@ -152,19 +135,19 @@ type Settings struct {
 }
 
 // UpdateSettings changes the org's settings ("org.settings_changed").
-func (s *Service) UpdateSettings(ctx context.Context, p *Principal, st Settings) (Org, error) {
+func (s *Service) UpdateSettings(ctx context.Context, p *core.Principal, st Settings) (Org, error) {
 	if st.DisplayName != nil {
-		if err := validateText("display_name", *st.DisplayName, MaxDisplayNameLen, true); err != nil {
+		if err := core.ValidateText("display_name", *st.DisplayName, core.MaxDisplayNameLen, true); err != nil {
 			return Org{}, err
 		}
 	}
 	if st.Retention != nil && (*st.Retention < s.cfg.MinRetention || *st.Retention > s.cfg.MaxRetention) {
-		return Org{}, invalid("retention must be between %s and %s", s.cfg.MinRetention, s.cfg.MaxRetention)
+		return Org{}, core.Invalid("retention must be between %s and %s", s.cfg.MinRetention, s.cfg.MaxRetention)
 	}
 	if st.DisplayName == nil && st.Retention == nil {
-		return Org{}, invalid("nothing to change: set display_name or retention")
+		return Org{}, core.Invalid("nothing to change: set display_name or retention")
 	}
-	o := s.orgOf(p)
+	o := s.env.OrgOf(p)
 	var r orgRecord
 	old, err := o.GetJSON(ctx, keyOrg, &r)
 	if err != nil {
@@ -192,21 +175,12 @@ func (s *Service) UpdateSettings(ctx context.Context, p *Principal, st Settings)
 		r.Retention, c.Retention = *st.Retention, *st.Retention
 	}
 	r.Version++
-	c.Event = newEvent(ctx, ec.OrgSettingsChanged, p.Actor(), p.Org, changes)
+	c.Event = core.NewEvent(ctx, ec.OrgSettingsChanged, p.Actor(), p.Org, changes)
 	c.Put = map[string]any{keyOrg: r}
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
-		return Org{}, conflict(err)
+		return Org{}, core.Conflict(err)
 	}
 	return s.org(ctx, o)
-}
-
-// conflict maps a refused commit to the domain's ErrConflict; a commit
-// refused because the actor's own records changed keeps its error.
-func conflict(err error) error {
-	if errors.Is(err, store.ErrConflict) {
-		return ErrConflict
-	}
-	return err
 }
 
 // NewMember is a person to add to an org.
@@ -221,15 +195,15 @@ type NewMember struct {
 
 // AddMember adds a person to the principal's org ("member.added"), with
 // no password: they set their own with the setup token returned.
-func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Member, PasswordSetup, error) {
-	email, err := normalizeEmail("email", n.Email)
+func (s *Service) AddMember(ctx context.Context, p *core.Principal, n NewMember) (Member, PasswordSetup, error) {
+	email, err := core.NormalizeEmail("email", n.Email)
 	if err != nil {
 		return Member{}, PasswordSetup{}, err
 	}
-	if err := validateText("display_name", n.DisplayName, MaxDisplayNameLen, false); err != nil {
+	if err := core.ValidateText("display_name", n.DisplayName, core.MaxDisplayNameLen, false); err != nil {
 		return Member{}, PasswordSetup{}, err
 	}
-	if err := validateRole("role", n.Role); err != nil {
+	if err := core.ValidateRole("role", n.Role); err != nil {
 		return Member{}, PasswordSetup{}, err
 	}
 	ttl, err := setupTTL(n.SetupTTL)
@@ -237,9 +211,9 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Mem
 		return Member{}, PasswordSetup{}, err
 	}
 	if n.Role == rbac.Owner && !rbac.Allows(p.Role, rbac.RolesManage) {
-		return Member{}, PasswordSetup{}, errorf(ErrPermission, "only owners may add owners")
+		return Member{}, PasswordSetup{}, errs.New(errs.Permission, "only owners may add owners")
 	}
-	u := userRecord{ID: newID("u"), Email: email, DisplayName: n.DisplayName, Role: n.Role, Created: s.cfg.Clock().UTC()}
+	u := User{ID: core.NewID("u"), Email: email, DisplayName: n.DisplayName, Role: n.Role, Created: s.env.Clock().UTC()}
 	c := store.Change{
 		Require: map[string][]byte{
 			prefixEmail + email: nil,
@@ -251,9 +225,9 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Mem
 	if err != nil {
 		return Member{}, PasswordSetup{}, err
 	}
-	c.Event = newEvent(ctx, ec.MemberAdded, p.Actor(), u.ID, map[string]any{"email": email, "role": u.Role, "setup_expires": ps.Expires})
+	c.Event = core.NewEvent(ctx, ec.MemberAdded, p.Actor(), u.ID, map[string]any{"email": email, "role": u.Role, "setup_expires": ps.Expires})
 	c.Put[prefixUser+u.ID] = u
-	o := s.orgOf(p)
+	o := s.env.OrgOf(p)
 	if u.Role == rbac.Owner {
 		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string { return append(ids, u.ID) }); err != nil {
 			return Member{}, PasswordSetup{}, err
@@ -262,10 +236,10 @@ func (s *Service) AddMember(ctx context.Context, p *Principal, n NewMember) (Mem
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			if _, gerr := o.Get(ctx, prefixEmail+email); gerr == nil {
-				return Member{}, PasswordSetup{}, errorf(ErrAlreadyExists, "a member with this email")
+				return Member{}, PasswordSetup{}, errs.New(errs.AlreadyExists, "a member with this email")
 			}
 		}
-		return Member{}, PasswordSetup{}, conflict(err)
+		return Member{}, PasswordSetup{}, core.Conflict(err)
 	}
 	return u.member(), ps, nil
 }
@@ -280,31 +254,22 @@ func (s *Service) changeOwners(ctx context.Context, o store.Org, c *store.Change
 	}
 	ids = fn(ids)
 	if len(ids) == 0 {
-		return errorf(ErrPrecondition, "an org always has at least one owner; make another member owner first")
+		return errs.New(errs.Precondition, "an org always has at least one owner; make another member owner first")
 	}
 	c.Require[keyOwners] = old
 	c.Put[keyOwners] = ids
 	return nil
 }
 
-func (s *Service) user(ctx context.Context, o store.Org, id string) (userRecord, []byte, error) {
-	var u userRecord
-	raw, err := o.GetJSON(ctx, prefixUser+id, &u)
-	if errors.Is(err, store.ErrNotFound) {
-		return u, nil, errorf(ErrNotFound, "member")
-	}
-	return u, raw, err
-}
-
 // RemoveMember removes a person from the principal's org
 // ("member.removed"). Their sessions, API tokens and setup token end with
 // them, in the same batch. The last owner cannot be removed.
-func (s *Service) RemoveMember(ctx context.Context, p *Principal, userID string) error {
-	if err := validateID("user_id", userID); err != nil {
+func (s *Service) RemoveMember(ctx context.Context, p *core.Principal, userID string) error {
+	if err := core.ValidateID("user_id", userID); err != nil {
 		return err
 	}
-	o := s.orgOf(p)
-	u, raw, err := s.user(ctx, o, userID)
+	o := s.env.OrgOf(p)
+	u, raw, err := LoadUser(ctx, o, userID)
 	if err != nil {
 		return err
 	}
@@ -316,15 +281,16 @@ func (s *Service) RemoveMember(ctx context.Context, p *Principal, userID string)
 	if u.Setup != "" {
 		c.Delete = append(c.Delete, prefixSetup+u.Setup)
 	}
-	n, err := s.endSessions(ctx, o, &u, "", &c)
+	u.SessionEpoch++
+	n, err := s.creds.EndSessions(ctx, o, u.ID, u.SessionEpoch, "", &c)
 	if err != nil {
 		return err
 	}
-	ids, err := s.revokeTokens(ctx, o, u.ID, func(rbac.Role) bool { return true }, &c)
+	ids, err := s.creds.RevokeTokens(ctx, o, u.ID, func(rbac.Role) bool { return true }, &c)
 	if err != nil {
 		return err
 	}
-	c.Event = newEvent(ctx, ec.MemberRemoved, p.Actor(), u.ID, map[string]any{
+	c.Event = core.NewEvent(ctx, ec.MemberRemoved, p.Actor(), u.ID, map[string]any{
 		"email": u.Email, "role": u.Role, "sessions_ended": n, "api_tokens_revoked": ids,
 	})
 	if u.Role == rbac.Owner {
@@ -335,25 +301,25 @@ func (s *Service) RemoveMember(ctx context.Context, p *Principal, userID string)
 		}
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, c)
-	return conflict(err)
+	return core.Conflict(err)
 }
 
 // SetMemberRole changes a member's role ("member.role_changed"). Nobody
 // changes their own role, and the last owner stays an owner. The member's
 // API tokens whose role the new one does not cover are revoked for good,
 // in the same batch: a later promotion does not bring them back.
-func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string, role rbac.Role) (Member, error) {
-	if err := validateID("user_id", userID); err != nil {
+func (s *Service) SetMemberRole(ctx context.Context, p *core.Principal, userID string, role rbac.Role) (Member, error) {
+	if err := core.ValidateID("user_id", userID); err != nil {
 		return Member{}, err
 	}
-	if err := validateRole("role", role); err != nil {
+	if err := core.ValidateRole("role", role); err != nil {
 		return Member{}, err
 	}
 	if userID == p.UserID {
-		return Member{}, errorf(ErrPermission, "nobody changes their own role; ask another owner")
+		return Member{}, errs.New(errs.Permission, "nobody changes their own role; ask another owner")
 	}
-	o := s.orgOf(p)
-	u, raw, err := s.user(ctx, o, userID)
+	o := s.env.OrgOf(p)
+	u, raw, err := LoadUser(ctx, o, userID)
 	if err != nil {
 		return Member{}, err
 	}
@@ -366,11 +332,11 @@ func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string
 		Require: map[string][]byte{prefixUser + u.ID: raw},
 		Put:     map[string]any{prefixUser + u.ID: u},
 	}
-	ids, err := s.revokeTokens(ctx, o, u.ID, func(r rbac.Role) bool { return !rbac.Covers(role, r) }, &c)
+	ids, err := s.creds.RevokeTokens(ctx, o, u.ID, func(r rbac.Role) bool { return !rbac.Covers(role, r) }, &c)
 	if err != nil {
 		return Member{}, err
 	}
-	c.Event = newEvent(ctx, ec.MemberRoleChanged, p.Actor(), u.ID, map[string]any{"from": from, "to": role, "api_tokens_revoked": ids})
+	c.Event = core.NewEvent(ctx, ec.MemberRoleChanged, p.Actor(), u.ID, map[string]any{"from": from, "to": role, "api_tokens_revoked": ids})
 	if from == rbac.Owner || role == rbac.Owner {
 		if err := s.changeOwners(ctx, o, &c, func(ids []string) []string {
 			ids = slices.DeleteFunc(ids, func(id string) bool { return id == u.ID })
@@ -383,12 +349,12 @@ func (s *Service) SetMemberRole(ctx context.Context, p *Principal, userID string
 		}
 	}
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
-		return Member{}, conflict(err)
+		return Member{}, core.Conflict(err)
 	}
 	return u.member(), nil
 }
 
 // ListMembers lists the org's members in user ID order, a page at a time.
-func (s *Service) ListMembers(ctx context.Context, p *Principal, size int32, pageToken string) ([]Member, string, error) {
-	return listPage(ctx, s, s.orgOf(p), prefixUser, size, pageToken, (*userRecord).member)
+func (s *Service) ListMembers(ctx context.Context, p *core.Principal, size int32, pageToken string) ([]Member, string, error) {
+	return core.ListPage(ctx, s.env.OrgOf(p), prefixUser, size, pageToken, (*User).member)
 }

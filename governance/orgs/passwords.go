@@ -1,13 +1,14 @@
-package governance
+package orgs
 
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"time"
 
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
+
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/governance/token"
@@ -42,14 +43,14 @@ func setupTTL(ttl time.Duration) (time.Duration, error) {
 		return DefaultSetupTTL, nil
 	}
 	if ttl < MinSetupTTL || ttl > MaxSetupTTL {
-		return 0, invalid("setup_ttl must be between %s and %s", MinSetupTTL, MaxSetupTTL)
+		return 0, core.Invalid("setup_ttl must be between %s and %s", MinSetupTTL, MaxSetupTTL)
 	}
 	return ttl, nil
 }
 
 // newSetup makes a setup token for u, records its hash in u, and adds to
 // c its record and the deletion of u's earlier one.
-func (s *Service) newSetup(org string, u *userRecord, by string, ttl time.Duration, c *store.Change) (PasswordSetup, error) {
+func (s *Service) newSetup(org string, u *User, by string, ttl time.Duration, c *store.Change) (PasswordSetup, error) {
 	tok, hash, err := token.New(token.Setup, org)
 	if err != nil {
 		return PasswordSetup{}, err
@@ -58,7 +59,7 @@ func (s *Service) newSetup(org string, u *userRecord, by string, ttl time.Durati
 	if u.Setup != "" {
 		c.Delete = append(c.Delete, prefixSetup+u.Setup)
 	}
-	exp := s.cfg.Clock().UTC().Add(ttl)
+	exp := s.env.Clock().UTC().Add(ttl)
 	u.Setup = h
 	c.Require[prefixSetup+h] = nil
 	c.Put[prefixSetup+h] = setupRecord{UserID: u.ID, CreatedBy: by, Expires: exp}
@@ -68,8 +69,8 @@ func (s *Service) newSetup(org string, u *userRecord, by string, ttl time.Durati
 // IssuePasswordSetup gives a member a new setup token, replacing any
 // earlier one ("member.password_setup_issued"). Their current password
 // keeps working until they set a new one.
-func (s *Service) IssuePasswordSetup(ctx context.Context, p *Principal, userID string, ttl time.Duration) (PasswordSetup, error) {
-	if err := validateID("user_id", userID); err != nil {
+func (s *Service) IssuePasswordSetup(ctx context.Context, p *core.Principal, userID string, ttl time.Duration) (PasswordSetup, error) {
+	if err := core.ValidateID("user_id", userID); err != nil {
 		return PasswordSetup{}, err
 	}
 	ttl, err := setupTTL(ttl)
@@ -77,30 +78,30 @@ func (s *Service) IssuePasswordSetup(ctx context.Context, p *Principal, userID s
 		return PasswordSetup{}, err
 	}
 	if userID == p.UserID {
-		return PasswordSetup{}, errorf(ErrPermission, "change your own password with ChangePassword")
+		return PasswordSetup{}, errs.New(errs.Permission, "change your own password with ChangePassword")
 	}
-	o := s.orgOf(p)
-	u, raw, err := s.user(ctx, o, userID)
+	o := s.env.OrgOf(p)
+	u, raw, err := LoadUser(ctx, o, userID)
 	if err != nil {
 		return PasswordSetup{}, err
 	}
 	if u.Role == rbac.Owner && !rbac.Allows(p.Role, rbac.RolesManage) {
-		return PasswordSetup{}, errorf(ErrPermission, "only owners may reset an owner's password")
+		return PasswordSetup{}, errs.New(errs.Permission, "only owners may reset an owner's password")
 	}
 	c := store.Change{Require: map[string][]byte{prefixUser + u.ID: raw}, Put: map[string]any{}}
 	ps, err := s.newSetup(p.Org, &u, p.Actor(), ttl, &c)
 	if err != nil {
 		return PasswordSetup{}, err
 	}
-	c.Event = newEvent(ctx, ec.MemberPasswordSetupIssued, p.Actor(), u.ID, map[string]any{"expires": ps.Expires})
+	c.Event = core.NewEvent(ctx, ec.MemberPasswordSetupIssued, p.Actor(), u.ID, map[string]any{"expires": ps.Expires})
 	c.Put[prefixUser+u.ID] = u
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
-		return PasswordSetup{}, conflict(err)
+		return PasswordSetup{}, core.Conflict(err)
 	}
 	return ps, nil
 }
 
-var errBadSetup = errorf(ErrUnauthenticated, "setup token is invalid, used or expired; ask an owner for a new one")
+var errBadSetup = errs.New(errs.Unauthenticated, "setup token is invalid, used or expired; ask an owner for a new one")
 
 // SetPassword sets a member's password with a setup token
 // ("member.password_set", the member as actor). The token is used up and
@@ -110,18 +111,17 @@ var errBadSetup = errorf(ErrUnauthenticated, "setup token is invalid, used or ex
 func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (orgID, email string, err error) {
 	// Guesses of setup tokens spend the source's budget; a success gives
 	// its attempt back.
-	srcKey := "setup\x00" + sourceKey(RequestInfoFrom(ctx).Source)
-	if !s.loginSource.AllowAt(srcKey, s.throttle.now()) {
-		return "", "", errorf(ErrRateLimited, "too many attempts from this address; wait and retry")
+	if !s.throttle.AllowGuess(ctx, "setup") {
+		return "", "", errs.New(errs.RateLimited, "too many attempts from this address; wait and retry")
 	}
 	kind, orgID, hash, perr := token.Parse(setup.Reveal())
 	if perr != nil || kind != token.Setup {
 		return "", "", errBadSetup
 	}
-	if err := validatePassword("new_password", pw); err != nil {
+	if err := core.ValidatePassword("new_password", pw); err != nil {
 		return "", "", err
 	}
-	o, err := s.store.Org(orgID)
+	o, err := s.env.Store.Org(orgID)
 	if err != nil {
 		return "", "", errBadSetup
 	}
@@ -129,16 +129,16 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 	var sr setupRecord
 	sraw, err := o.GetJSON(ctx, prefixSetup+h, &sr)
 	if err != nil {
-		return "", "", notFoundAs(err, errBadSetup)
+		return "", "", core.NotFoundAs(err, errBadSetup)
 	}
-	if !s.cfg.Clock().Before(sr.Expires) {
+	if !s.env.Clock().Before(sr.Expires) {
 		return "", "", errBadSetup
 	}
-	u, uraw, err := s.user(ctx, o, sr.UserID)
+	u, uraw, err := LoadUser(ctx, o, sr.UserID)
 	if err != nil || u.Setup != h {
-		return "", "", notFoundAs(err, errBadSetup)
+		return "", "", core.NotFoundAs(err, errBadSetup)
 	}
-	if u.PasswordHash, err = s.hashPassword(ctx, "new_password", pw); err != nil {
+	if u.PasswordHash, err = s.throttle.HashNew(ctx, "new_password", pw); err != nil {
 		return "", "", err
 	}
 	u.Setup = ""
@@ -147,16 +147,17 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 		Put:     map[string]any{},
 		Delete:  []string{prefixSetup + h},
 	}
-	n, err := s.endSessions(ctx, o, &u, "", &c)
+	u.SessionEpoch++
+	n, err := s.creds.EndSessions(ctx, o, u.ID, u.SessionEpoch, "", &c)
 	if err != nil {
 		return "", "", err
 	}
-	c.Event = newEvent(ctx, ec.MemberPasswordSet, u.ID, u.ID, map[string]any{"via": "setup_token", "sessions_ended": n})
+	c.Event = core.NewEvent(ctx, ec.MemberPasswordSet, u.ID, u.ID, map[string]any{"via": "setup_token", "sessions_ended": n})
 	c.Put[prefixUser+u.ID] = u
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
-		return "", "", notFoundAs(conflict(err), errBadSetup)
+		return "", "", core.NotFoundAs(core.Conflict(err), errBadSetup)
 	}
-	s.loginSource.RefundAt(srcKey, s.throttle.now())
+	s.throttle.RefundGuess(ctx, "setup")
 	return orgID, u.Email, nil
 }
 
@@ -164,41 +165,41 @@ func (s *Service) SetPassword(ctx context.Context, setup, pw secret.String) (org
 // ("auth.password_changed") and ends every other session of theirs. It
 // needs a login session (not an API token) and the current password;
 // wrong guesses count against the login limits.
-func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next secret.String) (int, error) {
-	if p.sessionKey == "" {
-		return 0, errorf(ErrPrecondition, "an API token has no password; log in to change yours")
+func (s *Service) ChangePassword(ctx context.Context, p *core.Principal, current, next secret.String) (int, error) {
+	if p.SessionKey() == "" {
+		return 0, errs.New(errs.Precondition, "an API token has no password; log in to change yours")
 	}
 	if current.IsZero() {
-		return 0, invalid("current_password is required")
+		return 0, core.Invalid("current_password is required")
 	}
-	if err := validatePassword("new_password", next); err != nil {
+	if err := core.ValidatePassword("new_password", next); err != nil {
 		return 0, err
 	}
 	// A stolen session must not become a password oracle: guesses of the
 	// current password count as login attempts.
-	attempt, err := s.throttle.admitLogin(ctx, p.Org, p.Email)
+	attempt, err := s.throttle.AdmitLogin(ctx, p.Org, p.Email)
 	if err != nil {
 		return 0, err
 	}
-	o := s.orgOf(p)
-	u, raw, err := s.user(ctx, o, p.UserID)
+	o := s.env.OrgOf(p)
+	u, raw, err := LoadUser(ctx, o, p.UserID)
 	if err != nil {
-		return 0, notFoundAs(err, errCredentialChanged)
+		return 0, core.NotFoundAs(err, core.ErrCredentialChanged)
 	}
-	ok, err := s.throttle.verify(ctx, current, u.PasswordHash)
+	ok, err := s.throttle.Verify(ctx, current, u.PasswordHash)
 	if err != nil {
 		return 0, err
 	}
 	if !ok {
 		if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-			Event: newEvent(ctx, ec.AuthPasswordChangeFailed, p.Actor(), u.ID, map[string]any{"reason": "wrong_password"}),
+			Event: core.NewEvent(ctx, ec.AuthPasswordChangeFailed, p.Actor(), u.ID, map[string]any{"reason": "wrong_password"}),
 		}); err != nil {
-			return 0, conflict(err)
+			return 0, core.Conflict(err)
 		}
-		return 0, errorf(ErrPermission, "current_password is wrong")
+		return 0, errs.New(errs.Permission, "current_password is wrong")
 	}
-	attempt.succeeded()
-	if u.PasswordHash, err = s.hashPassword(ctx, "new_password", next); err != nil {
+	attempt.Succeeded()
+	if u.PasswordHash, err = s.throttle.HashNew(ctx, "new_password", next); err != nil {
 		return 0, err
 	}
 	c := store.Change{Require: map[string][]byte{prefixUser + u.ID: raw}, Put: map[string]any{}}
@@ -206,100 +207,50 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		c.Delete = append(c.Delete, prefixSetup+u.Setup)
 		u.Setup = ""
 	}
-	n, err := s.endSessions(ctx, o, &u, p.sessionKey, &c)
+	u.SessionEpoch++
+	n, err := s.creds.EndSessions(ctx, o, u.ID, u.SessionEpoch, p.SessionKey(), &c)
 	if err != nil {
 		return 0, err
 	}
-	c.Event = newEvent(ctx, ec.AuthPasswordChanged, p.Actor(), u.ID, map[string]any{"sessions_ended": n})
+	c.Event = core.NewEvent(ctx, ec.AuthPasswordChanged, p.Actor(), u.ID, map[string]any{"sessions_ended": n})
 	c.Put[prefixUser+u.ID] = u
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
-		return 0, conflict(err)
+		return 0, core.Conflict(err)
 	}
 	return n, nil
 }
 
 // EndMemberSessions ends every session of a member and, if tokens is set,
 // revokes every API token they made ("member.sessions_ended").
-func (s *Service) EndMemberSessions(ctx context.Context, p *Principal, userID string, tokens bool) (sessions, revoked int, err error) {
-	if err := validateID("user_id", userID); err != nil {
+func (s *Service) EndMemberSessions(ctx context.Context, p *core.Principal, userID string, tokens bool) (sessions, revoked int, err error) {
+	if err := core.ValidateID("user_id", userID); err != nil {
 		return 0, 0, err
 	}
-	o := s.orgOf(p)
-	u, raw, err := s.user(ctx, o, userID)
+	o := s.env.OrgOf(p)
+	u, raw, err := LoadUser(ctx, o, userID)
 	if err != nil {
 		return 0, 0, err
 	}
 	if u.Role == rbac.Owner && u.ID != p.UserID && !rbac.Allows(p.Role, rbac.RolesManage) {
-		return 0, 0, errorf(ErrPermission, "only owners may end an owner's sessions")
+		return 0, 0, errs.New(errs.Permission, "only owners may end an owner's sessions")
 	}
 	c := store.Change{Require: map[string][]byte{prefixUser + u.ID: raw}, Put: map[string]any{}}
-	if sessions, err = s.endSessions(ctx, o, &u, "", &c); err != nil {
+	u.SessionEpoch++
+	if sessions, err = s.creds.EndSessions(ctx, o, u.ID, u.SessionEpoch, "", &c); err != nil {
 		return 0, 0, err
 	}
 	data := map[string]any{"sessions_ended": sessions}
 	if tokens {
-		ids, err := s.revokeTokens(ctx, o, u.ID, func(rbac.Role) bool { return true }, &c)
+		ids, err := s.creds.RevokeTokens(ctx, o, u.ID, func(rbac.Role) bool { return true }, &c)
 		if err != nil {
 			return 0, 0, err
 		}
 		revoked, data["api_tokens_revoked"] = len(ids), ids
 	}
-	c.Event = newEvent(ctx, ec.MemberSessionsEnded, p.Actor(), u.ID, data)
+	c.Event = core.NewEvent(ctx, ec.MemberSessionsEnded, p.Actor(), u.ID, data)
 	c.Put[prefixUser+u.ID] = u
 	if _, err := o.Commit(ctx, ledger.AckDurable, c); err != nil {
-		return 0, 0, conflict(err)
+		return 0, 0, core.Conflict(err)
 	}
 	return sessions, revoked, nil
-}
-
-// endSessions adds to c the deletion of every session of u but keep (a
-// session key, or ""), and moves u to a new session epoch, so that a
-// session a concurrent login begins in the old one is refused too; the
-// caller puts u. It returns how many sessions end.
-func (s *Service) endSessions(ctx context.Context, o store.Org, u *userRecord, keep string, c *store.Change) (int, error) {
-	u.SessionEpoch++
-	n := 0
-	err := o.Scan(ctx, prefixSess, "", func(k string, v []byte) bool {
-		var sr sessionRecord
-		if k == keep || json.Unmarshal(v, &sr) != nil || sr.UserID != u.ID {
-			return true
-		}
-		c.Delete = append(c.Delete, k)
-		n++
-		return true
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, err
-	}
-	if keep != "" {
-		// The session kept moves to the new epoch.
-		var sr sessionRecord
-		raw, err := o.GetJSON(ctx, keep, &sr)
-		if err != nil {
-			return 0, notFoundAs(err, errCredentialChanged)
-		}
-		c.Require[keep] = raw
-		sr.Epoch = u.SessionEpoch
-		c.Put[keep] = sr
-	}
-	return n, nil
-}
-
-// revokeTokens adds to c the revocation of every API token made by user
-// whose role drop says goes, and returns their IDs.
-func (s *Service) revokeTokens(ctx context.Context, o store.Org, user string, drop func(rbac.Role) bool, c *store.Change) ([]string, error) {
-	ids := []string{}
-	err := o.Scan(ctx, prefixToken, "", func(k string, v []byte) bool {
-		var t apiTokenRecord
-		if json.Unmarshal(v, &t) != nil || t.CreatedBy != user || !drop(t.Role) {
-			return true
-		}
-		c.Delete = append(c.Delete, k, prefixTokenH+t.Hash)
-		ids = append(ids, t.ID)
-		return true
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	return ids, nil
 }

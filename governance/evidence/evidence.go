@@ -1,4 +1,9 @@
-package governance
+// Package evidence is the evidence-export feature of the governance
+// domain: signed packages of an org's events with their proofs, built as
+// jobs on the job runner (package jobs) and kept write-once in a package
+// store (package objstore). It owns the export jobs' kind and the export
+// records of earlier versions.
+package evidence
 
 import (
 	"bytes"
@@ -8,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"io"
 	"iter"
 	"os"
@@ -16,13 +20,19 @@ import (
 	"strings"
 	"time"
 
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+
 	"github.com/nuxari/nuxari/evidence/archive"
 	"github.com/nuxari/nuxari/evidence/objstore"
+	"github.com/nuxari/nuxari/governance/agents"
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/jobs"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
-	"github.com/sigstore/sigstore/pkg/signature"
 )
 
 // Evidence export limits.
@@ -36,8 +46,8 @@ const (
 	maxConsistencyCheckpoints = 8
 )
 
-// EvidenceConfig is where packages go and what signs them.
-type EvidenceConfig struct {
+// Config is where packages go and what signs them.
+type Config struct {
 	// Store keeps packages write-once.
 	Store objstore.Store
 	// Signer signs manifests; PublicKeyPEM is its public key.
@@ -45,6 +55,42 @@ type EvidenceConfig struct {
 	PublicKeyPEM []byte
 	// TempDir holds packages while they are built (default os.TempDir()).
 	TempDir string
+	// PerOrg is the job runner's cap on one org's jobs, named in the
+	// refusal of an export beyond it.
+	PerOrg int
+}
+
+// The state keys evidence owns: the records of exports of earlier
+// versions (exports are jobs now, under jobs.Prefix(JobKind)).
+const prefixExport = "export/" // <export ID>: Export
+
+// StateKeys lists the state keys evidence owns.
+var StateKeys = []core.StateKey{{Key: prefixExport, Owner: "evidence"}}
+
+// Service is the evidence-export feature.
+type Service struct {
+	env    *core.Env
+	cfg    Config
+	runner *jobs.Runner
+}
+
+// New returns the feature over env, registering its job kind with
+// runner. Close closes cfg.Store, if it is an io.Closer.
+func New(env *core.Env, cfg Config, runner *jobs.Runner) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("evidence: no package store")
+	}
+	if cfg.TempDir == "" {
+		cfg.TempDir = os.TempDir()
+	}
+	s := &Service{env: env, cfg: cfg, runner: runner}
+	if err := runner.Register(jobs.Kind{
+		Name: JobKind, Run: s.runExport, Restart: jobs.RestartFail,
+		Events: exportEvents, Subject: "export:",
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Export states.
@@ -79,10 +125,10 @@ type Export struct {
 	WORM           bool      `json:"worm,omitempty"`
 }
 
-// exportKind is the job kind of evidence exports (package jobs). An
-// export is a job under jobs.Key(exportKind, id); exports recorded by
+// JobKind is the job kind of evidence exports (package jobs). An
+// export is a job under jobs.Key(JobKind, id); exports recorded by
 // earlier versions, under prefixExport, stay readable.
-const exportKind = "evidence.export"
+const JobKind = "evidence.export"
 
 // exportEvents prefixes the runner's events about exports: they are
 // ec.EvidenceExportStarted, ec.EvidenceExportCompleted and
@@ -165,90 +211,66 @@ func (x *exportJob) export() Export {
 	return e
 }
 
-// startExports registers the export kind with the job runner, when
-// evidence export is configured.
-func (s *Service) startExports() {
-	if s.cfg.Evidence.Store == nil {
-		return
-	}
-	e := s.cfg.Evidence
-	if e.TempDir == "" {
-		e.TempDir = os.TempDir()
-	}
-	s.evidence = &e
-	if err := s.runner.Register(jobs.Kind{
-		Name: exportKind, Run: s.runExport, Restart: jobs.RestartFail,
-		Events: exportEvents, Subject: "export:",
-	}); err != nil {
-		panic(err) // a fixed kind: a programming error
-	}
-}
-
-// Close stops the sweeper and the job runner; a running export stays
-// recorded running, and the next start's RecoverJobs fails it.
+// Close closes the package store, if it is an io.Closer; the job runner
+// is the wiring's to close, first.
 func (s *Service) Close() {
-	if s.sweepStop != nil {
-		s.sweepStop()
-	}
-	s.bg.Wait()
-	s.runner.Close()
-	if s.evidence != nil {
-		if c, ok := s.evidence.Store.(io.Closer); ok {
-			c.Close()
-		}
+	if c, ok := s.cfg.Store.(io.Closer); ok {
+		c.Close()
 	}
 }
 
-var errNoEvidence = errorf(ErrPrecondition, "evidence export is not configured on this server")
+// errNoEvidence answers every call on a nil Service: a server with no
+// package store.
+var errNoEvidence = errs.New(errs.Precondition, "evidence export is not configured on this server")
 
 func validateScope(sc *Scope) error {
 	if len(sc.Types) > MaxScopeFilters || len(sc.Subjects) > MaxScopeFilters {
-		return invalid("scope: at most %d types and %d subjects", MaxScopeFilters, MaxScopeFilters)
+		return core.Invalid("scope: at most %d types and %d subjects", MaxScopeFilters, MaxScopeFilters)
 	}
 	for _, t := range sc.Types {
-		if err := validateText("scope.types", t, 128, true); err != nil {
+		if err := core.ValidateText("scope.types", t, 128, true); err != nil {
 			return err
 		}
-		if err := validateKnownType("scope.types", t); err != nil {
+		if err := core.ValidateKnownType("scope.types", t); err != nil {
 			return err
 		}
 	}
 	for _, t := range sc.Subjects {
-		if err := validateText("scope.subjects", t, 128, true); err != nil {
+		if err := core.ValidateText("scope.subjects", t, 128, true); err != nil {
 			return err
 		}
 	}
 	if !sc.StartTime.IsZero() && !sc.EndTime.IsZero() && !sc.StartTime.Before(sc.EndTime) {
-		return invalid("scope: start_time must be before end_time")
+		return core.Invalid("scope: start_time must be before end_time")
 	}
 	return nil
 }
 
 // ExportPackage starts exporting the principal's org's events in scope
 // ("evidence.export.requested", before the answer).
-func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Export, error) {
-	if s.evidence == nil {
+func (s *Service) ExportPackage(ctx context.Context, p *core.Principal, sc Scope) (Export, error) {
+	if s == nil {
 		return Export{}, errNoEvidence
 	}
 	if err := validateScope(&sc); err != nil {
 		return Export{}, err
 	}
-	id := newID("x")
+	id := core.NewID("x")
 	// Acknowledged once a checkpoint covers the request, so that the
 	// package covers everything before it. The runner refuses an org at
 	// capacity before anything is recorded.
-	j, err := s.runner.Submit(ctx, s.orgOf(p), jobs.Request{
-		Kind: exportKind, ID: id, Args: exportArgs{Scope: sc, RequestedBy: p.Actor()},
+	j, err := s.runner.Submit(ctx, s.env.OrgOf(p), jobs.Request{
+		Kind: JobKind, ID: id, Args: exportArgs{Scope: sc, RequestedBy: p.Actor()},
 		Ack: ledger.AckCheckpoint,
 		Change: store.Change{
-			Event: newEvent(ctx, ec.EvidenceExportRequested, p.Actor(), "export:"+id, map[string]any{"scope": sc}),
+			Event: core.NewEvent(ctx, ec.EvidenceExportRequested, p.Actor(), "export:"+id, map[string]any{"scope": sc}),
 		},
 	})
 	switch {
 	case errors.Is(err, jobs.ErrBusy):
-		return Export{}, errorf(ErrRateLimited, "the org has %d exports queued or running, the most it may have; export again when one ends", s.cfg.ExportsPerOrg)
+		return Export{}, errs.New(errs.RateLimited, "the org has %d exports queued or running, the most it may have; export again when one ends", s.cfg.PerOrg)
 	case err != nil:
-		return Export{}, conflict(err)
+		return Export{}, core.Conflict(err)
 	}
 	x, err := decodeExportJob(j)
 	if err != nil {
@@ -258,15 +280,15 @@ func (s *Service) ExportPackage(ctx context.Context, p *Principal, sc Scope) (Ex
 }
 
 func (s *Service) export(ctx context.Context, o store.Org, id string) (Export, error) {
-	if err := validateID("export_id", id); err != nil {
+	if err := core.ValidateID("export_id", id); err != nil {
 		return Export{}, err
 	}
-	j, err := s.runner.Get(ctx, o, exportKind, id)
+	j, err := s.runner.Get(ctx, o, JobKind, id)
 	if errors.Is(err, jobs.ErrNotFound) {
 		// An export recorded by an earlier version.
 		var x Export
 		if _, err := o.GetJSON(ctx, prefixExport+id, &x); err != nil {
-			return Export{}, notFoundAs(err, errorf(ErrNotFound, "export"))
+			return Export{}, core.NotFoundAs(err, errs.New(errs.NotFound, "export"))
 		}
 		return x, nil
 	}
@@ -281,19 +303,25 @@ func (s *Service) export(ctx context.Context, o store.Org, id string) (Export, e
 }
 
 // GetExport returns an export of the principal's org.
-func (s *Service) GetExport(ctx context.Context, p *Principal, id string) (Export, error) {
-	return s.export(ctx, s.orgOf(p), id)
+func (s *Service) GetExport(ctx context.Context, p *core.Principal, id string) (Export, error) {
+	if s == nil {
+		return Export{}, errNoEvidence
+	}
+	return s.export(ctx, s.env.OrgOf(p), id)
 }
 
 // ListExports lists the org's exports in ID order: its export jobs, and
 // the exports recorded by earlier versions.
-func (s *Service) ListExports(ctx context.Context, p *Principal, size int32, pageToken string) ([]Export, string, error) {
-	o := s.orgOf(p)
-	n, err := pageSize(size)
+func (s *Service) ListExports(ctx context.Context, p *core.Principal, size int32, pageToken string) ([]Export, string, error) {
+	if s == nil {
+		return nil, "", errNoEvidence
+	}
+	o := s.env.OrgOf(p)
+	n, err := core.PageSize(size)
 	if err != nil {
 		return nil, "", err
 	}
-	start, err := s.decodePageToken(ctx, o, prefixExport, pageToken)
+	start, err := core.DecodePageToken(ctx, o, prefixExport, pageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -301,7 +329,7 @@ func (s *Service) ListExports(ctx context.Context, p *Principal, size int32, pag
 	// the next page.
 	var out []Export
 	var derr error
-	jp := jobs.Prefix(exportKind)
+	jp := jobs.Prefix(JobKind)
 	err = o.Scan(ctx, jp, jp+string(start), func(k string, v []byte) bool {
 		var x exportJob
 		if derr = json.Unmarshal(v, &x); derr != nil {
@@ -338,7 +366,7 @@ func (s *Service) ListExports(ctx context.Context, p *Principal, size int32, pag
 	if len(out) <= n {
 		return out, "", nil
 	}
-	tok, err := s.encodePageToken(ctx, o, prefixExport, []byte(out[n].ID))
+	tok, err := core.EncodePageToken(ctx, o, prefixExport, []byte(out[n].ID))
 	if err != nil {
 		return nil, "", err
 	}
@@ -347,76 +375,65 @@ func (s *Service) ListExports(ctx context.Context, p *Principal, size int32, pag
 
 // SigningKey returns the PEM public key that signs manifests.
 func (s *Service) SigningKey() ([]byte, error) {
-	if s.evidence == nil {
+	if s == nil {
 		return nil, errNoEvidence
 	}
-	return s.evidence.PublicKeyPEM, nil
+	return s.cfg.PublicKeyPEM, nil
 }
 
-func (s *Service) downloadable(ctx context.Context, p *Principal, id, via string) (Export, error) {
-	if s.evidence == nil {
-		return Export{}, errNoEvidence
-	}
-	o := s.orgOf(p)
+func (s *Service) downloadable(ctx context.Context, p *core.Principal, id, via string) (Export, error) {
+	o := s.env.OrgOf(p)
 	x, err := s.export(ctx, o, id)
 	if err != nil {
 		return Export{}, err
 	}
 	if x.State != ExportSucceeded {
-		return Export{}, errorf(ErrPrecondition, "export %s is %s", x.ID, x.State)
+		return Export{}, errs.New(errs.Precondition, "export %s is %s", x.ID, x.State)
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event: newEvent(ctx, ec.EvidencePackageDownloaded, p.Actor(), "export:"+x.ID, map[string]any{"via": via, "sha256": x.SHA256}),
+		Event: core.NewEvent(ctx, ec.EvidencePackageDownloaded, p.Actor(), "export:"+x.ID, map[string]any{"via": via, "sha256": x.SHA256}),
 	})
 	return x, err
 }
 
 // DownloadURL returns a presigned URL of a finished package
 // ("evidence.package.downloaded").
-func (s *Service) DownloadURL(ctx context.Context, p *Principal, id string) (string, time.Time, error) {
-	if s.evidence == nil {
+func (s *Service) DownloadURL(ctx context.Context, p *core.Principal, id string) (string, time.Time, error) {
+	if s == nil {
 		return "", time.Time{}, errNoEvidence
 	}
 	// Checked before the audit event: nothing is handed out. The export
 	// must exist first, so that another org's ID is NotFound whatever the
 	// storage.
-	if _, err := s.export(ctx, s.orgOf(p), id); err != nil {
+	if _, err := s.export(ctx, s.env.OrgOf(p), id); err != nil {
 		return "", time.Time{}, err
 	}
-	if !s.evidence.Store.WORM() {
-		return "", time.Time{}, errorf(ErrPrecondition, "this server keeps packages in a local directory, which has no download URLs; use DownloadPackage")
+	if !s.cfg.Store.WORM() {
+		return "", time.Time{}, errs.New(errs.Precondition, "this server keeps packages in a local directory, which has no download URLs; use DownloadPackage")
 	}
 	x, err := s.downloadable(ctx, p, id, "presigned_url")
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	u, err := s.evidence.Store.PresignGet(ctx, x.ObjectKey, PresignExpiry)
+	u, err := s.cfg.Store.PresignGet(ctx, x.ObjectKey, PresignExpiry)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return u, s.cfg.Clock().Add(PresignExpiry), nil
+	return u, s.env.Clock().Add(PresignExpiry), nil
 }
 
 // OpenPackage opens a finished package for streaming
 // ("evidence.package.downloaded").
-func (s *Service) OpenPackage(ctx context.Context, p *Principal, id string) (io.ReadCloser, Export, error) {
+func (s *Service) OpenPackage(ctx context.Context, p *core.Principal, id string) (io.ReadCloser, Export, error) {
+	if s == nil {
+		return nil, Export{}, errNoEvidence
+	}
 	x, err := s.downloadable(ctx, p, id, "stream")
 	if err != nil {
 		return nil, Export{}, err
 	}
-	r, _, err := s.evidence.Store.Open(ctx, x.ObjectKey)
+	r, _, err := s.cfg.Store.Open(ctx, x.ObjectKey)
 	return r, x, err
-}
-
-// RecoverJobs, at start, fails the exports an earlier version left
-// running ("evidence.export.failed"), then recovers the job runner's
-// jobs: an export interrupted by a restart is recorded failed with its
-// event (jobs.Runner.Recover).
-func (s *Service) RecoverJobs(ctx context.Context) error {
-	if err := s.recoverLegacyExports(ctx); err != nil {
-		return err
-	}
-	return s.runner.Recover(ctx)
 }
 
 // failedRestart is why an earlier version's export left running failed,
@@ -432,8 +449,12 @@ func failedInternal(id string) string {
 	return "export failed; the server log has details under export ID " + id
 }
 
-func (s *Service) recoverLegacyExports(ctx context.Context) error {
-	for _, o := range s.store.Orgs() {
+// RecoverLegacy, at start and before the job runner recovers its jobs,
+// fails the exports an earlier version left running
+// ("evidence.export.failed"); an export job interrupted by a restart is
+// the runner's to fail (jobs.RestartFail).
+func (s *Service) RecoverLegacy(ctx context.Context) error {
+	for _, o := range s.env.Store.Orgs() {
 		type found struct {
 			x   Export
 			raw []byte
@@ -451,9 +472,9 @@ func (s *Service) recoverLegacyExports(ctx context.Context) error {
 		}
 		for _, f := range stale {
 			x := f.x
-			x.State, x.Error, x.Completed = ExportFailed, failedRestart, s.cfg.Clock().UTC()
+			x.State, x.Error, x.Completed = ExportFailed, failedRestart, s.env.Clock().UTC()
 			_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-				Event:   newEvent(ctx, ec.EvidenceExportFailed, ec.System, "export:"+x.ID, map[string]any{"error": x.Error}),
+				Event:   core.NewEvent(ctx, ec.EvidenceExportFailed, ec.System, "export:"+x.ID, map[string]any{"error": x.Error}),
 				Require: map[string][]byte{prefixExport + x.ID: f.raw},
 				Put:     map[string]any{prefixExport + x.ID: x},
 			})
@@ -554,7 +575,7 @@ func (s *Service) scan(ctx context.Context, o store.Org, lo, hi uint64, sel *sel
 // retention window. It reports its progress with j.Report.
 func (s *Service) buildPackage(ctx context.Context, o store.Org, j *jobs.Job, sc Scope) (*exportPackage, error) {
 	org, log := o.ID(), o.Log()
-	e := s.evidence
+	e := &s.cfg
 	cp, err := log.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -562,7 +583,7 @@ func (s *Service) buildPackage(ctx context.Context, o store.Org, j *jobs.Job, sc
 	n := cp.Size
 	lo := uint64(0)
 	if !sc.StartTime.IsZero() {
-		if lo, err = s.firstAtOrAfter(ctx, log, n, sc.StartTime); err != nil {
+		if lo, err = core.FirstAtOrAfter(ctx, log, n, sc.StartTime); err != nil {
 			return nil, err
 		}
 	}
@@ -582,7 +603,7 @@ func (s *Service) buildPackage(ctx context.Context, o store.Org, j *jobs.Job, sc
 	defer f.Close()
 	h := sha256.New()
 	w, err := archive.NewWriter(io.MultiWriter(f, h), e.Signer, archive.Meta{
-		Org: org, LogOrigin: log.Origin(), LogKey: log.VerifierKey(), Created: s.cfg.Clock().UTC(),
+		Org: org, LogOrigin: log.Origin(), LogKey: log.VerifierKey(), Created: s.env.Clock().UTC(),
 		Scope:    sc,
 		TreeSize: n, Checkpoint: cp.Note,
 	})
@@ -629,7 +650,7 @@ func (s *Service) buildPackage(ctx context.Context, o store.Org, j *jobs.Job, sc
 		return nil, err
 	}
 	for _, h := range blobs {
-		b, err := o.Get(ctx, prefixEvidenceB+h)
+		b, err := agents.LoadEvidence(ctx, o, h)
 		if err != nil {
 			return nil, fmt.Errorf("evidence %s: %w", h, err)
 		}
@@ -651,7 +672,7 @@ func (s *Service) buildPackage(ctx context.Context, o store.Org, j *jobs.Job, sc
 	if err != nil {
 		return nil, err
 	}
-	p := &exportPackage{RetainUntil: s.cfg.Clock().Add(ret.Window).UTC().Truncate(time.Second)}
+	p := &exportPackage{RetainUntil: s.env.Clock().Add(ret.Window).UTC().Truncate(time.Second)}
 	obj, err := e.Store.Put(ctx, "orgs/"+org+"/exports/"+j.ID+".zip", f, size, p.RetainUntil)
 	if err != nil {
 		return nil, fmt.Errorf("store package: %w", err)
@@ -675,7 +696,7 @@ func (s *Service) addConsistency(ctx context.Context, o store.Org, self string, 
 			earlier = append(earlier, x)
 		}
 	}
-	err := o.Scan(ctx, jobs.Prefix(exportKind), "", func(_ string, v []byte) bool {
+	err := o.Scan(ctx, jobs.Prefix(JobKind), "", func(_ string, v []byte) bool {
 		var x exportJob
 		if json.Unmarshal(v, &x) == nil {
 			keep(x.export())

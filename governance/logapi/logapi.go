@@ -1,4 +1,9 @@
-package governance
+// Package logapi is the log API feature of the governance domain: an
+// integration's events appended to the org's log, and the log read back:
+// events by filter and page, checkpoints, inclusion and consistency
+// proofs. It owns no state keys: it reads and appends the org's log
+// through the org's handle.
+package logapi
 
 import (
 	"context"
@@ -7,11 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"slices"
 	"sort"
 	"time"
 
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
+
+	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/jcs"
 	"github.com/nuxari/nuxari/governance/store"
@@ -32,6 +39,41 @@ const (
 	listScanLimit = 10_000
 )
 
+// Config configures the feature; New fills in defaults.
+type Config struct {
+	// ListEventsMaxBytes bounds a ListEvents page by the sum of its
+	// leaves' sizes (default DefaultListEventsMaxBytes); a page holds at
+	// least one event.
+	ListEventsMaxBytes int
+	// OrgConcurrentReads and OrgConcurrentAppends bound how many
+	// ListEvents and AppendEvents calls of one org run at once (defaults
+	// DefaultOrgConcurrentReads and DefaultOrgConcurrentAppends); more of
+	// that org's calls wait their turn.
+	OrgConcurrentReads, OrgConcurrentAppends int
+}
+
+// Service is the log API feature.
+type Service struct {
+	env     *core.Env
+	cfg     Config
+	reads   *orgLimiter
+	appends *orgLimiter
+}
+
+// New returns the feature over env.
+func New(env *core.Env, cfg Config) *Service {
+	if cfg.ListEventsMaxBytes <= 0 {
+		cfg.ListEventsMaxBytes = DefaultListEventsMaxBytes
+	}
+	if cfg.OrgConcurrentReads <= 0 {
+		cfg.OrgConcurrentReads = DefaultOrgConcurrentReads
+	}
+	if cfg.OrgConcurrentAppends <= 0 {
+		cfg.OrgConcurrentAppends = DefaultOrgConcurrentAppends
+	}
+	return &Service{env: env, cfg: cfg, reads: newOrgLimiter(cfg.OrgConcurrentReads), appends: newOrgLimiter(cfg.OrgConcurrentAppends)}
+}
+
 // Checkpoint is a signed tree head; see ledger.Checkpoint.
 type Checkpoint = ledger.Checkpoint
 
@@ -46,60 +88,35 @@ type Event struct {
 	Purged   bool
 }
 
-// ledgerErr translates the ledger's errors about one org's log into the
-// domain's own messages: the ledger's text (its keys, or a dependency's
-// message it wraps) never reaches the caller.
-func ledgerErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ledger.ErrUnknownOrg):
-		return errorf(ErrNotFound, "the org has no log")
-	case errors.Is(err, ledger.ErrIndexOutOfRange):
-		return errorf(ErrNotFound, "the index is beyond the end of the log")
-	case errors.Is(err, ledger.ErrSizeOutOfRange):
-		return errorf(ErrNotFound, "the tree size is larger than the log")
-	case errors.Is(err, ledger.ErrNotFound):
-		return errorf(ErrNotFound, "no checkpoint of that tree size has been issued")
-	case errors.Is(err, ledger.ErrInvalidRange):
-		return invalid("the range of the log is not valid")
-	case errors.Is(err, ledger.ErrClosed):
-		return wrapf(ErrUnavailable, err, "the server is shutting down; retry")
-	case errors.Is(err, ledger.ErrFailed):
-		return wrapf(ErrUnavailable, err, "the log's storage failed; retry later")
-	}
-	return err
-}
-
 // Checkpoint returns the org's latest checkpoint (size 0) or the one
 // issued at exactly size.
-func (s *Service) Checkpoint(ctx context.Context, p *Principal, size uint64) (Checkpoint, error) {
+func (s *Service) Checkpoint(ctx context.Context, p *core.Principal, size uint64) (Checkpoint, error) {
 	if size == 0 {
-		cp, err := s.orgOf(p).Log().Checkpoint(ctx)
-		return cp, ledgerErr(err)
+		cp, err := s.env.OrgOf(p).Log().Checkpoint(ctx)
+		return cp, core.LedgerErr(err)
 	}
-	cp, err := s.orgOf(p).Log().CheckpointAt(ctx, size)
-	return cp, ledgerErr(err)
+	cp, err := s.env.OrgOf(p).Log().CheckpointAt(ctx, size)
+	return cp, core.LedgerErr(err)
 }
 
 // InclusionProof proves leaf index in the tree of size (0: the latest
 // checkpoint's), and returns the checkpoint of that size and the leaf
 // hash.
-func (s *Service) InclusionProof(ctx context.Context, p *Principal, index, size uint64) ([][]byte, Checkpoint, []byte, error) {
+func (s *Service) InclusionProof(ctx context.Context, p *core.Principal, index, size uint64) ([][]byte, Checkpoint, []byte, error) {
 	cp, err := s.Checkpoint(ctx, p, size)
 	if err != nil {
 		return nil, Checkpoint{}, nil, err
 	}
 	if index >= cp.Size {
-		return nil, Checkpoint{}, nil, errorf(ErrNotFound, "leaf %d is not in the tree of size %d", index, cp.Size)
+		return nil, Checkpoint{}, nil, errs.New(errs.NotFound, "leaf %d is not in the tree of size %d", index, cp.Size)
 	}
-	proof, err := s.orgOf(p).Log().InclusionProof(ctx, index, cp.Size)
+	proof, err := s.env.OrgOf(p).Log().InclusionProof(ctx, index, cp.Size)
 	if err != nil {
-		return nil, Checkpoint{}, nil, ledgerErr(err)
+		return nil, Checkpoint{}, nil, core.LedgerErr(err)
 	}
-	lf, err := s.orgOf(p).Log().Leaf(ctx, index)
+	lf, err := s.env.OrgOf(p).Log().Leaf(ctx, index)
 	if err != nil && !errors.Is(err, ledger.ErrPurged) {
-		return nil, Checkpoint{}, nil, ledgerErr(err)
+		return nil, Checkpoint{}, nil, core.LedgerErr(err)
 	}
 	return proof, cp, lf.Hash, nil
 }
@@ -107,13 +124,13 @@ func (s *Service) InclusionProof(ctx context.Context, p *Principal, index, size 
 // ConsistencyProof proves that the tree of size2 (0: the latest
 // checkpoint's) extends the tree of size1, and returns both checkpoints
 // (the first is zero when size1 is 0).
-func (s *Service) ConsistencyProof(ctx context.Context, p *Principal, size1, size2 uint64) ([][]byte, Checkpoint, Checkpoint, error) {
+func (s *Service) ConsistencyProof(ctx context.Context, p *core.Principal, size1, size2 uint64) ([][]byte, Checkpoint, Checkpoint, error) {
 	cp2, err := s.Checkpoint(ctx, p, size2)
 	if err != nil {
 		return nil, Checkpoint{}, Checkpoint{}, err
 	}
 	if size1 > cp2.Size {
-		return nil, Checkpoint{}, Checkpoint{}, invalid("size1 %d is larger than size2 %d", size1, cp2.Size)
+		return nil, Checkpoint{}, Checkpoint{}, core.Invalid("size1 %d is larger than size2 %d", size1, cp2.Size)
 	}
 	var cp1 Checkpoint
 	if size1 > 0 {
@@ -121,20 +138,21 @@ func (s *Service) ConsistencyProof(ctx context.Context, p *Principal, size1, siz
 			return nil, Checkpoint{}, Checkpoint{}, err
 		}
 	}
-	proof, err := s.orgOf(p).Log().ConsistencyProof(ctx, size1, cp2.Size)
-	return proof, cp1, cp2, ledgerErr(err)
+	proof, err := s.env.OrgOf(p).Log().ConsistencyProof(ctx, size1, cp2.Size)
+	return proof, cp1, cp2, core.LedgerErr(err)
 }
 
 // GetEvent returns the event at index.
-func (s *Service) GetEvent(ctx context.Context, p *Principal, index uint64) (Event, error) {
-	lf, err := s.orgOf(p).Log().Leaf(ctx, index)
+func (s *Service) GetEvent(ctx context.Context, p *core.Principal, index uint64) (Event, error) {
+	lf, err := s.env.OrgOf(p).Log().Leaf(ctx, index)
 	if err != nil && !errors.Is(err, ledger.ErrPurged) {
-		return Event{}, ledgerErr(err)
+		return Event{}, core.LedgerErr(err)
 	}
-	return decodeEvent(lf)
+	return DecodeEvent(lf)
 }
 
-func decodeEvent(lf ledger.Leaf) (Event, error) {
+// DecodeEvent returns the event of a leaf.
+func DecodeEvent(lf ledger.Leaf) (Event, error) {
 	e := Event{Index: lf.Index, LeafHash: lf.Hash, Purged: lf.Bytes == nil}
 	if e.Purged {
 		return e, nil
@@ -163,21 +181,21 @@ type EventFilter struct {
 
 func (f *EventFilter) validate() error {
 	if len(f.Types) > MaxTypeFilters {
-		return invalid("at most %d types", MaxTypeFilters)
+		return core.Invalid("at most %d types", MaxTypeFilters)
 	}
 	for _, t := range f.Types {
-		if err := validateText("types", t, 128, true); err != nil {
+		if err := core.ValidateText("types", t, 128, true); err != nil {
 			return err
 		}
-		if err := validateKnownType("types", t); err != nil {
+		if err := core.ValidateKnownType("types", t); err != nil {
 			return err
 		}
 	}
-	if err := validateText("actor", f.Actor, 128, false); err != nil {
+	if err := core.ValidateText("actor", f.Actor, 128, false); err != nil {
 		return err
 	}
 	if !f.Start.IsZero() && !f.End.IsZero() && !f.Start.Before(f.End) {
-		return invalid("start_time must be before end_time")
+		return core.Invalid("start_time must be before end_time")
 	}
 	return nil
 }
@@ -208,8 +226,8 @@ func (f *EventFilter) match(e *Event) bool {
 // org run at once; the org's further calls wait their turn. So one org's
 // reads hold at most OrgConcurrentReads pages in memory, whatever they
 // ask for, and never take another org's turn.
-func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, size int32, pageToken string) ([]Event, string, error) {
-	n, err := pageSize(size)
+func (s *Service) ListEvents(ctx context.Context, p *core.Principal, f EventFilter, size int32, pageToken string) ([]Event, string, error) {
+	n, err := core.PageSize(size)
 	if err != nil {
 		return nil, "", err
 	}
@@ -221,25 +239,25 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 		return nil, "", err
 	}
 	defer release()
-	o := s.orgOf(p)
-	payload, err := s.decodePageToken(ctx, o, "events", pageToken)
+	o := s.env.OrgOf(p)
+	payload, err := core.DecodePageToken(ctx, o, "events", pageToken)
 	if err != nil {
 		return nil, "", err
 	}
 	total, err := o.Log().Size()
 	if err != nil {
-		return nil, "", ledgerErr(err)
+		return nil, "", core.LedgerErr(err)
 	}
 	var start uint64
 	digest := f.digest()
 	switch {
 	case payload != nil:
 		if len(payload) != 16 || string(payload[8:]) != string(digest) {
-			return nil, "", invalid("page_token was issued for a different filter")
+			return nil, "", core.Invalid("page_token was issued for a different filter")
 		}
 		start = binary.BigEndian.Uint64(payload[:8])
 	case !f.Start.IsZero():
-		if start, err = s.firstAtOrAfter(ctx, o.Log(), total, f.Start); err != nil {
+		if start, err = core.FirstAtOrAfter(ctx, o.Log(), total, f.Start); err != nil {
 			return nil, "", err
 		}
 	}
@@ -251,7 +269,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 		if len(out) == n || scanned == listScanLimit {
 			return stop
 		}
-		e, err := decodeEvent(lf)
+		e, err := DecodeEvent(lf)
 		if err != nil {
 			return err
 		}
@@ -272,39 +290,13 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f EventFilter, s
 		return nil
 	})
 	if err != nil && err != stop {
-		return nil, "", ledgerErr(err)
+		return nil, "", core.LedgerErr(err)
 	}
 	if done || next >= total {
 		return out, "", nil
 	}
-	tok, err := s.encodePageToken(ctx, o, "events", append(binary.BigEndian.AppendUint64(nil, next), digest...))
+	tok, err := core.EncodePageToken(ctx, o, "events", append(binary.BigEndian.AppendUint64(nil, next), digest...))
 	return out, tok, err
-}
-
-// firstAtOrAfter returns the index of the first leaf at or after t (size
-// if none). Purged leaves are older than any unpurged one.
-func (s *Service) firstAtOrAfter(ctx context.Context, log store.Log, size uint64, t time.Time) (uint64, error) {
-	var ferr error
-	i := sort.Search(int(size), func(i int) bool {
-		if ferr != nil {
-			return true
-		}
-		lf, err := log.Leaf(ctx, uint64(i))
-		if errors.Is(err, ledger.ErrPurged) {
-			return false
-		}
-		if err != nil {
-			ferr = err
-			return true
-		}
-		lt, err := leaf.TimeOf(lf.Bytes)
-		if err != nil {
-			ferr = err
-			return true
-		}
-		return !lt.Before(t)
-	})
-	return uint64(i), ledgerErr(ferr)
 }
 
 // NewEvent is an integration's event.
@@ -325,16 +317,7 @@ type Appended struct {
 
 func validateCustomType(t string) error {
 	if !ec.IsCustom(t) {
-		return invalid("type must be %q followed by 1 to %d of [A-Za-z0-9._-]", ec.CustomPrefix, ec.MaxCustomNameLen)
-	}
-	return nil
-}
-
-// validateKnownType refuses a type that names no event: neither in the
-// catalog nor a custom one.
-func validateKnownType(field, t string) error {
-	if !ec.Known(t) {
-		return invalid("%s: %q is neither an event type (docs/events.md) nor %s<name>", field, t, ec.CustomPrefix)
+		return core.Invalid("type must be %q followed by 1 to %d of [A-Za-z0-9._-]", ec.CustomPrefix, ec.MaxCustomNameLen)
 	}
 	return nil
 }
@@ -344,9 +327,9 @@ func validateKnownType(field, t string) error {
 // Config.OrgConcurrentAppends calls of one org append at once; the org's
 // further calls wait their turn, so one org cannot fill the committer's
 // batches and hold back other orgs' appends.
-func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent) ([]Appended, Checkpoint, error) {
+func (s *Service) AppendEvents(ctx context.Context, p *core.Principal, evs []NewEvent) ([]Appended, Checkpoint, error) {
 	if len(evs) == 0 || len(evs) > MaxAppendEvents {
-		return nil, Checkpoint{}, invalid("events must hold 1 to %d events, not %d", MaxAppendEvents, len(evs))
+		return nil, Checkpoint{}, core.Invalid("events must hold 1 to %d events, not %d", MaxAppendEvents, len(evs))
 	}
 	changes := make([]store.Change, len(evs))
 	keys := map[string]bool{}
@@ -355,10 +338,10 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 			return nil, Checkpoint{}, errs.Prefix(err, "events[%d]", i)
 		}
 		if err := leaf.ValidateIdempotencyKey(e.IdempotencyKey); err != nil {
-			return nil, Checkpoint{}, invalid("events[%d].idempotency_key must be at most %d of [A-Za-z0-9._:-]", i, leaf.MaxIdempotencyKeyLen)
+			return nil, Checkpoint{}, core.Invalid("events[%d].idempotency_key must be at most %d of [A-Za-z0-9._:-]", i, leaf.MaxIdempotencyKeyLen)
 		}
 		if e.IdempotencyKey != "" && keys[e.IdempotencyKey] {
-			return nil, Checkpoint{}, invalid("events[%d].idempotency_key repeats an earlier event's", i)
+			return nil, Checkpoint{}, core.Invalid("events[%d].idempotency_key repeats an earlier event's", i)
 		}
 		keys[e.IdempotencyKey] = true
 		data := e.Data
@@ -367,12 +350,12 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 		}
 		b, err := jcs.Marshal(data)
 		if err != nil {
-			return nil, Checkpoint{}, invalid("events[%d].data is not valid JSON (numbers must be finite)", i)
+			return nil, Checkpoint{}, core.Invalid("events[%d].data is not valid JSON (numbers must be finite)", i)
 		}
 		if len(b) > MaxCustomEventSize {
-			return nil, Checkpoint{}, invalid("events[%d].data is %d bytes as canonical JSON, limit %d", i, len(b), MaxCustomEventSize)
+			return nil, Checkpoint{}, core.Invalid("events[%d].data is %d bytes as canonical JSON, limit %d", i, len(b), MaxCustomEventSize)
 		}
-		ev := newEvent(ctx, e.Type, p.Actor(), "", json.RawMessage(b))
+		ev := core.NewEvent(ctx, e.Type, p.Actor(), "", json.RawMessage(b))
 		if e.IdempotencyKey != "" {
 			// A retry must build the same event: no per-request ID.
 			ev.RequestID = ""
@@ -384,9 +367,9 @@ func (s *Service) AppendEvents(ctx context.Context, p *Principal, evs []NewEvent
 		return nil, Checkpoint{}, err
 	}
 	defer release()
-	rs, err := s.orgOf(p).Commit(ctx, ledger.AckCheckpoint, changes...)
+	rs, err := s.env.OrgOf(p).Commit(ctx, ledger.AckCheckpoint, changes...)
 	if errors.Is(err, ledger.ErrIdempotencyConflict) {
-		return nil, Checkpoint{}, errorf(ErrPrecondition, "an idempotency key was used before with different data")
+		return nil, Checkpoint{}, errs.New(errs.Precondition, "an idempotency key was used before with different data")
 	}
 	if err != nil {
 		return nil, Checkpoint{}, err

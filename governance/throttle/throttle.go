@@ -1,18 +1,24 @@
-package governance
+// Package throttle holds the limits on what a stranger may make the
+// server do: logins, sign-ups, password hashing and the per-source budget
+// of credential guesses (setup tokens, agent enrolment and challenges).
+package throttle
 
 import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"golang.org/x/time/rate"
 	"time"
 
+	"github.com/nuxari/nuxari/governance/core"
+	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/ratelimit"
 	"github.com/nuxari/nuxari/internal/netsource"
 	"github.com/nuxari/nuxari/internal/secret"
 )
 
-// Throttling: what a stranger may make the server do (DESIGN.md,
+// What a stranger may make the server do (DESIGN.md,
 // "Strangers cost nothing"), and why none of it can lock out a user.
 //
 // Password hashes. Every Argon2id hash and verification (sign-up, new
@@ -70,8 +76,23 @@ const (
 	loginDelayHeadroom = 32
 )
 
-// throttle holds the limits on logins, sign-ups and password hashing.
-type throttle struct {
+// Config configures a Throttle; every field must be set (the wiring
+// package's defaults).
+type Config struct {
+	Clock                          func() time.Time
+	Sleep                          func(context.Context, time.Duration) error
+	PasswordParams                 password.Params
+	PasswordMemoryBudget           int64
+	LoginRate                      rate.Limit
+	LoginBurst                     int
+	LoginDelayMax                  time.Duration
+	SignupRate, SignupGlobalRate   rate.Limit
+	SignupBurst, SignupGlobalBurst int
+	LimiterKeys                    int
+}
+
+// Throttle holds the limits on logins, sign-ups and password hashing.
+type Throttle struct {
 	now    func() time.Time
 	sleep  func(context.Context, time.Duration) error
 	hasher *password.Hasher
@@ -86,13 +107,17 @@ type throttle struct {
 	signupGlobal *ratelimit.Limiter
 }
 
-func newThrottle(cfg *Config) *throttle {
+// New returns a Throttle with cfg's limits.
+func New(cfg Config) *Throttle {
 	keys := cfg.LimiterKeys
-	return &throttle{
+	if cfg.Sleep == nil {
+		cfg.Sleep = Sleep
+	}
+	return &Throttle{
 		now:   cfg.Clock,
 		sleep: cfg.Sleep,
 		hasher: password.NewHasher(password.HasherConfig{
-			Params:       *cfg.PasswordParams,
+			Params:       cfg.PasswordParams,
 			MemoryBudget: cfg.PasswordMemoryBudget,
 		}),
 		loginPair:    ratelimit.New(cfg.LoginRate, cfg.LoginBurst, keys),
@@ -105,8 +130,9 @@ func newThrottle(cfg *Config) *throttle {
 	}
 }
 
-// sleep waits d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends, returning its error: the default
+// wait of the login delay.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -117,8 +143,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sourceKey is the key of a source address (netsource.Key).
-func sourceKey(src string) string { return netsource.Key(src) }
+// SourceKey is the key of a source address (netsource.Key).
+func SourceKey(src string) string { return netsource.Key(src) }
 
 // accountKey is the key of an account: a hash, so keys are short whatever
 // the email.
@@ -127,22 +153,22 @@ func accountKey(orgID, email string) string {
 	return string(h[:16])
 }
 
-var errLoginThrottled = errorf(ErrRateLimited, "too many failed logins from this address; wait and retry")
+var errLoginThrottled = errs.New(errs.RateLimited, "too many failed logins from this address; wait and retry")
 
-// loginAttempt is an admitted login attempt. It counts as a failure
-// unless succeeded is called.
-type loginAttempt struct {
-	t                     *throttle
+// LoginAttempt is an admitted login attempt. It counts as a failure
+// unless Succeeded is called.
+type LoginAttempt struct {
+	t                     *Throttle
 	pair, source, account string
 }
 
-// admitLogin admits a login attempt for email in orgID from the source
+// AdmitLogin admits a login attempt for email in orgID from the source
 // in ctx's RequestInfo, or refuses it, and delays it while the account is
 // under guessing.
-func (t *throttle) admitLogin(ctx context.Context, orgID, email string) (*loginAttempt, error) {
+func (t *Throttle) AdmitLogin(ctx context.Context, orgID, email string) (*LoginAttempt, error) {
 	acct := accountKey(orgID, email)
-	src := sourceKey(RequestInfoFrom(ctx).Source)
-	a := &loginAttempt{t: t, pair: acct + "\x00" + src, source: src, account: acct}
+	src := SourceKey(core.RequestInfoFrom(ctx).Source)
+	a := &LoginAttempt{t: t, pair: acct + "\x00" + src, source: src, account: acct}
 	now := t.now()
 	if !t.loginPair.AllowAt(a.pair, now) {
 		return nil, errLoginThrottled
@@ -162,7 +188,7 @@ func (t *throttle) admitLogin(ctx context.Context, orgID, email string) (*loginA
 // loginDelay is the delay of an attempt on an account whose failure count,
 // with this attempt, is level; ok is false when the count is full or the
 // account could not be counted.
-func (t *throttle) loginDelay(level float64, ok bool) time.Duration {
+func (t *Throttle) loginDelay(level float64, ok bool) time.Duration {
 	if !ok {
 		return t.delayMax
 	}
@@ -174,48 +200,73 @@ func (t *throttle) loginDelay(level float64, ok bool) time.Duration {
 	return min(d, t.delayMax)
 }
 
-// succeeded gives back what the attempt spent: see the policy above.
-func (a *loginAttempt) succeeded() {
+// Succeeded gives back what the attempt spent: see the policy above.
+func (a *LoginAttempt) Succeeded() {
 	now := a.t.now()
 	a.t.loginPair.Forget(a.pair)
 	a.t.loginSource.RefundAt(a.source, now)
 	a.t.loginAccount.RefundAt(a.account, now)
 }
 
-// admitSignup spends the sign-up budgets of the source in ctx's
+// AdmitSignup spends the sign-up budgets of the source in ctx's
 // RequestInfo and of all sources, or refuses.
-func (t *throttle) admitSignup(ctx context.Context) error {
-	src := sourceKey(RequestInfoFrom(ctx).Source)
+func (t *Throttle) AdmitSignup(ctx context.Context) error {
+	src := SourceKey(core.RequestInfoFrom(ctx).Source)
 	now := t.now()
 	if !t.signupSource.AllowAt(src, now) {
-		return errorf(ErrRateLimited, "too many sign-ups from this address; wait and retry")
+		return errs.New(errs.RateLimited, "too many sign-ups from this address; wait and retry")
 	}
 	if !t.signupGlobal.AllowAt("", now) {
 		t.signupSource.RefundAt(src, now)
-		return errorf(ErrRateLimited, "too many sign-ups; wait and retry")
+		return errs.New(errs.RateLimited, "too many sign-ups; wait and retry")
 	}
 	return nil
 }
 
-// hash, verify and dummyVerify run the hasher, refusing with
-// ErrRateLimited when it is busy.
-func (t *throttle) hash(ctx context.Context, pw string) (string, error) {
+// Hash, Verify and DummyVerify run the hasher, refusing with
+// errs.RateLimited when it is busy.
+func (t *Throttle) Hash(ctx context.Context, pw string) (string, error) {
 	h, err := t.hasher.Hash(ctx, pw)
 	return h, busy(err)
 }
 
-func (t *throttle) verify(ctx context.Context, pw secret.String, encoded string) (bool, error) {
+func (t *Throttle) Verify(ctx context.Context, pw secret.String, encoded string) (bool, error) {
 	ok, err := t.hasher.Verify(ctx, pw.Reveal(), encoded)
 	return ok, busy(err)
 }
 
-func (t *throttle) dummyVerify(ctx context.Context, pw secret.String) error {
+func (t *Throttle) DummyVerify(ctx context.Context, pw secret.String) error {
 	return busy(t.hasher.DummyVerify(ctx, pw.Reveal()))
 }
 
 func busy(err error) error {
 	if errors.Is(err, password.ErrBusy) {
-		return wrapf(ErrRateLimited, err, "%s", ErrRateLimited.Message())
+		return errs.Wrap(errs.RateLimited, err, "%s", errs.RateLimited.Message())
 	}
 	return err
+}
+
+// HashNew validates and hashes a new password (field names it in an
+// error), within the memory budget of password hashes.
+func (t *Throttle) HashNew(ctx context.Context, field string, p secret.String) (string, error) {
+	if err := core.ValidatePassword(field, p); err != nil {
+		return "", err
+	}
+	return t.Hash(ctx, p.Reveal())
+}
+
+// AllowGuess spends one of the budget of the source in ctx's RequestInfo
+// for guesses of kind ("setup", "enroll", "agent"), a budget shared with
+// logins from that source; it reports whether the guess may go ahead.
+func (t *Throttle) AllowGuess(ctx context.Context, kind string) bool {
+	return t.loginSource.AllowAt(guessKey(ctx, kind), t.now())
+}
+
+// RefundGuess gives back a guess AllowGuess admitted: it was right.
+func (t *Throttle) RefundGuess(ctx context.Context, kind string) {
+	t.loginSource.RefundAt(guessKey(ctx, kind), t.now())
+}
+
+func guessKey(ctx context.Context, kind string) string {
+	return kind + "\x00" + SourceKey(core.RequestInfoFrom(ctx).Source)
 }

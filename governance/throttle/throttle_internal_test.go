@@ -1,4 +1,4 @@
-package governance
+package throttle
 
 import (
 	"context"
@@ -13,12 +13,12 @@ import (
 func TestSleepEndsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- sleep(ctx, time.Hour) }()
+	go func() { done <- Sleep(ctx, time.Hour) }()
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("sleep after cancel: %v; want context.Canceled", err)
 	}
-	if err := sleep(context.Background(), time.Nanosecond); err != nil {
+	if err := Sleep(context.Background(), time.Nanosecond); err != nil {
 		t.Fatalf("a delay that ran out: %v", err)
 	}
 }
@@ -26,7 +26,7 @@ func TestSleepEndsWithContext(t *testing.T) {
 // TestLoginDelay: no delay within the free failures, then doubling from
 // loginDelayBase to the maximum, and the maximum when the count is full.
 func TestLoginDelay(t *testing.T) {
-	th := &throttle{freeFailures: 10, delayMax: 4 * time.Second}
+	th := &Throttle{freeFailures: 10, delayMax: 4 * time.Second}
 	for _, tc := range []struct {
 		level float64
 		ok    bool
