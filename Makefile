@@ -69,6 +69,8 @@ lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated c
 		bad=$$($(GO) list -deps $$p | grep -E '^connectrpc.com/|^github.com/nuxari/nuxari/(proto/gen|agentgw|server)(/|$$)'); \
 		if [ -n "$$bad" ]; then echo "$$p (the domain) must not depend on transport code:"; echo "$$bad"; exit 1; fi; \
 	done
+	@# Inside the domain: the features' import graph.
+	$(GO) test -count=1 -run '^TestFeatureLayering$$' ./governance
 	@if [ -n "$$($(GO) mod tidy -diff)" ]; then echo "go.mod is not tidy: run 'go mod tidy'"; exit 1; fi
 
 .PHONY: unit

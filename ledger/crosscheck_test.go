@@ -10,10 +10,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/nuxari/nuxari/ledger"
-	"github.com/nuxari/nuxari/ledger/verify"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/verify"
 )
 
 // crossTree is golang.org/x/mod/sumdb/tlog's own storage of a log: an

@@ -12,9 +12,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/transparency-dev/merkle/rfc6962"
+
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/verify"
-	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // walOp matches writes and syncs of Pebble's write-ahead log (*.log

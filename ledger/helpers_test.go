@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nuxari/nuxari/ledger"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/nuxari/nuxari/ledger"
 )
 
 // testKey is one signer key per test binary run.

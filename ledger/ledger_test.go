@@ -10,33 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nuxari/nuxari/internal/fakeclock"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
-// clock is a settable clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
-
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)) }
 
 func TestAppendAssignsDenseIndexesPerOrg(t *testing.T) {
 	l := openLedger(t, testConfig(t))
@@ -113,7 +95,7 @@ func TestTimeNeverRunsBackwards(t *testing.T) {
 	l := openLedger(t, cfg)
 	start := c.Now()
 	r1 := appendN(t, l, "acme", 1, ledger.AckDurable)
-	c.Add(-time.Hour) // the wall clock steps back
+	c.Advance(-time.Hour) // the wall clock steps back
 	r2 := appendN(t, l, "acme", 1, ledger.AckDurable)
 	if r2[0].Time.Before(r1[0].Time) {
 		t.Fatalf("time ran backwards: %v then %v", r1[0].Time, r2[0].Time)
@@ -123,7 +105,7 @@ func TestTimeNeverRunsBackwards(t *testing.T) {
 	if !r3[0].Time.Equal(start.Add(-time.Hour)) {
 		t.Fatalf("other org time %v, want %v", r3[0].Time, start.Add(-time.Hour))
 	}
-	c.Add(2 * time.Hour)
+	c.Advance(2 * time.Hour)
 	r4 := appendN(t, l, "acme", 1, ledger.AckDurable)
 	if !r4[0].Time.Equal(start.Add(time.Hour)) {
 		t.Fatalf("time %v, want %v", r4[0].Time, start.Add(time.Hour))

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/verify"
 )

@@ -160,7 +160,7 @@ func TestOrgReadsAndAppendsEqualOrgIDMethods(t *testing.T) {
 			t.Fatalf("append %d: %+v, %v", i, got, err)
 		}
 		rs = append(rs, got...)
-		c.Add(time.Hour)
+		c.Advance(time.Hour)
 	}
 	// A retry through the other door is a duplicate.
 	dup, err := l.Append(ctx, org, []ledger.Entry{{Event: event("e%d", 0), IdempotencyKey: "key-0"}}, ledger.AckDurable)
@@ -349,7 +349,7 @@ func TestOrgHandlesAreIsolated(t *testing.T) {
 	if err := handles["a"].SetRetention(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(2 * time.Hour)
+	c.Advance(2 * time.Hour)
 	if r, err := handles["a"].Purge(ctx); err != nil || r.PurgedThrough != 2 {
 		t.Fatalf("purge of a: %+v, %v", r, err)
 	}

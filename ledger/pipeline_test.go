@@ -10,8 +10,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
-	"github.com/nuxari/nuxari/ledger"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nuxari/nuxari/ledger"
 )
 
 // walGate holds every WAL sync while closed.

@@ -10,9 +10,10 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/nuxari/nuxari/ledger"
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/nuxari/nuxari/ledger"
 )
 
 // rawKey builds a storage key of org by the layout documented in keys.go.

@@ -20,7 +20,7 @@ func TestRetentionPurgesOnlyOutsideWindow(t *testing.T) {
 	const day = 24 * time.Hour
 
 	old := appendN(t, l, "acme", 7, ledger.AckDurable)
-	c.Add(10 * day)
+	c.Advance(10 * day)
 	recent := appendN(t, l, "acme", 5, ledger.AckCheckpoint)
 	cp := recent[4].Checkpoint
 	appendN(t, l, "other", 3, ledger.AckDurable)
@@ -90,7 +90,7 @@ func TestRetentionPurgesOnlyOutsideWindow(t *testing.T) {
 		t.Fatalf("retention after reopen: %+v, %v", r, err)
 	}
 	// Time passes: the rest leaves the window.
-	c.Add(6 * day)
+	c.Advance(6 * day)
 	if r, err := l.Purge(ctx, "acme"); err != nil || r.PurgedThrough != 12 {
 		t.Fatalf("later purge: %+v, %v", r, err)
 	}
@@ -106,7 +106,7 @@ func TestPurgeNeverTouchesTheWindowWhenClockIsBehind(t *testing.T) {
 	if err := l.SetRetention(ctx, "acme", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	c.Add(-48 * time.Hour) // the wall clock jumps back
+	c.Advance(-48 * time.Hour) // the wall clock jumps back
 	if r, err := l.Purge(ctx, "acme"); err != nil || r.PurgedThrough != 0 {
 		t.Fatalf("purge with clock behind: %+v, %v", r, err)
 	}

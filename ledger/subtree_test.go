@@ -7,8 +7,9 @@ import (
 	"math/bits"
 	"testing"
 
-	"github.com/nuxari/nuxari/ledger"
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/nuxari/nuxari/ledger"
 )
 
 // mth is RFC 6962's Merkle tree hash, computed from leaf hashes alone.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nuxari/nuxari/governance/token"
 	"github.com/nuxari/nuxari/internal/agentsig"
+	"github.com/nuxari/nuxari/internal/fakeclock"
 	"github.com/nuxari/nuxari/ledger/verify"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
@@ -389,7 +390,7 @@ func TestAgentGatewayHappyPath(t *testing.T) {
 // bounded.
 func TestAgentJoinTokens(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	ts := servertest.Start(t, func(c *server.Config) { c.Governance.Clock = clk.Now })
 	ctx := context.Background()
 	const org = "join"
@@ -540,7 +541,7 @@ func TestAgentJoinBruteForce(t *testing.T) {
 // after 15 minutes; decommissioning revokes them all at once.
 func TestAgentAccessTokens(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	ts := servertest.Start(t, func(c *server.Config) { c.Governance.Clock = clk.Now })
 	ctx := context.Background()
 	const org = "tok"
@@ -1392,7 +1393,7 @@ func TestAgentEvidenceTaskLimits(t *testing.T) {
 // collected_time, and nothing is recorded.
 func TestAgentEvidenceCollectedTime(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	ts := servertest.Start(t, func(c *server.Config) { c.Governance.Clock = clk.Now })
 	ctx := context.Background()
 	const org = "evtime"

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/nuxari/nuxari/internal/fakeclock"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/nuxari/nuxari/server"
@@ -48,7 +48,7 @@ func sourceClients(t *testing.T, ts *servertest.Server, local string) nuxariv1co
 // from another source is unaffected; the same source is refused for other
 // accounts as well, having spent its budget across accounts.
 func TestLoginRateLimit(t *testing.T) {
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	ts := servertest.Start(t, func(c *server.Config) {
 		c.Governance.LoginRate = 0 // the default
 		c.Governance.Clock = clk.Now
@@ -83,27 +83,9 @@ func TestLoginRateLimit(t *testing.T) {
 	}
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // TestTokensExpire: sessions and API tokens stop working at their expiry.
 func TestTokensExpire(t *testing.T) {
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	ts := servertest.Start(t, func(c *server.Config) {
 		c.Governance.Clock = clk.Now
 		c.Governance.SessionTTL = time.Hour

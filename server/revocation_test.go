@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/nuxari/nuxari/internal/fakeclock"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
@@ -32,7 +33,7 @@ func whoAmI(c servertest.Clients) error {
 // after it expires or is replaced, and the log's actor is the member.
 func TestPasswordSetup(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	ts := servertest.Start(t, func(c *server.Config) { c.Governance.Clock = clk.Now })
 	ownerTok, _ := ts.Signup(t, "setup", "o@example.com", "owner password 1")
 	owner, anon := ts.Clients(ownerTok), ts.Clients("")
@@ -251,7 +252,7 @@ func TestRevocationIsComplete(t *testing.T) {
 // live ones stay.
 func TestSweepExpired(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	ts := servertest.Start(t, func(c *server.Config) {
 		c.Governance.Clock = clk.Now
 		c.Governance.SessionTTL = time.Hour

@@ -16,6 +16,7 @@ import (
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/orgs"
+	"github.com/nuxari/nuxari/internal/fakeclock"
 	"github.com/nuxari/nuxari/internal/secret"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
@@ -48,9 +49,9 @@ func (d *delays) take() []time.Duration {
 // throttled starts a server with the default login limits, a clock that
 // moves only when told, and recorded delays; it signs up org "a" with an
 // owner and readonly@a.com.
-func throttled(t *testing.T, opts ...servertest.Option) (*servertest.Server, *clock, *delays) {
+func throttled(t *testing.T, opts ...servertest.Option) (*servertest.Server, *fakeclock.Clock, *delays) {
 	t.Helper()
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	d := &delays{}
 	ts := servertest.Start(t, append([]servertest.Option{func(c *server.Config) {
 		c.Governance.LoginRate = 0 // the default
@@ -336,7 +337,7 @@ func TestSignupMemoryBound(t *testing.T) {
 // refuse another source, and a taken org ID is answered without spending
 // anything.
 func TestSignupRateLimit(t *testing.T) {
-	clk := &clock{now: time.Now()}
+	clk := fakeclock.New(time.Now())
 	ts := servertest.Start(t, func(c *server.Config) {
 		c.Governance.Clock = clk.Now
 		c.Governance.SignupRate, c.Governance.SignupBurst = 0, 0 // the defaults: 1/min, burst 5

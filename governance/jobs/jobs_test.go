@@ -15,6 +15,7 @@ import (
 
 	"github.com/nuxari/nuxari/governance/jobs"
 	"github.com/nuxari/nuxari/governance/store"
+	"github.com/nuxari/nuxari/internal/fakeclock"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
 )
@@ -27,7 +28,7 @@ type env struct {
 	skey  string
 	l     *ledger.Ledger
 	st    *store.Store
-	clock *clock
+	clock *fakeclock.Clock
 	logs  *syncBuffer
 
 	started chan string   // "org/id" of each run as it starts
@@ -70,7 +71,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{
 		t: t, dir: t.TempDir(), skey: skey,
-		clock:   &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+		clock:   fakeclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)),
 		logs:    &syncBuffer{},
 		started: make(chan string, 4096), release: make(chan struct{}),
 		runs: map[string]int{}, gates: map[string]chan struct{}{},
@@ -299,23 +300,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -348,7 +332,7 @@ func TestJobRunsWithItsEvents(t *testing.T) {
 		t.Fatalf("submit: %+v %v", j, err)
 	}
 	e.waitStarted()
-	e.clock.advance(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.releaseOne()
 	j = e.waitState(r, "a", "work", "j1", jobs.Succeeded)
 	if j.Attempts != 1 || string(j.Result) != `{"run":1}` || !j.Ended.Equal(created.Add(time.Minute)) || !j.Started.Equal(created) {
