@@ -14,11 +14,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	connectcors "connectrpc.com/cors"
+	"github.com/rs/cors"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -57,6 +61,11 @@ type Config struct {
 	// Limits bound request bodies of public procedures, connections and
 	// streams.
 	Limits Limits
+	// CORSOrigins are the browser origins (scheme://host[:port]) allowed
+	// to call the API with Connect and gRPC-Web; none (the default) turns
+	// CORS off, so browsers refuse cross-origin calls. "*" allows any
+	// origin: credentials are bearer tokens in a header, never cookies.
+	CORSOrigins []string
 	// ShutdownTimeout bounds the drain of in-flight calls (default 30 s);
 	// long-lived streams end at once when shutdown starts.
 	ShutdownTimeout time.Duration
@@ -104,6 +113,9 @@ func Open(cfg Config) (*Server, error) {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	if err := checkOrigins(cfg.CORSOrigins); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = NewLogger(os.Stderr, slog.LevelInfo)
 	}
@@ -249,7 +261,40 @@ func (s *Server) routes() http.Handler {
 		refusals: s.refusals,
 		errw:     connect.NewErrorWriter(),
 	}
-	return withRequestInfo(g)
+	return withRequestInfo(withCORS(s.cfg.CORSOrigins, g))
+}
+
+// checkOrigins refuses a CORS origin that is not "*" or a bare
+// scheme://host[:port] of http or https: a browser sends exactly that,
+// so anything else would never match and hide a typo.
+func checkOrigins(origins []string) error {
+	for _, o := range origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("server: CORS origin %q is not \"*\" or scheme://host[:port] (http or https, no path)", o)
+		}
+	}
+	return nil
+}
+
+// withCORS answers browsers' preflight requests for origins, before the
+// guard (a preflight carries no credentials), and adds the CORS headers
+// Connect and gRPC-Web need to every answer to those origins. With no
+// origins it is next itself.
+func withCORS(origins []string, next http.Handler) http.Handler {
+	if len(origins) == 0 {
+		return next
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: connectcors.AllowedMethods(),
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
+		ExposedHeaders: append(connectcors.ExposedHeaders(), "Request-Id"),
+		MaxAge:         7200,
+	}).Handler(next)
 }
 
 // withRequestInfo gives each request an ID (echoed in the Request-Id
