@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -36,7 +37,12 @@ const rereadTicks = 10
 type Gateway struct {
 	svc *agents.Service
 	log *slog.Logger
+	// connected counts the task streams open: agents connected.
+	connected atomic.Int64
 }
+
+// Connected returns how many agents' task streams are open.
+func (g *Gateway) Connected() int64 { return g.connected.Load() }
 
 var _ nuxariv1connect.AgentGatewayServiceHandler = (*Gateway)(nil)
 
@@ -82,6 +88,8 @@ func (g *Gateway) ReceiveTasks(ctx context.Context, _ *connect.Request[nuxariv1.
 	if err != nil {
 		return err
 	}
+	g.connected.Add(1)
+	defer g.connected.Add(-1)
 	if err := stream.Send(&nuxariv1.ReceiveTasksResponse{Message: &nuxariv1.ReceiveTasksResponse_HeartbeatInterval{
 		HeartbeatInterval: durationpb.New(agents.HeartbeatInterval),
 	}}); err != nil {

@@ -173,8 +173,9 @@ type Service struct {
 	Evidence *evidence.Service
 	Agents   *agents.Service
 
-	cfg Config
-	env *core.Env
+	cfg      Config
+	env      *core.Env
+	throttle *throttle.Throttle
 	// runner runs background jobs: evidence exports.
 	runner *jobs.Runner
 	// bg runs the background loops that sweepStop stops.
@@ -187,7 +188,7 @@ type Service struct {
 // stopped server left.
 func New(l *ledger.Ledger, cfg Config) (*Service, error) {
 	cfg.setDefaults()
-	env := core.NewEnv(store.New(l), core.Env{Clock: cfg.Clock, Logger: cfg.Logger, CommitHook: cfg.CommitHook})
+	env := core.NewEnv(store.New(l), cfg.Clock, cfg.Logger, cfg.CommitHook)
 	t := throttle.New(throttle.Config{
 		Clock: cfg.Clock, Sleep: cfg.Sleep, PasswordParams: *cfg.PasswordParams, PasswordMemoryBudget: cfg.PasswordMemoryBudget,
 		LoginRate: cfg.LoginRate, LoginBurst: cfg.LoginBurst, LoginDelayMax: cfg.LoginDelayMax,
@@ -205,9 +206,10 @@ func New(l *ledger.Ledger, cfg Config) (*Service, error) {
 			ListEventsMaxBytes: cfg.ListEventsMaxBytes,
 			OrgConcurrentReads: cfg.OrgConcurrentReads, OrgConcurrentAppends: cfg.OrgConcurrentAppends,
 		}),
-		Agents: agents.New(env, t),
-		cfg:    cfg,
-		env:    env,
+		Agents:   agents.New(env, t),
+		cfg:      cfg,
+		env:      env,
+		throttle: t,
 	}
 	s.runner = jobs.New(env.Store, jobs.Config{
 		Workers: cfg.ExportWorkers, PerOrg: cfg.ExportsPerOrg, Clock: cfg.Clock, Logger: cfg.Logger,
@@ -254,6 +256,33 @@ func (s *Service) Close() {
 	s.runner.Close()
 	if s.Evidence != nil {
 		s.Evidence.Close()
+	}
+}
+
+// Stats are the domain's counts for metrics; none names an org.
+type Stats struct {
+	// LoginsFailed counts logins refused for a wrong org, email or
+	// password; EvidenceRejected evidence refused for a bad hash or
+	// signature.
+	LoginsFailed, EvidenceRejected uint64
+	// Throttled counts attempts the throttle refused, by kind: "login",
+	// "signup", "guess" (setup tokens, enrolment, agent challenges) and
+	// "busy" (the password hasher was full).
+	Throttled map[string]uint64
+	// Jobs are the job runner's jobs, by kind.
+	Jobs map[string]jobs.KindStats
+}
+
+// Stats returns the domain's counts since it started.
+func (s *Service) Stats() Stats {
+	return Stats{
+		LoginsFailed:     s.env.Counters.LoginsFailed.Load(),
+		EvidenceRejected: s.env.Counters.EvidenceRejected.Load(),
+		Throttled: map[string]uint64{
+			"login": s.throttle.Refused(throttle.RefusedLogin), "signup": s.throttle.Refused(throttle.RefusedSignup),
+			"guess": s.throttle.Refused(throttle.RefusedGuess), "busy": s.throttle.Refused(throttle.RefusedBusy),
+		},
+		Jobs: s.runner.Stats(),
 	}
 }
 

@@ -216,6 +216,10 @@ type orgInfo struct {
 	size atomic.Uint64
 	// cp is the latest issued checkpoint (nil before the first).
 	cp atomic.Pointer[Checkpoint]
+	// cpAt is when cp was issued, or loaded when the ledger opened, or,
+	// before the first, when the org was first seen (Unix nanoseconds,
+	// by the ledger's clock).
+	cpAt atomic.Int64
 	// verifier checks this org's checkpoints.
 	verifier *verify.Verifier
 }
@@ -366,7 +370,58 @@ func (l *Ledger) newOrgInfo(org string) (*orgInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &orgInfo{id: org, keys: keysFor(org), verifier: v}, nil
+	o := &orgInfo{id: org, keys: keysFor(org), verifier: v}
+	o.cpAt.Store(l.cfg.Clock().UnixNano())
+	return o, nil
+}
+
+// Stats are the ledger's totals, for metrics: none names an org.
+type Stats struct {
+	// Orgs counts the orgs with at least one entry; Entries their
+	// entries, Uncovered those no checkpoint covers yet.
+	Orgs               int
+	Entries, Uncovered uint64
+	// NewestCheckpoint is when the newest checkpoint of any org was
+	// issued (zero before the first); UncoveredSince is when the oldest
+	// wait for a checkpoint began: the newest checkpoint of the org
+	// whose uncovered entries have waited longest (zero when every entry
+	// is covered).
+	NewestCheckpoint, UncoveredSince time.Time
+}
+
+// Stats returns the ledger's totals from memory: it reads no storage.
+func (l *Ledger) Stats() Stats {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var st Stats
+	var newest, oldest int64
+	for _, o := range l.orgs {
+		size := o.size.Load()
+		if size == 0 {
+			continue
+		}
+		st.Orgs++
+		st.Entries += size
+		at := o.cpAt.Load()
+		var covered uint64
+		if cp := o.cp.Load(); cp != nil {
+			covered = cp.Size
+			newest = max(newest, at)
+		}
+		if size > covered {
+			st.Uncovered += size - covered
+			if oldest == 0 || at < oldest {
+				oldest = at
+			}
+		}
+	}
+	if newest != 0 {
+		st.NewestCheckpoint = time.Unix(0, newest)
+	}
+	if oldest != 0 {
+		st.UncoveredSince = time.Unix(0, oldest)
+	}
+	return st
 }
 
 // Orgs returns the IDs of every org with at least one entry.

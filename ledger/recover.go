@@ -111,5 +111,6 @@ func (l *Ledger) recoverOrg(o *orgInfo) error {
 		}
 	}
 	o.cp.Store(&cp)
+	o.cpAt.Store(l.cfg.Clock().UnixNano())
 	return nil
 }

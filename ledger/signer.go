@@ -197,6 +197,7 @@ func (s *signer) sign(due []*pendingOrg) {
 	for i, p := range due {
 		cp := cps[i]
 		p.info.cp.Store(cp)
+		p.info.cpAt.Store(s.l.cfg.Clock().UnixNano())
 		for _, w := range p.waiters {
 			setCheckpoint(w, cp)
 			w.finish(nil)

@@ -106,6 +106,13 @@ func newCounter(max, perSource int) *counter {
 	return &counter{max: max, perSource: perSource, per: map[string]int{}}
 }
 
+// count returns how many places are taken.
+func (c *counter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
 // acquire takes one place for src, or returns why it cannot.
 func (c *counter) acquire(src string) (refused string) {
 	c.mu.Lock()

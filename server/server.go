@@ -95,6 +95,9 @@ type Server struct {
 	closeStreams context.CancelFunc
 	openConns    prometheus.Gauge
 	refusals     *prometheus.CounterVec
+	// gw and streams, set by routes, are read by the metrics collector.
+	gw      *agentgw.Gateway
+	streams *counter
 }
 
 // Open opens the data directory and builds the service. Close releases
@@ -177,6 +180,7 @@ func Open(cfg Config) (*Server, error) {
 	}, []string{"kind", "limit"})
 	reg.MustRegister(s.openConns, s.refusals)
 	s.handler = s.routes()
+	reg.MustRegister(newCollector(s), collectors.NewBuildInfoCollector())
 	return s, nil
 }
 
@@ -214,6 +218,7 @@ func (s *Server) routes() http.Handler {
 	gwOpts := connect.WithHandlerOptions(opts, connect.WithReadMaxBytes(evidenceRequestBytes))
 	h := api.NewHandlers(s.svc, s.log)
 	gw := agentgw.New(s.svc.Agents, s.log)
+	s.gw = gw
 	health := grpchealth.NewStaticChecker(APIServices...)
 	reflector := grpcreflect.NewStaticReflector(APIServices...)
 	services := func(o, gwo connect.HandlerOption) map[string]http.Handler {
@@ -251,11 +256,12 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(proc, ph)
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	s.streams = newCounter(0, s.cfg.Limits.MaxStreamsPerSource)
 	g := &guard{
 		next:     mux,
 		auth:     icpt,
 		procs:    newProcedureLimits(s.cfg.MaxRequestBytes, s.cfg.Limits.PublicRequestBytes),
-		streams:  newCounter(0, s.cfg.Limits.MaxStreamsPerSource),
+		streams:  s.streams,
 		maxDur:   s.cfg.Limits.StreamMaxDuration,
 		closing:  s.closing,
 		refusals: s.refusals,

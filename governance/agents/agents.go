@@ -732,6 +732,7 @@ func (s *Service) SubmitEvidence(ctx context.Context, p *core.Principal, taskID 
 		return nil, err
 	}
 	reject := func(i int, reason string, claimed []byte) error {
+		s.env.Counters.EvidenceRejected.Add(1)
 		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
 			Event: core.NewEvent(ctx, ec.EvidenceRejected, "agent:"+a.ID, "agent:"+a.ID, map[string]any{
 				"task_id": t.ID, "item": i, "reason": reason, "claimed_sha256": hex.EncodeToString(claimed),

@@ -25,6 +25,9 @@ type Interceptor struct {
 	log      *slog.Logger
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// streamDuration times long-lived streams, apart from the unary
+	// latencies: a stream lasts minutes by design.
+	streamDuration *prometheus.HistogramVec
 }
 
 // NewInterceptor returns the interceptor; reg may be nil.
@@ -41,9 +44,14 @@ func NewInterceptor(svc *governance.Service, log *slog.Logger, reg prometheus.Re
 			Help:    "RPC latency, by procedure and Connect code.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"procedure", "code"}),
+		streamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "nuxari_stream_duration_seconds",
+			Help:    "How long server streams lasted, by procedure and Connect code.",
+			Buckets: prometheus.ExponentialBuckets(0.1, 4, 10),
+		}, []string{"procedure", "code"}),
 	}
 	if reg != nil {
-		reg.MustRegister(i.requests, i.duration)
+		reg.MustRegister(i.requests, i.duration, i.streamDuration)
 	}
 	return i
 }
@@ -117,17 +125,18 @@ func (i *Interceptor) Admit(ctx context.Context, procedure string, h http.Header
 // the interceptor (Admit failed, or a limit), as the interceptor records
 // every call: a metric and a log line.
 func (i *Interceptor) Refused(ctx context.Context, procedure string, start time.Time, err error) {
-	i.observe(ctx, procedure, start, err)
+	i.observe(ctx, i.duration, procedure, start, err)
 }
 
-func (i *Interceptor) observe(ctx context.Context, procedure string, start time.Time, err error) {
+// observe counts and logs a call, and times it in hist.
+func (i *Interceptor) observe(ctx context.Context, hist *prometheus.HistogramVec, procedure string, start time.Time, err error) {
 	code := "ok"
 	if err != nil {
 		code = connect.CodeOf(err).String()
 	}
 	d := time.Since(start)
 	i.requests.WithLabelValues(procedure, code).Inc()
-	i.duration.WithLabelValues(procedure, code).Observe(d.Seconds())
+	hist.WithLabelValues(procedure, code).Observe(d.Seconds())
 	attrs := []slog.Attr{slog.String("procedure", procedure), slog.String("code", code), slog.Duration("duration", d)}
 	if p, ok := ctx.Value(principalKey{}).(*core.Principal); ok {
 		attrs = append(attrs, slog.String("org", p.Org), slog.String("actor", p.Actor()))
@@ -150,7 +159,7 @@ func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err == nil {
 			res, err = next(ctx, req)
 		}
-		i.observe(ctx, proc, start, err)
+		i.observe(ctx, i.duration, proc, start, err)
 		return res, err
 	}
 }
@@ -169,7 +178,7 @@ func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 		if err == nil {
 			err = next(ctx, conn)
 		}
-		i.observe(ctx, proc, start, err)
+		i.observe(ctx, i.streamDuration, proc, start, err)
 		return err
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/base32"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/store"
@@ -30,19 +31,31 @@ type Env struct {
 	// CommitHook, if set, is called before every commit of an
 	// authenticated caller's action, with the event types it commits.
 	CommitHook func(ctx context.Context, org string, types []string)
+	// Counters count what the features refuse, for metrics.
+	Counters Counters
 }
 
-// NewEnv returns an Env over st with e's hooks and the defaults for what
-// e leaves unset.
-func NewEnv(st *store.Store, e Env) *Env {
-	e.Store = st
-	if e.Clock == nil {
-		e.Clock = time.Now
+// Counters count events of interest to an operator that no state holds.
+// None names an org.
+type Counters struct {
+	// LoginsFailed counts logins refused for a wrong org, email or
+	// password (not those the throttle refused first).
+	LoginsFailed atomic.Uint64
+	// EvidenceRejected counts evidence items refused for a hash or
+	// signature that did not match.
+	EvidenceRejected atomic.Uint64
+}
+
+// NewEnv returns an Env over st with the clock, logger and commit hook
+// given (defaults: time.Now, a discarding logger, none).
+func NewEnv(st *store.Store, clock func() time.Time, logger *slog.Logger, hook func(ctx context.Context, org string, types []string)) *Env {
+	if clock == nil {
+		clock = time.Now
 	}
-	if e.Logger == nil {
-		e.Logger = slog.New(slog.DiscardHandler)
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	return &e
+	return &Env{Store: st, Clock: clock, Logger: logger, CommitHook: hook}
 }
 
 // Now is the clock's time in UTC.

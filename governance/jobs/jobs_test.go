@@ -482,6 +482,9 @@ func TestCancel(t *testing.T) {
 	if s := e.waitStarted(); s != "a/run" {
 		t.Fatalf("started %s", s)
 	}
+	if st := r.Stats()["work"]; st.Running != 1 || st.Queued != 1 || len(st.Ended) != 0 {
+		t.Fatalf("stats with one running, one queued: %+v", st)
+	}
 
 	j, err := r.Cancel(ctx, o, "work", "queued", cancelEvent("queued"))
 	if err != nil || j.State != jobs.Canceled {
@@ -510,6 +513,10 @@ func TestCancel(t *testing.T) {
 	}
 	if _, err := r.Cancel(ctx, o, "work", "none", cancelEvent("none")); !errors.Is(err, jobs.ErrNotFound) {
 		t.Fatalf("cancel of a missing job: %v", err)
+	}
+	st := r.Stats()["work"]
+	if st.Running != 0 || st.Queued != 0 || st.Ended[jobs.Canceled] != 2 || st.Ended[jobs.Succeeded] != 1 || st.Ended[jobs.Failed] != 0 {
+		t.Fatalf("stats at the end: %+v", st)
 	}
 }
 

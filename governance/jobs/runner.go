@@ -72,6 +72,48 @@ type Runner struct {
 	mu    sync.Mutex
 	kinds map[string]*Kind
 	live  map[ref]*run // queued (nil) or running in this runner
+	// ended counts the jobs whose end this runner recorded, by kind and
+	// state.
+	ended map[string]map[State]uint64
+}
+
+// KindStats are one kind's jobs in this runner, for metrics.
+type KindStats struct {
+	// Queued and Running are the jobs queued or running here now.
+	Queued, Running int
+	// Ended counts the jobs whose end this runner recorded since it
+	// started, by state (succeeded, failed, canceled).
+	Ended map[State]uint64
+}
+
+// Stats returns, for each registered kind, its jobs in this runner.
+func (r *Runner) Stats() map[string]KindStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]KindStats, len(r.kinds))
+	for name := range r.kinds {
+		out[name] = KindStats{Ended: maps.Clone(r.ended[name])}
+	}
+	for rf, ru := range r.live {
+		ks := out[rf.kind]
+		if ru == nil {
+			ks.Queued++
+		} else {
+			ks.Running++
+		}
+		out[rf.kind] = ks
+	}
+	return out
+}
+
+// recordEnded counts a job's recorded end.
+func (r *Runner) recordEnded(kind string, st State) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended[kind] == nil {
+		r.ended[kind] = map[State]uint64{}
+	}
+	r.ended[kind][st]++
 }
 
 // ref names one job.
@@ -97,7 +139,7 @@ func New(st *store.Store, cfg Config) *Runner {
 	ctx, stop := context.WithCancelCause(context.Background())
 	r := &Runner{
 		st: st, cfg: cfg, q: newFairQueue[ref](cfg.PerOrg), ctx: ctx, stop: stop,
-		kinds: map[string]*Kind{}, live: map[ref]*run{},
+		kinds: map[string]*Kind{}, live: map[ref]*run{}, ended: map[string]map[State]uint64{},
 	}
 	for range cfg.Workers {
 		r.wg.Go(r.work)
@@ -274,6 +316,7 @@ func (r *Runner) Cancel(ctx context.Context, o store.Org, kind, id string, c sto
 				if r.q.remove(rf.org, rf) {
 					r.forget(rf)
 				}
+				r.recordEnded(kind, Canceled)
 				return end, nil
 			}
 		default:
@@ -491,6 +534,7 @@ func (r *Runner) finish(ctx context.Context, o store.Org, k *Kind, rf ref, attem
 		})
 		switch {
 		case err == nil:
+			r.recordEnded(rf.kind, end.State)
 			return
 		case !errors.Is(err, store.ErrConflict):
 			log.Error("record job end", "state", end.State, "error", err)
@@ -581,6 +625,9 @@ func (r *Runner) recoverJob(ctx context.Context, o store.Org, j Job, raw []byte)
 		return nil
 	case err != nil:
 		return err
+	}
+	if next.State.Ended() {
+		r.recordEnded(j.Kind, next.State)
 	}
 	if next.State == Queued {
 		r.q.reserve(rf.org, true)

@@ -137,6 +137,7 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 	}
 	o, err := s.env.Store.Org(orgID)
 	if err != nil {
+		s.env.Counters.LoginsFailed.Add(1)
 		return secret.String{}, nil, errBadCredentials
 	}
 	if err := orgs.Exists(ctx, o); err != nil {
@@ -144,11 +145,13 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 			if err := s.throttle.DummyVerify(ctx, pw); err != nil {
 				return secret.String{}, nil, err
 			}
+			s.env.Counters.LoginsFailed.Add(1)
 			return secret.String{}, nil, errBadCredentials
 		}
 		return secret.String{}, nil, err
 	}
 	fail := func(reason, userID string) error {
+		s.env.Counters.LoginsFailed.Add(1)
 		_, err := o.Commit(ctx, ledger.AckDurable, store.Change{Event: core.NewEvent(ctx, ec.AuthLoginFailed, ec.Anonymous, userID,
 			map[string]any{"email": email, "reason": reason, "source": src})})
 		if err != nil {

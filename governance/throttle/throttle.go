@@ -7,8 +7,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"golang.org/x/time/rate"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/errs"
@@ -105,7 +107,22 @@ type Throttle struct {
 
 	signupSource *ratelimit.Limiter
 	signupGlobal *ratelimit.Limiter
+
+	refused [refusalKinds]atomic.Uint64
 }
+
+// The kinds of refusal Refused counts.
+const (
+	RefusedLogin  = iota // a login (or password change) attempt
+	RefusedSignup        // a sign-up
+	RefusedGuess         // a guess of a setup token, join token or agent challenge
+	RefusedBusy          // a password hash or verification: the hasher was full
+	refusalKinds
+)
+
+// Refused returns how many attempts of kind (RefusedLogin, …) the
+// throttle has refused since it started.
+func (t *Throttle) Refused(kind int) uint64 { return t.refused[kind].Load() }
 
 // New returns a Throttle with cfg's limits.
 func New(cfg Config) *Throttle {
@@ -171,10 +188,12 @@ func (t *Throttle) AdmitLogin(ctx context.Context, orgID, email string) (*LoginA
 	a := &LoginAttempt{t: t, pair: acct + "\x00" + src, source: src, account: acct}
 	now := t.now()
 	if !t.loginPair.AllowAt(a.pair, now) {
+		t.refused[RefusedLogin].Add(1)
 		return nil, errLoginThrottled
 	}
 	if !t.loginSource.AllowAt(src, now) {
 		t.loginPair.RefundAt(a.pair, now)
+		t.refused[RefusedLogin].Add(1)
 		return nil, errLoginThrottled
 	}
 	if d := t.loginDelay(t.loginAccount.TakeAt(acct, now)); d > 0 {
@@ -214,10 +233,12 @@ func (t *Throttle) AdmitSignup(ctx context.Context) error {
 	src := SourceKey(core.RequestInfoFrom(ctx).Source)
 	now := t.now()
 	if !t.signupSource.AllowAt(src, now) {
+		t.refused[RefusedSignup].Add(1)
 		return errs.New(errs.RateLimited, "too many sign-ups from this address; wait and retry")
 	}
 	if !t.signupGlobal.AllowAt("", now) {
 		t.signupSource.RefundAt(src, now)
+		t.refused[RefusedSignup].Add(1)
 		return errs.New(errs.RateLimited, "too many sign-ups; wait and retry")
 	}
 	return nil
@@ -227,20 +248,21 @@ func (t *Throttle) AdmitSignup(ctx context.Context) error {
 // errs.RateLimited when it is busy.
 func (t *Throttle) Hash(ctx context.Context, pw string) (string, error) {
 	h, err := t.hasher.Hash(ctx, pw)
-	return h, busy(err)
+	return h, t.busy(err)
 }
 
 func (t *Throttle) Verify(ctx context.Context, pw secret.String, encoded string) (bool, error) {
 	ok, err := t.hasher.Verify(ctx, pw.Reveal(), encoded)
-	return ok, busy(err)
+	return ok, t.busy(err)
 }
 
 func (t *Throttle) DummyVerify(ctx context.Context, pw secret.String) error {
-	return busy(t.hasher.DummyVerify(ctx, pw.Reveal()))
+	return t.busy(t.hasher.DummyVerify(ctx, pw.Reveal()))
 }
 
-func busy(err error) error {
+func (t *Throttle) busy(err error) error {
 	if errors.Is(err, password.ErrBusy) {
+		t.refused[RefusedBusy].Add(1)
 		return errs.Wrap(errs.RateLimited, err, "%s", errs.RateLimited.Message())
 	}
 	return err
@@ -259,7 +281,11 @@ func (t *Throttle) HashNew(ctx context.Context, field string, p secret.String) (
 // for guesses of kind ("setup", "enroll", "agent"), a budget shared with
 // logins from that source; it reports whether the guess may go ahead.
 func (t *Throttle) AllowGuess(ctx context.Context, kind string) bool {
-	return t.loginSource.AllowAt(guessKey(ctx, kind), t.now())
+	if !t.loginSource.AllowAt(guessKey(ctx, kind), t.now()) {
+		t.refused[RefusedGuess].Add(1)
+		return false
+	}
+	return true
 }
 
 // RefundGuess gives back a guess AllowGuess admitted: it was right.

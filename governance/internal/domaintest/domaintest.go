@@ -53,7 +53,7 @@ func New(t testing.TB) *Fixture {
 	}
 	t.Cleanup(func() { l.Close() })
 	st := store.New(l)
-	return &Fixture{Ledger: l, Store: st, Env: core.NewEnv(st, core.Env{Clock: clk.Now}), Clock: clk}
+	return &Fixture{Ledger: l, Store: st, Env: core.NewEnv(st, clk.Now, nil, nil), Clock: clk}
 }
 
 // Throttle returns a throttle with cheap hashes whose limits never refuse
