@@ -241,7 +241,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *guard) refuse(w http.ResponseWriter, r *http.Request, proc string, start time.Time, err error) {
-	g.auth.Refused(r.Context(), proc, start, err)
+	g.auth.Refused(r.Context(), proc, g.procs.long[proc], start, err)
 	// The body stays unread: HTTP/2 resets the stream, HTTP/1.1 closes
 	// the connection if much of it is left.
 	g.errw.Write(w, r, err)

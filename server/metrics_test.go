@@ -1,14 +1,24 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/nuxari/nuxari/server"
+
 	"connectrpc.com/connect"
+
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server/servertest"
 )
@@ -47,7 +57,9 @@ func scrape(t *testing.T, ts *servertest.Server) map[string]float64 {
 // agents connected and open streams, and the build. Streams are timed
 // apart from unary calls.
 func TestOperatorMetrics(t *testing.T) {
-	ts := servertest.Start(t)
+	// One long-lived stream per source: a second is refused, so the
+	// refusal counter has a sample too.
+	ts := servertest.Start(t, func(c *server.Config) { c.Limits.MaxStreamsPerSource = 1 })
 	ctx := context.Background()
 	m := scrape(t, ts)
 	for _, name := range []string{"nuxari_orgs", "nuxari_log_entries", "nuxari_agents_connected", "nuxari_open_streams", "nuxari_logins_failed_total", "nuxari_evidence_rejected_total"} {
@@ -69,6 +81,16 @@ func TestOperatorMetrics(t *testing.T) {
 	agent := ts.Clients(a.token(t, ts))
 	stream := openTaskStream(t, agent)
 	stream.heartbeatFirst(t)
+	second, err := agent.Gateway.ReceiveTasks(ctx, connect.NewRequest(&nuxariv1.ReceiveTasksRequest{}))
+	if err == nil {
+		for second.Receive() {
+		}
+		err = second.Err()
+		second.Close()
+	}
+	if connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("a second stream beyond the cap of 1: %v", err)
+	}
 	task := createTask(t, owner, a.id, "file", "/etc/hosts")
 	bad := a.evidence(task.TaskId, "file", "/etc/hosts", []byte("127.0.0.1 localhost\n"))
 	bad.Content = []byte("127.0.0.1 elsewhere\n")
@@ -127,5 +149,99 @@ func TestOperatorMetrics(t *testing.T) {
 	}
 	if !streamTimed {
 		t.Error("the task stream is not in nuxari_stream_duration_seconds")
+	}
+	checkDeployMetrics(t, m)
+}
+
+// checkDeployMetrics: every metric the Grafana dashboard and the
+// Prometheus alerting rules in deploy/ name is one the server exports
+// (m, a scrape after every kind of activity), so neither silently shows
+// nothing.
+func checkDeployMetrics(t *testing.T, m map[string]float64) {
+	t.Helper()
+	have := map[string]bool{"up": true} // Prometheus's own, per target
+	for sample := range m {
+		name, _, _ := strings.Cut(sample, "{")
+		have[name] = true
+	}
+	metric := regexp.MustCompile(`\b(?:nuxari|go|process)_[a-z0-9_]+|\bup\b`)
+	check := func(file, expr string) {
+		names := metric.FindAllString(expr, -1)
+		if len(names) == 0 {
+			t.Errorf("%s: expression names no metric: %s", file, expr)
+		}
+		for _, n := range names {
+			if !have[n] {
+				t.Errorf("%s: %s is not a metric the server exports (in %s)", file, n, expr)
+			}
+		}
+	}
+
+	raw, err := os.ReadFile("../deploy/prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Name  string `yaml:"name"`
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Expr        string            `yaml:"expr"`
+				For         string            `yaml:"for"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rules); err != nil {
+		t.Fatalf("alerts.yaml: %v", err)
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Alert == "" || r.Annotations["summary"] == "" || r.Labels["severity"] == "" {
+				t.Errorf("alerts.yaml: rule %+v lacks a name, summary or severity", r)
+			}
+			if r.For != "" {
+				if _, err := model.ParseDuration(r.For); err != nil {
+					t.Errorf("alerts.yaml: %s: for %q: %v", r.Alert, r.For, err)
+				}
+			}
+			check("alerts.yaml", r.Expr)
+		}
+	}
+	if n < 8 {
+		t.Errorf("alerts.yaml holds %d rules", n)
+	}
+
+	raw, err = os.ReadFile("../deploy/grafana/nuxari.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Title  string `json:"title"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("nuxari.json: %v", err)
+	}
+	if dash.Title == "" || len(dash.Panels) < 8 {
+		t.Fatalf("nuxari.json: %q with %d panels", dash.Title, len(dash.Panels))
+	}
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("nuxari.json: panel %q has no query", p.Title)
+		}
+		for _, q := range p.Targets {
+			check("nuxari.json", q.Expr)
+		}
 	}
 }

@@ -123,9 +123,14 @@ func (i *Interceptor) Admit(ctx context.Context, procedure string, h http.Header
 
 // Refused records a call that the transport refused before it reached
 // the interceptor (Admit failed, or a limit), as the interceptor records
-// every call: a metric and a log line.
-func (i *Interceptor) Refused(ctx context.Context, procedure string, start time.Time, err error) {
-	i.observe(ctx, i.duration, procedure, start, err)
+// every call: a metric (with the streams, for a long-lived stream) and a
+// log line.
+func (i *Interceptor) Refused(ctx context.Context, procedure string, stream bool, start time.Time, err error) {
+	hist := i.duration
+	if stream {
+		hist = i.streamDuration
+	}
+	i.observe(ctx, hist, procedure, start, err)
 }
 
 // observe counts and logs a call, and times it in hist.
