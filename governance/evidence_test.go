@@ -17,34 +17,22 @@ import (
 	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/evidence"
+	"github.com/nuxari/nuxari/governance/internal/domaintest"
 	"github.com/nuxari/nuxari/governance/logapi"
 	"github.com/nuxari/nuxari/governance/orgs"
-	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger"
 )
 
-var fastPasswords = password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+var fastPasswords = domaintest.FastPasswords
 
 // exportFixture returns a ledger in a temp dir (closed when the test
 // ends), a manifest signer and a local package store.
 func exportFixture(t *testing.T) (*ledger.Ledger, signature.Signer, objstore.Store) {
 	t.Helper()
-	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, vkey, err := ledger.ParseSignerKey(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := domaintest.OpenLedger(t, nil)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

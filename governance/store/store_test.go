@@ -2,30 +2,18 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/nuxari/nuxari/governance/internal/domaintest"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/ledger"
 )
 
 func open(t *testing.T) (*store.Store, *ledger.Ledger) {
 	t.Helper()
-	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, vkey, err := ledger.ParseSignerKey(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := domaintest.OpenLedger(t, nil)
 	return store.New(l), l
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/governance/rbac"
@@ -17,7 +19,6 @@ import (
 	"github.com/nuxari/nuxari/governance/throttle"
 	"github.com/nuxari/nuxari/internal/fakeclock"
 	"github.com/nuxari/nuxari/ledger"
-	"golang.org/x/time/rate"
 )
 
 // Start is the fake clock's first reading.
@@ -38,6 +39,16 @@ type Fixture struct {
 // New returns a fresh fixture.
 func New(t testing.TB) *Fixture {
 	t.Helper()
+	clk := fakeclock.New(Start)
+	l := OpenLedger(t, clk.Now)
+	st := store.New(l)
+	return &Fixture{Ledger: l, Store: st, Env: core.NewEnv(st, clk.Now, nil, nil), Clock: clk}
+}
+
+// OpenLedger opens a ledger in a temp dir with a fresh log key, on clock
+// (nil: time.Now), and closes it when the test ends.
+func OpenLedger(t testing.TB, clock func() time.Time) *ledger.Ledger {
+	t.Helper()
 	skey, _, err := ledger.GenerateSignerKey(rand.Reader, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -46,14 +57,12 @@ func New(t testing.TB) *Fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := fakeclock.New(Start)
-	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey, Clock: clk.Now})
+	l, err := ledger.Open(ledger.Config{Dir: t.TempDir(), LogName: "test", Signer: s, VerifierKey: vkey, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	st := store.New(l)
-	return &Fixture{Ledger: l, Store: st, Env: core.NewEnv(st, clk.Now, nil, nil), Clock: clk}
+	return l
 }
 
 // Throttle returns a throttle with cheap hashes whose limits never refuse
