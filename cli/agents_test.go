@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/nuxari/nuxari/cli"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 )
 
@@ -34,7 +35,7 @@ func TestAgentCommands(t *testing.T) {
 		t.Fatalf("agent list:\n%s", r.stdout)
 	}
 	var task struct {
-		TaskID string `json:"taskId"`
+		TaskID string `json:"task_id"`
 		State  string `json:"state"`
 	}
 	h.jsonOut(&task, "agent", "collect", id, "users")
@@ -85,9 +86,9 @@ func TestAgentJoinTokenCommands(t *testing.T) {
 	}
 	var listed struct {
 		JoinTokens []struct {
-			JoinTokenID string `json:"joinTokenId"`
-			CreatedBy   string `json:"createdBy"`
-		} `json:"joinTokens"`
+			JoinTokenID string `json:"join_token_id"`
+			CreatedBy   string `json:"created_by"`
+		} `json:"join_tokens"`
 	}
 	h.jsonOut(&listed, "agent", "join-token", "list")
 	if len(listed.JoinTokens) != 2 || listed.JoinTokens[0].CreatedBy == "" {
@@ -99,7 +100,7 @@ func TestAgentJoinTokenCommands(t *testing.T) {
 	if r := h.ok("", "agent", "join-token", "list"); strings.Contains(r.stdout, ids[0]) || !strings.Contains(r.stdout, ids[1]) {
 		t.Fatalf("join-token list after revoking %s:\n%s", ids[0], r.stdout)
 	}
-	h.fails(1, []string{"not_found", "join token"}, "", "agent", "join-token", "revoke", ids[0])
+	h.fails(cli.ExitNotFound, []string{"not_found", "join token"}, "", "agent", "join-token", "revoke", ids[0])
 	h.fails(1, []string{"invalid_argument", "join_token_id"}, "", "agent", "join-token", "revoke", "../x")
 	h.fails(2, []string{"missing arguments: want JOIN_TOKEN_ID"}, "", "agent", "join-token", "revoke")
 	h.fails(2, []string{`unexpected argument "extra"`}, "", "agent", "join-token", "list", "extra")
@@ -115,7 +116,7 @@ func TestAgentJoinTokenCommands(t *testing.T) {
 		if r := h.ok("", "help"); !strings.Contains(r.stdout, "\n  "+c+" ") {
 			t.Errorf("'nuxctl help' does not list %q", c)
 		}
-		if r := h.ok("", append(strings.Fields(c), "-h")...); !strings.HasPrefix(r.stdout, "Usage: nuxctl [global flags] "+c+" ") {
+		if r := h.ok("", append(strings.Fields(c), "-h")...); !strings.HasPrefix(r.stdout, "Usage: nuxctl [global flags] "+c+" ") && !strings.HasPrefix(r.stdout, "Usage: nuxctl [global flags] "+c+"\n") {
 			t.Errorf("nuxctl %s -h:\n%s", c, r.stdout)
 		}
 	}

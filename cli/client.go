@@ -6,10 +6,11 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/nuxari/nuxari/client"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -69,7 +70,7 @@ func (e *env) connect() (*clients, error) {
 	}
 	if token == "" {
 		if stored != nil {
-			return nil, fmt.Errorf("the stored session is for %s, not %s: log in to %s or pass --token", stored.Server, server, server)
+			return nil, &exitError{code: ExitUnauthenticated, err: fmt.Errorf("the stored session is for %s, not %s: log in to %s or pass --token", stored.Server, server, server)}
 		}
 		return nil, errNoCredentials
 	}
@@ -119,26 +120,28 @@ func (e *env) warnPlaintext(server string) {
 	fmt.Fprintf(e.stderr, "nuxctl: warning: sending credentials to %s without TLS\n", host)
 }
 
-// runList runs a list command: no flags, every page fetched by page into
-// all, then all as JSON or as the table fill writes.
-func runList(e *env, args []string, name, doc string, all proto.Message, page func(c *clients, token string) (string, error), fill func(*table)) error {
-	f := newFlags(name, "", doc)
-	if _, err := f.parse(e, args, 0, 0); err != nil {
-		return err
+// listCmd is a list command: no arguments, every page fetched by page
+// into all, then all as JSON or as the table fill writes.
+func (e *env) listCmd(use, short, long string, all proto.Message, page func(c *clients, token string) (string, error), fill func(*table)) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Long: long,
+		Args: nargs(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.connect()
+			if err != nil {
+				return err
+			}
+			if err := eachPage(func(token string) (string, error) { return page(c, token) }); err != nil {
+				return err
+			}
+			if e.json {
+				return e.printProto(all)
+			}
+			t := newTable(e.stdout)
+			fill(t)
+			return t.flush()
+		},
 	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	if err := eachPage(func(token string) (string, error) { return page(c, token) }); err != nil {
-		return err
-	}
-	if e.json {
-		return e.printProto(all)
-	}
-	t := newTable(e.stdout)
-	fill(t)
-	return t.flush()
 }
 
 // maxPages bounds how many pages a list follows, against a server that
@@ -162,14 +165,21 @@ func eachPage(fetch func(token string) (next string, err error)) error {
 	return fmt.Errorf("the list has more than %d pages", maxPages)
 }
 
-// readPassword reads a password: the first line of standard input. When
-// standard input is a terminal it prompts on standard error first.
-// (golang.org/x/term is not a dependency, so the terminal echoes it.)
+// readPassword reads a password (or another secret). When standard input
+// is a terminal it prompts on standard error and reads without echo;
+// otherwise it reads the next line of standard input.
 func (e *env) readPassword(prompt string) (string, error) {
-	if e.stdinFile != nil {
-		if fi, err := e.stdinFile.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			fmt.Fprintf(e.stderr, "%s (input is echoed): ", prompt)
+	if e.stdinFile != nil && isTerminal(e.stdinFile) {
+		fmt.Fprintf(e.stderr, "%s: ", prompt)
+		b, err := term.ReadPassword(int(e.stdinFile.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the %s from the terminal: %w", strings.ToLower(prompt), err)
 		}
+		if len(b) == 0 {
+			return "", fmt.Errorf("the %s is empty", strings.ToLower(prompt))
+		}
+		return string(b), nil
 	}
 	line, err := e.stdin.ReadString('\n')
 	if err != nil && (!errors.Is(err, io.EOF) || line == "") {

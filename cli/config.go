@@ -35,9 +35,12 @@ func (c Credentials) GoString() string { return c.String() }
 // errNoCredentials: nothing is stored.
 var errNoCredentials = errors.New("not logged in: run 'nuxctl login --org ID --email E' first, or pass --token")
 
-// credentialsPath returns $NUXCTL_CONFIG or
+// credentialsPath returns --config, $NUXCTL_CONFIG or
 // <user config dir>/nuxari/credentials.json.
 func (e *env) credentialsPath() (string, error) {
+	if e.config != "" {
+		return e.config, nil
+	}
 	if p := e.getenv(EnvConfig); p != "" {
 		return p, nil
 	}
@@ -78,53 +81,25 @@ func (e *env) loadCredentials() (*Credentials, error) {
 	return &c, nil
 }
 
-// saveCredentials writes c atomically: to a new file created 0600 with
-// O_EXCL in the same directory, synced, then renamed over the old one.
+// saveCredentials writes c, replacing any earlier file, as every file
+// nuxctl writes (outFile): through a new file created 0600 in the same
+// directory, synced, then renamed over the old one.
 func (e *env) saveCredentials(c *Credentials) (string, error) {
 	path, err := e.credentialsPath()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("credentials directory: %w", err)
 	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	b = append(b, '\n')
-	// os.CreateTemp opens with O_RDWR|O_CREATE|O_EXCL and mode 0600.
-	f, err := os.CreateTemp(dir, ".credentials-*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("credentials file: %w", err)
+	out := &outFile{path: path, force: true, mode: 0o600}
+	if err := out.writeBytes(append(b, '\n')); err != nil {
+		return "", err
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if runtime.GOOS != "windows" {
-		if err := f.Chmod(0o600); err != nil {
-			return "", fmt.Errorf("credentials file: %w", err)
-		}
-	}
-	if _, err := f.Write(b); err != nil {
-		return "", fmt.Errorf("credentials file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return "", fmt.Errorf("credentials file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("credentials file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("credentials file: %w", err)
-	}
-	ok = true
 	return path, nil
 }
 

@@ -18,10 +18,11 @@ const (
 	auditorPassword = "auditor-password-4567"
 )
 
-// protojson shapes of the messages the tests read.
+// protojson shapes of the messages the tests read, with the proto field
+// names (--json prints snake_case).
 type (
 	jsonMember struct {
-		UserID string `json:"userId"`
+		UserID string `json:"user_id"`
 		Email  string `json:"email"`
 		Role   string `json:"role"`
 	}
@@ -30,7 +31,7 @@ type (
 			Size string `json:"size"` // uint64 is a JSON string in protojson
 			Note string `json:"note"`
 		} `json:"checkpoint"`
-		VerifierKey string `json:"verifierKey"`
+		VerifierKey string `json:"verifier_key"`
 	}
 	jsonAppend struct {
 		Events []struct {
@@ -56,7 +57,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("signup output:\n%s", r.stdout)
 	}
 	h.fails(cli.ExitFailure, []string{"nuxctl: already_exists: "}, ownerPassword+"\n", "--server", srv.URL, "signup", "--org", "acme", "--email", "x@acme.test")
-	h.fails(cli.ExitFailure, []string{"nuxctl: unauthenticated: "}, "wrong-password-000\n", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
+	h.fails(cli.ExitUnauthenticated, []string{"nuxctl: unauthenticated: "}, "wrong-password-000\n", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
 	h.fails(cli.ExitFailure, []string{"password on the first line of standard input"}, "", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
 	if _, err := os.Stat(h.config); !os.IsNotExist(err) {
 		t.Fatalf("a failed login left a credentials file: %v", err)
@@ -107,7 +108,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	// The stored session is never sent to another server.
-	h.fails(cli.ExitFailure, []string{"the stored session is for " + srv.URL}, "", "--server", closedPort(t), "whoami")
+	h.fails(cli.ExitUnauthenticated, []string{"the stored session is for " + srv.URL}, "", "--server", closedPort(t), "whoami")
 
 	// Org settings.
 	r = h.ok("", "org", "set", "--name", "Acme Corp", "--retention", "8760h")
@@ -115,9 +116,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("org set output:\n%s", r.stdout)
 	}
 	var org struct {
-		OrgID          string `json:"orgId"`
-		LogOrigin      string `json:"logOrigin"`
-		LogVerifierKey string `json:"logVerifierKey"`
+		OrgID          string `json:"org_id"`
+		LogOrigin      string `json:"log_origin"`
+		LogVerifierKey string `json:"log_verifier_key"`
 	}
 	h.jsonOut(&org, "org", "get")
 	if org.OrgID != "acme" || org.LogOrigin != "nuxari/orgs/acme" || org.LogVerifierKey == "" {
@@ -143,9 +144,9 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(r.stdout, "audrey@acme.test") {
 		t.Errorf("password set output:\n%s", r.stdout)
 	}
-	audrey.fails(cli.ExitFailure, []string{"setup token is invalid, used or expired"}, setup+"\n"+auditorPassword+"\n", "--server", srv.URL, "password", "set")
+	audrey.fails(cli.ExitUnauthenticated, []string{"setup token is invalid, used or expired"}, setup+"\n"+auditorPassword+"\n", "--server", srv.URL, "password", "set")
 	audrey.ok(auditorPassword+"\n", "--server", srv.URL, "login", "--org", "acme", "--email", "audrey@acme.test")
-	audrey.fails(cli.ExitFailure, []string{"current_password is wrong"}, "not the password\nauditor-password-8910\n", "password", "change")
+	audrey.fails(cli.ExitPermissionDenied, []string{"current_password is wrong"}, "not the password\nauditor-password-8910\n", "password", "change")
 	audrey.ok(auditorPassword+"\nauditor-password-8910\n", "password", "change")
 	audrey.ok("", "whoami")
 	members := listMembers(h)
@@ -172,7 +173,7 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(r.stdout, "Ended 1 sessions") {
 		t.Errorf("member end-sessions:\n%s", r.stdout)
 	}
-	audrey.fails(cli.ExitFailure, []string{"unauthenticated"}, "", "whoami")
+	audrey.fails(cli.ExitUnauthenticated, []string{"unauthenticated"}, "", "whoami")
 	h.ok("", "member", "role", auditor.UserID, "readonly")
 	if got := listMembers(h)["audrey@acme.test"].Role; got != "ROLE_READONLY" {
 		t.Errorf("role after 'member role': %s", got)
@@ -278,20 +279,20 @@ func TestEndToEnd(t *testing.T) {
 	// Revoke the token; it stops working.
 	var tokens struct {
 		Tokens []struct {
-			TokenID string `json:"tokenId"`
+			TokenID string `json:"token_id"`
 		} `json:"tokens"`
 	}
 	h.jsonOut(&tokens, "token", "list")
 	h.ok("", "token", "revoke", tokens.Tokens[0].TokenID)
-	h.fails(cli.ExitFailure, []string{"nuxctl: unauthenticated: "}, "", "--token", secret, "whoami")
+	h.fails(cli.ExitUnauthenticated, []string{"nuxctl: unauthenticated: "}, "", "--token", secret, "whoami")
 
 	// Logout ends the session and deletes the file.
 	h.ok("", "logout")
 	if _, err := os.Stat(h.config); !os.IsNotExist(err) {
 		t.Errorf("credentials file after logout: %v", err)
 	}
-	h.fails(cli.ExitFailure, []string{"not logged in"}, "", "whoami")
-	h.fails(cli.ExitFailure, []string{"nuxctl: unauthenticated: "}, "", "--server", srv.URL, "--token", creds.SessionToken, "whoami")
+	h.fails(cli.ExitUnauthenticated, []string{"not logged in"}, "", "whoami")
+	h.fails(cli.ExitUnauthenticated, []string{"nuxctl: unauthenticated: "}, "", "--server", srv.URL, "--token", creds.SessionToken, "whoami")
 
 	// No password or session token was ever printed; the API token's
 	// secret only by 'token create' (and in the --token failure above,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -21,23 +22,28 @@ func TestEvidenceExportDownloadVerify(t *testing.T) {
 	h.ok("", "ledger", "append", "--type", "custom.deploy", "--data", `{"service":"api"}`)
 
 	var org struct {
-		LogVerifierKey string `json:"logVerifierKey"`
+		LogVerifierKey string `json:"log_verifier_key"`
 	}
 	h.jsonOut(&org, "org", "get")
 	keyFile := filepath.Join(dir, "manifest-key.pem")
 	h.ok("", "evidence", "signing-key", "--out", keyFile)
 
 	var x struct {
-		ExportID   string `json:"exportId"`
+		ExportID   string `json:"export_id"`
 		State      string `json:"state"`
-		EventCount string `json:"eventCount"`
+		EventCount string `json:"event_count"`
 	}
 	h.fails(cli.ExitUsage, []string{`--type "member.addded" is neither an event type`}, "", "evidence", "export", "--type", "member.addded")
-	h.jsonOut(&x, "evidence", "export", "--type", "custom.deploy", "--wait")
-	if x.State != "EXPORT_STATE_SUCCEEDED" || x.EventCount != "1" {
-		t.Fatalf("export: %+v", x)
+	r := h.ok("", "--json", "evidence", "export", "--type", "custom.deploy", "--wait")
+	if err := json.Unmarshal([]byte(r.stdout), &x); err != nil || x.State != "EXPORT_STATE_SUCCEEDED" || x.EventCount != "1" {
+		t.Fatalf("export: %v %+v", err, x)
 	}
-	r := h.ok("", "evidence", "list")
+	// Not a terminal: plain progress lines on stderr, and what it waits for.
+	if !strings.Contains(r.stderr, "waiting for export "+x.ExportID+" to finish (up to 10m0s)") ||
+		!regexp.MustCompile(`(?m)^export `+x.ExportID+`: (\d+) of (\d+) log entries read \(100%\)$`).MatchString(r.stderr) {
+		t.Errorf("export --wait stderr:\n%s", r.stderr)
+	}
+	r = h.ok("", "evidence", "list")
 	if !strings.Contains(r.stdout, x.ExportID) || !strings.Contains(r.stdout, "succeeded") {
 		t.Fatalf("evidence list:\n%s", r.stdout)
 	}
@@ -46,7 +52,10 @@ func TestEvidenceExportDownloadVerify(t *testing.T) {
 		t.Fatalf("status does not warn about local storage:\n%s", r.stdout)
 	}
 	pkg := filepath.Join(dir, "acme.zip")
-	h.ok("", "evidence", "download", x.ExportID, "--out", pkg)
+	r = h.ok("", "evidence", "download", x.ExportID, "--out", pkg)
+	if !regexp.MustCompile(`(?m)^downloading ` + x.ExportID + `: [0-9.]+ KiB of [0-9.]+ KiB \(100%\)$`).MatchString(r.stderr) {
+		t.Errorf("download stderr:\n%s", r.stderr)
+	}
 	h.fails(cli.ExitFailure, []string{"exists"}, "", "evidence", "download", x.ExportID, "--out", pkg)
 	h.fails(cli.ExitFailure, []string{"failed_precondition"}, "", "evidence", "download", x.ExportID, "--url")
 
@@ -56,6 +65,9 @@ func TestEvidenceExportDownloadVerify(t *testing.T) {
 	r = off.ok("", "verify", pkg, "--org", "acme", "--key", org.LogVerifierKey, "--signing-key", keyFile)
 	if !strings.Contains(r.stdout, "VERIFIED") || !strings.Contains(r.stdout, "custom.deploy") {
 		t.Fatalf("verify output:\n%s", r.stdout)
+	}
+	if !regexp.MustCompile(`(?m)^verifying acme.zip: [0-9.]+ KiB of [0-9.]+ KiB \(100%\)$`).MatchString(r.stderr) {
+		t.Errorf("verify stderr:\n%s", r.stderr)
 	}
 	var rep struct {
 		Verified bool `json:"verified"`

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,9 +16,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+// jsonOptions is how --json prints API messages: the proto3 JSON mapping
+// with the proto field names (snake_case, like every other JSON nuxctl
+// writes) and every field, set or not.
+var jsonOptions = protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitDefaultValues: true, UseProtoNames: true}
+
 // printProto prints m as protojson (for --json).
 func (e *env) printProto(m proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitDefaultValues: true}.Marshal(m)
+	b, err := jsonOptions.Marshal(m)
 	if err != nil {
 		return err
 	}
@@ -140,29 +143,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// writeOut writes b to path (mode 0644, not secret) through a temporary
-// file, so that a failed write leaves no half file.
-func writeOut(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".nuxctl-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

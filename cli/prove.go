@@ -5,71 +5,80 @@ import (
 
 	"connectrpc.com/connect"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/spf13/cobra"
 )
 
-func runLedgerProve(e *env, args []string) error {
-	f := newFlags("ledger prove", "INDEX [--size N] [--consistency-from SIZE] --out FILE", `
-Fetch the event at INDEX, its inclusion proof and the signed checkpoint
+func (e *env) ledgerProveCmd() *cobra.Command {
+	var size, from uint64
+	cmd := &cobra.Command{
+		Use:   "prove INDEX [--size N] [--consistency-from SIZE] --out FILE [--force]",
+		Short: "write a self-contained proof bundle for one event",
+		Long: `Fetch the event at INDEX, its inclusion proof and the signed checkpoint
 (the latest, or the one of tree size N), and write them as one
 self-contained JSON proof bundle to FILE. With --consistency-from, the
 bundle also proves that the checkpoint extends the earlier checkpoint of
 that size (one you published or received before). Check the bundle offline
-with 'nuxctl verify FILE --key VKEY --origin ORIGIN'.`)
-	size := f.Uint64("size", 0, "prove against the checkpoint of this tree size (default: the latest)")
-	from := f.Uint64("consistency-from", 0, "also prove consistency from the earlier checkpoint of this size")
-	out := f.String("out", "", "write the proof bundle to this file (required)")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return err
+with 'nuxctl verify FILE --key VKEY --origin ORIGIN'.`,
+		Args:              nargs(1, 1),
+		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	if err := f.required("out"); err != nil {
-		return err
+	cmd.Flags().Uint64Var(&size, "size", 0, "prove against the checkpoint of this tree size (default: the latest)")
+	cmd.Flags().Uint64Var(&from, "consistency-from", 0, "also prove consistency from the earlier checkpoint of this size")
+	out := outFlags(cmd, "write the proof bundle to this `FILE` (required)", 0o644)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := required(cmd, "out"); err != nil {
+			return err
+		}
+		index, err := parseIndex(pathOf(cmd), "INDEX", args[0])
+		if err != nil {
+			return err
+		}
+		if cmd.Flags().Changed("consistency-from") && from == 0 {
+			return usagef(pathOf(cmd), "--consistency-from must be a tree size of at least 1")
+		}
+		if err := out.check(); err != nil {
+			return err
+		}
+		c, err := e.connect()
+		if err != nil {
+			return err
+		}
+		b, err := fetchBundle(e, c, index, size, from)
+		if err != nil {
+			return err
+		}
+		data, err := MarshalBundle(b)
+		if err != nil {
+			return err
+		}
+		// Check the bundle against the key and origin the server named, to
+		// catch a broken server before writing a file that fails later. This
+		// is no verification: only pinned values give that.
+		if r := VerifyBundle(out.path, data, Pins{VerifierKey: b.VerifierKey, Origin: b.LogOrigin}); r.Failure != nil {
+			return fmt.Errorf("the server's proof does not check (%s: %s); no bundle written", r.Failure.Check, r.Failure.Detail)
+		}
+		if err := out.writeBytes(data); err != nil {
+			return err
+		}
+		if e.json {
+			return e.printJSON(struct {
+				File        string `json:"file"`
+				Org         string `json:"org"`
+				LogOrigin   string `json:"log_origin"`
+				VerifierKey string `json:"verifier_key"`
+				Index       uint64 `json:"index"`
+				TreeSize    uint64 `json:"tree_size"`
+				FromSize    uint64 `json:"consistency_from,omitempty"`
+			}{out.path, b.Org, b.LogOrigin, b.VerifierKey, b.Index, b.TreeSize, from})
+		}
+		fmt.Fprintf(e.stdout, "Wrote the proof of event %d in tree size %d to %s.\n", b.Index, b.TreeSize, out.path)
+		if from != 0 {
+			fmt.Fprintf(e.stdout, "It also proves consistency from tree size %d.\n", from)
+		}
+		fmt.Fprintf(e.stdout, "Verify it offline with the pinned key and origin:\n  nuxctl verify %s --key '%s' --origin '%s'\n", out.path, printable(b.VerifierKey), printable(b.LogOrigin))
+		return nil
 	}
-	index, err := parseIndex(f.name, "INDEX", pos[0])
-	if err != nil {
-		return err
-	}
-	if f.isSet("consistency-from") && *from == 0 {
-		return usagef(f.name, "--consistency-from must be a tree size of at least 1")
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	b, err := fetchBundle(e, c, index, *size, *from)
-	if err != nil {
-		return err
-	}
-	data, err := MarshalBundle(b)
-	if err != nil {
-		return err
-	}
-	// Check the bundle against the key and origin the server named, to
-	// catch a broken server before writing a file that fails later. This
-	// is no verification: only pinned values give that.
-	if r := VerifyBundle(*out, data, Pins{VerifierKey: b.VerifierKey, Origin: b.LogOrigin}); r.Failure != nil {
-		return fmt.Errorf("the server's proof does not check (%s: %s); no bundle written", r.Failure.Check, r.Failure.Detail)
-	}
-	if err := writeOut(*out, data); err != nil {
-		return err
-	}
-	if e.json {
-		return e.printJSON(struct {
-			File        string `json:"file"`
-			Org         string `json:"org"`
-			LogOrigin   string `json:"log_origin"`
-			VerifierKey string `json:"verifier_key"`
-			Index       uint64 `json:"index"`
-			TreeSize    uint64 `json:"tree_size"`
-			FromSize    uint64 `json:"consistency_from,omitempty"`
-		}{*out, b.Org, b.LogOrigin, b.VerifierKey, b.Index, b.TreeSize, *from})
-	}
-	fmt.Fprintf(e.stdout, "Wrote the proof of event %d in tree size %d to %s.\n", b.Index, b.TreeSize, *out)
-	if *from != 0 {
-		fmt.Fprintf(e.stdout, "It also proves consistency from tree size %d.\n", *from)
-	}
-	fmt.Fprintf(e.stdout, "Verify it offline with the pinned key and origin:\n  nuxctl verify %s --key '%s' --origin '%s'\n", *out, printable(b.VerifierKey), printable(b.LogOrigin))
-	return nil
+	return cmd
 }
 
 // fetchBundle gathers a bundle from the server. Every piece is fetched for

@@ -41,7 +41,7 @@ func TestHelp(t *testing.T) {
 		args := strings.Fields(c)
 		for _, form := range [][]string{append(args, "-h"), append([]string{"help"}, args...)} {
 			r := h.ok("", form...)
-			if !strings.HasPrefix(r.stdout, "Usage: nuxctl [global flags] "+c+" ") && r.stdout != "Usage: nuxctl [global flags] "+c+" \n" {
+			if !strings.HasPrefix(r.stdout, "Usage: nuxctl [global flags] "+c+" ") && !strings.HasPrefix(r.stdout, "Usage: nuxctl [global flags] "+c+"\n") {
 				t.Errorf("nuxctl %s: usage:\n%s", strings.Join(form, " "), r.stdout)
 			}
 		}
@@ -65,13 +65,24 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"help", "frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"member"}, "Usage: nuxctl [global flags] member <command>"},
 		{[]string{"member", "frobnicate"}, `unknown command "member frobnicate"`},
-		{[]string{"--bogus", "whoami"}, "flag provided but not defined: -bogus"},
-		{[]string{"whoami", "--bogus"}, "nuxctl whoami: flag provided but not defined: -bogus\nRun 'nuxctl whoami -h' for usage."},
-		{[]string{"whoami", "--json"}, "--json is a global flag; put it before the command"},
+		{[]string{"--bogus", "whoami"}, "unknown flag: --bogus"},
+		{[]string{"whoami", "--bogus"}, "nuxctl whoami: unknown flag: --bogus\nRun 'nuxctl whoami -h' for usage."},
+		{[]string{"--bogus"}, "nuxctl: unknown flag: --bogus\nRun 'nuxctl help' for usage."},
+		{[]string{"whoami", "--server"}, "flag needs an argument: --server"},
+		{[]string{"ledger", "list", "--limit", "many"}, `invalid argument "many" for "--limit"`},
+		{[]string{"agent", "join-token", "frobnicate"}, `unexpected argument "frobnicate"`},
+		{[]string{"ledger", "prove", "1", "--out", "f.json", "--timeout", "1m"}, "unknown flag: --timeout"},
+		{[]string{"agent", "collect", "a1", "users", "--timeout", "1m"}, "--timeout needs --wait"},
+		{[]string{"agent", "collect", "a1", "users", "--wait", "--timeout", "0s"}, "--timeout must be positive"},
+		{[]string{"evidence", "export", "--timeout", "1m"}, "--timeout needs --wait"},
+		{[]string{"evidence", "download", "x1", "--url", "--force"}, "--force goes with --out"},
+		{[]string{"completion"}, "missing arguments: want bash|zsh|fish|powershell"},
+		{[]string{"completion", "tcsh"}, `unknown shell "tcsh"`},
+		{[]string{"version", "extra"}, `unexpected argument "extra"`},
 		{[]string{"whoami", "extra"}, `unexpected argument "extra"`},
 		{[]string{"ledger", "event"}, "missing arguments: want INDEX"},
 		{[]string{"ledger", "event", "seven"}, `INDEX "seven" is not a non-negative integer`},
-		{[]string{"ledger", "event", "7", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"ledger", "event", "7", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"ledger", "list", "--since", "yesterday"}, `--since "yesterday" is not an RFC 3339 time`},
 		{[]string{"ledger", "list", "--limit", "-1"}, "--limit must not be negative"},
 		{[]string{"ledger", "append"}, "--type is required"},
@@ -102,7 +113,7 @@ func TestUsageErrors(t *testing.T) {
 // looks like a flag is taken as is (and the command then needs a login).
 func TestPositionalAfterDashDash(t *testing.T) {
 	h := newHarness(t)
-	h.fails(cli.ExitFailure, []string{"not logged in"}, "", "member", "remove", "--", "-odd-id")
+	h.fails(cli.ExitUnauthenticated, []string{"not logged in"}, "", "member", "remove", "--", "-odd-id")
 }
 
 // TestLoginReplacesCredentials: a login over an existing, too-open or

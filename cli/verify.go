@@ -8,16 +8,21 @@ import (
 
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
+	"github.com/spf13/cobra"
 )
 
 // maxBundleSize bounds a proof bundle file.
 const maxBundleSize = 16 << 20
 
-// runVerify checks a proof bundle with no network access: it never builds
-// a client, so --server, --token and stored credentials are not used.
-func runVerify(e *env, args []string) error {
-	f := newFlags("verify", "FILE --key VKEY (--origin ORIGIN | --org ID [--log-name nuxari]) [--signing-key PEM]", `
-Verify, offline, a proof bundle written by 'nuxctl ledger prove', or an
+// verifyCmd checks a proof bundle or an evidence package with no network
+// access: it never builds a client, so --server, --token and stored
+// credentials are not used.
+func (e *env) verifyCmd() *cobra.Command {
+	var key, origin, org, logName, signingKey string
+	cmd := &cobra.Command{
+		Use:   "verify FILE --key VKEY (--origin ORIGIN | --org ID [--log-name nuxari]) [--signing-key PEM]",
+		Short: "verify a proof bundle or an evidence package offline against pinned keys",
+		Long: `Verify, offline, a proof bundle written by 'nuxctl ledger prove', or an
 evidence package (a zip, from 'nuxctl evidence download'; it also needs
 the pinned manifest signing key, --signing-key). The
 verifier key and origin are PINNED on the command line (take them from
@@ -33,52 +38,56 @@ file are never trusted, only compared. It checks, in order:
   inclusion      the inclusion proof leads to the checkpoint's root
   consistency    (if present) the checkpoint extends the earlier one
 
-and exits 1 naming the first failure.`)
-	key := f.String("key", "", "the log's pinned note verifier key")
-	origin := f.String("origin", "", "the pinned checkpoint origin, e.g. nuxari/orgs/acme")
-	org := f.String("org", "", "the pinned org ID; with --log-name it gives the origin")
-	logName := f.String("log-name", verify.DefaultLogName, "the log's name, to derive the origin from --org")
-	signingKey := f.String("signing-key", "", "evidence packages: the pinned PEM public key that signs manifests")
-	pos, err := f.parse(e, args, 1, 1)
-	if err != nil {
-		return err
+and exits 1 naming the first failure. A package's checks are listed in
+docs/evidence-package.md.`,
+		Args: nargs(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := required(cmd, "key"); err != nil {
+				return err
+			}
+			pins := Pins{VerifierKey: key, Origin: origin, Org: org}
+			switch {
+			case origin == "" && org == "":
+				return usagef(pathOf(cmd), "give the pinned origin: --origin ORIGIN, or --org ID [--log-name NAME]")
+			case origin == "":
+				if err := leaf.ValidateOrg(org); err != nil {
+					return usagef(pathOf(cmd), "--org: %v", err)
+				}
+				pins.Origin = verify.Origin(logName, org)
+			case org != "" && !strings.HasSuffix(origin, "/orgs/"+org):
+				return usagef(pathOf(cmd), "--origin %q is not an origin of --org %q", origin, org)
+			}
+			file := args[0]
+			if isZip(file) {
+				return verifyPackage(e, file, key, pins.Origin, signingKey)
+			}
+			data, err := readLimited(file, maxBundleSize)
+			if err != nil {
+				return err
+			}
+			r := VerifyBundle(file, data, pins)
+			if e.json {
+				if err := e.printJSON(r); err != nil {
+					return err
+				}
+			} else {
+				printVerify(e, r)
+			}
+			if r.Failure != nil {
+				fmt.Fprintf(e.stderr, "nuxctl: verify %s: %s: %s\n", file, r.Failure.Check, r.Failure.Detail)
+				return errSilent
+			}
+			return nil
+		},
 	}
-	if err := f.required("key"); err != nil {
-		return err
-	}
-	pins := Pins{VerifierKey: *key, Origin: *origin, Org: *org}
-	switch {
-	case *origin == "" && *org == "":
-		return usagef(f.name, "give the pinned origin: --origin ORIGIN, or --org ID [--log-name NAME]")
-	case *origin == "":
-		if err := leaf.ValidateOrg(*org); err != nil {
-			return usagef(f.name, "--org: %v", err)
-		}
-		pins.Origin = verify.Origin(*logName, *org)
-	case *org != "" && !strings.HasSuffix(*origin, "/orgs/"+*org):
-		return usagef(f.name, "--origin %q is not an origin of --org %q", *origin, *org)
-	}
-	file := pos[0]
-	if isZip(file) {
-		return verifyPackage(e, file, *key, pins.Origin, *signingKey)
-	}
-	data, err := readLimited(file, maxBundleSize)
-	if err != nil {
-		return err
-	}
-	r := VerifyBundle(file, data, pins)
-	if e.json {
-		if err := e.printJSON(r); err != nil {
-			return err
-		}
-	} else {
-		printVerify(e, r)
-	}
-	if r.Failure != nil {
-		fmt.Fprintf(e.stderr, "nuxctl: verify %s: %s: %s\n", file, r.Failure.Check, r.Failure.Detail)
-		return errSilent
-	}
-	return nil
+	f := cmd.Flags()
+	f.StringVar(&key, "key", "", "the log's pinned note verifier key")
+	f.StringVar(&origin, "origin", "", "the pinned checkpoint origin, e.g. nuxari/orgs/acme")
+	f.StringVar(&org, "org", "", "the pinned org ID; with --log-name it gives the origin")
+	f.StringVar(&logName, "log-name", verify.DefaultLogName, "the log's name, to derive the origin from --org")
+	f.StringVar(&signingKey, "signing-key", "", "evidence packages: the pinned PEM public key `FILE` that signs manifests")
+	_ = cmd.MarkFlagFilename("signing-key")
+	return cmd
 }
 
 func printVerify(e *env, r *VerifyResult) {

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/nuxari/nuxari/evidence/archive"
 )
@@ -31,8 +35,46 @@ func isZip(path string) bool {
 type packageResult struct {
 	File     string          `json:"file"`
 	Verified bool            `json:"verified"`
-	Report   *archive.Report `json:"report,omitempty"`
+	Report   *packageReport  `json:"report,omitempty"`
 	Failure  *packageFailure `json:"failure,omitempty"`
+}
+
+// packageReport is what a verified package proves (archive.Report), in
+// nuxctl's JSON convention.
+type packageReport struct {
+	Org         string          `json:"org"`
+	LogOrigin   string          `json:"log_origin"`
+	Created     time.Time       `json:"created"`
+	Scope       archive.Scope   `json:"scope"`
+	TreeSize    uint64          `json:"tree_size"`
+	RootHash    []byte          `json:"root_hash"`
+	Checkpoint  string          `json:"checkpoint"`
+	Events      archive.Summary `json:"events"`
+	Gaps        uint64          `json:"gaps"`
+	Types       []typeCount     `json:"types"`
+	Consistency []uint64        `json:"consistency"`
+	Blobs       int             `json:"blobs"`
+}
+
+// typeCount counts a package's events of one type.
+type typeCount struct {
+	Type   string `json:"type"`
+	Events uint64 `json:"events"`
+}
+
+func newPackageReport(r *archive.Report) *packageReport {
+	p := &packageReport{
+		Org: r.Org, LogOrigin: r.LogOrigin, Created: r.Created.UTC(), Scope: r.Scope,
+		TreeSize: r.TreeSize, RootHash: r.Root, Checkpoint: string(r.Checkpoint),
+		Events: r.Events, Gaps: r.Gaps, Types: []typeCount{}, Consistency: r.Consistency, Blobs: r.Blobs,
+	}
+	if p.Consistency == nil {
+		p.Consistency = []uint64{}
+	}
+	for _, t := range slices.Sorted(maps.Keys(r.Types)) {
+		p.Types = append(p.Types, typeCount{Type: t, Events: r.Types[t]})
+	}
+	return p
 }
 
 type packageFailure struct {
@@ -44,7 +86,8 @@ type packageFailure struct {
 }
 
 // verifyPackage checks an evidence package offline against the pinned log
-// key, origin and manifest signing key.
+// key, origin and manifest signing key, showing progress on standard
+// error.
 func verifyPackage(e *env, file, logKey, origin, signingKeyFile string) error {
 	if signingKeyFile == "" {
 		return usagef("verify", "an evidence package needs --signing-key FILE: the pinned PEM key from 'nuxctl evidence signing-key'")
@@ -62,21 +105,24 @@ func verifyPackage(e *env, file, logKey, origin, signingKeyFile string) error {
 	if err != nil {
 		return err
 	}
-	rep, verr := archive.Verify(f, st.Size(), archive.Pins{LogKey: logKey, Origin: origin, SigningKey: pem})
-	res := packageResult{File: file, Verified: verr == nil, Report: rep}
+	p := e.newProgress("verifying "+printable(filepath.Base(file)), st.Size(), unitBytes)
+	rep, verr := archive.Verify(&progressReaderAt{r: f, p: p}, st.Size(), archive.Pins{LogKey: logKey, Origin: origin, SigningKey: pem})
+	p.finish(verr == nil)
+	res := packageResult{File: file, Verified: verr == nil}
 	var fail *archive.Failure
 	if verr != nil {
-		res.Report = nil
 		if !errors.As(verr, &fail) {
 			fail = &archive.Failure{Check: "read", Index: -1, Reason: verr.Error()}
 		}
 		res.Failure = &packageFailure{Check: fail.Check, File: fail.File, Line: fail.Line, Index: fail.Index, Detail: fail.Reason}
+	} else {
+		res.Report = newPackageReport(rep)
 	}
 	if e.json {
 		if err := e.printJSON(res); err != nil {
 			return err
 		}
-	} else if rep != nil && verr == nil {
+	} else if verr == nil {
 		printPackageReport(e, file, rep)
 	}
 	if verr != nil {

@@ -6,6 +6,7 @@
 //	                                    line of standard input
 //	nuxari-agent run --config FILE      run until SIGINT or SIGTERM
 //	nuxari-agent status --config FILE   show the enrolment and journal
+//	nuxari-agent version                print the version (also --version)
 //
 // Logs are JSON on standard error. The join token is never taken as a
 // flag, so that it stays out of the process list and shell history.
@@ -25,6 +26,7 @@ import (
 	"syscall"
 
 	"github.com/nuxari/nuxari/agent"
+	"github.com/nuxari/nuxari/internal/buildinfo"
 	"github.com/nuxari/nuxari/internal/secret"
 )
 
@@ -39,18 +41,32 @@ func main() {
 	}
 }
 
-const usage = "usage: nuxari-agent enroll|run|status --config FILE [--log-level LEVEL]"
+const usage = "usage: nuxari-agent enroll|run|status --config FILE [--log-level LEVEL] | nuxari-agent version"
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
 	cmd := args[0]
+	switch cmd {
+	case "version", "--version", "-version":
+		if len(args) > 1 {
+			return fmt.Errorf("unexpected arguments %q; %s", args[1:], usage)
+		}
+		_, err := fmt.Fprintf(stdout, "nuxari-agent %s\n", buildinfo.Read())
+		return err
+	case "help", "-h", "-help", "--help":
+		_, err := fmt.Fprintf(stdout, "%s\n\nRun 'nuxari-agent COMMAND -h' for a command's flags.\n", usage)
+		return err
+	}
 	fs := flag.NewFlagSet("nuxari-agent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "/etc/nuxari-agent/nuxari-agent.json", "the agent's JSON configuration file")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the flag package printed the usage
+		}
 		return err
 	}
 	if fs.NArg() != 0 {

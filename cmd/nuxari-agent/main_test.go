@@ -7,8 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/nuxari/nuxari/internal/buildinfo"
 )
 
 func writeConfig(t *testing.T) (path, stateDir string) {
@@ -106,5 +109,36 @@ func TestEnrollNeverLogsJoinToken(t *testing.T) {
 		if strings.Contains(s, "Zq9xW") {
 			t.Errorf("the join token leaked: %s", s)
 		}
+	}
+}
+
+// TestVersion: version and --version print the build information and
+// need no configuration; -h prints the usage; neither is an error.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		var out, errs bytes.Buffer
+		if err := run(args, strings.NewReader(""), &out, &errs); err != nil {
+			t.Errorf("run(%q): %v", args, err)
+		}
+		if want := "nuxari-agent " + buildinfo.Read().String() + "\n"; out.String() != want || errs.Len() != 0 {
+			t.Errorf("run(%q) printed %q and %q, want %q", args, out.String(), errs.String(), want)
+		}
+		if !strings.Contains(out.String(), runtime.Version()) {
+			t.Errorf("run(%q) does not name the Go version: %q", args, out.String())
+		}
+	}
+	var out bytes.Buffer
+	if err := run([]string{"version", "extra"}, strings.NewReader(""), &out, &out); err == nil || out.Len() != 0 {
+		t.Errorf("version with an argument: %v, %q", err, out.String())
+	}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		var out, errs bytes.Buffer
+		if err := run(args, strings.NewReader(""), &out, &errs); err != nil || !strings.HasPrefix(out.String(), usage) {
+			t.Errorf("run(%q): %v, %q", args, err, out.String())
+		}
+	}
+	var errs bytes.Buffer
+	if err := run([]string{"run", "-h"}, strings.NewReader(""), &out, &errs); err != nil || !strings.Contains(errs.String(), "-config string") {
+		t.Errorf("run -h: %v, %q", err, errs.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -52,10 +53,16 @@ func TestExitCodes(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"help"}, 0, "Usage:", ""},
+		{[]string{"--version"}, 0, "nuxctl ", ""},
+		{[]string{"version"}, 0, runtime.Version(), ""},
+		{[]string{"completion", "bash"}, 0, "# bash completion V2 for nuxctl", ""},
+		{nil, 2, "", "Usage:"},
 		{[]string{"verify", "-h"}, 0, "Usage: nuxctl [global flags] verify FILE", ""},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
-		{[]string{"whoami", "--bogus"}, 2, "", "flag provided but not defined"},
-		{[]string{"whoami"}, 1, "", "not logged in"},
+		{[]string{"whoami", "--bogus"}, 2, "", "unknown flag: --bogus"},
+		{[]string{"whoami"}, 5, "", "not logged in"},
+		{[]string{"whoami", "--json"}, 5, "", "not logged in"},
+		{[]string{"--server", "http://127.0.0.1:1", "--token", "t", "--json", "whoami"}, 1, "", "unavailable"},
 		{[]string{"verify", "missing.json", "--key", "k", "--origin", "o"}, 1, "", "missing.json"},
 	}
 	for _, tt := range tests {
