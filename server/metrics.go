@@ -1,8 +1,9 @@
 package server
 
 import (
-	"runtime/debug"
 	"time"
+
+	"github.com/nuxari/nuxari/internal/buildinfo"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,7 +41,7 @@ func newCollector(s *Server) *collector {
 		jobsEnded:        d("nuxari_jobs_ended_total", "Background jobs ended, by kind and state (succeeded, failed, canceled).", "kind", "state"),
 		agentsConnected:  d("nuxari_agents_connected", "Edge agents with their task stream open."),
 		openStreams:      d("nuxari_open_streams", "Long-lived streams open (agent task streams, health Watch, reflection)."),
-		buildInfo:        d("nuxari_build_info", "The running build: always 1, labelled by version and VCS revision.", "version", "revision"),
+		buildInfo:        d("nuxari_build_info", "The running build: always 1, labelled by version and VCS revision (empty when not recorded).", "version", "revision"),
 	}
 }
 
@@ -89,25 +90,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.agentsConnected, float64(c.s.gw.Connected()))
 	gauge(c.openStreams, float64(c.s.streams.count()))
-	version, revision := buildVersion()
-	gauge(c.buildInfo, 1, version, revision)
-}
-
-// buildVersion returns the main module's version and VCS revision from
-// the build info ("(devel)" and "unknown" when the build recorded none).
-func buildVersion() (version, revision string) {
-	version, revision = "(devel)", "unknown"
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return
-	}
-	if bi.Main.Version != "" {
-		version = bi.Main.Version
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
-			revision = s.Value
-		}
-	}
-	return
+	bi := buildinfo.Read()
+	gauge(c.buildInfo, 1, bi.Version, bi.Revision)
 }
