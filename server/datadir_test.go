@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"connectrpc.com/connect"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
@@ -69,5 +71,28 @@ func TestLooseKeyRefused(t *testing.T) {
 				t.Fatalf("open with %s 0640: %v, want a refusal", f, err)
 			}
 		})
+	}
+}
+
+// TestDataDirInUse: opening a data directory that a running nuxarid
+// holds fails with ErrDataDirInUse, naming the directory and its lock
+// file, and touches nothing of the running server's.
+func TestDataDirInUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs nuxarid")
+	}
+	dir := t.TempDir()
+	p := startProcess(t, dir)
+	s, err := server.Open(server.Config{DataDir: dir, Logger: server.NewLogger(&servertest.SyncBuffer{}, 0)})
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a data directory that another process serves")
+	}
+	want := "data directory " + dir + " is in use by another process (lock file " + filepath.Join(dir, "ledger", "LOCK") + ")"
+	if !errors.Is(err, server.ErrDataDirInUse) || err.Error() != want {
+		t.Fatalf("open: %v\nwant ErrDataDirInUse: %s", err, want)
+	}
+	if _, err := p.clients("").Auth.Login(context.Background(), req(&nuxariv1.LoginRequest{OrgId: "none", Email: "o@example.com", Password: ownerPW})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("the running server after the refused open: %v, want Unauthenticated", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -28,6 +29,39 @@ const (
 	kekFile    = "kek.json" // key-encryption key: a Tink AES-256-GCM keyset
 	ledgerDir  = "ledger"
 )
+
+// keyFiles lists the key files Open loaded or generated.
+type keyFiles struct{ generated, loaded []string }
+
+func (k *keyFiles) add(path string, generated bool) {
+	if generated {
+		k.generated = append(k.generated, absPath(path))
+	} else {
+		k.loaded = append(k.loaded, absPath(path))
+	}
+}
+
+// log says which key files were generated, and that they need a backup:
+// without them the log cannot go on under its verifier key, sealed
+// credentials cannot be opened, and manifests cannot be signed with the
+// key auditors pinned.
+func (k *keyFiles) log(log *slog.Logger) {
+	if len(k.generated) > 0 {
+		log.Warn("generated new keys: back these files up now, they cannot be recreated", slog.Any("files", k.generated))
+	}
+	if len(k.loaded) > 0 {
+		log.Info("loaded keys", slog.Any("files", k.loaded))
+	}
+}
+
+// absPath returns path made absolute for log lines and messages, or path
+// as it is if that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
 
 // writeNew writes a new file with mode 0600, failing if it exists, and
 // syncs it so that a key is never lost after it was first used.
@@ -62,61 +96,62 @@ func readPrivate(path string) ([]byte, error) {
 }
 
 // logSigner loads the log's signing key from dir, generating it on first
-// start.
-func logSigner(dir, logName string) (note.Signer, string, error) {
+// start (generated says so).
+func logSigner(dir, logName string) (s note.Signer, vkey string, generated bool, err error) {
 	path := filepath.Join(dir, logKeyFile)
 	b, err := readPrivate(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		skey, _, gerr := ledger.GenerateSignerKey(rand.Reader, logName)
 		if gerr != nil {
-			return nil, "", gerr
+			return nil, "", false, gerr
 		}
 		if err := writeNew(path, []byte(skey+"\n")); err != nil {
-			return nil, "", fmt.Errorf("write log key: %w", err)
+			return nil, "", false, fmt.Errorf("write log key: %w", err)
 		}
-		b, err = []byte(skey), nil
+		b, err, generated = []byte(skey), nil, true
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("log key: %w", err)
+		return nil, "", false, fmt.Errorf("log key: %w", err)
 	}
-	s, vkey, err := ledger.ParseSignerKey(strings.TrimSpace(string(b)))
+	s, vkey, err = ledger.ParseSignerKey(strings.TrimSpace(string(b)))
 	if err != nil {
-		return nil, "", fmt.Errorf("log key %s: %w", path, err)
+		return nil, "", false, fmt.Errorf("log key %s: %w", path, err)
 	}
 	if s.Name() != logName {
-		return nil, "", fmt.Errorf("log key %s signs for log %q, not %q: the log name cannot change once keys exist", path, s.Name(), logName)
+		return nil, "", false, fmt.Errorf("log key %s signs for log %q, not %q: the log name cannot change once keys exist", path, s.Name(), logName)
 	}
-	return s, vkey, nil
+	return s, vkey, generated, nil
 }
 
 // keyEncryptionKey loads the key-encryption key from dir, generating it on
-// first start. It wraps the per-org keys that seal credentials. A KMS URI
-// replaces this file in production.
-func keyEncryptionKey(dir string) (tink.AEAD, error) {
+// first start (generated says so). It wraps the per-org keys that seal
+// credentials. A KMS URI replaces this file in production.
+func keyEncryptionKey(dir string) (kek tink.AEAD, generated bool, err error) {
 	path := filepath.Join(dir, kekFile)
 	b, err := readPrivate(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		h, gerr := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 		if gerr != nil {
-			return nil, gerr
+			return nil, false, gerr
 		}
 		var buf bytes.Buffer
 		if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := writeNew(path, buf.Bytes()); err != nil {
-			return nil, fmt.Errorf("write key-encryption key: %w", err)
+			return nil, false, fmt.Errorf("write key-encryption key: %w", err)
 		}
-		b, err = buf.Bytes(), nil
+		b, err, generated = buf.Bytes(), nil, true
 	}
 	if err != nil {
-		return nil, fmt.Errorf("key-encryption key: %w", err)
+		return nil, false, fmt.Errorf("key-encryption key: %w", err)
 	}
 	h, err := insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
 	if err != nil {
-		return nil, fmt.Errorf("key-encryption key %s: %w", path, err)
+		return nil, false, fmt.Errorf("key-encryption key %s: %w", path, err)
 	}
-	return aead.New(h)
+	kek, err = aead.New(h)
+	return kek, generated, err
 }
 
 // makePrivateDir creates dir 0700, or tightens an existing one that
@@ -189,8 +224,14 @@ func (p privateFS) MkdirAll(dir string, _ os.FileMode) error {
 	return os.Chmod(dir, 0o700)
 }
 
+// Lock takes the ledger's lock file. A lock that another process holds
+// (fcntl's EAGAIN or EWOULDBLOCK) is reported as ErrDataDirInUse, in an
+// *fs.PathError naming the lock file.
 func (p privateFS) Lock(name string) (io.Closer, error) {
 	c, err := p.FS.Lock(name)
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil, &fs.PathError{Op: "lock", Path: name, Err: ErrDataDirInUse}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,18 @@ import (
 )
 
 // NewLogger returns a JSON logger that adds each request's ID to the lines
-// logged with its context.
+// logged with its context, and writes every time.Duration in Go's form
+// ("1.5s", "250ms") rather than as integer nanoseconds.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDuration})})
+}
+
+// readableDuration writes a duration as its String form.
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 type requestIDHandler struct{ slog.Handler }

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -100,8 +101,14 @@ type Server struct {
 	streams *counter
 }
 
+// ErrDataDirInUse is returned by Open when another process holds the data
+// directory's lock.
+var ErrDataDirInUse = errors.New("in use by another process")
+
 // Open opens the data directory and builds the service. Close releases
-// it.
+// it. Its first log lines say where the data directory is, which key
+// files it generated or loaded (those to back up), and which evidence
+// store it uses.
 func Open(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("server: DataDir is required")
@@ -125,14 +132,18 @@ func Open(cfg Config) (*Server, error) {
 	if err := makePrivateDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	signer, vkey, err := logSigner(cfg.DataDir, cfg.LogName)
+	cfg.Logger.Info("data directory", slog.String("path", absPath(cfg.DataDir)))
+	var keys keyFiles
+	signer, vkey, gen, err := logSigner(cfg.DataDir, cfg.LogName)
 	if err != nil {
 		return nil, err
 	}
-	kek, err := keyEncryptionKey(cfg.DataDir)
+	keys.add(filepath.Join(cfg.DataDir, logKeyFile), gen)
+	kek, gen, err := keyEncryptionKey(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
+	keys.add(filepath.Join(cfg.DataDir, kekFile), gen)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lc := cfg.Ledger
@@ -146,12 +157,25 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	l, err := ledger.Open(lc)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) && errors.Is(err, ErrDataDirInUse) {
+		return nil, fmt.Errorf("data directory %s is %w (lock file %s)", absPath(cfg.DataDir), ErrDataDirInUse, absPath(pe.Path))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
 	gc := cfg.Governance
 	gc.Logger = cfg.Logger
-	if gc.Evidence, err = openEvidence(context.Background(), cfg.DataDir, cfg.Evidence); err != nil {
+	ctx := context.Background()
+	keyFile, gen, err := evidenceKey(ctx, cfg.DataDir, cfg.Evidence, &gc.Evidence)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	if keyFile != "" {
+		keys.add(keyFile, gen)
+	}
+	keys.log(cfg.Logger)
+	if err := evidenceStore(ctx, cfg.DataDir, cfg.Evidence, &gc.Evidence, cfg.Logger); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -376,7 +400,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
-	s.log.Info("serving", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsOn))
+	protocol := "h2c"
+	if tlsOn {
+		protocol = "TLS"
+	}
+	s.log.Info("serving", slog.String("addr", ln.Addr().String()), slog.Bool("tls", tlsOn), slog.String("protocol", protocol))
 	select {
 	case err := <-errc:
 		return err
