@@ -123,7 +123,7 @@ func Open(cfg Config) (*Server, error) {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	if err := checkOrigins(cfg.CORSOrigins); err != nil {
+	if err := CheckCORSOrigins(cfg.CORSOrigins); err != nil {
 		return nil, err
 	}
 	if cfg.Logger == nil {
@@ -294,10 +294,10 @@ func (s *Server) routes() http.Handler {
 	return withRequestInfo(withCORS(s.cfg.CORSOrigins, g))
 }
 
-// checkOrigins refuses a CORS origin that is not "*" or a bare
+// CheckCORSOrigins refuses a CORS origin that is not "*" or a bare
 // scheme://host[:port] of http or https: a browser sends exactly that,
 // so anything else would never match and hide a typo.
-func checkOrigins(origins []string) error {
+func CheckCORSOrigins(origins []string) error {
 	for _, o := range origins {
 		if o == "*" {
 			continue

@@ -98,6 +98,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad variable", nil, "NUXARI_MAX_CONNS=many", "NUXARI_MAX_CONNS"},
 		{"flags that go together", []string{"--tls-cert", "c.pem"}, "", "--tls-cert and --tls-key go together"},
 		{"range", []string{"--password-memory-budget", "0"}, "", "--password-memory-budget must be"},
+		{"bad origin", []string{"--cors-origins", "https://console.example.com,console.example.com"}, "", `--cors-origins: server: CORS origin "console.example.com"`},
+		{"bad origin variable", nil, "NUXARI_CORS_ORIGINS=https://a.example/path", `--cors-origins: server: CORS origin "https://a.example/path"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
