@@ -62,6 +62,9 @@ type Config struct {
 	// Limits bound request bodies of public procedures, connections and
 	// streams.
 	Limits Limits
+	// AcceptRestore lets a restored data directory be served, once the
+	// operator has checked its checkpoints (see ErrRestored).
+	AcceptRestore bool
 	// CORSOrigins are the browser origins (scheme://host[:port]) allowed
 	// to call the API with Connect and gRPC-Web; none (the default) turns
 	// CORS off, so browsers refuse cross-origin calls. "*" allows any
@@ -99,6 +102,9 @@ type Server struct {
 	// gw and streams, set by routes, are read by the metrics collector.
 	gw      *agentgw.Gateway
 	streams *counter
+	// admin serves the admin socket (backup.go) until adminDone.
+	admin     *http.Server
+	adminDone chan struct{}
 }
 
 // ErrDataDirInUse is returned by Open when another process holds the data
@@ -163,6 +169,11 @@ func Open(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
+	restored, err := checkRestored(cfg.DataDir, l, cfg.AcceptRestore, cfg.Logger)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
 	gc := cfg.Governance
 	gc.Logger = cfg.Logger
 	ctx := context.Background()
@@ -205,6 +216,11 @@ func Open(cfg Config) (*Server, error) {
 	reg.MustRegister(s.openConns, s.refusals)
 	s.handler = s.routes()
 	reg.MustRegister(newCollector(s), collectors.NewBuildInfoCollector())
+	if err := restored(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.serveAdmin()
 	return s, nil
 }
 
@@ -423,6 +439,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Close closes the ledger: pending appends finish or fail, none is lost
 // once acknowledged.
 func (s *Server) Close() error {
+	s.closeAdmin()
 	s.closeStreams()
 	s.svc.Close()
 	s.kek = nil

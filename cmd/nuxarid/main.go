@@ -115,7 +115,7 @@ the environment.`,
 	}
 	serveCmd.Flags().AddFlagSet(serveSet)
 	serveCmd.Flags().SortFlags = false
-	root.AddCommand(serveCmd, newBootstrap(), newVersion(info))
+	root.AddCommand(serveCmd, newBootstrap(), newBackup(), newRestore(), newVersion(info))
 	return root
 }
 

@@ -55,6 +55,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "TLS certificate file (PEM); without it the listener speaks h2c")
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
+	fs.BoolVar(&cfg.AcceptRestore, "accept-restore", false, "serve a data directory restored from a backup, once each org's newest checkpoint has been checked against those handed out (see 'nuxarid restore --help')")
 	fs.StringSliceVar(&cfg.CORSOrigins, "cors-origins", nil, "browser origins (scheme://host[:port], comma-separated, or *) allowed to call the API with Connect and gRPC-Web; none: CORS off")
 	fs.BoolVar(&cfg.Governance.SignupDisabled, "disable-signup", false, "turn off self-service org sign-up (use 'nuxarid bootstrap')")
 	fs.DurationVar(&cfg.Governance.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a login session")
