@@ -1,12 +1,14 @@
 // Package domaintest is the fixture of the governance features' unit
 // tests: an org-scoped store over a real ledger in a temp dir, a core.Env
 // on a fake clock, a throttle with cheap password hashes, and principals
-// for the tests' callers. No server runs.
+// for the tests' callers; tests read an org's events back from the
+// ledger (Events). No server runs.
 package domaintest
 
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/nuxari/nuxari/governance/throttle"
 	"github.com/nuxari/nuxari/internal/fakeclock"
 	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/leaf"
 	"golang.org/x/time/rate"
 )
 
@@ -90,4 +93,55 @@ func Principal(org, userID string, role rbac.Role) *core.Principal {
 // Ctx is a request context with a source address and a request ID.
 func Ctx() context.Context {
 	return core.WithRequestInfo(context.Background(), core.RequestInfo{ID: "req-1", Source: "192.0.2.1"})
+}
+
+// Event is one event of an org's log, as read back by Events.
+type Event struct {
+	Index   uint64
+	Type    string          `json:"type"`
+	Actor   string          `json:"actor"`
+	Subject string          `json:"subject"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// Events returns every event of org's log that is durable, in log order,
+// read from the ledger directly (not through a feature).
+func (f *Fixture) Events(t testing.TB, org string) []Event {
+	t.Helper()
+	log := f.Org(t, org).Log()
+	n, err := log.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Event
+	if err := log.Leaves(context.Background(), 0, n, func(lf ledger.Leaf) error {
+		l, err := leaf.Parse(lf.Bytes)
+		if err != nil {
+			return err
+		}
+		if l.Org != org {
+			t.Errorf("leaf %d of org %s names org %s", lf.Index, org, l.Org)
+		}
+		e := Event{Index: lf.Index}
+		if err := json.Unmarshal(l.Event, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// EventsOfType returns the events of org's log of type typ.
+func (f *Fixture) EventsOfType(t testing.TB, org, typ string) []Event {
+	t.Helper()
+	var out []Event
+	for _, e := range f.Events(t, org) {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
 }
