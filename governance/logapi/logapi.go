@@ -58,6 +58,8 @@ type Service struct {
 	cfg     Config
 	reads   *orgLimiter
 	appends *orgLimiter
+	// scanLimit is listScanLimit; tests lower it.
+	scanLimit int
 }
 
 // New returns the feature over env.
@@ -71,7 +73,10 @@ func New(env *core.Env, cfg Config) *Service {
 	if cfg.OrgConcurrentAppends <= 0 {
 		cfg.OrgConcurrentAppends = DefaultOrgConcurrentAppends
 	}
-	return &Service{env: env, cfg: cfg, reads: newOrgLimiter(cfg.OrgConcurrentReads), appends: newOrgLimiter(cfg.OrgConcurrentAppends)}
+	return &Service{
+		env: env, cfg: cfg, reads: newOrgLimiter(cfg.OrgConcurrentReads), appends: newOrgLimiter(cfg.OrgConcurrentAppends),
+		scanLimit: listScanLimit,
+	}
 }
 
 // Checkpoint is a signed tree head; see ledger.Checkpoint.
@@ -266,7 +271,7 @@ func (s *Service) ListEvents(ctx context.Context, p *core.Principal, f EventFilt
 	stop := errors.New("stop")
 	done := false
 	err = o.Log().Leaves(ctx, min(start, total), total, func(lf ledger.Leaf) error {
-		if len(out) == n || scanned == listScanLimit {
+		if len(out) == n || scanned == s.scanLimit {
 			return stop
 		}
 		e, err := DecodeEvent(lf)

@@ -109,18 +109,21 @@ func Ctx() context.Context {
 }
 
 // Event is an event as read back from an org's log: the leaf's "event"
-// member, with the leaf's time.
+// member, with the leaf's index and time. Data is its data decoded, Raw
+// the same data as stored.
 type Event struct {
-	Type      string         `json:"type"`
-	Actor     string         `json:"actor"`
-	Subject   string         `json:"subject"`
-	Data      map[string]any `json:"data"`
-	RequestID string         `json:"request_id"`
-	Time      time.Time      `json:"-"`
+	Index     uint64          `json:"-"`
+	Type      string          `json:"type"`
+	Actor     string          `json:"actor"`
+	Subject   string          `json:"subject"`
+	Data      map[string]any  `json:"-"`
+	Raw       json.RawMessage `json:"data"`
+	RequestID string          `json:"request_id"`
+	Time      time.Time       `json:"-"`
 }
 
-// Events returns every event of o's log in order; none if the org has no
-// log.
+// Events returns every durable event of o's log in order, read from the
+// ledger directly (not through a feature); none if the org has no log.
 func Events(t testing.TB, o store.Org) []Event {
 	t.Helper()
 	size, err := o.Log().Size()
@@ -136,16 +139,41 @@ func Events(t testing.TB, o store.Org) []Event {
 		if err != nil {
 			return err
 		}
-		var ev Event
+		if l.Org != o.ID() {
+			t.Errorf("leaf %d of org %s names org %s", lf.Index, o.ID(), l.Org)
+		}
+		ev := Event{Index: lf.Index, Time: l.Time}
 		if err := json.Unmarshal(l.Event, &ev); err != nil {
 			return err
 		}
-		ev.Time = l.Time
+		if len(ev.Raw) > 0 {
+			if err := json.Unmarshal(ev.Raw, &ev.Data); err != nil {
+				return err
+			}
+		}
 		out = append(out, ev)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// Events returns every durable event of org's log (see Events).
+func (f *Fixture) Events(t testing.TB, org string) []Event {
+	t.Helper()
+	return Events(t, f.Org(t, org))
+}
+
+// EventsOfType returns the events of org's log of type typ.
+func (f *Fixture) EventsOfType(t testing.TB, org, typ string) []Event {
+	t.Helper()
+	var out []Event
+	for _, e := range f.Events(t, org) {
+		if e.Type == typ {
+			out = append(out, e)
+		}
 	}
 	return out
 }
