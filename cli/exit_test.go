@@ -165,3 +165,25 @@ func TestCollectWaitOffline(t *testing.T) {
 		t.Errorf("the task after the timeout:\n%s", r.stdout)
 	}
 }
+
+// TestExportWaitFailed: an export that ends failed makes 'evidence export
+// --wait' exit 6 after printing it. The server's package store is broken
+// under it (its directory replaced by a file), so the export fails for
+// real.
+func TestExportWaitFailed(t *testing.T) {
+	srv := startServer(t)
+	h := newHarness(t)
+	h.ok(ownerPassword+"\n", "--server", srv.URL, "signup", "--org", "acme", "--email", "owner@acme.test")
+	h.ok(ownerPassword+"\n", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
+	store := filepath.Join(srv.DataDir, "evidence")
+	if err := os.RemoveAll(store); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(store, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := h.fails(cli.ExitFailed, []string{"waiting for export ", " failed: "}, "", "evidence", "export", "--wait", "--timeout", "1m")
+	if !strings.Contains(r.stdout, "failed") {
+		t.Errorf("the failed export is not printed:\n%s", r.stdout)
+	}
+}
