@@ -34,6 +34,14 @@ run: ## Run nuxarid on its embedded defaults (data in ./nuxari-data).
 build: ## Build nuxarid and nuxctl into ./bin.
 	$(GO) build -o bin/ ./cmd/...
 
+IMAGE_DIR   ?= bin/image
+IMAGE_TAG   ?= dev
+IMAGE_ARCH  ?= $(shell $(GO) env GOARCH)
+
+.PHONY: image
+image: ## Build the nuxarid and nuxari-agent container images into bin/image (no daemon or registry needed).
+	$(GO) run ./deploy/mkimage -out $(IMAGE_DIR) -tag $(IMAGE_TAG) -arch $(IMAGE_ARCH)
+
 $(STATICCHECK):
 	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 $(BUF):
