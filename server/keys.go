@@ -21,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/sealing"
 )
 
 // File names inside the data directory.
@@ -146,12 +147,11 @@ func keyEncryptionKey(dir string) (kek tink.AEAD, generated bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("key-encryption key: %w", err)
 	}
-	h, err := insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
+	kek, err = sealing.LocalKEK(b)
 	if err != nil {
 		return nil, false, fmt.Errorf("key-encryption key %s: %w", path, err)
 	}
-	kek, err = aead.New(h)
-	return kek, generated, err
+	return kek, generated, nil
 }
 
 // makePrivateDir creates dir 0700, or tightens an existing one that
