@@ -29,6 +29,7 @@ var features = map[string][]string{
 var shared = []string{
 	"governance/core", "governance/errs", "governance/store", "governance/jobs", "governance/throttle",
 	"governance/rbac", "governance/token", "governance/password", "governance/ratelimit", "governance/jcs",
+	"governance/sealing",
 }
 
 // TestFeatureLayering checks the imports of the domain's packages (test

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/nuxari/nuxari/ledger"
-	"github.com/nuxari/nuxari/sealing"
+	"github.com/nuxari/nuxari/governance/sealing"
 )
 
 // File names inside the data directory.

@@ -20,7 +20,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/mac"
 
 	"github.com/nuxari/nuxari/internal/secret"
-	"github.com/nuxari/nuxari/sealing"
+	"github.com/nuxari/nuxari/governance/sealing"
 )
 
 // canary is a credential no output may ever show.

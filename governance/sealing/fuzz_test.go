@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/nuxari/nuxari/sealing"
+	"github.com/nuxari/nuxari/governance/sealing"
 )
 
 // FuzzOpen opens arbitrary bytes with a keyring of two keys, one of them
