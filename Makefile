@@ -102,5 +102,12 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 test: lint unit fuzz ## Everything CI runs: lint, all tests, fuzz smoke.
 
 .PHONY: bench
-bench: ## Run the benchmarks (BENCHTIME=1x by default; see bench/RESULTS.md).
+bench: ## Run the benchmarks (BENCHTIME=1x by default; see bench/RESULTS.md), then bench-rpc.
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -timeout 60m ./bench/ ./ledger/
+	$(MAKE) --no-print-directory bench-rpc
+
+RPC_FLAGS   ?= --duration 10s
+
+.PHONY: bench-rpc
+bench-rpc: ## Load an in-process nuxarid over RPC with bench/cmd/nuxload (flags: RPC_FLAGS); record the figures in bench/RESULTS.md.
+	$(GO) run ./bench/cmd/nuxload $(RPC_FLAGS) --record bench/RESULTS.md
