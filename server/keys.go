@@ -20,8 +20,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/governance/sealing"
+	"github.com/nuxari/nuxari/ledger"
 )
 
 // File names inside the data directory.

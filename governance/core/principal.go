@@ -3,8 +3,10 @@ package core
 import (
 	"context"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nuxari/nuxari/governance/errs"
+	"github.com/nuxari/nuxari/governance/jcs"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/store"
 )
@@ -118,6 +120,50 @@ type Event struct {
 	Data      any    `json:"data,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
 }
+
+// MarshalCanonicalJSON writes the event's RFC 8785 form in one pass: its
+// data canonicalized once (or copied, when it is jcs.Canonical already),
+// its members in their canonical order. Every event the domain commits
+// is encoded here (store.Org.Commit calls jcs.Marshal), so it equals what
+// jcs.Marshal makes of the event's JSON encoding (TestEventCanonical); a
+// string that is not valid UTF-8 takes that slower path.
+func (e Event) MarshalCanonicalJSON() ([]byte, error) {
+	for _, s := range [...]string{e.Type, e.Actor, e.Subject, e.RequestID} {
+		if !utf8.ValidString(s) {
+			return jcs.Marshal(plainEvent(e))
+		}
+	}
+	var data []byte
+	if e.Data != nil {
+		var err error
+		if data, err = jcs.Marshal(e.Data); err != nil {
+			return nil, err
+		}
+	}
+	b := make([]byte, 0, 48+len(e.Type)+len(e.Actor)+len(e.Subject)+len(e.RequestID)+len(data))
+	// The members in canonical order: actor, data, request_id, subject,
+	// type.
+	b = append(b, `{"actor":`...)
+	b = jcs.AppendString(b, e.Actor)
+	if e.Data != nil {
+		b = append(b, `,"data":`...)
+		b = append(b, data...)
+	}
+	if e.RequestID != "" {
+		b = append(b, `,"request_id":`...)
+		b = jcs.AppendString(b, e.RequestID)
+	}
+	if e.Subject != "" {
+		b = append(b, `,"subject":`...)
+		b = jcs.AppendString(b, e.Subject)
+	}
+	b = append(b, `,"type":`...)
+	b = jcs.AppendString(b, e.Type)
+	return append(b, '}'), nil
+}
+
+// plainEvent is Event without its methods: encoding/json's view of it.
+type plainEvent Event
 
 // NewEvent returns an event of ctx's request.
 func NewEvent(ctx context.Context, typ, actor, subject string, data any) Event {

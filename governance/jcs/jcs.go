@@ -73,6 +73,12 @@ func Canonicalize(data []byte) ([]byte, error) {
 // [ErrInvalid], and also the encoding/json error when there is one (for
 // example a NaN, which JSON cannot represent).
 func Marshal(v any) ([]byte, error) {
+	switch m := v.(type) {
+	case Canonical:
+		return bytes.Clone(m), nil
+	case Marshaler:
+		return m.MarshalCanonicalJSON()
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -81,6 +87,34 @@ func Marshal(v any) ([]byte, error) {
 	}
 	return Canonicalize(buf.Bytes())
 }
+
+// Canonical is JSON text already in canonical form, as Marshal or
+// Canonicalize returned it. Marshal copies it as it is, and encoding/json
+// embeds it verbatim (like json.RawMessage), so a value canonicalized once
+// is not parsed again.
+type Canonical []byte
+
+// MarshalJSON returns c.
+func (c Canonical) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		return []byte("null"), nil
+	}
+	return c, nil
+}
+
+// Marshaler is a value that writes its own canonical form, with
+// AppendString for its strings, rather than have Marshal encode it and
+// parse the result again. Its output MUST equal what Marshal would
+// produce for the value's JSON encoding: a type implementing it tests
+// that.
+type Marshaler interface {
+	MarshalCanonicalJSON() ([]byte, error)
+}
+
+// AppendString appends s to b as a JSON string in canonical form. s MUST
+// be valid UTF-8 (utf8.ValidString): Marshal would replace invalid bytes,
+// which AppendString does not.
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }
 
 // A node is one parsed JSON value. Scalars are kept as their canonical
 // text; arrays and objects keep their children.

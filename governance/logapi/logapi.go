@@ -360,7 +360,7 @@ func (s *Service) AppendEvents(ctx context.Context, p *core.Principal, evs []New
 		if len(b) > MaxCustomEventSize {
 			return nil, Checkpoint{}, core.Invalid("events[%d].data is %d bytes as canonical JSON, limit %d", i, len(b), MaxCustomEventSize)
 		}
-		ev := core.NewEvent(ctx, e.Type, p.Actor(), "", json.RawMessage(b))
+		ev := core.NewEvent(ctx, e.Type, p.Actor(), "", jcs.Canonical(b))
 		if e.IdempotencyKey != "" {
 			// A retry must build the same event: no per-request ID.
 			ev.RequestID = ""

@@ -19,8 +19,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/mac"
 
-	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/governance/sealing"
+	"github.com/nuxari/nuxari/internal/secret"
 )
 
 // canary is a credential no output may ever show.
