@@ -31,41 +31,14 @@ import (
 // env is one test's domain: agents, with the orgs and sessions features
 // for the people who manage them.
 type env struct {
-	f      *domaintest.Fixture
+	*domaintest.People
 	agents *agents.Service
-	orgs   *orgs.Service
-	sess   *sessions.Service
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	f := domaintest.New(t)
-	th := f.Throttle()
-	sess := sessions.New(f.Env, sessions.Config{}, th)
-	return &env{f: f, agents: agents.New(f.Env, th), orgs: orgs.New(f.Env, orgs.Config{}, th, sess), sess: sess}
-}
-
-// org creates org id and returns a principal of its owner.
-func (e *env) org(t *testing.T, id string) *core.Principal {
-	t.Helper()
-	_, owner, err := e.orgs.CreateOrg(domaintest.Ctx(), orgs.NewOrg{
-		ID: id, OwnerEmail: "owner@" + id + ".example", OwnerPassword: secret.New("owner password 1"),
-	}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return domaintest.Principal(id, owner.UserID, rbac.Owner)
-}
-
-// member adds a member of role to owner's org and returns a principal
-// of theirs.
-func (e *env) member(t *testing.T, owner *core.Principal, email string, role rbac.Role) *core.Principal {
-	t.Helper()
-	m, _, err := e.orgs.AddMember(domaintest.Ctx(), owner, orgs.NewMember{Email: email, Role: role})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return domaintest.Principal(owner.Org, m.UserID, role)
+	p := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
+	return &env{People: p, agents: agents.New(p.F.Env, p.Throttle)}
 }
 
 func (e *env) join(t *testing.T, p *core.Principal, ttl time.Duration) (secret.String, agents.JoinToken) {
@@ -121,17 +94,15 @@ func (e *env) token(t *testing.T, a *agent) secret.String {
 	return tok
 }
 
-var errUnauth = errs.New(errs.Unauthenticated, "test: refused")
-
 // auth authenticates an agent's access token as the wiring does: its
-// hash, looked up in the org the token names.
+// hash, looked up in the org the token names (a person's token: Auth).
 func (e *env) auth(t *testing.T, tok secret.String) (*core.Principal, error) {
 	t.Helper()
 	kind, org, hash, err := token.Parse(tok.Reveal())
 	if err != nil || kind != token.Agent {
 		t.Fatalf("not an agent token: %v", err)
 	}
-	return e.agents.Authenticate(domaintest.Ctx(), e.f.Org(t, org), hex.EncodeToString(hash[:]), errUnauth)
+	return e.agents.Authenticate(domaintest.Ctx(), e.F.Org(t, org), hex.EncodeToString(hash[:]), domaintest.ErrUnauth)
 }
 
 // principal authenticates a fresh access token of a.
@@ -144,19 +115,12 @@ func (e *env) principal(t *testing.T, a *agent) *core.Principal {
 	return p
 }
 
-func wantKind(t *testing.T, err, kind error, what string) {
-	t.Helper()
-	if !errors.Is(err, kind) {
-		t.Fatalf("%s: got %v, want a %v error", what, err, kind)
-	}
-}
-
 // events returns org's events of typ: their data, with the actor and
 // subject as "_actor" and "_subject".
 func (e *env) events(t *testing.T, org, typ string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	for _, ev := range e.f.EventsOfType(t, org, typ) {
+	for _, ev := range e.F.EventsOfType(t, org, typ) {
 		d := map[string]any{}
 		if len(ev.Raw) > 0 {
 			if err := json.Unmarshal(ev.Raw, &d); err != nil {
@@ -169,20 +133,20 @@ func (e *env) events(t *testing.T, org, typ string) []map[string]any {
 	return out
 }
 
-func (e *env) count(t *testing.T, org, typ string) int { return len(e.f.EventsOfType(t, org, typ)) }
+func (e *env) count(t *testing.T, org, typ string) int { return len(e.F.EventsOfType(t, org, typ)) }
 
 func TestJoinTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
-	owner := e.org(t, "acme")
-	other := e.org(t, "globex")
+	owner := e.CreateOrg(t, "acme")
+	other := e.CreateOrg(t, "globex")
 
 	for _, ttl := range []time.Duration{-time.Minute, time.Minute - time.Second, agents.MaxJoinTokenTTL + time.Second} {
 		_, _, err := e.agents.CreateJoinToken(ctx, owner, ttl)
-		wantKind(t, err, errs.InvalidArgument, fmt.Sprintf("ttl %s", ttl))
+		domaintest.WantKind(t, fmt.Sprintf("ttl %s", ttl), err, errs.InvalidArgument)
 	}
-	now := e.f.Clock.Now()
+	now := e.F.Clock.Now()
 	tok1, j1 := e.join(t, owner, 0)
 	_, j2 := e.join(t, owner, agents.MaxJoinTokenTTL)
 	_, j3 := e.join(t, owner, time.Minute)
@@ -225,31 +189,31 @@ func TestJoinTokens(t *testing.T) {
 	}
 
 	// Another org cannot revoke acme's token; a malformed ID is refused.
-	wantKind(t, e.agents.RevokeJoinToken(ctx, other, j1.ID), errs.NotFound, "globex revokes acme's join token")
-	wantKind(t, e.agents.RevokeJoinToken(ctx, owner, "NOT-AN-ID"), errs.InvalidArgument, "malformed ID")
-	wantKind(t, e.agents.RevokeJoinToken(ctx, owner, strings.Repeat("0", 24)), errs.NotFound, "unknown ID")
+	domaintest.WantKind(t, "globex revokes acme's join token", e.agents.RevokeJoinToken(ctx, other, j1.ID), errs.NotFound)
+	domaintest.WantKind(t, "malformed ID", e.agents.RevokeJoinToken(ctx, owner, "NOT-AN-ID"), errs.InvalidArgument)
+	domaintest.WantKind(t, "unknown ID", e.agents.RevokeJoinToken(ctx, owner, strings.Repeat("0", 24)), errs.NotFound)
 	if err := e.agents.RevokeJoinToken(ctx, owner, j1.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.events(t, "acme", ec.AgentJoinTokenRevoked); len(got) != 1 || got[0]["_subject"] != "jointoken:"+j1.ID {
 		t.Fatalf("revoked events: %v", got)
 	}
-	wantKind(t, e.agents.RevokeJoinToken(ctx, owner, j1.ID), errs.NotFound, "revoke twice")
+	domaintest.WantKind(t, "revoke twice", e.agents.RevokeJoinToken(ctx, owner, j1.ID), errs.NotFound)
 	if got := list(owner); slices.Contains(got, j1.ID) || len(got) != 2 {
 		t.Fatalf("listed after revocation: %v", got)
 	}
 	// A revoked token enrols nothing.
 	pub, _ := newKey(t)
 	_, _, err = e.agents.Enroll(ctx, tok1, pub, "host")
-	wantKind(t, err, errs.Unauthenticated, "enrol with a revoked token")
+	domaintest.WantKind(t, "enrol with a revoked token", err, errs.Unauthenticated)
 }
 
 func TestEnroll(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
-	owner := e.org(t, "acme")
-	e.org(t, "globex")
+	owner := e.CreateOrg(t, "acme")
+	e.CreateOrg(t, "globex")
 
 	join, jt := e.join(t, owner, 0)
 	pub, _ := newKey(t)
@@ -258,7 +222,7 @@ func TestEnroll(t *testing.T) {
 		t.Fatalf("enrol: %q %q %v", org, id, err)
 	}
 	a, err := e.agents.GetAgent(ctx, owner, id)
-	if err != nil || a.ID != id || a.State != agents.AgentActive || a.Hostname != "web-1.example" || !bytes.Equal(a.PublicKey, pub) || !a.Enrolled.Equal(e.f.Clock.Now()) {
+	if err != nil || a.ID != id || a.State != agents.AgentActive || a.Hostname != "web-1.example" || !bytes.Equal(a.PublicKey, pub) || !a.Enrolled.Equal(e.F.Clock.Now()) {
 		t.Fatalf("agent: %+v %v", a, err)
 	}
 	got := e.events(t, "acme", ec.AgentEnrolled)
@@ -268,7 +232,7 @@ func TestEnroll(t *testing.T) {
 	// The token is burned by its first use.
 	pub2, _ := newKey(t)
 	_, _, err = e.agents.Enroll(ctx, join, pub2, "web-2.example")
-	wantKind(t, err, errs.Unauthenticated, "second use of a join token")
+	domaintest.WantKind(t, "second use of a join token", err, errs.Unauthenticated)
 	if jts, _, _ := e.agents.ListJoinTokens(ctx, owner, 0, ""); len(jts) != 0 {
 		t.Fatalf("join tokens left: %v", jts)
 	}
@@ -282,7 +246,7 @@ func TestEnroll(t *testing.T) {
 	fbody := strings.SplitN(fresh.Reveal(), ".", 3)[2]
 	for _, bad := range []string{"", "nxj", "nxj.acme.short", "nxg.acme." + fbody, "nxs.acme." + fbody, "nxj.globex." + fbody, "nxj.nosuch." + fbody, "nxj.acme." + body} {
 		_, _, err := e.agents.Enroll(ctx, secret.New(bad), pub2, "h")
-		wantKind(t, err, errs.Unauthenticated, fmt.Sprintf("enrol with %q", bad))
+		domaintest.WantKind(t, fmt.Sprintf("enrol with %q", bad), err, errs.Unauthenticated)
 	}
 	// None of those used the fresh token up.
 	if _, _, err := e.agents.Enroll(ctx, fresh, pub2, "web-2.example"); err != nil {
@@ -294,14 +258,14 @@ func TestEnroll(t *testing.T) {
 	refused := func(what, reason string, join secret.String, pub []byte, host string, kind error) {
 		t.Helper()
 		_, _, err := e.agents.Enroll(ctx, join, pub, host)
-		wantKind(t, err, kind, what)
+		domaintest.WantKind(t, what, err, kind)
 		refusals++
 		got := e.events(t, "acme", ec.AgentEnrolRefused)
 		if len(got) != refusals || got[refusals-1]["reason"] != reason || got[refusals-1]["_actor"] != ec.Anonymous {
 			t.Fatalf("%s: refusal events %v, want reason %q", what, got, reason)
 		}
 		_, _, err = e.agents.Enroll(ctx, join, pub2, "web-3.example")
-		wantKind(t, err, errs.Unauthenticated, what+", then a good attempt")
+		domaintest.WantKind(t, what+", then a good attempt", err, errs.Unauthenticated)
 		if n := len(e.events(t, "acme", ec.AgentEnrolRefused)); n != refusals {
 			t.Fatalf("%s: a used-up token's attempt recorded another refusal", what)
 		}
@@ -313,7 +277,7 @@ func TestEnroll(t *testing.T) {
 	j, _ = e.join(t, owner, 0)
 	refused("control character in hostname", "bad_hostname", j, pub2, "a\nb", errs.InvalidArgument)
 	j, _ = e.join(t, owner, time.Minute)
-	e.f.Clock.Advance(time.Minute)
+	e.F.Clock.Advance(time.Minute)
 	refused("expired", "expired", j, pub2, "h", errs.Unauthenticated)
 	if n := e.count(t, "acme", ec.AgentEnrolled); n != 2 {
 		t.Fatalf("%d enrolments, want 2", n)
@@ -327,14 +291,14 @@ func TestEnrollNeedsTheCreatorsAuthority(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
-	owner := e.org(t, "acme")
+	owner := e.CreateOrg(t, "acme")
 	pub, _ := newKey(t)
 
 	refusals := 0
 	refused := func(what string, join secret.String, reason string) {
 		t.Helper()
 		_, _, err := e.agents.Enroll(ctx, join, pub, "h")
-		wantKind(t, err, errs.Unauthenticated, what)
+		domaintest.WantKind(t, what, err, errs.Unauthenticated)
 		refusals++
 		got := e.events(t, "acme", ec.AgentEnrolRefused)
 		if len(got) != refusals || got[refusals-1]["reason"] != reason {
@@ -348,15 +312,15 @@ func TestEnrollNeedsTheCreatorsAuthority(t *testing.T) {
 		}
 	}
 
-	admin := e.member(t, owner, "admin@acme.example", rbac.Admin)
+	admin := e.AddMember(t, owner, "admin@acme.example", rbac.Admin)
 	demoted, _ := e.join(t, admin, 0)
 	kept, _ := e.join(t, admin, 0)
-	if _, err := e.orgs.SetMemberRole(ctx, owner, admin.UserID, rbac.Auditor); err != nil {
+	if _, err := e.Orgs.SetMemberRole(ctx, owner, admin.UserID, rbac.Auditor); err != nil {
 		t.Fatal(err)
 	}
 	refused("creator demoted", demoted, "creator_lacks_permission")
 	// Promoted again, the creator's other token works.
-	if _, err := e.orgs.SetMemberRole(ctx, owner, admin.UserID, rbac.Admin); err != nil {
+	if _, err := e.Orgs.SetMemberRole(ctx, owner, admin.UserID, rbac.Admin); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := e.agents.Enroll(ctx, kept, pub, "h"); err != nil {
@@ -364,16 +328,16 @@ func TestEnrollNeedsTheCreatorsAuthority(t *testing.T) {
 	}
 
 	removed, _ := e.join(t, admin, 0)
-	if err := e.orgs.RemoveMember(ctx, owner, admin.UserID); err != nil {
+	if err := e.Orgs.RemoveMember(ctx, owner, admin.UserID); err != nil {
 		t.Fatal(err)
 	}
 	refused("creator removed", removed, "creator_removed")
 
 	// Made with an API token.
-	admin2 := e.member(t, owner, "admin2@acme.example", rbac.Admin)
+	admin2 := e.AddMember(t, owner, "admin2@acme.example", rbac.Admin)
 	viaToken := func() (*core.Principal, string) {
 		t.Helper()
-		at, _, err := e.sess.CreateAPIToken(ctx, admin2, "ci", rbac.Admin, time.Hour)
+		at, _, err := e.Sessions.CreateAPIToken(ctx, admin2, "ci", rbac.Admin, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,19 +350,19 @@ func TestEnrollNeedsTheCreatorsAuthority(t *testing.T) {
 	if jt.CreatedBy != "token:"+tid {
 		t.Fatalf("created by %q", jt.CreatedBy)
 	}
-	if err := e.sess.RevokeAPIToken(ctx, owner, tid); err != nil {
+	if err := e.Sessions.RevokeAPIToken(ctx, owner, tid); err != nil {
 		t.Fatal(err)
 	}
 	refused("creator's API token revoked", revoked, "creator_removed")
 
 	tp, _ = viaToken()
 	expired, _ := e.join(t, tp, 2*time.Hour)
-	e.f.Clock.Advance(time.Hour)
+	e.F.Clock.Advance(time.Hour)
 	refused("creator's API token expired", expired, "creator_lacks_permission")
 
 	// A token whose role lacks the permission (made by a tool: the API
 	// refuses such a call before the domain sees it).
-	ro, _, err := e.sess.CreateAPIToken(ctx, admin2, "ro", rbac.Readonly, time.Hour)
+	ro, _, err := e.Sessions.CreateAPIToken(ctx, admin2, "ro", rbac.Readonly, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,11 +374,11 @@ func TestEnrollNeedsTheCreatorsAuthority(t *testing.T) {
 	// Demoting the token's creator revokes it, for good.
 	tp, _ = viaToken()
 	uncovered, _ := e.join(t, tp, 0)
-	if _, err := e.orgs.SetMemberRole(ctx, owner, admin2.UserID, rbac.Auditor); err != nil {
+	if _, err := e.Orgs.SetMemberRole(ctx, owner, admin2.UserID, rbac.Auditor); err != nil {
 		t.Fatal(err)
 	}
 	refused("creator of the API token demoted", uncovered, "creator_removed")
-	if _, err := e.orgs.SetMemberRole(ctx, owner, admin2.UserID, rbac.Admin); err != nil {
+	if _, err := e.Orgs.SetMemberRole(ctx, owner, admin2.UserID, rbac.Admin); err != nil {
 		t.Fatal(err)
 	}
 	tp, _ = viaToken()
@@ -428,17 +392,17 @@ func TestAgentTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
-	owner := e.org(t, "acme")
+	owner := e.CreateOrg(t, "acme")
 	a := e.enroll(t, owner)
 	b := e.enroll(t, owner)
 	tokB := e.token(t, b)
 
 	ch, exp, err := e.agents.Challenge(ctx, a.org, a.id)
-	if err != nil || len(ch) != 32 || !exp.Equal(e.f.Clock.Now().Add(agents.ChallengeTTL)) {
+	if err != nil || len(ch) != 32 || !exp.Equal(e.F.Clock.Now().Add(agents.ChallengeTTL)) {
 		t.Fatalf("challenge: %x %s %v", ch, exp, err)
 	}
 	tok, texp, err := e.agents.AgentToken(ctx, a.org, a.id, ch, ed25519.Sign(a.key, agentsig.TokenRequest(a.org, a.id, ch)))
-	if err != nil || !texp.Equal(e.f.Clock.Now().Add(agents.AgentTokenTTL)) {
+	if err != nil || !texp.Equal(e.F.Clock.Now().Add(agents.AgentTokenTTL)) {
 		t.Fatalf("agent token: %s %v", texp, err)
 	}
 	p, err := e.auth(t, tok)
@@ -453,7 +417,7 @@ func TestAgentTokens(t *testing.T) {
 	}
 	// The challenge answered is used up.
 	_, _, err = e.agents.AgentToken(ctx, a.org, a.id, ch, ed25519.Sign(a.key, agentsig.TokenRequest(a.org, a.id, ch)))
-	wantKind(t, err, errs.Unauthenticated, "a challenge answered twice")
+	domaintest.WantKind(t, "a challenge answered twice", err, errs.Unauthenticated)
 
 	// Wrong signatures are refused, and use up the challenge.
 	_, otherKey := newKey(t)
@@ -469,7 +433,7 @@ func TestAgentTokens(t *testing.T) {
 		{"signed for another org", func(ch []byte) []byte { return ed25519.Sign(a.key, agentsig.TokenRequest("globex", a.id, ch)) }},
 		{"signed over the raw challenge", func(ch []byte) []byte { return ed25519.Sign(a.key, ch) }},
 		{"evidence signature", func(ch []byte) []byte {
-			return ed25519.Sign(a.key, agentsig.Evidence(a.org, a.id, "t1", "users", "", e.f.Clock.Now(), ch, nil))
+			return ed25519.Sign(a.key, agentsig.Evidence(a.org, a.id, "t1", "users", "", e.F.Clock.Now(), ch, nil))
 		}},
 	} {
 		ch, _, err := e.agents.Challenge(ctx, a.org, a.id)
@@ -477,23 +441,23 @@ func TestAgentTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _, err = e.agents.AgentToken(ctx, a.org, a.id, ch, c.sign(ch))
-		wantKind(t, err, errs.Unauthenticated, c.name)
+		domaintest.WantKind(t, c.name, err, errs.Unauthenticated)
 		_, _, err = e.agents.AgentToken(ctx, a.org, a.id, ch, ed25519.Sign(a.key, agentsig.TokenRequest(a.org, a.id, ch)))
-		wantKind(t, err, errs.Unauthenticated, c.name+", then the right signature")
+		domaintest.WantKind(t, c.name+", then the right signature", err, errs.Unauthenticated)
 	}
 	// Another agent's challenge, another org, unknown agents.
 	chB, _, _ := e.agents.Challenge(ctx, b.org, b.id)
 	_, _, err = e.agents.AgentToken(ctx, a.org, a.id, chB, ed25519.Sign(a.key, agentsig.TokenRequest(a.org, a.id, chB)))
-	wantKind(t, err, errs.Unauthenticated, "another agent's challenge")
+	domaintest.WantKind(t, "another agent's challenge", err, errs.Unauthenticated)
 	for _, c := range []struct{ org, id string }{{"globex", a.id}, {"acme", "gnosuchagent0000"}, {"acme", "NOT AN ID"}, {"bad/org", a.id}} {
 		_, _, err := e.agents.Challenge(ctx, c.org, c.id)
-		wantKind(t, err, errs.Unauthenticated, fmt.Sprintf("challenge for %s/%s", c.org, c.id))
+		domaintest.WantKind(t, fmt.Sprintf("challenge for %s/%s", c.org, c.id), err, errs.Unauthenticated)
 	}
 	// An expired challenge.
 	ch, _, _ = e.agents.Challenge(ctx, a.org, a.id)
-	e.f.Clock.Advance(agents.ChallengeTTL)
+	e.F.Clock.Advance(agents.ChallengeTTL)
 	_, _, err = e.agents.AgentToken(ctx, a.org, a.id, ch, ed25519.Sign(a.key, agentsig.TokenRequest(a.org, a.id, ch)))
-	wantKind(t, err, errs.Unauthenticated, "an expired challenge")
+	domaintest.WantKind(t, "an expired challenge", err, errs.Unauthenticated)
 	// Outstanding challenges are bounded: the oldest is dropped.
 	var chs [][]byte
 	for range 9 {
@@ -504,7 +468,7 @@ func TestAgentTokens(t *testing.T) {
 		chs = append(chs, ch)
 	}
 	_, _, err = e.agents.AgentToken(ctx, a.org, a.id, chs[0], ed25519.Sign(a.key, agentsig.TokenRequest(a.org, a.id, chs[0])))
-	wantKind(t, err, errs.Unauthenticated, "the oldest of nine challenges")
+	domaintest.WantKind(t, "the oldest of nine challenges", err, errs.Unauthenticated)
 	tok2, _, err := e.agents.AgentToken(ctx, a.org, a.id, chs[1], ed25519.Sign(a.key, agentsig.TokenRequest(a.org, a.id, chs[1])))
 	if err != nil {
 		t.Fatalf("the second of nine challenges: %v", err)
@@ -512,7 +476,7 @@ func TestAgentTokens(t *testing.T) {
 
 	// Only the two newest tokens are valid.
 	tok3 := e.token(t, a)
-	if _, err := e.auth(t, tok); !errors.Is(err, errUnauth) {
+	if _, err := e.auth(t, tok); !errors.Is(err, domaintest.ErrUnauth) {
 		t.Fatalf("the third newest token: %v", err)
 	}
 	if e.agents.AgentActive(ctx, p) {
@@ -533,10 +497,10 @@ func TestAgentTokens(t *testing.T) {
 	_, _, h, _ := token.Parse(tok3.Reveal())
 	changed := h
 	changed[31] ^= 1
-	if _, err := e.agents.Authenticate(ctx, e.f.Org(t, "acme"), hex.EncodeToString(changed[:]), errUnauth); !errors.Is(err, errUnauth) {
+	if _, err := e.agents.Authenticate(ctx, e.F.Org(t, "acme"), hex.EncodeToString(changed[:]), domaintest.ErrUnauth); !errors.Is(err, domaintest.ErrUnauth) {
 		t.Fatalf("a changed hash: %v", err)
 	}
-	if _, err := e.agents.Authenticate(ctx, e.f.Org(t, "globex"), hex.EncodeToString(h[:]), errUnauth); !errors.Is(err, errUnauth) {
+	if _, err := e.agents.Authenticate(ctx, e.F.Org(t, "globex"), hex.EncodeToString(h[:]), domaintest.ErrUnauth); !errors.Is(err, domaintest.ErrUnauth) {
 		t.Fatalf("acme's token in globex: %v", err)
 	}
 	// b's tokens are unaffected by a's.
@@ -545,8 +509,8 @@ func TestAgentTokens(t *testing.T) {
 	}
 
 	// Tokens expire.
-	e.f.Clock.Advance(agents.AgentTokenTTL)
-	if _, err := e.auth(t, tok3); !errors.Is(err, errUnauth) {
+	e.F.Clock.Advance(agents.AgentTokenTTL)
+	if _, err := e.auth(t, tok3); !errors.Is(err, domaintest.ErrUnauth) {
 		t.Fatalf("an expired token: %v", err)
 	}
 	if e.agents.AgentActive(ctx, p2) {
@@ -560,8 +524,8 @@ func TestDecommission(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
-	owner := e.org(t, "acme")
-	other := e.org(t, "globex")
+	owner := e.CreateOrg(t, "acme")
+	other := e.CreateOrg(t, "globex")
 	a := e.enroll(t, owner)
 	b := e.enroll(t, owner)
 	tok1 := e.token(t, a)
@@ -577,7 +541,7 @@ func TestDecommission(t *testing.T) {
 	pb := e.principal(t, b)
 
 	_, err = e.agents.DecommissionAgent(ctx, other, a.id)
-	wantKind(t, err, errs.NotFound, "globex decommissions acme's agent")
+	domaintest.WantKind(t, "globex decommissions acme's agent", err, errs.NotFound)
 	got, err := e.agents.DecommissionAgent(ctx, owner, a.id)
 	if err != nil || got.State != agents.AgentDecommissioned || len(got.Tokens) != 0 {
 		t.Fatalf("decommission: %+v %v", got, err)
@@ -586,7 +550,7 @@ func TestDecommission(t *testing.T) {
 		t.Fatalf("decommissioned events: %v", evs)
 	}
 	for i, tok := range []secret.String{tok1, tok2} {
-		if _, err := e.auth(t, tok); !errors.Is(err, errUnauth) {
+		if _, err := e.auth(t, tok); !errors.Is(err, domaintest.ErrUnauth) {
 			t.Fatalf("token %d after decommissioning: %v", i+1, err)
 		}
 	}
@@ -595,12 +559,12 @@ func TestDecommission(t *testing.T) {
 	}
 	// What a principal authenticated before does now fails, changing
 	// nothing.
-	before := len(e.f.Events(t, "acme"))
+	before := len(e.F.Events(t, "acme"))
 	_, err = e.agents.OpenTasks(ctx, p)
-	wantKind(t, err, errs.Unauthenticated, "OpenTasks after decommissioning")
+	domaintest.WantKind(t, "OpenTasks after decommissioning", err, errs.Unauthenticated)
 	err = e.agents.CompleteTask(ctx, p, task.ID, true, "")
-	wantKind(t, err, errs.Unauthenticated, "CompleteTask after decommissioning")
-	if n := len(e.f.Events(t, "acme")); n != before {
+	domaintest.WantKind(t, "CompleteTask after decommissioning", err, errs.Unauthenticated)
+	if n := len(e.F.Events(t, "acme")); n != before {
 		t.Fatalf("%d events appended by a decommissioned agent", n-before)
 	}
 	if tk, _ := e.agents.GetTask(ctx, owner, task.ID); tk.State != agents.TaskPending {
@@ -608,9 +572,9 @@ func TestDecommission(t *testing.T) {
 	}
 	// No new tokens, no new tasks.
 	_, _, err = e.agents.Challenge(ctx, a.org, a.id)
-	wantKind(t, err, errs.Unauthenticated, "challenge of a decommissioned agent")
+	domaintest.WantKind(t, "challenge of a decommissioned agent", err, errs.Unauthenticated)
 	_, err = e.agents.CreateTask(ctx, owner, a.id, "users", "")
-	wantKind(t, err, errs.Precondition, "task for a decommissioned agent")
+	domaintest.WantKind(t, "task for a decommissioned agent", err, errs.Precondition)
 	// Again: nothing more happens.
 	if _, err := e.agents.DecommissionAgent(ctx, owner, a.id); err != nil {
 		t.Fatal(err)
@@ -637,8 +601,8 @@ func TestTasks(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
-	owner := e.org(t, "acme")
-	other := e.org(t, "globex")
+	owner := e.CreateOrg(t, "acme")
+	other := e.CreateOrg(t, "globex")
 	a := e.enroll(t, owner)
 	b := e.enroll(t, owner)
 	pa, pb := e.principal(t, a), e.principal(t, b)
@@ -648,18 +612,18 @@ func TestTasks(t *testing.T) {
 		{"users", "/etc/passwd"}, {"packages", "x"}, {"command", ""}, {"command", strings.Repeat("c", 65)},
 	} {
 		_, err := e.agents.CreateTask(ctx, owner, a.id, c.collector, c.target)
-		wantKind(t, err, errs.InvalidArgument, fmt.Sprintf("task %q %q", c.collector, c.target))
+		domaintest.WantKind(t, fmt.Sprintf("task %q %q", c.collector, c.target), err, errs.InvalidArgument)
 	}
 	_, err := e.agents.CreateTask(ctx, other, a.id, "users", "")
-	wantKind(t, err, errs.NotFound, "globex tasks acme's agent")
+	domaintest.WantKind(t, "globex tasks acme's agent", err, errs.NotFound)
 	_, err = e.agents.CreateTask(ctx, owner, "gnosuchagent0000", "users", "")
-	wantKind(t, err, errs.NotFound, "task for an unknown agent")
+	domaintest.WantKind(t, "task for an unknown agent", err, errs.NotFound)
 
 	t1, err := e.agents.CreateTask(ctx, owner, a.id, "file", "/etc/passwd")
 	if err != nil || t1.State != agents.TaskPending || t1.AgentID != a.id {
 		t.Fatalf("task: %+v %v", t1, err)
 	}
-	e.f.Clock.Advance(time.Second)
+	e.F.Clock.Advance(time.Second)
 	t2, err := e.agents.CreateTask(ctx, owner, a.id, "users", "")
 	if err != nil {
 		t.Fatal(err)
@@ -672,7 +636,7 @@ func TestTasks(t *testing.T) {
 		t.Fatalf("%d task events", n)
 	}
 	_, err = e.agents.GetTask(ctx, other, t1.ID)
-	wantKind(t, err, errs.NotFound, "globex reads acme's task")
+	domaintest.WantKind(t, "globex reads acme's task", err, errs.NotFound)
 
 	open, err := e.agents.OpenTasks(ctx, pa)
 	if err != nil || len(open) != 2 || open[0].ID != t1.ID || open[1].ID != t2.ID || open[0].State != agents.TaskDelivered {
@@ -693,13 +657,13 @@ func TestTasks(t *testing.T) {
 	}
 
 	// An agent completes only its own tasks.
-	wantKind(t, e.agents.CompleteTask(ctx, pb, t1.ID, true, ""), errs.NotFound, "b completes a's task")
-	wantKind(t, e.agents.CompleteTask(ctx, pa, t1.ID, true, "bad\x01detail"), errs.InvalidArgument, "control character in detail")
+	domaintest.WantKind(t, "b completes a's task", e.agents.CompleteTask(ctx, pb, t1.ID, true, ""), errs.NotFound)
+	domaintest.WantKind(t, "control character in detail", e.agents.CompleteTask(ctx, pa, t1.ID, true, "bad\x01detail"), errs.InvalidArgument)
 	if err := e.agents.CompleteTask(ctx, pa, t1.ID, false, "no such file"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := e.agents.GetTask(ctx, owner, t1.ID)
-	if err != nil || got.State != agents.TaskFailed || got.Detail != "no such file" || !got.Completed.Equal(e.f.Clock.Now()) {
+	if err != nil || got.State != agents.TaskFailed || got.Detail != "no such file" || !got.Completed.Equal(e.F.Clock.Now()) {
 		t.Fatalf("completed task: %+v %v", got, err)
 	}
 	if err := e.agents.CompleteTask(ctx, pa, t2.ID, true, ""); err != nil {
@@ -724,7 +688,7 @@ func TestSubmitEvidence(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
-	owner := e.org(t, "acme")
+	owner := e.CreateOrg(t, "acme")
 	a := e.enroll(t, owner)
 	b := e.enroll(t, owner)
 	pa, pb := e.principal(t, a), e.principal(t, b)
@@ -732,8 +696,8 @@ func TestSubmitEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := e.f.Org(t, "acme")
-	now := e.f.Clock.Now()
+	o := e.F.Org(t, "acme")
+	now := e.F.Clock.Now()
 
 	content := []byte("root ALL=(ALL) ALL\n")
 	it := a.item(task, now, content, "password")
@@ -792,7 +756,7 @@ func TestSubmitEvidence(t *testing.T) {
 		{"signed for another task", otherTask, "signature does not verify with the agent's enrolled key"},
 	} {
 		_, err := e.agents.SubmitEvidence(ctx, pa, task.ID, []agents.EvidenceItem{good, c.item})
-		wantKind(t, err, errs.Permission, c.name)
+		domaintest.WantKind(t, c.name, err, errs.Permission)
 		rejected++
 		evs := e.events(t, "acme", ec.EvidenceRejected)
 		if len(evs) != rejected || evs[rejected-1]["reason"] != c.reason || evs[rejected-1]["item"] != float64(1) || evs[rejected-1]["task_id"] != task.ID {
@@ -834,7 +798,7 @@ func TestSubmitEvidence(t *testing.T) {
 		{"collected in the future", []agents.EvidenceItem{late}},
 	} {
 		_, err := e.agents.SubmitEvidence(ctx, pa, task.ID, c.items)
-		wantKind(t, err, errs.InvalidArgument, c.name)
+		domaintest.WantKind(t, c.name, err, errs.InvalidArgument)
 	}
 	if n, r := e.count(t, "acme", ec.EvidenceRecorded), e.count(t, "acme", ec.EvidenceRejected); n != 1 || r != rejected {
 		t.Fatalf("after malformed submissions: %d recorded, %d rejected", n, r)
@@ -865,7 +829,7 @@ func TestSubmitEvidence(t *testing.T) {
 	}
 	recorded := e.count(t, "acme", ec.EvidenceRecorded)
 	_, err = e.agents.SubmitEvidence(ctx, pa, task.ID, []agents.EvidenceItem{a.item(task, now, []byte("one too many"))})
-	wantKind(t, err, errs.LimitExceeded, "an item beyond the task's limit")
+	domaintest.WantKind(t, "an item beyond the task's limit", err, errs.LimitExceeded)
 	// An item the task has is still answered.
 	if _, err := e.agents.SubmitEvidence(ctx, pa, task.ID, []agents.EvidenceItem{it}); err != nil {
 		t.Fatalf("a held item on a full task: %v", err)
@@ -876,14 +840,14 @@ func TestSubmitEvidence(t *testing.T) {
 
 	// Another agent's task, an unknown task, a finished task.
 	_, err = e.agents.SubmitEvidence(ctx, pb, task.ID, []agents.EvidenceItem{b.item(task, now, []byte("b"))})
-	wantKind(t, err, errs.NotFound, "b submits to a's task")
+	domaintest.WantKind(t, "b submits to a's task", err, errs.NotFound)
 	_, err = e.agents.SubmitEvidence(ctx, pa, "tnosuchtask00000", []agents.EvidenceItem{it})
-	wantKind(t, err, errs.NotFound, "unknown task")
+	domaintest.WantKind(t, "unknown task", err, errs.NotFound)
 	if err := e.agents.CompleteTask(ctx, pa, task.ID, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.agents.SubmitEvidence(ctx, pa, task.ID, []agents.EvidenceItem{it})
-	wantKind(t, err, errs.Precondition, "evidence for a finished task")
+	domaintest.WantKind(t, "evidence for a finished task", err, errs.Precondition)
 	if evs := e.events(t, "acme", ec.AgentTaskCompleted); len(evs) != 1 || len(evs[0]["evidence"].([]any)) != agents.MaxTaskEvidenceItems {
 		t.Fatalf("completed event: %v", evs)
 	}
@@ -909,15 +873,15 @@ func TestAgentsOfAnotherOrg(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
-	owner := e.org(t, "acme")
-	other := e.org(t, "globex")
+	owner := e.CreateOrg(t, "acme")
+	other := e.CreateOrg(t, "globex")
 	a := e.enroll(t, owner)
 	task, err := e.agents.CreateTask(ctx, owner, a.id, "users", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pa := e.principal(t, a)
-	it := a.item(task, e.f.Clock.Now(), []byte("users"))
+	it := a.item(task, e.F.Clock.Now(), []byte("users"))
 	if _, err := e.agents.SubmitEvidence(ctx, pa, task.ID, []agents.EvidenceItem{it}); err != nil {
 		t.Fatal(err)
 	}
@@ -925,26 +889,26 @@ func TestAgentsOfAnotherOrg(t *testing.T) {
 	pg := e.principal(t, g)
 
 	_, err = e.agents.GetAgent(ctx, other, a.id)
-	wantKind(t, err, errs.NotFound, "GetAgent")
+	domaintest.WantKind(t, "GetAgent", err, errs.NotFound)
 	_, err = e.agents.GetTask(ctx, other, task.ID)
-	wantKind(t, err, errs.NotFound, "GetTask")
+	domaintest.WantKind(t, "GetTask", err, errs.NotFound)
 	if as, _, err := e.agents.ListAgents(ctx, other, 0, ""); err != nil || len(as) != 1 || as[0].ID != g.id {
 		t.Fatalf("globex's agents: %+v %v", as, err)
 	}
-	if _, err := agents.LoadEvidence(ctx, e.f.Org(t, "globex"), hex.EncodeToString(it.SHA256)); !errors.Is(err, store.ErrNotFound) {
+	if _, err := agents.LoadEvidence(ctx, e.F.Org(t, "globex"), hex.EncodeToString(it.SHA256)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("acme's evidence in globex: %v", err)
 	}
 	// globex's agent reaches none of acme's tasks, even signing for them.
 	_, err = e.agents.SubmitEvidence(ctx, pg, task.ID, []agents.EvidenceItem{it})
-	wantKind(t, err, errs.NotFound, "globex's agent submits to acme's task")
-	wantKind(t, e.agents.CompleteTask(ctx, pg, task.ID, true, ""), errs.NotFound, "globex's agent completes acme's task")
+	domaintest.WantKind(t, "globex's agent submits to acme's task", err, errs.NotFound)
+	domaintest.WantKind(t, "globex's agent completes acme's task", e.agents.CompleteTask(ctx, pg, task.ID, true, ""), errs.NotFound)
 	if open, err := e.agents.OpenTasks(ctx, pg); err != nil || len(open) != 0 {
 		t.Fatalf("globex's agent's open tasks: %+v %v", open, err)
 	}
 	// acme's agent ID names nothing in globex, for tokens either.
 	_, _, err = e.agents.Challenge(ctx, "globex", a.id)
-	wantKind(t, err, errs.Unauthenticated, "challenge of acme's agent in globex")
-	for _, ev := range e.f.Events(t, "globex") {
+	domaintest.WantKind(t, "challenge of acme's agent in globex", err, errs.Unauthenticated)
+	for _, ev := range e.F.Events(t, "globex") {
 		if strings.Contains(string(ev.Raw), a.id) || strings.Contains(ev.Subject, a.id) || strings.Contains(ev.Actor, a.id) {
 			t.Fatalf("globex's log names acme's agent: %+v", ev)
 		}

@@ -36,7 +36,6 @@ import (
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/internal/agentsig"
 	ec "github.com/nuxari/nuxari/internal/eventcatalog"
-	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/verify"
 )
@@ -45,10 +44,9 @@ import (
 // package store and an ECDSA manifest key, and the features that make
 // orgs and agents.
 type env struct {
-	f        *domaintest.Fixture
+	*domaintest.People
 	evidence *evidence.Service
 	agents   *agents.Service
-	orgs     *orgs.Service
 	key      *ecdsa.PrivateKey
 	packages objstore.Store
 
@@ -72,9 +70,8 @@ type options struct {
 
 func newEnv(t *testing.T, opt options) *env {
 	t.Helper()
-	f := domaintest.New(t)
-	th := f.Throttle()
-	sess := sessions.New(f.Env, sessions.Config{}, th)
+	people := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
+	f := people.F
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +89,7 @@ func newEnv(t *testing.T, opt options) *env {
 		packages = opt.wrap(local)
 	}
 	e := &env{
-		f: f, agents: agents.New(f.Env, th), orgs: orgs.New(f.Env, orgs.Config{}, th, sess), key: key, packages: packages,
+		People: people, agents: agents.New(f.Env, people.Throttle), key: key, packages: packages,
 		started: make(chan string, 16), release: make(chan struct{}),
 	}
 	e.held.Store(opt.held)
@@ -114,18 +111,6 @@ func newEnv(t *testing.T, opt options) *env {
 	return e
 }
 
-// org creates org id and returns a principal of its owner.
-func (e *env) org(t *testing.T, id string) *core.Principal {
-	t.Helper()
-	_, owner, err := e.orgs.CreateOrg(domaintest.Ctx(), orgs.NewOrg{
-		ID: id, OwnerEmail: "owner@" + id + ".example", OwnerPassword: secret.New("owner password 1"),
-	}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return domaintest.Principal(id, owner.UserID, rbac.Owner)
-}
-
 // commit appends events of typ and subject to org's log directly.
 func (e *env) commit(t *testing.T, org, typ, subject string, n int) {
 	t.Helper()
@@ -133,7 +118,7 @@ func (e *env) commit(t *testing.T, org, typ, subject string, n int) {
 	for i := range cs {
 		cs[i] = store.Change{Event: core.NewEvent(domaintest.Ctx(), typ, "uintegration", subject, map[string]any{"i": i})}
 	}
-	if _, err := e.f.Org(t, org).Commit(domaintest.Ctx(), ledger.AckDurable, cs...); err != nil {
+	if _, err := e.F.Org(t, org).Commit(domaintest.Ctx(), ledger.AckDurable, cs...); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -158,7 +143,7 @@ func (e *env) recordEvidence(t *testing.T, p *core.Principal, content []byte) st
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := e.f.Clock.Now()
+	now := e.F.Clock.Now()
 	sum := sha256.Sum256(content)
 	agent := &core.Principal{Org: p.Org, AgentID: id, Role: rbac.Agent}
 	if _, err := e.agents.SubmitEvidence(ctx, agent, task.ID, []agents.EvidenceItem{{
@@ -194,7 +179,7 @@ func (e *env) wait(t *testing.T, p *core.Principal, id string) evidence.Export {
 // ended reports whether org's log holds the end of export id.
 func (e *env) ended(t *testing.T, org, id string) bool {
 	t.Helper()
-	for _, ev := range e.f.Events(t, org) {
+	for _, ev := range e.F.Events(t, org) {
 		if ev.Subject == "export:"+id && (ev.Type == ec.EvidenceExportCompleted || ev.Type == ec.EvidenceExportFailed) {
 			return true
 		}
@@ -231,23 +216,7 @@ func (e *env) download(t *testing.T, p *core.Principal, id string) []byte {
 }
 
 func (e *env) pins(org string) archive.Pins {
-	return archive.Pins{LogKey: e.f.Store.VerifierKey(), Origin: verify.Origin("test", org), SigningKey: &e.key.PublicKey}
-}
-
-func (e *env) size(t *testing.T, org string) uint64 {
-	t.Helper()
-	n, err := e.f.Org(t, org).Log().Size()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func wantKind(t *testing.T, err, kind error, what string) {
-	t.Helper()
-	if !errors.Is(err, kind) {
-		t.Fatalf("%s: got %v, want a %v error", what, err, kind)
-	}
+	return archive.Pins{LogKey: e.F.Store.VerifierKey(), Origin: verify.Origin("test", org), SigningKey: &e.key.PublicKey}
 }
 
 // TestExportPackage: an export runs to success on the job runner with
@@ -258,11 +227,11 @@ func TestExportPackage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{})
 	ctx := domaintest.Ctx()
-	p := e.org(t, "acme")
-	e.f.Clock.Advance(time.Second)
+	p := e.CreateOrg(t, "acme")
+	e.F.Clock.Advance(time.Second)
 	e.commit(t, "acme", "custom.deploy", "svc:api", 3)
-	e.f.Clock.Advance(time.Second)
-	scopeStart := e.f.Clock.Now()
+	e.F.Clock.Advance(time.Second)
+	scopeStart := e.F.Clock.Now()
 	e.commit(t, "acme", "custom.deploy", "svc:web", 2)
 	e.commit(t, "acme", "custom.note", "svc:api", 1)
 	blob := e.recordEvidence(t, p, []byte("alice:x:1000:1000::/home/alice:/bin/sh\n"))
@@ -272,19 +241,19 @@ func TestExportPackage(t *testing.T) {
 		t.Fatalf("export: %+v %v", x, err)
 	}
 	// The request is acknowledged once a checkpoint covers it.
-	req := e.f.EventsOfType(t, "acme", ec.EvidenceExportRequested)
-	cp, err := e.f.Org(t, "acme").Log().Checkpoint(ctx)
+	req := e.F.EventsOfType(t, "acme", ec.EvidenceExportRequested)
+	cp, err := e.F.Org(t, "acme").Log().Checkpoint(ctx)
 	if err != nil || len(req) != 1 || req[0].Subject != "export:"+x.ID || req[0].Actor != p.Actor() || cp.Size <= req[0].Index {
 		t.Fatalf("requested event %+v, checkpoint size %d, %v", req, cp.Size, err)
 	}
 	x = e.wait(t, p, x.ID)
 	if x.State != evidence.ExportSucceeded || x.Error != "" || x.TreeSize <= req[0].Index || x.EventCount != x.TreeSize ||
 		x.EntriesScanned != x.TreeSize || x.EntriesTotal != x.TreeSize || x.WORM || x.ObjectKey == "" ||
-		!x.RetainUntil.Equal(e.f.Clock.Now().Add(ledger.DefaultRetention).Truncate(time.Second)) {
+		!x.RetainUntil.Equal(e.F.Clock.Now().Add(ledger.DefaultRetention).Truncate(time.Second)) {
 		t.Fatalf("export: %+v", x)
 	}
 	for _, typ := range []string{ec.EvidenceExportStarted, ec.EvidenceExportCompleted} {
-		if evs := e.f.EventsOfType(t, "acme", typ); len(evs) != 1 || evs[0].Subject != "export:"+x.ID || evs[0].Actor != ec.System {
+		if evs := e.F.EventsOfType(t, "acme", typ); len(evs) != 1 || evs[0].Subject != "export:"+x.ID || evs[0].Actor != ec.System {
 			t.Fatalf("%s events: %+v", typ, evs)
 		}
 	}
@@ -293,19 +262,19 @@ func TestExportPackage(t *testing.T) {
 		Size       int64  `json:"size"`
 		EventCount uint64 `json:"event_count"`
 	}
-	if err := json.Unmarshal(e.f.EventsOfType(t, "acme", ec.EvidenceExportCompleted)[0].Raw, &done); err != nil ||
+	if err := json.Unmarshal(e.F.EventsOfType(t, "acme", ec.EvidenceExportCompleted)[0].Raw, &done); err != nil ||
 		done.SHA256 != x.SHA256 || done.Size != x.Size || done.EventCount != x.EventCount {
 		t.Fatalf("completed event %+v, export %+v (%v)", done, x, err)
 	}
 
-	if n := len(e.f.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)); n != 0 {
+	if n := len(e.F.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)); n != 0 {
 		t.Fatalf("%d downloads before any", n)
 	}
 	pkg := e.download(t, p, x.ID)
 	if sum := sha256.Sum256(pkg); hex.EncodeToString(sum[:]) != x.SHA256 || int64(len(pkg)) != x.Size {
 		t.Fatalf("package of %d bytes, SHA-256 %x; the export says %d, %s", len(pkg), sum, x.Size, x.SHA256)
 	}
-	dl := e.f.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)
+	dl := e.F.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)
 	if len(dl) != 1 || dl[0].Actor != p.Actor() || dl[0].Subject != "export:"+x.ID ||
 		!strings.Contains(string(dl[0].Raw), `"via":"stream"`) || !strings.Contains(string(dl[0].Raw), x.SHA256) {
 		t.Fatalf("downloaded events: %+v", dl)
@@ -332,7 +301,7 @@ func TestExportPackage(t *testing.T) {
 
 	// A scoped export holds only its scope, and proves its checkpoint
 	// consistent with the first package's.
-	e.f.Clock.Advance(time.Second)
+	e.F.Clock.Advance(time.Second)
 	sc := evidence.Scope{Types: []string{"custom.deploy", ec.EvidenceRecorded}, StartTime: scopeStart}
 	x2 := e.export(t, p, sc)
 	if x2.TreeSize <= x.TreeSize || x2.EventCount != 3 {
@@ -348,11 +317,11 @@ func TestExportPackage(t *testing.T) {
 		!rep2.Scope.StartTime.Equal(scopeStart) || len(rep2.Scope.Types) != 2 {
 		t.Fatalf("scoped package report: %+v", rep2)
 	}
-	stored, err := agents.LoadEvidence(ctx, e.f.Org(t, "acme"), blob)
+	stored, err := agents.LoadEvidence(ctx, e.F.Org(t, "acme"), blob)
 	if err != nil || len(stored) == 0 {
 		t.Fatalf("evidence %s: %v", blob, err)
 	}
-	if n := len(e.f.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)); n != 2 {
+	if n := len(e.F.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)); n != 2 {
 		t.Fatalf("%d downloads recorded, want 2", n)
 	}
 
@@ -366,13 +335,13 @@ func TestExportPackage(t *testing.T) {
 func TestExportPackageRefusesBadScopes(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{})
-	p := e.org(t, "acme")
+	p := e.CreateOrg(t, "acme")
 	many := make([]string, evidence.MaxScopeFilters+1)
 	for i := range many {
 		many[i] = fmt.Sprintf("custom.t%d", i)
 	}
-	now := e.f.Clock.Now()
-	before := e.size(t, "acme")
+	now := e.F.Clock.Now()
+	before := e.F.LogSize(t, "acme")
 	for _, c := range []struct {
 		name string
 		sc   evidence.Scope
@@ -388,9 +357,9 @@ func TestExportPackageRefusesBadScopes(t *testing.T) {
 		{"start after end", evidence.Scope{StartTime: now.Add(time.Second), EndTime: now}},
 	} {
 		_, err := e.evidence.ExportPackage(domaintest.Ctx(), p, c.sc)
-		wantKind(t, err, errs.InvalidArgument, c.name)
+		domaintest.WantKind(t, c.name, err, errs.InvalidArgument)
 	}
-	if after := e.size(t, "acme"); after != before {
+	if after := e.F.LogSize(t, "acme"); after != before {
 		t.Fatalf("refused exports appended %d events", after-before)
 	}
 	if xs, _, err := e.evidence.ListExports(domaintest.Ctx(), p, 0, ""); err != nil || len(xs) != 0 {
@@ -405,8 +374,8 @@ func TestExportsPerOrg(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{perOrg: 1, held: true})
 	ctx := domaintest.Ctx()
-	p := e.org(t, "acme")
-	q := e.org(t, "globex")
+	p := e.CreateOrg(t, "acme")
+	q := e.CreateOrg(t, "globex")
 	x1, err := e.evidence.ExportPackage(ctx, p, evidence.Scope{})
 	if err != nil {
 		t.Fatal(err)
@@ -414,10 +383,10 @@ func TestExportsPerOrg(t *testing.T) {
 	if id := <-e.started; id != x1.ID {
 		t.Fatalf("started %s, want %s", id, x1.ID)
 	}
-	before := e.size(t, "acme")
+	before := e.F.LogSize(t, "acme")
 	_, err = e.evidence.ExportPackage(ctx, p, evidence.Scope{})
-	wantKind(t, err, errs.RateLimited, "a second export of an org with a cap of 1")
-	if after := e.size(t, "acme"); after != before {
+	domaintest.WantKind(t, "a second export of an org with a cap of 1", err, errs.RateLimited)
+	if after := e.F.LogSize(t, "acme"); after != before {
 		t.Fatalf("the refused export appended %d events", after-before)
 	}
 	// Another org has its own cap.
@@ -430,10 +399,10 @@ func TestExportsPerOrg(t *testing.T) {
 		t.Fatalf("held export: %+v %v", got, err)
 	}
 	_, _, err = e.evidence.OpenPackage(ctx, p, x1.ID)
-	wantKind(t, err, errs.Precondition, "download of a running export")
+	domaintest.WantKind(t, "download of a running export", err, errs.Precondition)
 	_, _, err = e.evidence.DownloadURL(ctx, p, x1.ID)
-	wantKind(t, err, errs.Precondition, "download URL of a running export")
-	if n := len(e.f.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)); n != 0 {
+	domaintest.WantKind(t, "download URL of a running export", err, errs.Precondition)
+	if n := len(e.F.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)); n != 0 {
 		t.Fatalf("%d downloads of a running export recorded", n)
 	}
 
@@ -450,8 +419,8 @@ func TestExportsPerOrg(t *testing.T) {
 	// A local store hands out no URLs, and that is said before anything
 	// is recorded.
 	_, _, err = e.evidence.DownloadURL(ctx, p, x1.ID)
-	wantKind(t, err, errs.Precondition, "download URL from a local store")
-	if n := len(e.f.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)); n != 0 {
+	domaintest.WantKind(t, "download URL from a local store", err, errs.Precondition)
+	if n := len(e.F.EventsOfType(t, "acme", ec.EvidencePackageDownloaded)); n != 0 {
 		t.Fatalf("%d downloads recorded without one", n)
 	}
 }
@@ -461,28 +430,28 @@ func TestExportsOfAnotherOrg(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{})
 	ctx := domaintest.Ctx()
-	p := e.org(t, "acme")
-	q := e.org(t, "globex")
+	p := e.CreateOrg(t, "acme")
+	q := e.CreateOrg(t, "globex")
 	x := e.export(t, p, evidence.Scope{})
 
 	_, err := e.evidence.GetExport(ctx, q, x.ID)
-	wantKind(t, err, errs.NotFound, "GetExport of another org's export")
+	domaintest.WantKind(t, "GetExport of another org's export", err, errs.NotFound)
 	_, _, err = e.evidence.OpenPackage(ctx, q, x.ID)
-	wantKind(t, err, errs.NotFound, "OpenPackage of another org's export")
+	domaintest.WantKind(t, "OpenPackage of another org's export", err, errs.NotFound)
 	_, _, err = e.evidence.DownloadURL(ctx, q, x.ID)
-	wantKind(t, err, errs.NotFound, "DownloadURL of another org's export")
+	domaintest.WantKind(t, "DownloadURL of another org's export", err, errs.NotFound)
 	if xs, _, err := e.evidence.ListExports(ctx, q, 0, ""); err != nil || len(xs) != 0 {
 		t.Fatalf("globex's exports: %+v %v", xs, err)
 	}
 	for _, org := range []string{"acme", "globex"} {
-		if n := len(e.f.EventsOfType(t, org, ec.EvidencePackageDownloaded)); n != 0 {
+		if n := len(e.F.EventsOfType(t, org, ec.EvidencePackageDownloaded)); n != 0 {
 			t.Fatalf("%d downloads recorded in %s", n, org)
 		}
 	}
 	_, err = e.evidence.GetExport(ctx, p, "xnosuchexport000")
-	wantKind(t, err, errs.NotFound, "an unknown export")
+	domaintest.WantKind(t, "an unknown export", err, errs.NotFound)
 	_, err = e.evidence.GetExport(ctx, p, "../"+x.ID)
-	wantKind(t, err, errs.InvalidArgument, "a malformed export ID")
+	domaintest.WantKind(t, "a malformed export ID", err, errs.InvalidArgument)
 }
 
 // failingStore fails every Put with an error naming a path.
@@ -498,7 +467,7 @@ func TestExportFailure(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{wrap: func(s objstore.Store) objstore.Store { return failingStore{s} }})
 	ctx := domaintest.Ctx()
-	p := e.org(t, "acme")
+	p := e.CreateOrg(t, "acme")
 	x, err := e.evidence.ExportPackage(ctx, p, evidence.Scope{})
 	if err != nil {
 		t.Fatal(err)
@@ -507,12 +476,12 @@ func TestExportFailure(t *testing.T) {
 	if x.State != evidence.ExportFailed || !strings.Contains(x.Error, x.ID) || strings.Contains(x.Error, "secret-path") || x.SHA256 != "" {
 		t.Fatalf("failed export: %+v", x)
 	}
-	failed := e.f.EventsOfType(t, "acme", ec.EvidenceExportFailed)
+	failed := e.F.EventsOfType(t, "acme", ec.EvidenceExportFailed)
 	if len(failed) != 1 || failed[0].Subject != "export:"+x.ID || strings.Contains(string(failed[0].Raw), "secret-path") {
 		t.Fatalf("failed events: %+v", failed)
 	}
 	_, _, err = e.evidence.OpenPackage(ctx, p, x.ID)
-	wantKind(t, err, errs.Precondition, "download of a failed export")
+	domaintest.WantKind(t, "download of a failed export", err, errs.Precondition)
 }
 
 // TestNoPackageStore: a server with no package store has a nil Service,
@@ -529,15 +498,15 @@ func TestNoPackageStore(t *testing.T) {
 	ctx := domaintest.Ctx()
 	p := domaintest.Principal("acme", "u1", rbac.Owner)
 	_, err := s.ExportPackage(ctx, p, evidence.Scope{})
-	wantKind(t, err, errs.Precondition, "ExportPackage")
+	domaintest.WantKind(t, "ExportPackage", err, errs.Precondition)
 	_, err = s.GetExport(ctx, p, "x1")
-	wantKind(t, err, errs.Precondition, "GetExport")
+	domaintest.WantKind(t, "GetExport", err, errs.Precondition)
 	_, _, err = s.ListExports(ctx, p, 0, "")
-	wantKind(t, err, errs.Precondition, "ListExports")
+	domaintest.WantKind(t, "ListExports", err, errs.Precondition)
 	_, _, err = s.OpenPackage(ctx, p, "x1")
-	wantKind(t, err, errs.Precondition, "OpenPackage")
+	domaintest.WantKind(t, "OpenPackage", err, errs.Precondition)
 	_, _, err = s.DownloadURL(ctx, p, "x1")
-	wantKind(t, err, errs.Precondition, "DownloadURL")
+	domaintest.WantKind(t, "DownloadURL", err, errs.Precondition)
 	_, err = s.SigningKey()
-	wantKind(t, err, errs.Precondition, "SigningKey")
+	domaintest.WantKind(t, "SigningKey", err, errs.Precondition)
 }

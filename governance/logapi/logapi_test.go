@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -23,7 +22,6 @@ import (
 	"github.com/nuxari/nuxari/governance/orgs"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/sessions"
-	"github.com/nuxari/nuxari/internal/secret"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
 )
@@ -31,29 +29,14 @@ import (
 // env is one test's domain: the log API and the orgs feature (to make
 // orgs) over a fixture.
 type env struct {
-	f    *domaintest.Fixture
-	log  *logapi.Service
-	orgs *orgs.Service
+	*domaintest.People
+	log *logapi.Service
 }
 
 func newEnv(t *testing.T, cfg logapi.Config) *env {
 	t.Helper()
-	f := domaintest.New(t)
-	th := f.Throttle()
-	sess := sessions.New(f.Env, sessions.Config{}, th)
-	return &env{f: f, log: logapi.New(f.Env, cfg), orgs: orgs.New(f.Env, orgs.Config{}, th, sess)}
-}
-
-// org creates org id and returns a principal of its owner.
-func (e *env) org(t *testing.T, id string) *core.Principal {
-	t.Helper()
-	_, owner, err := e.orgs.CreateOrg(domaintest.Ctx(), orgs.NewOrg{
-		ID: id, OwnerEmail: "owner@" + id + ".example", OwnerPassword: secret.New("owner password 1"),
-	}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return domaintest.Principal(id, owner.UserID, rbac.Owner)
+	p := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
+	return &env{People: p, log: logapi.New(p.F.Env, cfg)}
 }
 
 // append appends evs as p and fails the test on an error.
@@ -67,15 +50,6 @@ func (e *env) append(t *testing.T, p *core.Principal, evs ...logapi.NewEvent) ([
 		t.Fatalf("%d receipts for %d events", len(got), len(evs))
 	}
 	return got, cp
-}
-
-func (e *env) size(t *testing.T, org string) uint64 {
-	t.Helper()
-	n, err := e.f.Org(t, org).Log().Size()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // list returns every event of f as p, following page tokens with pages
@@ -118,18 +92,11 @@ func indices(evs []logapi.Event) []uint64 {
 	return out
 }
 
-func wantKind(t *testing.T, err, kind error, what string) {
-	t.Helper()
-	if !errors.Is(err, kind) {
-		t.Fatalf("%s: got %v, want a %v error", what, err, kind)
-	}
-}
-
 // checkpoint verifies cp's note under the log's key and org's origin and
 // returns what it states.
 func (e *env) checkpoint(t *testing.T, org string, cp logapi.Checkpoint) verify.Checkpoint {
 	t.Helper()
-	v, err := verify.NewVerifier(e.f.Store.VerifierKey(), verify.Origin("test", org))
+	v, err := verify.NewVerifier(e.F.Store.VerifierKey(), verify.Origin("test", org))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +115,7 @@ func (e *env) checkpoint(t *testing.T, org string, cp logapi.Checkpoint) verify.
 func TestAppendEventsRefusesBadInput(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, logapi.Config{})
-	p := e.org(t, "acme")
+	p := e.CreateOrg(t, "acme")
 	ok := ev("custom.ok", map[string]any{"n": 1})
 	many := make([]logapi.NewEvent, logapi.MaxAppendEvents+1)
 	for i := range many {
@@ -181,9 +148,9 @@ func TestAppendEventsRefusesBadInput(t *testing.T) {
 		}, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before := e.size(t, "acme")
+			before := e.F.LogSize(t, "acme")
 			got, _, err := e.log.AppendEvents(domaintest.Ctx(), p, c.evs)
-			wantKind(t, err, errs.InvalidArgument, c.name)
+			domaintest.WantKind(t, c.name, err, errs.InvalidArgument)
 			if got != nil {
 				t.Fatalf("receipts with an error: %v", got)
 			}
@@ -193,7 +160,7 @@ func TestAppendEventsRefusesBadInput(t *testing.T) {
 					t.Fatalf("message %q does not name %s", err, want)
 				}
 			}
-			if after := e.size(t, "acme"); after != before {
+			if after := e.F.LogSize(t, "acme"); after != before {
 				t.Fatalf("log grew from %d to %d on a refused call", before, after)
 			}
 		})
@@ -204,13 +171,13 @@ func TestAppendEventsRefusesBadInput(t *testing.T) {
 	if _, _, err := e.log.AppendEvents(domaintest.Ctx(), p, []logapi.NewEvent{ev("custom.big", map[string]any{"s": at})}); err != nil {
 		t.Fatalf("data of exactly %d bytes: %v", logapi.MaxCustomEventSize, err)
 	}
-	before := e.size(t, "acme")
+	before := e.F.LogSize(t, "acme")
 	if _, _, err := e.log.AppendEvents(domaintest.Ctx(), p, many[:logapi.MaxAppendEvents]); err != nil {
 		t.Fatalf("%d events: %v", logapi.MaxAppendEvents, err)
 	}
 	// Events without idempotency keys never collide.
 	e.append(t, p, ev("custom.a", nil), ev("custom.a", nil))
-	if got, want := e.size(t, "acme"), before+logapi.MaxAppendEvents+2; got != want {
+	if got, want := e.F.LogSize(t, "acme"), before+logapi.MaxAppendEvents+2; got != want {
 		t.Fatalf("log size %d, want %d", got, want)
 	}
 }
@@ -222,10 +189,10 @@ func TestAppendEventsRefusesBadInput(t *testing.T) {
 func TestAppendEventsReceiptsAndCheckpoint(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, logapi.Config{})
-	p := e.org(t, "acme")
-	first := e.size(t, "acme")
-	e.f.Clock.Advance(time.Second)
-	now := e.f.Clock.Now()
+	p := e.CreateOrg(t, "acme")
+	first := e.F.LogSize(t, "acme")
+	e.F.Clock.Advance(time.Second)
+	now := e.F.Clock.Now()
 	evs := []logapi.NewEvent{
 		ev("custom.deploy", map[string]any{"service": "api", "version": 3}),
 		{Type: "custom.deploy", Data: map[string]any{"service": "web"}, IdempotencyKey: "deploy-web-1"},
@@ -298,16 +265,16 @@ func TestAppendEventsReceiptsAndCheckpoint(t *testing.T) {
 func TestAppendEventsIdempotentRetry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, logapi.Config{})
-	p := e.org(t, "acme")
-	q := e.org(t, "globex")
+	p := e.CreateOrg(t, "acme")
+	q := e.CreateOrg(t, "globex")
 	call := []logapi.NewEvent{
 		{Type: "custom.pay", Data: map[string]any{"amount": 10}, IdempotencyKey: "k1"},
 		{Type: "custom.pay", Data: map[string]any{"amount": 20}, IdempotencyKey: "k2"},
 	}
 	first, _ := e.append(t, p, call...)
-	size := e.size(t, "acme")
+	size := e.F.LogSize(t, "acme")
 
-	e.f.Clock.Advance(time.Minute)
+	e.F.Clock.Advance(time.Minute)
 	retryCtx := core.WithRequestInfo(context.Background(), core.RequestInfo{ID: "req-retry", Source: "198.51.100.7"})
 	again, cp, err := e.log.AppendEvents(retryCtx, p, call)
 	if err != nil {
@@ -319,7 +286,7 @@ func TestAppendEventsIdempotentRetry(t *testing.T) {
 			t.Fatalf("event %d: first %+v, retry %+v", i, a, b)
 		}
 	}
-	if got := e.size(t, "acme"); got != size {
+	if got := e.F.LogSize(t, "acme"); got != size {
 		t.Fatalf("a retry grew the log from %d to %d", size, got)
 	}
 	// Even a retry appending nothing gets a checkpoint covering its
@@ -345,12 +312,12 @@ func TestAppendEventsIdempotentRetry(t *testing.T) {
 		{"other actor", domaintest.Principal("acme", "uother", rbac.Admin), call[0]},
 	} {
 		_, _, err := e.log.AppendEvents(domaintest.Ctx(), c.p, []logapi.NewEvent{c.ev})
-		wantKind(t, err, errs.Precondition, c.name)
+		domaintest.WantKind(t, c.name, err, errs.Precondition)
 		// All or none: a new event beside a conflicting one is not
 		// appended either.
 		_, _, err = e.log.AppendEvents(domaintest.Ctx(), c.p, []logapi.NewEvent{{Type: "custom.x", IdempotencyKey: "k9"}, c.ev})
-		wantKind(t, err, errs.Precondition, c.name+", beside a new event")
-		if got := e.size(t, "acme"); got != size {
+		domaintest.WantKind(t, c.name+", beside a new event", err, errs.Precondition)
+		if got := e.F.LogSize(t, "acme"); got != size {
 			t.Fatalf("%s: the log grew from %d to %d", c.name, size, got)
 		}
 	}
@@ -381,11 +348,11 @@ type history struct {
 func newHistory(t *testing.T, cfg logapi.Config) *history {
 	t.Helper()
 	e := newEnv(t, cfg)
-	h := &history{e: e, t0: e.f.Clock.Now(), owner: e.org(t, "acme")}
+	h := &history{e: e, t0: e.F.Clock.Now(), owner: e.CreateOrg(t, "acme")}
 	h.alice = domaintest.Principal("acme", "ualice", rbac.Admin)
 	h.bob = domaintest.Principal("acme", "ubob", rbac.Admin)
 	step := func(p *core.Principal, evs ...logapi.NewEvent) {
-		e.f.Clock.Advance(time.Second)
+		e.F.Clock.Advance(time.Second)
 		e.append(t, p, evs...)
 	}
 	step(h.alice, ev("custom.a", map[string]any{"i": 1}))
@@ -494,7 +461,7 @@ func TestListEventsRefusesBadFilters(t *testing.T) {
 		{"page size above the limit", logapi.EventFilter{}, core.MaxPageSize + 1},
 	} {
 		evs, next, err := h.e.log.ListEvents(domaintest.Ctx(), h.owner, c.f, c.size, "")
-		wantKind(t, err, errs.InvalidArgument, c.name)
+		domaintest.WantKind(t, c.name, err, errs.InvalidArgument)
 		if evs != nil || next != "" {
 			t.Fatalf("%s: events %v, token %q with an error", c.name, evs, next)
 		}
@@ -538,18 +505,18 @@ func TestListEventsPageTokens(t *testing.T) {
 		t.Fatalf("a listing that fills its page exactly: %v %q %v", indices(all), last, err)
 	}
 
-	other := h.e.org(t, "globex")
+	other := h.e.CreateOrg(t, "globex")
 	e.append(t, other, ev("custom.a", nil), ev("custom.a", nil), ev("custom.a", nil))
 	_, otherTok, err := e.log.ListEvents(ctx, other, logapi.EventFilter{}, 1, "")
 	if err != nil || otherTok == "" {
 		t.Fatalf("globex's first page: %q %v", otherTok, err)
 	}
 	// A token of another listing of the org: its members.
-	if _, _, err := e.orgs.AddMember(ctx, h.owner, orgs.NewMember{Email: "m@acme.example", Role: rbac.Readonly}); err != nil {
+	if _, _, err := e.Orgs.AddMember(ctx, h.owner, orgs.NewMember{Email: "m@acme.example", Role: rbac.Readonly}); err != nil {
 		t.Fatal(err)
 	}
 	owner := h.owner
-	_, membersTok, err := e.orgs.ListMembers(ctx, owner, 1, "")
+	_, membersTok, err := e.Orgs.ListMembers(ctx, owner, 1, "")
 	if err != nil || membersTok == "" {
 		t.Fatalf("members page: %q %v", membersTok, err)
 	}
@@ -572,7 +539,7 @@ func TestListEventsPageTokens(t *testing.T) {
 		{"too short", f, "AAAA"},
 	} {
 		evs, next, err := e.log.ListEvents(ctx, h.owner, c.f, 2, c.tok)
-		wantKind(t, err, errs.InvalidArgument, c.name)
+		domaintest.WantKind(t, c.name, err, errs.InvalidArgument)
 		if evs != nil || next != "" {
 			t.Fatalf("%s: %v %q", c.name, indices(evs), next)
 		}
@@ -607,7 +574,7 @@ func TestListEventsBoundedByBytes(t *testing.T) {
 		return append(pages, cur)
 	}
 	for _, max := range []int{1, sizes[1] + sizes[2], 3*slices.Max(sizes) - 1, 1 << 20} {
-		svc := logapi.New(h.e.f.Env, logapi.Config{ListEventsMaxBytes: max})
+		svc := logapi.New(h.e.F.Env, logapi.Config{ListEventsMaxBytes: max})
 		var got [][]uint64
 		tok := ""
 		for {
@@ -650,7 +617,7 @@ func TestGetEvent(t *testing.T) {
 	}
 	for _, i := range []uint64{uint64(len(h.all)), uint64(len(h.all)) + 1, math.MaxUint64} {
 		_, err := h.e.log.GetEvent(domaintest.Ctx(), h.owner, i)
-		wantKind(t, err, errs.NotFound, fmt.Sprintf("GetEvent(%d)", i))
+		domaintest.WantKind(t, fmt.Sprintf("GetEvent(%d)", i), err, errs.NotFound)
 	}
 }
 
@@ -660,7 +627,7 @@ func TestGetEvent(t *testing.T) {
 func TestProofs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, logapi.Config{})
-	p := e.org(t, "acme")
+	p := e.CreateOrg(t, "acme")
 	ctx := domaintest.Ctx()
 	var cps []verify.Checkpoint
 	for i := range 5 {
@@ -712,12 +679,12 @@ func TestProofs(t *testing.T) {
 			}
 		}
 		_, _, _, err := e.log.InclusionProof(ctx, p, cp.Size, cp.Size)
-		wantKind(t, err, errs.NotFound, fmt.Sprintf("inclusion of %d in %d", cp.Size, cp.Size))
+		domaintest.WantKind(t, fmt.Sprintf("inclusion of %d in %d", cp.Size, cp.Size), err, errs.NotFound)
 	}
 	_, _, _, err = e.log.InclusionProof(ctx, p, latest.Size, 0)
-	wantKind(t, err, errs.NotFound, "inclusion of the index past the latest checkpoint")
+	domaintest.WantKind(t, "inclusion of the index past the latest checkpoint", err, errs.NotFound)
 	_, _, _, err = e.log.InclusionProof(ctx, p, 0, latest.Size+1)
-	wantKind(t, err, errs.NotFound, "inclusion in a tree larger than the log")
+	domaintest.WantKind(t, "inclusion in a tree larger than the log", err, errs.NotFound)
 
 	for a, cp1 := range cps {
 		for _, cp2 := range cps[a:] {
@@ -752,11 +719,11 @@ func TestProofs(t *testing.T) {
 
 	first, last := cps[0], cps[len(cps)-1]
 	_, _, _, err = e.log.ConsistencyProof(ctx, p, last.Size, first.Size)
-	wantKind(t, err, errs.InvalidArgument, "size1 > size2")
+	domaintest.WantKind(t, "size1 > size2", err, errs.InvalidArgument)
 	_, _, _, err = e.log.ConsistencyProof(ctx, p, last.Size+1, 0)
-	wantKind(t, err, errs.InvalidArgument, "size1 beyond the latest checkpoint")
+	domaintest.WantKind(t, "size1 beyond the latest checkpoint", err, errs.InvalidArgument)
 	_, _, _, err = e.log.ConsistencyProof(ctx, p, first.Size, last.Size+1)
-	wantKind(t, err, errs.NotFound, "size2 beyond the log")
+	domaintest.WantKind(t, "size2 beyond the log", err, errs.NotFound)
 	// A size no checkpoint was issued at.
 	var unsigned uint64
 	for s := first.Size + 1; s < last.Size; s++ {
@@ -769,11 +736,11 @@ func TestProofs(t *testing.T) {
 		t.Fatal("every size has a checkpoint; the test needs one that has none")
 	}
 	_, err = e.log.Checkpoint(ctx, p, unsigned)
-	wantKind(t, err, errs.NotFound, "checkpoint at an unsigned size")
+	domaintest.WantKind(t, "checkpoint at an unsigned size", err, errs.NotFound)
 	_, _, _, err = e.log.ConsistencyProof(ctx, p, unsigned, 0)
-	wantKind(t, err, errs.NotFound, "consistency from an unsigned size")
+	domaintest.WantKind(t, "consistency from an unsigned size", err, errs.NotFound)
 	_, _, _, err = e.log.InclusionProof(ctx, p, 0, unsigned)
-	wantKind(t, err, errs.NotFound, "inclusion in an unsigned size")
+	domaintest.WantKind(t, "inclusion in an unsigned size", err, errs.NotFound)
 }
 
 // TestOrgsAreIsolated: a principal of one org reads only its own org's
@@ -783,14 +750,14 @@ func TestOrgsAreIsolated(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, logapi.Config{})
 	ctx := domaintest.Ctx()
-	a := e.org(t, "acme")
-	b := e.org(t, "globex")
+	a := e.CreateOrg(t, "acme")
+	b := e.CreateOrg(t, "globex")
 	e.append(t, a, ev("custom.a-only", map[string]any{"secret": "acme"}))
 	var bcp logapi.Checkpoint
 	for range 4 {
 		_, bcp = e.append(t, b, ev("custom.b-only", map[string]any{"secret": "globex"}), ev("custom.b-only", nil))
 	}
-	asize := e.size(t, "acme")
+	asize := e.F.LogSize(t, "acme")
 	if bcp.Size <= asize+1 {
 		t.Fatalf("globex's log (%d) must be longer than acme's (%d) for the test", bcp.Size, asize)
 	}
@@ -817,11 +784,11 @@ func TestOrgsAreIsolated(t *testing.T) {
 		}
 	}
 	_, err := e.log.GetEvent(ctx, a, asize)
-	wantKind(t, err, errs.NotFound, "acme's GetEvent at an index only globex has")
+	domaintest.WantKind(t, "acme's GetEvent at an index only globex has", err, errs.NotFound)
 	_, _, _, err = e.log.InclusionProof(ctx, a, asize, bcp.Size)
-	wantKind(t, err, errs.NotFound, "acme's inclusion proof in globex's tree size")
+	domaintest.WantKind(t, "acme's inclusion proof in globex's tree size", err, errs.NotFound)
 	_, err = e.log.Checkpoint(ctx, a, bcp.Size)
-	wantKind(t, err, errs.NotFound, "acme's checkpoint at globex's size")
+	domaintest.WantKind(t, "acme's checkpoint at globex's size", err, errs.NotFound)
 	cp, err := e.log.Checkpoint(ctx, a, 0)
 	if err != nil || cp.Origin != verify.Origin("test", "acme") || cp.Size != asize {
 		t.Fatalf("acme's checkpoint: %q size %d, %v", cp.Origin, cp.Size, err)
@@ -831,11 +798,11 @@ func TestOrgsAreIsolated(t *testing.T) {
 	// An org with no log: everything is NotFound.
 	nobody := domaintest.Principal("initech", "u1", rbac.Owner)
 	_, _, err = e.log.ListEvents(ctx, nobody, logapi.EventFilter{}, 0, "")
-	wantKind(t, err, errs.NotFound, "ListEvents of an org that does not exist")
+	domaintest.WantKind(t, "ListEvents of an org that does not exist", err, errs.NotFound)
 	_, err = e.log.GetEvent(ctx, nobody, 0)
-	wantKind(t, err, errs.NotFound, "GetEvent of an org that does not exist")
+	domaintest.WantKind(t, "GetEvent of an org that does not exist", err, errs.NotFound)
 	_, err = e.log.Checkpoint(ctx, nobody, 0)
-	wantKind(t, err, errs.NotFound, "Checkpoint of an org that does not exist")
+	domaintest.WantKind(t, "Checkpoint of an org that does not exist", err, errs.NotFound)
 }
 
 // TestListEventsFindsStartBySearch: a page reads a bounded number of
@@ -847,14 +814,14 @@ func TestListEventsFindsStartBySearch(t *testing.T) {
 	const limit = 20
 	e := newEnv(t, logapi.Config{})
 	logapi.SetScanLimit(e.log, limit)
-	p := e.org(t, "acme")
+	p := e.CreateOrg(t, "acme")
 	ctx := domaintest.Ctx()
 	filler := make([]logapi.NewEvent, 2*limit+10)
 	for i := range filler {
 		filler[i] = ev("custom.filler", nil)
 	}
 	e.append(t, p, filler...)
-	e.f.Clock.Advance(time.Second)
+	e.F.Clock.Advance(time.Second)
 	got, _ := e.append(t, p, ev("custom.late", nil))
 	late := got[0]
 	if late.Index != uint64(len(filler))+1 {

@@ -21,13 +21,14 @@ import (
 // token's role. A role above the creator's, a token making a token and
 // out-of-bounds input are refused and write nothing.
 func TestCreateAPIToken(t *testing.T) {
-	h := newHarness(t, sessions.Config{})
+	t.Parallel()
+	h := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
 	ctx := domaintest.Ctx()
-	owner := h.signup(t, "acme")
-	admin := h.member(t, owner, "bob@acme.example", rbac.Admin)
+	owner := h.Signup(t, "acme")
+	_, admin := h.Member(t, owner, "bob@acme.example", rbac.Admin)
 
-	n := len(h.events(t, "acme"))
-	at, tok, err := h.sess.CreateAPIToken(ctx, admin, "ci", rbac.Requester, 0)
+	n := len(h.F.Events(t, "acme"))
+	at, tok, err := h.Sessions.CreateAPIToken(ctx, admin, "ci", rbac.Requester, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,24 +41,24 @@ func TestCreateAPIToken(t *testing.T) {
 	if err != nil || kind != token.API || org != "acme" || token.ID(hash) != at.ID {
 		t.Fatalf("token: kind %q, org %q, ID %s, %v", kind, org, token.ID(hash), err)
 	}
-	ev := only(t, h.since(t, "acme", n), ec.AuthAPITokenCreated)
+	ev := domaintest.Only(t, h.Since(t, "acme", n), ec.AuthAPITokenCreated)
 	if ev.Actor != admin.UserID || ev.Subject != "token:"+at.ID || ev.Data["name"] != "ci" || ev.Data["role"] != "requester" ||
 		ev.Data["expires"] != exp.Format(time.RFC3339Nano) || len(ev.Data) != 3 {
 		t.Errorf("event = %+v", ev)
 	}
-	p := h.wantAccepted(t, "API token", tok)
+	p := h.WantAccepted(t, "API token", tok)
 	if p.Org != "acme" || p.UserID != admin.UserID || p.Role != rbac.Requester || p.TokenID != at.ID ||
 		p.Actor() != "token:"+at.ID || p.SessionKey() != "" || !p.Expires.Equal(exp) {
 		t.Errorf("token's principal = %+v", p)
 	}
 
-	n = len(h.events(t, "acme"))
+	n = len(h.F.Events(t, "acme"))
 	for _, role := range []rbac.Role{rbac.Owner, rbac.Auditor} {
-		_, _, err := h.sess.CreateAPIToken(ctx, admin, "up", role, 0)
-		wantKind(t, "admin's token with role "+string(role), err, errs.Permission)
+		_, _, err := h.Sessions.CreateAPIToken(ctx, admin, "up", role, 0)
+		domaintest.WantKind(t, "admin's token with role "+string(role), err, errs.Permission)
 	}
-	_, _, err = h.sess.CreateAPIToken(ctx, p, "child", rbac.Requester, 0)
-	wantKind(t, "a token made with a token", err, errs.Permission)
+	_, _, err = h.Sessions.CreateAPIToken(ctx, p, "child", rbac.Requester, 0)
+	domaintest.WantKind(t, "a token made with a token", err, errs.Permission)
 	for name, c := range map[string]struct {
 		name string
 		role rbac.Role
@@ -71,14 +72,14 @@ func TestCreateAPIToken(t *testing.T) {
 		"ttl over a year": {"x", rbac.Readonly, sessions.MaxAPITokenTTL + time.Second},
 		"negative ttl":    {"x", rbac.Readonly, -time.Hour},
 	} {
-		_, _, err := h.sess.CreateAPIToken(ctx, admin, c.name, c.role, c.ttl)
-		wantKind(t, name, err, errs.InvalidArgument)
+		_, _, err := h.Sessions.CreateAPIToken(ctx, admin, c.name, c.role, c.ttl)
+		domaintest.WantKind(t, name, err, errs.InvalidArgument)
 	}
-	if evs := h.since(t, "acme", n); len(evs) != 0 {
-		t.Errorf("refused tokens wrote %v", types(evs))
+	if evs := h.Since(t, "acme", n); len(evs) != 0 {
+		t.Errorf("refused tokens wrote %v", domaintest.Types(evs))
 	}
 	// An owner may hand out any role.
-	if at, _, err := h.sess.CreateAPIToken(ctx, owner, "audit", rbac.Auditor, sessions.MaxAPITokenTTL); err != nil || at.Role != rbac.Auditor {
+	if at, _, err := h.Sessions.CreateAPIToken(ctx, owner, "audit", rbac.Auditor, sessions.MaxAPITokenTTL); err != nil || at.Role != rbac.Auditor {
 		t.Fatalf("owner's auditor token = %+v, %v", at, err)
 	}
 }
@@ -86,89 +87,92 @@ func TestCreateAPIToken(t *testing.T) {
 // TestAPITokenExpires: a token authenticates until its TTL has passed,
 // and not from then on.
 func TestAPITokenExpires(t *testing.T) {
-	h := newHarness(t, sessions.Config{SessionTTL: 24 * time.Hour})
-	owner := h.signup(t, "acme")
-	at, tok, err := h.sess.CreateAPIToken(domaintest.Ctx(), owner, "short", rbac.Readonly, time.Hour)
+	t.Parallel()
+	h := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{SessionTTL: 24 * time.Hour})
+	owner := h.Signup(t, "acme")
+	at, tok, err := h.Sessions.CreateAPIToken(domaintest.Ctx(), owner, "short", rbac.Readonly, time.Hour)
 	if err != nil || !at.Expires.Equal(domaintest.Start.Add(time.Hour)) {
 		t.Fatalf("CreateAPIToken = %+v, %v", at, err)
 	}
-	h.f.Clock.Advance(time.Hour - time.Nanosecond)
-	h.wantAccepted(t, "token a nanosecond before its expiry", tok)
-	h.f.Clock.Advance(time.Nanosecond)
-	h.wantRefused(t, "token at its expiry", tok)
+	h.F.Clock.Advance(time.Hour - time.Nanosecond)
+	h.WantAccepted(t, "token a nanosecond before its expiry", tok)
+	h.F.Clock.Advance(time.Nanosecond)
+	h.WantRefused(t, "token at its expiry", tok)
 }
 
 // TestRevokeAPIToken: a revoked token is refused at once, audited; the
 // org's other tokens go on. A token of another org cannot be revoked.
 func TestRevokeAPIToken(t *testing.T) {
-	h := newHarness(t, sessions.Config{})
+	t.Parallel()
+	h := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
 	ctx := domaintest.Ctx()
-	owner := h.signup(t, "acme")
-	admin := h.member(t, owner, "bob@acme.example", rbac.Admin)
-	at, tok, err := h.sess.CreateAPIToken(ctx, owner, "ci", rbac.Readonly, 0)
+	owner := h.Signup(t, "acme")
+	_, admin := h.Member(t, owner, "bob@acme.example", rbac.Admin)
+	at, tok, err := h.Sessions.CreateAPIToken(ctx, owner, "ci", rbac.Readonly, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keep, keepTok, err := h.sess.CreateAPIToken(ctx, owner, "keep", rbac.Readonly, 0)
+	keep, keepTok, err := h.Sessions.CreateAPIToken(ctx, owner, "keep", rbac.Readonly, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := h.signup(t, "other")
-	ot, otherTok, err := h.sess.CreateAPIToken(ctx, other, "theirs", rbac.Readonly, 0)
+	other := h.Signup(t, "other")
+	ot, otherTok, err := h.Sessions.CreateAPIToken(ctx, other, "theirs", rbac.Readonly, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	n := len(h.events(t, "acme"))
+	n := len(h.F.Events(t, "acme"))
 	// Any member the API lets manage tokens revokes any of the org's.
-	if err := h.sess.RevokeAPIToken(ctx, admin, at.ID); err != nil {
+	if err := h.Sessions.RevokeAPIToken(ctx, admin, at.ID); err != nil {
 		t.Fatal(err)
 	}
-	ev := only(t, h.since(t, "acme", n), ec.AuthAPITokenRevoked)
+	ev := domaintest.Only(t, h.Since(t, "acme", n), ec.AuthAPITokenRevoked)
 	if ev.Actor != admin.UserID || ev.Subject != "token:"+at.ID || ev.Data["name"] != "ci" {
 		t.Errorf("event = %+v", ev)
 	}
-	h.wantRefused(t, "revoked token", tok)
-	h.wantAccepted(t, "the org's other token", keepTok)
-	ts, _, err := h.sess.ListAPITokens(ctx, owner, 0, "")
+	h.WantRefused(t, "revoked token", tok)
+	h.WantAccepted(t, "the org's other token", keepTok)
+	ts, _, err := h.Sessions.ListAPITokens(ctx, owner, 0, "")
 	if err != nil || len(ts) != 1 || ts[0].ID != keep.ID {
 		t.Fatalf("ListAPITokens = %+v, %v", ts, err)
 	}
 
-	n = len(h.events(t, "acme"))
-	m := len(h.events(t, "other"))
-	err = h.sess.RevokeAPIToken(ctx, owner, at.ID)
-	wantKind(t, "revoking again", err, errs.NotFound)
-	err = h.sess.RevokeAPIToken(ctx, owner, ot.ID)
-	wantKind(t, "revoking another org's token", err, errs.NotFound)
-	err = h.sess.RevokeAPIToken(ctx, owner, "Not-An-ID")
-	wantKind(t, "malformed ID", err, errs.InvalidArgument)
-	if evs := h.since(t, "acme", n); len(evs) != 0 {
-		t.Errorf("refused revocations wrote %v", types(evs))
+	n = len(h.F.Events(t, "acme"))
+	m := len(h.F.Events(t, "other"))
+	err = h.Sessions.RevokeAPIToken(ctx, owner, at.ID)
+	domaintest.WantKind(t, "revoking again", err, errs.NotFound)
+	err = h.Sessions.RevokeAPIToken(ctx, owner, ot.ID)
+	domaintest.WantKind(t, "revoking another org's token", err, errs.NotFound)
+	err = h.Sessions.RevokeAPIToken(ctx, owner, "Not-An-ID")
+	domaintest.WantKind(t, "malformed ID", err, errs.InvalidArgument)
+	if evs := h.Since(t, "acme", n); len(evs) != 0 {
+		t.Errorf("refused revocations wrote %v", domaintest.Types(evs))
 	}
-	if evs := h.since(t, "other", m); len(evs) != 0 {
-		t.Errorf("refused revocation wrote %v to the other org", types(evs))
+	if evs := h.Since(t, "other", m); len(evs) != 0 {
+		t.Errorf("refused revocation wrote %v to the other org", domaintest.Types(evs))
 	}
-	h.wantAccepted(t, "other org's token", otherTok)
+	h.WantAccepted(t, "other org's token", otherTok)
 }
 
 // TestAPITokenEndsWithMembership: a token is refused once its creator
 // is removed, and its record goes with them.
 func TestAPITokenEndsWithMembership(t *testing.T) {
-	h := newHarness(t, sessions.Config{})
+	t.Parallel()
+	h := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
 	ctx := domaintest.Ctx()
-	owner := h.signup(t, "acme")
-	admin := h.member(t, owner, "bob@acme.example", rbac.Admin)
-	_, tok, err := h.sess.CreateAPIToken(ctx, admin, "ci", rbac.Admin, 0)
+	owner := h.Signup(t, "acme")
+	_, admin := h.Member(t, owner, "bob@acme.example", rbac.Admin)
+	_, tok, err := h.Sessions.CreateAPIToken(ctx, admin, "ci", rbac.Admin, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.wantAccepted(t, "token", tok)
-	if err := h.orgs.RemoveMember(ctx, owner, admin.UserID); err != nil {
+	h.WantAccepted(t, "token", tok)
+	if err := h.Orgs.RemoveMember(ctx, owner, admin.UserID); err != nil {
 		t.Fatal(err)
 	}
-	h.wantRefused(t, "removed member's token", tok)
-	if ts, _, err := h.sess.ListAPITokens(ctx, owner, 0, ""); err != nil || len(ts) != 0 {
+	h.WantRefused(t, "removed member's token", tok)
+	if ts, _, err := h.Sessions.ListAPITokens(ctx, owner, 0, ""); err != nil || len(ts) != 0 {
 		t.Fatalf("ListAPITokens = %+v, %v", ts, err)
 	}
 }
@@ -176,12 +180,13 @@ func TestAPITokenEndsWithMembership(t *testing.T) {
 // TestListAPITokensPaging: pages cover every token of the org once, in ID
 // order; a page token of another org or another listing is refused.
 func TestListAPITokensPaging(t *testing.T) {
-	h := newHarness(t, sessions.Config{})
+	t.Parallel()
+	h := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
 	ctx := domaintest.Ctx()
-	owner := h.signup(t, "acme")
+	owner := h.Signup(t, "acme")
 	var want []string
 	for range 5 {
-		at, _, err := h.sess.CreateAPIToken(ctx, owner, "t", rbac.Readonly, 0)
+		at, _, err := h.Sessions.CreateAPIToken(ctx, owner, "t", rbac.Readonly, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +196,7 @@ func TestListAPITokensPaging(t *testing.T) {
 	var got []string
 	var firstTok, tok string
 	for pages := 0; ; pages++ {
-		ts, next, err := h.sess.ListAPITokens(ctx, owner, 2, tok)
+		ts, next, err := h.Sessions.ListAPITokens(ctx, owner, 2, tok)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,36 +218,36 @@ func TestListAPITokensPaging(t *testing.T) {
 		t.Fatalf("listed %v, want %v", got, want)
 	}
 
-	other := h.signup(t, "other")
+	other := h.Signup(t, "other")
 	for range 2 {
-		if _, _, err := h.sess.CreateAPIToken(ctx, other, "t", rbac.Readonly, 0); err != nil {
+		if _, _, err := h.Sessions.CreateAPIToken(ctx, other, "t", rbac.Readonly, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, otherTok, err := h.sess.ListAPITokens(ctx, other, 1, "")
+	_, otherTok, err := h.Sessions.ListAPITokens(ctx, other, 1, "")
 	if err != nil || otherTok == "" {
 		t.Fatalf("other org's first page: %q, %v", otherTok, err)
 	}
-	_, _, err = h.sess.ListAPITokens(ctx, owner, 2, otherTok)
-	wantKind(t, "another org's page token", err, errs.InvalidArgument)
-	_, _, err = h.sess.ListAPITokens(ctx, other, 2, firstTok)
-	wantKind(t, "page token used in another org", err, errs.InvalidArgument)
+	_, _, err = h.Sessions.ListAPITokens(ctx, owner, 2, otherTok)
+	domaintest.WantKind(t, "another org's page token", err, errs.InvalidArgument)
+	_, _, err = h.Sessions.ListAPITokens(ctx, other, 2, firstTok)
+	domaintest.WantKind(t, "page token used in another org", err, errs.InvalidArgument)
 	for _, e := range []string{"a@acme.example", "b@acme.example"} {
-		if _, _, err := h.orgs.AddMember(ctx, owner, orgs.NewMember{Email: e, Role: rbac.Readonly}); err != nil {
+		if _, _, err := h.Orgs.AddMember(ctx, owner, orgs.NewMember{Email: e, Role: rbac.Readonly}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, membersTok, err := h.orgs.ListMembers(ctx, owner, 1, "")
+	_, membersTok, err := h.Orgs.ListMembers(ctx, owner, 1, "")
 	if err != nil || membersTok == "" {
 		t.Fatalf("first page of members: %q, %v", membersTok, err)
 	}
-	_, _, err = h.sess.ListAPITokens(ctx, owner, 2, membersTok)
-	wantKind(t, "members' page token", err, errs.InvalidArgument)
-	if ts, _, err := h.sess.ListAPITokens(ctx, owner, 2, firstTok); err != nil || len(ts) != 2 || ts[0].ID != want[2] {
+	_, _, err = h.Sessions.ListAPITokens(ctx, owner, 2, membersTok)
+	domaintest.WantKind(t, "members' page token", err, errs.InvalidArgument)
+	if ts, _, err := h.Sessions.ListAPITokens(ctx, owner, 2, firstTok); err != nil || len(ts) != 2 || ts[0].ID != want[2] {
 		t.Fatalf("ListAPITokens(first page token) = %+v, %v", ts, err)
 	}
 	// Each org lists its own tokens only.
-	if ts, _, err := h.sess.ListAPITokens(ctx, other, 0, ""); err != nil || len(ts) != 2 || slices.ContainsFunc(ts, func(x sessions.APIToken) bool {
+	if ts, _, err := h.Sessions.ListAPITokens(ctx, other, 0, ""); err != nil || len(ts) != 2 || slices.ContainsFunc(ts, func(x sessions.APIToken) bool {
 		return slices.Contains(want, x.ID)
 	}) {
 		t.Fatalf("other org's tokens = %+v, %v", ts, err)

@@ -2,8 +2,13 @@
 // tests: an org-scoped store over a real ledger (Pebble on an in-memory
 // file system: a durable commit costs no fsync, so a package's tests run
 // in a fraction of a second), a core.Env on a fake clock, a throttle with
-// cheap password hashes, principals for the tests' callers, and the events
-// of an org's log as read back. No server runs.
+// cheap password hashes, principals for the tests' callers, the events of
+// an org's log as read back, and People: the orgs and sessions features
+// wired over a fixture, with the org owners and members the features'
+// tests act as. No server runs.
+//
+// It imports the orgs and sessions features, so only external test
+// packages (package x_test) import it.
 package domaintest
 
 import (
@@ -95,6 +100,16 @@ func (f *Fixture) Org(t testing.TB, id string) store.Org {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// LogSize returns the size of org's log.
+func (f *Fixture) LogSize(t testing.TB, org string) uint64 {
+	t.Helper()
+	n, err := f.Org(t, org).Log().Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // Principal returns a principal of org with role, made as a tool makes
