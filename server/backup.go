@@ -97,32 +97,40 @@ func BackupStopped(dataDir, dir, logName string) (BackupManifest, error) {
 	if _, err := os.Stat(filepath.Join(dataDir, ledgerDir)); err != nil {
 		return BackupManifest{}, fmt.Errorf("backup: %s holds no ledger: %w", dataDir, err)
 	}
-	l, err := openLedgerOnly(dataDir, logName)
+	l, closeLedger, err := openLedgerOnly(dataDir, logName)
 	if err != nil {
 		return BackupManifest{}, fmt.Errorf("backup: %w", err)
 	}
 	m, err := backup(l, dataDir, dir)
-	if cerr := l.Close(); err == nil && cerr != nil {
+	if cerr := closeLedger(); err == nil && cerr != nil {
 		err = fmt.Errorf("backup: %w", cerr)
 	}
 	return m, err
 }
 
 // openLedgerOnly opens the ledger of dataDir without the rest of a
-// server: for backups and restores.
-func openLedgerOnly(dataDir, logName string) (*ledger.Ledger, error) {
-	signer, vkey, _, err := logSigner(dataDir, logName)
+// server, holding the data directory's lock: for backups and restores.
+// close closes the ledger and releases the lock.
+func openLedgerOnly(dataDir, logName string) (l *ledger.Ledger, close func() error, err error) {
+	lock, err := lockDataDir(dataDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	l, err := ledger.Open(ledger.Config{
-		Dir: filepath.Join(dataDir, ledgerDir), FS: privateFS{vfs.Default}, LogName: logName, Signer: signer, VerifierKey: vkey,
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if pe := (*fs.PathError)(nil); errors.As(err, &pe) && errors.Is(err, ErrDataDirInUse) {
-		return nil, fmt.Errorf("data directory %s is %w (lock file %s)", absPath(dataDir), ErrDataDirInUse, absPath(pe.Path))
+	signer, vkey, _, err := logSigner(dataDir, logName)
+	if err == nil {
+		l, err = ledger.Open(ledger.Config{
+			Dir: filepath.Join(dataDir, ledgerDir), FS: privateFS{vfs.Default}, LogName: logName, Signer: signer, VerifierKey: vkey,
+			Logger: slog.New(slog.DiscardHandler),
+		})
 	}
-	return l, err
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	return l, func() error {
+		defer lock.Close()
+		return l.Close()
+	}, nil
 }
 
 func backup(l *ledger.Ledger, dataDir, dir string) (BackupManifest, error) {
@@ -194,12 +202,12 @@ func Restore(dir, dataDir, logName string) ([]OrgCheckpoint, error) {
 	// It may sign checkpoints over entries the backup holds uncovered:
 	// those are a prefix of what the lost server held, so they cannot
 	// contradict its checkpoints. Nothing is appended.
-	l, err := openLedgerOnly(dataDir, logName)
+	l, closeLedger, err := openLedgerOnly(dataDir, logName)
 	if err != nil {
 		return nil, fmt.Errorf("restore: the backup's ledger does not open: %w", err)
 	}
 	cps := orgCheckpoints(l)
-	if err := l.Close(); err != nil {
+	if err := closeLedger(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	marker, err := json.MarshalIndent(map[string]any{"from": absPath(dir), "backup_created": m.Created, "restored": time.Now().UTC()}, "", "  ")

@@ -1,16 +1,21 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
@@ -88,11 +93,61 @@ func TestDataDirInUse(t *testing.T) {
 		s.Close()
 		t.Fatal("opened a data directory that another process serves")
 	}
-	want := "data directory " + dir + " is in use by another process (lock file " + filepath.Join(dir, "ledger", "LOCK") + ")"
+	want := "data directory " + dir + " is in use by another process (lock file " + filepath.Join(dir, "LOCK") + ")"
 	if !errors.Is(err, server.ErrDataDirInUse) || err.Error() != want {
 		t.Fatalf("open: %v\nwant ErrDataDirInUse: %s", err, want)
 	}
 	if _, err := p.clients("").Auth.Login(context.Background(), req(&nuxariv1.LoginRequest{OrgId: "none", Email: "o@example.com", Password: ownerPW})); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Fatalf("the running server after the refused open: %v, want Unauthenticated", err)
+	}
+}
+
+// holdLockEnv names, in a child run of this test binary, the data
+// directory whose lock the child takes and holds until killed.
+const holdLockEnv = "NUXARI_TEST_HOLD_DATA_DIR_LOCK"
+
+func init() {
+	dir := os.Getenv(holdLockEnv)
+	if dir == "" {
+		return
+	}
+	if _, err := vfs.Default.Lock(filepath.Join(dir, "LOCK")); err != nil {
+		fmt.Fprintln(os.Stderr, "lock:", err)
+		os.Exit(1)
+	}
+	fmt.Println("locked")
+	select {}
+}
+
+// TestDataDirLockedBeforeKeys: a fresh data directory whose lock another
+// process holds (as a first start racing another would find it) is
+// refused as in use before any key is generated in it.
+func TestDataDirLockedBeforeKeys(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), holdLockEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "locked\n" {
+		t.Fatalf("the child did not take the lock: %q %v", line, err)
+	}
+	s, err := server.Open(server.Config{DataDir: dir, Logger: server.NewLogger(&servertest.SyncBuffer{}, 0)})
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a data directory whose lock another process holds")
+	}
+	if !errors.Is(err, server.ErrDataDirInUse) || !strings.Contains(err.Error(), filepath.Join(dir, "LOCK")) {
+		t.Fatalf("open: %v, want ErrDataDirInUse naming %s", err, filepath.Join(dir, "LOCK"))
+	}
+	for _, f := range []string{"log.key", "kek.json", "evidence-signing.pem", "ledger"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s was made in a data directory in use: %v", f, err)
+		}
 	}
 }

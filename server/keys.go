@@ -224,7 +224,30 @@ func (p privateFS) MkdirAll(dir string, _ os.FileMode) error {
 	return os.Chmod(dir, 0o700)
 }
 
-// Lock takes the ledger's lock file. A lock that another process holds
+// dataDirLock is the data directory's own lock file: taken before
+// anything in the directory is read or written, so that a second process
+// (or a second start racing the first on a fresh directory) is told the
+// directory is in use before it touches the keys.
+const dataDirLock = "LOCK"
+
+// lockDataDir takes the lock of dataDir, or says another process holds
+// it.
+func lockDataDir(dataDir string) (io.Closer, error) {
+	return inUse(dataDir)(privateFS{vfs.Default}.Lock(filepath.Join(dataDir, dataDirLock)))
+}
+
+// inUse returns a function that passes its arguments on, with an
+// ErrDataDirInUse said in full: which directory, which lock file.
+func inUse(dataDir string) func(io.Closer, error) (io.Closer, error) {
+	return func(c io.Closer, err error) (io.Closer, error) {
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) && errors.Is(err, ErrDataDirInUse) {
+			return nil, fmt.Errorf("data directory %s is %w (lock file %s)", absPath(dataDir), ErrDataDirInUse, absPath(pe.Path))
+		}
+		return c, err
+	}
+}
+
+// Lock takes a lock file. A lock that another process holds
 // (fcntl's EAGAIN or EWOULDBLOCK) is reported as ErrDataDirInUse, in an
 // *fs.PathError naming the lock file.
 func (p privateFS) Lock(name string) (io.Closer, error) {

@@ -11,7 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -102,6 +102,8 @@ type Server struct {
 	// gw and streams, set by routes, are read by the metrics collector.
 	gw      *agentgw.Gateway
 	streams *counter
+	// lock is the data directory's lock, held until Close.
+	lock io.Closer
 	// admin serves the admin socket (backup.go) until adminDone.
 	admin     *http.Server
 	adminDone chan struct{}
@@ -138,6 +140,16 @@ func Open(cfg Config) (*Server, error) {
 	if err := makePrivateDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	owned := false // once the Server owns the lock, its Close releases it
+	defer func() {
+		if !owned {
+			lock.Close()
+		}
+	}()
 	cfg.Logger.Info("data directory", slog.String("path", absPath(cfg.DataDir)))
 	var keys keyFiles
 	signer, vkey, gen, err := logSigner(cfg.DataDir, cfg.LogName)
@@ -163,9 +175,6 @@ func Open(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	l, err := ledger.Open(lc)
-	if pe := (*fs.PathError)(nil); errors.As(err, &pe) && errors.Is(err, ErrDataDirInUse) {
-		return nil, fmt.Errorf("data directory %s is %w (lock file %s)", absPath(cfg.DataDir), ErrDataDirInUse, absPath(pe.Path))
-	}
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -203,7 +212,8 @@ func Open(cfg Config) (*Server, error) {
 		l.Close()
 		return nil, fmt.Errorf("recover jobs: %w", err)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, ledger: l, svc: svc, kek: kek, reg: reg}
+	s := &Server{cfg: cfg, log: cfg.Logger, ledger: l, svc: svc, kek: kek, reg: reg, lock: lock}
+	owned = true
 	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	s.openConns = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "nuxari_open_connections",
@@ -443,5 +453,10 @@ func (s *Server) Close() error {
 	s.closeStreams()
 	s.svc.Close()
 	s.kek = nil
-	return s.ledger.Close()
+	err := s.ledger.Close()
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
+	}
+	return err
 }

@@ -244,7 +244,7 @@ func TestDataDirInUse(t *testing.T) {
 	_, stop := serveUntilServing(t, "--data-dir", dir, "--addr", "127.0.0.1:0")
 	defer stop()
 	_, stderr, code := execNuxarid(t, "--data-dir", dir, "--addr", "127.0.0.1:0")
-	want := "nuxarid: data directory " + dir + " is in use by another process (lock file " + filepath.Join(dir, "ledger", "LOCK") + ")"
+	want := "nuxarid: data directory " + dir + " is in use by another process (lock file " + filepath.Join(dir, "LOCK") + ")"
 	if code != 1 || !strings.Contains(stderr, want) {
 		t.Fatalf("second nuxarid: exit status %d, stderr:\n%s\nwant 1 and %q", code, stderr, want)
 	}
