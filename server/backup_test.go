@@ -38,6 +38,10 @@ func TestBackupAndRestore(t *testing.T) {
 	}
 	atBackup := appendCustom(owner, 5)
 
+	// Only the server's own user may ask for a backup.
+	if fi, err := os.Stat(filepath.Join(ts.DataDir, "admin.sock")); err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v %v, want a socket of mode 0600", fi, err)
+	}
 	backupDir := filepath.Join(t.TempDir(), "backup")
 	m, running, err := server.RequestBackup(ctx, ts.DataDir, backupDir)
 	if err != nil || !running {
