@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nuxari/nuxari/internal/buildinfo"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -77,7 +79,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	runServe := func(cmd *cobra.Command, _ []string) error {
 		return serve(cmd.Context(), &sf, stderr)
 	}
-	info := buildInfo()
+	info := buildinfo.Read()
 	root := &cobra.Command{
 		Use:   "nuxarid",
 		Short: "The Nuxari server",
@@ -88,7 +90,7 @@ Every flag has an environment variable, shown in brackets; flags win over
 the environment.`,
 		Args:          noArgs,
 		RunE:          runServe,
-		Version:       info.String(),
+		Version:       versionText(info),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		// The environment fills the flags the command line left unset.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nuxari/nuxari/internal/buildinfo"
 	"github.com/nuxari/nuxari/server/servertest"
 )
 
@@ -283,10 +284,10 @@ func TestBuildString(t *testing.T) {
 		{"clean tree", debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.1-0.20261129100000-0123abcd"}, Settings: []debug.BuildSetting{
 			{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.modified", Value: "false"},
 		}}, "nuxarid v1.2.1-0.20261129100000-0123abcd\nrevision 0123abcd\ngo go1.26.8\n"},
-		{"no version", debug.BuildInfo{GoVersion: "go1.26.8"}, "nuxarid (unknown)\ngo go1.26.8\n"},
+		{"no version", debug.BuildInfo{GoVersion: "go1.26.8"}, "nuxarid (devel)\ngo go1.26.8\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := buildFrom(&c.bi).String(); got != c.want {
+			if got := versionText(buildinfo.FromBuildInfo(&c.bi)); got != c.want {
 				t.Errorf("got\n%s\nwant\n%s", got, c.want)
 			}
 		})

@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/nuxari/nuxari/internal/buildinfo"
+
 	"github.com/spf13/pflag"
 	"golang.org/x/time/rate"
 
@@ -137,7 +139,7 @@ func serve(ctx context.Context, f *serveFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.Logger.Info("starting nuxarid", buildInfo().attrs()...)
+	cfg.Logger.Info("starting nuxarid", buildAttrs(buildinfo.Read())...)
 	s, err := server.Open(cfg)
 	if err != nil {
 		return err

@@ -3,57 +3,21 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"runtime"
-	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nuxari/nuxari/internal/buildinfo"
 )
 
-// build describes the binary: its module version and, when the build
-// recorded them, the VCS revision and commit time.
-type build struct {
-	Version   string // module version, "(devel)" for a build from a work tree
-	Revision  string // VCS revision, "" if not recorded
-	Time      string // commit time (RFC 3339), "" if not recorded
-	Modified  bool   // the work tree had uncommitted changes
-	GoVersion string
-}
-
-// buildInfo reads the binary's build information.
-func buildInfo() build {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return build{Version: "(unknown)", GoVersion: runtime.Version()}
-	}
-	return buildFrom(bi)
-}
-
-func buildFrom(bi *debug.BuildInfo) build {
-	b := build{Version: bi.Main.Version, GoVersion: bi.GoVersion}
-	if b.Version == "" {
-		b.Version = "(unknown)"
-	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			b.Revision = s.Value
-		case "vcs.time":
-			b.Time = s.Value
-		case "vcs.modified":
-			b.Modified = s.Value == "true"
-		}
-	}
-	return b
-}
-
-// String is the text of "nuxarid version":
+// versionText is the text of "nuxarid version" for build b:
 //
 //	nuxarid v1.2.0
 //	revision 0123abcd… (modified)
 //	time 2026-11-29T10:00:00Z
 //	go go1.26.8
-func (b build) String() string {
+func versionText(b buildinfo.Info) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "nuxarid %s\n", b.Version)
 	if b.Revision != "" {
@@ -63,34 +27,34 @@ func (b build) String() string {
 		}
 		s.WriteByte('\n')
 	}
-	if b.Time != "" {
-		fmt.Fprintf(&s, "time %s\n", b.Time)
+	if !b.Time.IsZero() {
+		fmt.Fprintf(&s, "time %s\n", b.Time.Format(time.RFC3339))
 	}
 	fmt.Fprintf(&s, "go %s\n", b.GoVersion)
 	return s.String()
 }
 
-// attrs are the log attributes of the build: its version, and its
+// buildAttrs are the log attributes of build b: its version, and its
 // revision and commit time when recorded.
-func (b build) attrs() []any {
+func buildAttrs(b buildinfo.Info) []any {
 	as := []any{slog.String("version", b.Version)}
 	if b.Revision != "" {
 		as = append(as, slog.String("revision", b.Revision), slog.Bool("modified", b.Modified))
 	}
-	if b.Time != "" {
-		as = append(as, slog.String("commit_time", b.Time))
+	if !b.Time.IsZero() {
+		as = append(as, slog.String("commit_time", b.Time.Format(time.RFC3339)))
 	}
 	return as
 }
 
 // newVersion is the version command.
-func newVersion(b build) *cobra.Command {
+func newVersion(b buildinfo.Info) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version and build (module version, VCS revision and time)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprint(cmd.OutOrStdout(), b)
+			_, err := fmt.Fprint(cmd.OutOrStdout(), versionText(b))
 			return err
 		},
 	}
