@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 )
 
 // agentOfflineAfter is how long since an agent was last seen nuxctl calls
@@ -112,27 +113,16 @@ func (e *env) agentListCmd() *cobra.Command {
 }
 
 func (e *env) agentDecommissionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "decommission AGENT_ID",
-		Short:             "revoke an agent at once",
-		Long:              "Revoke every token of an agent at once and close its channel.",
-		Args:              nargs(1, 1),
-		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.connect()
+	return oneCmd(e, "decommission AGENT_ID", "revoke an agent at once",
+		"Revoke every token of an agent at once and close its channel.",
+		func(c *clients, id string) (*nuxariv1.Agent, error) {
+			res, err := c.Agents.DecommissionAgent(e.ctx, connect.NewRequest(&nuxariv1.DecommissionAgentRequest{AgentId: id}))
 			if err != nil {
-				return err
+				return nil, err
 			}
-			res, err := c.Agents.DecommissionAgent(e.ctx, connect.NewRequest(&nuxariv1.DecommissionAgentRequest{AgentId: args[0]}))
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printProto(res.Msg.GetAgent())
-			}
-			return printAgent(e, res.Msg.GetAgent())
+			return res.Msg.GetAgent(), nil
 		},
-	}
+		func(a *nuxariv1.Agent) error { return printAgent(e, a) })
 }
 
 func printTask(e *env, t *nuxariv1.Task) error {
@@ -260,25 +250,13 @@ func offline(a *nuxariv1.Agent, now time.Time) string {
 }
 
 func (e *env) agentTaskCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "task TASK_ID",
-		Short:             "show a task and its evidence",
-		Long:              "Show a task and the evidence it recorded.",
-		Args:              nargs(1, 1),
-		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.connect()
+	return oneCmd(e, "task TASK_ID", "show a task and its evidence", "Show a task and the evidence it recorded.",
+		func(c *clients, id string) (*nuxariv1.Task, error) {
+			res, err := c.Agents.GetTask(e.ctx, connect.NewRequest(&nuxariv1.GetTaskRequest{TaskId: id}))
 			if err != nil {
-				return err
+				return nil, err
 			}
-			res, err := c.Agents.GetTask(e.ctx, connect.NewRequest(&nuxariv1.GetTaskRequest{TaskId: args[0]}))
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printProto(res.Msg.GetTask())
-			}
-			return printTask(e, res.Msg.GetTask())
+			return res.Msg.GetTask(), nil
 		},
-	}
+		func(t *nuxariv1.Task) error { return printTask(e, t) })
 }

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
 	"github.com/nuxari/nuxari/internal/eventcatalog"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
-	"github.com/spf13/cobra"
 )
 
 var exportStateNames = map[nuxariv1.ExportState]string{
@@ -156,26 +157,15 @@ func printExport(w io.Writer, x *nuxariv1.Export) error {
 }
 
 func (e *env) evidenceStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "status EXPORT_ID",
-		Short:             "show an export's state and progress",
-		Args:              nargs(1, 1),
-		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := e.connect()
+	return oneCmd(e, "status EXPORT_ID", "show an export's state and progress", "",
+		func(c *clients, id string) (*nuxariv1.Export, error) {
+			res, err := c.Evidence.GetExport(e.ctx, connect.NewRequest(&nuxariv1.GetExportRequest{ExportId: id}))
 			if err != nil {
-				return err
+				return nil, err
 			}
-			res, err := c.Evidence.GetExport(e.ctx, connect.NewRequest(&nuxariv1.GetExportRequest{ExportId: args[0]}))
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return e.printProto(res.Msg.GetExport())
-			}
-			return printExport(e.stdout, res.Msg.GetExport())
+			return res.Msg.GetExport(), nil
 		},
-	}
+		func(x *nuxariv1.Export) error { return printExport(e.stdout, x) })
 }
 
 func (e *env) evidenceListCmd() *cobra.Command {

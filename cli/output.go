@@ -9,11 +9,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 )
 
 // jsonOptions is how --json prints API messages: the proto3 JSON mapping
@@ -143,4 +145,28 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// oneCmd is a command that takes one ID, makes one call with it and
+// prints the message the call returns: as JSON with --json, else by text.
+func oneCmd[M proto.Message](e *env, use, short, long string, call func(c *clients, id string) (M, error), text func(M) error) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Long: long,
+		Args:              nargs(1, 1),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := e.connect()
+			if err != nil {
+				return err
+			}
+			m, err := call(c, args[0])
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printProto(m)
+			}
+			return text(m)
+		},
+	}
 }
