@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/nuxari/nuxari/internal/logfmt"
+
 	"github.com/nuxari/nuxari/governance/core"
 )
 
@@ -12,15 +14,7 @@ import (
 // logged with its context, and writes every time.Duration in Go's form
 // ("1.5s", "250ms") rather than as integer nanoseconds.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDuration})})
-}
-
-// readableDuration writes a duration as its String form.
-func readableDuration(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		a.Value = slog.StringValue(a.Value.Duration().String())
-	}
-	return a
+	return slog.New(requestIDHandler{logfmt.NewJSONHandler(w, level)})
 }
 
 type requestIDHandler struct{ slog.Handler }

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/nuxari/nuxari/internal/logfmt"
+
 	"github.com/nuxari/nuxari/agent"
 	"github.com/nuxari/nuxari/internal/buildinfo"
 	"github.com/nuxari/nuxari/internal/secret"
@@ -80,7 +82,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg.Logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = slog.New(logfmt.NewJSONHandler(stderr, level))
 
 	switch cmd {
 	case "enroll":
