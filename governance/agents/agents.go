@@ -242,7 +242,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, p *core.Principal, ttl ti
 	if err != nil {
 		return secret.String{}, JoinToken{}, err
 	}
-	now := s.env.Clock().UTC()
+	now := s.env.Now()
 	jr := joinRecord{ID: token.ID(hash), Hash: hex.EncodeToString(hash[:]), CreatedBy: p.Actor(), Created: now, Expires: now.Add(ttl)}
 	key := prefixJoin + jr.ID
 	if _, err := s.env.OrgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
@@ -383,7 +383,7 @@ func (s *Service) Enroll(ctx context.Context, join secret.String, pub []byte, ho
 		_ = fail("bad_hostname")
 		return "", "", err
 	}
-	a := Agent{ID: core.NewID("g"), Hostname: hostname, State: AgentActive, PublicKey: pub, Enrolled: s.env.Clock().UTC()}
+	a := Agent{ID: core.NewID("g"), Hostname: hostname, State: AgentActive, PublicKey: pub, Enrolled: s.env.Now()}
 	creator[key] = raw
 	creator[prefixAgent+a.ID] = nil
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
@@ -502,7 +502,7 @@ type agentTokenRecord struct {
 
 func (s *Service) seen(org, agent string) {
 	s.hub.mu.Lock()
-	s.hub.seen[hubKey(org, agent)] = s.env.Clock().UTC()
+	s.hub.seen[hubKey(org, agent)] = s.env.Now()
 	s.hub.mu.Unlock()
 }
 
@@ -622,7 +622,7 @@ func (s *Service) CreateTask(ctx context.Context, p *core.Principal, agentID, co
 	if a.State != AgentActive {
 		return Task{}, errs.New(errs.Precondition, "agent %s is decommissioned", a.ID)
 	}
-	t := Task{ID: core.NewID("t"), AgentID: a.ID, Collector: collector, Target: target, State: TaskPending, Created: s.env.Clock().UTC()}
+	t := Task{ID: core.NewID("t"), AgentID: a.ID, Collector: collector, Target: target, State: TaskPending, Created: s.env.Now()}
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event:   core.NewEvent(ctx, ec.AgentTaskCreated, p.Actor(), "agent:"+a.ID, map[string]any{"task_id": t.ID, "collector": collector, "target": target}),
 		Require: map[string][]byte{prefixAgent + a.ID: raw, prefixTask + t.ID: nil},
@@ -826,7 +826,7 @@ func (s *Service) CompleteTask(ctx context.Context, p *core.Principal, taskID st
 	if t.State == TaskSucceeded || t.State == TaskFailed {
 		return nil
 	}
-	t.State, t.Detail, t.Completed = TaskFailed, detail, s.env.Clock().UTC()
+	t.State, t.Detail, t.Completed = TaskFailed, detail, s.env.Now()
 	if ok {
 		t.State = TaskSucceeded
 	}

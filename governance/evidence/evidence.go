@@ -472,7 +472,7 @@ func (s *Service) RecoverLegacy(ctx context.Context) error {
 		}
 		for _, f := range stale {
 			x := f.x
-			x.State, x.Error, x.Completed = ExportFailed, failedRestart, s.env.Clock().UTC()
+			x.State, x.Error, x.Completed = ExportFailed, failedRestart, s.env.Now()
 			_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
 				Event:   core.NewEvent(ctx, ec.EvidenceExportFailed, ec.System, "export:"+x.ID, map[string]any{"error": x.Error}),
 				Require: map[string][]byte{prefixExport + x.ID: f.raw},
@@ -603,7 +603,7 @@ func (s *Service) buildPackage(ctx context.Context, o store.Org, j *jobs.Job, sc
 	defer f.Close()
 	h := sha256.New()
 	w, err := archive.NewWriter(io.MultiWriter(f, h), e.Signer, archive.Meta{
-		Org: org, LogOrigin: log.Origin(), LogKey: log.VerifierKey(), Created: s.env.Clock().UTC(),
+		Org: org, LogOrigin: log.Origin(), LogKey: log.VerifierKey(), Created: s.env.Now(),
 		Scope:    sc,
 		TreeSize: n, Checkpoint: cp.Note,
 	})

@@ -69,7 +69,7 @@ func (s *Service) CreateOrg(ctx context.Context, n NewOrg, operator bool) (Org, 
 	if err != nil {
 		return Org{}, Member{}, err
 	}
-	now := s.env.Clock().UTC()
+	now := s.env.Now()
 	org := orgRecord{ID: n.ID, DisplayName: n.DisplayName, Created: now, Retention: s.cfg.DefaultRetention}
 	if org.DisplayName == "" {
 		org.DisplayName = n.ID
@@ -213,7 +213,7 @@ func (s *Service) AddMember(ctx context.Context, p *core.Principal, n NewMember)
 	if n.Role == rbac.Owner && !rbac.Allows(p.Role, rbac.RolesManage) {
 		return Member{}, PasswordSetup{}, errs.New(errs.Permission, "only owners may add owners")
 	}
-	u := User{ID: core.NewID("u"), Email: email, DisplayName: n.DisplayName, Role: n.Role, Created: s.env.Clock().UTC()}
+	u := User{ID: core.NewID("u"), Email: email, DisplayName: n.DisplayName, Role: n.Role, Created: s.env.Now()}
 	c := store.Change{
 		Require: map[string][]byte{
 			prefixEmail + email: nil,

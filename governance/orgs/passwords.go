@@ -59,7 +59,7 @@ func (s *Service) newSetup(org string, u *User, by string, ttl time.Duration, c 
 	if u.Setup != "" {
 		c.Delete = append(c.Delete, prefixSetup+u.Setup)
 	}
-	exp := s.env.Clock().UTC().Add(ttl)
+	exp := s.env.Now().Add(ttl)
 	u.Setup = h
 	c.Require[prefixSetup+h] = nil
 	c.Put[prefixSetup+h] = setupRecord{UserID: u.ID, CreatedBy: by, Expires: exp}

@@ -191,7 +191,7 @@ func (s *Service) Login(ctx context.Context, orgID, email string, pw secret.Stri
 	if err != nil {
 		return secret.String{}, nil, err
 	}
-	now := s.env.Clock().UTC()
+	now := s.env.Now()
 	sess := sessionRecord{UserID: u.ID, Created: now, Expires: now.Add(s.cfg.SessionTTL), Epoch: u.SessionEpoch}
 	key := prefixSess + hex.EncodeToString(hash[:])
 	if _, err := o.Commit(ctx, ledger.AckDurable, store.Change{
@@ -316,7 +316,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, p *core.Principal, name st
 	if err != nil {
 		return APIToken{}, secret.String{}, err
 	}
-	now := s.env.Clock().UTC()
+	now := s.env.Now()
 	h := hex.EncodeToString(hash[:])
 	t := apiTokenRecord{ID: token.ID(hash), Name: name, Role: role, CreatedBy: p.UserID, Created: now, Expires: now.Add(ttl), Hash: h}
 	if _, err := s.env.OrgOf(p).Commit(ctx, ledger.AckDurable, store.Change{
