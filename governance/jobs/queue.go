@@ -30,7 +30,7 @@ type fairQueue[J comparable] struct {
 
 type orgJobs[J any] struct {
 	queued  []J
-	held    int // reserved + queued + running
+	held    int // reserved + queued + running whose end is not recorded
 	running int
 }
 
@@ -67,9 +67,18 @@ func (q *fairQueue[J]) unreserve(org string) {
 func (q *fairQueue[J]) release(org string) {
 	o := q.orgs[org]
 	o.held--
-	if o.held == 0 {
+	if o.held == 0 && o.running == 0 {
 		delete(q.orgs, org)
 	}
+}
+
+// ended gives back the place of a running job of org whose end is
+// recorded: from then on the org may submit another, even before the
+// worker lets go (done with released set).
+func (q *fairQueue[J]) ended(org string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.orgs[org].held--
 }
 
 // push queues a reserved job at the tail of org's queue.
@@ -151,10 +160,17 @@ func (q *fairQueue[J]) next(ctx context.Context) (org string, j J, ok bool) {
 	}
 }
 
-// done ends a job that next returned.
-func (q *fairQueue[J]) done(org string) {
+// done ends a job that next returned; released says ended gave its place
+// back already.
+func (q *fairQueue[J]) done(org string, released bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.orgs[org].running--
-	q.release(org)
+	o := q.orgs[org]
+	o.running--
+	if !released {
+		o.held--
+	}
+	if o.held == 0 && o.running == 0 {
+		delete(q.orgs, org)
+	}
 }

@@ -399,13 +399,13 @@ func (r *Runner) work() {
 		if !ok {
 			return
 		}
-		r.run(rf)
-		r.q.done(org)
+		r.q.done(org, r.run(rf))
 	}
 }
 
-// run starts, runs and ends one job, if it is still queued.
-func (r *Runner) run(rf ref) {
+// run starts, runs and ends one job, if it is still queued; released
+// says its org's place was given back when its end was recorded.
+func (r *Runner) run(rf ref) (released bool) {
 	defer r.forget(rf)
 	k, err := r.kind(rf.kind)
 	if err != nil {
@@ -453,7 +453,7 @@ func (r *Runner) run(rf ref) {
 	}
 	cur.progress = &ru.progress
 	res, herr := call(runCtx, k.Run, o, &cur)
-	r.finish(ctx, o, k, rf, cur.Attempts, &ru.progress, res, herr, log)
+	return r.finish(ctx, o, k, rf, cur.Attempts, &ru.progress, res, herr, log)
 }
 
 // errPanic is the error of a handler that panicked.
@@ -477,7 +477,7 @@ func call(ctx context.Context, h Handler, o store.Org, j *Job) (res Result, err 
 // finish records the end of attempt of job rf, unless the job is no
 // longer in that run (recovered by another runner) or the runner is
 // closing and the handler failed (Recover then resumes or fails it).
-func (r *Runner) finish(ctx context.Context, o store.Org, k *Kind, rf ref, attempt int, pr *progress, res Result, herr error, log *slog.Logger) {
+func (r *Runner) finish(ctx context.Context, o store.Org, k *Kind, rf ref, attempt int, pr *progress, res Result, herr error, log *slog.Logger) (released bool) {
 	key := Key(rf.kind, rf.id)
 	for {
 		cur, raw, err := r.read(ctx, o, rf.kind, rf.id)
@@ -534,8 +534,11 @@ func (r *Runner) finish(ctx context.Context, o store.Org, k *Kind, rf ref, attem
 		})
 		switch {
 		case err == nil:
+			// The org's place is free once the end is recorded: a caller
+			// who reads the end may submit again at once.
+			r.q.ended(rf.org)
 			r.recordEnded(rf.kind, end.State)
-			return
+			return true
 		case !errors.Is(err, store.ErrConflict):
 			log.Error("record job end", "state", end.State, "error", err)
 			return
