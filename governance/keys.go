@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/nuxari/nuxari/governance/agents"
+	"github.com/nuxari/nuxari/governance/connectors"
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/evidence"
 	"github.com/nuxari/nuxari/governance/jobs"
@@ -18,6 +19,6 @@ import (
 // (TestStateKeysDoNotCollide), so a scan of one feature's prefix never
 // reads another's records.
 var StateKeys = slices.Concat(
-	orgs.StateKeys, sessions.StateKeys, agents.StateKeys, evidence.StateKeys,
+	orgs.StateKeys, sessions.StateKeys, agents.StateKeys, evidence.StateKeys, connectors.StateKeys,
 	[]core.StateKey{{Key: jobs.KeyPrefix, Owner: "jobs"}},
 )

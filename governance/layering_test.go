@@ -22,7 +22,8 @@ var features = map[string][]string{
 	"governance/logapi":   nil,
 	"governance/sessions": {"governance/orgs"},
 	"governance/agents":   {"governance/orgs", "governance/sessions"},
-	"governance/evidence": {"governance/agents"},
+	"governance/evidence":   {"governance/agents"},
+	"governance/connectors": nil,
 }
 
 // shared are the domain packages below the features.

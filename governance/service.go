@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/nuxari/nuxari/governance/agents"
+	"github.com/nuxari/nuxari/governance/connectors"
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/evidence"
@@ -78,6 +79,13 @@ type Config struct {
 	// Evidence configures evidence packages (no Store: exports are
 	// refused).
 	Evidence evidence.Config
+	// Connectors configures connectors: the key-encryption key that seals
+	// each org's keyring and the kinds offered (without a KEK, connectors
+	// are refused).
+	Connectors connectors.Config
+	// ScheduleInterval is how often connectors due a scheduled sync are
+	// looked for (default 1 min; negative: never).
+	ScheduleInterval time.Duration
 	// Logger (default: discard).
 	Logger *slog.Logger
 	// SweepInterval is how often expired sessions and tokens are deleted
@@ -154,6 +162,9 @@ func (c *Config) setDefaults() {
 	if c.SweepInterval == 0 {
 		c.SweepInterval = time.Hour
 	}
+	if c.ScheduleInterval == 0 {
+		c.ScheduleInterval = time.Minute
+	}
 	if c.ExportWorkers <= 0 {
 		c.ExportWorkers = DefaultExportWorkers
 	}
@@ -170,13 +181,15 @@ type Service struct {
 	Orgs     *orgs.Service
 	Sessions *sessions.Service
 	Log      *logapi.Service
-	Evidence *evidence.Service
-	Agents   *agents.Service
+	Evidence   *evidence.Service
+	Agents     *agents.Service
+	Connectors *connectors.Service
 
 	cfg      Config
 	env      *core.Env
 	throttle *throttle.Throttle
-	// runner runs background jobs: evidence exports.
+	// runner runs background jobs: evidence exports, connector syncs,
+	// reseals.
 	runner *jobs.Runner
 	// bg runs the background loops that sweepStop stops.
 	bg        sync.WaitGroup
@@ -229,19 +242,30 @@ func New(l *ledger.Ledger, cfg Config) (*Service, error) {
 		}
 		s.Evidence = ev
 	}
+	cs, err := connectors.New(env, cfg.Connectors, s.runner)
+	if err != nil {
+		s.runner.Close()
+		return nil, err
+	}
+	s.Connectors = cs
 	s.startSweeper()
+	s.startSchedule()
 	return s, nil
 }
 
 // RecoverJobs, at start, fails the exports an earlier version left
-// running, then recovers the job runner's jobs: a job interrupted by a
-// restart resumes or is recorded failed with its event, as its kind says
-// (jobs.Runner.Recover).
+// running, ends the credential rotations a stopped server left
+// (connectors.Service.Recover), then recovers the job runner's jobs: a
+// job interrupted by a restart resumes or is recorded failed with its
+// event, as its kind says (jobs.Runner.Recover).
 func (s *Service) RecoverJobs(ctx context.Context) error {
 	if s.Evidence != nil {
 		if err := s.Evidence.RecoverLegacy(ctx); err != nil {
 			return err
 		}
+	}
+	if err := s.Connectors.Recover(ctx); err != nil {
+		return err
 	}
 	return s.runner.Recover(ctx)
 }

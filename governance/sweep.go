@@ -48,6 +48,34 @@ func (s *Service) startSweeper() {
 	})
 }
 
+// startSchedule starts the scheduled syncs of connectors every
+// ScheduleInterval until Close.
+func (s *Service) startSchedule() {
+	if s.cfg.ScheduleInterval < 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	prev := s.sweepStop
+	s.sweepStop = func() {
+		cancel()
+		if prev != nil {
+			prev()
+		}
+	}
+	s.bg.Go(func() {
+		t := time.NewTicker(s.cfg.ScheduleInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.Connectors.RunSchedule(ctx)
+			}
+		}
+	})
+}
+
 // Sweep deletes every org's expired sessions, API tokens, password setup
 // tokens, join tokens and agent tokens, each org's in audited events
 // ("auth.expired_swept", actor "system") that count what went. An

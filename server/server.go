@@ -35,7 +35,9 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/nuxari/nuxari/agentgw"
+	"github.com/nuxari/nuxari/connector/postgres"
 	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/connectors"
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/rbac"
@@ -185,6 +187,12 @@ func Open(cfg Config) (*Server, error) {
 	}
 	gc := cfg.Governance
 	gc.Logger = cfg.Logger
+	if gc.Connectors.KEK == nil {
+		gc.Connectors.KEK = kek
+	}
+	if len(gc.Connectors.Drivers) == 0 {
+		gc.Connectors.Drivers = []connectors.Driver{postgres.Driver{}}
+	}
 	ctx := context.Background()
 	keyFile, gen, err := evidenceKey(ctx, cfg.DataDir, cfg.Evidence, &gc.Evidence)
 	if err != nil {
@@ -250,6 +258,7 @@ var APIServices = []string{
 	nuxariv1connect.EvidenceServiceName,
 	nuxariv1connect.AgentAdminServiceName,
 	nuxariv1connect.AgentGatewayServiceName,
+	nuxariv1connect.ConnectorServiceName,
 }
 
 func (s *Server) routes() http.Handler {
@@ -280,6 +289,7 @@ func (s *Server) routes() http.Handler {
 			func() (string, http.Handler) { return nuxariv1connect.NewEvidenceServiceHandler(h, o) },
 			func() (string, http.Handler) { return nuxariv1connect.NewAgentAdminServiceHandler(h, o) },
 			func() (string, http.Handler) { return nuxariv1connect.NewAgentGatewayServiceHandler(gw, gwo) },
+			func() (string, http.Handler) { return nuxariv1connect.NewConnectorServiceHandler(h, o) },
 			func() (string, http.Handler) { return grpchealth.NewHandler(health, o) },
 			func() (string, http.Handler) { return grpcreflect.NewHandlerV1(reflector, o) },
 			func() (string, http.Handler) { return grpcreflect.NewHandlerV1Alpha(reflector, o) },

@@ -56,6 +56,23 @@ var Procedures = map[string]rbac.Permission{
 	nuxariv1connect.AgentAdminServiceCreateTaskProcedure:        rbac.AgentsManage,
 	nuxariv1connect.AgentAdminServiceGetTaskProcedure:           rbac.AgentsRead,
 
+	// Connectors: credentials are write-only, so those who may read
+	// connectors see which fields are set, never a value.
+	nuxariv1connect.ConnectorServiceCreateConnectorProcedure:       rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceGetConnectorProcedure:          rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceListConnectorsProcedure:        rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceUpdateConnectorProcedure:       rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceTestConnectorProcedure:         rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServicePauseConnectorProcedure:        rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceResumeConnectorProcedure:       rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceRotateCredentialsProcedure:     rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceDecommissionConnectorProcedure: rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceSyncConnectorProcedure:         rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceGetSyncProcedure:               rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceListGrantsProcedure:            rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceGetSealingKeysProcedure:        rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceRotateSealingKeyProcedure:      rbac.ConnectorsManage,
+
 	// Agents: enrolment and token requests carry their own proof (a
 	// join token; a signed challenge); the rest needs an agent token.
 	nuxariv1connect.AgentGatewayServiceEnrollProcedure:         rbac.Public,

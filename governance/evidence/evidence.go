@@ -134,20 +134,7 @@ const JobKind = "evidence.export"
 // ec.EvidenceExportStarted, ec.EvidenceExportCompleted and
 // ec.EvidenceExportFailed. An export is never canceled, and a restart
 // fails it (jobs.RestartFail), so it is never requeued.
-var exportEvents = eventsPrefix(ec.EvidenceExportStarted, ec.EvidenceExportCompleted, ec.EvidenceExportFailed)
-
-// eventsPrefix returns the prefix of a job kind's event types
-// ("evidence.export" of "evidence.export.started"), given those it
-// writes; the types MUST share one.
-func eventsPrefix(types ...string) string {
-	p := types[0][:strings.LastIndexByte(types[0], '.')]
-	for _, t := range types[1:] {
-		if t[:strings.LastIndexByte(t, '.')] != p {
-			panic("job event types of different prefixes: " + p + ", " + t)
-		}
-	}
-	return p
-}
+var exportEvents = jobs.EventsPrefix(ec.EvidenceExportStarted, ec.EvidenceExportCompleted, ec.EvidenceExportFailed)
 
 // exportArgs are an export job's arguments.
 type exportArgs struct {

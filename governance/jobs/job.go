@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -131,6 +132,20 @@ type Kind struct {
 	// Subject prefixes the job ID as the subject of those events
 	// (default "job:"; "export:" gives "export:<id>").
 	Subject string
+}
+
+// EventsPrefix returns the prefix of a job kind's event types
+// ("evidence.export" of "evidence.export.started"), given those its jobs
+// can have, which MUST share one: a kind names its event types where it
+// sets Kind.Events, so that the event catalog's check finds them.
+func EventsPrefix(types ...string) string {
+	p := types[0][:strings.LastIndexByte(types[0], '.')]
+	for _, t := range types[1:] {
+		if t[:strings.LastIndexByte(t, '.')] != p {
+			panic("job event types of different prefixes: " + p + ", " + t)
+		}
+	}
+	return p
 }
 
 // DefaultMaxAttempts is Kind.MaxAttempts' default.

@@ -59,6 +59,12 @@ const (
 	// decommissions them.
 	AgentsRead   Permission = "agents.read"
 	AgentsManage Permission = "agents.manage"
+	// ConnectorsRead sees connectors, their syncs and snapshots, and the
+	// org's sealing keys (never a credential); ConnectorsManage creates,
+	// changes, tests, syncs, rotates and decommissions them, and rotates
+	// the sealing keys.
+	ConnectorsRead   Permission = "connectors.read"
+	ConnectorsManage Permission = "connectors.manage"
 	// AgentChannel is the edge agents' own: their task channel and
 	// evidence intake. Only the Agent role holds it, and it holds nothing
 	// else.
@@ -70,15 +76,15 @@ const (
 const Agent Role = "agent"
 
 // Permissions lists every permission a role can grant, for documentation.
-var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, RolesManage, TokensManage, LedgerRead, LedgerAppend, EvidenceRead, EvidenceExport, AgentsRead, AgentsManage}
+var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, RolesManage, TokensManage, LedgerRead, LedgerAppend, EvidenceRead, EvidenceExport, AgentsRead, AgentsManage, ConnectorsRead, ConnectorsManage}
 
 var grants = map[Role][]Permission{
 	Owner:     Permissions,
-	Admin:     {OrgRead, MembersRead, TokensManage, LedgerRead, LedgerAppend, AgentsRead, AgentsManage},
+	Admin:     {OrgRead, MembersRead, TokensManage, LedgerRead, LedgerAppend, AgentsRead, AgentsManage, ConnectorsRead, ConnectorsManage},
 	Approver:  {OrgRead, MembersRead},
 	Requester: {OrgRead},
-	Auditor:   {OrgRead, MembersRead, LedgerRead, EvidenceRead, EvidenceExport, AgentsRead},
-	Readonly:  {OrgRead, MembersRead},
+	Auditor:   {OrgRead, MembersRead, LedgerRead, EvidenceRead, EvidenceExport, AgentsRead, ConnectorsRead},
+	Readonly:  {OrgRead, MembersRead, ConnectorsRead},
 }
 
 // Allows reports whether role may use permission p.

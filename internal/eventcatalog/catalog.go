@@ -39,6 +39,39 @@ const (
 	EvidenceExportCompleted   = "evidence.export.completed"
 	EvidenceExportFailed      = "evidence.export.failed"
 	EvidencePackageDownloaded = "evidence.package.downloaded"
+
+	ConnectorCreated            = "connector.created"
+	ConnectorUpdated            = "connector.updated"
+	ConnectorPaused             = "connector.paused"
+	ConnectorResumed            = "connector.resumed"
+	ConnectorFailed             = "connector.failed"
+	ConnectorRecovered          = "connector.recovered"
+	ConnectorDecommissioned     = "connector.decommissioned"
+	ConnectorTested             = "connector.tested"
+	ConnectorCredentialAccessed = "connector.credential.accessed"
+	ConnectorRotationStarted    = "connector.rotation.started"
+	ConnectorRotationValidated  = "connector.rotation.validated"
+	ConnectorRotationStored     = "connector.rotation.stored"
+	ConnectorRotationSwapped    = "connector.rotation.swapped"
+	ConnectorRotationPurged     = "connector.rotation.purged"
+	ConnectorRotationCompleted  = "connector.rotation.completed"
+	ConnectorRotationFailed     = "connector.rotation.failed"
+	ConnectorRotationRolledBack = "connector.rotation.rolled_back"
+	ConnectorSyncRequested      = "connector.sync.requested"
+	ConnectorSyncStarted        = "connector.sync.started"
+	ConnectorSyncCompleted      = "connector.sync.completed"
+	ConnectorSyncFailed         = "connector.sync.failed"
+	ConnectorSyncRequeued       = "connector.sync.requeued"
+	ConnectorSnapshotRecorded   = "connector.snapshot.recorded"
+
+	SealingKeyringCreated      = "sealing.keyring.created"
+	SealingKeyRotated          = "sealing.key.rotated"
+	SealingCredentialsResealed = "sealing.credentials.resealed"
+	SealingKeysDisabled        = "sealing.keys.disabled"
+	SealingResealStarted       = "sealing.reseal.started"
+	SealingResealCompleted     = "sealing.reseal.completed"
+	SealingResealFailed        = "sealing.reseal.failed"
+	SealingResealRequeued      = "sealing.reseal.requeued"
 )
 
 // Subjects.
@@ -49,6 +82,9 @@ const (
 	subjectJoinToken = "`jointoken:<ID>`, the join token"
 	subjectAgent     = "`agent:<ID>`, the agent"
 	subjectExport    = "`export:<ID>`, the export"
+	subjectConnector = "`connector:<ID>`, the connector"
+	subjectSync      = "`sync:<ID>`, the sync"
+	subjectReseal    = "`reseal:<ID>`, the reseal job"
 )
 
 // Actor sets.
@@ -73,6 +109,14 @@ var (
 	fieldTaskID         = field("task_id", String, "The task's ID.")
 	fieldSessionsEnded  = field("sessions_ended", Integer, "How many of the member's sessions ended with it.")
 	fieldTokensRevokedM = field("api_tokens_revoked", Strings, "The IDs of the member's API tokens revoked with it.")
+	fieldRotationID     = field("rotation_id", String, "The rotation's ID, the same in each of its steps' events.")
+	fieldSettings       = field("settings", Object, "The connector's settings, normalized, as docs/connectors.md lists them for its kind; never a credential.")
+	fieldInterval       = field("sync_interval_seconds", Integer, "How often it is synced by schedule, in seconds; 0 when only by hand.")
+	fieldResumeState    = field("state", String, "The state the connector returned to: `active`, `paused` or `failed`.")
+	fieldAttempt        = field("attempt", Integer, "Which run of the job this is: more than 1 after a restart interrupted it.")
+	fieldJobError       = field("error", String, "Why it failed: a fixed text, or the connector's own message, which never carries a credential or the system's text.")
+	fieldRequeueReason  = field("reason", String, "Why: a server restart interrupted it.")
+	fieldRequeueAttempt = field("attempts", Integer, "The runs started so far.")
 )
 
 // catalog is every type the service appends. Each entry says exactly
@@ -359,5 +403,233 @@ var catalog = []Entry{
 			field("via", String, "`presigned_url` or `stream`."),
 			field("sha256", String, "The SHA-256 of the package, hex."),
 		},
+	},
+	{
+		Type: ConnectorCreated, Meaning: "A connector was created, active, its credentials sealed under the org's primary key (their values are never recorded).",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			field("name", String, "The connector's name."),
+			field("kind", String, "Its kind: `postgres`."),
+			fieldSettings,
+			field("credential_fields", Strings, "The credential fields given, e.g. `password`."),
+			fieldInterval,
+			field("key_id", Integer, "The ID of the org sealing key the credentials are sealed under."),
+		},
+	},
+	{
+		Type: ConnectorUpdated, Meaning: "A connector's name, settings or sync interval changed; the event states all three as they now are.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			field("changed", Strings, "What changed: `name`, `settings`, `sync_interval`."),
+			field("name", String, "The connector's name."),
+			fieldSettings,
+			fieldInterval,
+		},
+	},
+	{
+		Type: ConnectorPaused, Meaning: "A connector was paused: no syncs or changes until it is resumed.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			field("reason", String, "The reason given; may be empty."),
+			field("from", String, "The state it was in: `active` or `failed`."),
+		},
+	},
+	{
+		Type: ConnectorResumed, Meaning: "A paused connector was made active again.",
+		Actors: byPrincipal, Subject: subjectConnector,
+	},
+	{
+		Type: ConnectorFailed, Meaning: "An active connector became failed: a test or sync could not use it.",
+		Actors: append(byPrincipal, ActorSystem), Subject: subjectConnector,
+		Fields: []Field{
+			field("reason", String, "Why: the connector's own message, which never carries a credential or the system's text."),
+		},
+	},
+	{
+		Type: ConnectorRecovered, Meaning: "A failed connector became active again: a test or sync succeeded.",
+		Actors: append(byPrincipal, ActorSystem), Subject: subjectConnector,
+	},
+	{
+		Type: ConnectorDecommissioned, Meaning: "A connector was decommissioned for good: its credentials and snapshot were purged and its name released; its record stays.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			field("reason", String, "The reason given; may be empty."),
+			{Name: "purged_fields", Kind: Strings, Nullable: true, Meaning: "The credential fields purged; null when none."},
+		},
+	},
+	{
+		Type: ConnectorTested, Meaning: "A connector's stored credentials were tried against its system.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			field("ok", Boolean, "Whether the system accepted them."),
+			field("error", String, "Why not; empty when ok. Never a credential or the system's text."),
+		},
+	},
+	{
+		Type: ConnectorCredentialAccessed, Meaning: "A connector's credentials were about to be opened and used: once per test, sync or rotation, recorded before the use.",
+		Actors: append(byPrincipal, ActorSystem), Subject: subjectConnector,
+		Fields: []Field{
+			field("purpose", String, "`test`, `sync` or `rotation` (the new credentials, validated against the system)."),
+			{Name: "fields", Kind: Strings, Nullable: true, Meaning: "The credential fields used."},
+			optional("sync_id", String, "The sync's ID, for `sync`."),
+		},
+	},
+	{
+		Type: ConnectorRotationStarted, Meaning: "A credential rotation started: the connector is paused (`rotating`) until it ends.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			fieldRotationID,
+			field("fields", Strings, "The credential fields of the new set."),
+			field("from", String, "The state the connector was in."),
+		},
+	},
+	{
+		Type: ConnectorRotationValidated, Meaning: "The system accepted the rotation's new credentials.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{fieldRotationID},
+	},
+	{
+		Type: ConnectorRotationStored, Meaning: "The rotation's new credentials were sealed and stored beside the old ones.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			fieldRotationID,
+			field("fields", Strings, "The credential fields stored."),
+			field("key_id", Integer, "The ID of the org sealing key they are sealed under."),
+		},
+	},
+	{
+		Type: ConnectorRotationSwapped, Meaning: "The rotation's new credentials were put in force.",
+		Actors: append(byPrincipal, ActorSystem), Subject: subjectConnector,
+		Fields: []Field{
+			fieldRotationID,
+			field("fields", Strings, "The credential fields now in force."),
+		},
+	},
+	{
+		Type: ConnectorRotationPurged, Meaning: "The replaced credentials' ciphertexts were deleted.",
+		Actors: append(byPrincipal, ActorSystem), Subject: subjectConnector,
+		Fields: []Field{
+			fieldRotationID,
+			{Name: "fields", Kind: Strings, Nullable: true, Meaning: "The credential fields purged."},
+		},
+	},
+	{
+		Type: ConnectorRotationCompleted, Meaning: "A rotation ended with the new credentials in force, and the connector resumed.",
+		Actors: append(byPrincipal, ActorSystem), Subject: subjectConnector,
+		Fields: []Field{fieldRotationID, fieldResumeState},
+	},
+	{
+		Type: ConnectorRotationFailed, Meaning: "The system refused a rotation's new credentials: the old ones stay in force and the connector resumed.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			fieldRotationID,
+			field("step", String, "The step that failed: `validate`."),
+			field("error", String, "Why: the connector's own message, never a credential or the system's text."),
+			fieldResumeState,
+		},
+	},
+	{
+		Type: ConnectorRotationRolledBack, Meaning: "A rotation that a server restart interrupted before its new credentials were stored was rolled back: the old ones stay in force and the connector resumed.",
+		Actors: bySystem, Subject: subjectConnector,
+		Fields: []Field{
+			fieldRotationID,
+			field("step", String, "The last step recorded: `started` or `validated`."),
+			field("reason", String, "A fixed text saying why."),
+			fieldResumeState,
+		},
+	},
+	{
+		Type: ConnectorSyncRequested, Meaning: "A sync of a connector was requested, by a person or by the connector's schedule.",
+		Actors: append(byPrincipal, ActorSystem), Subject: subjectSync,
+		Fields: []Field{field("connector_id", String, "The connector's ID.")},
+	},
+	{
+		Type: ConnectorSyncStarted, Meaning: "A sync started running on a worker.",
+		Actors: bySystem, Subject: subjectSync,
+		Fields: []Field{fieldAttempt},
+	},
+	{
+		Type: ConnectorSyncCompleted, Meaning: "A sync read the system and recorded its snapshot.",
+		Actors: bySystem, Subject: subjectSync,
+		Fields: []Field{
+			field("connector_id", String, "The connector's ID."),
+			field("identities", Integer, "Identities read."),
+			field("entitlements", Integer, "Entitlements read."),
+			field("grants", Integer, "Grants read."),
+			field("grants_digest", String, "The SHA-256 of the grant set, hex (docs/connectors.md)."),
+		},
+	},
+	{
+		Type: ConnectorSyncFailed, Meaning: "A sync failed; the previous snapshot stays.",
+		Actors: bySystem, Subject: subjectSync,
+		Fields: []Field{fieldJobError},
+	},
+	{
+		Type: ConnectorSyncRequeued, Meaning: "A sync that a server restart interrupted was queued to run again from the start.",
+		Actors: bySystem, Subject: subjectSync,
+		Fields: []Field{fieldRequeueReason, fieldRequeueAttempt},
+	},
+	{
+		Type: ConnectorSnapshotRecorded, Meaning: "A connector's snapshot (its system's identities, entitlements and grants) was replaced by the one a sync read: the actual state access reviews and drift compare against.",
+		Actors: bySystem, Subject: subjectConnector,
+		Fields: []Field{
+			field("sync_id", String, "The sync's ID."),
+			field("identities", Integer, "Identities in the snapshot."),
+			field("entitlements", Integer, "Entitlements in the snapshot."),
+			field("grants", Integer, "Grants in the snapshot."),
+			field("grants_digest", String, "The SHA-256 of the grant set, hex (docs/connectors.md)."),
+			field("previous_grants_digest", String, "The previous snapshot's; empty for the first."),
+		},
+	},
+	{
+		Type: SealingKeyringCreated, Meaning: "The org's sealing keyring was made, with its first connector, and stored sealed under the server's key-encryption key.",
+		Actors: bySystem, Subject: subjectOrg,
+		Fields: []Field{field("key_id", Integer, "The ID of its first key, primary.")},
+	},
+	{
+		Type: SealingKeyRotated, Meaning: "A new sealing key was added to the org's keyring and made primary; the reseal job moves every credential to it.",
+		Actors: byPrincipal, Subject: subjectOrg,
+		Fields: []Field{
+			field("key_id", Integer, "The new primary key's ID."),
+			field("previous_key_id", Integer, "The previous primary's ID."),
+			field("reseal_job_id", String, "The reseal job's ID."),
+		},
+	},
+	{
+		Type: SealingCredentialsResealed, Meaning: "A connector's credentials were sealed again under the org's primary key.",
+		Actors: bySystem, Subject: subjectConnector,
+		Fields: []Field{
+			field("fields", Strings, "The credential fields resealed."),
+			field("from_key_ids", Integers, "The keys they were sealed under."),
+			field("key_id", Integer, "The primary key they are now sealed under."),
+		},
+	},
+	{
+		Type: SealingKeysDisabled, Meaning: "Sealing keys that no credential uses any more were disabled: they open nothing from now on.",
+		Actors: bySystem, Subject: subjectOrg,
+		Fields: []Field{field("key_ids", Integers, "The keys disabled.")},
+	},
+	{
+		Type: SealingResealStarted, Meaning: "A reseal job started running on a worker.",
+		Actors: bySystem, Subject: subjectReseal,
+		Fields: []Field{fieldAttempt},
+	},
+	{
+		Type: SealingResealCompleted, Meaning: "A reseal job moved every credential to the primary key and disabled the keys left unused.",
+		Actors: bySystem, Subject: subjectReseal,
+		Fields: []Field{
+			field("resealed", Integer, "Credential fields resealed."),
+			{Name: "disabled_key_ids", Kind: Integers, Nullable: true, Meaning: "The keys disabled; null when none."},
+		},
+	},
+	{
+		Type: SealingResealFailed, Meaning: "A reseal job failed; the credentials it did not reach stay under their keys, which stay enabled.",
+		Actors: bySystem, Subject: subjectReseal,
+		Fields: []Field{fieldJobError},
+	},
+	{
+		Type: SealingResealRequeued, Meaning: "A reseal job that a server restart interrupted was queued to run again from the start.",
+		Actors: bySystem, Subject: subjectReseal,
+		Fields: []Field{fieldRequeueReason, fieldRequeueAttempt},
 	},
 }

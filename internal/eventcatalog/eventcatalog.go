@@ -89,6 +89,8 @@ const (
 	Time    Kind = "time"
 	Object  Kind = "object"
 	Strings Kind = "array of string"
+	// Integers is an array of integers.
+	Integers Kind = "array of integer"
 )
 
 // Field is one member of an event's data. A member of a nested object is
