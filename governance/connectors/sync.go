@@ -556,10 +556,7 @@ func (s *Service) ListGrants(ctx context.Context, p *core.Principal, id string, 
 			if len(out) == n {
 				break
 			}
-			out = append(out, GrantView{
-				IdentityID: g.IdentityID, IdentityName: g.IdentityName,
-				EntitlementID: g.EntitlementID, EntitlementName: g.EntitlementName, EntitlementKind: g.EntitlementKind,
-			})
+			out = append(out, GrantView(g))
 			i++
 		}
 	}
