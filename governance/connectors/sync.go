@@ -499,7 +499,7 @@ func (s *Service) recordSnapshot(ctx context.Context, o store.Org, id, syncID st
 
 // GrantView is a grant of a snapshot, with the names the sync read.
 type GrantView struct {
-	IdentityID, IdentityName                         string
+	IdentityID, IdentityName                        string
 	EntitlementID, EntitlementName, EntitlementKind string
 }
 
