@@ -78,6 +78,8 @@ type Clients struct {
 	Evidence nuxariv1connect.EvidenceServiceClient
 	Agents   nuxariv1connect.AgentAdminServiceClient
 	Gateway  nuxariv1connect.AgentGatewayServiceClient
+	// Connectors manages connectors and the org's sealing keys.
+	Connectors nuxariv1connect.ConnectorServiceClient
 }
 
 // New returns clients of server that send token (if not empty); opts
@@ -86,11 +88,12 @@ func New(server, token string, opts ...connect.ClientOption) Clients {
 	hc := HTTPClient(server)
 	opts = append([]connect.ClientOption{connect.WithInterceptors(Bearer(token))}, opts...)
 	return Clients{
-		Org:      nuxariv1connect.NewOrgServiceClient(hc, server, opts...),
-		Auth:     nuxariv1connect.NewAuthServiceClient(hc, server, opts...),
-		Ledger:   nuxariv1connect.NewLedgerServiceClient(hc, server, opts...),
-		Evidence: nuxariv1connect.NewEvidenceServiceClient(hc, server, opts...),
-		Agents:   nuxariv1connect.NewAgentAdminServiceClient(hc, server, opts...),
-		Gateway:  nuxariv1connect.NewAgentGatewayServiceClient(hc, server, opts...),
+		Org:        nuxariv1connect.NewOrgServiceClient(hc, server, opts...),
+		Auth:       nuxariv1connect.NewAuthServiceClient(hc, server, opts...),
+		Ledger:     nuxariv1connect.NewLedgerServiceClient(hc, server, opts...),
+		Evidence:   nuxariv1connect.NewEvidenceServiceClient(hc, server, opts...),
+		Agents:     nuxariv1connect.NewAgentAdminServiceClient(hc, server, opts...),
+		Gateway:    nuxariv1connect.NewAgentGatewayServiceClient(hc, server, opts...),
+		Connectors: nuxariv1connect.NewConnectorServiceClient(hc, server, opts...),
 	}
 }

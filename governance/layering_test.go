@@ -18,10 +18,10 @@ const module = "github.com/nuxari/nuxari/"
 // here. The core and the shared packages import no feature, no feature
 // imports the wiring package, and no import runs back up this list.
 var features = map[string][]string{
-	"governance/orgs":     nil,
-	"governance/logapi":   nil,
-	"governance/sessions": {"governance/orgs"},
-	"governance/agents":   {"governance/orgs", "governance/sessions"},
+	"governance/orgs":       nil,
+	"governance/logapi":     nil,
+	"governance/sessions":   {"governance/orgs"},
+	"governance/agents":     {"governance/orgs", "governance/sessions"},
 	"governance/evidence":   {"governance/agents"},
 	"governance/connectors": nil,
 }

@@ -178,9 +178,9 @@ func (c *Config) setDefaults() {
 type Service struct {
 	// The features. Evidence is nil when no package store is
 	// configured; its methods then refuse.
-	Orgs     *orgs.Service
-	Sessions *sessions.Service
-	Log      *logapi.Service
+	Orgs       *orgs.Service
+	Sessions   *sessions.Service
+	Log        *logapi.Service
 	Evidence   *evidence.Service
 	Agents     *agents.Service
 	Connectors *connectors.Service

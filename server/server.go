@@ -38,6 +38,7 @@ import (
 	"github.com/nuxari/nuxari/connector/postgres"
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/connectors"
+	"github.com/nuxari/nuxari/governance/sealing"
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/rbac"
@@ -75,6 +76,13 @@ type Config struct {
 	// ShutdownTimeout bounds the drain of in-flight calls (default 30 s);
 	// long-lived streams end at once when shutdown starts.
 	ShutdownTimeout time.Duration
+	// KEKURI, when set, names the key-encryption key in a KMS
+	// (gcp-kms://…, aws-kms://…, hcvault://…), through the Tink KMS
+	// client the binary registered for its scheme; the data directory's
+	// kek.json is then neither read nor made. Every org's keyring is
+	// sealed under the KEK, so it must stay the same for the life of the
+	// data directory.
+	KEKURI string
 	// Governance configures the domain service; its Evidence is built
 	// from Evidence.
 	Governance governance.Config
@@ -159,11 +167,17 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	keys.add(filepath.Join(cfg.DataDir, logKeyFile), gen)
-	kek, gen, err := keyEncryptionKey(cfg.DataDir)
-	if err != nil {
-		return nil, err
+	var kek tink.AEAD
+	if cfg.KEKURI != "" {
+		if kek, err = sealing.KEKFromURI(context.Background(), cfg.KEKURI); err != nil {
+			return nil, fmt.Errorf("key-encryption key: %w", err)
+		}
+	} else {
+		if kek, gen, err = keyEncryptionKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		keys.add(filepath.Join(cfg.DataDir, kekFile), gen)
 	}
-	keys.add(filepath.Join(cfg.DataDir, kekFile), gen)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lc := cfg.Ledger

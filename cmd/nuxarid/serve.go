@@ -74,6 +74,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&cfg.Governance.LimiterKeys, "limiter-keys", 100_000, "sources or accounts each login and sign-up limit remembers (about 200 bytes each)")
 	fs.StringVar(&cfg.Evidence.SigningKeyFile, "evidence-signing-key", "", "PEM key that signs evidence manifests (default <data-dir>/evidence-signing.pem, generated on first start)")
 	fs.StringVar(&cfg.Evidence.SigningKMS, "evidence-signing-kms", "", "sigstore KMS URI of the key that signs evidence manifests (instead of the key file)")
+	fs.StringVar(&cfg.KEKURI, "kek-uri", "", "KMS key URI of the key-encryption key that seals each org's connector keyring (instead of <data-dir>/kek.json); needs a Tink KMS client for its scheme built in")
 	fs.StringVar(&cfg.Evidence.Dir, "evidence-dir", "", "directory of evidence packages when no S3 bucket is set (default <data-dir>/evidence; no WORM guarantee)")
 	fs.StringVar(&f.s3.Endpoint, "s3-endpoint", "", "S3 endpoint (host:port) for evidence packages; the bucket must have Object Lock")
 	fs.StringVar(&f.s3.Bucket, "s3-bucket", "", "S3 bucket for evidence packages")

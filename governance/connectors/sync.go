@@ -499,7 +499,7 @@ func (s *Service) recordSnapshot(ctx context.Context, o store.Org, id, syncID st
 
 // GrantView is a grant of a snapshot, with the names the sync read.
 type GrantView struct {
-	IdentityID, IdentityName                         string
+	IdentityID, IdentityName                        string
 	EntitlementID, EntitlementName, EntitlementKind string
 }
 
@@ -556,10 +556,7 @@ func (s *Service) ListGrants(ctx context.Context, p *core.Principal, id string, 
 			if len(out) == n {
 				break
 			}
-			out = append(out, GrantView{
-				IdentityID: g.IdentityID, IdentityName: g.IdentityName,
-				EntitlementID: g.EntitlementID, EntitlementName: g.EntitlementName, EntitlementKind: g.EntitlementKind,
-			})
+			out = append(out, GrantView(g))
 			i++
 		}
 	}

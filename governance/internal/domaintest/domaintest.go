@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/store"
 	"github.com/nuxari/nuxari/governance/throttle"
+	ec "github.com/nuxari/nuxari/internal/eventcatalog"
 	"github.com/nuxari/nuxari/internal/fakeclock"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
@@ -191,4 +193,78 @@ func (f *Fixture) EventsOfType(t testing.TB, org, typ string) []Event {
 		}
 	}
 	return out
+}
+
+// CheckCatalog fails for each event of evs that the event catalog
+// (docs/events.md) does not describe exactly: an unknown type, a data
+// member the catalog does not list, or a listed member that is missing
+// (unless optional) or of the wrong JSON type.
+func CheckCatalog(t testing.TB, evs []Event) {
+	t.Helper()
+	for _, e := range evs {
+		entry, ok := ec.Lookup(e.Type)
+		if !ok {
+			t.Errorf("event %d: type %q is not in the catalog", e.Index, e.Type)
+			continue
+		}
+		fields := map[string]ec.Field{}
+		for _, f := range entry.Fields {
+			fields[f.Name] = f
+		}
+		for k, v := range e.Data {
+			f, ok := fields[k]
+			if !ok {
+				t.Errorf("event %d (%s): member %q is not in the catalog", e.Index, e.Type, k)
+				continue
+			}
+			if !kindOf(v, f) {
+				t.Errorf("event %d (%s): member %q = %v is not of kind %s", e.Index, e.Type, k, v, f.Kind)
+			}
+		}
+		for name, f := range fields {
+			if _, ok := e.Data[name]; !ok && !f.Optional && !strings.Contains(name, ".") {
+				t.Errorf("event %d (%s): member %q is missing", e.Index, e.Type, name)
+			}
+		}
+	}
+}
+
+// kindOf reports whether v, decoded from JSON, is of f's kind.
+func kindOf(v any, f ec.Field) bool {
+	if v == nil {
+		return f.Nullable
+	}
+	switch f.Kind {
+	case ec.String:
+		_, ok := v.(string)
+		return ok
+	case ec.Time:
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		_, err := time.Parse(time.RFC3339Nano, s)
+		return err == nil
+	case ec.Integer:
+		n, ok := v.(float64)
+		return ok && n == float64(int64(n))
+	case ec.Boolean:
+		_, ok := v.(bool)
+		return ok
+	case ec.Object:
+		_, ok := v.(map[string]any)
+		return ok
+	case ec.Strings, ec.Integers:
+		a, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		for _, x := range a {
+			if !kindOf(x, ec.Field{Kind: map[ec.Kind]ec.Kind{ec.Strings: ec.String, ec.Integers: ec.Integer}[f.Kind]}) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
