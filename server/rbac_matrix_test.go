@@ -46,7 +46,7 @@ var rbacRoleOrder = []rbac.Role{rbac.Owner, rbac.Admin, rbac.Approver, rbac.Requ
 var rbacPermissionOrder = []rbac.Permission{
 	rbac.OrgRead, rbac.OrgManage, rbac.MembersRead, rbac.MembersManage, rbac.RolesManage,
 	rbac.TokensManage, rbac.LedgerRead, rbac.LedgerAppend, rbac.EvidenceRead, rbac.EvidenceExport,
-	rbac.AgentsRead, rbac.AgentsManage,
+	rbac.AgentsRead, rbac.AgentsManage, rbac.ConnectorsRead, rbac.ConnectorsManage,
 }
 
 // rbacGrants is the expected role × permission table. Public and
@@ -55,39 +55,39 @@ var rbacGrants = map[rbac.Role]map[rbac.Permission]bool{
 	rbac.Owner: {
 		rbac.OrgRead: true, rbac.OrgManage: true, rbac.MembersRead: true, rbac.MembersManage: true, rbac.RolesManage: true,
 		rbac.TokensManage: true, rbac.LedgerRead: true, rbac.LedgerAppend: true, rbac.EvidenceRead: true, rbac.EvidenceExport: true,
-		rbac.AgentsRead: true, rbac.AgentsManage: true,
+		rbac.AgentsRead: true, rbac.AgentsManage: true, rbac.ConnectorsRead: true, rbac.ConnectorsManage: true,
 	},
 	rbac.Admin: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: true, rbac.LedgerRead: true, rbac.LedgerAppend: true, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
-		rbac.AgentsRead: true, rbac.AgentsManage: true,
+		rbac.AgentsRead: true, rbac.AgentsManage: true, rbac.ConnectorsRead: true, rbac.ConnectorsManage: true,
 	},
 	rbac.Approver: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
-		rbac.AgentsRead: false, rbac.AgentsManage: false,
+		rbac.AgentsRead: false, rbac.AgentsManage: false, rbac.ConnectorsRead: false, rbac.ConnectorsManage: false,
 	},
 	rbac.Requester: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: false, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
-		rbac.AgentsRead: false, rbac.AgentsManage: false,
+		rbac.AgentsRead: false, rbac.AgentsManage: false, rbac.ConnectorsRead: false, rbac.ConnectorsManage: false,
 	},
 	rbac.Auditor: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: true, rbac.LedgerAppend: false, rbac.EvidenceRead: true, rbac.EvidenceExport: true,
-		rbac.AgentsRead: true, rbac.AgentsManage: false,
+		rbac.AgentsRead: true, rbac.AgentsManage: false, rbac.ConnectorsRead: true, rbac.ConnectorsManage: false,
 	},
 	rbac.Readonly: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
-		rbac.AgentsRead: false, rbac.AgentsManage: false,
+		rbac.AgentsRead: false, rbac.AgentsManage: false, rbac.ConnectorsRead: true, rbac.ConnectorsManage: false,
 	},
 	// An edge agent is not a member: it holds agent.channel (see
 	// rbacExpectAllowed) and nothing else, not even Authenticated.
 	rbac.Agent: {
 		rbac.OrgRead: false, rbac.OrgManage: false, rbac.MembersRead: false, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
-		rbac.AgentsRead: false, rbac.AgentsManage: false,
+		rbac.AgentsRead: false, rbac.AgentsManage: false, rbac.ConnectorsRead: false, rbac.ConnectorsManage: false,
 	},
 }
 
@@ -144,6 +144,24 @@ var rbacProcedures = map[string]rbac.Permission{
 	nuxariv1connect.AgentGatewayServiceHeartbeatProcedure:      rbac.AgentChannel,
 	nuxariv1connect.AgentGatewayServiceSubmitEvidenceProcedure: rbac.AgentChannel,
 	nuxariv1connect.AgentGatewayServiceCompleteTaskProcedure:   rbac.AgentChannel,
+
+	// Connectors: those who may read see which credential fields are
+	// set, never a value; testing and syncing use the credentials, so
+	// they are managing.
+	nuxariv1connect.ConnectorServiceCreateConnectorProcedure:       rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceGetConnectorProcedure:          rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceListConnectorsProcedure:        rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceUpdateConnectorProcedure:       rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceTestConnectorProcedure:         rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServicePauseConnectorProcedure:        rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceResumeConnectorProcedure:       rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceRotateCredentialsProcedure:     rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceDecommissionConnectorProcedure: rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceSyncConnectorProcedure:         rbac.ConnectorsManage,
+	nuxariv1connect.ConnectorServiceGetSyncProcedure:               rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceListGrantsProcedure:            rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceGetSealingKeysProcedure:        rbac.ConnectorsRead,
+	nuxariv1connect.ConnectorServiceRotateSealingKeyProcedure:      rbac.ConnectorsManage,
 }
 
 // rbacExpectAllowed reports whether a principal with role (empty: no
@@ -314,6 +332,11 @@ type rbacFixture struct {
 	// agent is the matrix's agent principal; agentTask is a task of it.
 	agent     *testAgent
 	agentTask string
+	// connector is a connector of the org and syncID a sync of it; their
+	// settings, connSettings, reach no system, so every test, sync and
+	// rotation's validation fails at once.
+	connector, syncID string
+	connSettings      *nuxariv1.ConnectorSettings
 }
 
 func (fx *rbacFixture) next() int64 { return fx.seq.Add(1) }
@@ -364,6 +387,37 @@ func (fx *rbacFixture) targetAgent(t *testing.T) *testAgent {
 func (fx *rbacFixture) newAgentTask(t *testing.T) string {
 	t.Helper()
 	return createTask(t, fx.owner, fx.agent.id, "users", "").TaskId
+}
+
+// targetConnector creates a fresh connector for a call to act on.
+func (fx *rbacFixture) targetConnector(t *testing.T) string {
+	t.Helper()
+	var id string
+	err := retryAborted(func() error {
+		res, err := fx.owner.Connectors.CreateConnector(context.Background(), req(&nuxariv1.CreateConnectorRequest{
+			Name: fmt.Sprintf("target-%d", fx.next()), Settings: fx.connSettings, Credentials: pgCreds("target password"),
+		}))
+		if err == nil {
+			id = res.Msg.Connector.ConnectorId
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("create target connector: %v", err)
+	}
+	return id
+}
+
+// pausedConnector creates a fresh paused connector for a call to act on.
+func (fx *rbacFixture) pausedConnector(t *testing.T) string {
+	t.Helper()
+	id := fx.targetConnector(t)
+	if err := retryAborted(func() error {
+		return ignoreRes(fx.owner.Connectors.PauseConnector(context.Background(), req(&nuxariv1.PauseConnectorRequest{ConnectorId: id})))
+	}); err != nil {
+		t.Fatalf("pause target connector: %v", err)
+	}
+	return id
 }
 
 // retryAborted calls f again while it fails with Aborted: a write racing
@@ -418,8 +472,10 @@ func waitCheckpointAt(t *testing.T, c servertest.Clients, size uint64) uint64 {
 func newRBACFixture(t *testing.T) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	ts := servertest.Start(t)
-	fx := &rbacFixture{ts: ts, org: "rbac"}
+	// The matrix's syncs, reseals and exports run at once: the org may
+	// have more jobs than by default.
+	ts := servertest.Start(t, func(c *server.Config) { c.Governance.ExportsPerOrg = 64 })
+	fx := &rbacFixture{ts: ts, org: "rbac", connSettings: unreachableSettings(t)}
 	ownerEmail, ownerPassword := "owner@example.com", "owner password 1"
 	ownerTok, ownerID := ts.Signup(t, fx.org, ownerEmail, ownerPassword)
 	fx.owner = ts.Clients(ownerTok)
@@ -461,6 +517,13 @@ func newRBACFixture(t *testing.T) *rbacFixture {
 		t.Fatalf("setup export: %v", got)
 	}
 	fx.exportID = x.Msg.Export.ExportId
+	fx.connector = fx.targetConnector(t)
+	sy, err := fx.owner.Connectors.SyncConnector(ctx, req(&nuxariv1.SyncConnectorRequest{ConnectorId: fx.connector}))
+	if err != nil {
+		t.Fatalf("SyncConnector: %v", err)
+	}
+	fx.syncID = sy.Msg.Sync.SyncId
+	waitSync(t, fx.owner, fx.syncID)
 	return fx
 }
 
@@ -672,6 +735,81 @@ var rbacCalls = map[string]rbacCall{
 			return ignoreRes(c.Gateway.CompleteTask(ctx, req(&nuxariv1.CompleteTaskRequest{TaskId: task, Ok: true, Detail: "completed by " + p.name})))
 		})
 	},
+
+	nuxariv1connect.ConnectorServiceCreateConnectorProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return retryAborted(func() error {
+			return ignoreRes(c.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
+				Name: fmt.Sprintf("made-%d", fx.next()), Settings: fx.connSettings, Credentials: pgCreds("made by " + p.name),
+			})))
+		})
+	},
+	nuxariv1connect.ConnectorServiceGetConnectorProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Connectors.GetConnector(ctx, req(&nuxariv1.GetConnectorRequest{ConnectorId: fx.connector})))
+	},
+	nuxariv1connect.ConnectorServiceListConnectorsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Connectors.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{})))
+	},
+	nuxariv1connect.ConnectorServiceUpdateConnectorProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id := fx.targetConnector(t)
+		return retryAborted(func() error {
+			return ignoreRes(c.Connectors.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{ConnectorId: id, Name: new(fmt.Sprintf("renamed-%d", fx.next()))})))
+		})
+	},
+	nuxariv1connect.ConnectorServiceTestConnectorProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		// The system is not there: the test runs and reports a failure.
+		id := fx.targetConnector(t)
+		return retryAborted(func() error {
+			res, err := c.Connectors.TestConnector(ctx, req(&nuxariv1.TestConnectorRequest{ConnectorId: id}))
+			if err == nil && (res.Msg.Ok || res.Msg.Error == "") {
+				return fmt.Errorf("a test of a connector to nothing passed: %v", res.Msg)
+			}
+			return err
+		})
+	},
+	nuxariv1connect.ConnectorServicePauseConnectorProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id := fx.targetConnector(t)
+		return retryAborted(func() error {
+			return ignoreRes(c.Connectors.PauseConnector(ctx, req(&nuxariv1.PauseConnectorRequest{ConnectorId: id, Reason: "paused by " + p.name})))
+		})
+	},
+	nuxariv1connect.ConnectorServiceResumeConnectorProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id := fx.pausedConnector(t)
+		return retryAborted(func() error {
+			return ignoreRes(c.Connectors.ResumeConnector(ctx, req(&nuxariv1.ResumeConnectorRequest{ConnectorId: id})))
+		})
+	},
+	nuxariv1connect.ConnectorServiceRotateCredentialsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id := fx.targetConnector(t)
+		return retryAborted(func() error {
+			return ignoreRes(c.Connectors.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: id, Credentials: pgCreds("rotated by " + p.name)})))
+		})
+	},
+	nuxariv1connect.ConnectorServiceDecommissionConnectorProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id := fx.targetConnector(t)
+		return retryAborted(func() error {
+			return ignoreRes(c.Connectors.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: id, Reason: "by " + p.name})))
+		})
+	},
+	nuxariv1connect.ConnectorServiceSyncConnectorProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id := fx.targetConnector(t)
+		return retryAborted(func() error {
+			return ignoreRes(c.Connectors.SyncConnector(ctx, req(&nuxariv1.SyncConnectorRequest{ConnectorId: id})))
+		})
+	},
+	nuxariv1connect.ConnectorServiceGetSyncProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: fx.syncID})))
+	},
+	nuxariv1connect.ConnectorServiceListGrantsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: fx.connector})))
+	},
+	nuxariv1connect.ConnectorServiceGetSealingKeysProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Connectors.GetSealingKeys(ctx, req(&nuxariv1.GetSealingKeysRequest{})))
+	},
+	nuxariv1connect.ConnectorServiceRotateSealingKeyProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return retryAborted(func() error {
+			return ignoreRes(c.Connectors.RotateSealingKey(ctx, req(&nuxariv1.RotateSealingKeyRequest{})))
+		})
+	},
 }
 
 // rbacAllowedCodes are the codes other than OK that an allowed call of a
@@ -686,6 +824,9 @@ var rbacAllowedCodes = map[string]map[connect.Code]string{
 	},
 	// The test server keeps packages in a local directory: no URLs.
 	nuxariv1connect.EvidenceServiceGetDownloadURLProcedure: {connect.CodeFailedPrecondition: "local package store has no presigned URLs"},
+	// The matrix's connectors reach no system, which refuses the new
+	// credentials: the rotation runs, is recorded, and fails.
+	nuxariv1connect.ConnectorServiceRotateCredentialsProcedure: {connect.CodeFailedPrecondition: "no system accepts the new credentials"},
 }
 
 // TestRBACMatrix calls every nuxari.v1 procedure as every role (a session
@@ -762,21 +903,33 @@ func TestRBACMatrix(t *testing.T) {
 // principal's call appends; event types not listed need none beyond
 // credentials (logins, logouts).
 var rbacEventPermissions = map[string]rbac.Permission{
-	"org.settings_changed":         rbac.OrgManage,
-	"member.added":                 rbac.MembersManage,
-	"member.removed":               rbac.MembersManage,
-	"member.role_changed":          rbac.RolesManage,
-	"member.password_setup_issued": rbac.MembersManage,
-	"member.sessions_ended":        rbac.MembersManage,
-	"auth.api_token.created":       rbac.TokensManage,
-	"auth.api_token.revoked":       rbac.TokensManage,
-	"evidence.export.requested":    rbac.EvidenceExport,
-	"evidence.package.downloaded":  rbac.EvidenceExport,
-	"agent.join_token.created":     rbac.AgentsManage,
-	"agent.decommissioned":         rbac.AgentsManage,
-	"agent.task.created":           rbac.AgentsManage,
-	"evidence.recorded":            rbac.AgentChannel,
-	"agent.task.completed":         rbac.AgentChannel,
+	"org.settings_changed":          rbac.OrgManage,
+	"member.added":                  rbac.MembersManage,
+	"member.removed":                rbac.MembersManage,
+	"member.role_changed":           rbac.RolesManage,
+	"member.password_setup_issued":  rbac.MembersManage,
+	"member.sessions_ended":         rbac.MembersManage,
+	"auth.api_token.created":        rbac.TokensManage,
+	"auth.api_token.revoked":        rbac.TokensManage,
+	"evidence.export.requested":     rbac.EvidenceExport,
+	"evidence.package.downloaded":   rbac.EvidenceExport,
+	"agent.join_token.created":      rbac.AgentsManage,
+	"agent.decommissioned":          rbac.AgentsManage,
+	"agent.task.created":            rbac.AgentsManage,
+	"evidence.recorded":             rbac.AgentChannel,
+	"agent.task.completed":          rbac.AgentChannel,
+	"connector.created":             rbac.ConnectorsManage,
+	"connector.updated":             rbac.ConnectorsManage,
+	"connector.tested":              rbac.ConnectorsManage,
+	"connector.failed":              rbac.ConnectorsManage,
+	"connector.credential.accessed": rbac.ConnectorsManage,
+	"connector.paused":              rbac.ConnectorsManage,
+	"connector.resumed":             rbac.ConnectorsManage,
+	"connector.rotation.started":    rbac.ConnectorsManage,
+	"connector.rotation.failed":     rbac.ConnectorsManage,
+	"connector.decommissioned":      rbac.ConnectorsManage,
+	"connector.sync.requested":      rbac.ConnectorsManage,
+	"sealing.key.rotated":           rbac.ConnectorsManage,
 }
 
 // checkEventsPermitted reads the fixture org's whole log: every event a
@@ -868,7 +1021,7 @@ func TestRBACStandardServices(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reflection ListServices: %v", err)
 		}
-		for _, want := range []string{nuxariv1connect.OrgServiceName, nuxariv1connect.AuthServiceName, nuxariv1connect.LedgerServiceName, nuxariv1connect.EvidenceServiceName} {
+		for _, want := range []string{nuxariv1connect.OrgServiceName, nuxariv1connect.AuthServiceName, nuxariv1connect.LedgerServiceName, nuxariv1connect.EvidenceServiceName, nuxariv1connect.ConnectorServiceName} {
 			if !slices.Contains(names, protoreflect.FullName(want)) {
 				t.Errorf("reflection lists %v, lacking %s", names, want)
 			}
