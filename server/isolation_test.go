@@ -57,11 +57,18 @@ type isoOrg struct {
 	evidence     string
 	joinToken    string
 	joinTokenIDs []string
+	// connectors: connectors[0] synced (syncs[0]) against PostgreSQL when
+	// the tests have it, against nothing otherwise; connectors[1] paused.
+	// connSecret is their password.
+	connectors []string
+	syncs      []string
+	connSecret string
 }
 
 // newIsoOrg creates an org. marker, if set, is planted in every name and
-// every custom event; events custom events are appended.
-func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events int) *isoOrg {
+// every custom event; events custom events are appended. pg, if set, is
+// the PostgreSQL server the org's first connector syncs from.
+func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events int, pg *pgEnv) *isoOrg {
 	t.Helper()
 	ctx := context.Background()
 	label := func(s string) string {
@@ -154,6 +161,7 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 		waitExport(t, o.owner, x.Msg.Export.ExportId)
 		o.exports = append(o.exports, x.Msg.Export.ExportId)
 	}
+	newIsoConnectors(t, o, pg, label)
 	sz, err := ts.Ledger().Size(id)
 	if err != nil {
 		t.Fatal(err)
@@ -189,6 +197,18 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 		t.Fatal(err)
 	}
 	o.pageToks["agents"], o.pageToks["jointokens"] = la.Msg.NextPageToken, lj.Msg.NextPageToken
+	lc, err := o.owner.Connectors.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{PageSize: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.pageToks["connectors"] = lc.Msg.NextPageToken
+	if pg != nil {
+		lg, err := o.owner.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: o.connectors[0], PageSize: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.pageToks["grants"] = lg.Msg.NextPageToken
+	}
 	for k, v := range o.pageToks {
 		if v == "" {
 			t.Fatalf("no page token for %s", k)
@@ -197,10 +217,50 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 	return o
 }
 
+// newIsoConnectors gives o two connectors, the first synced, the second
+// paused. With pg, the first reads PostgreSQL, where the org has a login
+// role of its own and two more roles members of a group; without, it
+// reaches nothing and its sync fails.
+func newIsoConnectors(t *testing.T, o *isoOrg, pg *pgEnv, label func(string) string) {
+	t.Helper()
+	ctx := context.Background()
+	o.connSecret = pgPassword("IsoConnPw")
+	settings := unreachableSettings(t)
+	if pg != nil {
+		admin := pg.admin(t)
+		prefix := pgPrefix()
+		dropPGRoles(t, admin, prefix)
+		pgLoginRole(t, admin, prefix+"conn", o.connSecret)
+		pgExec(t, admin, "CREATE ROLE "+pgIdent(prefix+"group")+" NOLOGIN")
+		for _, u := range []string{prefix + "u1", prefix + "u2"} {
+			pgExec(t, admin, "CREATE ROLE "+pgIdent(u)+" LOGIN", "GRANT "+pgIdent(prefix+"group")+" TO "+pgIdent(u))
+		}
+		settings = pg.settings(prefix + "conn")
+	}
+	for _, name := range []string{"warehouse", "paused"} {
+		res, err := o.owner.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
+			Name: label(name), Settings: settings, Credentials: pgCreds(o.connSecret),
+		}))
+		if err != nil {
+			t.Fatalf("CreateConnector: %v", err)
+		}
+		o.connectors = append(o.connectors, res.Msg.Connector.ConnectorId)
+	}
+	sy := syncNow(t, o.owner, o.connectors[0])
+	if pg != nil && (sy.State != syncSucceeded || sy.Summary.GetGrants() < 2) {
+		t.Fatalf("sync: %v", sy)
+	}
+	o.syncs = append(o.syncs, sy.SyncId)
+	if _, err := o.owner.Connectors.PauseConnector(ctx, req(&nuxariv1.PauseConnectorRequest{ConnectorId: o.connectors[1], Reason: label("paused")})); err != nil {
+		t.Fatalf("PauseConnector: %v", err)
+	}
+}
+
 // isoState is what must not change in an org: its members, tokens,
 // settings, exports, agents, tasks, join tokens and log.
 type isoState struct {
 	members, tokens, org, exports, agents, tasks, joinTokens []byte
+	connectors, syncs, grants, keys                          []byte
 	size                                                     uint64
 	root                                                     []byte
 }
@@ -242,6 +302,16 @@ func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
 		gt, err := o.owner.Agents.GetTask(ctx, req(&nuxariv1.GetTaskRequest{TaskId: id}))
 		s.tasks = append(s.tasks, m(gt.Msg, err)...)
 	}
+	lc, err := o.owner.Connectors.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{PageSize: 1000}))
+	s.connectors = m(lc.Msg, err)
+	for _, id := range o.syncs {
+		gs, err := o.owner.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: id}))
+		s.syncs = append(s.syncs, m(gs.Msg, err)...)
+	}
+	lg, err := o.owner.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: o.connectors[0], PageSize: 1000}))
+	s.grants = m(lg.Msg, err)
+	gk, err := o.owner.Connectors.GetSealingKeys(ctx, req(&nuxariv1.GetSealingKeysRequest{}))
+	s.keys = m(gk.Msg, err)
 	if s.size, err = ts.Ledger().Size(o.id); err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +373,12 @@ func TestTenantIsolation(t *testing.T) {
 	// A's ID is a prefix of B's, so that any key or origin built by
 	// concatenation without a separator would collide.
 	aID := "iso-" + randID(4)
-	a := newIsoOrg(t, ts, aID, "", 3)
-	b := newIsoOrg(t, ts, aID+"-"+hexMark, marker, 300)
+	var pg *pgEnv
+	if e, ok := lookupPG(t); ok {
+		pg = &e
+	}
+	a := newIsoOrg(t, ts, aID, "", 3, pg)
+	b := newIsoOrg(t, ts, aID+"-"+hexMark, marker, 300, pg)
 	if b.size <= a.size+100 {
 		t.Fatalf("B's log (%d) should be much longer than A's (%d)", b.size, a.size)
 	}
@@ -325,6 +399,9 @@ func TestTenantIsolation(t *testing.T) {
 	secrets = append(secrets, b.tasks...)
 	secrets = append(secrets, b.agentTok, b.joinToken, b.evidence)
 	secrets = append(secrets, b.joinTokenIDs...)
+	secrets = append(secrets, b.connectors...)
+	secrets = append(secrets, b.syncs...)
+	secrets = append(secrets, b.connSecret)
 	for _, p := range b.pageToks {
 		secrets = append(secrets, p)
 	}
@@ -489,8 +566,56 @@ func TestTenantIsolation(t *testing.T) {
 		return ignoreRes(c.Gateway.Enroll(ctx, req(&nuxariv1.EnrollRequest{JoinToken: editOrg(b.joinToken, a.id), PublicKey: pub, Hostname: "h"})))
 	})
 
+	// B's connectors, syncs and grants.
+	for i, id := range b.connectors {
+		name := fmt.Sprintf("(B %d)", i)
+		add("GetConnector"+name, nuxariv1connect.ConnectorServiceGetConnectorProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.GetConnector(ctx, req(&nuxariv1.GetConnectorRequest{ConnectorId: id})))
+		})
+		add("UpdateConnector"+name, nuxariv1connect.ConnectorServiceUpdateConnectorProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{ConnectorId: id, Name: new("taken by A")})))
+		})
+		add("UpdateConnector settings"+name, nuxariv1connect.ConnectorServiceUpdateConnectorProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{ConnectorId: id, Settings: unreachableSettings(t)})))
+		})
+		add("TestConnector"+name, nuxariv1connect.ConnectorServiceTestConnectorProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.TestConnector(ctx, req(&nuxariv1.TestConnectorRequest{ConnectorId: id})))
+		})
+		add("PauseConnector"+name, nuxariv1connect.ConnectorServicePauseConnectorProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.PauseConnector(ctx, req(&nuxariv1.PauseConnectorRequest{ConnectorId: id, Reason: "by A"})))
+		})
+		add("ResumeConnector"+name, nuxariv1connect.ConnectorServiceResumeConnectorProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.ResumeConnector(ctx, req(&nuxariv1.ResumeConnectorRequest{ConnectorId: id})))
+		})
+		add("RotateCredentials"+name, nuxariv1connect.ConnectorServiceRotateCredentialsProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: id, Credentials: pgCreds("set by A")})))
+		})
+		add("DecommissionConnector"+name, nuxariv1connect.ConnectorServiceDecommissionConnectorProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: id, Reason: "by A"})))
+		})
+		add("SyncConnector"+name, nuxariv1connect.ConnectorServiceSyncConnectorProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.SyncConnector(ctx, req(&nuxariv1.SyncConnectorRequest{ConnectorId: id})))
+		})
+		add("ListGrants"+name, nuxariv1connect.ConnectorServiceListGrantsProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: id})))
+		})
+	}
+	for i, id := range b.syncs {
+		add(fmt.Sprintf("GetSync(B %d)", i), nuxariv1connect.ConnectorServiceGetSyncProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: id})))
+		})
+	}
+	add("ListConnectors(B page token)", nuxariv1connect.ConnectorServiceListConnectorsProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Connectors.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{PageSize: 1, PageToken: b.pageToks["connectors"]})))
+	})
+	if tok := b.pageToks["grants"]; tok != "" {
+		add("ListGrants(A's connector, B page token)", nuxariv1connect.ConnectorServiceListGrantsProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: a.connectors[0], PageSize: 1, PageToken: tok})))
+		})
+	}
+
 	// IDs that name nothing: well-formed but missing, and malformed.
-	missing := map[string]string{"user": "u" + randID(8), "token": randID(12), "export": "x" + randID(8)}
+	missing := map[string]string{"user": "u" + randID(8), "token": randID(12), "export": "x" + randID(8), "connector": "c" + randID(8), "sync": "s" + randID(8)}
 	ids := []struct {
 		name, id string
 		want     connect.Code
@@ -498,6 +623,8 @@ func TestTenantIsolation(t *testing.T) {
 		{"missing user", missing["user"], nf},
 		{"missing token", missing["token"], nf},
 		{"missing export", missing["export"], nf},
+		{"missing connector", missing["connector"], nf},
+		{"missing sync", missing["sync"], nf},
 		{"dotdot", "../x", ia},
 		{"dotdot to B", "../../" + b.id + "/user/" + b.members[0].userID, ia},
 		{"NUL", "u\x00" + b.members[0].userID, ia},
@@ -537,6 +664,36 @@ func TestTenantIsolation(t *testing.T) {
 		})
 		add("RevokeJoinToken("+id.name+")", nuxariv1connect.AgentAdminServiceRevokeJoinTokenProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
 			return ignoreRes(c.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: id.id})))
+		})
+		add("GetConnector("+id.name+")", nuxariv1connect.ConnectorServiceGetConnectorProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.GetConnector(ctx, req(&nuxariv1.GetConnectorRequest{ConnectorId: id.id})))
+		})
+		add("UpdateConnector("+id.name+")", nuxariv1connect.ConnectorServiceUpdateConnectorProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{ConnectorId: id.id, Name: new("renamed")})))
+		})
+		add("TestConnector("+id.name+")", nuxariv1connect.ConnectorServiceTestConnectorProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.TestConnector(ctx, req(&nuxariv1.TestConnectorRequest{ConnectorId: id.id})))
+		})
+		add("PauseConnector("+id.name+")", nuxariv1connect.ConnectorServicePauseConnectorProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.PauseConnector(ctx, req(&nuxariv1.PauseConnectorRequest{ConnectorId: id.id})))
+		})
+		add("ResumeConnector("+id.name+")", nuxariv1connect.ConnectorServiceResumeConnectorProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.ResumeConnector(ctx, req(&nuxariv1.ResumeConnectorRequest{ConnectorId: id.id})))
+		})
+		add("RotateCredentials("+id.name+")", nuxariv1connect.ConnectorServiceRotateCredentialsProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: id.id, Credentials: pgCreds("x")})))
+		})
+		add("DecommissionConnector("+id.name+")", nuxariv1connect.ConnectorServiceDecommissionConnectorProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: id.id})))
+		})
+		add("SyncConnector("+id.name+")", nuxariv1connect.ConnectorServiceSyncConnectorProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.SyncConnector(ctx, req(&nuxariv1.SyncConnectorRequest{ConnectorId: id.id})))
+		})
+		add("GetSync("+id.name+")", nuxariv1connect.ConnectorServiceGetSyncProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: id.id})))
+		})
+		add("ListGrants("+id.name+")", nuxariv1connect.ConnectorServiceListGrantsProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: id.id})))
 		})
 		if id.id != "" {
 			// Any org_id but the caller's is NotFound, malformed or not.
@@ -610,6 +767,29 @@ func TestTenantIsolation(t *testing.T) {
 		res, err := c.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: 1000}))
 		if err == nil && len(res.Msg.JoinTokens) != len(a.joinTokenIDs) {
 			return fmt.Errorf("ListJoinTokens lists %d join tokens, A has %d", len(res.Msg.JoinTokens), len(a.joinTokenIDs))
+		}
+		return err
+	})
+	read("ListConnectors", nuxariv1connect.ConnectorServiceListConnectorsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Connectors.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{PageSize: 1000}))
+		if err == nil && len(res.Msg.Connectors) != len(a.connectors) {
+			return fmt.Errorf("ListConnectors lists %d connectors, A has %d", len(res.Msg.Connectors), len(a.connectors))
+		}
+		return err
+	})
+	read("GetConnector", nuxariv1connect.ConnectorServiceGetConnectorProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Connectors.GetConnector(ctx, req(&nuxariv1.GetConnectorRequest{ConnectorId: a.connectors[0]})))
+	})
+	read("GetSync", nuxariv1connect.ConnectorServiceGetSyncProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: a.syncs[0]})))
+	})
+	read("ListGrants", nuxariv1connect.ConnectorServiceListGrantsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: a.connectors[0], PageSize: 1000})))
+	})
+	read("GetSealingKeys", nuxariv1connect.ConnectorServiceGetSealingKeysProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Connectors.GetSealingKeys(ctx, req(&nuxariv1.GetSealingKeysRequest{}))
+		if err == nil && (len(res.Msg.Keys) != 1 || res.Msg.Keys[0].Credentials != uint32(len(a.connectors))) {
+			return fmt.Errorf("GetSealingKeys: %v, want A's one key sealing its %d passwords", res.Msg, len(a.connectors))
 		}
 		return err
 	})
@@ -723,6 +903,18 @@ func TestTenantIsolation(t *testing.T) {
 				_, err := c.Agents.RevokeJoinToken(ctx, req(&nuxariv1.RevokeJoinTokenRequest{JoinTokenId: id}))
 				wantCodeIn(t, "B's token: RevokeJoinToken(A)", err, connect.CodeNotFound, pd)
 			}
+			for _, id := range a.connectors {
+				_, err := c.Connectors.GetConnector(ctx, req(&nuxariv1.GetConnectorRequest{ConnectorId: id}))
+				wantCodeIn(t, "B's token: GetConnector(A)", err, connect.CodeNotFound, pd)
+				_, err = c.Connectors.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: id, Credentials: pgCreds("set by B")}))
+				wantCodeIn(t, "B's token: RotateCredentials(A)", err, connect.CodeNotFound, pd)
+				_, err = c.Connectors.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: id}))
+				wantCodeIn(t, "B's token: DecommissionConnector(A)", err, connect.CodeNotFound, pd)
+			}
+			for _, id := range a.syncs {
+				_, err := c.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: id}))
+				wantCodeIn(t, "B's token: GetSync(A)", err, connect.CodeNotFound, pd)
+			}
 		}
 		// B's agent cannot see, feed or complete A's tasks.
 		bAgent := ts.Clients(b.agentTok)
@@ -805,6 +997,29 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	})
 
+	t.Run("sealing keys are per org", func(t *testing.T) {
+		// A rotates its sealing key and reseals its credentials: B's keys
+		// are not A's, and B's stay as they were (checked below).
+		bKeys := must(b.owner.Connectors.GetSealingKeys(ctx, req(&nuxariv1.GetSealingKeysRequest{})))(t).Msg
+		rot := must(a.owner.Connectors.RotateSealingKey(ctx, req(&nuxariv1.RotateSealingKeyRequest{})))(t).Msg
+		aKeys := waitReseal(t, a.owner, rot.ResealJobId)
+		if aKeys.ResealState != "succeeded" || len(aKeys.Keys) != 2 {
+			t.Fatalf("A's keys after the reseal: %v", aKeys)
+		}
+		for _, ak := range aKeys.Keys {
+			for _, bk := range bKeys.Keys {
+				if ak.KeyId == bk.KeyId {
+					t.Errorf("A and B share the sealing key ID %d", ak.KeyId)
+				}
+			}
+		}
+		if bKeys.ResealJobId != "" {
+			t.Errorf("B, which never rotated its key, has a reseal job: %v", bKeys)
+		}
+		_, err := b.owner.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: rot.ResealJobId}))
+		wantCodeIn(t, "B: GetSync(A's reseal job)", err, connect.CodeNotFound)
+	})
+
 	t.Run("B unchanged", func(t *testing.T) {
 		after := snapshotOrg(t, ts, b)
 		if after.size != before.size || !bytes.Equal(after.root, before.root) {
@@ -814,7 +1029,8 @@ func TestTenantIsolation(t *testing.T) {
 			"members": {before.members, after.members}, "tokens": {before.tokens, after.tokens},
 			"org": {before.org, after.org}, "exports": {before.exports, after.exports},
 			"agents": {before.agents, after.agents}, "tasks": {before.tasks, after.tasks},
-			"join tokens": {before.joinTokens, after.joinTokens},
+			"join tokens": {before.joinTokens, after.joinTokens}, "connectors": {before.connectors, after.connectors},
+			"syncs": {before.syncs, after.syncs}, "grants": {before.grants, after.grants}, "sealing keys": {before.keys, after.keys},
 		} {
 			if !bytes.Equal(pair[0], pair[1]) {
 				t.Errorf("B's %s changed", name)
