@@ -206,6 +206,46 @@ func TestBadInput(t *testing.T) {
 		return ignoreRes(anon.Auth.Login(ctx, req(&nuxariv1.LoginRequest{OrgId: orgID, Email: email, Password: pw})))
 	}
 
+	// Connectors: one to act on, settings and credentials to spoil.
+	certPEM, keyPEM := clientCertPEM(t, "badinput")
+	pgSet := func(f func(*nuxariv1.PostgresSettings)) *nuxariv1.ConnectorSettings {
+		p := &nuxariv1.PostgresSettings{Host: "db.example.com", Port: 5432, Database: "postgres", User: "nuxari", TlsMode: "require"}
+		f(p)
+		return &nuxariv1.ConnectorSettings{Kind: &nuxariv1.ConnectorSettings_Postgres{Postgres: p}}
+	}
+	okSettings := pgSet(func(*nuxariv1.PostgresSettings) {})
+	// Every password below holds badPW, which no error message may quote.
+	const badPW = "BadInputPw"
+	pw100k := badPW + strings.Repeat("p", 100<<10)
+	keyCreds := func(pw, key string) *nuxariv1.ConnectorCredentials {
+		return &nuxariv1.ConnectorCredentials{Kind: &nuxariv1.ConnectorCredentials_Postgres{Postgres: &nuxariv1.PostgresCredentials{Password: pw, ClientKeyPem: key}}}
+	}
+	conn, err := owner.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{Name: "target", Settings: okSettings, Credentials: pgCreds(badPW + " ok")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connID := conn.Msg.Connector.ConnectorId
+	if _, err := owner.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{Name: "second", Settings: okSettings, Credentials: pgCreds(badPW + " ok")})); err != nil {
+		t.Fatal(err)
+	}
+	createConn := func(f func(*nuxariv1.CreateConnectorRequest)) error {
+		m := &nuxariv1.CreateConnectorRequest{Name: "c-" + randID(4), Settings: okSettings, Credentials: pgCreds(badPW + " ok")}
+		f(m)
+		return ignoreRes(owner.Connectors.CreateConnector(ctx, req(m)))
+	}
+	createWith := func(f func(*nuxariv1.PostgresSettings)) error {
+		return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Settings = pgSet(f) })
+	}
+	updateConn := func(m *nuxariv1.UpdateConnectorRequest) error {
+		if m.ConnectorId == "" {
+			m.ConnectorId = connID
+		}
+		return ignoreRes(owner.Connectors.UpdateConnector(ctx, req(m)))
+	}
+	rotate := func(c *nuxariv1.ConnectorCredentials) error {
+		return ignoreRes(owner.Connectors.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: connID, Credentials: c})))
+	}
+
 	cases := []struct {
 		name  string
 		field string // the message must name it
@@ -452,6 +492,252 @@ func TestBadInput(t *testing.T) {
 		{"DownloadPackage/export_id path", "export_id", func() error {
 			return drain(owner.Evidence.DownloadPackage(ctx, req(&nuxariv1.DownloadPackageRequest{ExportId: "../x"})))
 		}},
+
+		// CreateConnector: name.
+		{"CreateConnector/name empty", "name", func() error { return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Name = "" }) }},
+		{"CreateConnector/name 65", "name", func() error { return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Name = long(65) }) }},
+		{"CreateConnector/name 65 non-ASCII", "name", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Name = strings.Repeat("ü", 65) })
+		}},
+		{"CreateConnector/name control", "name", func() error { return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Name = "a\x01b" }) }},
+		{"CreateConnector/name newline", "name", func() error { return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Name = "a\nb" }) }},
+		{"CreateConnector/name leading space", "name", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Name = " padded" })
+		}},
+		// Settings.
+		{"CreateConnector/settings missing", "settings", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Settings = nil })
+		}},
+		{"CreateConnector/settings of no kind", "settings", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Settings = &nuxariv1.ConnectorSettings{} })
+		}},
+		{"CreateConnector/postgres settings empty", "host", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.Settings = &nuxariv1.ConnectorSettings{Kind: &nuxariv1.ConnectorSettings_Postgres{}}
+			})
+		}},
+		{"CreateConnector/unknown TLS mode", "TLS mode", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.TlsMode = "verify-sometimes" })
+		}},
+		{"CreateConnector/TLS mode in capitals", "TLS mode", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.TlsMode = "DISABLE" })
+		}},
+		{"CreateConnector/host with a space", "host", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.Host = "db host" }) }},
+		{"CreateConnector/host with a port", "host", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.Host = "db.example.com:5432" })
+		}},
+		{"CreateConnector/host a URL", "host", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.Host = "postgres://db.example.com/" })
+		}},
+		{"CreateConnector/host 300", "host", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.Host = long(300) }) }},
+		{"CreateConnector/host NUL", "host", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.Host = "db\x00.example.com" }) }},
+		{"CreateConnector/port 65536", "port", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.Port = 65536 }) }},
+		{"CreateConnector/port max", "port", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.Port = math.MaxUint32 }) }},
+		{"CreateConnector/database empty", "database", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.Database = "" }) }},
+		{"CreateConnector/database 64", "database", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.Database = long(64) }) }},
+		{"CreateConnector/user empty", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = "" }) }},
+		{"CreateConnector/user 64", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = long(64) }) }},
+		{"CreateConnector/user control", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = "a\x07b" }) }},
+		{"CreateConnector/connect timeout 301", "connect timeout", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.ConnectTimeoutSeconds = 301 })
+		}},
+		{"CreateConnector/connect timeout max", "connect timeout", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.ConnectTimeoutSeconds = math.MaxUint32 })
+		}},
+		{"CreateConnector/CA not PEM", "CA", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.TlsMode, p.CaPem = "verify-full", "not a certificate" })
+		}},
+		{"CreateConnector/CA with TLS require", "CA", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.CaPem = certPEM })
+		}},
+		{"CreateConnector/CA with TLS disabled", "CA", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) { p.TlsMode, p.CaPem = "disable", certPEM })
+		}},
+		{"CreateConnector/CA 65 KiB", "CA", func() error {
+			return createWith(func(p *nuxariv1.PostgresSettings) {
+				p.TlsMode, p.CaPem = "verify-full", strings.Repeat(certPEM, 65<<10/len(certPEM)+1)
+			})
+		}},
+		{"CreateConnector/client certificate not PEM", "client certificate", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.Settings = pgSet(func(p *nuxariv1.PostgresSettings) { p.ClientCertPem = "not a certificate" })
+				m.Credentials = keyCreds("", keyPEM)
+			})
+		}},
+		{"CreateConnector/client certificate a key", "client certificate", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.Settings = pgSet(func(p *nuxariv1.PostgresSettings) { p.ClientCertPem = keyPEM })
+				m.Credentials = keyCreds("", keyPEM)
+			})
+		}},
+		{"CreateConnector/client certificate with TLS disabled", "client certificate", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.Settings = pgSet(func(p *nuxariv1.PostgresSettings) { p.TlsMode, p.ClientCertPem = "disable", certPEM })
+				m.Credentials = keyCreds("", keyPEM)
+			})
+		}},
+		// Credentials.
+		{"CreateConnector/credentials missing", "credentials", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Credentials = nil })
+		}},
+		{"CreateConnector/credentials of no kind", "credentials", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Credentials = &nuxariv1.ConnectorCredentials{} })
+		}},
+		{"CreateConnector/credentials empty", "credentials", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Credentials = keyCreds("", "") })
+		}},
+		{"CreateConnector/password 100 KiB", "password", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Credentials = pgCreds(pw100k) })
+		}},
+		{"CreateConnector/password NUL", "password", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Credentials = pgCreds(badPW + "\x00x") })
+		}},
+		{"CreateConnector/client key without a certificate", "client key", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.Credentials = keyCreds(badPW, keyPEM) })
+		}},
+		{"CreateConnector/certificate without its key", "client_key_pem", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.Settings = pgSet(func(p *nuxariv1.PostgresSettings) { p.ClientCertPem = certPEM })
+			})
+		}},
+		{"CreateConnector/client key not PEM", "client certificate and key", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.Settings = pgSet(func(p *nuxariv1.PostgresSettings) { p.ClientCertPem = certPEM })
+				m.Credentials = keyCreds("", badPW+" is no key")
+			})
+		}},
+		{"CreateConnector/client key of another certificate", "client certificate and key", func() error {
+			_, otherKey := clientCertPEM(t, "other")
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.Settings = pgSet(func(p *nuxariv1.PostgresSettings) { p.ClientCertPem = certPEM })
+				m.Credentials = keyCreds("", otherKey)
+			})
+		}},
+		// Sync interval.
+		{"CreateConnector/sync_interval 1m", "sync_interval", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.SyncInterval = durationpb.New(time.Minute) })
+		}},
+		{"CreateConnector/sync_interval 8d", "sync_interval", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.SyncInterval = durationpb.New(8 * 24 * time.Hour) })
+		}},
+		{"CreateConnector/sync_interval negative", "sync_interval", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) { m.SyncInterval = durationpb.New(-time.Hour) })
+		}},
+		{"CreateConnector/sync_interval malformed", "sync_interval", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.SyncInterval = &durationpb.Duration{Seconds: 3600, Nanos: -1}
+			})
+		}},
+		{"CreateConnector/sync_interval beyond time.Duration", "sync_interval", func() error {
+			return createConn(func(m *nuxariv1.CreateConnectorRequest) {
+				m.SyncInterval = &durationpb.Duration{Seconds: 315_576_000_000}
+			})
+		}},
+
+		// UpdateConnector.
+		{"UpdateConnector/name empty", "name", func() error { return updateConn(&nuxariv1.UpdateConnectorRequest{Name: new("")}) }},
+		{"UpdateConnector/name 65", "name", func() error { return updateConn(&nuxariv1.UpdateConnectorRequest{Name: new(long(65))}) }},
+		{"UpdateConnector/name control", "name", func() error { return updateConn(&nuxariv1.UpdateConnectorRequest{Name: new("a\tb")}) }},
+		{"UpdateConnector/settings of no kind", "settings", func() error {
+			return updateConn(&nuxariv1.UpdateConnectorRequest{Settings: &nuxariv1.ConnectorSettings{}})
+		}},
+		{"UpdateConnector/unknown TLS mode", "TLS mode", func() error {
+			return updateConn(&nuxariv1.UpdateConnectorRequest{Settings: pgSet(func(p *nuxariv1.PostgresSettings) { p.TlsMode = "prefer" })})
+		}},
+		{"UpdateConnector/host bad", "host", func() error {
+			return updateConn(&nuxariv1.UpdateConnectorRequest{Settings: pgSet(func(p *nuxariv1.PostgresSettings) { p.Host = "-db-" })})
+		}},
+		{"UpdateConnector/port 70000", "port", func() error {
+			return updateConn(&nuxariv1.UpdateConnectorRequest{Settings: pgSet(func(p *nuxariv1.PostgresSettings) { p.Port = 70000 })})
+		}},
+		{"UpdateConnector/settings needing a key the connector lacks", "client_key_pem", func() error {
+			return updateConn(&nuxariv1.UpdateConnectorRequest{Settings: pgSet(func(p *nuxariv1.PostgresSettings) { p.ClientCertPem = certPEM })})
+		}},
+		{"UpdateConnector/sync_interval 1m", "sync_interval", func() error {
+			return updateConn(&nuxariv1.UpdateConnectorRequest{SyncInterval: durationpb.New(time.Minute)})
+		}},
+		{"UpdateConnector/sync_interval 8d", "sync_interval", func() error {
+			return updateConn(&nuxariv1.UpdateConnectorRequest{SyncInterval: durationpb.New(8 * 24 * time.Hour)})
+		}},
+		{"UpdateConnector/sync_interval malformed", "sync_interval", func() error {
+			return updateConn(&nuxariv1.UpdateConnectorRequest{SyncInterval: &durationpb.Duration{Seconds: -1, Nanos: 1}})
+		}},
+
+		// RotateCredentials.
+		{"RotateCredentials/credentials missing", "credentials", func() error { return rotate(nil) }},
+		{"RotateCredentials/credentials of no kind", "credentials", func() error { return rotate(&nuxariv1.ConnectorCredentials{}) }},
+		{"RotateCredentials/credentials empty", "credentials", func() error { return rotate(keyCreds("", "")) }},
+		{"RotateCredentials/password 100 KiB", "password", func() error { return rotate(pgCreds(pw100k)) }},
+		{"RotateCredentials/password NUL", "password", func() error { return rotate(pgCreds(badPW + "\x00")) }},
+		{"RotateCredentials/client key without a certificate", "client key", func() error { return rotate(keyCreds(badPW, keyPEM)) }},
+		{"RotateCredentials/client key alone", "client key", func() error { return rotate(keyCreds("", keyPEM)) }},
+
+		// Reasons.
+		{"PauseConnector/reason 257", "reason", func() error {
+			return ignoreRes(owner.Connectors.PauseConnector(ctx, req(&nuxariv1.PauseConnectorRequest{ConnectorId: connID, Reason: long(257)})))
+		}},
+		{"PauseConnector/reason control", "reason", func() error {
+			return ignoreRes(owner.Connectors.PauseConnector(ctx, req(&nuxariv1.PauseConnectorRequest{ConnectorId: connID, Reason: "a\x1bb"})))
+		}},
+		{"DecommissionConnector/reason 257", "reason", func() error {
+			return ignoreRes(owner.Connectors.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: connID, Reason: long(257)})))
+		}},
+		{"DecommissionConnector/reason control", "reason", func() error {
+			return ignoreRes(owner.Connectors.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: connID, Reason: "a\x00b"})))
+		}},
+	}
+	// Every connector and sync ID field, malformed.
+	for name, id := range map[string]string{
+		"empty": "", "path": "../" + connID, "upper case": strings.ToUpper(connID), "65 bytes": "c" + strings.Repeat("a", 64),
+		"NUL": connID + "\x00", "non-ASCII": "cönnector", "space": connID + " ", "100k": "c" + long(100_000),
+	} {
+		for proc, call := range map[string]func() error{
+			"GetConnector": func() error {
+				return ignoreRes(owner.Connectors.GetConnector(ctx, req(&nuxariv1.GetConnectorRequest{ConnectorId: id})))
+			},
+			"UpdateConnector": func() error {
+				return ignoreRes(owner.Connectors.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{ConnectorId: id, Name: new("renamed")})))
+			},
+			"UpdateConnector settings": func() error {
+				return ignoreRes(owner.Connectors.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{ConnectorId: id, Settings: okSettings})))
+			},
+			"TestConnector": func() error {
+				return ignoreRes(owner.Connectors.TestConnector(ctx, req(&nuxariv1.TestConnectorRequest{ConnectorId: id})))
+			},
+			"PauseConnector": func() error {
+				return ignoreRes(owner.Connectors.PauseConnector(ctx, req(&nuxariv1.PauseConnectorRequest{ConnectorId: id})))
+			},
+			"ResumeConnector": func() error {
+				return ignoreRes(owner.Connectors.ResumeConnector(ctx, req(&nuxariv1.ResumeConnectorRequest{ConnectorId: id})))
+			},
+			"RotateCredentials": func() error {
+				return ignoreRes(owner.Connectors.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: id, Credentials: pgCreds(badPW)})))
+			},
+			"DecommissionConnector": func() error {
+				return ignoreRes(owner.Connectors.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: id})))
+			},
+			"SyncConnector": func() error {
+				return ignoreRes(owner.Connectors.SyncConnector(ctx, req(&nuxariv1.SyncConnectorRequest{ConnectorId: id})))
+			},
+			"ListGrants": func() error {
+				return ignoreRes(owner.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: id})))
+			},
+		} {
+			cases = append(cases, struct {
+				name, field string
+				call        func() error
+			}{proc + "/connector_id " + name, "connector_id", call})
+		}
+		cases = append(cases, struct {
+			name, field string
+			call        func() error
+		}{"GetSync/sync_id " + name, "sync_id", func() error {
+			sid := id // the same faults in a sync ID
+			if rest, ok := strings.CutPrefix(id, "c"); ok {
+				sid = "s" + rest
+			}
+			return ignoreRes(owner.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: sid})))
+		}})
 	}
 	for name, id := range map[string]string{
 		"empty": "", "path": "../x", "upper case": strings.ToUpper(randID(12)), "65 bytes": strings.Repeat("a", 65),
@@ -498,6 +784,13 @@ func TestBadInput(t *testing.T) {
 			}
 			return len(r.Msg.Exports), r.Msg.NextPageToken, nil
 		}},
+		{"ListConnectors", func(size int32, tok string) (int, string, error) {
+			r, err := owner.Connectors.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{PageSize: size, PageToken: tok}))
+			if err != nil {
+				return 0, "", err
+			}
+			return len(r.Msg.Connectors), r.Msg.NextPageToken, nil
+		}},
 		{"ListJoinTokens", func(size int32, tok string) (int, string, error) {
 			r, err := owner.Agents.ListJoinTokens(ctx, req(&nuxariv1.ListJoinTokensRequest{PageSize: size, PageToken: tok}))
 			if err != nil {
@@ -537,6 +830,31 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 
+	// ListGrants: the same, on a connector without a snapshot, whose
+	// listing is empty.
+	listGrants := func(size int32, tok string) error {
+		return ignoreRes(owner.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: connID, PageSize: size, PageToken: tok})))
+	}
+	for _, size := range []int32{-1, math.MinInt32, 1001, math.MaxInt32} {
+		cases = append(cases, struct {
+			name, field string
+			call        func() error
+		}{fmt.Sprintf("ListGrants/page_size %d", size), "page_size", func() error { return listGrants(size, "") }})
+	}
+	connTok := must(owner.Connectors.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{PageSize: 1})))(t).Msg.NextPageToken
+	for name, tok := range garbage {
+		cases = append(cases, struct {
+			name, field string
+			call        func() error
+		}{"ListGrants/page_token " + name, "page_token", func() error { return listGrants(1, tok) }})
+	}
+	for name, tok := range map[string]string{"of ListMembers": memberTok, "of ListConnectors": connTok} {
+		cases = append(cases, struct {
+			name, field string
+			call        func() error
+		}{"ListGrants/page_token " + name, "page_token", func() error { return listGrants(1, tok) }})
+	}
+
 	t.Run("InvalidArgument", func(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -548,6 +866,9 @@ func TestBadInput(t *testing.T) {
 				var ce *connect.Error
 				if !errors.As(err, &ce) || !strings.Contains(ce.Message(), c.field) {
 					t.Errorf("message %q does not name the field %s", ce.Message(), c.field)
+				}
+				if strings.Contains(ce.Message(), badPW) || strings.Contains(ce.Message(), "PRIVATE KEY") {
+					t.Errorf("message %q quotes a credential", ce.Message())
 				}
 			})
 		}
@@ -572,6 +893,9 @@ func TestBadInput(t *testing.T) {
 	// Bytes the Go runtime refuses to marshal, sent by hand in each codec.
 	// The codec refuses them before any handler runs, so the message says
 	// what is wrong (UTF-8) but cannot name the field.
+	// A connector's valid settings, in JSON and binary protobuf.
+	connJSON := `"settings":{"postgres":{"host":"db.example.com","port":5432,"database":"postgres","user":"nuxari","tlsMode":"require"}}`
+	connProto := protoMsg{}.msg(1, protoMsg{}.str(1, "db.example.com").varint(2, 5432).str(3, "postgres").str(4, "nuxari").str(5, "require"))
 	t.Run("invalid UTF-8", func(t *testing.T) {
 		jsonStr := func(s string) string {
 			// A JSON string literal holding s's bytes verbatim.
@@ -613,6 +937,21 @@ func TestBadInput(t *testing.T) {
 			{"AppendEvents data key", "/nuxari.v1.LedgerService/AppendEvents", ownerTok,
 				`{"events":[{"type":"custom.utf","data":{` + jsonStr(badUTF8) + `:1}}]}`,
 				protoMsg{}.msg(1, protoMsg{}.str(1, "custom.utf").msg(2, protoMsg{}.msg(1, protoMsg{}.str(1, badUTF8).msg(2, protoMsg{}.varint(4, 1)))))},
+			{"CreateConnector name", "/nuxari.v1.ConnectorService/CreateConnector", ownerTok,
+				`{"name":` + jsonStr(badUTF8) + `,` + connJSON + `,"credentials":{"postgres":{"password":"` + badPW + `"}}}`,
+				protoMsg{}.str(1, badUTF8).msg(2, connProto).msg(3, protoMsg{}.msg(1, protoMsg{}.str(1, badPW)))},
+			{"CreateConnector host", "/nuxari.v1.ConnectorService/CreateConnector", ownerTok,
+				`{"name":"utf","settings":{"postgres":{"host":` + jsonStr(badUTF8) + `,"database":"postgres","user":"nuxari"}},"credentials":{"postgres":{"password":"` + badPW + `"}}}`,
+				protoMsg{}.str(1, "utf").msg(2, protoMsg{}.msg(1, protoMsg{}.str(1, badUTF8).str(3, "postgres").str(4, "nuxari"))).msg(3, protoMsg{}.msg(1, protoMsg{}.str(1, badPW)))},
+			{"CreateConnector password", "/nuxari.v1.ConnectorService/CreateConnector", ownerTok,
+				`{"name":"utf",` + connJSON + `,"credentials":{"postgres":{"password":` + jsonStr(badPW+badUTF8) + `}}}`,
+				protoMsg{}.str(1, "utf").msg(2, connProto).msg(3, protoMsg{}.msg(1, protoMsg{}.str(1, badPW+badUTF8)))},
+			{"RotateCredentials client key", "/nuxari.v1.ConnectorService/RotateCredentials", ownerTok,
+				`{"connectorId":"` + connID + `","credentials":{"postgres":{"clientKeyPem":` + jsonStr(badPW+badUTF8) + `}}}`,
+				protoMsg{}.str(1, connID).msg(2, protoMsg{}.msg(1, protoMsg{}.str(2, badPW+badUTF8)))},
+			{"PauseConnector reason", "/nuxari.v1.ConnectorService/PauseConnector", ownerTok,
+				`{"connectorId":"` + connID + `","reason":` + jsonStr(badUTF8) + `}`,
+				protoMsg{}.str(1, connID).str(2, badUTF8)},
 		}
 		for _, r := range raw {
 			for _, enc := range []struct {
@@ -625,6 +964,9 @@ func TestBadInput(t *testing.T) {
 					if res.code != "invalid_argument" || !strings.Contains(res.message, "UTF-8") {
 						t.Errorf("HTTP %d %q %q, want invalid_argument about UTF-8", res.status, res.code, res.message)
 					}
+					if strings.Contains(res.message, badPW) {
+						t.Errorf("the message quotes a credential: %q", res.message)
+					}
 				})
 			}
 		}
@@ -633,6 +975,77 @@ func TestBadInput(t *testing.T) {
 		ok := postRaw(t, ts, "/nuxari.v1.AuthService/CreateAPIToken", "application/proto", ownerTok, protoMsg{}.str(1, "utf-ok").varint(2, 6), nil)
 		if ok.status != http.StatusOK {
 			t.Errorf("well-formed hand-built CreateAPIToken: HTTP %d %s", ok.status, ok.message)
+		}
+	})
+
+	t.Run("connector kinds the server does not know", func(t *testing.T) {
+		// A client built from a newer API may send settings or
+		// credentials of a kind this server does not offer: a oneof
+		// member it cannot decode, which it must refuse, naming the
+		// field, without quoting the credential.
+		unknownKind := protoMsg{}.msg(9, protoMsg{}.str(1, badPW+" of another kind"))
+		for name, body := range map[string]protoMsg{
+			"settings":    protoMsg{}.str(1, "kinds").msg(2, unknownKind).msg(3, protoMsg{}.msg(1, protoMsg{}.str(1, badPW))),
+			"credentials": protoMsg{}.str(1, "kinds").msg(2, connProto).msg(3, unknownKind),
+		} {
+			t.Run(name, func(t *testing.T) {
+				res := postRaw(t, ts, "/nuxari.v1.ConnectorService/CreateConnector", "application/proto", ownerTok, body, nil)
+				if res.code != "invalid_argument" || !strings.Contains(res.message, name) || strings.Contains(res.message, badPW) {
+					t.Errorf("HTTP %d %q %q, want invalid_argument naming %s", res.status, res.code, res.message, name)
+				}
+			})
+		}
+		res := postRaw(t, ts, "/nuxari.v1.ConnectorService/RotateCredentials", "application/proto", ownerTok, protoMsg{}.str(1, connID).msg(2, unknownKind), nil)
+		if res.code != "invalid_argument" || !strings.Contains(res.message, "credentials") || strings.Contains(res.message, badPW) {
+			t.Errorf("RotateCredentials: HTTP %d %q %q, want invalid_argument naming credentials", res.status, res.code, res.message)
+		}
+		res = postRaw(t, ts, "/nuxari.v1.ConnectorService/CreateConnector", "application/json", ownerTok,
+			[]byte(`{"name":"kinds",`+connJSON+`,"credentials":{"ldap":{"password":"`+badPW+`"}}}`), nil)
+		if res.code != "invalid_argument" || strings.Contains(res.message, badPW) {
+			t.Errorf("JSON credentials of an unknown kind: HTTP %d %q %q, want invalid_argument", res.status, res.code, res.message)
+		}
+		for name, body := range map[string]string{
+			"port negative":     `{"name":"json","settings":{"postgres":{"host":"h","port":-1,"database":"d","user":"u"}},"credentials":{"postgres":{"password":"p"}}}`,
+			"port a word":       `{"name":"json","settings":{"postgres":{"host":"h","port":"many","database":"d","user":"u"}},"credentials":{"postgres":{"password":"p"}}}`,
+			"port 2^32":         `{"name":"json","settings":{"postgres":{"host":"h","port":4294967296,"database":"d","user":"u"}},"credentials":{"postgres":{"password":"p"}}}`,
+			"password a number": `{"name":"json",` + connJSON + `,"credentials":{"postgres":{"password":12345678}}}`,
+			"interval a number": `{"name":"json",` + connJSON + `,"credentials":{"postgres":{"password":"p"}},"syncInterval":3600}`,
+			"interval in hours": `{"name":"json",` + connJSON + `,"credentials":{"postgres":{"password":"p"}},"syncInterval":"1h"}`,
+		} {
+			res := postRaw(t, ts, "/nuxari.v1.ConnectorService/CreateConnector", "application/json", ownerTok, []byte(body), nil)
+			if res.code != "invalid_argument" {
+				t.Errorf("%s: HTTP %d %q %q, want invalid_argument", name, res.status, res.code, res.message)
+			}
+		}
+	})
+
+	t.Run("malformed ConnectorService bodies", func(t *testing.T) {
+		// Every procedure, the one without fields too, refuses a body its
+		// codec cannot read.
+		var procs []string
+		for _, m := range nuxariMethods(t) {
+			if strings.HasPrefix(m, "/nuxari.v1.ConnectorService/") {
+				procs = append(procs, m)
+			}
+		}
+		if len(procs) != 14 {
+			t.Fatalf("%d ConnectorService procedures, want 14", len(procs))
+		}
+		for _, proc := range procs {
+			for _, enc := range []struct {
+				ct   string
+				body []byte
+			}{
+				{"application/json", []byte(`{"connectorId":`)},
+				{"application/json", []byte(`[]`)},
+				{"application/proto", []byte{0x0a, 0x05, 'c'}},        // a field longer than the body
+				{"application/proto", []byte{0xff, 0xff, 0xff, 0xff}}, // a tag that is no tag
+			} {
+				res := postRaw(t, ts, proc, enc.ct, ownerTok, enc.body, nil)
+				if res.code != "invalid_argument" {
+					t.Errorf("%s %s %q: HTTP %d %q %q, want invalid_argument", proc, enc.ct, enc.body, res.status, res.code, res.message)
+				}
+			}
 		}
 	})
 
