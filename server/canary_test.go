@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -22,6 +24,7 @@ import (
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
+	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/nuxari/nuxari/server/servertest"
 )
 
@@ -94,7 +97,9 @@ func leaks(b []byte, cs []canary) []string {
 
 // TestSecretsNeverLeak runs sign-up, logins (good and failed), a member
 // who sets a password with a setup token, an API token made and used, appends and
-// reads and logouts, all with unique canary secrets, then looks for any
+// reads, connectors whose passwords and client keys are canaries through
+// their whole life (against PostgreSQL when the tests have it), and
+// logouts, all with unique canary secrets, then looks for any
 // spelling of any of them in every server log line, the metrics, every
 // leaf of the org's log, the data directory, an evidence package, and
 // every RPC response — except the session token in its own Login
@@ -256,6 +261,119 @@ func TestSecretsNeverLeak(t *testing.T) {
 	_, err = owner.Ledger.ListEvents(ctx, req(&nuxariv1.ListEventsRequest{Types: []string{"auth.login.failed"}}))
 	check("ListEvents failed logins", err)
 
+	// Connectors, each credential a canary: a password connector tested,
+	// synced, rotated (to a second canary, then to a third the system
+	// refuses), paused, resumed, listed, its grants listed, the org's
+	// sealing key rotated and every credential resealed, tested again;
+	// and a client-certificate connector whose key is a canary, rotated to
+	// another key and decommissioned. With PostgreSQL the password
+	// connector logs in as a role whose password is the canary; without,
+	// it reaches nothing, and its failures must leak as little.
+	connPW := "CanaryConnPw" + randID(12)
+	connPW2 := "CanaryConnRotatedPw" + randID(12)
+	connPWBad := "CanaryConnRefusedPw" + randID(12)
+	certPEM, keyPEM := clientCertPEM(t, "canary")
+	certPEM2, keyPEM2 := clientCertPEM(t, "canary")
+	pg, havePG := lookupPG(t)
+	settings := unreachableSettings(t)
+	setPW := func(string) {}
+	if havePG {
+		admin := pg.admin(t)
+		prefix := pgPrefix()
+		dropPGRoles(t, admin, prefix)
+		role := prefix + "canary"
+		pgLoginRole(t, admin, role, connPW)
+		settings = pg.settings(role)
+		setPW = func(pw string) { pgSetPassword(t, admin, role, pw) }
+	} else {
+		t.Log("no PostgreSQL: the connector reaches nothing, and every use of its credentials fails")
+	}
+	cc, mc := owner.Connectors, member.Connectors
+	connMade, err := cc.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{Name: "canary db", Settings: settings, Credentials: pgCreds(connPW)}))
+	check("CreateConnector", err)
+	connID := connMade.Msg.Connector.ConnectorId
+	testConn := func(c nuxariv1connect.ConnectorServiceClient, id string, want bool) {
+		t.Helper()
+		res, err := c.TestConnector(ctx, req(&nuxariv1.TestConnectorRequest{ConnectorId: id}))
+		check("TestConnector", err)
+		if res.Msg.Ok != want {
+			t.Fatalf("TestConnector: %v, want ok %v", res.Msg, want)
+		}
+	}
+	testConn(cc, connID, havePG)
+	sy := syncNow(t, owner, connID)
+	if (sy.State == syncSucceeded) != havePG {
+		t.Fatalf("sync: %v", sy)
+	}
+	setPW(connPW2)
+	_, err = mc.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: connID, Credentials: pgCreds(connPW2)}))
+	if havePG {
+		check("RotateCredentials", err)
+	} else if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("RotateCredentials against nothing: %v", err)
+	}
+	testConn(mc, connID, havePG)
+	_, err = cc.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: connID, Credentials: pgCreds(connPWBad)}))
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("RotateCredentials to a refused password: %v", err)
+	}
+	_, err = mc.PauseConnector(ctx, req(&nuxariv1.PauseConnectorRequest{ConnectorId: connID, Reason: "canary pause"}))
+	check("PauseConnector", err)
+	_, err = mc.ResumeConnector(ctx, req(&nuxariv1.ResumeConnectorRequest{ConnectorId: connID}))
+	check("ResumeConnector", err)
+	_, err = cc.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{ConnectorId: connID, Name: new("canary db renamed")}))
+	check("UpdateConnector", err)
+
+	keySettings := unreachableSettings(t)
+	keySettings.GetPostgres().TlsMode, keySettings.GetPostgres().ClientCertPem = "require", certPEM
+	keyCreds := func(key string) *nuxariv1.ConnectorCredentials {
+		return &nuxariv1.ConnectorCredentials{Kind: &nuxariv1.ConnectorCredentials_Postgres{Postgres: &nuxariv1.PostgresCredentials{ClientKeyPem: key}}}
+	}
+	keyMade, err := mc.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{Name: "canary cert", Settings: keySettings, Credentials: keyCreds(keyPEM)}))
+	check("CreateConnector with a client key", err)
+	keyConnID := keyMade.Msg.Connector.ConnectorId
+	testConn(mc, keyConnID, false)
+	// A new key comes with its certificate: the settings first, then the
+	// key.
+	keySettings.GetPostgres().ClientCertPem = certPEM2
+	_, err = cc.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{ConnectorId: keyConnID, Settings: keySettings}))
+	check("UpdateConnector with the new key's certificate", err)
+	_, err = cc.RotateCredentials(ctx, req(&nuxariv1.RotateCredentialsRequest{ConnectorId: keyConnID, Credentials: keyCreds(keyPEM2)}))
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("RotateCredentials of the client key against nothing: %v", err)
+	}
+
+	rot, err := cc.RotateSealingKey(ctx, req(&nuxariv1.RotateSealingKeyRequest{}))
+	check("RotateSealingKey", err)
+	if keys := waitReseal(t, owner, rot.Msg.ResealJobId); keys.ResealState != "succeeded" || len(keys.Keys) != 2 {
+		t.Fatalf("reseal: %v", keys)
+	}
+	testConn(cc, connID, havePG)
+	testConn(cc, keyConnID, false)
+	for _, c := range []nuxariv1connect.ConnectorServiceClient{cc, mc} {
+		_, err = c.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{}))
+		check("ListConnectors", err)
+		for _, id := range []string{connID, keyConnID} {
+			_, err = c.GetConnector(ctx, req(&nuxariv1.GetConnectorRequest{ConnectorId: id}))
+			check("GetConnector", err)
+			_, err = c.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: id}))
+			check("ListGrants", err)
+		}
+		_, err = c.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: sy.SyncId}))
+		check("GetSync", err)
+		_, err = c.GetSealingKeys(ctx, req(&nuxariv1.GetSealingKeysRequest{}))
+		check("GetSealingKeys", err)
+	}
+	_, err = mc.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: keyConnID, Reason: "canary"}))
+	check("DecommissionConnector", err)
+	// Every event about them, through the API.
+	size, err = ts.Ledger().Size(org)
+	check("Size", err)
+	for i := range size {
+		_, err = owner.Ledger.GetEvent(ctx, req(&nuxariv1.GetEventRequest{Index: i}))
+		check("GetEvent", err)
+	}
+
 	// An evidence package of the whole log, downloaded.
 	x, err := owner.Evidence.ExportPackage(ctx, req(&nuxariv1.ExportPackageRequest{}))
 	check("ExportPackage", err)
@@ -286,6 +404,16 @@ func TestSecretsNeverLeak(t *testing.T) {
 		newCanary("owner password", ownerPW),
 		newCanary("wrong password", wrongPW),
 		newCanary("initial password", initPW),
+	}
+	for i, pw := range []string{connPW, connPW2, connPWBad} {
+		canaries = append(canaries, newCanary(fmt.Sprintf("connector password %d", i+1), pw))
+	}
+	for i, k := range []string{keyPEM, keyPEM2} {
+		name := fmt.Sprintf("client key %d", i+1)
+		canaries = append(canaries, newCanary(name, k))
+		if b, _ := pem.Decode([]byte(k)); b != nil {
+			canaries = append(canaries, newCanary(name+" (DER)", string(b.Bytes)))
+		}
 	}
 	canaries = append(canaries, tokenCanaries("API token", apiTok)...)
 	canaries = append(canaries, tokenCanaries("setup token", setupTok)...)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"golang.org/x/time/rate"
@@ -60,6 +61,10 @@ func Start(t testing.TB, opts ...Option) *Server {
 	// Every test client dials from loopback, each with its own
 	// connections.
 	cfg.Limits.MaxConnsPerSource = 4096
+	// A sync retries a page its system failed to answer after this wait,
+	// doubling (1 s by default): tests whose connectors reach nothing
+	// need not wait seconds for their syncs to fail.
+	cfg.Governance.Connectors.RetryWait = 10 * time.Millisecond
 	for _, o := range opts {
 		o(&cfg)
 	}
