@@ -50,7 +50,7 @@ type env struct {
 	cfg    connectors.Config
 }
 
-func newKEK(t *testing.T) tink.AEAD {
+func newKEK(t testing.TB) tink.AEAD {
 	t.Helper()
 	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 	if err != nil {
@@ -63,7 +63,7 @@ func newKEK(t *testing.T) tink.AEAD {
 	return a
 }
 
-func newEnv(t *testing.T, tune ...func(*connectors.Config)) *env {
+func newEnv(t testing.TB, tune ...func(*connectors.Config)) *env {
 	t.Helper()
 	people := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
 	e := &env{people: people, f: people.F, kek: newKEK(t), sys: newSystem(oldPW)}
@@ -79,7 +79,7 @@ func newEnv(t *testing.T, tune ...func(*connectors.Config)) *env {
 
 // start starts a service and its runner, as a server start does after
 // a stop: recovering first.
-func (e *env) start(t *testing.T) {
+func (e *env) start(t testing.TB) {
 	t.Helper()
 	e.runner = jobs.New(e.f.Store, jobs.Config{Clock: e.f.Clock.Now})
 	t.Cleanup(e.runner.Close)
@@ -103,7 +103,7 @@ func creds(kv ...string) map[string]secret.String {
 	return m
 }
 
-func (e *env) create(t *testing.T, p *core.Principal, name string) connectors.Connector {
+func (e *env) create(t testing.TB, p *core.Principal, name string) connectors.Connector {
 	t.Helper()
 	c, err := e.svc.Create(domaintest.Ctx(), p, connectors.CreateRequest{
 		Name: name, Kind: "fake", Settings: []byte(`{"host":"db.example"}`), Credentials: creds("password", oldPW),
@@ -577,7 +577,7 @@ func TestPauseResumeDecommission(t *testing.T) {
 func second[T any](_ T, err error) error { return err }
 
 // syncNow syncs connector id and waits for the sync to end.
-func (e *env) syncNow(t *testing.T, id string) connectors.Sync {
+func (e *env) syncNow(t testing.TB, id string) connectors.Sync {
 	t.Helper()
 	s, err := e.svc.StartSync(domaintest.Ctx(), e.admin, id)
 	if err != nil {
@@ -586,7 +586,7 @@ func (e *env) syncNow(t *testing.T, id string) connectors.Sync {
 	return e.waitSync(t, s.ID)
 }
 
-func (e *env) waitSync(t *testing.T, id string) connectors.Sync {
+func (e *env) waitSync(t testing.TB, id string) connectors.Sync {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
