@@ -674,11 +674,21 @@ func (s *Service) Decommission(ctx context.Context, p *core.Principal, id, reaso
 			return "", nil, err
 		}
 		purged := sortedFields(r.Credentials)
+		// The snapshot goes with its summary, which every sync changes:
+		// a sync that records one meanwhile makes this commit conflict
+		// and list the keys again.
 		del, err := snapshotKeys(ctx, o, id)
 		if err != nil {
 			return "", nil, err
 		}
-		extra = store.Change{Delete: append(del, nameKey(r.Name))}
+		_, ssRaw, err := loadSync(ctx, o, id)
+		if err != nil {
+			return "", nil, err
+		}
+		extra = store.Change{
+			Delete:  append(del, nameKey(r.Name), prefixSync+id),
+			Require: map[string][]byte{prefixSync + id: ssRaw},
+		}
 		r.State, r.StateReason, r.Credentials = Decommissioned, reason, nil
 		return ec.ConnectorDecommissioned, map[string]any{"reason": reason, "purged_fields": purged}, nil
 	}, &extra)
@@ -687,7 +697,8 @@ func (s *Service) Decommission(ctx context.Context, p *core.Principal, id, reaso
 
 // transition applies change to connector id's record and commits it with
 // the event change names, retrying on a concurrent change. extra, if
-// set, adds deletions to the commit (filled in by change).
+// set, adds deletions and preconditions to the commit (filled in by
+// change).
 func (s *Service) transition(ctx context.Context, p *core.Principal, id string, change func(*record) (string, map[string]any, error), extra ...*store.Change) (Connector, error) {
 	o := s.env.OrgOf(p)
 	for attempt := 0; ; attempt++ {
@@ -707,6 +718,9 @@ func (s *Service) transition(ctx context.Context, p *core.Principal, id string, 
 		}
 		for _, x := range extra {
 			c.Delete = append(c.Delete, x.Delete...)
+			for k, v := range x.Require {
+				c.Require[k] = v
+			}
 		}
 		_, err = o.Commit(ctx, ledger.AckDurable, c)
 		if errors.Is(err, store.ErrConflict) && attempt < 2 {

@@ -556,6 +556,12 @@ func TestPauseResumeDecommission(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("snapshot left: %v", left)
 	}
+	if d.LastSync != nil {
+		t.Fatalf("the purged snapshot is still described: %+v", d.LastSync)
+	}
+	if gs, next, snap, err := e.svc.ListGrants(ctx, e.admin, c.ID, 0, ""); err != nil || len(gs) != 0 || next != "" || snap != nil {
+		t.Fatalf("grants after decommissioning: %v %q %v %v", gs, next, snap, err)
+	}
 	for what, err := range map[string]error{
 		"pause":  second(e.svc.Pause(ctx, e.admin, c.ID, "")),
 		"resume": second(e.svc.Resume(ctx, e.admin, c.ID)),
