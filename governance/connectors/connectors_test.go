@@ -900,3 +900,47 @@ func TestUpdate(t *testing.T) {
 func storeChange(typ, key string, v []byte) store.Change {
 	return store.Change{Event: core.NewEvent(domaintest.Ctx(), typ, "utest", "", nil), Put: map[string]any{key: v}}
 }
+
+// TestStaleRotationEnded: a rotation whose request stopped committing its
+// steps (here, stopped after storing the new credentials) is ended by the
+// schedule once it is older than a rotation can take, without a restart.
+func TestStaleRotationEnded(t *testing.T) {
+	for _, tc := range []struct {
+		step, want string
+	}{
+		{connectors.StepValidated, ec.ConnectorRotationRolledBack},
+		{connectors.StepStored, ec.ConnectorRotationCompleted},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			stop := true
+			e := newEnv(t, func(c *connectors.Config) {
+				c.AfterStep = func(org, id, s string) {
+					if s == tc.step && stop {
+						panic(errCrash)
+					}
+				}
+			})
+			c := e.create(t, e.admin, "db")
+			e.sys.accept(oldPW, newPW)
+			func() {
+				defer func() { recover() }()
+				e.svc.RotateCredentials(domaintest.Ctx(), e.admin, c.ID, creds("password", newPW))
+			}()
+			stop = false
+			e.f.Clock.Advance(time.Minute)
+			e.svc.RunSchedule(domaintest.Ctx())
+			if got := e.get(t, c.ID); got.State != connectors.Rotating {
+				t.Fatalf("a rotation a minute old was ended: %+v", got)
+			}
+			e.f.Clock.Advance(10 * time.Minute)
+			e.svc.RunSchedule(domaintest.Ctx())
+			if got := e.get(t, c.ID); got.State != connectors.Active {
+				t.Fatalf("a stale rotation was not ended: %+v", got)
+			}
+			evs := typesOf(e.events(t, orgA), "connector.rotation.")
+			if evs[len(evs)-1] != tc.want {
+				t.Fatalf("events %v, want %s last", evs, tc.want)
+			}
+		})
+	}
+}
