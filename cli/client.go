@@ -8,21 +8,18 @@ import (
 	"net/url"
 	"strings"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nuxari/nuxari/client"
-	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 )
 
 // clients are the generated Connect clients of every service, all sending
 // the same bearer token (if any), and the server they talk to.
 type clients struct {
 	client.Clients
-	Connectors nuxariv1connect.ConnectorServiceClient
-	server     string
+	server string
 }
 
 // serverURL returns the server to talk to: --server, else $NUXARI_SERVER,
@@ -108,9 +105,8 @@ func (e *env) clientsFor(server, token string) *clients {
 		e.warnPlaintext(server)
 	}
 	return &clients{
-		Clients:    client.New(server, token),
-		Connectors: nuxariv1connect.NewConnectorServiceClient(client.HTTPClient(server), server, connect.WithInterceptors(client.Bearer(token))),
-		server:     server,
+		Clients: client.New(server, token),
+		server:  server,
 	}
 }
 
