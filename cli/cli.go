@@ -5,9 +5,10 @@
 // and origin (see bundle.go for the bundle format).
 //
 // It speaks to nuxarid over Connect (h2c for http:// URLs, TLS for
-// https://). Passwords come from standard input, never from flags; session
-// and API tokens are never printed except the one time "token create"
-// shows a new token's secret.
+// https://). Passwords come from standard input, never from flags, and a
+// connector's credentials from files or standard input (secrets.go);
+// session and API tokens are never printed except the one time "token
+// create" shows a new token's secret, and connector credentials never.
 //
 // The command line follows the conventions of kubectl and gh (spf13/cobra):
 // flags may come before or after the command and its arguments, global
@@ -39,7 +40,7 @@ const (
 	ExitNotFound         = 3 // the server answered not_found
 	ExitPermissionDenied = 4 // the server answered permission_denied
 	ExitUnauthenticated  = 5 // no credentials for the server, or it answered unauthenticated
-	ExitFailed           = 6 // a waited-for (--wait) task or export ended failed
+	ExitFailed           = 6 // a waited-for (--wait) task, export, sync or reseal ended failed
 	ExitTimeout          = 7 // --wait gave up after --timeout
 )
 

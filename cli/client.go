@@ -8,10 +8,11 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/nuxari/nuxari/client"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/nuxari/nuxari/client"
 )
 
 // clients are the generated Connect clients of every service, all sending
@@ -103,7 +104,10 @@ func (e *env) clientsFor(server, token string) *clients {
 	if token != "" {
 		e.warnPlaintext(server)
 	}
-	return &clients{Clients: client.New(server, token), server: server}
+	return &clients{
+		Clients: client.New(server, token),
+		server:  server,
+	}
 }
 
 // warnPlaintext warns before credentials go over unencrypted HTTP to
@@ -169,12 +173,10 @@ func eachPage(fetch func(token string) (next string, err error)) error {
 // is a terminal it prompts on standard error and reads without echo;
 // otherwise it reads the next line of standard input.
 func (e *env) readPassword(prompt string) (string, error) {
-	if e.stdinFile != nil && isTerminal(e.stdinFile) {
-		fmt.Fprintf(e.stderr, "%s: ", prompt)
-		b, err := term.ReadPassword(int(e.stdinFile.Fd()))
-		fmt.Fprintln(e.stderr)
+	if e.stdinIsTerminal() {
+		b, err := e.readTerminalSecret(prompt)
 		if err != nil {
-			return "", fmt.Errorf("reading the %s from the terminal: %w", strings.ToLower(prompt), err)
+			return "", err
 		}
 		if len(b) == 0 {
 			return "", fmt.Errorf("the %s is empty", strings.ToLower(prompt))
@@ -190,4 +192,21 @@ func (e *env) readPassword(prompt string) (string, error) {
 		return "", fmt.Errorf("the %s on standard input is empty", strings.ToLower(prompt))
 	}
 	return pw, nil
+}
+
+// stdinIsTerminal reports whether standard input is a terminal.
+func (e *env) stdinIsTerminal() bool {
+	return e.stdinFile != nil && isTerminal(e.stdinFile)
+}
+
+// readTerminalSecret prompts on standard error and reads one line from
+// the terminal on standard input without echo.
+func (e *env) readTerminalSecret(prompt string) ([]byte, error) {
+	fmt.Fprintf(e.stderr, "%s: ", prompt)
+	b, err := term.ReadPassword(int(e.stdinFile.Fd()))
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s from the terminal: %w", strings.ToLower(prompt), err)
+	}
+	return b, nil
 }

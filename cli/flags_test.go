@@ -81,6 +81,9 @@ func TestCompletion(t *testing.T) {
 		{[]string{"member", "role", "u1", ""}, []string{"approver", "requester"}, nil},
 		{[]string{"agent", "collect", "a1", ""}, []string{"users", "sudoers", "packages", "file", "command"}, nil},
 		{[]string{"agent", "join-token", ""}, []string{"list\t", "revoke\t"}, nil},
+		{[]string{"connector", ""}, []string{"create\t", "sync-status\t", "keys\t"}, []string{"ledger"}},
+		{[]string{"connector", "create", "--kind", ""}, []string{"postgres"}, nil},
+		{[]string{"connector", "update", "c1", "--tls-mode", ""}, []string{"verify-full", "require", "disable"}, nil},
 		{[]string{"whoami", "--"}, []string{"--json\t", "--server\t", "--token\t", "--config\t"}, nil},
 		{[]string{"ledger", "prove", "1", "--"}, []string{"--out\t", "--force\t", "--consistency-from\t"}, nil},
 		{[]string{"completion", ""}, []string{"bash", "zsh", "fish", "powershell"}, nil},
@@ -127,7 +130,7 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 	r := newHarness(t).ok("", "--help")
 	for _, want := range []string{
 		"Exit codes:", "  0  success", "  1  failure", "  2  usage error", "  3  not found", "  4  permission denied",
-		"  5  unauthenticated", "  6  a waited-for (--wait) task or export ended failed", "  7  --wait gave up after --timeout",
+		"  5  unauthenticated", "  6  a waited-for (--wait) task, export, sync or reseal ended failed", "  7  --wait gave up after --timeout",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("nuxctl --help does not contain %q", want)

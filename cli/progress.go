@@ -28,11 +28,13 @@ const progressInterval = 2 * time.Second
 type progressUnit int
 
 const (
-	unitBytes progressUnit = iota
-	unitEntries
+	unitBytes   progressUnit = iota
+	unitEntries              // log entries
+	unitItems                // items a sync read
 )
 
-// newProgress starts showing the progress of desc towards total (> 0).
+// newProgress starts showing the progress of desc towards total; a
+// total of 0 means it is not known (plain lines only).
 func (e *env) newProgress(desc string, total int64, unit progressUnit) progress {
 	if isTerminal(e.stderr) && total > 0 {
 		opts := []progressbar.Option{
@@ -46,6 +48,8 @@ func (e *env) newProgress(desc string, total int64, unit progressUnit) progress 
 		}
 		if unit == unitBytes {
 			opts = append(opts, progressbar.OptionShowBytes(true))
+		} else if unit == unitItems {
+			opts = append(opts, progressbar.OptionSetItsString("items"))
 		} else {
 			opts = append(opts, progressbar.OptionSetItsString("entries"))
 		}
@@ -121,6 +125,11 @@ func (p *lineProgress) print(now time.Time) {
 	switch p.unit {
 	case unitBytes:
 		s = fmt.Sprintf("%s of %s", byteCount(p.n), byteCount(p.total))
+	case unitItems:
+		s = fmt.Sprintf("%d items read", p.n)
+		if p.total > 0 {
+			s = fmt.Sprintf("%d of %d items read", p.n, p.total)
+		}
 	default:
 		s = fmt.Sprintf("%d of %d log entries read", p.n, p.total)
 	}

@@ -86,6 +86,10 @@ func (e *env) rootCommand() *cobra.Command {
 			e.evidenceExportCmd(), e.evidenceStatusCmd(), e.evidenceListCmd(), e.evidenceDownloadCmd(), e.evidenceSigningKeyCmd()),
 		e.group("agent", "enrol, task and decommission edge agents",
 			e.agentJoinTokenCmd(), e.agentListCmd(), e.agentCollectCmd(), e.agentTaskCmd(), e.agentDecommissionCmd()),
+		e.group("connector", "connect the systems whose access Nuxari reads",
+			e.connectorCreateCmd(), e.connectorGetCmd(), e.connectorListCmd(), e.connectorUpdateCmd(), e.connectorTestCmd(),
+			e.connectorPauseCmd(), e.connectorResumeCmd(), e.connectorRotateCmd(), e.connectorSyncCmd(), e.connectorSyncStatusCmd(),
+			e.connectorGrantsCmd(), e.connectorDecommissionCmd(), e.connectorKeysCmd()),
 		e.verifyCmd(),
 		e.completionCmd(),
 		e.versionCmd(),
@@ -252,7 +256,8 @@ Commands:
 	fmt.Fprintf(w, "\nGlobal flags (before or after the command):\n%s", fs.FlagUsages())
 	fmt.Fprintf(w, `
 Passwords are read from standard input, never from flags: typed at a
-terminal without echo, or the first line of piped input.
+terminal without echo, or the first line of piped input. A connector's
+credentials come from files or standard input only (connector create -h).
 Credentials are stored in --config, $%s or
 <user config dir>/nuxari/credentials.json.
 
@@ -267,7 +272,7 @@ Exit codes:
   %d  not found
   %d  permission denied
   %d  unauthenticated: not logged in, or the session or token is not valid
-  %d  a waited-for (--wait) task or export ended failed
+  %d  a waited-for (--wait) task, export, sync or reseal ended failed
   %d  --wait gave up after --timeout
 
 Run 'nuxctl <command> -h' for a command's flags, and 'nuxctl completion -h'

@@ -18,6 +18,9 @@ var commands = []string{
 	"password set", "password change",
 	"token create", "token list", "token revoke",
 	"ledger checkpoint", "ledger event", "ledger list", "ledger append", "ledger prove",
+	"connector create", "connector get", "connector list", "connector update", "connector test", "connector pause",
+	"connector resume", "connector rotate", "connector sync", "connector sync-status", "connector grants",
+	"connector decommission", "connector keys", "connector keys rotate",
 	"verify",
 }
 
@@ -46,7 +49,7 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
-	for _, g := range []string{"org", "member", "token", "ledger"} {
+	for _, g := range []string{"org", "member", "token", "ledger", "connector"} {
 		if r := h.ok("", g, "--help"); !strings.Contains(r.stdout, "Usage: nuxctl [global flags] "+g+" <command>") {
 			t.Errorf("nuxctl %s --help:\n%s", g, r.stdout)
 		}

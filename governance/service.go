@@ -191,9 +191,9 @@ type Service struct {
 	// runner runs background jobs: evidence exports, connector syncs,
 	// reseals.
 	runner *jobs.Runner
-	// bg runs the background loops that sweepStop stops.
-	bg        sync.WaitGroup
-	sweepStop context.CancelFunc
+	// bg runs the background loops that bgStop stops.
+	bg     sync.WaitGroup
+	bgStop context.CancelFunc
 }
 
 // New returns a Service that keeps its state in l. Close stops its
@@ -248,8 +248,7 @@ func New(l *ledger.Ledger, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.Connectors = cs
-	s.startSweeper()
-	s.startSchedule()
+	s.startBackground()
 	return s, nil
 }
 
@@ -273,8 +272,8 @@ func (s *Service) RecoverJobs(ctx context.Context) error {
 // Close stops the sweeper and the job runner; a running job stays
 // recorded running, and the next start's RecoverJobs handles it.
 func (s *Service) Close() {
-	if s.sweepStop != nil {
-		s.sweepStop()
+	if s.bgStop != nil {
+		s.bgStop()
 	}
 	s.bg.Wait()
 	s.runner.Close()

@@ -24,53 +24,34 @@ const maxSweepKeys = 1000
 // swept are the records a sweep deletes once expired: each feature's.
 var swept = slices.Concat(sessions.Expiring, orgs.Expiring, agents.Expiring)
 
-// startSweeper sweeps expired credentials every SweepInterval until
-// Close.
-func (s *Service) startSweeper() {
-	if s.cfg.SweepInterval < 0 {
-		return
-	}
+// startBackground starts the domain's periodic work until Close: the
+// sweep of expired credentials every SweepInterval, and the connectors'
+// schedule every ScheduleInterval (a negative interval turns either off).
+func (s *Service) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
-	s.sweepStop = cancel
-	s.bg.Go(func() {
-		t := time.NewTicker(s.cfg.SweepInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-					s.cfg.Logger.Error("sweep expired credentials", "error", err)
-				}
-			}
+	s.bgStop = cancel
+	s.every(ctx, s.cfg.SweepInterval, func() {
+		if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Error("sweep expired credentials", "error", err)
 		}
 	})
+	s.every(ctx, s.cfg.ScheduleInterval, func() { s.Connectors.RunSchedule(ctx) })
 }
 
-// startSchedule starts the scheduled syncs of connectors every
-// ScheduleInterval until Close.
-func (s *Service) startSchedule() {
-	if s.cfg.ScheduleInterval < 0 {
+// every runs fn every d until ctx ends; never for a negative d.
+func (s *Service) every(ctx context.Context, d time.Duration, fn func()) {
+	if d < 0 {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	prev := s.sweepStop
-	s.sweepStop = func() {
-		cancel()
-		if prev != nil {
-			prev()
-		}
-	}
 	s.bg.Go(func() {
-		t := time.NewTicker(s.cfg.ScheduleInterval)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				s.Connectors.RunSchedule(ctx)
+				fn()
 			}
 		}
 	})

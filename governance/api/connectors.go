@@ -123,6 +123,19 @@ func syncOut(s connectors.Sync) *nuxariv1.Sync {
 	}
 }
 
+// sameKind refuses settings or credentials (what) of kind for connector
+// id of another kind.
+func (h *Handlers) sameKind(ctx context.Context, p *core.Principal, id, what, kind string) error {
+	cur, err := h.svc.Connectors.Get(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	if kind != cur.Kind {
+		return core.Invalid("%s are of kind %s, the connector of kind %s", what, kind, cur.Kind)
+	}
+	return nil
+}
+
 // CreateConnector implements ConnectorService.CreateConnector.
 func (h *Handlers) CreateConnector(ctx context.Context, req *connect.Request[nuxariv1.CreateConnectorRequest]) (*connect.Response[nuxariv1.CreateConnectorResponse], error) {
 	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.CreateConnectorRequest) (*nuxariv1.CreateConnectorResponse, error) {
@@ -181,12 +194,8 @@ func (h *Handlers) UpdateConnector(ctx context.Context, req *connect.Request[nux
 			if err != nil {
 				return nil, err
 			}
-			cur, err := h.svc.Connectors.Get(ctx, p, m.ConnectorId)
-			if err != nil {
+			if err := h.sameKind(ctx, p, m.ConnectorId, "settings", kind); err != nil {
 				return nil, err
-			}
-			if kind != cur.Kind {
-				return nil, core.Invalid("settings are of kind %s, the connector of kind %s", kind, cur.Kind)
 			}
 			u.Settings = settings
 		}
@@ -233,12 +242,8 @@ func (h *Handlers) RotateCredentials(ctx context.Context, req *connect.Request[n
 		if err != nil {
 			return nil, err
 		}
-		cur, err := h.svc.Connectors.Get(ctx, p, m.ConnectorId)
-		if err != nil {
+		if err := h.sameKind(ctx, p, m.ConnectorId, "credentials", kind); err != nil {
 			return nil, err
-		}
-		if kind != cur.Kind {
-			return nil, core.Invalid("credentials are of kind %s, the connector of kind %s", kind, cur.Kind)
 		}
 		c, err := h.svc.Connectors.RotateCredentials(ctx, p, m.ConnectorId, creds)
 		return &nuxariv1.RotateCredentialsResponse{Connector: connectorOut(c)}, err

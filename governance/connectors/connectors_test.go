@@ -50,7 +50,7 @@ type env struct {
 	cfg    connectors.Config
 }
 
-func newKEK(t *testing.T) tink.AEAD {
+func newKEK(t testing.TB) tink.AEAD {
 	t.Helper()
 	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 	if err != nil {
@@ -63,7 +63,7 @@ func newKEK(t *testing.T) tink.AEAD {
 	return a
 }
 
-func newEnv(t *testing.T, tune ...func(*connectors.Config)) *env {
+func newEnv(t testing.TB, tune ...func(*connectors.Config)) *env {
 	t.Helper()
 	people := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
 	e := &env{people: people, f: people.F, kek: newKEK(t), sys: newSystem(oldPW)}
@@ -79,7 +79,7 @@ func newEnv(t *testing.T, tune ...func(*connectors.Config)) *env {
 
 // start starts a service and its runner, as a server start does after
 // a stop: recovering first.
-func (e *env) start(t *testing.T) {
+func (e *env) start(t testing.TB) {
 	t.Helper()
 	e.runner = jobs.New(e.f.Store, jobs.Config{Clock: e.f.Clock.Now})
 	t.Cleanup(e.runner.Close)
@@ -103,7 +103,7 @@ func creds(kv ...string) map[string]secret.String {
 	return m
 }
 
-func (e *env) create(t *testing.T, p *core.Principal, name string) connectors.Connector {
+func (e *env) create(t testing.TB, p *core.Principal, name string) connectors.Connector {
 	t.Helper()
 	c, err := e.svc.Create(domaintest.Ctx(), p, connectors.CreateRequest{
 		Name: name, Kind: "fake", Settings: []byte(`{"host":"db.example"}`), Credentials: creds("password", oldPW),
@@ -556,6 +556,12 @@ func TestPauseResumeDecommission(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("snapshot left: %v", left)
 	}
+	if d.LastSync != nil {
+		t.Fatalf("the purged snapshot is still described: %+v", d.LastSync)
+	}
+	if gs, next, snap, err := e.svc.ListGrants(ctx, e.admin, c.ID, 0, ""); err != nil || len(gs) != 0 || next != "" || snap != nil {
+		t.Fatalf("grants after decommissioning: %v %q %v %v", gs, next, snap, err)
+	}
 	for what, err := range map[string]error{
 		"pause":  second(e.svc.Pause(ctx, e.admin, c.ID, "")),
 		"resume": second(e.svc.Resume(ctx, e.admin, c.ID)),
@@ -577,7 +583,7 @@ func TestPauseResumeDecommission(t *testing.T) {
 func second[T any](_ T, err error) error { return err }
 
 // syncNow syncs connector id and waits for the sync to end.
-func (e *env) syncNow(t *testing.T, id string) connectors.Sync {
+func (e *env) syncNow(t testing.TB, id string) connectors.Sync {
 	t.Helper()
 	s, err := e.svc.StartSync(domaintest.Ctx(), e.admin, id)
 	if err != nil {
@@ -586,7 +592,7 @@ func (e *env) syncNow(t *testing.T, id string) connectors.Sync {
 	return e.waitSync(t, s.ID)
 }
 
-func (e *env) waitSync(t *testing.T, id string) connectors.Sync {
+func (e *env) waitSync(t testing.TB, id string) connectors.Sync {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -893,4 +899,48 @@ func TestUpdate(t *testing.T) {
 // with stored records.
 func storeChange(typ, key string, v []byte) store.Change {
 	return store.Change{Event: core.NewEvent(domaintest.Ctx(), typ, "utest", "", nil), Put: map[string]any{key: v}}
+}
+
+// TestStaleRotationEnded: a rotation whose request stopped committing its
+// steps (here, stopped after storing the new credentials) is ended by the
+// schedule once it is older than a rotation can take, without a restart.
+func TestStaleRotationEnded(t *testing.T) {
+	for _, tc := range []struct {
+		step, want string
+	}{
+		{connectors.StepValidated, ec.ConnectorRotationRolledBack},
+		{connectors.StepStored, ec.ConnectorRotationCompleted},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			stop := true
+			e := newEnv(t, func(c *connectors.Config) {
+				c.AfterStep = func(org, id, s string) {
+					if s == tc.step && stop {
+						panic(errCrash)
+					}
+				}
+			})
+			c := e.create(t, e.admin, "db")
+			e.sys.accept(oldPW, newPW)
+			func() {
+				defer func() { recover() }()
+				e.svc.RotateCredentials(domaintest.Ctx(), e.admin, c.ID, creds("password", newPW))
+			}()
+			stop = false
+			e.f.Clock.Advance(time.Minute)
+			e.svc.RunSchedule(domaintest.Ctx())
+			if got := e.get(t, c.ID); got.State != connectors.Rotating {
+				t.Fatalf("a rotation a minute old was ended: %+v", got)
+			}
+			e.f.Clock.Advance(10 * time.Minute)
+			e.svc.RunSchedule(domaintest.Ctx())
+			if got := e.get(t, c.ID); got.State != connectors.Active {
+				t.Fatalf("a stale rotation was not ended: %+v", got)
+			}
+			evs := typesOf(e.events(t, orgA), "connector.rotation.")
+			if evs[len(evs)-1] != tc.want {
+				t.Fatalf("events %v, want %s last", evs, tc.want)
+			}
+		})
+	}
 }

@@ -295,6 +295,11 @@ func (s *Service) Recover(ctx context.Context) error {
 	return nil
 }
 
+// staleRotation is how long a rotation may stay at one step before the
+// schedule ends it: longer than a rotation's request can run (its
+// validation is bounded by TestTimeout; each other step is one commit).
+func (s *Service) staleRotation() time.Duration { return 2*s.cfg.TestTimeout + 5*time.Minute }
+
 func (s *Service) recoverRotation(ctx context.Context, o store.Org, id string) error {
 	r, _, err := load(ctx, o, id)
 	if err != nil {

@@ -162,7 +162,9 @@ func (s *Service) GetSync(ctx context.Context, p *core.Principal, id string) (Sy
 // RunSchedule submits a sync of every active or failed connector of
 // every org whose sync interval has passed since its last sync was
 // requested, by the system. An org at its job cap is passed over until
-// the next run.
+// the next run. It also ends a rotation left rotating for longer than a
+// rotation can take (its request failed to commit a step and is over),
+// as a restart would (Recover).
 func (s *Service) RunSchedule(ctx context.Context) {
 	now := s.env.Now()
 	due := func(r *record, ss *syncState) bool {
@@ -170,15 +172,23 @@ func (s *Service) RunSchedule(ctx context.Context) {
 			!now.Before(ss.Requested.Add(r.SyncInterval))
 	}
 	for _, o := range s.env.Store.Orgs() {
-		var ids []string
+		var ids, stale []string
 		if err := scanRecords(ctx, o, func(r *record, _ []byte) error {
 			if r.SyncInterval > 0 && (r.State == Active || r.State == Failed) {
 				ids = append(ids, r.ID)
+			}
+			if r.State == Rotating && r.Rotation != nil && now.Sub(r.Rotation.Started) > s.staleRotation() {
+				stale = append(stale, r.ID)
 			}
 			return nil
 		}); err != nil {
 			s.env.Logger.Warn("connector schedule: cannot list connectors", slog.String("org", o.ID()), slog.String("error", err.Error()))
 			continue
+		}
+		for _, id := range stale {
+			if err := s.recoverRotation(ctx, o, id); err != nil {
+				s.env.Logger.Warn("connector schedule: cannot end a stale rotation", slog.String("org", o.ID()), slog.String("connector", id), slog.String("error", err.Error()))
+			}
 		}
 		for _, id := range ids {
 			if _, _, err := s.submitSync(ctx, o, id, ec.System, due); err != nil {

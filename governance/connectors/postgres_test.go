@@ -1,0 +1,223 @@
+package connectors_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nuxari/nuxari/connector"
+	"github.com/nuxari/nuxari/connector/postgres"
+	"github.com/nuxari/nuxari/governance/connectors"
+	"github.com/nuxari/nuxari/governance/internal/domaintest"
+	"github.com/nuxari/nuxari/internal/secret"
+)
+
+// pg is the PostgreSQL of scripts/test-services.sh: a superuser
+// connection, and the settings of a connector to it logging in as role.
+type pg struct {
+	admin *pgx.Conn
+	env   map[string]string
+}
+
+func needPG(t *testing.T) pg {
+	t.Helper()
+	env := map[string]string{}
+	for _, k := range []string{"NUXARI_TEST_PG_HOST", "NUXARI_TEST_PG_PORT", "NUXARI_TEST_PG_USER", "NUXARI_TEST_PG_PASSWORD", "NUXARI_TEST_PG_DATABASE", "NUXARI_TEST_PG_TLS_CA"} {
+		if env[k] = os.Getenv(k); env[k] == "" {
+			msg := k + " is not set: run the tests with scripts/test-services.sh"
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+	}
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=require",
+		env["NUXARI_TEST_PG_HOST"], env["NUXARI_TEST_PG_PORT"], env["NUXARI_TEST_PG_USER"], env["NUXARI_TEST_PG_PASSWORD"], env["NUXARI_TEST_PG_DATABASE"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return pg{admin: conn, env: env}
+}
+
+func (p pg) exec(t *testing.T, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := p.admin.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// settings returns a connector's settings for role, over TLS checked
+// against the run's CA.
+func (p pg) settings(t *testing.T, role string) []byte {
+	t.Helper()
+	ca, err := os.ReadFile(p.env["NUXARI_TEST_PG_TLS_CA"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(p.env["NUXARI_TEST_PG_PORT"])
+	b, err := json.Marshal(postgres.Settings{Host: "localhost", Port: port, Database: p.env["NUXARI_TEST_PG_DATABASE"], User: role, CAPEM: string(ca)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// newPrefix returns a prefix for the roles of one test, and drops them
+// when it ends.
+func (p pg) newPrefix(t *testing.T) string {
+	t.Helper()
+	var b [4]byte
+	rand.Read(b[:])
+	prefix := "nxc" + hex.EncodeToString(b[:]) + "_"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		rows, err := p.admin.Query(ctx, "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolcanlogin DESC", prefix)
+		if err != nil {
+			return
+		}
+		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range names {
+			p.admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
+		}
+	})
+	return prefix
+}
+
+// TestSyncPostgres syncs 10,000 login roles, each a member of one of 10
+// group roles, from a real PostgreSQL, through the PostgreSQL driver, and
+// checks the snapshot and that the heap grew by less than maxGrowth. The
+// connector's connection is killed by the server in the middle of the
+// grants: the sync resumes from its last page and records every grant.
+func TestSyncPostgres(t *testing.T) {
+	const (
+		users, groups = 10_000, 10
+		maxGrowth     = 48 << 20
+	)
+	p := needPG(t)
+	prefix := p.newPrefix(t)
+	role, pw := prefix+"connector", "connector password "+prefix
+	p.exec(t, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pgx.Identifier{role}.Sanitize(), pw))
+	p.exec(t, fmt.Sprintf(`DO $$
+		BEGIN
+			FOR g IN 0..%[2]d - 1 LOOP
+				EXECUTE format('CREATE ROLE %%I NOLOGIN', '%[3]s' || 'g' || g);
+			END LOOP;
+			FOR i IN 1..%[1]d LOOP
+				EXECUTE format('CREATE ROLE %%I LOGIN IN ROLE %%I', '%[3]s' || 'u ' || lpad(i::text, 5, '0'), '%[3]s' || 'g' || (i %% %[2]d));
+			END LOOP;
+		END $$`, users, groups, prefix))
+
+	// The driver, with the connection killed once, after the first page
+	// of grants.
+	var killed atomic.Bool
+	kill := func() {
+		if killed.CompareAndSwap(false, true) {
+			p.exec(t, fmt.Sprintf("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '%s'", role))
+		}
+	}
+	e := newEnv(t, func(c *connectors.Config) {
+		c.Drivers = []connectors.Driver{killingDriver{postgres.Driver{}, kill}}
+		c.RetryWait = 10 * time.Millisecond
+	})
+	c, err := e.svc.Create(domaintest.Ctx(), e.admin, connectors.CreateRequest{
+		Name: "pg", Kind: postgres.Kind, Settings: p.settings(t, role), Credentials: map[string]secret.String{"password": secret.New(pw)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var peak atomic.Uint64
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc > peak.Load() {
+				peak.Store(m.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	start := time.Now()
+	s := e.syncNow(t, c.ID)
+	took := time.Since(start)
+	close(stop)
+	<-stopped
+	if s.State != "succeeded" {
+		t.Fatalf("sync: %+v", s)
+	}
+	if !killed.Load() {
+		t.Fatal("the connection was not killed")
+	}
+	growth := max(peak.Load(), base) - base
+	t.Logf("synced %d identities, %d entitlements, %d grants in %v; heap grew by at most %.1f MiB",
+		s.Summary.Identities, s.Summary.Entitlements, s.Summary.Grants, took, float64(growth)/(1<<20))
+	if growth > maxGrowth {
+		t.Fatalf("the heap grew by %.1f MiB, more than %d MiB", float64(growth)/(1<<20), maxGrowth>>20)
+	}
+	gs, _ := e.allGrants(t, c.ID, 1000)
+	mine := 0
+	for _, g := range gs {
+		if strings.HasPrefix(g.IdentityName, prefix+"u ") && strings.HasPrefix(g.EntitlementName, prefix+"g") {
+			mine++
+		}
+	}
+	if mine != users {
+		t.Fatalf("the snapshot holds %d of the %d memberships", mine, users)
+	}
+}
+
+// killingDriver opens connectors whose ListGrants calls kill first
+// after their first call.
+type killingDriver struct {
+	connectors.Driver
+	kill func()
+}
+
+func (d killingDriver) Open(settings []byte, creds map[string]secret.String) (connector.Connector, error) {
+	c, err := d.Driver.Open(settings, creds)
+	if err != nil {
+		return nil, err
+	}
+	return &killingConn{Connector: c, kill: d.kill}, nil
+}
+
+type killingConn struct {
+	connector.Connector
+	kill  func()
+	calls int
+}
+
+func (c *killingConn) ListGrants(ctx context.Context, p connector.Page) ([]connector.Grant, string, error) {
+	if c.calls++; c.calls == 2 {
+		c.kill()
+	}
+	return c.Connector.ListGrants(ctx, p)
+}
