@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/nuxari/nuxari/client"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server/servertest"
 )
@@ -1103,7 +1104,7 @@ func TestBadInput(t *testing.T) {
 			check(string(p), err)
 		}
 		// Compressed, the request is small; inflated, it is 5 MiB.
-		gz := servertest.NewClients(ts.URL, ownerTok, connect.WithSendGzip())
+		gz := client.New(ts.URL, ownerTok, connect.WithSendGzip())
 		_, err := gz.Org.AddMember(ctx, req(&nuxariv1.AddMemberRequest{Email: "big@example.com", DisplayName: big, Role: nuxariv1.Role_ROLE_READONLY}))
 		check("gzip", err)
 		var zb bytes.Buffer

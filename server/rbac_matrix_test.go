@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/nuxari/nuxari/client"
 	"github.com/nuxari/nuxari/governance/api"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/ledger"
@@ -1174,5 +1175,5 @@ func recordingClients(ts *servertest.Server, r *respRecorder, token string, p se
 	case servertest.GRPCWeb:
 		opts = append(opts, connect.WithGRPCWeb())
 	}
-	return servertest.NewClients(ts.URL, token, opts...)
+	return client.New(ts.URL, token, opts...)
 }

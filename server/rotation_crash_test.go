@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nuxari/nuxari/client"
 	"github.com/nuxari/nuxari/governance/connectors"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
@@ -106,7 +107,7 @@ func startCrashHelper(t *testing.T, dataDir, step string) *crashHelper {
 }
 
 func (h *crashHelper) clients(token string) servertest.Clients {
-	return servertest.NewClients(h.url, token)
+	return client.New(h.url, token)
 }
 
 // waitKilled waits for the helper to end and checks that SIGKILL ended

@@ -20,7 +20,6 @@ import (
 	"github.com/nuxari/nuxari/client"
 	"github.com/nuxari/nuxari/governance/password"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
-	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/nuxari/nuxari/server"
 )
 
@@ -110,21 +109,8 @@ func (s *Server) Stop() error {
 // HTTPClient speaks HTTP/2 without TLS to the server.
 func HTTPClient() *http.Client { return client.HTTPClient("http://") }
 
-// Clients are the generated clients of every service: the client
-// package's, and ConnectorService's.
-type Clients struct {
-	client.Clients
-	Connectors nuxariv1connect.ConnectorServiceClient
-}
-
-// NewClients returns clients of the server at url that send token (if
-// not empty); opts select the protocol (default Connect) and more.
-func NewClients(url, token string, opts ...connect.ClientOption) Clients {
-	c := Clients{Clients: client.New(url, token, opts...)}
-	opts = append([]connect.ClientOption{connect.WithInterceptors(client.Bearer(token))}, opts...)
-	c.Connectors = nuxariv1connect.NewConnectorServiceClient(client.HTTPClient(url), url, opts...)
-	return c
-}
+// Clients are the generated clients of every service.
+type Clients = client.Clients
 
 // Protocol selects the wire protocol of a client.
 type Protocol string
@@ -148,7 +134,7 @@ func (s *Server) ClientsFor(token string, p Protocol) Clients {
 	case GRPCWeb:
 		opts = append(opts, connect.WithGRPCWeb())
 	}
-	return NewClients(s.URL, token, opts...)
+	return client.New(s.URL, token, opts...)
 }
 
 // Clients returns Connect-protocol clients that send token (if any).
