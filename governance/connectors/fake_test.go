@@ -91,14 +91,14 @@ type settings struct {
 	Cert string `json:"cert,omitempty"`
 }
 
-func (driver) Kind() string                               { return "fake" }
+func (driver) Kind() string { return "fake" }
 func (driver) CredentialSettings() func(a, b []byte) bool {
 	return func(a, b []byte) bool {
 		var sa, sb settings
 		return json.Unmarshal(a, &sa) == nil && json.Unmarshal(b, &sb) == nil && sa.Cert == sb.Cert
 	}
 }
-func (driver) CredentialFields() []string                 { return []string{"password", "token"} }
+func (driver) CredentialFields() []string { return []string{"password", "token"} }
 
 func (driver) CheckSettings(b []byte) ([]byte, error) {
 	var s settings
