@@ -433,6 +433,26 @@ func (e *env) connectorListCmd() *cobra.Command {
 	})
 }
 
+// mergedSettings returns connector id's current settings with the
+// settings flags applied over them, to send back whole; nil when no
+// settings flag is given.
+func (e *env) mergedSettings(c *clients, cmd *cobra.Command, pg *postgresFlags, id string) (*nuxariv1.ConnectorSettings, error) {
+	if !pg.changed(cmd) {
+		return nil, nil
+	}
+	cur, err := e.getConnector(c, id)
+	if err != nil {
+		return nil, err
+	}
+	old := cur.GetSettings().GetPostgres()
+	if cur.GetKind() != kindPostgres || old == nil {
+		return nil, fmt.Errorf("connector %s is of kind %q: the settings flags are those of %s", printable(id), printable(cur.GetKind()), kindPostgres)
+	}
+	merged := proto.Clone(old).(*nuxariv1.PostgresSettings)
+	pg.apply(cmd, merged)
+	return &nuxariv1.ConnectorSettings{Kind: &nuxariv1.ConnectorSettings_Postgres{Postgres: merged}}, nil
+}
+
 func (e *env) connectorUpdateCmd() *cobra.Command {
 	var name string
 	var interval time.Duration
@@ -472,19 +492,8 @@ Credentials change only with 'connector rotate'.`,
 		if err != nil {
 			return err
 		}
-		if pg.changed(cmd) {
-			cur, err := e.getConnector(c, args[0])
-			if err != nil {
-				return err
-			}
-			old := cur.GetSettings().GetPostgres()
-			if cur.GetKind() != kindPostgres || old == nil {
-				return fmt.Errorf("connector %s is of kind %q: the settings flags are those of %s", printable(args[0]), printable(cur.GetKind()), kindPostgres)
-			}
-			// The flags apply over the current settings, sent back whole.
-			merged := proto.Clone(old).(*nuxariv1.PostgresSettings)
-			pg.apply(cmd, merged)
-			req.Settings = &nuxariv1.ConnectorSettings{Kind: &nuxariv1.ConnectorSettings_Postgres{Postgres: merged}}
+		if req.Settings, err = e.mergedSettings(c, cmd, pg, args[0]); err != nil {
+			return err
 		}
 		res, err := c.Connectors.UpdateConnector(e.ctx, connect.NewRequest(req))
 		if err != nil {
@@ -583,20 +592,32 @@ func (e *env) connectorDecommissionCmd() *cobra.Command {
 
 func (e *env) connectorRotateCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "rotate CONNECTOR_ID (--password-file FILE | --password-stdin) [--client-key-file FILE]",
+		Use:   "rotate CONNECTOR_ID (--password-file FILE | --password-stdin) [--client-key-file FILE] [settings]",
 		Short: "replace a connector's credentials (from files or stdin)",
 		Long: `Replace a connector's credentials: the server pauses the connector, checks
 the new credentials against the system, stores them, purges the old ones
 and resumes it. The new set replaces the old one whole: give every
 credential the connector logs in with. If the system refuses the new
 ones, the old ones stay in force and the command fails (exit 1) saying
-why. Credentials are read as by 'connector create'.`,
+why. Credentials are read as by 'connector create'.
+
+Settings that go with the credentials change with them: a renewed client
+certificate is given here, with its new key (--client-cert-file with
+--client-key-file), and put in force with it; 'connector update' refuses
+it. Settings flags apply over the current settings, as in 'update'.`,
 		Args:              nargs(1, 1),
 		ValidArgsFunction: cobra.NoFileCompletions,
 	}
 	creds := addCredentialFlags(cmd)
+	pg := addPostgresFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := creds.check(cmd); err != nil {
+			return err
+		}
+		if err := pg.check(cmd); err != nil {
+			return err
+		}
+		if err := pg.load(e, cmd); err != nil {
 			return err
 		}
 		c, err := e.connect()
@@ -607,7 +628,11 @@ why. Credentials are read as by 'connector create'.`,
 		if err != nil {
 			return err
 		}
-		co, err := connectorOf(c.Connectors.RotateCredentials(e.ctx, connect.NewRequest(&nuxariv1.RotateCredentialsRequest{ConnectorId: args[0], Credentials: cr.postgres()})))
+		settings, err := e.mergedSettings(c, cmd, pg, args[0])
+		if err != nil {
+			return err
+		}
+		co, err := connectorOf(c.Connectors.RotateCredentials(e.ctx, connect.NewRequest(&nuxariv1.RotateCredentialsRequest{ConnectorId: args[0], Credentials: cr.postgres(), Settings: settings})))
 		if err != nil {
 			return err
 		}

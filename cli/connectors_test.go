@@ -887,6 +887,21 @@ func TestConnectorStateCommands(t *testing.T) {
 	if c := postgresCreds(req); req.GetConnectorId() != "c3" || c.GetPassword() != connectorPassword || c.GetClientKeyPem() != key {
 		t.Errorf("rotate: the credentials did not reach the server as given")
 	}
+	if req.Settings != nil {
+		t.Errorf("rotate without settings flags sent settings: %v", req.Settings)
+	}
+
+	// A renewed client certificate goes with its new key: the settings
+	// flags apply over the current settings, sent with the credentials.
+	cert := pemOf("CERTIFICATE", "renewed")
+	h.ok(connectorPassword+"\n", "connector", "rotate", "good1", "--password-stdin", "--client-key-file", writeFile(t, "key2.pem", key), "--client-cert-file", writeFile(t, "cert.pem", cert))
+	req = f.requests("RotateCredentials")[1].(*nuxariv1.RotateCredentialsRequest)
+	cur, _ := f.get("good1")
+	want := proto.Clone(cur.GetSettings().GetPostgres()).(*nuxariv1.PostgresSettings)
+	want.ClientCertPem = cert
+	if got := req.GetSettings().GetPostgres(); !proto.Equal(got, want) {
+		t.Errorf("rotate --client-cert-file sent settings %v, want %v", got, want)
+	}
 	noSecrets(t, h, connectorPassword, "rotated-key-secret")
 }
 

@@ -159,6 +159,17 @@ func (Driver) CheckCredentials(settings []byte, fields []string) error {
 	return nil
 }
 
+// CredentialSettings reports whether two settings have the same client
+// certificate, which goes with the client key: a new one is given with
+// its key, in a rotation.
+func (Driver) CredentialSettings() func(a, b []byte) bool {
+	return func(a, b []byte) bool {
+		sa, erra := decodeSettings(a)
+		sb, errb := decodeSettings(b)
+		return erra == nil && errb == nil && sa.ClientCertPEM == sb.ClientCertPEM
+	}
+}
+
 // Open returns a connector for the settings and credentials. It does not
 // connect.
 func (Driver) Open(settings []byte, creds map[string]secret.String) (connector.Connector, error) {

@@ -124,3 +124,16 @@ func TestDriverCredentials(t *testing.T) {
 		t.Fatalf("mismatched key: %v", err)
 	}
 }
+
+func TestDriverCredentialSettings(t *testing.T) {
+	same := postgres.Driver{}.CredentialSettings()
+	certA, _ := clientPair(t)
+	certB, _ := clientPair(t)
+	a := settingsJSON(t, postgres.Settings{Host: "h", Database: "d", User: "u", ClientCertPEM: certA})
+	a2 := settingsJSON(t, postgres.Settings{Host: "other", Database: "d", User: "u", ClientCertPEM: certA})
+	b := settingsJSON(t, postgres.Settings{Host: "h", Database: "d", User: "u", ClientCertPEM: certB})
+	none := settingsJSON(t, postgres.Settings{Host: "h", Database: "d", User: "u"})
+	if !same(a, a2) || same(a, b) || same(a, none) || !same(none, none) {
+		t.Fatal("CredentialSettings does not compare the client certificate alone")
+	}
+}

@@ -245,7 +245,18 @@ func (h *Handlers) RotateCredentials(ctx context.Context, req *connect.Request[n
 		if err := h.sameKind(ctx, p, m.ConnectorId, "credentials", kind); err != nil {
 			return nil, err
 		}
-		c, err := h.svc.Connectors.RotateCredentials(ctx, p, m.ConnectorId, creds)
+		var settings []byte
+		if m.Settings != nil {
+			skind, b, err := settingsIn(m.Settings)
+			if err != nil {
+				return nil, err
+			}
+			if skind != kind {
+				return nil, core.Invalid("settings are of kind %s, the credentials of kind %s", skind, kind)
+			}
+			settings = b
+		}
+		c, err := h.svc.Connectors.RotateCredentials(ctx, p, m.ConnectorId, creds, settings)
 		return &nuxariv1.RotateCredentialsResponse{Connector: connectorOut(c)}, err
 	})
 }

@@ -63,6 +63,12 @@ type Driver interface {
 	// Open returns a connector for settings and credentials, without
 	// connecting.
 	Open(settings []byte, creds map[string]secret.String) (connector.Connector, error)
+	// CredentialSettings returns, for a kind whose settings hold what
+	// goes with a credential (a client certificate and its key), a
+	// function that reports whether two settings agree on it; a change of
+	// those settings goes through a rotation, with the credentials. Nil
+	// when the kind has none.
+	CredentialSettings() func(a, b []byte) bool
 }
 
 // Config configures the feature.
@@ -587,7 +593,10 @@ func (s *Service) Update(ctx context.Context, p *core.Principal, id string, req 
 		}
 		if string(settings) != string(r.Settings) {
 			if err := d.CheckCredentials(settings, sortedFields(r.Credentials)); err != nil {
-				return Connector{}, driverErr("the new settings do not suit the stored credentials (rotate the credentials with them first)", err)
+				return Connector{}, driverErr("the new settings do not suit the stored credentials (rotate the credentials with them)", err)
+			}
+			if f := d.CredentialSettings(); f != nil && !f(r.Settings, settings) {
+				return Connector{}, core.Invalid("the new settings change what goes with the credentials (a client certificate): rotate the credentials with them")
 			}
 			r.Settings = settings
 			changed = append(changed, "settings")

@@ -290,7 +290,7 @@ func TestIsolation(t *testing.T) {
 	domaintest.WantKind(t, "get", err, errs.NotFound)
 	_, err = e.svc.Test(ctx, b, c.ID)
 	domaintest.WantKind(t, "test", err, errs.NotFound)
-	_, err = e.svc.RotateCredentials(ctx, b, c.ID, creds("password", newPW))
+	_, err = e.svc.RotateCredentials(ctx, b, c.ID, creds("password", newPW), nil)
 	domaintest.WantKind(t, "rotate", err, errs.NotFound)
 	_, err = e.svc.Pause(ctx, b, c.ID, "")
 	domaintest.WantKind(t, "pause", err, errs.NotFound)
@@ -377,7 +377,7 @@ func TestRotation(t *testing.T) {
 	e.f.Clock.Advance(time.Hour)
 	e.sys.accept(newPW)
 	before := len(e.f.Events(t, orgA))
-	r, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", newPW))
+	r, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", newPW), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestRotationRefused(t *testing.T) {
 	c := e.create(t, e.admin, "db")
 	ctx := domaintest.Ctx()
 	before := len(e.f.Events(t, orgA))
-	_, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", newPW))
+	_, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", newPW), nil)
 	domaintest.WantKind(t, "rotation to a refused password", err, errs.Precondition)
 	if !strings.Contains(err.Error(), "refused the credentials") || !strings.Contains(err.Error(), "old credentials stay in force") {
 		t.Fatalf("error %q", err)
@@ -433,13 +433,13 @@ func TestRotationRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sys.accept(newPW)
-	r, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", newPW))
+	r, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", newPW), nil)
 	if err != nil || r.State != connectors.Paused {
 		t.Fatalf("rotation of a paused connector: %+v, %v", r, err)
 	}
 	// Bad credentials are refused before anything is recorded.
 	n := len(e.f.Events(t, orgA))
-	_, err = e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("token", "t"))
+	_, err = e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("token", "t"), nil)
 	domaintest.WantKind(t, "rotation without a password", err, errs.InvalidArgument)
 	if len(e.f.Events(t, orgA)) != n {
 		t.Fatal("a refused rotation was recorded")
@@ -473,7 +473,7 @@ func TestRotationRecovery(t *testing.T) {
 						t.Fatalf("recovered %v", r)
 					}
 				}()
-				e.svc.RotateCredentials(domaintest.Ctx(), e.admin, c.ID, creds("password", newPW))
+				e.svc.RotateCredentials(domaintest.Ctx(), e.admin, c.ID, creds("password", newPW), nil)
 			}()
 			mid := e.get(t, c.ID)
 			if step != connectors.StepCompleted && mid.State != connectors.Rotating {
@@ -567,7 +567,7 @@ func TestPauseResumeDecommission(t *testing.T) {
 		"resume": second(e.svc.Resume(ctx, e.admin, c.ID)),
 		"test":   second(e.svc.Test(ctx, e.admin, c.ID)),
 		"sync":   second(e.svc.StartSync(ctx, e.admin, c.ID)),
-		"rotate": second(e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", "x"))),
+		"rotate": second(e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", "x"), nil)),
 		"again":  second(e.svc.Decommission(ctx, e.admin, c.ID, "")),
 	} {
 		domaintest.WantKind(t, what+" after decommissioning", err, errs.Precondition)
@@ -924,7 +924,7 @@ func TestStaleRotationEnded(t *testing.T) {
 			e.sys.accept(oldPW, newPW)
 			func() {
 				defer func() { recover() }()
-				e.svc.RotateCredentials(domaintest.Ctx(), e.admin, c.ID, creds("password", newPW))
+				e.svc.RotateCredentials(domaintest.Ctx(), e.admin, c.ID, creds("password", newPW), nil)
 			}()
 			stop = false
 			e.f.Clock.Advance(time.Minute)
@@ -941,6 +941,72 @@ func TestStaleRotationEnded(t *testing.T) {
 			if evs[len(evs)-1] != tc.want {
 				t.Fatalf("events %v, want %s last", evs, tc.want)
 			}
+		})
+	}
+}
+
+// TestRotationWithSettings: settings that go with a credential (a client
+// certificate with its key) change only in a rotation, with the
+// credentials, and are put in force at the swap; recovery keeps them
+// with the credentials they go with.
+func TestRotationWithSettings(t *testing.T) {
+	for _, crashAt := range []string{"", connectors.StepValidated, connectors.StepStored} {
+		t.Run("crash at "+crashAt, func(t *testing.T) {
+			crashed := false
+			e := newEnv(t, func(c *connectors.Config) {
+				c.AfterStep = func(org, id, s string) {
+					if s == crashAt && !crashed {
+						crashed = true
+						panic(errCrash)
+					}
+				}
+			})
+			ctx := domaintest.Ctx()
+			c, err := e.svc.Create(ctx, e.admin, connectors.CreateRequest{
+				Name: "db", Kind: "fake", Settings: []byte(`{"host":"h","cert":"A"}`), Credentials: creds("password", oldPW, "token", "key of A"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.svc.Update(ctx, e.admin, c.ID, connectors.UpdateRequest{Settings: []byte(`{"host":"h","cert":"B"}`)})
+			domaintest.WantKind(t, "a new certificate without its key", err, errs.InvalidArgument)
+			_, err = e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", oldPW, "token", "key of B"), nil)
+			domaintest.WantKind(t, "a new key without its certificate", err, errs.InvalidArgument)
+			if u, err := e.svc.Update(ctx, e.admin, c.ID, connectors.UpdateRequest{Settings: []byte(`{"host":"h2","cert":"A"}`)}); err != nil || string(u.Settings) != `{"host":"h2","cert":"A"}` {
+				t.Fatalf("a change of another setting: %+v, %v", u, err)
+			}
+			func() {
+				defer func() {
+					if r := recover(); r != nil && r != errCrash {
+						panic(r)
+					}
+				}()
+				if _, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", oldPW, "token", "key of B"), []byte(`{"host":"h2","cert":"B"}`)); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			if crashAt != "" {
+				e.runner.Close()
+				e.start(t)
+			}
+			want := `{"host":"h2","cert":"B"}`
+			if crashAt == connectors.StepValidated {
+				want = `{"host":"h2","cert":"A"}` // rolled back
+			}
+			got := e.get(t, c.ID)
+			if got.State != connectors.Active || string(got.Settings) != want {
+				t.Fatalf("after the rotation: %s %s, want %s", got.State, got.Settings, want)
+			}
+			if out, err := e.svc.Test(ctx, e.admin, c.ID); err != nil || !out.OK {
+				t.Fatalf("test: %+v, %v", out, err)
+			}
+			if crashAt != connectors.StepValidated {
+				sw := e.f.EventsOfType(t, orgA, ec.ConnectorRotationSwapped)
+				if len(sw) != 1 || sw[0].Data["settings"] == nil {
+					t.Fatalf("swapped events %+v", sw)
+				}
+			}
+			e.events(t, orgA)
 		})
 	}
 }

@@ -83,11 +83,21 @@ func (s *system) addGrant(g connector.Grant) {
 // credentials "password" (required) and "token" (optional).
 type driver struct{ sys *system }
 
+// settings: a host, and a certificate whose key is the "token"
+// credential ("key of <cert>"), as a client certificate goes with its
+// key.
 type settings struct {
 	Host string `json:"host"`
+	Cert string `json:"cert,omitempty"`
 }
 
-func (driver) Kind() string               { return "fake" }
+func (driver) Kind() string { return "fake" }
+func (driver) CredentialSettings() func(a, b []byte) bool {
+	return func(a, b []byte) bool {
+		var sa, sb settings
+		return json.Unmarshal(a, &sa) == nil && json.Unmarshal(b, &sb) == nil && sa.Cert == sb.Cert
+	}
+}
 func (driver) CredentialFields() []string { return []string{"password", "token"} }
 
 func (driver) CheckSettings(b []byte) ([]byte, error) {
@@ -107,7 +117,14 @@ func (driver) CheckCredentials(_ []byte, fields []string) error {
 	return nil
 }
 
-func (d driver) Open(_ []byte, creds map[string]secret.String) (connector.Connector, error) {
+func (d driver) Open(b []byte, creds map[string]secret.String) (connector.Connector, error) {
+	var st settings
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	if st.Cert != "" && creds["token"].Reveal() != "key of "+st.Cert {
+		return nil, connector.Errorf(connector.ErrInvalid, "fake: the certificate and key are not a pair")
+	}
 	pw := creds["password"].Reveal()
 	d.sys.mu.Lock()
 	d.sys.seen = append(d.sys.seen, pw)

@@ -2,6 +2,7 @@ package connectors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,11 @@ type rotation struct {
 	// after the swap, until they are purged.
 	New map[string]credential `json:"new,omitempty"`
 	Old map[string]credential `json:"old,omitempty"`
+	// NewSettings, when the rotation changes the settings too, are put in
+	// force with the new credentials; OldSettings are the replaced ones,
+	// until the purge.
+	NewSettings json.RawMessage `json:"new_settings,omitempty"`
+	OldSettings json.RawMessage `json:"old_settings,omitempty"`
 }
 
 // Rotation steps, as recorded in the connector's record and named in
@@ -42,10 +48,11 @@ const (
 )
 
 // RotateCredentials replaces connector id's credentials whole, step by
-// step (see the package documentation). If the system refuses the new
-// credentials, the old ones stay in force, the connector resumes, and
-// the error (Precondition) says why.
-func (s *Service) RotateCredentials(ctx context.Context, p *core.Principal, id string, creds map[string]secret.String) (Connector, error) {
+// step (see the package documentation), and its settings with them when
+// settings is not nil (a renewed client certificate goes with its new
+// key). If the system refuses the new credentials, the old ones stay in
+// force, the connector resumes, and the error (Precondition) says why.
+func (s *Service) RotateCredentials(ctx context.Context, p *core.Principal, id string, creds map[string]secret.String, settings []byte) (Connector, error) {
 	if s.cfg.KEK == nil {
 		return Connector{}, errNoSealing
 	}
@@ -61,11 +68,23 @@ func (s *Service) RotateCredentials(ctx context.Context, p *core.Principal, id s
 	if err != nil {
 		return Connector{}, err
 	}
-	if err := checkCredentials(d, r.Settings, creds); err != nil {
+	if settings != nil {
+		if settings, err = checkSettings(d, settings); err != nil {
+			return Connector{}, err
+		}
+		if string(settings) == string(r.Settings) {
+			settings = nil
+		}
+	}
+	inForce := r.Settings
+	if settings != nil {
+		inForce = settings
+	}
+	if err := checkCredentials(d, inForce, creds); err != nil {
 		return Connector{}, err
 	}
 	actor := p.Actor()
-	rot := &rotation{ID: core.NewID("r"), Step: StepStarted, Started: s.env.Now(), By: actor, Resume: r.State}
+	rot := &rotation{ID: core.NewID("r"), Step: StepStarted, Started: s.env.Now(), By: actor, Resume: r.State, NewSettings: settings}
 	if rot.Resume == Failed {
 		// New credentials that the system accepts cure a connector that
 		// failed.
@@ -75,13 +94,13 @@ func (s *Service) RotateCredentials(ctx context.Context, p *core.Principal, id s
 	from := r.State
 	r.State, r.Rotation = Rotating, rot
 	if err := s.step(ctx, o, r, raw, actor, ec.ConnectorRotationStarted, map[string]any{
-		"rotation_id": rot.ID, "fields": sortedFields(creds), "from": string(from),
+		"rotation_id": rot.ID, "fields": sortedFields(creds), "from": string(from), "settings_changed": settings != nil,
 	}); err != nil {
 		return Connector{}, core.Conflict(err)
 	}
 
 	// Validate against the system.
-	verr := s.validateNew(ctx, o, r, d, creds, actor)
+	verr := s.validateNew(ctx, o, r.ID, inForce, d, creds, actor)
 	if verr != nil {
 		msg := failureText(verr)
 		s.logFailure(o, id, "rotation", verr)
@@ -141,16 +160,16 @@ func (s *Service) RotateCredentials(ctx context.Context, p *core.Principal, id s
 
 // validateNew records the use of the new credentials
 // ("connector.credential.accessed") and checks them against the system.
-func (s *Service) validateNew(ctx context.Context, o store.Org, r *record, d Driver, creds map[string]secret.String, actor string) error {
+func (s *Service) validateNew(ctx context.Context, o store.Org, id string, settings []byte, d Driver, creds map[string]secret.String, actor string) error {
 	_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
-		Event: core.NewEvent(ctx, ec.ConnectorCredentialAccessed, actor, subject(r.ID), map[string]any{
+		Event: core.NewEvent(ctx, ec.ConnectorCredentialAccessed, actor, subject(id), map[string]any{
 			"purpose": "rotation", "fields": sortedFields(creds),
 		}),
 	})
 	if err != nil {
 		return err
 	}
-	c, err := d.Open(r.Settings, creds)
+	c, err := d.Open(settings, creds)
 	if err != nil {
 		return err
 	}
@@ -232,12 +251,17 @@ func (s *Service) finishRotation(ctx context.Context, o store.Org, id, actor str
 		case StepStored:
 			err = s.advance(ctx, o, id, actor, StepSwapped, ec.ConnectorRotationSwapped, func(r *record) (map[string]any, error) {
 				r.Rotation.Old, r.Credentials, r.Rotation.New = r.Credentials, r.Rotation.New, nil
-				return map[string]any{"rotation_id": rid, "fields": sortedFields(r.Credentials)}, nil
+				data := map[string]any{"rotation_id": rid, "fields": sortedFields(r.Credentials)}
+				if r.Rotation.NewSettings != nil {
+					r.Rotation.OldSettings, r.Settings, r.Rotation.NewSettings = r.Settings, r.Rotation.NewSettings, nil
+					data["settings"] = r.Settings
+				}
+				return data, nil
 			})
 		case StepSwapped:
 			err = s.advance(ctx, o, id, actor, StepPurged, ec.ConnectorRotationPurged, func(r *record) (map[string]any, error) {
 				purged := sortedFields(r.Rotation.Old)
-				r.Rotation.Old = nil
+				r.Rotation.Old, r.Rotation.OldSettings = nil, nil
 				return map[string]any{"rotation_id": rid, "fields": purged}, nil
 			})
 		case StepPurged:

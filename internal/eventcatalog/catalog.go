@@ -481,6 +481,7 @@ var catalog = []Entry{
 			fieldRotationID,
 			field("fields", Strings, "The credential fields of the new set."),
 			field("from", String, "The state the connector was in."),
+			field("settings_changed", Boolean, "Whether new settings go with the new credentials (a renewed client certificate); they are put in force with them."),
 		},
 	},
 	{
@@ -498,11 +499,12 @@ var catalog = []Entry{
 		},
 	},
 	{
-		Type: ConnectorRotationSwapped, Meaning: "The rotation's new credentials were put in force.",
+		Type: ConnectorRotationSwapped, Meaning: "The rotation's new credentials were put in force, with its new settings if it had any.",
 		Actors: append(byPrincipal, ActorSystem), Subject: subjectConnector,
 		Fields: []Field{
 			fieldRotationID,
 			field("fields", Strings, "The credential fields now in force."),
+			optional("settings", Object, "The settings now in force, when the rotation changed them; never a credential."),
 		},
 	},
 	{

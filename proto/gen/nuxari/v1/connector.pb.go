@@ -1511,7 +1511,12 @@ type RotateCredentialsRequest struct {
 	ConnectorId string                 `protobuf:"bytes,1,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
 	// Every credential field of the connector's kind: the new set replaces
 	// the old one whole.
-	Credentials   *ConnectorCredentials `protobuf:"bytes,2,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	Credentials *ConnectorCredentials `protobuf:"bytes,2,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	// Settings that change with the credentials (a renewed client
+	// certificate with its new key), replacing the settings whole; they are
+	// validated with the new credentials and put in force with them. Unset:
+	// the settings stay.
+	Settings      *ConnectorSettings `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1556,6 +1561,13 @@ func (x *RotateCredentialsRequest) GetConnectorId() string {
 func (x *RotateCredentialsRequest) GetCredentials() *ConnectorCredentials {
 	if x != nil {
 		return x.Credentials
+	}
+	return nil
+}
+
+func (x *RotateCredentialsRequest) GetSettings() *ConnectorSettings {
+	if x != nil {
+		return x.Settings
 	}
 	return nil
 }
@@ -2542,10 +2554,11 @@ const file_nuxari_v1_connector_proto_rawDesc = "" +
 	"\x16ResumeConnectorRequest\x12!\n" +
 	"\fconnector_id\x18\x01 \x01(\tR\vconnectorId\"M\n" +
 	"\x17ResumeConnectorResponse\x122\n" +
-	"\tconnector\x18\x01 \x01(\v2\x14.nuxari.v1.ConnectorR\tconnector\"\x80\x01\n" +
+	"\tconnector\x18\x01 \x01(\v2\x14.nuxari.v1.ConnectorR\tconnector\"\xba\x01\n" +
 	"\x18RotateCredentialsRequest\x12!\n" +
 	"\fconnector_id\x18\x01 \x01(\tR\vconnectorId\x12A\n" +
-	"\vcredentials\x18\x02 \x01(\v2\x1f.nuxari.v1.ConnectorCredentialsR\vcredentials\"O\n" +
+	"\vcredentials\x18\x02 \x01(\v2\x1f.nuxari.v1.ConnectorCredentialsR\vcredentials\x128\n" +
+	"\bsettings\x18\x03 \x01(\v2\x1c.nuxari.v1.ConnectorSettingsR\bsettings\"O\n" +
 	"\x19RotateCredentialsResponse\x122\n" +
 	"\tconnector\x18\x01 \x01(\v2\x14.nuxari.v1.ConnectorR\tconnector\"Y\n" +
 	"\x1cDecommissionConnectorRequest\x12!\n" +
@@ -2723,52 +2736,53 @@ var file_nuxari_v1_connector_proto_depIdxs = []int32{
 	9,  // 21: nuxari.v1.PauseConnectorResponse.connector:type_name -> nuxari.v1.Connector
 	9,  // 22: nuxari.v1.ResumeConnectorResponse.connector:type_name -> nuxari.v1.Connector
 	6,  // 23: nuxari.v1.RotateCredentialsRequest.credentials:type_name -> nuxari.v1.ConnectorCredentials
-	9,  // 24: nuxari.v1.RotateCredentialsResponse.connector:type_name -> nuxari.v1.Connector
-	9,  // 25: nuxari.v1.DecommissionConnectorResponse.connector:type_name -> nuxari.v1.Connector
-	1,  // 26: nuxari.v1.Sync.state:type_name -> nuxari.v1.SyncState
-	41, // 27: nuxari.v1.Sync.create_time:type_name -> google.protobuf.Timestamp
-	41, // 28: nuxari.v1.Sync.complete_time:type_name -> google.protobuf.Timestamp
-	8,  // 29: nuxari.v1.Sync.summary:type_name -> nuxari.v1.SyncSummary
-	28, // 30: nuxari.v1.SyncConnectorResponse.sync:type_name -> nuxari.v1.Sync
-	28, // 31: nuxari.v1.GetSyncResponse.sync:type_name -> nuxari.v1.Sync
-	33, // 32: nuxari.v1.ListGrantsResponse.grants:type_name -> nuxari.v1.Grant
-	8,  // 33: nuxari.v1.ListGrantsResponse.snapshot:type_name -> nuxari.v1.SyncSummary
-	2,  // 34: nuxari.v1.SealingKey.status:type_name -> nuxari.v1.SealingKeyStatus
-	36, // 35: nuxari.v1.GetSealingKeysResponse.keys:type_name -> nuxari.v1.SealingKey
-	36, // 36: nuxari.v1.RotateSealingKeyResponse.key:type_name -> nuxari.v1.SealingKey
-	10, // 37: nuxari.v1.ConnectorService.CreateConnector:input_type -> nuxari.v1.CreateConnectorRequest
-	12, // 38: nuxari.v1.ConnectorService.GetConnector:input_type -> nuxari.v1.GetConnectorRequest
-	14, // 39: nuxari.v1.ConnectorService.ListConnectors:input_type -> nuxari.v1.ListConnectorsRequest
-	16, // 40: nuxari.v1.ConnectorService.UpdateConnector:input_type -> nuxari.v1.UpdateConnectorRequest
-	18, // 41: nuxari.v1.ConnectorService.TestConnector:input_type -> nuxari.v1.TestConnectorRequest
-	20, // 42: nuxari.v1.ConnectorService.PauseConnector:input_type -> nuxari.v1.PauseConnectorRequest
-	22, // 43: nuxari.v1.ConnectorService.ResumeConnector:input_type -> nuxari.v1.ResumeConnectorRequest
-	24, // 44: nuxari.v1.ConnectorService.RotateCredentials:input_type -> nuxari.v1.RotateCredentialsRequest
-	26, // 45: nuxari.v1.ConnectorService.DecommissionConnector:input_type -> nuxari.v1.DecommissionConnectorRequest
-	29, // 46: nuxari.v1.ConnectorService.SyncConnector:input_type -> nuxari.v1.SyncConnectorRequest
-	31, // 47: nuxari.v1.ConnectorService.GetSync:input_type -> nuxari.v1.GetSyncRequest
-	34, // 48: nuxari.v1.ConnectorService.ListGrants:input_type -> nuxari.v1.ListGrantsRequest
-	37, // 49: nuxari.v1.ConnectorService.GetSealingKeys:input_type -> nuxari.v1.GetSealingKeysRequest
-	39, // 50: nuxari.v1.ConnectorService.RotateSealingKey:input_type -> nuxari.v1.RotateSealingKeyRequest
-	11, // 51: nuxari.v1.ConnectorService.CreateConnector:output_type -> nuxari.v1.CreateConnectorResponse
-	13, // 52: nuxari.v1.ConnectorService.GetConnector:output_type -> nuxari.v1.GetConnectorResponse
-	15, // 53: nuxari.v1.ConnectorService.ListConnectors:output_type -> nuxari.v1.ListConnectorsResponse
-	17, // 54: nuxari.v1.ConnectorService.UpdateConnector:output_type -> nuxari.v1.UpdateConnectorResponse
-	19, // 55: nuxari.v1.ConnectorService.TestConnector:output_type -> nuxari.v1.TestConnectorResponse
-	21, // 56: nuxari.v1.ConnectorService.PauseConnector:output_type -> nuxari.v1.PauseConnectorResponse
-	23, // 57: nuxari.v1.ConnectorService.ResumeConnector:output_type -> nuxari.v1.ResumeConnectorResponse
-	25, // 58: nuxari.v1.ConnectorService.RotateCredentials:output_type -> nuxari.v1.RotateCredentialsResponse
-	27, // 59: nuxari.v1.ConnectorService.DecommissionConnector:output_type -> nuxari.v1.DecommissionConnectorResponse
-	30, // 60: nuxari.v1.ConnectorService.SyncConnector:output_type -> nuxari.v1.SyncConnectorResponse
-	32, // 61: nuxari.v1.ConnectorService.GetSync:output_type -> nuxari.v1.GetSyncResponse
-	35, // 62: nuxari.v1.ConnectorService.ListGrants:output_type -> nuxari.v1.ListGrantsResponse
-	38, // 63: nuxari.v1.ConnectorService.GetSealingKeys:output_type -> nuxari.v1.GetSealingKeysResponse
-	40, // 64: nuxari.v1.ConnectorService.RotateSealingKey:output_type -> nuxari.v1.RotateSealingKeyResponse
-	51, // [51:65] is the sub-list for method output_type
-	37, // [37:51] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	4,  // 24: nuxari.v1.RotateCredentialsRequest.settings:type_name -> nuxari.v1.ConnectorSettings
+	9,  // 25: nuxari.v1.RotateCredentialsResponse.connector:type_name -> nuxari.v1.Connector
+	9,  // 26: nuxari.v1.DecommissionConnectorResponse.connector:type_name -> nuxari.v1.Connector
+	1,  // 27: nuxari.v1.Sync.state:type_name -> nuxari.v1.SyncState
+	41, // 28: nuxari.v1.Sync.create_time:type_name -> google.protobuf.Timestamp
+	41, // 29: nuxari.v1.Sync.complete_time:type_name -> google.protobuf.Timestamp
+	8,  // 30: nuxari.v1.Sync.summary:type_name -> nuxari.v1.SyncSummary
+	28, // 31: nuxari.v1.SyncConnectorResponse.sync:type_name -> nuxari.v1.Sync
+	28, // 32: nuxari.v1.GetSyncResponse.sync:type_name -> nuxari.v1.Sync
+	33, // 33: nuxari.v1.ListGrantsResponse.grants:type_name -> nuxari.v1.Grant
+	8,  // 34: nuxari.v1.ListGrantsResponse.snapshot:type_name -> nuxari.v1.SyncSummary
+	2,  // 35: nuxari.v1.SealingKey.status:type_name -> nuxari.v1.SealingKeyStatus
+	36, // 36: nuxari.v1.GetSealingKeysResponse.keys:type_name -> nuxari.v1.SealingKey
+	36, // 37: nuxari.v1.RotateSealingKeyResponse.key:type_name -> nuxari.v1.SealingKey
+	10, // 38: nuxari.v1.ConnectorService.CreateConnector:input_type -> nuxari.v1.CreateConnectorRequest
+	12, // 39: nuxari.v1.ConnectorService.GetConnector:input_type -> nuxari.v1.GetConnectorRequest
+	14, // 40: nuxari.v1.ConnectorService.ListConnectors:input_type -> nuxari.v1.ListConnectorsRequest
+	16, // 41: nuxari.v1.ConnectorService.UpdateConnector:input_type -> nuxari.v1.UpdateConnectorRequest
+	18, // 42: nuxari.v1.ConnectorService.TestConnector:input_type -> nuxari.v1.TestConnectorRequest
+	20, // 43: nuxari.v1.ConnectorService.PauseConnector:input_type -> nuxari.v1.PauseConnectorRequest
+	22, // 44: nuxari.v1.ConnectorService.ResumeConnector:input_type -> nuxari.v1.ResumeConnectorRequest
+	24, // 45: nuxari.v1.ConnectorService.RotateCredentials:input_type -> nuxari.v1.RotateCredentialsRequest
+	26, // 46: nuxari.v1.ConnectorService.DecommissionConnector:input_type -> nuxari.v1.DecommissionConnectorRequest
+	29, // 47: nuxari.v1.ConnectorService.SyncConnector:input_type -> nuxari.v1.SyncConnectorRequest
+	31, // 48: nuxari.v1.ConnectorService.GetSync:input_type -> nuxari.v1.GetSyncRequest
+	34, // 49: nuxari.v1.ConnectorService.ListGrants:input_type -> nuxari.v1.ListGrantsRequest
+	37, // 50: nuxari.v1.ConnectorService.GetSealingKeys:input_type -> nuxari.v1.GetSealingKeysRequest
+	39, // 51: nuxari.v1.ConnectorService.RotateSealingKey:input_type -> nuxari.v1.RotateSealingKeyRequest
+	11, // 52: nuxari.v1.ConnectorService.CreateConnector:output_type -> nuxari.v1.CreateConnectorResponse
+	13, // 53: nuxari.v1.ConnectorService.GetConnector:output_type -> nuxari.v1.GetConnectorResponse
+	15, // 54: nuxari.v1.ConnectorService.ListConnectors:output_type -> nuxari.v1.ListConnectorsResponse
+	17, // 55: nuxari.v1.ConnectorService.UpdateConnector:output_type -> nuxari.v1.UpdateConnectorResponse
+	19, // 56: nuxari.v1.ConnectorService.TestConnector:output_type -> nuxari.v1.TestConnectorResponse
+	21, // 57: nuxari.v1.ConnectorService.PauseConnector:output_type -> nuxari.v1.PauseConnectorResponse
+	23, // 58: nuxari.v1.ConnectorService.ResumeConnector:output_type -> nuxari.v1.ResumeConnectorResponse
+	25, // 59: nuxari.v1.ConnectorService.RotateCredentials:output_type -> nuxari.v1.RotateCredentialsResponse
+	27, // 60: nuxari.v1.ConnectorService.DecommissionConnector:output_type -> nuxari.v1.DecommissionConnectorResponse
+	30, // 61: nuxari.v1.ConnectorService.SyncConnector:output_type -> nuxari.v1.SyncConnectorResponse
+	32, // 62: nuxari.v1.ConnectorService.GetSync:output_type -> nuxari.v1.GetSyncResponse
+	35, // 63: nuxari.v1.ConnectorService.ListGrants:output_type -> nuxari.v1.ListGrantsResponse
+	38, // 64: nuxari.v1.ConnectorService.GetSealingKeys:output_type -> nuxari.v1.GetSealingKeysResponse
+	40, // 65: nuxari.v1.ConnectorService.RotateSealingKey:output_type -> nuxari.v1.RotateSealingKeyResponse
+	52, // [52:66] is the sub-list for method output_type
+	38, // [38:52] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_nuxari_v1_connector_proto_init() }

@@ -86,7 +86,8 @@ type ConnectorServiceClient interface {
 	// The org's connectors in ID order, decommissioned ones included.
 	ListConnectors(context.Context, *connect.Request[v1.ListConnectorsRequest]) (*connect.Response[v1.ListConnectorsResponse], error)
 	// Changes a connector's name, settings or sync interval; credentials
-	// change only through RotateCredentials.
+	// change only through RotateCredentials, and so do the settings that
+	// go with them (a client certificate).
 	UpdateConnector(context.Context, *connect.Request[v1.UpdateConnectorRequest]) (*connect.Response[v1.UpdateConnectorResponse], error)
 	// Connects to the system with the stored credentials and reports
 	// whether it accepts them; a failing connector becomes failed, a
@@ -319,7 +320,8 @@ type ConnectorServiceHandler interface {
 	// The org's connectors in ID order, decommissioned ones included.
 	ListConnectors(context.Context, *connect.Request[v1.ListConnectorsRequest]) (*connect.Response[v1.ListConnectorsResponse], error)
 	// Changes a connector's name, settings or sync interval; credentials
-	// change only through RotateCredentials.
+	// change only through RotateCredentials, and so do the settings that
+	// go with them (a client certificate).
 	UpdateConnector(context.Context, *connect.Request[v1.UpdateConnectorRequest]) (*connect.Response[v1.UpdateConnectorResponse], error)
 	// Connects to the system with the stored credentials and reports
 	// whether it accepts them; a failing connector becomes failed, a
