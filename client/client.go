@@ -80,6 +80,8 @@ type Clients struct {
 	Gateway  nuxariv1connect.AgentGatewayServiceClient
 	// Connectors manages connectors and the org's sealing keys.
 	Connectors nuxariv1connect.ConnectorServiceClient
+	// Access is access governance: policies, requests, plans, grants.
+	Access nuxariv1connect.AccessServiceClient
 }
 
 // New returns clients of server that send token (if not empty); opts
@@ -95,5 +97,6 @@ func New(server, token string, opts ...connect.ClientOption) Clients {
 		Agents:     nuxariv1connect.NewAgentAdminServiceClient(hc, server, opts...),
 		Gateway:    nuxariv1connect.NewAgentGatewayServiceClient(hc, server, opts...),
 		Connectors: nuxariv1connect.NewConnectorServiceClient(hc, server, opts...),
+		Access:     nuxariv1connect.NewAccessServiceClient(hc, server, opts...),
 	}
 }

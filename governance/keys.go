@@ -3,6 +3,7 @@ package governance
 import (
 	"slices"
 
+	"github.com/nuxari/nuxari/governance/access"
 	"github.com/nuxari/nuxari/governance/agents"
 	"github.com/nuxari/nuxari/governance/connectors"
 	"github.com/nuxari/nuxari/governance/core"
@@ -19,6 +20,6 @@ import (
 // (TestStateKeysDoNotCollide), so a scan of one feature's prefix never
 // reads another's records.
 var StateKeys = slices.Concat(
-	orgs.StateKeys, sessions.StateKeys, agents.StateKeys, evidence.StateKeys, connectors.StateKeys,
+	orgs.StateKeys, sessions.StateKeys, agents.StateKeys, evidence.StateKeys, connectors.StateKeys, access.StateKeys,
 	[]core.StateKey{{Key: jobs.KeyPrefix, Owner: "jobs"}},
 )

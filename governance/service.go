@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/nuxari/nuxari/governance/access"
 	"github.com/nuxari/nuxari/governance/agents"
 	"github.com/nuxari/nuxari/governance/connectors"
 	"github.com/nuxari/nuxari/governance/core"
@@ -83,8 +84,11 @@ type Config struct {
 	// each org's keyring and the kinds offered (without a KEK, connectors
 	// are refused).
 	Connectors connectors.Config
-	// ScheduleInterval is how often connectors due a scheduled sync are
-	// looked for (default 1 min; negative: never).
+	// Access configures access governance.
+	Access access.Config
+	// ScheduleInterval is how often connectors due a scheduled sync,
+	// and requests and access grants past their expiry, are looked for
+	// (default 1 min; negative: never).
 	ScheduleInterval time.Duration
 	// Logger (default: discard).
 	Logger *slog.Logger
@@ -184,6 +188,7 @@ type Service struct {
 	Evidence   *evidence.Service
 	Agents     *agents.Service
 	Connectors *connectors.Service
+	Access     *access.Service
 
 	cfg      Config
 	env      *core.Env
@@ -248,6 +253,10 @@ func New(l *ledger.Ledger, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.Connectors = cs
+	if s.Access, err = access.New(env, cfg.Access, s.runner, cs); err != nil {
+		s.runner.Close()
+		return nil, err
+	}
 	s.startBackground()
 	return s, nil
 }

@@ -26,7 +26,7 @@ var swept = slices.Concat(sessions.Expiring, orgs.Expiring, agents.Expiring)
 
 // startBackground starts the domain's periodic work until Close: the
 // sweep of expired credentials every SweepInterval, and the connectors'
-// schedule every ScheduleInterval (a negative interval turns either off).
+// and access's schedules every ScheduleInterval (a negative interval turns either off).
 func (s *Service) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.bgStop = cancel
@@ -35,7 +35,10 @@ func (s *Service) startBackground() {
 			s.cfg.Logger.Error("sweep expired credentials", "error", err)
 		}
 	})
-	s.every(ctx, s.cfg.ScheduleInterval, func() { s.Connectors.RunSchedule(ctx) })
+	s.every(ctx, s.cfg.ScheduleInterval, func() {
+		s.Connectors.RunSchedule(ctx)
+		s.Access.RunSchedule(ctx)
+	})
 }
 
 // every runs fn every d until ctx ends; never for a negative d.

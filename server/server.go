@@ -273,6 +273,7 @@ var APIServices = []string{
 	nuxariv1connect.AgentAdminServiceName,
 	nuxariv1connect.AgentGatewayServiceName,
 	nuxariv1connect.ConnectorServiceName,
+	nuxariv1connect.AccessServiceName,
 }
 
 func (s *Server) routes() http.Handler {
@@ -304,6 +305,7 @@ func (s *Server) routes() http.Handler {
 			func() (string, http.Handler) { return nuxariv1connect.NewAgentAdminServiceHandler(h, o) },
 			func() (string, http.Handler) { return nuxariv1connect.NewAgentGatewayServiceHandler(gw, gwo) },
 			func() (string, http.Handler) { return nuxariv1connect.NewConnectorServiceHandler(h, o) },
+			func() (string, http.Handler) { return nuxariv1connect.NewAccessServiceHandler(h, o) },
 			func() (string, http.Handler) { return grpchealth.NewHandler(health, o) },
 			func() (string, http.Handler) { return grpcreflect.NewHandlerV1(reflector, o) },
 			func() (string, http.Handler) { return grpcreflect.NewHandlerV1Alpha(reflector, o) },

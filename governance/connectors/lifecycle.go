@@ -129,10 +129,10 @@ func (s *Service) transition(ctx context.Context, p *core.Principal, id string, 
 
 // recordAccess records a use of the connector's stored credentials
 // before they are opened ("connector.credential.accessed").
-func (s *Service) recordAccess(ctx context.Context, o store.Org, actor string, r *record, purpose, syncID string) error {
+func (s *Service) recordAccess(ctx context.Context, o store.Org, actor string, r *record, purpose string, extra map[string]any) error {
 	data := map[string]any{"purpose": purpose, "fields": sortedFields(r.Credentials)}
-	if syncID != "" {
-		data["sync_id"] = syncID
+	for k, v := range extra {
+		data[k] = v
 	}
 	_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event: core.NewEvent(ctx, ec.ConnectorCredentialAccessed, actor, subject(r.ID), data),
@@ -179,7 +179,7 @@ func (s *Service) Test(ctx context.Context, p *core.Principal, id string) (Outco
 	if err := r.changeable(); err != nil {
 		return Outcome{}, err
 	}
-	if err := s.recordAccess(ctx, o, p.Actor(), r, "test", ""); err != nil {
+	if err := s.recordAccess(ctx, o, p.Actor(), r, "test", nil); err != nil {
 		return Outcome{}, core.Conflict(err)
 	}
 	verr := s.validate(ctx, o, r)

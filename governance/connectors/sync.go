@@ -227,7 +227,7 @@ func (s *Service) runSync(ctx context.Context, o store.Org, j *jobs.Job) (jobs.R
 	if r.State != Active && r.State != Failed {
 		return jobs.Result{}, jobs.Failure(fmt.Sprintf("the connector is %s", r.State), nil)
 	}
-	if err := s.recordAccess(ctx, o, ec.System, r, "sync", j.ID); err != nil {
+	if err := s.recordAccess(ctx, o, ec.System, r, "sync", map[string]any{"sync_id": j.ID}); err != nil {
 		return jobs.Result{}, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.SyncTimeout)

@@ -65,6 +65,14 @@ const (
 	// the sealing keys.
 	ConnectorsRead   Permission = "connectors.read"
 	ConnectorsManage Permission = "connectors.manage"
+	// PoliciesManage creates and changes access policies; AccessRead sees
+	// policies, every request, plan and access grant; AccessRequest asks
+	// for access and sees one's own requests; AccessApprove decides the
+	// plans one is assigned.
+	PoliciesManage Permission = "policies.manage"
+	AccessRead     Permission = "access.read"
+	AccessRequest  Permission = "access.request"
+	AccessApprove  Permission = "access.approve"
 	// AgentChannel is the edge agents' own: their task channel and
 	// evidence intake. Only the Agent role holds it, and it holds nothing
 	// else.
@@ -76,11 +84,11 @@ const (
 const Agent Role = "agent"
 
 // Permissions lists every permission a role can grant, for documentation.
-var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, RolesManage, TokensManage, LedgerRead, LedgerAppend, EvidenceRead, EvidenceExport, AgentsRead, AgentsManage, ConnectorsRead, ConnectorsManage}
+var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, RolesManage, TokensManage, LedgerRead, LedgerAppend, EvidenceRead, EvidenceExport, AgentsRead, AgentsManage, ConnectorsRead, ConnectorsManage, PoliciesManage, AccessRead, AccessRequest, AccessApprove}
 
 var grants = map[Role][]Permission{
 	Owner:     Permissions,
-	Admin:     {OrgRead, MembersRead, TokensManage, LedgerRead, LedgerAppend, AgentsRead, AgentsManage, ConnectorsRead, ConnectorsManage},
+	Admin:     {OrgRead, MembersRead, TokensManage, LedgerRead, LedgerAppend, AgentsRead, AgentsManage, ConnectorsRead, ConnectorsManage, PoliciesManage, AccessRead, AccessRequest, AccessApprove},
 	Approver:  {OrgRead, MembersRead},
 	Requester: {OrgRead},
 	Auditor:   {OrgRead, MembersRead, LedgerRead, EvidenceRead, EvidenceExport, AgentsRead, ConnectorsRead},

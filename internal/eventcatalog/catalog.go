@@ -72,6 +72,22 @@ const (
 	SealingResealCompleted     = "sealing.reseal.completed"
 	SealingResealFailed        = "sealing.reseal.failed"
 	SealingResealRequeued      = "sealing.reseal.requeued"
+
+	AccessPolicyCreated    = "access.policy.created"
+	AccessPolicyUpdated    = "access.policy.updated"
+	AccessRequestSubmitted = "access.request.submitted"
+	AccessRequestDenied    = "access.request.denied"
+	AccessRequestCanceled  = "access.request.canceled"
+	AccessRequestExpired   = "access.request.expired"
+	AccessPlanApproval     = "access.plan.approval"
+	AccessPlanApproved     = "access.plan.approved"
+	AccessPlanRejected     = "access.plan.rejected"
+	AccessPlanRunStarted   = "access.plan.run.started"
+	AccessPlanRunCompleted = "access.plan.run.completed"
+	AccessPlanRunFailed    = "access.plan.run.failed"
+	AccessPlanRunRequeued  = "access.plan.run.requeued"
+	AccessActionExecuted   = "access.action.executed"
+	AccessGrantExpired     = "access.grant.expired"
 )
 
 // Subjects.
@@ -85,6 +101,10 @@ const (
 	subjectConnector = "`connector:<ID>`, the connector"
 	subjectSync      = "`sync:<ID>`, the sync"
 	subjectReseal    = "`reseal:<ID>`, the reseal job"
+	subjectPolicy    = "`policy:<ID>`, the policy"
+	subjectRequest   = "`request:<ID>`, the access request"
+	subjectPlan      = "`plan:<ID>`, the remediation plan"
+	subjectGrant     = "`grant:<ID>`, the access grant"
 )
 
 // Actor sets.
@@ -466,12 +486,13 @@ var catalog = []Entry{
 		},
 	},
 	{
-		Type: ConnectorCredentialAccessed, Meaning: "A connector's credentials were about to be opened and used: once per test, sync or rotation, recorded before the use.",
+		Type: ConnectorCredentialAccessed, Meaning: "A connector's credentials were about to be opened and used: once per test, sync, rotation or access plan run, recorded before the use.",
 		Actors: append(byPrincipal, ActorSystem), Subject: subjectConnector,
 		Fields: []Field{
-			field("purpose", String, "`test`, `sync` or `rotation` (the new credentials, validated against the system)."),
+			field("purpose", String, "`test`, `sync`, `rotation` (the new credentials, validated against the system) or `plan` (an access plan's grants and revokes)."),
 			{Name: "fields", Kind: Strings, Nullable: true, Meaning: "The credential fields used."},
 			optional("sync_id", String, "The sync's ID, for `sync`."),
+			optional("plan_id", String, "The plan's ID, for `plan`."),
 		},
 	},
 	{
@@ -633,5 +654,126 @@ var catalog = []Entry{
 		Type: SealingResealRequeued, Meaning: "A reseal job that a server restart interrupted was queued to run again from the start.",
 		Actors: bySystem, Subject: subjectReseal,
 		Fields: []Field{fieldRequeueReason, fieldRequeueAttempt},
+	},
+	{
+		Type: AccessPolicyCreated, Meaning: "An access policy was created, at version 1; the event holds its full text.",
+		Actors: byPrincipal, Subject: subjectPolicy,
+		Fields: []Field{
+			field("version", Integer, "The version: 1."),
+			field("policy", Object, "The policy's full text, as docs/access.md describes it."),
+		},
+	},
+	{
+		Type: AccessPolicyUpdated, Meaning: "An access policy was given a new version, whose full text the event holds; requests decided before keep the version they were decided under.",
+		Actors: byPrincipal, Subject: subjectPolicy,
+		Fields: []Field{
+			field("version", Integer, "The new version."),
+			field("policy", Object, "The policy's full text."),
+		},
+	},
+	{
+		Type: AccessRequestSubmitted, Meaning: "An access request was allowed by a policy and recorded with its remediation plan; a plan that needs no approval starts with it.",
+		Actors: byMember, Subject: subjectRequest,
+		Fields: []Field{
+			field("decision", Object, "The decision: allowed, the policy and version that allowed it, the exact input document the conditions saw, and every policy's verdict (docs/access.md); `nuxctl verify` replays it."),
+			field("request", Object, "The request as recorded."),
+			field("plan", Object, "Its plan: the actions, the approvers and the approvals required."),
+		},
+	},
+	{
+		Type: AccessRequestDenied, Meaning: "An access request no policy allows was refused; nothing else was recorded.",
+		Actors: byMember, Subject: "`connector:<ID>`, the connector asked of",
+		Fields: []Field{
+			field("decision", Object, "The decision, as in access.request.submitted, with allowed false."),
+			field("reason", String, "Why, as the requester was told."),
+		},
+	},
+	{
+		Type: AccessRequestCanceled, Meaning: "The requester canceled a pending request, and its plan.",
+		Actors: byMember, Subject: subjectRequest,
+		Fields: []Field{field("plan_id", String, "Its plan's ID.")},
+	},
+	{
+		Type: AccessRequestExpired, Meaning: "A pending request was not decided in time; it and its plan expired.",
+		Actors: bySystem, Subject: subjectRequest,
+		Fields: []Field{field("plan_id", String, "Its plan's ID.")},
+	},
+	{
+		Type: AccessPlanApproval, Meaning: "An assigned approver approved a plan that needs more approvals.",
+		Actors: byPrincipal, Subject: subjectPlan,
+		Fields: []Field{
+			field("approver", String, "The approver's user ID."),
+			field("comment", String, "Their comment; may be empty."),
+			field("approvals", Integer, "Approvals so far, each from a different approver."),
+			field("required", Integer, "Approvals the policy requires."),
+		},
+	},
+	{
+		Type: AccessPlanApproved, Meaning: "A plan got the approvals its policy requires; its run starts with this event.",
+		Actors: byPrincipal, Subject: subjectPlan,
+		Fields: []Field{
+			field("approver", String, "The last approver's user ID."),
+			field("comment", String, "Their comment; may be empty."),
+			field("approvals", Integer, "Approvals, each from a different approver."),
+			field("required", Integer, "Approvals the policy requires."),
+		},
+	},
+	{
+		Type: AccessPlanRejected, Meaning: "An assigned approver rejected a plan; it and its request end.",
+		Actors: byPrincipal, Subject: subjectPlan,
+		Fields: []Field{
+			field("approver", String, "The approver's user ID."),
+			field("comment", String, "Their comment; may be empty."),
+			field("approvals", Integer, "Approvals before the rejection."),
+			field("required", Integer, "Approvals the policy requires."),
+		},
+	},
+	{
+		Type: AccessPlanRunStarted, Meaning: "An approved plan's run started on a worker.",
+		Actors: bySystem, Subject: subjectPlan,
+		Fields: []Field{fieldAttempt},
+	},
+	{
+		Type: AccessPlanRunCompleted, Meaning: "Every action of a plan was done.",
+		Actors: bySystem, Subject: subjectPlan,
+		Fields: []Field{
+			field("plan_id", String, "The plan's ID."),
+			field("actions", Integer, "Its actions."),
+			field("failed", Integer, "Actions that failed: 0."),
+		},
+	},
+	{
+		Type: AccessPlanRunFailed, Meaning: "A plan's run failed: an action failed (its access.action.executed event says why), or the connector could not be used.",
+		Actors: bySystem, Subject: subjectPlan,
+		Fields: []Field{fieldJobError},
+	},
+	{
+		Type: AccessPlanRunRequeued, Meaning: "A plan's run that a server restart interrupted was queued again; it resumes from the first action not done.",
+		Actors: bySystem, Subject: subjectPlan,
+		Fields: []Field{fieldRequeueReason, fieldRequeueAttempt},
+	},
+	{
+		Type: AccessActionExecuted, Meaning: "A plan's action ran through its connector: a grant (the access grant starts now) or a revoke.",
+		Actors: bySystem, Subject: subjectPlan,
+		Fields: []Field{
+			field("plan_id", String, "The plan's ID."),
+			field("action", Integer, "The action's index in the plan."),
+			field("kind", String, "`grant` or `revoke`."),
+			field("connector_id", String, "The connector."),
+			field("identity_id", String, "The identity, as the connector names it."),
+			field("entitlement_id", String, "The entitlement, as the connector names it."),
+			field("grant_id", String, "The access grant it made or ended."),
+			field("ok", Boolean, "Whether it succeeded."),
+			field("error", String, "Why not; empty when ok. Never a credential or the system's text."),
+			optional("expires", Time, "For a grant with a duration: when it expires."),
+		},
+	},
+	{
+		Type: AccessGrantExpired, Meaning: "An access grant reached its expiry; its revoke plan runs at once, or waits for approval if its policy says so.",
+		Actors: bySystem, Subject: subjectGrant,
+		Fields: []Field{
+			field("plan", Object, "The revoke plan."),
+			field("expired", Time, "When the grant expired."),
+		},
 	},
 }
