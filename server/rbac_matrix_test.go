@@ -48,6 +48,7 @@ var rbacPermissionOrder = []rbac.Permission{
 	rbac.OrgRead, rbac.OrgManage, rbac.MembersRead, rbac.MembersManage, rbac.RolesManage,
 	rbac.TokensManage, rbac.LedgerRead, rbac.LedgerAppend, rbac.EvidenceRead, rbac.EvidenceExport,
 	rbac.AgentsRead, rbac.AgentsManage, rbac.ConnectorsRead, rbac.ConnectorsManage,
+	rbac.PoliciesManage, rbac.AccessRead, rbac.AccessRequest, rbac.AccessApprove,
 }
 
 // rbacGrants is the expected role × permission table. Public and
@@ -57,31 +58,37 @@ var rbacGrants = map[rbac.Role]map[rbac.Permission]bool{
 		rbac.OrgRead: true, rbac.OrgManage: true, rbac.MembersRead: true, rbac.MembersManage: true, rbac.RolesManage: true,
 		rbac.TokensManage: true, rbac.LedgerRead: true, rbac.LedgerAppend: true, rbac.EvidenceRead: true, rbac.EvidenceExport: true,
 		rbac.AgentsRead: true, rbac.AgentsManage: true, rbac.ConnectorsRead: true, rbac.ConnectorsManage: true,
+		rbac.PoliciesManage: true, rbac.AccessRead: true, rbac.AccessRequest: true, rbac.AccessApprove: true,
 	},
 	rbac.Admin: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: true, rbac.LedgerRead: true, rbac.LedgerAppend: true, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
 		rbac.AgentsRead: true, rbac.AgentsManage: true, rbac.ConnectorsRead: true, rbac.ConnectorsManage: true,
+		rbac.PoliciesManage: true, rbac.AccessRead: true, rbac.AccessRequest: true, rbac.AccessApprove: true,
 	},
 	rbac.Approver: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
 		rbac.AgentsRead: false, rbac.AgentsManage: false, rbac.ConnectorsRead: false, rbac.ConnectorsManage: false,
+		rbac.PoliciesManage: false, rbac.AccessRead: true, rbac.AccessRequest: true, rbac.AccessApprove: true,
 	},
 	rbac.Requester: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: false, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
 		rbac.AgentsRead: false, rbac.AgentsManage: false, rbac.ConnectorsRead: false, rbac.ConnectorsManage: false,
+		rbac.PoliciesManage: false, rbac.AccessRead: false, rbac.AccessRequest: true, rbac.AccessApprove: false,
 	},
 	rbac.Auditor: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: true, rbac.LedgerAppend: false, rbac.EvidenceRead: true, rbac.EvidenceExport: true,
 		rbac.AgentsRead: true, rbac.AgentsManage: false, rbac.ConnectorsRead: true, rbac.ConnectorsManage: false,
+		rbac.PoliciesManage: false, rbac.AccessRead: true, rbac.AccessRequest: false, rbac.AccessApprove: false,
 	},
 	rbac.Readonly: {
 		rbac.OrgRead: true, rbac.OrgManage: false, rbac.MembersRead: true, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
 		rbac.AgentsRead: false, rbac.AgentsManage: false, rbac.ConnectorsRead: true, rbac.ConnectorsManage: false,
+		rbac.PoliciesManage: false, rbac.AccessRead: false, rbac.AccessRequest: false, rbac.AccessApprove: false,
 	},
 	// An edge agent is not a member: it holds agent.channel (see
 	// rbacExpectAllowed) and nothing else, not even Authenticated.
@@ -89,6 +96,7 @@ var rbacGrants = map[rbac.Role]map[rbac.Permission]bool{
 		rbac.OrgRead: false, rbac.OrgManage: false, rbac.MembersRead: false, rbac.MembersManage: false, rbac.RolesManage: false,
 		rbac.TokensManage: false, rbac.LedgerRead: false, rbac.LedgerAppend: false, rbac.EvidenceRead: false, rbac.EvidenceExport: false,
 		rbac.AgentsRead: false, rbac.AgentsManage: false, rbac.ConnectorsRead: false, rbac.ConnectorsManage: false,
+		rbac.PoliciesManage: false, rbac.AccessRead: false, rbac.AccessRequest: false, rbac.AccessApprove: false,
 	},
 }
 
@@ -163,6 +171,25 @@ var rbacProcedures = map[string]rbac.Permission{
 	nuxariv1connect.ConnectorServiceListGrantsProcedure:            rbac.ConnectorsRead,
 	nuxariv1connect.ConnectorServiceGetSealingKeysProcedure:        rbac.ConnectorsRead,
 	nuxariv1connect.ConnectorServiceRotateSealingKeyProcedure:      rbac.ConnectorsManage,
+
+	// Access: policies are managed by admins and owners and read by
+	// those who read access; requests are made by those who may request
+	// (their own, checked in the domain); plans are listed and decided
+	// by approvers (assigned ones, checked in the domain) and read by
+	// those who read access.
+	nuxariv1connect.AccessServiceCreatePolicyProcedure:     rbac.PoliciesManage,
+	nuxariv1connect.AccessServiceUpdatePolicyProcedure:     rbac.PoliciesManage,
+	nuxariv1connect.AccessServiceGetPolicyProcedure:        rbac.AccessRead,
+	nuxariv1connect.AccessServiceListPoliciesProcedure:     rbac.AccessRead,
+	nuxariv1connect.AccessServiceSubmitRequestProcedure:    rbac.AccessRequest,
+	nuxariv1connect.AccessServiceListRequestsProcedure:     rbac.AccessRequest,
+	nuxariv1connect.AccessServiceGetRequestProcedure:       rbac.AccessRequest,
+	nuxariv1connect.AccessServiceCancelRequestProcedure:    rbac.AccessRequest,
+	nuxariv1connect.AccessServiceListPlansProcedure:        rbac.AccessApprove,
+	nuxariv1connect.AccessServiceGetPlanProcedure:          rbac.AccessRead,
+	nuxariv1connect.AccessServiceApprovePlanProcedure:      rbac.AccessApprove,
+	nuxariv1connect.AccessServiceRejectPlanProcedure:       rbac.AccessApprove,
+	nuxariv1connect.AccessServiceListAccessGrantsProcedure: rbac.AccessRead,
 }
 
 // rbacExpectAllowed reports whether a principal with role (empty: no
@@ -338,6 +365,15 @@ type rbacFixture struct {
 	// rotation's validation fails at once.
 	connector, syncID string
 	connSettings      *nuxariv1.ConnectorSettings
+	// access is a connector to a fake system, synced, that access
+	// requests name; policy covers it (one approval from an owner, admin
+	// or approver); submitter (an admin who is none of the principals)
+	// made request, whose plan is plan, and makes the fresh plans that
+	// approvals and rejections decide.
+	access        fakeAccess
+	policy        string
+	submitter     servertest.Clients
+	request, plan string
 }
 
 func (fx *rbacFixture) next() int64 { return fx.seq.Add(1) }
@@ -421,6 +457,53 @@ func (fx *rbacFixture) pausedConnector(t *testing.T) string {
 	return id
 }
 
+// targetPolicy creates a fresh policy, at version 1, for a call to act
+// on.
+func (fx *rbacFixture) targetPolicy(t *testing.T) string {
+	t.Helper()
+	res, err := fx.owner.Access.CreatePolicy(context.Background(), req(&nuxariv1.CreatePolicyRequest{
+		Policy: accessPolicy(fx.access.connector, func(p *nuxariv1.Policy) { p.Name = fmt.Sprintf("target-%d", fx.next()) }),
+	}))
+	if err != nil {
+		t.Fatalf("create target policy: %v", err)
+	}
+	return res.Msg.Policy.PolicyId
+}
+
+// newRequest has the submitter ask for access, and returns the request's
+// ID and its pending plan's.
+func (fx *rbacFixture) newRequest(t *testing.T) (request, plan string) {
+	t.Helper()
+	res, err := fx.submitter.Access.SubmitRequest(context.Background(), req(&nuxariv1.SubmitRequestRequest{
+		ConnectorId: fx.access.connector, IdentityId: fakeAlice, EntitlementId: fakeReaders,
+		Justification: fmt.Sprintf("matrix request %d", fx.next()),
+	}))
+	if err != nil {
+		t.Fatalf("submit a request: %v", err)
+	}
+	if res.Msg.Plan.GetState() != nuxariv1.PlanState_PLAN_STATE_PENDING {
+		t.Fatalf("the submitter's plan: %v, want pending", res.Msg.Plan)
+	}
+	return res.Msg.Request.RequestId, res.Msg.Plan.PlanId
+}
+
+// ownRequest has the caller ask for access and returns the request's ID;
+// a caller who may not ask gets fx.request, which its next call (that
+// needs the same permission) is refused for too.
+func (fx *rbacFixture) ownRequest(ctx context.Context, p rbacPrincipal, c servertest.Clients) (string, error) {
+	res, err := c.Access.SubmitRequest(ctx, req(&nuxariv1.SubmitRequestRequest{
+		ConnectorId: fx.access.connector, IdentityId: fakeAlice, EntitlementId: fakeReaders,
+		Justification: "asked by " + p.name,
+	}))
+	switch code := connect.CodeOf(err); {
+	case err == nil:
+		return res.Msg.Request.RequestId, nil
+	case code == connect.CodePermissionDenied || code == connect.CodeUnauthenticated:
+		return fx.request, nil
+	}
+	return "", err
+}
+
 // retryAborted calls f again while it fails with Aborted: a write racing
 // another on the same record (e.g. a task stream marking tasks delivered)
 // is retried, as a client would.
@@ -473,9 +556,10 @@ func waitCheckpointAt(t *testing.T, c servertest.Clients, size uint64) uint64 {
 func newRBACFixture(t *testing.T) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	// The matrix's syncs, reseals and exports run at once: the org may
-	// have more jobs than by default.
-	ts := servertest.Start(t, func(c *server.Config) { c.Governance.ExportsPerOrg = 64 })
+	// The matrix's syncs, reseals, exports and plan runs run at once:
+	// the org may have more jobs than by default.
+	fake := servertest.NewFakeDriver()
+	ts := servertest.Start(t, func(c *server.Config) { c.Governance.ExportsPerOrg = 64 }, servertest.WithFakeDriver(fake))
 	fx := &rbacFixture{ts: ts, org: "rbac", connSettings: unreachableSettings(t)}
 	ownerEmail, ownerPassword := "owner@example.com", "owner password 1"
 	ownerTok, ownerID := ts.Signup(t, fx.org, ownerEmail, ownerPassword)
@@ -525,6 +609,18 @@ func newRBACFixture(t *testing.T) *rbacFixture {
 	}
 	fx.syncID = sy.Msg.Sync.SyncId
 	waitSync(t, fx.owner, fx.syncID)
+
+	fx.access = newFakeAccess(t, fx.owner, fake, "matrix")
+	pol, err := fx.owner.Access.CreatePolicy(ctx, req(&nuxariv1.CreatePolicyRequest{Policy: accessPolicy(fx.access.connector, func(p *nuxariv1.Policy) {
+		p.Name, p.Condition = "matrix", `request.justification.size() > 0`
+	})}))
+	if err != nil {
+		t.Fatalf("CreatePolicy: %v", err)
+	}
+	fx.policy = pol.Msg.Policy.PolicyId
+	subTok, _ := ts.AddMember(t, ownerTok, fx.org, "submitter@example.com", "submitter password 1", nuxariv1.Role_ROLE_ADMIN)
+	fx.submitter = ts.Clients(subTok)
+	fx.request, fx.plan = fx.newRequest(t)
 	return fx
 }
 
@@ -811,6 +907,68 @@ var rbacCalls = map[string]rbacCall{
 			return ignoreRes(c.Connectors.RotateSealingKey(ctx, req(&nuxariv1.RotateSealingKeyRequest{})))
 		})
 	},
+
+	// AccessService: each call that decides a plan decides a fresh one,
+	// pending, that the submitter asked for; each that needs a request
+	// of the caller's own makes one first.
+	nuxariv1connect.AccessServiceCreatePolicyProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.CreatePolicy(ctx, req(&nuxariv1.CreatePolicyRequest{
+			Policy: accessPolicy(fx.access.connector, func(pl *nuxariv1.Policy) { pl.Name = fmt.Sprintf("made-%d", fx.next()) }),
+		})))
+	},
+	nuxariv1connect.AccessServiceUpdatePolicyProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id := fx.targetPolicy(t)
+		return ignoreRes(c.Access.UpdatePolicy(ctx, req(&nuxariv1.UpdatePolicyRequest{
+			Policy: accessPolicy(fx.access.connector, func(pl *nuxariv1.Policy) {
+				pl.PolicyId, pl.Version, pl.Name = id, 1, fmt.Sprintf("updated-%d", fx.next())
+			}),
+		})))
+	},
+	nuxariv1connect.AccessServiceGetPolicyProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: fx.policy})))
+	},
+	nuxariv1connect.AccessServiceListPoliciesProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.ListPolicies(ctx, req(&nuxariv1.ListPoliciesRequest{})))
+	},
+	nuxariv1connect.AccessServiceSubmitRequestProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.SubmitRequest(ctx, req(&nuxariv1.SubmitRequestRequest{
+			ConnectorId: fx.access.connector, IdentityId: fakeAlice, EntitlementId: fakeReaders, Justification: "submitted by " + p.name,
+		})))
+	},
+	nuxariv1connect.AccessServiceListRequestsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.ListRequests(ctx, req(&nuxariv1.ListRequestsRequest{})))
+	},
+	nuxariv1connect.AccessServiceGetRequestProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id, err := fx.ownRequest(ctx, p, c)
+		if err != nil {
+			return err
+		}
+		return ignoreRes(c.Access.GetRequest(ctx, req(&nuxariv1.GetRequestRequest{RequestId: id})))
+	},
+	nuxariv1connect.AccessServiceCancelRequestProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		id, err := fx.ownRequest(ctx, p, c)
+		if err != nil {
+			return err
+		}
+		return ignoreRes(c.Access.CancelRequest(ctx, req(&nuxariv1.CancelRequestRequest{RequestId: id})))
+	},
+	nuxariv1connect.AccessServiceListPlansProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.ListPlans(ctx, req(&nuxariv1.ListPlansRequest{AssignedToMe: true})))
+	},
+	nuxariv1connect.AccessServiceGetPlanProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.GetPlan(ctx, req(&nuxariv1.GetPlanRequest{PlanId: fx.plan})))
+	},
+	nuxariv1connect.AccessServiceApprovePlanProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		_, plan := fx.newRequest(t)
+		return ignoreRes(c.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: plan, Comment: "approved by " + p.name})))
+	},
+	nuxariv1connect.AccessServiceRejectPlanProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		_, plan := fx.newRequest(t)
+		return ignoreRes(c.Access.RejectPlan(ctx, req(&nuxariv1.RejectPlanRequest{PlanId: plan, Comment: "rejected by " + p.name})))
+	},
+	nuxariv1connect.AccessServiceListAccessGrantsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{})))
+	},
 }
 
 // rbacAllowedCodes are the codes other than OK that an allowed call of a
@@ -931,6 +1089,12 @@ var rbacEventPermissions = map[string]rbac.Permission{
 	"connector.decommissioned":      rbac.ConnectorsManage,
 	"connector.sync.requested":      rbac.ConnectorsManage,
 	"sealing.key.rotated":           rbac.ConnectorsManage,
+	"access.policy.created":         rbac.PoliciesManage,
+	"access.policy.updated":         rbac.PoliciesManage,
+	"access.request.submitted":      rbac.AccessRequest,
+	"access.request.canceled":       rbac.AccessRequest,
+	"access.plan.approved":          rbac.AccessApprove,
+	"access.plan.rejected":          rbac.AccessApprove,
 }
 
 // checkEventsPermitted reads the fixture org's whole log: every event a
