@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,4 +444,251 @@ func TestAccessAgainstPostgres(t *testing.T) {
 	}
 	verifyInLog(t, a.owner, a.org, aevs)
 	t.Logf("%d events of the request, its plans and grant, each in a signed checkpoint", len(aevs))
+}
+
+// TestAccessDenials: a request no policy allows is refused with
+// FailedPrecondition and the reasons, recorded as one
+// access.request.denied event with the decision, and nothing else: no
+// policy of the connector; a separation-of-duties conflict with what the
+// identity holds in PostgreSQL; a duration over the maximum, or none
+// where there is a maximum; a condition that is false; a condition that
+// fails when evaluated. An identity the snapshot does not list is
+// NotFound, decided by nothing.
+func TestAccessDenials(t *testing.T) {
+	t.Parallel()
+	pg := needPG(t)
+	ctx := context.Background()
+	a := newPGAccess(t, pg, "pgdeny")
+
+	var denied []logEvent
+	deny := func(name, entitlement string, d time.Duration, justification string, words ...string) {
+		t.Helper()
+		before := logSize(t, a.ts, a.org)
+		_, err := a.submit(a.requester, entitlement, d, justification)
+		wantCodeMsg(t, name, err, connect.CodeFailedPrecondition, words...)
+		// The connector's sync may still be recording its end.
+		var evs []logEvent
+		for _, e := range orgLog(t, a.owner, a.org)[before:] {
+			if !strings.HasPrefix(e.Type, "connector.sync.") {
+				evs = append(evs, e)
+			}
+		}
+		if len(evs) != 1 || evs[0].Type != "access.request.denied" || evs[0].Actor != a.requesterID || evs[0].Subject != "connector:"+a.connector {
+			t.Fatalf("%s: the log gained %v, want one access.request.denied by the requester", name, logTypes(evs))
+		}
+		dec, _ := evs[0].Data["decision"].(map[string]any)
+		in, _ := dec["input"].(map[string]any)
+		ent, _ := in["entitlement"].(map[string]any)
+		reason, _ := evs[0].Data["reason"].(string)
+		if dec["allowed"] != false || ent["id"] != entitlement || !strings.Contains(reason, words[0]) {
+			t.Errorf("%s: access.request.denied %v", name, evs[0].Data)
+		}
+		denied = append(denied, evs[0])
+	}
+	deny("no policy", a.group, time.Minute, "quarterly report", "no policy covers this connector")
+
+	a.policy(t, func(p *nuxariv1.Policy) {
+		p.Name, p.Entitlements = "groups", []string{a.group, a.payments}
+		p.MaxDuration, p.Approvals, p.ApproverRoles = durationpb.New(time.Hour), 2, []string{"approver"}
+		p.Condition = `request.justification.size() > 5`
+		p.Conflicts = []*nuxariv1.EntitlementSet{{Entitlements: []string{a.audit, a.payments}}}
+	})
+	a.policy(t, func(p *nuxariv1.Policy) {
+		p.Name, p.Entitlements = "reports", []string{a.reports}
+		p.Condition = `identity.attributes["missing"] == "x"`
+	})
+	deny("separation of duties", a.payments, time.Minute, "quarterly report", "separation of duties", a.audit)
+	deny("duration over the maximum", a.group, 2*time.Hour, "quarterly report", "duration")
+	deny("no duration under a maximum", a.group, 0, "quarterly report", "duration")
+	deny("condition false", a.group, time.Minute, "short", "condition is false")
+	deny("condition failing at run time", a.reports, time.Minute, "quarterly report", "condition failed", "missing")
+
+	// Not decided at all: an identity the snapshot does not list.
+	before := logSize(t, a.ts, a.org)
+	_, err := a.requester.Access.SubmitRequest(ctx, req(&nuxariv1.SubmitRequestRequest{
+		ConnectorId: a.connector, IdentityId: "role:4294967295", EntitlementId: a.group, Duration: durationpb.New(time.Minute), Justification: "quarterly report",
+	}))
+	wantCodeMsg(t, "an identity not in the snapshot", err, connect.CodeNotFound, "identity")
+	if n := logSize(t, a.ts, a.org); n != before {
+		t.Errorf("a request naming no identity appended %d events", n-before)
+	}
+	// And what is allowed still is: the policies are not stuck.
+	if _, err := a.submit(a.requester, a.group, time.Minute, "quarterly report"); err != nil {
+		t.Fatalf("an allowed request after the denials: %v", err)
+	}
+	if rs := must(a.owner.Access.ListRequests(ctx, req(&nuxariv1.ListRequestsRequest{All: true})))(t).Msg.Requests; len(rs) != 1 {
+		t.Errorf("%d requests recorded, want the one allowed: %v", len(rs), rs)
+	}
+	verifyInLog(t, a.owner, a.org, denied)
+}
+
+// TestAccessPolicyUpdatedWhilePending: a policy's new version applies to
+// new requests; a plan made before keeps the version it was decided
+// under, with its approvals and approvers. An update naming a version
+// that is no longer current is Aborted. Every version stays readable.
+func TestAccessPolicyUpdatedWhilePending(t *testing.T) {
+	t.Parallel()
+	pg := needPG(t)
+	ctx := context.Background()
+	a := newPGAccess(t, pg, "pgversion")
+	v1 := a.policy(t, func(p *nuxariv1.Policy) {
+		p.Name, p.Approvals, p.ApproverRoles = "groups", 2, []string{"approver"}
+		p.Condition = `request.justification.size() > 5`
+	})
+	old := must(a.submit(a.requester, a.group, time.Minute, "quarterly report"))(t)
+
+	next := proto.Clone(v1).(*nuxariv1.Policy)
+	next.Approvals, next.ApproverRoles, next.ApproverIds = 1, nil, []string{a.approverAID}
+	next.Condition = `request.justification.size() > 10`
+	v2 := must(a.owner.Access.UpdatePolicy(ctx, req(&nuxariv1.UpdatePolicyRequest{Policy: next})))(t).Msg.Policy
+	if v2.Version != 2 || v2.PolicyId != v1.PolicyId || v2.Approvals != 1 || !slices.Equal(v2.ApproverIds, []string{a.approverAID}) || len(v2.ApproverRoles) != 0 {
+		t.Fatalf("UpdatePolicy: %v", v2)
+	}
+	_, err := a.owner.Access.UpdatePolicy(ctx, req(&nuxariv1.UpdatePolicyRequest{Policy: next}))
+	wantCodeMsg(t, "UpdatePolicy naming version 1 again", err, connect.CodeAborted)
+	got1 := must(a.auditor.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: v1.PolicyId, Version: 1})))(t).Msg.Policy
+	if !proto.Equal(got1, v1) {
+		t.Errorf("GetPolicy version 1: %v, want %v", got1, v1)
+	}
+	if cur := must(a.auditor.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: v1.PolicyId})))(t).Msg.Policy; !proto.Equal(cur, v2) {
+		t.Errorf("GetPolicy: %v, want version 2 %v", cur, v2)
+	}
+	_, err = a.auditor.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: v1.PolicyId, Version: 3}))
+	wantCodeMsg(t, "GetPolicy version 3", err, connect.CodeNotFound)
+	if ps := must(a.auditor.Access.ListPolicies(ctx, req(&nuxariv1.ListPoliciesRequest{})))(t).Msg.Policies; len(ps) != 1 || ps[0].Version != 2 {
+		t.Errorf("ListPolicies: %v, want the policy at version 2", ps)
+	}
+
+	// The pending plan and request keep version 1.
+	pl := must(a.owner.Access.GetPlan(ctx, req(&nuxariv1.GetPlanRequest{PlanId: old.Plan.PlanId})))(t).Msg.Plan
+	if pl.PolicyVersion != 1 || pl.ApprovalsRequired != 2 || !slices.Equal(pl.ApproverRoles, []string{"approver"}) || len(pl.ApproverIds) != 0 {
+		t.Errorf("the pending plan after the update: %v", pl)
+	}
+	if r := must(a.requester.Access.GetRequest(ctx, req(&nuxariv1.GetRequestRequest{RequestId: old.Request.RequestId})))(t).Msg.Request; r.PolicyVersion != 1 {
+		t.Errorf("the pending request after the update: %v", r)
+	}
+	// A new request is decided by version 2: its condition, then its
+	// approvals and approvers.
+	_, err = a.submit(a.requester, a.group, time.Minute, "quarterly")
+	wantCodeMsg(t, "a justification version 1 took, under version 2", err, connect.CodeFailedPrecondition, "condition is false")
+	nw := must(a.submit(a.requester, a.group, time.Minute, "quarterly report, again"))(t)
+	if nw.Request.PolicyVersion != 2 || nw.Plan.PolicyVersion != 2 || nw.Plan.ApprovalsRequired != 1 || !slices.Equal(nw.Plan.ApproverIds, []string{a.approverAID}) {
+		t.Errorf("a request under version 2: %v %v", nw.Request, nw.Plan)
+	}
+	_, err = a.approverB.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: nw.Plan.PlanId}))
+	wantCodeMsg(t, "approver B approves a plan of version 2, which names approver A alone", err, connect.CodePermissionDenied)
+
+	// The old plan needs two approvals from approvers, as version 1 said.
+	p := must(a.approverA.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: old.Plan.PlanId})))(t).Msg.Plan
+	if p.State != planPending {
+		t.Fatalf("the old plan after one approval: %v, want pending (version 1 needs two)", p)
+	}
+	must(a.approverB.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: old.Plan.PlanId})))(t)
+	if done := waitPlan(t, a.owner, old.Plan.PlanId); done.State != planDone {
+		t.Fatalf("the old plan's run: %v", done)
+	}
+	if !a.member(t, "alice", "group") {
+		t.Error("the old plan is done, but alice is not a member of the group")
+	}
+	gs := accessGrants(t, a.owner, old.Request.RequestId)
+	if len(gs) != 1 || gs[0].State != "active" {
+		t.Errorf("the old request's grant: %v", gs)
+	}
+
+	// The log: both versions' full text.
+	pevs := ofSubject(orgLog(t, a.owner, a.org), "policy:"+v1.PolicyId)
+	if got := logTypes(pevs); !slices.Equal(got, []string{"access.policy.created", "access.policy.updated"}) {
+		t.Fatalf("the policy's events: %v", got)
+	}
+	for i, e := range pevs {
+		text, _ := e.Data["policy"].(map[string]any)
+		if e.Data["version"] != float64(i+1) || text["approvals"] != float64([]int{2, 1}[i]) || text["condition"] != []string{v1.Condition, v2.Condition}[i] || e.Actor != a.ownerID {
+			t.Errorf("%s: %v", e.Type, e.Data)
+		}
+	}
+	verifyInLog(t, a.owner, a.org, pevs)
+}
+
+// TestAccessConcurrentApprovals: approvers racing to decide the same
+// plan run it exactly once. With one approval needed, one approver wins
+// and the other is told the plan is no longer pending; with two, both
+// count. Either way the plan has one access.plan.approved, one run and
+// one access.action.executed.
+func TestAccessConcurrentApprovals(t *testing.T) {
+	t.Parallel()
+	pg := needPG(t)
+	ctx := context.Background()
+	a := newPGAccess(t, pg, "pgrace")
+	a.policy(t, func(p *nuxariv1.Policy) {
+		p.Name, p.Entitlements, p.Approvals, p.ApproverRoles = "one", []string{a.group}, 1, []string{"approver"}
+	})
+	a.policy(t, func(p *nuxariv1.Policy) {
+		p.Name, p.Entitlements, p.Approvals, p.ApproverRoles = "two", []string{a.reports}, 2, []string{"approver"}
+	})
+	const rounds = 5
+	var plans []string
+	wantApproved := map[string]int{}
+	for i := range 2 * rounds {
+		quorum, ent := 1, a.group
+		if i%2 == 1 {
+			quorum, ent = 2, a.reports
+		}
+		sub := must(a.submit(a.requester, ent, 0, fmt.Sprintf("race %d", i)))(t)
+		id := sub.Plan.PlanId
+		if sub.Plan.ApprovalsRequired != int32(quorum) {
+			t.Fatalf("round %d: the plan needs %d approvals, want %d", i, sub.Plan.ApprovalsRequired, quorum)
+		}
+		start := make(chan struct{})
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for j, c := range []servertest.Clients{a.approverA, a.approverB} {
+			wg.Go(func() {
+				<-start
+				_, errs[j] = c.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: id, Comment: fmt.Sprintf("racer %d", j)}))
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case quorum == 1:
+				wantCodeMsg(t, fmt.Sprintf("round %d: the losing approval", i), err, connect.CodeFailedPrecondition, "not pending")
+			default:
+				t.Errorf("round %d (two needed): an approval failed: %v", i, err)
+			}
+		}
+		if ok != quorum {
+			t.Fatalf("round %d: %d approvals succeeded, want %d: %v", i, ok, quorum, errs)
+		}
+		done := waitPlan(t, a.owner, id)
+		if done.State != planDone || len(done.Approvals) != quorum {
+			t.Fatalf("round %d: the plan after the race: %v", i, done)
+		}
+		if gs := accessGrants(t, a.owner, sub.Request.RequestId); len(gs) != 1 || gs[0].State != "active" || gs[0].ExpireTime != nil {
+			t.Errorf("round %d: the request's grants: %v", i, gs)
+		}
+		plans = append(plans, id)
+		wantApproved[id] = quorum
+	}
+	if !a.member(t, "alice", "group") || !a.member(t, "alice", "reports") {
+		t.Error("alice is not a member of both groups after the plans ran")
+	}
+	evs := orgLog(t, a.owner, a.org)
+	for _, id := range plans {
+		n := map[string]int{}
+		for _, e := range ofSubject(evs, "plan:"+id) {
+			n[e.Type]++
+		}
+		want := map[string]int{"access.plan.approved": 1, "access.plan.run.started": 1, "access.action.executed": 1, "access.plan.run.completed": 1}
+		if wantApproved[id] == 2 {
+			want["access.plan.approval"] = 1
+		}
+		if !maps.Equal(n, want) {
+			t.Errorf("plan %s (%d needed): events %v, want %v", id, wantApproved[id], n, want)
+		}
+	}
+	verifyInLog(t, a.owner, a.org, planEvents(evs, plans))
 }
