@@ -17,6 +17,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -94,7 +95,8 @@ const badUTF8 = "bad\xff\xfeutf8"
 // with a message that names the field, never Internal or Unknown, and
 // never a panic.
 func TestBadInput(t *testing.T) {
-	ts := servertest.Start(t)
+	fake := servertest.NewFakeDriver()
+	ts := servertest.Start(t, servertest.WithFakeDriver(fake))
 	ctx := context.Background()
 	const org = "bad"
 	ownerTok, ownerID := ts.Signup(t, org, "owner@example.com", ownerPW)
@@ -687,6 +689,216 @@ func TestBadInput(t *testing.T) {
 			return ignoreRes(owner.Connectors.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: connID, Reason: "a\x00b"})))
 		}},
 	}
+	// Access: a connector to a fake system, synced; a policy of one
+	// approval by the owner, who may approve their own requests, over
+	// readers; one needing none over admins, so that a request of it
+	// runs at once and makes an access grant.
+	fa := newFakeAccess(t, owner, fake, "badinput")
+	selfPolicy := func(f func(*nuxariv1.Policy)) *nuxariv1.Policy {
+		return accessPolicy(fa.connector, func(p *nuxariv1.Policy) {
+			p.Entitlements, p.ApproverRoles, p.AllowSelfApproval = []string{fakeReaders}, []string{"owner"}, true
+			if f != nil {
+				f(p)
+			}
+		})
+	}
+	accessPol := must(owner.Access.CreatePolicy(ctx, req(&nuxariv1.CreatePolicyRequest{Policy: selfPolicy(nil)})))(t).Msg.Policy
+	must(owner.Access.CreatePolicy(ctx, req(&nuxariv1.CreatePolicyRequest{Policy: accessPolicy(fa.connector, func(p *nuxariv1.Policy) {
+		p.Entitlements, p.Approvals, p.ApproverRoles = []string{fakeAdmins}, 0, nil
+	})})))(t)
+	okSubmit := func(f func(*nuxariv1.SubmitRequestRequest)) *nuxariv1.SubmitRequestRequest {
+		m := &nuxariv1.SubmitRequestRequest{ConnectorId: fa.connector, IdentityId: fakeAlice, EntitlementId: fakeReaders, Justification: "bad input"}
+		if f != nil {
+			f(m)
+		}
+		return m
+	}
+	submitted := must(owner.Access.SubmitRequest(ctx, req(okSubmit(nil))))(t).Msg
+	ran := must(owner.Access.SubmitRequest(ctx, req(okSubmit(func(m *nuxariv1.SubmitRequestRequest) { m.EntitlementId = fakeAdmins }))))(t).Msg
+	if waitPlan(t, owner, ran.Plan.PlanId).State != planDone {
+		t.Fatalf("a plan needing no approval did not run: %v", ran.Plan)
+	}
+	must(owner.Access.SubmitRequest(ctx, req(okSubmit(nil))))(t)
+	pendingPlan := submitted.Plan.PlanId
+	createPolicy := func(f func(*nuxariv1.Policy)) error {
+		return ignoreRes(owner.Access.CreatePolicy(ctx, req(&nuxariv1.CreatePolicyRequest{Policy: selfPolicy(f)})))
+	}
+	updatePolicy := func(f func(*nuxariv1.Policy)) error {
+		p := proto.Clone(accessPol).(*nuxariv1.Policy)
+		f(p)
+		return ignoreRes(owner.Access.UpdatePolicy(ctx, req(&nuxariv1.UpdatePolicyRequest{Policy: p})))
+	}
+	submit := func(f func(*nuxariv1.SubmitRequestRequest)) error {
+		return ignoreRes(owner.Access.SubmitRequest(ctx, req(okSubmit(f))))
+	}
+	var ents257 []string
+	for i := range 257 {
+		ents257 = append(ents257, fmt.Sprintf("role:%d", i))
+	}
+	type badCase = struct {
+		name, field string
+		call        func() error
+	}
+	// Conditions that do not compile name the position ("1:<column>").
+	badConditions := map[string]string{
+		"unfinished":        `request.justification.size() >`,
+		"undeclared":        `requestor.role == "admin"`,
+		"no such field":     `request.reason == "x"`,
+		"string and number": `request.justification > 5`,
+		"unbalanced":        `(identity.name == "alice"`,
+	}
+	for name, cond := range badConditions {
+		cases = append(cases,
+			badCase{"CreatePolicy/condition " + name, "condition", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Condition = cond }) }},
+			badCase{"CreatePolicy/condition " + name + " (position)", "1:", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Condition = cond }) }},
+			badCase{"UpdatePolicy/condition " + name, "condition", func() error { return updatePolicy(func(p *nuxariv1.Policy) { p.Condition = cond }) }},
+		)
+	}
+	cases = append(cases, []badCase{
+		{"CreatePolicy/policy missing", "policy", func() error {
+			return ignoreRes(owner.Access.CreatePolicy(ctx, req(&nuxariv1.CreatePolicyRequest{})))
+		}},
+		{"CreatePolicy/name empty", "name", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Name = "" }) }},
+		{"CreatePolicy/name 65", "name", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Name = long(65) }) }},
+		{"CreatePolicy/name control", "name", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Name = "a\nb" }) }},
+		{"CreatePolicy/connector_id empty", "connector_id", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.ConnectorId = "" }) }},
+		{"CreatePolicy/connector_id path", "connector_id", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.ConnectorId = "../" + fa.connector }) }},
+		{"CreatePolicy/condition not bool", "condition", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.Condition = `request.duration_seconds + 1` })
+		}},
+		{"CreatePolicy/condition a string", "condition", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Condition = `"true"` }) }},
+		{"CreatePolicy/condition 4097 bytes", "condition", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.Condition = "true" + strings.Repeat(" ", 4093) })
+		}},
+		{"CreatePolicy/approvals -1", "approvals", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Approvals = -1 }) }},
+		{"CreatePolicy/approvals 11", "approvals", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Approvals = 11 }) }},
+		{"CreatePolicy/approvals without approvers", "approvals", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.Approvals, p.ApproverRoles, p.ApproverIds = 2, nil, nil })
+		}},
+		{"CreatePolicy/approver_roles unknown", "approver_roles", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.ApproverRoles = []string{"superuser"} })
+		}},
+		{"CreatePolicy/approver_roles agent", "approver_roles", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.ApproverRoles = []string{"agent"} })
+		}},
+		{"CreatePolicy/requester_roles unknown", "requester_roles", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.RequesterRoles = []string{"OWNER"} })
+		}},
+		{"CreatePolicy/approver_ids malformed", "approver_ids", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.ApproverIds = []string{"U-1"} })
+		}},
+		{"CreatePolicy/entitlements empty ID", "entitlements", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.Entitlements = []string{""} })
+		}},
+		{"CreatePolicy/entitlements 257", "entitlements", func() error { return createPolicy(func(p *nuxariv1.Policy) { p.Entitlements = ents257 }) }},
+		{"CreatePolicy/max_duration negative", "max_duration", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.MaxDuration = durationpb.New(-time.Hour) })
+		}},
+		{"CreatePolicy/max_duration fractional", "max_duration", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.MaxDuration = durationpb.New(1500 * time.Millisecond) })
+		}},
+		{"CreatePolicy/max_duration malformed", "max_duration", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.MaxDuration = &durationpb.Duration{Seconds: 60, Nanos: -1} })
+		}},
+		{"CreatePolicy/approve_expiry without approvals", "approve_expiry", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) { p.ApproveExpiry, p.Approvals = true, 0 })
+		}},
+		{"CreatePolicy/conflicts set of one", "conflicts", func() error {
+			return createPolicy(func(p *nuxariv1.Policy) {
+				p.Conflicts = []*nuxariv1.EntitlementSet{{Entitlements: []string{fakeReaders}}}
+			})
+		}},
+		{"UpdatePolicy/policy missing", "policy", func() error {
+			return ignoreRes(owner.Access.UpdatePolicy(ctx, req(&nuxariv1.UpdatePolicyRequest{})))
+		}},
+		{"UpdatePolicy/name empty", "name", func() error { return updatePolicy(func(p *nuxariv1.Policy) { p.Name = "" }) }},
+		{"UpdatePolicy/approvals 11", "approvals", func() error { return updatePolicy(func(p *nuxariv1.Policy) { p.Approvals = 11 }) }},
+		{"UpdatePolicy/condition not bool", "condition", func() error {
+			return updatePolicy(func(p *nuxariv1.Policy) { p.Condition = `identity.name` })
+		}},
+		{"UpdatePolicy/max_duration negative", "max_duration", func() error {
+			return updatePolicy(func(p *nuxariv1.Policy) { p.MaxDuration = durationpb.New(-time.Second) })
+		}},
+		{"GetPolicy/version -1", "version", func() error {
+			return ignoreRes(owner.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: accessPol.PolicyId, Version: -1})))
+		}},
+
+		{"SubmitRequest/identity_id empty", "identity_id", func() error { return submit(func(m *nuxariv1.SubmitRequestRequest) { m.IdentityId = "" }) }},
+		{"SubmitRequest/identity_id 257", "identity_id", func() error { return submit(func(m *nuxariv1.SubmitRequestRequest) { m.IdentityId = long(257) }) }},
+		{"SubmitRequest/identity_id control", "identity_id", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.IdentityId = fakeAlice + "\x00" })
+		}},
+		{"SubmitRequest/entitlement_id empty", "entitlement_id", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.EntitlementId = "" })
+		}},
+		{"SubmitRequest/entitlement_id 257", "entitlement_id", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.EntitlementId = long(257) })
+		}},
+		{"SubmitRequest/justification empty", "justification", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.Justification = "" })
+		}},
+		{"SubmitRequest/justification 1001", "justification", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.Justification = long(1001) })
+		}},
+		{"SubmitRequest/justification control", "justification", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.Justification = "a\x1bb" })
+		}},
+		{"SubmitRequest/duration negative", "duration", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.Duration = durationpb.New(-time.Minute) })
+		}},
+		{"SubmitRequest/duration fractional", "duration", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.Duration = durationpb.New(1500 * time.Millisecond) })
+		}},
+		{"SubmitRequest/duration below a second", "duration", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.Duration = durationpb.New(time.Millisecond) })
+		}},
+		{"SubmitRequest/duration malformed", "duration", func() error {
+			return submit(func(m *nuxariv1.SubmitRequestRequest) { m.Duration = &durationpb.Duration{Seconds: -1, Nanos: 1} })
+		}},
+		{"ApprovePlan/comment 1001", "comment", func() error {
+			return ignoreRes(owner.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: pendingPlan, Comment: long(1001)})))
+		}},
+		{"ApprovePlan/comment control", "comment", func() error {
+			return ignoreRes(owner.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: pendingPlan, Comment: "a\x00b"})))
+		}},
+		{"RejectPlan/comment 1001", "comment", func() error {
+			return ignoreRes(owner.Access.RejectPlan(ctx, req(&nuxariv1.RejectPlanRequest{PlanId: pendingPlan, Comment: long(1001)})))
+		}},
+	}...)
+	// Every access ID field, malformed.
+	for name, id := range map[string]string{
+		"empty": "", "path": "../" + accessPol.PolicyId, "upper case": strings.ToUpper(accessPol.PolicyId), "65 bytes": "p" + strings.Repeat("a", 64),
+		"NUL": accessPol.PolicyId + "\x00", "non-ASCII": "pölicy", "space": accessPol.PolicyId + " ", "100k": "p" + long(100_000),
+	} {
+		for proc, c := range map[string]struct {
+			field string
+			call  func() error
+		}{
+			"GetPolicy": {"policy_id", func() error {
+				return ignoreRes(owner.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: id})))
+			}},
+			"UpdatePolicy": {"policy_id", func() error { return updatePolicy(func(p *nuxariv1.Policy) { p.PolicyId = id }) }},
+			"SubmitRequest connector_id": {"connector_id", func() error {
+				return submit(func(m *nuxariv1.SubmitRequestRequest) { m.ConnectorId = id })
+			}},
+			"GetRequest": {"request_id", func() error {
+				return ignoreRes(owner.Access.GetRequest(ctx, req(&nuxariv1.GetRequestRequest{RequestId: id})))
+			}},
+			"CancelRequest": {"request_id", func() error {
+				return ignoreRes(owner.Access.CancelRequest(ctx, req(&nuxariv1.CancelRequestRequest{RequestId: id})))
+			}},
+			"GetPlan": {"plan_id", func() error { return ignoreRes(owner.Access.GetPlan(ctx, req(&nuxariv1.GetPlanRequest{PlanId: id}))) }},
+			"ApprovePlan": {"plan_id", func() error {
+				return ignoreRes(owner.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: id})))
+			}},
+			"RejectPlan": {"plan_id", func() error {
+				return ignoreRes(owner.Access.RejectPlan(ctx, req(&nuxariv1.RejectPlanRequest{PlanId: id})))
+			}},
+		} {
+			cases = append(cases, badCase{proc + "/" + c.field + " " + name, c.field, c.call})
+		}
+	}
+
 	// Every connector and sync ID field, malformed.
 	for name, id := range map[string]string{
 		"empty": "", "path": "../" + connID, "upper case": strings.ToUpper(connID), "65 bytes": "c" + strings.Repeat("a", 64),
@@ -800,6 +1012,39 @@ func TestBadInput(t *testing.T) {
 			return len(r.Msg.JoinTokens), r.Msg.NextPageToken, nil
 		}},
 	}
+	listings = append(listings, []struct {
+		name string
+		list func(size int32, tok string) (int, string, error)
+	}{
+		{"ListPolicies", func(size int32, tok string) (int, string, error) {
+			r, err := owner.Access.ListPolicies(ctx, req(&nuxariv1.ListPoliciesRequest{PageSize: size, PageToken: tok}))
+			if err != nil {
+				return 0, "", err
+			}
+			return len(r.Msg.Policies), r.Msg.NextPageToken, nil
+		}},
+		{"ListRequests", func(size int32, tok string) (int, string, error) {
+			r, err := owner.Access.ListRequests(ctx, req(&nuxariv1.ListRequestsRequest{PageSize: size, PageToken: tok, All: true}))
+			if err != nil {
+				return 0, "", err
+			}
+			return len(r.Msg.Requests), r.Msg.NextPageToken, nil
+		}},
+		{"ListPlans", func(size int32, tok string) (int, string, error) {
+			r, err := owner.Access.ListPlans(ctx, req(&nuxariv1.ListPlansRequest{PageSize: size, PageToken: tok}))
+			if err != nil {
+				return 0, "", err
+			}
+			return len(r.Msg.Plans), r.Msg.NextPageToken, nil
+		}},
+		{"ListAccessGrants", func(size int32, tok string) (int, string, error) {
+			r, err := owner.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{PageSize: size, PageToken: tok}))
+			if err != nil {
+				return 0, "", err
+			}
+			return len(r.Msg.Grants), r.Msg.NextPageToken, nil
+		}},
+	}...)
 	garbage := map[string]string{
 		"word":          "garbage",
 		"not base64":    "!!!***",
@@ -1020,17 +1265,17 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
-	t.Run("malformed ConnectorService bodies", func(t *testing.T) {
+	t.Run("malformed ConnectorService and AccessService bodies", func(t *testing.T) {
 		// Every procedure, the one without fields too, refuses a body its
 		// codec cannot read.
 		var procs []string
 		for _, m := range nuxariMethods(t) {
-			if strings.HasPrefix(m, "/nuxari.v1.ConnectorService/") {
+			if strings.HasPrefix(m, "/nuxari.v1.ConnectorService/") || strings.HasPrefix(m, "/nuxari.v1.AccessService/") {
 				procs = append(procs, m)
 			}
 		}
-		if len(procs) != 14 {
-			t.Fatalf("%d ConnectorService procedures, want 14", len(procs))
+		if len(procs) != 14+13 {
+			t.Fatalf("%d ConnectorService and AccessService procedures, want 14 + 13", len(procs))
 		}
 		for _, proc := range procs {
 			for _, enc := range []struct {
