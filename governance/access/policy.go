@@ -286,12 +286,6 @@ func (p *Policy) decide(in Input) (bool, []string) {
 	return len(why) == 0, why
 }
 
-// approver reports whether the principal is one of the policy's
-// approvers.
-func (p *Policy) approver(pr *core.Principal) bool {
-	return pr.UserID != "" && (slices.Contains(p.ApproverIDs, pr.UserID) || slices.Contains(p.ApproverRoles, string(pr.Role)))
-}
-
 func policyKey(id string) string { return prefixPolicy + id }
 func policyVersionKey(id string, v int64) string {
 	return fmt.Sprintf("%s%s/%010d", prefixPolicyVersion, id, v)
