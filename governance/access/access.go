@@ -260,7 +260,7 @@ func (s *Service) Submit(ctx context.Context, pr *core.Principal, req SubmitRequ
 	d := Decision{Input: in, Evaluated: []Verdict{}}
 	var pol *Policy
 	for i := range policies {
-		ok, why := policies[i].decide(in)
+		ok, why := policies[i].Decide(in)
 		if why == nil {
 			why = []string{}
 		}
