@@ -8,21 +8,17 @@ import (
 	"net/url"
 	"strings"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/nuxari/nuxari/client"
-	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 )
 
 // clients are the generated Connect clients of every service, all sending
 // the same bearer token (if any), and the server they talk to.
 type clients struct {
 	client.Clients
-	// Access is access governance: policies, requests, plans and grants.
-	Access nuxariv1connect.AccessServiceClient
 	server string
 }
 
@@ -110,7 +106,6 @@ func (e *env) clientsFor(server, token string) *clients {
 	}
 	return &clients{
 		Clients: client.New(server, token),
-		Access:  nuxariv1connect.NewAccessServiceClient(client.HTTPClient(server), server, connect.WithInterceptors(client.Bearer(token))),
 		server:  server,
 	}
 }
