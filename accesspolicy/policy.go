@@ -35,8 +35,11 @@ type Policy struct {
 	AllowSelfApproval bool       `json:"allow_self_approval"`
 	Conflicts         [][]string `json:"conflicts"`
 	ApproveExpiry     bool       `json:"approve_expiry"`
-	Created           time.Time  `json:"created"`
-	CreatedBy         string     `json:"created_by"`
+	// RemediateDrift makes a remediation plan for each drift finding in
+	// the entitlements it covers.
+	RemediateDrift bool      `json:"remediate_drift,omitempty"`
+	Created        time.Time `json:"created"`
+	CreatedBy      string    `json:"created_by"`
 }
 
 // Duration is a time.Duration that JSON spells in whole seconds.

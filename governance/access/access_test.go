@@ -11,6 +11,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 
+	"github.com/nuxari/nuxari/connector"
 	"github.com/nuxari/nuxari/governance/access"
 	"github.com/nuxari/nuxari/governance/connectors"
 	"github.com/nuxari/nuxari/governance/core"
@@ -511,5 +512,108 @@ func TestAutoApproved(t *testing.T) {
 	}
 	if done := e.waitPlan(t, pl.ID); done.State != access.PlanDone || !e.sys.Has("u000002", "r0000") {
 		t.Fatalf("plan %+v", done)
+	}
+}
+
+// TestDrift: a grant made behind Nuxari's back is found by the next
+// sync, becomes a finding and a revoke plan, and after approval it is
+// gone; a difference that goes away by itself is resolved by the sync.
+func TestDrift(t *testing.T) {
+	e := newEnv(t)
+	ctx := domaintest.Ctx()
+	e.policy(t, func(p *access.Policy) { p.Approvals, p.RemediateDrift = 1, true })
+	_, err := e.svc.AcceptBaseline(ctx, e.requester, e.connector)
+	if err != nil {
+		// The RBAC table keeps requesters out; the domain does not check
+		// roles, so this only shows the call works for anyone let in.
+		t.Fatal(err)
+	}
+	e.svc.RunSchedule(ctx)
+	if fs, _, _ := e.svc.ListFindings(ctx, e.auditor, "", true, 0, ""); len(fs) != 0 {
+		t.Fatalf("findings against the baseline itself: %+v", fs)
+	}
+	// Behind Nuxari's back: u000005 gets r0000, and u000006 loses r0002.
+	e.sys.AddGrant(connectorGrant("u000005", "r0000"))
+	e.revokeBehind(t, "u000006", "r0002")
+	e.sync(t)
+	e.svc.RunSchedule(ctx)
+	fs, _, err := e.svc.ListFindings(ctx, e.auditor, e.connector, false, 0, "")
+	if err != nil || len(fs) != 2 {
+		t.Fatalf("findings: %+v, %v", fs, err)
+	}
+	var unexpected, missing access.Finding
+	for _, f := range fs {
+		switch f.Kind {
+		case access.DriftUnexpected:
+			unexpected = f
+		case access.DriftMissing:
+			missing = f
+		}
+	}
+	if unexpected.IdentityID != "u000005" || unexpected.PlanID == "" || missing.IdentityID != "u000006" || missing.PlanID == "" {
+		t.Fatalf("findings %+v %+v", unexpected, missing)
+	}
+	// The same differences at the next check are not found again.
+	e.sync(t)
+	e.svc.RunSchedule(ctx)
+	if n := len(e.events(t, ec.AccessDriftFound)); n != 2 {
+		t.Fatalf("%d findings recorded, want 2", n)
+	}
+	if _, err := e.svc.Decide(ctx, e.approverA, unexpected.PlanID, true, "revoke it"); err != nil {
+		t.Fatal(err)
+	}
+	if pl := e.waitPlan(t, unexpected.PlanID); pl.State != access.PlanDone {
+		t.Fatalf("plan %+v", pl)
+	}
+	if e.sys.Has("u000005", "r0000") {
+		t.Fatal("the unexpected grant is still in the system")
+	}
+	// The missing one comes back by itself; the next sync resolves it.
+	e.sys.AddGrant(connectorGrant("u000006", "r0002"))
+	e.sync(t)
+	e.svc.RunSchedule(ctx)
+	all, _, _ := e.svc.ListFindings(ctx, e.auditor, e.connector, true, 0, "")
+	got := map[string]string{}
+	for _, f := range all {
+		got[f.IdentityID] = f.State + "/" + f.Resolution
+	}
+	if got["u000005"] != "resolved/remediated" || got["u000006"] != "resolved/synced" {
+		t.Fatalf("findings after: %v", got)
+	}
+	if open, _, _ := e.svc.ListFindings(ctx, e.auditor, e.connector, false, 0, ""); len(open) != 0 {
+		t.Fatalf("open findings %+v", open)
+	}
+	if pl, _ := e.svc.GetPlan(ctx, e.admin, missing.PlanID); pl.State != access.PlanCanceled {
+		t.Fatalf("the plan of a finding resolved by a sync is %s", pl.State)
+	}
+	// An access grant is desired: no finding for it.
+	e.policy(t, func(p *access.Policy) { p.Approvals, p.ApproverRoles = 0, nil })
+	_, pl, err := e.submit(t, e.requester, "u000007", "r0002", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitPlan(t, pl.ID)
+	e.sync(t)
+	e.svc.RunSchedule(ctx)
+	if open, _, _ := e.svc.ListFindings(ctx, e.auditor, e.connector, false, 0, ""); len(open) != 0 {
+		t.Fatalf("a granted request found as drift: %+v", open)
+	}
+	e.events(t, "")
+}
+
+func connectorGrant(i, e string) connector.Grant {
+	return connector.Grant{IdentityID: i, EntitlementID: e}
+}
+
+// revokeBehind takes a grant away in the system, as someone outside
+// Nuxari would.
+func (e *env) revokeBehind(t *testing.T, identity, entitlement string) {
+	t.Helper()
+	c, err := fakesystem.Driver{Sys: e.sys}.Open([]byte(`{"host":"h"}`), map[string]secret.String{"password": secret.New("pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Revoke(domaintest.Ctx(), identity, entitlement); err != nil {
+		t.Fatal(err)
 	}
 }
