@@ -2,7 +2,8 @@
 // run a Nuxari org: owners and admins manage the org, its members and API
 // tokens; auditors read the org's append-only log, fetch proofs, and verify
 // proof bundles offline against a pinned C2SP tlog-checkpoint verifier key
-// and origin (see bundle.go for the bundle format).
+// and origin (see bundle.go for the bundle format); members request access
+// under policies, and approvers decide (access.go).
 //
 // It speaks to nuxarid over Connect (h2c for http:// URLs, TLS for
 // https://). Passwords come from standard input, never from flags, and a
@@ -40,8 +41,8 @@ const (
 	ExitNotFound         = 3 // the server answered not_found
 	ExitPermissionDenied = 4 // the server answered permission_denied
 	ExitUnauthenticated  = 5 // no credentials for the server, or it answered unauthenticated
-	ExitFailed           = 6 // a waited-for (--wait) task, export, sync or reseal ended failed
-	ExitTimeout          = 7 // --wait gave up after --timeout
+	ExitFailed           = 6 // a waited-for (--wait) task, export, sync or reseal ended failed, or plan wait's plan ended other than done
+	ExitTimeout          = 7 // --wait or plan wait gave up after --timeout
 )
 
 // DefaultServer is the server URL when neither --server, NUXARI_SERVER nor

@@ -1,77 +1,30 @@
 package cli_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/nuxari/nuxari/cli"
+	"github.com/nuxari/nuxari/internal/pgtest"
 )
-
-// pgAdmin connects to the PostgreSQL of scripts/test-services.sh as its
-// superuser; without it the test is skipped, or fails under CI=true.
-func pgAdmin(t *testing.T) (*pgx.Conn, map[string]string) {
-	t.Helper()
-	env := map[string]string{}
-	for _, k := range []string{"NUXARI_TEST_PG_HOST", "NUXARI_TEST_PG_PORT", "NUXARI_TEST_PG_USER", "NUXARI_TEST_PG_PASSWORD", "NUXARI_TEST_PG_DATABASE", "NUXARI_TEST_PG_TLS_CA"} {
-		if env[k] = os.Getenv(k); env[k] == "" {
-			msg := k + " is not set: run the tests with scripts/test-services.sh"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=require",
-		env["NUXARI_TEST_PG_HOST"], env["NUXARI_TEST_PG_PORT"], env["NUXARI_TEST_PG_USER"], env["NUXARI_TEST_PG_PASSWORD"], env["NUXARI_TEST_PG_DATABASE"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.ConnectConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn, env
-}
-
-func pgExec(t *testing.T, conn *pgx.Conn, stmts ...string) {
-	t.Helper()
-	for _, s := range stmts {
-		if _, err := conn.Exec(context.Background(), s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
 
 // TestConnectorWalkthrough follows the README's connector walk-through
 // with nuxctl against a real nuxarid and a real PostgreSQL: create, test,
 // sync, grants, rotate, pause, resume, decommission; then every step is
 // in the org's log, and a proof of the rotation verifies offline.
 func TestConnectorWalkthrough(t *testing.T) {
-	admin, env := pgAdmin(t)
-	var b [4]byte
-	rand.Read(b[:])
-	p := "nx" + hex.EncodeToString(b[:]) + "_"
+	pg := pgtest.Need(t)
+	admin := pg.Admin(t, pg.Database)
+	p := pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, p)
 	role, group, user := p+"nuxari", p+"app readers", p+"alice"
 	pw1, pw2 := "connector password 1 "+p, "connector password 2 "+p
-	q := func(s string) string { return pgx.Identifier{s}.Sanitize() }
-	pgExec(t, admin,
-		fmt.Sprintf("CREATE ROLE %s LOGIN CREATEROLE PASSWORD '%s'", q(role), pw1),
+	q := pgtest.Ident
+	pgtest.Exec(t, admin,
+		"CREATE ROLE "+q(role)+" LOGIN CREATEROLE PASSWORD "+pgtest.Literal(pw1),
 		"CREATE ROLE "+q(group)+" NOLOGIN", "CREATE ROLE "+q(user)+" LOGIN", "GRANT "+q(group)+" TO "+q(user))
-	t.Cleanup(func() {
-		for _, r := range []string{user, group, role} {
-			admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+q(r))
-		}
-	})
 
 	srv := startServer(t)
 	h := newHarness(t)
@@ -80,8 +33,8 @@ func TestConnectorWalkthrough(t *testing.T) {
 	h.ok(ownerPassword+"\n", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
 
 	h.ok(pw1+"\n", "connector", "create", "--name", "prod-db", "--kind", "postgres",
-		"--host", "localhost", "--port", env["NUXARI_TEST_PG_PORT"], "--database", env["NUXARI_TEST_PG_DATABASE"],
-		"--user", role, "--ca-file", env["NUXARI_TEST_PG_TLS_CA"], "--password-stdin")
+		"--host", "localhost", "--port", strconv.Itoa(pg.Port), "--database", pg.Database,
+		"--user", role, "--ca-file", pg.CAFile, "--password-stdin")
 	var list struct {
 		Connectors []struct {
 			ID    string `json:"connector_id"`
@@ -108,7 +61,7 @@ func TestConnectorWalkthrough(t *testing.T) {
 	// stays in force.
 	h.fails(cli.ExitFailure, []string{"refused the new credentials"}, "not the password\n", "connector", "rotate", id, "--password-stdin")
 	h.ok("", "connector", "test", id)
-	pgExec(t, admin, fmt.Sprintf("ALTER ROLE %s PASSWORD '%s'", q(role), pw2))
+	pgtest.Exec(t, admin, "ALTER ROLE "+q(role)+" PASSWORD "+pgtest.Literal(pw2))
 	h.ok(pw2+"\n", "connector", "rotate", id, "--password-stdin")
 	if r := h.ok("", "connector", "test", id); !strings.HasPrefix(r.stdout, "ok: ") {
 		t.Fatalf("test after the rotation:\n%s", r.stdout)

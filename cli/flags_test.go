@@ -84,6 +84,14 @@ func TestCompletion(t *testing.T) {
 		{[]string{"connector", ""}, []string{"create\t", "sync-status\t", "keys\t"}, []string{"ledger"}},
 		{[]string{"connector", "create", "--kind", ""}, []string{"postgres"}, nil},
 		{[]string{"connector", "update", "c1", "--tls-mode", ""}, []string{"verify-full", "require", "disable"}, nil},
+		{[]string{""}, []string{"policy\t", "request\t", "plan\t", "access\t"}, nil},
+		{[]string{"policy", ""}, []string{"create\t", "get\t", "list\t", "update\t"}, []string{"submit"}},
+		{[]string{"policy", "create", "--requester-role", ""}, []string{"requester", "approver", "admin", "owner"}, nil},
+		{[]string{"policy", "update", "pol-1", "--approver-role", ""}, []string{"approver", "admin"}, nil},
+		{[]string{"request", ""}, []string{"submit\t", "list\t", "get\t", "cancel\t"}, nil},
+		{[]string{"plan", ""}, []string{"list\t", "get\t", "approve\t", "reject\t", "wait\t"}, nil},
+		{[]string{"plan", "list", "--"}, []string{"--mine\t"}, nil},
+		{[]string{"access", ""}, []string{"grants\t"}, nil},
 		{[]string{"whoami", "--"}, []string{"--json\t", "--server\t", "--token\t", "--config\t"}, nil},
 		{[]string{"ledger", "prove", "1", "--"}, []string{"--out\t", "--force\t", "--consistency-from\t"}, nil},
 		{[]string{"completion", ""}, []string{"bash", "zsh", "fish", "powershell"}, nil},
@@ -130,7 +138,8 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 	r := newHarness(t).ok("", "--help")
 	for _, want := range []string{
 		"Exit codes:", "  0  success", "  1  failure", "  2  usage error", "  3  not found", "  4  permission denied",
-		"  5  unauthenticated", "  6  a waited-for (--wait) task, export, sync or reseal ended failed", "  7  --wait gave up after --timeout",
+		"  5  unauthenticated", "  6  a waited-for (--wait) task, export, sync or reseal ended failed; for\n     'plan wait', the plan failed or was rejected, expired or canceled",
+		"  7  --wait or 'plan wait' gave up after --timeout",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("nuxctl --help does not contain %q", want)

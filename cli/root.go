@@ -90,6 +90,13 @@ func (e *env) rootCommand() *cobra.Command {
 			e.connectorCreateCmd(), e.connectorGetCmd(), e.connectorListCmd(), e.connectorUpdateCmd(), e.connectorTestCmd(),
 			e.connectorPauseCmd(), e.connectorResumeCmd(), e.connectorRotateCmd(), e.connectorSyncCmd(), e.connectorSyncStatusCmd(),
 			e.connectorGrantsCmd(), e.connectorDecommissionCmd(), e.connectorKeysCmd()),
+		e.group("policy", "manage access policies: who may request what, approved by whom",
+			e.policyCreateCmd(), e.policyGetCmd(), e.policyListCmd(), e.policyUpdateCmd()),
+		e.group("request", "request access, and follow or cancel your requests",
+			e.requestSubmitCmd(), e.requestListCmd(), e.requestGetCmd(), e.requestCancelCmd()),
+		e.group("plan", "approve, reject and follow remediation plans",
+			e.planListCmd(), e.planGetCmd(), e.planApproveCmd(), e.planRejectCmd(), e.planWaitCmd()),
+		e.group("access", "list the access granted through plans", e.accessGrantsCmd()),
 		e.verifyCmd(),
 		e.completionCmd(),
 		e.versionCmd(),
@@ -272,8 +279,9 @@ Exit codes:
   %d  not found
   %d  permission denied
   %d  unauthenticated: not logged in, or the session or token is not valid
-  %d  a waited-for (--wait) task, export, sync or reseal ended failed
-  %d  --wait gave up after --timeout
+  %d  a waited-for (--wait) task, export, sync or reseal ended failed; for
+     'plan wait', the plan failed or was rejected, expired or canceled
+  %d  --wait or 'plan wait' gave up after --timeout
 
 Run 'nuxctl <command> -h' for a command's flags, and 'nuxctl completion -h'
 to set up shell completion. docs/cli.md has the details.

@@ -21,6 +21,10 @@ var commands = []string{
 	"connector create", "connector get", "connector list", "connector update", "connector test", "connector pause",
 	"connector resume", "connector rotate", "connector sync", "connector sync-status", "connector grants",
 	"connector decommission", "connector keys", "connector keys rotate",
+	"policy create", "policy get", "policy list", "policy update",
+	"request submit", "request list", "request get", "request cancel",
+	"plan list", "plan get", "plan approve", "plan reject", "plan wait",
+	"access grants",
 	"verify",
 }
 
@@ -49,7 +53,7 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
-	for _, g := range []string{"org", "member", "token", "ledger", "connector"} {
+	for _, g := range []string{"org", "member", "token", "ledger", "connector", "policy", "request", "plan", "access"} {
 		if r := h.ok("", g, "--help"); !strings.Contains(r.stdout, "Usage: nuxctl [global flags] "+g+" <command>") {
 			t.Errorf("nuxctl %s --help:\n%s", g, r.stdout)
 		}
@@ -78,6 +82,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"agent", "collect", "a1", "users", "--timeout", "1m"}, "--timeout needs --wait"},
 		{[]string{"agent", "collect", "a1", "users", "--wait", "--timeout", "0s"}, "--timeout must be positive"},
 		{[]string{"evidence", "export", "--timeout", "1m"}, "--timeout needs --wait"},
+		{[]string{"plan"}, "Usage: nuxctl [global flags] plan <command>"},
+		{[]string{"plan", "wait", "p1", "--timeout", "0s"}, "--timeout must be positive"},
 		{[]string{"evidence", "download", "x1", "--url", "--force"}, "--force goes with --out"},
 		{[]string{"completion"}, "missing arguments: want bash|zsh|fish|powershell"},
 		{[]string{"completion", "tcsh"}, `unknown shell "tcsh"`},

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/nuxari/nuxari/internal/pgtest"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
@@ -274,16 +275,16 @@ func TestSecretsNeverLeak(t *testing.T) {
 	connPWBad := "CanaryConnRefusedPw" + randID(12)
 	certPEM, keyPEM := clientCertPEM(t, "canary")
 	certPEM2, keyPEM2 := clientCertPEM(t, "canary")
-	pg, havePG := lookupPG(t)
+	pg, havePG := pgtest.Lookup(t)
 	settings := unreachableSettings(t)
 	setPW := func(string) {}
 	if havePG {
-		admin := pg.admin(t)
-		prefix := pgPrefix()
-		dropPGRoles(t, admin, prefix)
+		admin := pg.Admin(t, pg.Database)
+		prefix := pgtest.NewPrefix(t)
+		pgtest.DropRoles(t, admin, prefix)
 		role := prefix + "canary"
 		pgLoginRole(t, admin, role, connPW)
-		settings = pg.settings(role)
+		settings = pgSettings(pg, role)
 		setPW = func(pw string) { pgSetPassword(t, admin, role, pw) }
 	} else {
 		t.Log("no PostgreSQL: the connector reaches nothing, and every use of its credentials fails")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nuxari/nuxari/connector"
 	"github.com/nuxari/nuxari/governance/connectors"
+	"github.com/nuxari/nuxari/internal/pgtest"
 	"github.com/nuxari/nuxari/ledger/verify"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server/servertest"
@@ -280,25 +281,25 @@ func noneOf(t testing.TB, what string, msg proto.Message, secrets ...string) {
 // org's log, in order, each provably in a signed checkpoint.
 func TestConnectorAgainstPostgres(t *testing.T) {
 	t.Parallel()
-	pg := needPG(t)
-	admin := pg.admin(t)
+	pg := pgtest.Need(t)
+	admin := pg.Admin(t, pg.Database)
 	ctx := context.Background()
-	prefix := pgPrefix()
-	dropPGRoles(t, admin, prefix)
+	prefix := pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, prefix)
 	connRole := prefix + "connector"
 	pw1, pw2, pwBad := pgPassword("FirstPw"), pgPassword("SecondPw"), pgPassword("RefusedPw")
 	pgLoginRole(t, admin, connRole, pw1)
 	users := []string{prefix + `ada "the" quoted`, prefix + "bob with spaces", prefix + "zoë 日本"}
 	groups := []string{prefix + `grp "q"`, prefix + "readers group", prefix + "ädmins ☃"}
 	for _, u := range users {
-		pgExec(t, admin, "CREATE ROLE "+pgIdent(u)+" LOGIN")
+		pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(u)+" LOGIN")
 	}
 	for _, g := range groups {
-		pgExec(t, admin, "CREATE ROLE "+pgIdent(g)+" NOLOGIN")
+		pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(g)+" NOLOGIN")
 	}
 	memberships := [][2]int{{0, 0}, {0, 1}, {1, 1}, {2, 2}}
 	grant := func(m [2]int) {
-		pgExec(t, admin, "GRANT "+pgIdent(groups[m[1]])+" TO "+pgIdent(users[m[0]]))
+		pgtest.Exec(t, admin, "GRANT "+pgtest.Ident(groups[m[1]])+" TO "+pgtest.Ident(users[m[0]]))
 	}
 	for _, m := range memberships {
 		grant(m)
@@ -337,12 +338,12 @@ func TestConnectorAgainstPostgres(t *testing.T) {
 	// Create: active, the settings as given, the credential's field but
 	// never its value.
 	created := must(cc.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
-		Name: "Warehouse DB", Settings: pg.settings(connRole), Credentials: pgCreds(pw1),
+		Name: "Warehouse DB", Settings: pgSettings(pg, connRole), Credentials: pgCreds(pw1),
 	})))(t).Msg.Connector
 	id := created.ConnectorId
 	s := created.Settings.GetPostgres()
 	if created.State != stActive || created.Kind != "postgres" || created.Name != "Warehouse DB" || created.CreatedBy != ownerID ||
-		s.GetUser() != connRole || s.GetTlsMode() != "verify-full" || s.GetCaPem() != pg.caPEM || s.GetPort() != uint32(pg.port) ||
+		s.GetUser() != connRole || s.GetTlsMode() != "verify-full" || s.GetCaPem() != pg.CAPEM || s.GetPort() != uint32(pg.Port) ||
 		len(created.Credentials) != 1 || created.Credentials[0].Name != "password" || created.Credentials[0].KeyId == 0 ||
 		created.LastSync != nil || created.SyncId != "" || created.RotationStep != "" {
 		t.Fatalf("CreateConnector: %v", created)
@@ -458,7 +459,7 @@ func TestConnectorAgainstPostgres(t *testing.T) {
 	}
 	sizeBefore := logSize(t, ts, org)
 	must(cc.UpdateConnector(ctx, req(&nuxariv1.UpdateConnectorRequest{
-		ConnectorId: id, Name: new("Warehouse DB (primary)"), Settings: pg.settings(connRole), SyncInterval: durationpb.New(time.Hour),
+		ConnectorId: id, Name: new("Warehouse DB (primary)"), Settings: pgSettings(pg, connRole), SyncInterval: durationpb.New(time.Hour),
 	})))(t)
 	if n := logSize(t, ts, org); n != sizeBefore {
 		t.Errorf("an update to the same values appended %d events", n-sizeBefore)
@@ -522,13 +523,13 @@ func TestConnectorAgainstPostgres(t *testing.T) {
 		wantCodeMsg(t, name+" after decommissioning", call(), connect.CodeFailedPrecondition)
 	}
 	again := must(cc.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
-		Name: "warehouse db (PRIMARY)", Settings: pg.settings(connRole), Credentials: pgCreds(pw2),
+		Name: "warehouse db (PRIMARY)", Settings: pgSettings(pg, connRole), Credentials: pgCreds(pw2),
 	})))(t).Msg.Connector
 	if again.ConnectorId == id || again.State != stActive {
 		t.Fatalf("CreateConnector with the decommissioned one's name: %v", again)
 	}
 	_, err = cc.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
-		Name: "Warehouse DB (Primary)", Settings: pg.settings(connRole), Credentials: pgCreds(pw2),
+		Name: "Warehouse DB (Primary)", Settings: pgSettings(pg, connRole), Credentials: pgCreds(pw2),
 	}))
 	wantCodeMsg(t, "CreateConnector with a live connector's name in another case", err, connect.CodeAlreadyExists, "Warehouse DB (Primary)")
 	list := must(cc.ListConnectors(ctx, req(&nuxariv1.ListConnectorsRequest{})))(t).Msg

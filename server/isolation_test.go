@@ -17,6 +17,7 @@ import (
 
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/internal/agentsig"
+	"github.com/nuxari/nuxari/internal/pgtest"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
 	"github.com/nuxari/nuxari/server/servertest"
@@ -68,7 +69,7 @@ type isoOrg struct {
 // newIsoOrg creates an org. marker, if set, is planted in every name and
 // every custom event; events custom events are appended. pg, if set, is
 // the PostgreSQL server the org's first connector syncs from.
-func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events int, pg *pgEnv) *isoOrg {
+func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events int, pg *pgtest.Server) *isoOrg {
 	t.Helper()
 	ctx := context.Background()
 	label := func(s string) string {
@@ -221,21 +222,21 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 // paused. With pg, the first reads PostgreSQL, where the org has a login
 // role of its own and two more roles members of a group; without, it
 // reaches nothing and its sync fails.
-func newIsoConnectors(t *testing.T, o *isoOrg, pg *pgEnv, label func(string) string) {
+func newIsoConnectors(t *testing.T, o *isoOrg, pg *pgtest.Server, label func(string) string) {
 	t.Helper()
 	ctx := context.Background()
 	o.connSecret = pgPassword("IsoConnPw")
 	settings := unreachableSettings(t)
 	if pg != nil {
-		admin := pg.admin(t)
-		prefix := pgPrefix()
-		dropPGRoles(t, admin, prefix)
+		admin := pg.Admin(t, pg.Database)
+		prefix := pgtest.NewPrefix(t)
+		pgtest.DropRoles(t, admin, prefix)
 		pgLoginRole(t, admin, prefix+"conn", o.connSecret)
-		pgExec(t, admin, "CREATE ROLE "+pgIdent(prefix+"group")+" NOLOGIN")
+		pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(prefix+"group")+" NOLOGIN")
 		for _, u := range []string{prefix + "u1", prefix + "u2"} {
-			pgExec(t, admin, "CREATE ROLE "+pgIdent(u)+" LOGIN", "GRANT "+pgIdent(prefix+"group")+" TO "+pgIdent(u))
+			pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(u)+" LOGIN", "GRANT "+pgtest.Ident(prefix+"group")+" TO "+pgtest.Ident(u))
 		}
-		settings = pg.settings(prefix + "conn")
+		settings = pgSettings(*pg, prefix+"conn")
 	}
 	for _, name := range []string{"warehouse", "paused"} {
 		res, err := o.owner.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
@@ -373,8 +374,8 @@ func TestTenantIsolation(t *testing.T) {
 	// A's ID is a prefix of B's, so that any key or origin built by
 	// concatenation without a separator would collide.
 	aID := "iso-" + randID(4)
-	var pg *pgEnv
-	if e, ok := lookupPG(t); ok {
+	var pg *pgtest.Server
+	if e, ok := pgtest.Lookup(t); ok {
 		pg = &e
 	}
 	a := newIsoOrg(t, ts, aID, "", 3, pg)

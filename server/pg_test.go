@@ -12,103 +12,22 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/nuxari/nuxari/internal/pgtest"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 )
 
-// pgEnv is the PostgreSQL server scripts/test-services.sh starts (see
-// connector/postgres/env_test.go, whose conventions these helpers share).
-type pgEnv struct {
-	host, user, password, database string
-	port                           int
-	// caPEM signed the server's certificate, which is for "localhost".
-	caPEM string
-}
-
-// pgVars are the variables the server tests read.
-var pgVars = []string{
-	"NUXARI_TEST_PG_HOST", "NUXARI_TEST_PG_PORT", "NUXARI_TEST_PG_USER", "NUXARI_TEST_PG_PASSWORD",
-	"NUXARI_TEST_PG_DATABASE", "NUXARI_TEST_PG_TLS_CA",
-}
-
-// lookupPG returns the server from the environment, and whether there is
-// one. Without one it fails the test under CI=true, where a missing
-// server is an error.
-func lookupPG(t *testing.T) (pgEnv, bool) {
-	t.Helper()
-	vars := map[string]string{}
-	var missing []string
-	for _, name := range pgVars {
-		vars[name] = os.Getenv(name)
-		if vars[name] == "" {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no PostgreSQL: %s not set; run the tests with scripts/test-services.sh", strings.Join(missing, ", "))
-		}
-		return pgEnv{}, false
-	}
-	port, err := strconv.Atoi(vars["NUXARI_TEST_PG_PORT"])
-	if err != nil {
-		t.Fatalf("NUXARI_TEST_PG_PORT: %v", err)
-	}
-	ca, err := os.ReadFile(vars["NUXARI_TEST_PG_TLS_CA"])
-	if err != nil {
-		t.Fatalf("NUXARI_TEST_PG_TLS_CA: %v", err)
-	}
-	return pgEnv{
-		host: vars["NUXARI_TEST_PG_HOST"], port: port,
-		user: vars["NUXARI_TEST_PG_USER"], password: vars["NUXARI_TEST_PG_PASSWORD"],
-		database: vars["NUXARI_TEST_PG_DATABASE"], caPEM: string(ca),
-	}, true
-}
-
-// needPG returns the server from the environment. Without it the test is
-// skipped, or fails under CI=true.
-func needPG(t *testing.T) pgEnv {
-	t.Helper()
-	e, ok := lookupPG(t)
-	if !ok {
-		t.Skipf("no PostgreSQL: %s not set; run the tests with scripts/test-services.sh", strings.Join(pgVars, ", "))
-	}
-	return e
-}
-
-// admin returns a superuser connection, closed when the test ends: the
-// tests' own access to the server, beside the connectors'.
-func (e pgEnv) admin(t *testing.T) *pgx.Conn {
-	t.Helper()
-	cfg, err := pgx.ParseConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database = e.host, uint16(e.port), e.user, e.password, e.database
-	cfg.TLSConfig, cfg.Fallbacks = nil, nil
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("admin connection: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	return conn
-}
-
-// settings are a connector's settings for role user: TLS verified
-// against the test CA, as a production connector would connect.
-func (e pgEnv) settings(user string) *nuxariv1.ConnectorSettings {
+// pgSettings are a connector's settings for role user on the server of
+// scripts/test-services.sh: TLS verified against the test CA, as a
+// production connector would connect.
+func pgSettings(pg pgtest.Server, user string) *nuxariv1.ConnectorSettings {
 	return &nuxariv1.ConnectorSettings{Kind: &nuxariv1.ConnectorSettings_Postgres{Postgres: &nuxariv1.PostgresSettings{
-		Host: "localhost", Port: uint32(e.port), Database: e.database, User: user,
-		TlsMode: "verify-full", CaPem: e.caPEM, ConnectTimeoutSeconds: 10,
+		Host: "localhost", Port: uint32(pg.Port), Database: pg.Database, User: user,
+		TlsMode: "verify-full", CaPem: pg.CAPEM, ConnectTimeoutSeconds: 10,
 	}}}
 }
 
@@ -133,15 +52,6 @@ func unreachableSettings(t *testing.T) *nuxariv1.ConnectorSettings {
 	}}}
 }
 
-// pgPrefix returns a prefix for the names of the roles a test creates:
-// unique, lower case, short enough to leave room in PostgreSQL's 63
-// bytes.
-func pgPrefix() string {
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	return "nxs" + hex.EncodeToString(b[:]) + "_"
-}
-
 // pgPassword returns a random password starting with label, so that
 // canaries and logs say whose it is.
 func pgPassword(label string) string {
@@ -150,34 +60,17 @@ func pgPassword(label string) string {
 	return label + hex.EncodeToString(b[:])
 }
 
-// pgExec runs SQL statements as the admin, failing the test on an error.
-func pgExec(t *testing.T, conn *pgx.Conn, stmts ...string) {
-	t.Helper()
-	for _, s := range stmts {
-		if _, err := conn.Exec(context.Background(), s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-// pgIdent quotes a name for the tests' own SQL.
-func pgIdent(name string) string { return pgx.Identifier{name}.Sanitize() }
-
-// pgLiteral quotes a string literal for the tests' own SQL (utility
-// statements such as ALTER ROLE … PASSWORD take no parameters).
-func pgLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
 // pgSetPassword sets role's password on the server.
 func pgSetPassword(t *testing.T, admin *pgx.Conn, role, password string) {
 	t.Helper()
-	pgExec(t, admin, "ALTER ROLE "+pgIdent(role)+" PASSWORD "+pgLiteral(password))
+	pgtest.Exec(t, admin, "ALTER ROLE "+pgtest.Ident(role)+" PASSWORD "+pgtest.Literal(password))
 }
 
 // pgLoginRole creates a login role that may create roles (the role a
 // connector logs in as), with password.
 func pgLoginRole(t *testing.T, admin *pgx.Conn, name, password string) {
 	t.Helper()
-	pgExec(t, admin, "CREATE ROLE "+pgIdent(name)+" LOGIN CREATEROLE PASSWORD "+pgLiteral(password))
+	pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(name)+" LOGIN CREATEROLE PASSWORD "+pgtest.Literal(password))
 }
 
 // pgRoleID returns the connector's ID of a role: "role:<oid>".
@@ -188,42 +81,6 @@ func pgRoleID(t *testing.T, admin *pgx.Conn, name string) string {
 		t.Fatalf("OID of role %q: %v", name, err)
 	}
 	return fmt.Sprintf("role:%d", oid)
-}
-
-// dropPGRoles registers the removal, when the test ends, of every role
-// whose name starts with prefix, with what they own.
-func dropPGRoles(t *testing.T, admin *pgx.Conn, prefix string) {
-	t.Helper()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		tx, err := admin.Begin(ctx)
-		if err != nil {
-			t.Errorf("cleanup of roles %s*: %v", prefix, err)
-			return
-		}
-		defer func() { _ = tx.Rollback(ctx) }()
-		_, err = tx.Exec(ctx, `SELECT set_config('nuxari.prefix', $1, true)`, prefix)
-		if err == nil {
-			_, err = tx.Exec(ctx, `DO $$
-				DECLARE r name;
-				BEGIN
-					FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, current_setting('nuxari.prefix'))
-					         AND EXISTS (SELECT 1 FROM pg_shdepend WHERE refobjid = pg_roles.oid) LOOP
-						EXECUTE format('DROP OWNED BY %I', r);
-					END LOOP;
-					FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, current_setting('nuxari.prefix')) LOOP
-						EXECUTE format('DROP ROLE %I', r);
-					END LOOP;
-				END $$`)
-		}
-		if err == nil {
-			err = tx.Commit(ctx)
-		}
-		if err != nil {
-			t.Errorf("cleanup of roles %s*: %v", prefix, err)
-		}
-	})
 }
 
 // clientCertPEM returns a self-signed client certificate for cn and its

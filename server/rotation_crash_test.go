@@ -15,6 +15,7 @@ import (
 
 	"github.com/nuxari/nuxari/client"
 	"github.com/nuxari/nuxari/governance/connectors"
+	"github.com/nuxari/nuxari/internal/pgtest"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
@@ -140,7 +141,7 @@ func TestRotationCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds, kills and restarts servers")
 	}
-	pg := needPG(t)
+	pg := pgtest.Need(t)
 	if _, err := nuxarid(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +156,11 @@ func TestRotationCrash(t *testing.T) {
 	}
 }
 
-func rotationCrash(t *testing.T, pg pgEnv, step string) {
+func rotationCrash(t *testing.T, pg pgtest.Server, step string) {
 	ctx := context.Background()
-	admin := pg.admin(t)
-	prefix := pgPrefix()
-	dropPGRoles(t, admin, prefix)
+	admin := pg.Admin(t, pg.Database)
+	prefix := pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, prefix)
 	role := prefix + "rotated"
 	oldPW, newPW := pgPassword("OldPw"), pgPassword("NewPw")
 	pgLoginRole(t, admin, role, oldPW)
@@ -179,7 +180,7 @@ func rotationCrash(t *testing.T, pg pgEnv, step string) {
 	login := must(h.clients("").Auth.Login(ctx, req(&nuxariv1.LoginRequest{OrgId: org, Email: "o@example.com", Password: ownerPW})))(t)
 	c := h.clients(login.Msg.SessionToken)
 	before := must(c.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
-		Name: "crash " + step, Settings: pg.settings(role), Credentials: pgCreds(oldPW),
+		Name: "crash " + step, Settings: pgSettings(pg, role), Credentials: pgCreds(oldPW),
 	})))(t).Msg.Connector
 	id := before.ConnectorId
 	if res := testConn(c, id); !res.Ok {

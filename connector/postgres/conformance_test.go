@@ -6,6 +6,7 @@ import (
 
 	"github.com/nuxari/nuxari/connector"
 	"github.com/nuxari/nuxari/connector/connectortest"
+	"github.com/nuxari/nuxari/internal/pgtest"
 )
 
 // TestConformance runs the conformance suite on group roles, with the
@@ -13,23 +14,23 @@ import (
 func TestConformance(t *testing.T) {
 	env := needPG(t)
 	connectortest.Run(t, func(t *testing.T) (connector.Connector, connectortest.Fixture) {
-		admin := env.admin(t, env.database)
-		p := newPrefix(t)
-		dropRoles(t, admin, p)
+		admin := env.Admin(t, env.Database)
+		p := pgtest.NewPrefix(t)
+		pgtest.DropRoles(t, admin, p)
 		user, password := connectorRole(t, admin, p)
-		exec(t, admin,
-			"CREATE ROLE "+ident(p+"alice")+" LOGIN",
-			"CREATE ROLE "+ident(p+"bob")+" LOGIN CREATEDB CONNECTION LIMIT 5 VALID UNTIL '2030-01-02 03:04:05+00'",
-			"CREATE ROLE "+ident(p+"carol")+" LOGIN NOINHERIT",
-			"CREATE ROLE "+ident(p+"readers")+" NOLOGIN",
-			"CREATE ROLE "+ident(p+"writers")+" NOLOGIN",
-			"CREATE ROLE "+ident(p+"auditors")+" NOLOGIN",
-			"COMMENT ON ROLE "+ident(p+"readers")+" IS 'Read access to the sales data'",
-			"GRANT "+ident(p+"readers")+" TO "+ident(p+"alice")+", "+ident(p+"bob"),
-			"GRANT "+ident(p+"writers")+" TO "+ident(p+"bob"),
-			"GRANT "+ident(p+"auditors")+" TO "+ident(p+"carol"),
-			"CREATE ROLE "+ident(p+"gone")+" LOGIN",
-			"CREATE ROLE "+ident(p+"gone_group")+" NOLOGIN",
+		pgtest.Exec(t, admin,
+			"CREATE ROLE "+pgtest.Ident(p+"alice")+" LOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"bob")+" LOGIN CREATEDB CONNECTION LIMIT 5 VALID UNTIL '2030-01-02 03:04:05+00'",
+			"CREATE ROLE "+pgtest.Ident(p+"carol")+" LOGIN NOINHERIT",
+			"CREATE ROLE "+pgtest.Ident(p+"readers")+" NOLOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"writers")+" NOLOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"auditors")+" NOLOGIN",
+			"COMMENT ON ROLE "+pgtest.Ident(p+"readers")+" IS 'Read access to the sales data'",
+			"GRANT "+pgtest.Ident(p+"readers")+" TO "+pgtest.Ident(p+"alice")+", "+pgtest.Ident(p+"bob"),
+			"GRANT "+pgtest.Ident(p+"writers")+" TO "+pgtest.Ident(p+"bob"),
+			"GRANT "+pgtest.Ident(p+"auditors")+" TO "+pgtest.Ident(p+"carol"),
+			"CREATE ROLE "+pgtest.Ident(p+"gone")+" LOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"gone_group")+" NOLOGIN",
 		)
 		id := func(name string) string { return roleID(t, admin, p+name) }
 		fx := connectortest.Fixture{
@@ -57,8 +58,8 @@ func TestConformance(t *testing.T) {
 			UnknownIdentityID:    id("gone"),
 			UnknownEntitlementID: id("gone_group"),
 		}
-		exec(t, admin, "DROP ROLE "+ident(p+"gone"), "DROP ROLE "+ident(p+"gone_group"))
-		return newConnector(t, env.config(user, password, env.database)), fx
+		pgtest.Exec(t, admin, "DROP ROLE "+pgtest.Ident(p+"gone"), "DROP ROLE "+pgtest.Ident(p+"gone_group"))
+		return newConnector(t, env.config(user, password, env.Database)), fx
 	})
 }
 
@@ -68,26 +69,26 @@ func TestConformance(t *testing.T) {
 func TestConformancePrivileges(t *testing.T) {
 	env := needPG(t)
 	connectortest.Run(t, func(t *testing.T) (connector.Connector, connectortest.Fixture) {
-		admin := env.admin(t, env.database)
-		p := newPrefix(t)
-		dropRoles(t, admin, p)
+		admin := env.Admin(t, env.Database)
+		p := pgtest.NewPrefix(t)
+		pgtest.DropRoles(t, admin, p)
 		user, password := connectorRole(t, admin, p)
-		exec(t, admin,
-			"CREATE ROLE "+ident(p+"alice")+" LOGIN",
-			"CREATE ROLE "+ident(p+"bob")+" LOGIN",
-			"CREATE ROLE "+ident(p+"carol")+" LOGIN",
-			"CREATE ROLE "+ident(p+"readers")+" NOLOGIN",
-			"CREATE ROLE "+ident(p+"gone")+" LOGIN",
+		pgtest.Exec(t, admin,
+			"CREATE ROLE "+pgtest.Ident(p+"alice")+" LOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"bob")+" LOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"carol")+" LOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"readers")+" NOLOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"gone")+" LOGIN",
 		)
 		dbName := p + "db"
 		db := createDatabase(t, env, admin, dbName, user)
-		exec(t, db,
-			"CREATE SCHEMA "+ident(p+"sales")+" AUTHORIZATION "+ident(user),
-			"CREATE SCHEMA "+ident(p+"hr")+" AUTHORIZATION "+ident(user),
-			"CREATE SCHEMA "+ident(p+"gone")+" AUTHORIZATION "+ident(user),
-			"GRANT "+ident(p+"readers")+" TO "+ident(p+"alice"),
-			"GRANT CONNECT ON DATABASE "+ident(dbName)+" TO "+ident(p+"alice"),
-			"GRANT USAGE ON SCHEMA "+ident(p+"sales")+" TO "+ident(p+"bob"),
+		pgtest.Exec(t, db,
+			"CREATE SCHEMA "+pgtest.Ident(p+"sales")+" AUTHORIZATION "+pgtest.Ident(user),
+			"CREATE SCHEMA "+pgtest.Ident(p+"hr")+" AUTHORIZATION "+pgtest.Ident(user),
+			"CREATE SCHEMA "+pgtest.Ident(p+"gone")+" AUTHORIZATION "+pgtest.Ident(user),
+			"GRANT "+pgtest.Ident(p+"readers")+" TO "+pgtest.Ident(p+"alice"),
+			"GRANT CONNECT ON DATABASE "+pgtest.Ident(dbName)+" TO "+pgtest.Ident(p+"alice"),
+			"GRANT USAGE ON SCHEMA "+pgtest.Ident(p+"sales")+" TO "+pgtest.Ident(p+"bob"),
 		)
 		dbOID := oidOf(t, admin, "database", dbName)
 		schema := func(name, priv string) string {
@@ -115,8 +116,8 @@ func TestConformancePrivileges(t *testing.T) {
 			UnknownIdentityID:    id("gone"),
 			UnknownEntitlementID: schema("gone", "USAGE"),
 		}
-		exec(t, db, "DROP SCHEMA "+ident(p+"gone"))
-		exec(t, admin, "DROP ROLE "+ident(p+"gone"))
+		pgtest.Exec(t, db, "DROP SCHEMA "+pgtest.Ident(p+"gone"))
+		pgtest.Exec(t, admin, "DROP ROLE "+pgtest.Ident(p+"gone"))
 		cfg := env.config(user, password, dbName)
 		cfg.PrivilegeEntitlements = true
 		return newConnector(t, cfg), fx

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nuxari/nuxari/connector"
 	"github.com/nuxari/nuxari/connector/postgres"
+	"github.com/nuxari/nuxari/internal/pgtest"
 )
 
 // listAll reads a whole listing with pages of size.
@@ -41,11 +42,11 @@ func listAll[T any](t *testing.T, size int, list func(context.Context, connector
 func setup(t *testing.T) (env pgEnv, admin *pgx.Conn, p string, c *postgres.Connector) {
 	t.Helper()
 	env = needPG(t)
-	admin = env.admin(t, env.database)
-	p = newPrefix(t)
-	dropRoles(t, admin, p)
+	admin = env.Admin(t, env.Database)
+	p = pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, p)
 	user, password := connectorRole(t, admin, p)
-	return env, admin, p, newConnector(t, env.config(user, password, env.database))
+	return env, admin, p, newConnector(t, env.config(user, password, env.Database))
 }
 
 // Names that need quoting, and one that would be an injection if it were
@@ -66,9 +67,9 @@ func TestQuotedIdentifiers(t *testing.T) {
 	_, admin, p, c := setup(t)
 	ctx := t.Context()
 	for _, name := range oddNames {
-		exec(t, admin,
-			"CREATE ROLE "+ident(p+"u "+name)+" LOGIN",
-			"CREATE ROLE "+ident(p+"g "+name)+" NOLOGIN")
+		pgtest.Exec(t, admin,
+			"CREATE ROLE "+pgtest.Ident(p+"u "+name)+" LOGIN",
+			"CREATE ROLE "+pgtest.Ident(p+"g "+name)+" NOLOGIN")
 	}
 	identities := map[string]string{}
 	for _, id := range listAll(t, 3, c.ListIdentities) {
@@ -112,16 +113,16 @@ func TestQuotedIdentifiers(t *testing.T) {
 
 func TestListingScope(t *testing.T) {
 	_, admin, p, c := setup(t)
-	exec(t, admin,
-		"CREATE ROLE "+ident(p+"alice")+" LOGIN",
-		"CREATE ROLE "+ident(p+"team")+" NOLOGIN",
-		"CREATE ROLE "+ident(p+"dept")+" NOLOGIN",
-		"CREATE ROLE "+ident(p+"nested")+" NOLOGIN",
-		"GRANT "+ident(p+"team")+" TO "+ident(p+"alice"),
-		"GRANT "+ident(p+"dept")+" TO "+ident(p+"team"), // alice holds dept only through team
-		"GRANT "+ident(p+"nested")+" TO "+ident(p+"dept"),
-		"GRANT pg_monitor TO "+ident(p+"alice"),
-		"COMMENT ON ROLE "+ident(p+"team")+" IS E'line one\\nline two\\ttab'",
+	pgtest.Exec(t, admin,
+		"CREATE ROLE "+pgtest.Ident(p+"alice")+" LOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"team")+" NOLOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"dept")+" NOLOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"nested")+" NOLOGIN",
+		"GRANT "+pgtest.Ident(p+"team")+" TO "+pgtest.Ident(p+"alice"),
+		"GRANT "+pgtest.Ident(p+"dept")+" TO "+pgtest.Ident(p+"team"), // alice holds dept only through team
+		"GRANT "+pgtest.Ident(p+"nested")+" TO "+pgtest.Ident(p+"dept"),
+		"GRANT pg_monitor TO "+pgtest.Ident(p+"alice"),
+		"COMMENT ON ROLE "+pgtest.Ident(p+"team")+" IS E'line one\\nline two\\ttab'",
 	)
 	identities := listAll(t, 0, c.ListIdentities)
 	entitlements := listAll(t, 0, c.ListEntitlements)
@@ -169,7 +170,7 @@ func TestListingScope(t *testing.T) {
 
 	// Renaming keeps the ID.
 	team := roleID(t, admin, p+"team")
-	exec(t, admin, "ALTER ROLE "+ident(p+"team")+" RENAME TO "+ident(p+"squad"))
+	pgtest.Exec(t, admin, "ALTER ROLE "+pgtest.Ident(p+"team")+" RENAME TO "+pgtest.Ident(p+"squad"))
 	found := false
 	for _, e := range listAll(t, 0, c.ListEntitlements) {
 		if e.ID == team {
@@ -184,22 +185,22 @@ func TestListingScope(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	env, admin, p, c := setup(t)
 	ctx := t.Context()
-	exec(t, admin,
-		"CREATE ROLE "+ident(p+"alice")+" LOGIN",
-		"CREATE ROLE "+ident(p+"bob")+" LOGIN",
-		"CREATE ROLE "+ident(p+"dba")+" NOLOGIN SUPERUSER",
-		"CREATE ROLE "+ident(p+"admins")+" NOLOGIN CREATEROLE",
-		"CREATE ROLE "+ident(p+"replicas")+" NOLOGIN REPLICATION",
-		"CREATE ROLE "+ident(p+"norls")+" NOLOGIN BYPASSRLS",
-		"CREATE ROLE "+ident(p+"ops")+" NOLOGIN",
-		"GRANT "+ident(p+"dba")+" TO "+ident(p+"ops"), // ops reaches superuser through dba
-		"CREATE ROLE "+ident(p+"files")+" NOLOGIN",
-		"GRANT pg_write_server_files TO "+ident(p+"files"),
-		"CREATE ROLE "+ident(p+"as_bob")+" NOLOGIN",
-		"GRANT "+ident(p+"bob")+" TO "+ident(p+"as_bob"), // a member of as_bob may act as bob
-		"CREATE ROLE "+ident(p+"as_connector")+" NOLOGIN",
-		"GRANT "+ident(p+"connector")+" TO "+ident(p+"as_connector"),
-		"CREATE ROLE "+ident(p+"plain")+" NOLOGIN",
+	pgtest.Exec(t, admin,
+		"CREATE ROLE "+pgtest.Ident(p+"alice")+" LOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"bob")+" LOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"dba")+" NOLOGIN SUPERUSER",
+		"CREATE ROLE "+pgtest.Ident(p+"admins")+" NOLOGIN CREATEROLE",
+		"CREATE ROLE "+pgtest.Ident(p+"replicas")+" NOLOGIN REPLICATION",
+		"CREATE ROLE "+pgtest.Ident(p+"norls")+" NOLOGIN BYPASSRLS",
+		"CREATE ROLE "+pgtest.Ident(p+"ops")+" NOLOGIN",
+		"GRANT "+pgtest.Ident(p+"dba")+" TO "+pgtest.Ident(p+"ops"), // ops reaches superuser through dba
+		"CREATE ROLE "+pgtest.Ident(p+"files")+" NOLOGIN",
+		"GRANT pg_write_server_files TO "+pgtest.Ident(p+"files"),
+		"CREATE ROLE "+pgtest.Ident(p+"as_bob")+" NOLOGIN",
+		"GRANT "+pgtest.Ident(p+"bob")+" TO "+pgtest.Ident(p+"as_bob"), // a member of as_bob may act as bob
+		"CREATE ROLE "+pgtest.Ident(p+"as_connector")+" NOLOGIN",
+		"GRANT "+pgtest.Ident(p+"connector")+" TO "+pgtest.Ident(p+"as_connector"),
+		"CREATE ROLE "+pgtest.Ident(p+"plain")+" NOLOGIN",
 	)
 	alice := roleID(t, admin, p+"alice")
 	for _, group := range []string{"dba", "admins", "replicas", "norls", "ops", "files", "as_bob", "as_connector"} {
@@ -213,10 +214,10 @@ func TestRefusals(t *testing.T) {
 	}
 
 	// Revoking administrator power is allowed.
-	exec(t, admin, "GRANT "+ident(p+"dba")+" TO "+ident(p+"alice"))
+	pgtest.Exec(t, admin, "GRANT "+pgtest.Ident(p+"dba")+" TO "+pgtest.Ident(p+"alice"))
 	// The connector's role lacks the privilege to revoke a superuser role:
 	// a superuser connector may.
-	super := newConnector(t, env.config(env.user, env.password, env.database))
+	super := newConnector(t, env.config(env.User, env.Password, env.Database))
 	if err := super.Revoke(ctx, alice, roleID(t, admin, p+"dba")); err != nil {
 		t.Fatalf("Revoke of a superuser role: %v", err)
 	}
@@ -259,18 +260,18 @@ func TestRefusals(t *testing.T) {
 
 func TestPermissionDenied(t *testing.T) {
 	env := needPG(t)
-	admin := env.admin(t, env.database)
-	p := newPrefix(t)
-	dropRoles(t, admin, p)
+	admin := env.Admin(t, env.Database)
+	p := pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, p)
 	password := randomPassword()
-	exec(t, admin,
-		"CREATE ROLE "+ident(p+"weak")+" LOGIN PASSWORD '"+password+"'", // no CREATEROLE
-		"CREATE ROLE "+ident(p+"alice")+" LOGIN",
-		"CREATE ROLE "+ident(p+"team")+" NOLOGIN",
-		"CREATE ROLE "+ident(p+"old")+" NOLOGIN",
-		"GRANT "+ident(p+"old")+" TO "+ident(p+"alice"),
+	pgtest.Exec(t, admin,
+		"CREATE ROLE "+pgtest.Ident(p+"weak")+" LOGIN PASSWORD '"+password+"'", // no CREATEROLE
+		"CREATE ROLE "+pgtest.Ident(p+"alice")+" LOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"team")+" NOLOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"old")+" NOLOGIN",
+		"GRANT "+pgtest.Ident(p+"old")+" TO "+pgtest.Ident(p+"alice"),
 	)
-	c := newConnector(t, env.config(p+"weak", password, env.database))
+	c := newConnector(t, env.config(p+"weak", password, env.Database))
 	if err := c.Validate(t.Context()); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
@@ -290,22 +291,22 @@ func TestPermissionDenied(t *testing.T) {
 // (no grant option; a privilege granted by another role) is an error.
 func TestPrivilegeGrantors(t *testing.T) {
 	env := needPG(t)
-	admin := env.admin(t, env.database)
-	p := newPrefix(t)
-	dropRoles(t, admin, p)
+	admin := env.Admin(t, env.Database)
+	p := pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, p)
 	user, password := connectorRole(t, admin, p)
-	exec(t, admin,
-		"CREATE ROLE "+ident(p+"owner")+" LOGIN",
-		"CREATE ROLE "+ident(p+"alice")+" LOGIN",
+	pgtest.Exec(t, admin,
+		"CREATE ROLE "+pgtest.Ident(p+"owner")+" LOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"alice")+" LOGIN",
 	)
 	dbName := p + "db"
 	db := createDatabase(t, env, admin, dbName, user)
-	exec(t, db,
-		"CREATE SCHEMA "+ident(p+"theirs")+" AUTHORIZATION "+ident(p+"owner"),
-		"CREATE SCHEMA "+ident(p+"ours")+" AUTHORIZATION "+ident(user),
-		"GRANT USAGE ON SCHEMA "+ident(p+"ours")+" TO "+ident(p+"owner")+" WITH GRANT OPTION",
-		"SET ROLE "+ident(p+"owner"),
-		"GRANT USAGE ON SCHEMA "+ident(p+"ours")+" TO "+ident(p+"alice"), // granted by owner, not the connector
+	pgtest.Exec(t, db,
+		"CREATE SCHEMA "+pgtest.Ident(p+"theirs")+" AUTHORIZATION "+pgtest.Ident(p+"owner"),
+		"CREATE SCHEMA "+pgtest.Ident(p+"ours")+" AUTHORIZATION "+pgtest.Ident(user),
+		"GRANT USAGE ON SCHEMA "+pgtest.Ident(p+"ours")+" TO "+pgtest.Ident(p+"owner")+" WITH GRANT OPTION",
+		"SET ROLE "+pgtest.Ident(p+"owner"),
+		"GRANT USAGE ON SCHEMA "+pgtest.Ident(p+"ours")+" TO "+pgtest.Ident(p+"alice"), // granted by owner, not the connector
 		"RESET ROLE",
 	)
 	cfg := env.config(user, password, dbName)
@@ -329,12 +330,12 @@ func TestBadCredentials(t *testing.T) {
 	env := needPG(t)
 	const canary = "Canary-pw-7f3e9a1c"
 	tests := []struct{ name, user string }{
-		{"wrong password", env.user},
+		{"wrong password", env.User},
 		{"unknown user", "nuxari_no_such_role"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := env.config(tc.user, canary, env.database)
+			cfg := env.config(tc.user, canary, env.Database)
 			c := newConnector(t, cfg)
 			errs := map[string]error{"Validate": c.Validate(t.Context())}
 			_, _, errs["ListIdentities"] = c.ListIdentities(t.Context(), connector.Page{})
@@ -398,7 +399,7 @@ func TestUnavailable(t *testing.T) {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		_ = l.Close()
-		cfg := env.config(env.user, env.password, env.database)
+		cfg := env.config(env.User, env.Password, env.Database)
 		cfg.Port = port
 		c := newConnector(t, cfg)
 		if err := c.Validate(t.Context()); !errors.Is(err, connector.ErrUnavailable) {
@@ -408,7 +409,7 @@ func TestUnavailable(t *testing.T) {
 			t.Errorf("ListGrants: err = %v, want ErrUnavailable", err)
 		}
 		err = c.Validate(t.Context())
-		assertNoSecret(t, "error", err, env.password)
+		assertNoSecret(t, "error", err, env.Password)
 		assertNormalized(t, "error", err)
 	})
 
@@ -440,7 +441,7 @@ func TestUnavailable(t *testing.T) {
 				_ = conn.Close()
 			}
 		})
-		cfg := env.config(env.user, env.password, env.database)
+		cfg := env.config(env.User, env.Password, env.Database)
 		cfg.Port = l.Addr().(*net.TCPAddr).Port
 		cfg.ConnectTimeout = 300 * time.Millisecond
 		c := newConnector(t, cfg)
@@ -455,7 +456,7 @@ func TestUnavailable(t *testing.T) {
 	})
 
 	t.Run("context canceled", func(t *testing.T) {
-		c := newConnector(t, env.config(env.user, env.password, env.database))
+		c := newConnector(t, env.config(env.User, env.Password, env.Database))
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, _, err := c.ListIdentities(ctx, connector.Page{})
@@ -473,7 +474,7 @@ func TestConnectionKilledMidListing(t *testing.T) {
 	ctx := t.Context()
 	const n = 30
 	for i := range n {
-		exec(t, admin, fmt.Sprintf("CREATE ROLE %s LOGIN", ident(fmt.Sprintf("%su%02d", p, i))))
+		pgtest.Exec(t, admin, fmt.Sprintf("CREATE ROLE %s LOGIN", pgtest.Ident(fmt.Sprintf("%su%02d", p, i))))
 	}
 	var got []string
 	collect := func(items []connector.Identity) {
@@ -570,14 +571,14 @@ func TestConfigInvalid(t *testing.T) {
 // once.
 func TestConcurrentConnectors(t *testing.T) {
 	env, admin, p, _ := setup(t)
-	exec(t, admin,
-		"CREATE ROLE "+ident(p+"alice")+" LOGIN",
-		"CREATE ROLE "+ident(p+"team")+" NOLOGIN",
+	pgtest.Exec(t, admin,
+		"CREATE ROLE "+pgtest.Ident(p+"alice")+" LOGIN",
+		"CREATE ROLE "+pgtest.Ident(p+"team")+" NOLOGIN",
 	)
 	alice, team := roleID(t, admin, p+"alice"), roleID(t, admin, p+"team")
 	var cs []*postgres.Connector
 	for range 6 {
-		c := newConnector(t, env.config(env.user, env.password, env.database))
+		c := newConnector(t, env.config(env.User, env.Password, env.Database))
 		if err := c.Validate(t.Context()); err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/nuxari/nuxari/connector"
 	"github.com/nuxari/nuxari/connector/postgres"
+	"github.com/nuxari/nuxari/internal/pgtest"
 	"github.com/nuxari/nuxari/internal/secret"
 )
 
@@ -81,11 +82,11 @@ func sslOf(t *testing.T, admin *pgx.Conn, user string) bool {
 
 func TestTLS(t *testing.T) {
 	env := needPG(t)
-	admin := env.admin(t, env.database)
-	p := newPrefix(t)
-	dropRoles(t, admin, p)
+	admin := env.Admin(t, env.Database)
+	p := pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, p)
 	user, password := connectorRole(t, admin, p)
-	ca := readFile(t, env.caFile)
+	ca := env.CAPEM
 	tests := []struct {
 		name    string
 		host    string
@@ -104,7 +105,7 @@ func TestTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := env.config(user, password, env.database)
+			cfg := env.config(user, password, env.Database)
 			cfg.Host, cfg.TLSMode, cfg.CAPEM = tc.host, tc.mode, tc.ca
 			c := newConnector(t, cfg)
 			err := c.Validate(t.Context())
@@ -147,7 +148,7 @@ func TestTLSServerWithoutTLS(t *testing.T) {
 	env := needPG(t)
 	srv := newNoTLSServer(t)
 	for _, mode := range []postgres.TLSMode{postgres.TLSRequire, postgres.TLSVerifyFull} {
-		cfg := env.config(env.user, env.password, env.database)
+		cfg := env.config(env.User, env.Password, env.Database)
 		cfg.Host, cfg.Port, cfg.TLSMode = "localhost", srv.port, mode
 		c := newConnector(t, cfg)
 		if err := c.Validate(t.Context()); !errors.Is(err, connector.ErrUnavailable) {
@@ -161,7 +162,7 @@ func TestTLSServerWithoutTLS(t *testing.T) {
 
 	// The same server, with TLS disabled, does get a startup message: the
 	// check above can see one.
-	cfg := env.config(env.user, env.password, env.database)
+	cfg := env.config(env.User, env.Password, env.Database)
 	cfg.Port = srv.port
 	_ = newConnector(t, cfg).Validate(t.Context())
 	if _, plain := srv.stats(); plain != 1 {
@@ -242,18 +243,18 @@ func (s *noTLSServer) stats() (ssl, plain int) {
 
 func TestTLSClientCertificate(t *testing.T) {
 	env := needPG(t)
-	admin := env.admin(t, env.database)
-	exec(t, admin, "CREATE ROLE "+ident(env.clientUser)+" LOGIN")
+	admin := env.Admin(t, env.Database)
+	pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(env.ClientUser)+" LOGIN")
 	t.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+ident(env.clientUser)); err != nil {
-			t.Errorf("drop role %s: %v", env.clientUser, err)
+		if _, err := admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgtest.Ident(env.ClientUser)); err != nil {
+			t.Errorf("drop role %s: %v", env.ClientUser, err)
 		}
 	})
-	key := readFile(t, env.clientKeyFile)
+	key := readFile(t, env.ClientKeyFile)
 	cfg := postgres.Config{
-		Host: "localhost", Port: env.port, Database: env.database, User: env.clientUser,
-		TLSMode: postgres.TLSVerifyFull, CAPEM: readFile(t, env.caFile),
-		ClientCertPEM: readFile(t, env.clientCertFile), ClientKeyPEM: secretOf(key),
+		Host: "localhost", Port: env.Port, Database: env.Database, User: env.ClientUser,
+		TLSMode: postgres.TLSVerifyFull, CAPEM: env.CAPEM,
+		ClientCertPEM: readFile(t, env.ClientCertFile), ClientKeyPEM: secretOf(key),
 	}
 	c := newConnector(t, cfg)
 	if err := c.Validate(t.Context()); err != nil {

@@ -39,6 +39,8 @@ const (
 var StateKeys = []core.StateKey{
 	{Key: prefixPolicy, Owner: "access"}, {Key: prefixPolicyVersion, Owner: "access"},
 	{Key: prefixRequest, Owner: "access"}, {Key: prefixPlan, Owner: "access"}, {Key: prefixGrant, Owner: "access"},
+	{Key: prefixBaseline, Owner: "access"}, {Key: prefixFinding, Owner: "access"}, {Key: prefixOpen, Owner: "access"},
+	{Key: prefixChecked, Owner: "access"},
 }
 
 // PlanJobKind is the job kind that runs an approved plan.
@@ -140,8 +142,9 @@ type Approval struct {
 // Plan is a remediation plan.
 type Plan struct {
 	ID            string     `json:"id"`
-	Reason        string     `json:"reason"` // "request", "expiry"
+	Reason        string     `json:"reason"` // "request", "expiry", "drift"
 	RequestID     string     `json:"request_id,omitempty"`
+	FindingID     string     `json:"finding_id,omitempty"`
 	RequestedBy   string     `json:"requested_by"`
 	Actions       []Action   `json:"actions"`
 	State         string     `json:"state"`
@@ -260,7 +263,7 @@ func (s *Service) Submit(ctx context.Context, pr *core.Principal, req SubmitRequ
 	d := Decision{Input: in, Evaluated: []Verdict{}}
 	var pol *Policy
 	for i := range policies {
-		ok, why := policies[i].decide(in)
+		ok, why := policies[i].Decide(in)
 		if why == nil {
 			why = []string{}
 		}

@@ -70,6 +70,16 @@ func (s *Service) runPlan(ctx context.Context, o store.Org, j *jobs.Job) (jobs.R
 	if failed > 0 {
 		return jobs.Result{}, jobs.Failure(fmt.Sprintf("%d of the plan's %d actions failed; each one's event says why", failed, len(pl.Actions)), nil)
 	}
+	if pl.FindingID != "" {
+		a := pl.Actions[0]
+		kind := DriftUnexpected
+		if a.Kind == "grant" {
+			kind = DriftMissing
+		}
+		if err := s.resolveFinding(ctx, o, openKey(a.ConnectorID, a.IdentityID, a.EntitlementID, kind), "remediated"); err != nil {
+			return jobs.Result{}, err
+		}
+	}
 	return jobs.Result{Data: map[string]any{"plan_id": pl.ID, "actions": len(pl.Actions), "failed": 0}}, nil
 }
 
@@ -97,7 +107,7 @@ func (s *Service) recordAction(ctx context.Context, o store.Org, id string, i in
 		}
 		switch a.Kind {
 		case "grant":
-			if aerr == nil {
+			if aerr == nil && a.GrantID != "" {
 				g := Grant{
 					ID: a.GrantID, ConnectorID: a.ConnectorID, IdentityID: a.IdentityID, EntitlementID: a.EntitlementID,
 					RequestID: pl.RequestID, PolicyID: pl.PolicyID, PolicyVersion: pl.PolicyVersion, Granted: now, State: GrantActive,
@@ -111,6 +121,9 @@ func (s *Service) recordAction(ctx context.Context, o store.Org, id string, i in
 				c.Put[prefixGrant+g.ID] = g
 			}
 		case "revoke":
+			if a.GrantID == "" {
+				break
+			}
 			var g Grant
 			graw, err := o.GetJSON(ctx, prefixGrant+a.GrantID, &g)
 			if err == nil {
@@ -134,13 +147,18 @@ func (s *Service) recordAction(ctx context.Context, o store.Org, id string, i in
 	}
 }
 
-// RunSchedule ends what time ends, in every org: pending requests past
+// RunSchedule compares each connector synced since it last looked with
+// its desired state (CheckDrift), and ends what time ends, in every org:
+// pending requests past
 // their expiry ("access.request.expired"), and grants past theirs, each
 // with a revoke plan ("access.grant.expired") that runs at once, or
 // waits for approval if its policy says so.
 func (s *Service) RunSchedule(ctx context.Context) {
 	now := s.env.Now()
 	for _, o := range s.env.Store.Orgs() {
+		if err := s.CheckDrift(ctx, o); err != nil {
+			s.env.Logger.Warn("access schedule: drift", slog.String("org", o.ID()), slog.String("error", err.Error()))
+		}
 		var reqs []string
 		var grants []string
 		err := scanJSON(ctx, o, prefixRequest, func(r *Request) bool {

@@ -28,7 +28,7 @@ func policyIn(p *nuxariv1.Policy) (access.Policy, error) {
 		ID: p.PolicyId, Version: p.Version, Name: p.Name, ConnectorID: p.ConnectorId, Entitlements: p.Entitlements,
 		RequesterRoles: p.RequesterRoles, Condition: p.Condition, MaxDuration: access.Duration(d),
 		Approvals: int(p.Approvals), ApproverIDs: p.ApproverIds, ApproverRoles: p.ApproverRoles,
-		AllowSelfApproval: p.AllowSelfApproval, ApproveExpiry: p.ApproveExpiry,
+		AllowSelfApproval: p.AllowSelfApproval, ApproveExpiry: p.ApproveExpiry, RemediateDrift: p.RemediateDrift,
 	}
 	for _, set := range p.Conflicts {
 		out.Conflicts = append(out.Conflicts, set.GetEntitlements())
@@ -41,7 +41,7 @@ func policyOut(p access.Policy) *nuxariv1.Policy {
 		PolicyId: p.ID, Version: p.Version, Name: p.Name, ConnectorId: p.ConnectorID, Entitlements: p.Entitlements,
 		RequesterRoles: p.RequesterRoles, Condition: p.Condition, Approvals: int32(p.Approvals),
 		ApproverIds: p.ApproverIDs, ApproverRoles: p.ApproverRoles, AllowSelfApproval: p.AllowSelfApproval,
-		ApproveExpiry: p.ApproveExpiry, CreateTime: ts(p.Created), CreatedBy: p.CreatedBy,
+		ApproveExpiry: p.ApproveExpiry, CreateTime: ts(p.Created), CreatedBy: p.CreatedBy, RemediateDrift: p.RemediateDrift,
 	}
 	if p.MaxDuration > 0 {
 		out.MaxDuration = durationpb.New(time.Duration(p.MaxDuration))
@@ -222,6 +222,33 @@ func (h *Handlers) ListAccessGrants(ctx context.Context, req *connect.Request[nu
 		out := &nuxariv1.ListAccessGrantsResponse{NextPageToken: next}
 		for _, g := range gs {
 			out.Grants = append(out.Grants, accessGrantOut(g))
+		}
+		return out, err
+	})
+}
+
+// AcceptBaseline implements AccessService.AcceptBaseline.
+func (h *Handlers) AcceptBaseline(ctx context.Context, req *connect.Request[nuxariv1.AcceptBaselineRequest]) (*connect.Response[nuxariv1.AcceptBaselineResponse], error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.AcceptBaselineRequest) (*nuxariv1.AcceptBaselineResponse, error) {
+		if err := core.ValidateID("connector_id", m.ConnectorId); err != nil {
+			return nil, err
+		}
+		b, err := h.svc.Access.AcceptBaseline(ctx, p, m.ConnectorId)
+		return &nuxariv1.AcceptBaselineResponse{ConnectorId: b.ConnectorID, SyncId: b.SyncID, Grants: uint64(b.Grants), GrantsDigest: b.Digest}, err
+	})
+}
+
+// ListDriftFindings implements AccessService.ListDriftFindings.
+func (h *Handlers) ListDriftFindings(ctx context.Context, req *connect.Request[nuxariv1.ListDriftFindingsRequest]) (*connect.Response[nuxariv1.ListDriftFindingsResponse], error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListDriftFindingsRequest) (*nuxariv1.ListDriftFindingsResponse, error) {
+		fs, next, err := h.svc.Access.ListFindings(ctx, p, m.ConnectorId, m.IncludeResolved, m.PageSize, m.PageToken)
+		out := &nuxariv1.ListDriftFindingsResponse{NextPageToken: next}
+		for _, f := range fs {
+			out.Findings = append(out.Findings, &nuxariv1.DriftFinding{
+				FindingId: f.ID, ConnectorId: f.ConnectorID, IdentityId: f.IdentityID, EntitlementId: f.EntitlementID,
+				Kind: f.Kind, State: f.State, SyncId: f.SyncID, DetectTime: ts(f.Detected), ResolveTime: ts(f.Resolved),
+				Resolution: f.Resolution, PlanId: f.PlanID,
+			})
 		}
 		return out, err
 	})

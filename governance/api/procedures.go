@@ -77,19 +77,21 @@ var Procedures = map[string]rbac.Permission{
 	// made by members who may request (their own are theirs to see and
 	// cancel, checked in the domain); plans are decided by their assigned
 	// approvers (checked in the domain) and read by those who read access.
-	nuxariv1connect.AccessServiceCreatePolicyProcedure:     rbac.PoliciesManage,
-	nuxariv1connect.AccessServiceUpdatePolicyProcedure:     rbac.PoliciesManage,
-	nuxariv1connect.AccessServiceGetPolicyProcedure:        rbac.AccessRead,
-	nuxariv1connect.AccessServiceListPoliciesProcedure:     rbac.AccessRead,
-	nuxariv1connect.AccessServiceSubmitRequestProcedure:    rbac.AccessRequest,
-	nuxariv1connect.AccessServiceListRequestsProcedure:     rbac.AccessRequest,
-	nuxariv1connect.AccessServiceGetRequestProcedure:       rbac.AccessRequest,
-	nuxariv1connect.AccessServiceCancelRequestProcedure:    rbac.AccessRequest,
-	nuxariv1connect.AccessServiceListPlansProcedure:        rbac.AccessApprove,
-	nuxariv1connect.AccessServiceGetPlanProcedure:          rbac.AccessRead,
-	nuxariv1connect.AccessServiceApprovePlanProcedure:      rbac.AccessApprove,
-	nuxariv1connect.AccessServiceRejectPlanProcedure:       rbac.AccessApprove,
-	nuxariv1connect.AccessServiceListAccessGrantsProcedure: rbac.AccessRead,
+	nuxariv1connect.AccessServiceCreatePolicyProcedure:      rbac.PoliciesManage,
+	nuxariv1connect.AccessServiceUpdatePolicyProcedure:      rbac.PoliciesManage,
+	nuxariv1connect.AccessServiceGetPolicyProcedure:         rbac.AccessRead,
+	nuxariv1connect.AccessServiceListPoliciesProcedure:      rbac.AccessRead,
+	nuxariv1connect.AccessServiceSubmitRequestProcedure:     rbac.AccessRequest,
+	nuxariv1connect.AccessServiceListRequestsProcedure:      rbac.AccessRequest,
+	nuxariv1connect.AccessServiceGetRequestProcedure:        rbac.AccessRequest,
+	nuxariv1connect.AccessServiceCancelRequestProcedure:     rbac.AccessRequest,
+	nuxariv1connect.AccessServiceListPlansProcedure:         rbac.AccessApprove,
+	nuxariv1connect.AccessServiceGetPlanProcedure:           rbac.AccessRead,
+	nuxariv1connect.AccessServiceApprovePlanProcedure:       rbac.AccessApprove,
+	nuxariv1connect.AccessServiceRejectPlanProcedure:        rbac.AccessApprove,
+	nuxariv1connect.AccessServiceListAccessGrantsProcedure:  rbac.AccessRead,
+	nuxariv1connect.AccessServiceAcceptBaselineProcedure:    rbac.PoliciesManage,
+	nuxariv1connect.AccessServiceListDriftFindingsProcedure: rbac.AccessRead,
 
 	// Agents: enrolment and token requests carry their own proof (a
 	// join token; a signed challenge); the rest needs an agent token.

@@ -20,6 +20,7 @@ import (
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/internal/domaintest"
+	"github.com/nuxari/nuxari/governance/internal/fakesystem"
 	"github.com/nuxari/nuxari/governance/jobs"
 	"github.com/nuxari/nuxari/governance/orgs"
 	"github.com/nuxari/nuxari/governance/rbac"
@@ -43,7 +44,7 @@ type env struct {
 	people *domaintest.People
 	f      *domaintest.Fixture
 	kek    tink.AEAD
-	sys    *system
+	sys    *fakesystem.System
 	svc    *connectors.Service
 	runner *jobs.Runner
 	admin  *core.Principal
@@ -66,8 +67,8 @@ func newKEK(t testing.TB) tink.AEAD {
 func newEnv(t testing.TB, tune ...func(*connectors.Config)) *env {
 	t.Helper()
 	people := domaintest.NewPeople(t, orgs.Config{}, sessions.Config{})
-	e := &env{people: people, f: people.F, kek: newKEK(t), sys: newSystem(oldPW)}
-	e.cfg = connectors.Config{KEK: e.kek, Drivers: []connectors.Driver{driver{e.sys}}, RetryWait: time.Millisecond}
+	e := &env{people: people, f: people.F, kek: newKEK(t), sys: fakesystem.New(oldPW)}
+	e.cfg = connectors.Config{KEK: e.kek, Drivers: []connectors.Driver{fakesystem.Driver{Sys: e.sys}}, RetryWait: time.Millisecond}
 	for _, fn := range tune {
 		fn(&e.cfg)
 	}
@@ -337,15 +338,15 @@ func TestTestAndHealth(t *testing.T) {
 	e := newEnv(t)
 	c := e.create(t, e.admin, "db")
 	ctx := domaintest.Ctx()
-	e.sys.seen = nil
+	e.sys.ResetSeen()
 	out, err := e.svc.Test(ctx, e.admin, c.ID)
 	if err != nil || !out.OK || out.Connector.State != connectors.Active {
 		t.Fatalf("test: %+v, %v", out, err)
 	}
-	if got := e.sys.seen; !slices.Equal(got, []string{oldPW}) {
+	if got := e.sys.Seen(); !slices.Equal(got, []string{oldPW}) {
 		t.Fatalf("opened with %d passwords", len(got))
 	}
-	e.sys.accept("other")
+	e.sys.Accept("other")
 	out, err = e.svc.Test(ctx, e.admin, c.ID)
 	if err != nil || out.OK || out.Connector.State != connectors.Failed || !strings.Contains(out.Error, "refused the credentials") {
 		t.Fatalf("test with a refused password: %+v, %v", out, err)
@@ -353,7 +354,7 @@ func TestTestAndHealth(t *testing.T) {
 	if out.Connector.StateReason != out.Error {
 		t.Fatalf("reason %q", out.Connector.StateReason)
 	}
-	e.sys.accept(oldPW)
+	e.sys.Accept(oldPW)
 	out, err = e.svc.Test(ctx, e.admin, c.ID)
 	if err != nil || !out.OK || out.Connector.State != connectors.Active || out.Connector.StateReason != "" {
 		t.Fatalf("test after the fix: %+v, %v", out, err)
@@ -375,7 +376,7 @@ func TestRotation(t *testing.T) {
 	c := e.create(t, e.admin, "db")
 	ctx := domaintest.Ctx()
 	e.f.Clock.Advance(time.Hour)
-	e.sys.accept(newPW)
+	e.sys.Accept(newPW)
 	before := len(e.f.Events(t, orgA))
 	r, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", newPW), nil)
 	if err != nil {
@@ -401,7 +402,7 @@ func TestRotation(t *testing.T) {
 	if out, err := e.svc.Test(ctx, e.admin, c.ID); err != nil || !out.OK {
 		t.Fatalf("test with the new password: %+v, %v", out, err)
 	}
-	if last := e.sys.seen[len(e.sys.seen)-1]; last != newPW {
+	if last := e.sys.Seen()[len(e.sys.Seen())-1]; last != newPW {
 		t.Fatal("the connector does not use the new password")
 	}
 	e.noCanaryInState(t, orgA)
@@ -432,7 +433,7 @@ func TestRotationRefused(t *testing.T) {
 	if _, err := e.svc.Pause(ctx, e.admin, c.ID, "maintenance"); err != nil {
 		t.Fatal(err)
 	}
-	e.sys.accept(newPW)
+	e.sys.Accept(newPW)
 	r, err := e.svc.RotateCredentials(ctx, e.admin, c.ID, creds("password", newPW), nil)
 	if err != nil || r.State != connectors.Paused {
 		t.Fatalf("rotation of a paused connector: %+v, %v", r, err)
@@ -466,7 +467,7 @@ func TestRotationRecovery(t *testing.T) {
 				}
 			})
 			c := e.create(t, e.admin, "db")
-			e.sys.accept(oldPW, newPW)
+			e.sys.Accept(oldPW, newPW)
 			func() {
 				defer func() {
 					if r := recover(); r != errCrash {
@@ -491,7 +492,7 @@ func TestRotationRecovery(t *testing.T) {
 			if forward {
 				want = newPW
 			}
-			e.sys.accept(want)
+			e.sys.Accept(want)
 			if out, err := e.svc.Test(domaintest.Ctx(), e.admin, c.ID); err != nil || !out.OK {
 				t.Fatalf("test after recovery: %+v, %v", out, err)
 			}
@@ -545,7 +546,7 @@ func TestPauseResumeDecommission(t *testing.T) {
 	if r, err := e.svc.Resume(ctx, e.admin, c.ID); err != nil || r.State != connectors.Active {
 		t.Fatalf("resume: %+v, %v", r, err)
 	}
-	e.sys.populate(3, 2)
+	e.sys.Populate(3, 2)
 	e.syncNow(t, c.ID)
 	d, err := e.svc.Decommission(ctx, e.admin, c.ID, "retired")
 	if err != nil || d.State != connectors.Decommissioned || len(d.Credentials) != 0 {
@@ -634,8 +635,8 @@ func TestSync(t *testing.T) {
 	if gs, next, snap, err := e.svc.ListGrants(domaintest.Ctx(), e.admin, c.ID, 0, ""); err != nil || len(gs) != 0 || next != "" || snap != nil {
 		t.Fatalf("grants before a sync: %v %q %v %v", gs, next, snap, err)
 	}
-	e.sys.populate(1300, 7) // 2,600 grants: three chunks
-	e.sys.flaky = 2         // two pages lost and retried
+	e.sys.Populate(1300, 7) // 2,600 grants: three chunks
+	e.sys.SetFlaky(2)       // two pages lost and retried
 	s := e.syncNow(t, c.ID)
 	if s.State != "succeeded" || s.Summary == nil || s.ItemsRead != 1300+7+2600 || s.RequestedBy != e.admin.Actor() {
 		t.Fatalf("sync %+v", s)
@@ -644,7 +645,7 @@ func TestSync(t *testing.T) {
 	if sum.Identities != 1300 || sum.Entitlements != 7 || sum.Grants != 2600 {
 		t.Fatalf("summary %+v", sum)
 	}
-	if want := connectors.GrantsDigest(e.sys.grants); sum.GrantsDigest != want {
+	if want := connectors.GrantsDigest(e.sys.Grants()); sum.GrantsDigest != want {
 		t.Fatalf("digest %s, want %s", sum.GrantsDigest, want)
 	}
 	gs, snap := e.allGrants(t, c.ID, 700)
@@ -673,7 +674,7 @@ func TestSync(t *testing.T) {
 	if s2.Summary.GrantsDigest != sum.GrantsDigest {
 		t.Fatal("the digest changed without a change")
 	}
-	e.sys.addGrant(connector.Grant{IdentityID: "u000000", EntitlementID: "r0006"})
+	e.sys.AddGrant(connector.Grant{IdentityID: "u000000", EntitlementID: "r0006"})
 	s3 := e.syncNow(t, c.ID)
 	if s3.Summary.GrantsDigest == sum.GrantsDigest || s3.Summary.Grants != 2601 {
 		t.Fatalf("after a new grant: %+v", s3.Summary)
@@ -705,12 +706,12 @@ func TestSync(t *testing.T) {
 func TestSyncFailures(t *testing.T) {
 	e := newEnv(t, func(c *connectors.Config) { c.MaxSnapshotItems = 50 })
 	c := e.create(t, e.admin, "db")
-	e.sys.populate(10, 2)
+	e.sys.Populate(10, 2)
 	ok := e.syncNow(t, c.ID)
 
 	// Down for good: the sync fails, the connector too, and the previous
 	// snapshot stays.
-	e.sys.setDown(true)
+	e.sys.SetDown(true)
 	s := e.syncNow(t, c.ID)
 	if s.State != "failed" || !strings.Contains(s.Error, "down") {
 		t.Fatalf("sync of a system that is down: %+v", s)
@@ -720,7 +721,7 @@ func TestSyncFailures(t *testing.T) {
 		t.Fatalf("after the failed sync: %+v", got)
 	}
 	// Back: the next sync cures it.
-	e.sys.setDown(false)
+	e.sys.SetDown(false)
 	if s := e.syncNow(t, c.ID); s.State != "succeeded" {
 		t.Fatalf("sync after the system came back: %+v", s)
 	}
@@ -728,7 +729,7 @@ func TestSyncFailures(t *testing.T) {
 		t.Fatalf("state %s", got.State)
 	}
 	// Too large: the sync fails, the connector does not.
-	e.sys.populate(40, 2)
+	e.sys.Populate(40, 2)
 	s = e.syncNow(t, c.ID)
 	if s.State != "failed" || !strings.Contains(s.Error, "more than 50") {
 		t.Fatalf("sync of a system too large: %+v", s)
@@ -921,7 +922,7 @@ func TestStaleRotationEnded(t *testing.T) {
 				}
 			})
 			c := e.create(t, e.admin, "db")
-			e.sys.accept(oldPW, newPW)
+			e.sys.Accept(oldPW, newPW)
 			func() {
 				defer func() { recover() }()
 				e.svc.RotateCredentials(domaintest.Ctx(), e.admin, c.ID, creds("password", newPW), nil)

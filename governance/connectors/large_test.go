@@ -18,7 +18,7 @@ func TestLargeSyncBoundedMemory(t *testing.T) {
 	const maxGrowth = 48 << 20
 	e := newEnv(t)
 	c := e.create(t, e.admin, "db")
-	e.sys.populate(10_000, 10)
+	e.sys.Populate(10_000, 10)
 
 	runtime.GC()
 	var ms runtime.MemStats
@@ -68,7 +68,7 @@ func TestLargeSyncBoundedMemory(t *testing.T) {
 func BenchmarkSync(b *testing.B) {
 	e := newEnv(b)
 	c := e.create(b, e.admin, "db").ID
-	e.sys.populate(10_000, 10)
+	e.sys.Populate(10_000, 10)
 	const items = 10_000 + 10 + 20_000
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -2,103 +2,31 @@ package connectors_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/nuxari/nuxari/connector"
 	"github.com/nuxari/nuxari/connector/postgres"
 	"github.com/nuxari/nuxari/governance/connectors"
 	"github.com/nuxari/nuxari/governance/internal/domaintest"
+	"github.com/nuxari/nuxari/internal/pgtest"
 	"github.com/nuxari/nuxari/internal/secret"
 )
 
-// pg is the PostgreSQL of scripts/test-services.sh: a superuser
-// connection, and the settings of a connector to it logging in as role.
-type pg struct {
-	admin *pgx.Conn
-	env   map[string]string
-}
-
-func needPG(t *testing.T) pg {
+// pgSettings returns a connector's settings for role on the server of
+// scripts/test-services.sh, over TLS checked against the run's CA.
+func pgSettings(t *testing.T, pg pgtest.Server, role string) []byte {
 	t.Helper()
-	env := map[string]string{}
-	for _, k := range []string{"NUXARI_TEST_PG_HOST", "NUXARI_TEST_PG_PORT", "NUXARI_TEST_PG_USER", "NUXARI_TEST_PG_PASSWORD", "NUXARI_TEST_PG_DATABASE", "NUXARI_TEST_PG_TLS_CA"} {
-		if env[k] = os.Getenv(k); env[k] == "" {
-			msg := k + " is not set: run the tests with scripts/test-services.sh"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s sslmode=require",
-		env["NUXARI_TEST_PG_HOST"], env["NUXARI_TEST_PG_PORT"], env["NUXARI_TEST_PG_USER"], env["NUXARI_TEST_PG_PASSWORD"], env["NUXARI_TEST_PG_DATABASE"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.ConnectConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return pg{admin: conn, env: env}
-}
-
-func (p pg) exec(t *testing.T, stmts ...string) {
-	t.Helper()
-	for _, s := range stmts {
-		if _, err := p.admin.Exec(context.Background(), s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-}
-
-// settings returns a connector's settings for role, over TLS checked
-// against the run's CA.
-func (p pg) settings(t *testing.T, role string) []byte {
-	t.Helper()
-	ca, err := os.ReadFile(p.env["NUXARI_TEST_PG_TLS_CA"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, _ := strconv.Atoi(p.env["NUXARI_TEST_PG_PORT"])
-	b, err := json.Marshal(postgres.Settings{Host: "localhost", Port: port, Database: p.env["NUXARI_TEST_PG_DATABASE"], User: role, CAPEM: string(ca)})
+	b, err := json.Marshal(postgres.Settings{Host: "localhost", Port: pg.Port, Database: pg.Database, User: role, CAPEM: pg.CAPEM})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// newPrefix returns a prefix for the roles of one test, and drops them
-// when it ends.
-func (p pg) newPrefix(t *testing.T) string {
-	t.Helper()
-	var b [4]byte
-	rand.Read(b[:])
-	prefix := "nxc" + hex.EncodeToString(b[:]) + "_"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		rows, err := p.admin.Query(ctx, "SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolcanlogin DESC", prefix)
-		if err != nil {
-			return
-		}
-		names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range names {
-			p.admin.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{n}.Sanitize())
-		}
-	})
-	return prefix
 }
 
 // TestSyncPostgres syncs 10,000 login roles, each a member of one of 10
@@ -111,11 +39,13 @@ func TestSyncPostgres(t *testing.T) {
 		users, groups = 10_000, 10
 		maxGrowth     = 48 << 20
 	)
-	p := needPG(t)
-	prefix := p.newPrefix(t)
+	pg := pgtest.Need(t)
+	admin := pg.Admin(t, pg.Database)
+	prefix := pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, prefix)
 	role, pw := prefix+"connector", "connector password "+prefix
-	p.exec(t, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", pgx.Identifier{role}.Sanitize(), pw))
-	p.exec(t, fmt.Sprintf(`DO $$
+	pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(role)+" LOGIN PASSWORD "+pgtest.Literal(pw))
+	pgtest.Exec(t, admin, fmt.Sprintf(`DO $$
 		BEGIN
 			FOR g IN 0..%[2]d - 1 LOOP
 				EXECUTE format('CREATE ROLE %%I NOLOGIN', '%[3]s' || 'g' || g);
@@ -130,7 +60,7 @@ func TestSyncPostgres(t *testing.T) {
 	var killed atomic.Bool
 	kill := func() {
 		if killed.CompareAndSwap(false, true) {
-			p.exec(t, fmt.Sprintf("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '%s'", role))
+			pgtest.Exec(t, admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "+pgtest.Literal(role))
 		}
 	}
 	e := newEnv(t, func(c *connectors.Config) {
@@ -138,7 +68,7 @@ func TestSyncPostgres(t *testing.T) {
 		c.RetryWait = 10 * time.Millisecond
 	})
 	c, err := e.svc.Create(domaintest.Ctx(), e.admin, connectors.CreateRequest{
-		Name: "pg", Kind: postgres.Kind, Settings: p.settings(t, role), Credentials: map[string]secret.String{"password": secret.New(pw)},
+		Name: "pg", Kind: postgres.Kind, Settings: pgSettings(t, pg, role), Credentials: map[string]secret.String{"password": secret.New(pw)},
 	})
 	if err != nil {
 		t.Fatal(err)

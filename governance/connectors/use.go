@@ -123,3 +123,22 @@ func (s *Service) Use(ctx context.Context, o store.Org, actor, id, planID string
 // (never a credential or the system's own text).
 func FailureText(err error) string { return failureText(err) }
 
+
+// SnapshotGrants calls fn with each grant of connector id's latest
+// snapshot, in identity then entitlement ID order, until it returns
+// false, and returns the snapshot's summary (ErrNoSnapshot before the
+// first sync).
+func SnapshotGrants(ctx context.Context, o store.Org, id string, fn func(identityID, entitlementID string) bool) (Snapshot, error) {
+	if _, _, err := load(ctx, o, id); err != nil {
+		return Snapshot{}, err
+	}
+	ss, _, err := loadSync(ctx, o, id)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if ss.Last == nil {
+		return Snapshot{}, ErrNoSnapshot
+	}
+	err = scanChunks(ctx, o, id, setGrants, ss.Last.Grants, func(g grantItem) bool { return fn(g.IdentityID, g.EntitlementID) })
+	return *ss.Last, err
+}

@@ -88,6 +88,10 @@ const (
 	AccessPlanRunRequeued  = "access.plan.run.requeued"
 	AccessActionExecuted   = "access.action.executed"
 	AccessGrantExpired     = "access.grant.expired"
+	AccessBaselineAccepted = "access.baseline.accepted"
+	AccessDriftFound       = "access.drift.found"
+	AccessDriftResolved    = "access.drift.resolved"
+	AccessDriftChecked     = "access.drift.checked"
 )
 
 // Subjects.
@@ -105,6 +109,7 @@ const (
 	subjectRequest   = "`request:<ID>`, the access request"
 	subjectPlan      = "`plan:<ID>`, the remediation plan"
 	subjectGrant     = "`grant:<ID>`, the access grant"
+	subjectFinding   = "`finding:<ID>`, the drift finding"
 )
 
 // Actor sets.
@@ -774,6 +779,40 @@ var catalog = []Entry{
 		Fields: []Field{
 			field("plan", Object, "The revoke plan."),
 			field("expired", Time, "When the grant expired."),
+		},
+	},
+	{
+		Type: AccessBaselineAccepted, Meaning: "An admin accepted a connector's latest snapshot as its baseline: the access it had before Nuxari governed it.",
+		Actors: byPrincipal, Subject: subjectConnector,
+		Fields: []Field{
+			field("sync_id", String, "The sync whose snapshot became the baseline."),
+			field("grants", Integer, "Grants in the baseline."),
+			field("grants_digest", String, "Their digest (docs/connectors.md)."),
+		},
+	},
+	{
+		Type: AccessDriftFound, Meaning: "A sync showed a difference between a connector's access and its desired state (baseline and active access grants); a policy that remediates drift made it a plan.",
+		Actors: bySystem, Subject: subjectConnector,
+		Fields: []Field{
+			field("finding", Object, "The finding: identity, entitlement, kind (`unexpected` or `missing`), the sync."),
+			optional("plan", Object, "The remediation plan (revoke the unexpected, restore the missing), when a policy makes one."),
+		},
+	},
+	{
+		Type: AccessDriftResolved, Meaning: "A drift finding was resolved: its plan ran, or a later sync no longer shows it.",
+		Actors: bySystem, Subject: subjectFinding,
+		Fields: []Field{
+			field("resolution", String, "`remediated` or `synced`."),
+			field("plan_canceled", Boolean, "Whether its remediation plan, still awaiting approval, was canceled with it."),
+		},
+	},
+	{
+		Type: AccessDriftChecked, Meaning: "A connector's latest snapshot was compared with its desired state.",
+		Actors: bySystem, Subject: subjectConnector,
+		Fields: []Field{
+			field("sync_id", String, "The sync compared."),
+			field("differences", Integer, "Differences seen (open findings included)."),
+			field("resolved", Integer, "Open findings the snapshot no longer shows, resolved."),
 		},
 	},
 }

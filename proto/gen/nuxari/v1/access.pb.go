@@ -188,9 +188,13 @@ type Policy struct {
 	ApproveExpiry bool                   `protobuf:"varint,14,opt,name=approve_expiry,json=approveExpiry,proto3" json:"approve_expiry,omitempty"`
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Who saved this version.
-	CreatedBy     string `protobuf:"bytes,16,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CreatedBy string `protobuf:"bytes,16,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// Whether drift in the entitlements it covers gets a remediation plan
+	// (revoke the unexpected, restore the missing), approved as its
+	// approvals say.
+	RemediateDrift bool `protobuf:"varint,17,opt,name=remediate_drift,json=remediateDrift,proto3" json:"remediate_drift,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
@@ -333,6 +337,13 @@ func (x *Policy) GetCreatedBy() string {
 		return x.CreatedBy
 	}
 	return ""
+}
+
+func (x *Policy) GetRemediateDrift() bool {
+	if x != nil {
+		return x.RemediateDrift
+	}
+	return false
 }
 
 type EntitlementSet struct {
@@ -2223,11 +2234,375 @@ func (x *ListAccessGrantsResponse) GetNextPageToken() string {
 	return ""
 }
 
+type AcceptBaselineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ConnectorId   string                 `protobuf:"bytes,1,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptBaselineRequest) Reset() {
+	*x = AcceptBaselineRequest{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptBaselineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptBaselineRequest) ProtoMessage() {}
+
+func (x *AcceptBaselineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptBaselineRequest.ProtoReflect.Descriptor instead.
+func (*AcceptBaselineRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AcceptBaselineRequest) GetConnectorId() string {
+	if x != nil {
+		return x.ConnectorId
+	}
+	return ""
+}
+
+type AcceptBaselineResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ConnectorId string                 `protobuf:"bytes,1,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
+	// The sync whose snapshot became the baseline.
+	SyncId        string `protobuf:"bytes,2,opt,name=sync_id,json=syncId,proto3" json:"sync_id,omitempty"`
+	Grants        uint64 `protobuf:"varint,3,opt,name=grants,proto3" json:"grants,omitempty"`
+	GrantsDigest  string `protobuf:"bytes,4,opt,name=grants_digest,json=grantsDigest,proto3" json:"grants_digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcceptBaselineResponse) Reset() {
+	*x = AcceptBaselineResponse{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcceptBaselineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcceptBaselineResponse) ProtoMessage() {}
+
+func (x *AcceptBaselineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcceptBaselineResponse.ProtoReflect.Descriptor instead.
+func (*AcceptBaselineResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AcceptBaselineResponse) GetConnectorId() string {
+	if x != nil {
+		return x.ConnectorId
+	}
+	return ""
+}
+
+func (x *AcceptBaselineResponse) GetSyncId() string {
+	if x != nil {
+		return x.SyncId
+	}
+	return ""
+}
+
+func (x *AcceptBaselineResponse) GetGrants() uint64 {
+	if x != nil {
+		return x.Grants
+	}
+	return 0
+}
+
+func (x *AcceptBaselineResponse) GetGrantsDigest() string {
+	if x != nil {
+		return x.GrantsDigest
+	}
+	return ""
+}
+
+type DriftFinding struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FindingId     string                 `protobuf:"bytes,1,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
+	ConnectorId   string                 `protobuf:"bytes,2,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
+	IdentityId    string                 `protobuf:"bytes,3,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	EntitlementId string                 `protobuf:"bytes,4,opt,name=entitlement_id,json=entitlementId,proto3" json:"entitlement_id,omitempty"`
+	// "unexpected": held but not desired; "missing": desired but not held.
+	Kind string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	// "open" or "resolved".
+	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// The sync that found it.
+	SyncId      string                 `protobuf:"bytes,7,opt,name=sync_id,json=syncId,proto3" json:"sync_id,omitempty"`
+	DetectTime  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=detect_time,json=detectTime,proto3" json:"detect_time,omitempty"`
+	ResolveTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	// How it was resolved: "remediated" (its plan ran) or "synced" (a
+	// later sync no longer shows it).
+	Resolution string `protobuf:"bytes,10,opt,name=resolution,proto3" json:"resolution,omitempty"`
+	// Its remediation plan, if a policy made one.
+	PlanId        string `protobuf:"bytes,11,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DriftFinding) Reset() {
+	*x = DriftFinding{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DriftFinding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DriftFinding) ProtoMessage() {}
+
+func (x *DriftFinding) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DriftFinding.ProtoReflect.Descriptor instead.
+func (*DriftFinding) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *DriftFinding) GetFindingId() string {
+	if x != nil {
+		return x.FindingId
+	}
+	return ""
+}
+
+func (x *DriftFinding) GetConnectorId() string {
+	if x != nil {
+		return x.ConnectorId
+	}
+	return ""
+}
+
+func (x *DriftFinding) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *DriftFinding) GetEntitlementId() string {
+	if x != nil {
+		return x.EntitlementId
+	}
+	return ""
+}
+
+func (x *DriftFinding) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *DriftFinding) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *DriftFinding) GetSyncId() string {
+	if x != nil {
+		return x.SyncId
+	}
+	return ""
+}
+
+func (x *DriftFinding) GetDetectTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DetectTime
+	}
+	return nil
+}
+
+func (x *DriftFinding) GetResolveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolveTime
+	}
+	return nil
+}
+
+func (x *DriftFinding) GetResolution() string {
+	if x != nil {
+		return x.Resolution
+	}
+	return ""
+}
+
+func (x *DriftFinding) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+type ListDriftFindingsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every connector.
+	ConnectorId     string `protobuf:"bytes,1,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
+	IncludeResolved bool   `protobuf:"varint,2,opt,name=include_resolved,json=includeResolved,proto3" json:"include_resolved,omitempty"`
+	PageSize        int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken       string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListDriftFindingsRequest) Reset() {
+	*x = ListDriftFindingsRequest{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDriftFindingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDriftFindingsRequest) ProtoMessage() {}
+
+func (x *ListDriftFindingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDriftFindingsRequest.ProtoReflect.Descriptor instead.
+func (*ListDriftFindingsRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListDriftFindingsRequest) GetConnectorId() string {
+	if x != nil {
+		return x.ConnectorId
+	}
+	return ""
+}
+
+func (x *ListDriftFindingsRequest) GetIncludeResolved() bool {
+	if x != nil {
+		return x.IncludeResolved
+	}
+	return false
+}
+
+func (x *ListDriftFindingsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDriftFindingsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListDriftFindingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Findings      []*DriftFinding        `protobuf:"bytes,1,rep,name=findings,proto3" json:"findings,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDriftFindingsResponse) Reset() {
+	*x = ListDriftFindingsResponse{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDriftFindingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDriftFindingsResponse) ProtoMessage() {}
+
+func (x *ListDriftFindingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDriftFindingsResponse.ProtoReflect.Descriptor instead.
+func (*ListDriftFindingsResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListDriftFindingsResponse) GetFindings() []*DriftFinding {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *ListDriftFindingsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_nuxari_v1_access_proto protoreflect.FileDescriptor
 
 const file_nuxari_v1_access_proto_rawDesc = "" +
 	"\n" +
-	"\x16nuxari/v1/access.proto\x12\tnuxari.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x04\n" +
+	"\x16nuxari/v1/access.proto\x12\tnuxari.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x05\n" +
 	"\x06Policy\x12\x1b\n" +
 	"\tpolicy_id\x18\x01 \x01(\tR\bpolicyId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x03R\aversion\x12\x12\n" +
@@ -2247,7 +2622,8 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x1d\n" +
 	"\n" +
-	"created_by\x18\x10 \x01(\tR\tcreatedBy\"4\n" +
+	"created_by\x18\x10 \x01(\tR\tcreatedBy\x12'\n" +
+	"\x0fremediate_drift\x18\x11 \x01(\bR\x0eremediateDrift\"4\n" +
 	"\x0eEntitlementSet\x12\"\n" +
 	"\fentitlements\x18\x01 \x03(\tR\fentitlements\"@\n" +
 	"\x13CreatePolicyRequest\x12)\n" +
@@ -2390,6 +2766,40 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"r\n" +
 	"\x18ListAccessGrantsResponse\x12.\n" +
 	"\x06grants\x18\x01 \x03(\v2\x16.nuxari.v1.AccessGrantR\x06grants\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\":\n" +
+	"\x15AcceptBaselineRequest\x12!\n" +
+	"\fconnector_id\x18\x01 \x01(\tR\vconnectorId\"\x91\x01\n" +
+	"\x16AcceptBaselineResponse\x12!\n" +
+	"\fconnector_id\x18\x01 \x01(\tR\vconnectorId\x12\x17\n" +
+	"\async_id\x18\x02 \x01(\tR\x06syncId\x12\x16\n" +
+	"\x06grants\x18\x03 \x01(\x04R\x06grants\x12#\n" +
+	"\rgrants_digest\x18\x04 \x01(\tR\fgrantsDigest\"\x90\x03\n" +
+	"\fDriftFinding\x12\x1d\n" +
+	"\n" +
+	"finding_id\x18\x01 \x01(\tR\tfindingId\x12!\n" +
+	"\fconnector_id\x18\x02 \x01(\tR\vconnectorId\x12\x1f\n" +
+	"\videntity_id\x18\x03 \x01(\tR\n" +
+	"identityId\x12%\n" +
+	"\x0eentitlement_id\x18\x04 \x01(\tR\rentitlementId\x12\x12\n" +
+	"\x04kind\x18\x05 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x17\n" +
+	"\async_id\x18\a \x01(\tR\x06syncId\x12;\n" +
+	"\vdetect_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"detectTime\x12=\n" +
+	"\fresolve_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\x12\x1e\n" +
+	"\n" +
+	"resolution\x18\n" +
+	" \x01(\tR\n" +
+	"resolution\x12\x17\n" +
+	"\aplan_id\x18\v \x01(\tR\x06planId\"\xa4\x01\n" +
+	"\x18ListDriftFindingsRequest\x12!\n" +
+	"\fconnector_id\x18\x01 \x01(\tR\vconnectorId\x12)\n" +
+	"\x10include_resolved\x18\x02 \x01(\bR\x0fincludeResolved\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"x\n" +
+	"\x19ListDriftFindingsResponse\x123\n" +
+	"\bfindings\x18\x01 \x03(\v2\x17.nuxari.v1.DriftFindingR\bfindings\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xb7\x01\n" +
 	"\fRequestState\x12\x1d\n" +
 	"\x19REQUEST_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
@@ -2407,7 +2817,7 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"\x0fPLAN_STATE_DONE\x10\x05\x12\x15\n" +
 	"\x11PLAN_STATE_FAILED\x10\x06\x12\x16\n" +
 	"\x12PLAN_STATE_EXPIRED\x10\a\x12\x17\n" +
-	"\x13PLAN_STATE_CANCELED\x10\b2\xbd\b\n" +
+	"\x13PLAN_STATE_CANCELED\x10\b2\xfb\t\n" +
 	"\rAccessService\x12Q\n" +
 	"\fCreatePolicy\x12\x1e.nuxari.v1.CreatePolicyRequest\x1a\x1f.nuxari.v1.CreatePolicyResponse\"\x00\x12Q\n" +
 	"\fUpdatePolicy\x12\x1e.nuxari.v1.UpdatePolicyRequest\x1a\x1f.nuxari.v1.UpdatePolicyResponse\"\x00\x12K\n" +
@@ -2423,7 +2833,9 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"\vApprovePlan\x12\x1d.nuxari.v1.ApprovePlanRequest\x1a\x1e.nuxari.v1.ApprovePlanResponse\"\x00\x12K\n" +
 	"\n" +
 	"RejectPlan\x12\x1c.nuxari.v1.RejectPlanRequest\x1a\x1d.nuxari.v1.RejectPlanResponse\"\x00\x12`\n" +
-	"\x10ListAccessGrants\x12\".nuxari.v1.ListAccessGrantsRequest\x1a#.nuxari.v1.ListAccessGrantsResponse\"\x03\x90\x02\x01B\x98\x01\n" +
+	"\x10ListAccessGrants\x12\".nuxari.v1.ListAccessGrantsRequest\x1a#.nuxari.v1.ListAccessGrantsResponse\"\x03\x90\x02\x01\x12W\n" +
+	"\x0eAcceptBaseline\x12 .nuxari.v1.AcceptBaselineRequest\x1a!.nuxari.v1.AcceptBaselineResponse\"\x00\x12c\n" +
+	"\x11ListDriftFindings\x12#.nuxari.v1.ListDriftFindingsRequest\x1a$.nuxari.v1.ListDriftFindingsResponse\"\x03\x90\x02\x01B\x98\x01\n" +
 	"\rcom.nuxari.v1B\vAccessProtoP\x01Z5github.com/nuxari/nuxari/proto/gen/nuxari/v1;nuxariv1\xa2\x02\x03NXX\xaa\x02\tNuxari.V1\xca\x02\tNuxari\\V1\xe2\x02\x15Nuxari\\V1\\GPBMetadata\xea\x02\n" +
 	"Nuxari::V1b\x06proto3"
 
@@ -2440,110 +2852,122 @@ func file_nuxari_v1_access_proto_rawDescGZIP() []byte {
 }
 
 var file_nuxari_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_nuxari_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_nuxari_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_nuxari_v1_access_proto_goTypes = []any{
-	(RequestState)(0),                // 0: nuxari.v1.RequestState
-	(PlanState)(0),                   // 1: nuxari.v1.PlanState
-	(*Policy)(nil),                   // 2: nuxari.v1.Policy
-	(*EntitlementSet)(nil),           // 3: nuxari.v1.EntitlementSet
-	(*CreatePolicyRequest)(nil),      // 4: nuxari.v1.CreatePolicyRequest
-	(*CreatePolicyResponse)(nil),     // 5: nuxari.v1.CreatePolicyResponse
-	(*UpdatePolicyRequest)(nil),      // 6: nuxari.v1.UpdatePolicyRequest
-	(*UpdatePolicyResponse)(nil),     // 7: nuxari.v1.UpdatePolicyResponse
-	(*GetPolicyRequest)(nil),         // 8: nuxari.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),        // 9: nuxari.v1.GetPolicyResponse
-	(*ListPoliciesRequest)(nil),      // 10: nuxari.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),     // 11: nuxari.v1.ListPoliciesResponse
-	(*AccessRequest)(nil),            // 12: nuxari.v1.AccessRequest
-	(*SubmitRequestRequest)(nil),     // 13: nuxari.v1.SubmitRequestRequest
-	(*SubmitRequestResponse)(nil),    // 14: nuxari.v1.SubmitRequestResponse
-	(*ListRequestsRequest)(nil),      // 15: nuxari.v1.ListRequestsRequest
-	(*ListRequestsResponse)(nil),     // 16: nuxari.v1.ListRequestsResponse
-	(*GetRequestRequest)(nil),        // 17: nuxari.v1.GetRequestRequest
-	(*GetRequestResponse)(nil),       // 18: nuxari.v1.GetRequestResponse
-	(*CancelRequestRequest)(nil),     // 19: nuxari.v1.CancelRequestRequest
-	(*CancelRequestResponse)(nil),    // 20: nuxari.v1.CancelRequestResponse
-	(*PlanAction)(nil),               // 21: nuxari.v1.PlanAction
-	(*Approval)(nil),                 // 22: nuxari.v1.Approval
-	(*Plan)(nil),                     // 23: nuxari.v1.Plan
-	(*ListPlansRequest)(nil),         // 24: nuxari.v1.ListPlansRequest
-	(*ListPlansResponse)(nil),        // 25: nuxari.v1.ListPlansResponse
-	(*GetPlanRequest)(nil),           // 26: nuxari.v1.GetPlanRequest
-	(*GetPlanResponse)(nil),          // 27: nuxari.v1.GetPlanResponse
-	(*ApprovePlanRequest)(nil),       // 28: nuxari.v1.ApprovePlanRequest
-	(*ApprovePlanResponse)(nil),      // 29: nuxari.v1.ApprovePlanResponse
-	(*RejectPlanRequest)(nil),        // 30: nuxari.v1.RejectPlanRequest
-	(*RejectPlanResponse)(nil),       // 31: nuxari.v1.RejectPlanResponse
-	(*AccessGrant)(nil),              // 32: nuxari.v1.AccessGrant
-	(*ListAccessGrantsRequest)(nil),  // 33: nuxari.v1.ListAccessGrantsRequest
-	(*ListAccessGrantsResponse)(nil), // 34: nuxari.v1.ListAccessGrantsResponse
-	(*durationpb.Duration)(nil),      // 35: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 36: google.protobuf.Timestamp
+	(RequestState)(0),                 // 0: nuxari.v1.RequestState
+	(PlanState)(0),                    // 1: nuxari.v1.PlanState
+	(*Policy)(nil),                    // 2: nuxari.v1.Policy
+	(*EntitlementSet)(nil),            // 3: nuxari.v1.EntitlementSet
+	(*CreatePolicyRequest)(nil),       // 4: nuxari.v1.CreatePolicyRequest
+	(*CreatePolicyResponse)(nil),      // 5: nuxari.v1.CreatePolicyResponse
+	(*UpdatePolicyRequest)(nil),       // 6: nuxari.v1.UpdatePolicyRequest
+	(*UpdatePolicyResponse)(nil),      // 7: nuxari.v1.UpdatePolicyResponse
+	(*GetPolicyRequest)(nil),          // 8: nuxari.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),         // 9: nuxari.v1.GetPolicyResponse
+	(*ListPoliciesRequest)(nil),       // 10: nuxari.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),      // 11: nuxari.v1.ListPoliciesResponse
+	(*AccessRequest)(nil),             // 12: nuxari.v1.AccessRequest
+	(*SubmitRequestRequest)(nil),      // 13: nuxari.v1.SubmitRequestRequest
+	(*SubmitRequestResponse)(nil),     // 14: nuxari.v1.SubmitRequestResponse
+	(*ListRequestsRequest)(nil),       // 15: nuxari.v1.ListRequestsRequest
+	(*ListRequestsResponse)(nil),      // 16: nuxari.v1.ListRequestsResponse
+	(*GetRequestRequest)(nil),         // 17: nuxari.v1.GetRequestRequest
+	(*GetRequestResponse)(nil),        // 18: nuxari.v1.GetRequestResponse
+	(*CancelRequestRequest)(nil),      // 19: nuxari.v1.CancelRequestRequest
+	(*CancelRequestResponse)(nil),     // 20: nuxari.v1.CancelRequestResponse
+	(*PlanAction)(nil),                // 21: nuxari.v1.PlanAction
+	(*Approval)(nil),                  // 22: nuxari.v1.Approval
+	(*Plan)(nil),                      // 23: nuxari.v1.Plan
+	(*ListPlansRequest)(nil),          // 24: nuxari.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),         // 25: nuxari.v1.ListPlansResponse
+	(*GetPlanRequest)(nil),            // 26: nuxari.v1.GetPlanRequest
+	(*GetPlanResponse)(nil),           // 27: nuxari.v1.GetPlanResponse
+	(*ApprovePlanRequest)(nil),        // 28: nuxari.v1.ApprovePlanRequest
+	(*ApprovePlanResponse)(nil),       // 29: nuxari.v1.ApprovePlanResponse
+	(*RejectPlanRequest)(nil),         // 30: nuxari.v1.RejectPlanRequest
+	(*RejectPlanResponse)(nil),        // 31: nuxari.v1.RejectPlanResponse
+	(*AccessGrant)(nil),               // 32: nuxari.v1.AccessGrant
+	(*ListAccessGrantsRequest)(nil),   // 33: nuxari.v1.ListAccessGrantsRequest
+	(*ListAccessGrantsResponse)(nil),  // 34: nuxari.v1.ListAccessGrantsResponse
+	(*AcceptBaselineRequest)(nil),     // 35: nuxari.v1.AcceptBaselineRequest
+	(*AcceptBaselineResponse)(nil),    // 36: nuxari.v1.AcceptBaselineResponse
+	(*DriftFinding)(nil),              // 37: nuxari.v1.DriftFinding
+	(*ListDriftFindingsRequest)(nil),  // 38: nuxari.v1.ListDriftFindingsRequest
+	(*ListDriftFindingsResponse)(nil), // 39: nuxari.v1.ListDriftFindingsResponse
+	(*durationpb.Duration)(nil),       // 40: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
 }
 var file_nuxari_v1_access_proto_depIdxs = []int32{
-	35, // 0: nuxari.v1.Policy.max_duration:type_name -> google.protobuf.Duration
+	40, // 0: nuxari.v1.Policy.max_duration:type_name -> google.protobuf.Duration
 	3,  // 1: nuxari.v1.Policy.conflicts:type_name -> nuxari.v1.EntitlementSet
-	36, // 2: nuxari.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
+	41, // 2: nuxari.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 3: nuxari.v1.CreatePolicyRequest.policy:type_name -> nuxari.v1.Policy
 	2,  // 4: nuxari.v1.CreatePolicyResponse.policy:type_name -> nuxari.v1.Policy
 	2,  // 5: nuxari.v1.UpdatePolicyRequest.policy:type_name -> nuxari.v1.Policy
 	2,  // 6: nuxari.v1.UpdatePolicyResponse.policy:type_name -> nuxari.v1.Policy
 	2,  // 7: nuxari.v1.GetPolicyResponse.policy:type_name -> nuxari.v1.Policy
 	2,  // 8: nuxari.v1.ListPoliciesResponse.policies:type_name -> nuxari.v1.Policy
-	35, // 9: nuxari.v1.AccessRequest.duration:type_name -> google.protobuf.Duration
+	40, // 9: nuxari.v1.AccessRequest.duration:type_name -> google.protobuf.Duration
 	0,  // 10: nuxari.v1.AccessRequest.state:type_name -> nuxari.v1.RequestState
-	36, // 11: nuxari.v1.AccessRequest.create_time:type_name -> google.protobuf.Timestamp
-	36, // 12: nuxari.v1.AccessRequest.expire_time:type_name -> google.protobuf.Timestamp
-	35, // 13: nuxari.v1.SubmitRequestRequest.duration:type_name -> google.protobuf.Duration
+	41, // 11: nuxari.v1.AccessRequest.create_time:type_name -> google.protobuf.Timestamp
+	41, // 12: nuxari.v1.AccessRequest.expire_time:type_name -> google.protobuf.Timestamp
+	40, // 13: nuxari.v1.SubmitRequestRequest.duration:type_name -> google.protobuf.Duration
 	12, // 14: nuxari.v1.SubmitRequestResponse.request:type_name -> nuxari.v1.AccessRequest
 	23, // 15: nuxari.v1.SubmitRequestResponse.plan:type_name -> nuxari.v1.Plan
 	12, // 16: nuxari.v1.ListRequestsResponse.requests:type_name -> nuxari.v1.AccessRequest
 	12, // 17: nuxari.v1.GetRequestResponse.request:type_name -> nuxari.v1.AccessRequest
 	12, // 18: nuxari.v1.CancelRequestResponse.request:type_name -> nuxari.v1.AccessRequest
-	36, // 19: nuxari.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	41, // 19: nuxari.v1.Approval.time:type_name -> google.protobuf.Timestamp
 	21, // 20: nuxari.v1.Plan.actions:type_name -> nuxari.v1.PlanAction
 	1,  // 21: nuxari.v1.Plan.state:type_name -> nuxari.v1.PlanState
 	22, // 22: nuxari.v1.Plan.approvals:type_name -> nuxari.v1.Approval
-	36, // 23: nuxari.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
-	36, // 24: nuxari.v1.Plan.complete_time:type_name -> google.protobuf.Timestamp
+	41, // 23: nuxari.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
+	41, // 24: nuxari.v1.Plan.complete_time:type_name -> google.protobuf.Timestamp
 	23, // 25: nuxari.v1.ListPlansResponse.plans:type_name -> nuxari.v1.Plan
 	23, // 26: nuxari.v1.GetPlanResponse.plan:type_name -> nuxari.v1.Plan
 	23, // 27: nuxari.v1.ApprovePlanResponse.plan:type_name -> nuxari.v1.Plan
 	23, // 28: nuxari.v1.RejectPlanResponse.plan:type_name -> nuxari.v1.Plan
-	36, // 29: nuxari.v1.AccessGrant.grant_time:type_name -> google.protobuf.Timestamp
-	36, // 30: nuxari.v1.AccessGrant.expire_time:type_name -> google.protobuf.Timestamp
+	41, // 29: nuxari.v1.AccessGrant.grant_time:type_name -> google.protobuf.Timestamp
+	41, // 30: nuxari.v1.AccessGrant.expire_time:type_name -> google.protobuf.Timestamp
 	32, // 31: nuxari.v1.ListAccessGrantsResponse.grants:type_name -> nuxari.v1.AccessGrant
-	4,  // 32: nuxari.v1.AccessService.CreatePolicy:input_type -> nuxari.v1.CreatePolicyRequest
-	6,  // 33: nuxari.v1.AccessService.UpdatePolicy:input_type -> nuxari.v1.UpdatePolicyRequest
-	8,  // 34: nuxari.v1.AccessService.GetPolicy:input_type -> nuxari.v1.GetPolicyRequest
-	10, // 35: nuxari.v1.AccessService.ListPolicies:input_type -> nuxari.v1.ListPoliciesRequest
-	13, // 36: nuxari.v1.AccessService.SubmitRequest:input_type -> nuxari.v1.SubmitRequestRequest
-	15, // 37: nuxari.v1.AccessService.ListRequests:input_type -> nuxari.v1.ListRequestsRequest
-	17, // 38: nuxari.v1.AccessService.GetRequest:input_type -> nuxari.v1.GetRequestRequest
-	19, // 39: nuxari.v1.AccessService.CancelRequest:input_type -> nuxari.v1.CancelRequestRequest
-	24, // 40: nuxari.v1.AccessService.ListPlans:input_type -> nuxari.v1.ListPlansRequest
-	26, // 41: nuxari.v1.AccessService.GetPlan:input_type -> nuxari.v1.GetPlanRequest
-	28, // 42: nuxari.v1.AccessService.ApprovePlan:input_type -> nuxari.v1.ApprovePlanRequest
-	30, // 43: nuxari.v1.AccessService.RejectPlan:input_type -> nuxari.v1.RejectPlanRequest
-	33, // 44: nuxari.v1.AccessService.ListAccessGrants:input_type -> nuxari.v1.ListAccessGrantsRequest
-	5,  // 45: nuxari.v1.AccessService.CreatePolicy:output_type -> nuxari.v1.CreatePolicyResponse
-	7,  // 46: nuxari.v1.AccessService.UpdatePolicy:output_type -> nuxari.v1.UpdatePolicyResponse
-	9,  // 47: nuxari.v1.AccessService.GetPolicy:output_type -> nuxari.v1.GetPolicyResponse
-	11, // 48: nuxari.v1.AccessService.ListPolicies:output_type -> nuxari.v1.ListPoliciesResponse
-	14, // 49: nuxari.v1.AccessService.SubmitRequest:output_type -> nuxari.v1.SubmitRequestResponse
-	16, // 50: nuxari.v1.AccessService.ListRequests:output_type -> nuxari.v1.ListRequestsResponse
-	18, // 51: nuxari.v1.AccessService.GetRequest:output_type -> nuxari.v1.GetRequestResponse
-	20, // 52: nuxari.v1.AccessService.CancelRequest:output_type -> nuxari.v1.CancelRequestResponse
-	25, // 53: nuxari.v1.AccessService.ListPlans:output_type -> nuxari.v1.ListPlansResponse
-	27, // 54: nuxari.v1.AccessService.GetPlan:output_type -> nuxari.v1.GetPlanResponse
-	29, // 55: nuxari.v1.AccessService.ApprovePlan:output_type -> nuxari.v1.ApprovePlanResponse
-	31, // 56: nuxari.v1.AccessService.RejectPlan:output_type -> nuxari.v1.RejectPlanResponse
-	34, // 57: nuxari.v1.AccessService.ListAccessGrants:output_type -> nuxari.v1.ListAccessGrantsResponse
-	45, // [45:58] is the sub-list for method output_type
-	32, // [32:45] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	41, // 32: nuxari.v1.DriftFinding.detect_time:type_name -> google.protobuf.Timestamp
+	41, // 33: nuxari.v1.DriftFinding.resolve_time:type_name -> google.protobuf.Timestamp
+	37, // 34: nuxari.v1.ListDriftFindingsResponse.findings:type_name -> nuxari.v1.DriftFinding
+	4,  // 35: nuxari.v1.AccessService.CreatePolicy:input_type -> nuxari.v1.CreatePolicyRequest
+	6,  // 36: nuxari.v1.AccessService.UpdatePolicy:input_type -> nuxari.v1.UpdatePolicyRequest
+	8,  // 37: nuxari.v1.AccessService.GetPolicy:input_type -> nuxari.v1.GetPolicyRequest
+	10, // 38: nuxari.v1.AccessService.ListPolicies:input_type -> nuxari.v1.ListPoliciesRequest
+	13, // 39: nuxari.v1.AccessService.SubmitRequest:input_type -> nuxari.v1.SubmitRequestRequest
+	15, // 40: nuxari.v1.AccessService.ListRequests:input_type -> nuxari.v1.ListRequestsRequest
+	17, // 41: nuxari.v1.AccessService.GetRequest:input_type -> nuxari.v1.GetRequestRequest
+	19, // 42: nuxari.v1.AccessService.CancelRequest:input_type -> nuxari.v1.CancelRequestRequest
+	24, // 43: nuxari.v1.AccessService.ListPlans:input_type -> nuxari.v1.ListPlansRequest
+	26, // 44: nuxari.v1.AccessService.GetPlan:input_type -> nuxari.v1.GetPlanRequest
+	28, // 45: nuxari.v1.AccessService.ApprovePlan:input_type -> nuxari.v1.ApprovePlanRequest
+	30, // 46: nuxari.v1.AccessService.RejectPlan:input_type -> nuxari.v1.RejectPlanRequest
+	33, // 47: nuxari.v1.AccessService.ListAccessGrants:input_type -> nuxari.v1.ListAccessGrantsRequest
+	35, // 48: nuxari.v1.AccessService.AcceptBaseline:input_type -> nuxari.v1.AcceptBaselineRequest
+	38, // 49: nuxari.v1.AccessService.ListDriftFindings:input_type -> nuxari.v1.ListDriftFindingsRequest
+	5,  // 50: nuxari.v1.AccessService.CreatePolicy:output_type -> nuxari.v1.CreatePolicyResponse
+	7,  // 51: nuxari.v1.AccessService.UpdatePolicy:output_type -> nuxari.v1.UpdatePolicyResponse
+	9,  // 52: nuxari.v1.AccessService.GetPolicy:output_type -> nuxari.v1.GetPolicyResponse
+	11, // 53: nuxari.v1.AccessService.ListPolicies:output_type -> nuxari.v1.ListPoliciesResponse
+	14, // 54: nuxari.v1.AccessService.SubmitRequest:output_type -> nuxari.v1.SubmitRequestResponse
+	16, // 55: nuxari.v1.AccessService.ListRequests:output_type -> nuxari.v1.ListRequestsResponse
+	18, // 56: nuxari.v1.AccessService.GetRequest:output_type -> nuxari.v1.GetRequestResponse
+	20, // 57: nuxari.v1.AccessService.CancelRequest:output_type -> nuxari.v1.CancelRequestResponse
+	25, // 58: nuxari.v1.AccessService.ListPlans:output_type -> nuxari.v1.ListPlansResponse
+	27, // 59: nuxari.v1.AccessService.GetPlan:output_type -> nuxari.v1.GetPlanResponse
+	29, // 60: nuxari.v1.AccessService.ApprovePlan:output_type -> nuxari.v1.ApprovePlanResponse
+	31, // 61: nuxari.v1.AccessService.RejectPlan:output_type -> nuxari.v1.RejectPlanResponse
+	34, // 62: nuxari.v1.AccessService.ListAccessGrants:output_type -> nuxari.v1.ListAccessGrantsResponse
+	36, // 63: nuxari.v1.AccessService.AcceptBaseline:output_type -> nuxari.v1.AcceptBaselineResponse
+	39, // 64: nuxari.v1.AccessService.ListDriftFindings:output_type -> nuxari.v1.ListDriftFindingsResponse
+	50, // [50:65] is the sub-list for method output_type
+	35, // [35:50] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_nuxari_v1_access_proto_init() }
@@ -2557,7 +2981,7 @@ func file_nuxari_v1_access_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nuxari_v1_access_proto_rawDesc), len(file_nuxari_v1_access_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

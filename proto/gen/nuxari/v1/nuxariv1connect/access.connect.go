@@ -69,6 +69,12 @@ const (
 	// AccessServiceListAccessGrantsProcedure is the fully-qualified name of the AccessService's
 	// ListAccessGrants RPC.
 	AccessServiceListAccessGrantsProcedure = "/nuxari.v1.AccessService/ListAccessGrants"
+	// AccessServiceAcceptBaselineProcedure is the fully-qualified name of the AccessService's
+	// AcceptBaseline RPC.
+	AccessServiceAcceptBaselineProcedure = "/nuxari.v1.AccessService/AcceptBaseline"
+	// AccessServiceListDriftFindingsProcedure is the fully-qualified name of the AccessService's
+	// ListDriftFindings RPC.
+	AccessServiceListDriftFindingsProcedure = "/nuxari.v1.AccessService/ListDriftFindings"
 )
 
 // AccessServiceClient is a client for the nuxari.v1.AccessService service.
@@ -98,6 +104,12 @@ type AccessServiceClient interface {
 	RejectPlan(context.Context, *connect.Request[v1.RejectPlanRequest]) (*connect.Response[v1.RejectPlanResponse], error)
 	// Access granted through plans, current and ended.
 	ListAccessGrants(context.Context, *connect.Request[v1.ListAccessGrantsRequest]) (*connect.Response[v1.ListAccessGrantsResponse], error)
+	// Accepts the connector's latest snapshot as its baseline: the access
+	// it had before Nuxari governed it. Drift is found from then on.
+	AcceptBaseline(context.Context, *connect.Request[v1.AcceptBaselineRequest]) (*connect.Response[v1.AcceptBaselineResponse], error)
+	// Drift findings: differences between the desired state (baseline and
+	// access grants) and what each sync read.
+	ListDriftFindings(context.Context, *connect.Request[v1.ListDriftFindingsRequest]) (*connect.Response[v1.ListDriftFindingsResponse], error)
 }
 
 // NewAccessServiceClient constructs a client for the nuxari.v1.AccessService service. By default,
@@ -196,24 +208,39 @@ func NewAccessServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		acceptBaseline: connect.NewClient[v1.AcceptBaselineRequest, v1.AcceptBaselineResponse](
+			httpClient,
+			baseURL+AccessServiceAcceptBaselineProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("AcceptBaseline")),
+			connect.WithClientOptions(opts...),
+		),
+		listDriftFindings: connect.NewClient[v1.ListDriftFindingsRequest, v1.ListDriftFindingsResponse](
+			httpClient,
+			baseURL+AccessServiceListDriftFindingsProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("ListDriftFindings")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // accessServiceClient implements AccessServiceClient.
 type accessServiceClient struct {
-	createPolicy     *connect.Client[v1.CreatePolicyRequest, v1.CreatePolicyResponse]
-	updatePolicy     *connect.Client[v1.UpdatePolicyRequest, v1.UpdatePolicyResponse]
-	getPolicy        *connect.Client[v1.GetPolicyRequest, v1.GetPolicyResponse]
-	listPolicies     *connect.Client[v1.ListPoliciesRequest, v1.ListPoliciesResponse]
-	submitRequest    *connect.Client[v1.SubmitRequestRequest, v1.SubmitRequestResponse]
-	listRequests     *connect.Client[v1.ListRequestsRequest, v1.ListRequestsResponse]
-	getRequest       *connect.Client[v1.GetRequestRequest, v1.GetRequestResponse]
-	cancelRequest    *connect.Client[v1.CancelRequestRequest, v1.CancelRequestResponse]
-	listPlans        *connect.Client[v1.ListPlansRequest, v1.ListPlansResponse]
-	getPlan          *connect.Client[v1.GetPlanRequest, v1.GetPlanResponse]
-	approvePlan      *connect.Client[v1.ApprovePlanRequest, v1.ApprovePlanResponse]
-	rejectPlan       *connect.Client[v1.RejectPlanRequest, v1.RejectPlanResponse]
-	listAccessGrants *connect.Client[v1.ListAccessGrantsRequest, v1.ListAccessGrantsResponse]
+	createPolicy      *connect.Client[v1.CreatePolicyRequest, v1.CreatePolicyResponse]
+	updatePolicy      *connect.Client[v1.UpdatePolicyRequest, v1.UpdatePolicyResponse]
+	getPolicy         *connect.Client[v1.GetPolicyRequest, v1.GetPolicyResponse]
+	listPolicies      *connect.Client[v1.ListPoliciesRequest, v1.ListPoliciesResponse]
+	submitRequest     *connect.Client[v1.SubmitRequestRequest, v1.SubmitRequestResponse]
+	listRequests      *connect.Client[v1.ListRequestsRequest, v1.ListRequestsResponse]
+	getRequest        *connect.Client[v1.GetRequestRequest, v1.GetRequestResponse]
+	cancelRequest     *connect.Client[v1.CancelRequestRequest, v1.CancelRequestResponse]
+	listPlans         *connect.Client[v1.ListPlansRequest, v1.ListPlansResponse]
+	getPlan           *connect.Client[v1.GetPlanRequest, v1.GetPlanResponse]
+	approvePlan       *connect.Client[v1.ApprovePlanRequest, v1.ApprovePlanResponse]
+	rejectPlan        *connect.Client[v1.RejectPlanRequest, v1.RejectPlanResponse]
+	listAccessGrants  *connect.Client[v1.ListAccessGrantsRequest, v1.ListAccessGrantsResponse]
+	acceptBaseline    *connect.Client[v1.AcceptBaselineRequest, v1.AcceptBaselineResponse]
+	listDriftFindings *connect.Client[v1.ListDriftFindingsRequest, v1.ListDriftFindingsResponse]
 }
 
 // CreatePolicy calls nuxari.v1.AccessService.CreatePolicy.
@@ -281,6 +308,16 @@ func (c *accessServiceClient) ListAccessGrants(ctx context.Context, req *connect
 	return c.listAccessGrants.CallUnary(ctx, req)
 }
 
+// AcceptBaseline calls nuxari.v1.AccessService.AcceptBaseline.
+func (c *accessServiceClient) AcceptBaseline(ctx context.Context, req *connect.Request[v1.AcceptBaselineRequest]) (*connect.Response[v1.AcceptBaselineResponse], error) {
+	return c.acceptBaseline.CallUnary(ctx, req)
+}
+
+// ListDriftFindings calls nuxari.v1.AccessService.ListDriftFindings.
+func (c *accessServiceClient) ListDriftFindings(ctx context.Context, req *connect.Request[v1.ListDriftFindingsRequest]) (*connect.Response[v1.ListDriftFindingsResponse], error) {
+	return c.listDriftFindings.CallUnary(ctx, req)
+}
+
 // AccessServiceHandler is an implementation of the nuxari.v1.AccessService service.
 type AccessServiceHandler interface {
 	// Creates a policy at version 1 (admins and owners).
@@ -308,6 +345,12 @@ type AccessServiceHandler interface {
 	RejectPlan(context.Context, *connect.Request[v1.RejectPlanRequest]) (*connect.Response[v1.RejectPlanResponse], error)
 	// Access granted through plans, current and ended.
 	ListAccessGrants(context.Context, *connect.Request[v1.ListAccessGrantsRequest]) (*connect.Response[v1.ListAccessGrantsResponse], error)
+	// Accepts the connector's latest snapshot as its baseline: the access
+	// it had before Nuxari governed it. Drift is found from then on.
+	AcceptBaseline(context.Context, *connect.Request[v1.AcceptBaselineRequest]) (*connect.Response[v1.AcceptBaselineResponse], error)
+	// Drift findings: differences between the desired state (baseline and
+	// access grants) and what each sync read.
+	ListDriftFindings(context.Context, *connect.Request[v1.ListDriftFindingsRequest]) (*connect.Response[v1.ListDriftFindingsResponse], error)
 }
 
 // NewAccessServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -402,6 +445,19 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	accessServiceAcceptBaselineHandler := connect.NewUnaryHandler(
+		AccessServiceAcceptBaselineProcedure,
+		svc.AcceptBaseline,
+		connect.WithSchema(accessServiceMethods.ByName("AcceptBaseline")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceListDriftFindingsHandler := connect.NewUnaryHandler(
+		AccessServiceListDriftFindingsProcedure,
+		svc.ListDriftFindings,
+		connect.WithSchema(accessServiceMethods.ByName("ListDriftFindings")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nuxari.v1.AccessService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AccessServiceCreatePolicyProcedure:
@@ -430,6 +486,10 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 			accessServiceRejectPlanHandler.ServeHTTP(w, r)
 		case AccessServiceListAccessGrantsProcedure:
 			accessServiceListAccessGrantsHandler.ServeHTTP(w, r)
+		case AccessServiceAcceptBaselineProcedure:
+			accessServiceAcceptBaselineHandler.ServeHTTP(w, r)
+		case AccessServiceListDriftFindingsProcedure:
+			accessServiceListDriftFindingsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -489,4 +549,12 @@ func (UnimplementedAccessServiceHandler) RejectPlan(context.Context, *connect.Re
 
 func (UnimplementedAccessServiceHandler) ListAccessGrants(context.Context, *connect.Request[v1.ListAccessGrantsRequest]) (*connect.Response[v1.ListAccessGrantsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.ListAccessGrants is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) AcceptBaseline(context.Context, *connect.Request[v1.AcceptBaselineRequest]) (*connect.Response[v1.AcceptBaselineResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.AcceptBaseline is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) ListDriftFindings(context.Context, *connect.Request[v1.ListDriftFindingsRequest]) (*connect.Response[v1.ListDriftFindingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.ListDriftFindings is not implemented"))
 }

@@ -1,4 +1,8 @@
-package connectors_test
+// Package fakesystem is a governed system in memory, with a connector
+// driver over it, for the domain's unit tests: the passwords it accepts,
+// its identities, entitlements and grants (which Grant and Revoke
+// change), and failures to inject.
+package fakesystem
 
 import (
 	"bytes"
@@ -13,9 +17,9 @@ import (
 	"github.com/nuxari/nuxari/internal/secret"
 )
 
-// system is a governed system in memory: the passwords it accepts, its
+// System is a governed system in memory: the passwords it accepts, its
 // identities, entitlements and grants, and failures to inject.
-type system struct {
+type System struct {
 	mu           sync.Mutex
 	passwords    map[string]bool
 	identities   []connector.Identity
@@ -27,19 +31,20 @@ type system struct {
 	flaky int
 	// seen records the passwords connectors were opened with.
 	seen []string
-	// validated counts Validate calls.
-	validated int
+	// validated counts Validate calls; changes the grants and revokes
+	// that changed something.
+	validated, changes int
 }
 
-func newSystem(passwords ...string) *system {
-	s := &system{passwords: map[string]bool{}}
+func New(passwords ...string) *System {
+	s := &System{passwords: map[string]bool{}}
 	for _, p := range passwords {
 		s.passwords[p] = true
 	}
 	return s
 }
 
-func (s *system) accept(passwords ...string) {
+func (s *System) Accept(passwords ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.passwords = map[string]bool{}
@@ -48,15 +53,15 @@ func (s *system) accept(passwords ...string) {
 	}
 }
 
-func (s *system) setDown(down bool) {
+func (s *System) SetDown(down bool) {
 	s.mu.Lock()
 	s.down = down
 	s.mu.Unlock()
 }
 
-// populate gives the system n identities, m entitlements and the grants
+// Populate gives the system n identities, m entitlements and the grants
 // of identity i to entitlements i%m and (i+1)%m.
-func (s *system) populate(n, m int) {
+func (s *System) Populate(n, m int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.identities, s.entitlements, s.grants = nil, nil, nil
@@ -73,15 +78,16 @@ func (s *system) populate(n, m int) {
 	}
 }
 
-func (s *system) addGrant(g connector.Grant) {
+func (s *System) AddGrant(g connector.Grant) {
 	s.mu.Lock()
 	s.grants = append(s.grants, g)
 	s.mu.Unlock()
 }
 
-// driver is a connector driver over a system: settings {"host": ...},
+// Driver is a connector driver over a system: settings {"host": ...},
 // credentials "password" (required) and "token" (optional).
-type driver struct{ sys *system }
+// Driver is a connector driver over a System.
+type Driver struct{ Sys *System }
 
 // settings: a host, and a certificate whose key is the "token"
 // credential ("key of <cert>"), as a client certificate goes with its
@@ -91,16 +97,16 @@ type settings struct {
 	Cert string `json:"cert,omitempty"`
 }
 
-func (driver) Kind() string { return "fake" }
-func (driver) CredentialSettings() func(a, b []byte) bool {
+func (Driver) Kind() string { return "fake" }
+func (Driver) CredentialSettings() func(a, b []byte) bool {
 	return func(a, b []byte) bool {
 		var sa, sb settings
 		return json.Unmarshal(a, &sa) == nil && json.Unmarshal(b, &sb) == nil && sa.Cert == sb.Cert
 	}
 }
-func (driver) CredentialFields() []string { return []string{"password", "token"} }
+func (Driver) CredentialFields() []string { return []string{"password", "token"} }
 
-func (driver) CheckSettings(b []byte) ([]byte, error) {
+func (Driver) CheckSettings(b []byte) ([]byte, error) {
 	var s settings
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -110,14 +116,14 @@ func (driver) CheckSettings(b []byte) ([]byte, error) {
 	return json.Marshal(s)
 }
 
-func (driver) CheckCredentials(_ []byte, fields []string) error {
+func (Driver) CheckCredentials(_ []byte, fields []string) error {
 	if !slices.Contains(fields, "password") {
 		return connector.Errorf(connector.ErrInvalid, "fake: a password is required")
 	}
 	return nil
 }
 
-func (d driver) Open(b []byte, creds map[string]secret.String) (connector.Connector, error) {
+func (d Driver) Open(b []byte, creds map[string]secret.String) (connector.Connector, error) {
 	var st settings
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, err
@@ -126,15 +132,15 @@ func (d driver) Open(b []byte, creds map[string]secret.String) (connector.Connec
 		return nil, connector.Errorf(connector.ErrInvalid, "fake: the certificate and key are not a pair")
 	}
 	pw := creds["password"].Reveal()
-	d.sys.mu.Lock()
-	d.sys.seen = append(d.sys.seen, pw)
-	d.sys.mu.Unlock()
-	return &conn{sys: d.sys, password: pw}, nil
+	d.Sys.mu.Lock()
+	d.Sys.seen = append(d.Sys.seen, pw)
+	d.Sys.mu.Unlock()
+	return &conn{sys: d.Sys, password: pw}, nil
 }
 
 // conn is a connector to a system.
 type conn struct {
-	sys      *system
+	sys      *System
 	password string
 }
 
@@ -190,8 +196,92 @@ func (c *conn) ListGrants(_ context.Context, p connector.Page) ([]connector.Gran
 	return page(c, func() []connector.Grant { return c.sys.grants }, p)
 }
 
-func (c *conn) Grant(context.Context, string, string) error  { return c.check(false) }
-func (c *conn) Revoke(context.Context, string, string) error { return c.check(false) }
+// Grant adds the grant (nothing if held); an unknown identity or
+// entitlement is ErrNotFound.
+func (c *conn) Grant(_ context.Context, identity, entitlement string) error {
+	if err := c.check(false); err != nil {
+		return err
+	}
+	c.sys.mu.Lock()
+	defer c.sys.mu.Unlock()
+	if err := c.sys.known(identity, entitlement); err != nil {
+		return err
+	}
+	g := connector.Grant{IdentityID: identity, EntitlementID: entitlement}
+	if !slices.Contains(c.sys.grants, g) {
+		c.sys.grants = append(c.sys.grants, g)
+		c.sys.changes++
+	}
+	return nil
+}
+
+// Revoke removes the grant (nothing if not held).
+func (c *conn) Revoke(_ context.Context, identity, entitlement string) error {
+	if err := c.check(false); err != nil {
+		return err
+	}
+	c.sys.mu.Lock()
+	defer c.sys.mu.Unlock()
+	if err := c.sys.known(identity, entitlement); err != nil {
+		return err
+	}
+	g := connector.Grant{IdentityID: identity, EntitlementID: entitlement}
+	if i := slices.Index(c.sys.grants, g); i >= 0 {
+		c.sys.grants = slices.Delete(c.sys.grants, i, i+1)
+		c.sys.changes++
+	}
+	return nil
+}
+
+func (s *System) known(identity, entitlement string) error {
+	if !slices.ContainsFunc(s.identities, func(i connector.Identity) bool { return i.ID == identity }) ||
+		!slices.ContainsFunc(s.entitlements, func(e connector.Entitlement) bool { return e.ID == entitlement }) {
+		return connector.Errorf(connector.ErrNotFound, "fake: no such identity or entitlement")
+	}
+	return nil
+}
+
+// Seen returns the passwords connectors were opened with, in order.
+func (s *System) Seen() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seen)
+}
+
+// ResetSeen forgets them.
+func (s *System) ResetSeen() {
+	s.mu.Lock()
+	s.seen = nil
+	s.mu.Unlock()
+}
+
+// SetFlaky makes the next n listing calls fail as unavailable.
+func (s *System) SetFlaky(n int) {
+	s.mu.Lock()
+	s.flaky = n
+	s.mu.Unlock()
+}
+
+// Grants returns the system's grants.
+func (s *System) Grants() []connector.Grant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.grants)
+}
+
+// Has reports whether identity holds entitlement.
+func (s *System) Has(identity, entitlement string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.grants, connector.Grant{IdentityID: identity, EntitlementID: entitlement})
+}
+
+// Changes counts the grants and revokes that changed something.
+func (s *System) Changes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changes
+}
 
 func (c *conn) Validate(context.Context) error {
 	c.sys.mu.Lock()
