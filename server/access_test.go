@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/nuxari/nuxari/internal/pgtest"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/nuxari/nuxari/server"
 	"github.com/nuxari/nuxari/server/servertest"
@@ -102,17 +103,17 @@ type pgAccess struct {
 
 // newPGAccess sets up a pgAccess; the server runs the access schedule
 // every 50 ms, so that grants expire on time.
-func newPGAccess(t *testing.T, pg pgEnv, org string) *pgAccess {
+func newPGAccess(t *testing.T, pg pgtest.Server, org string) *pgAccess {
 	t.Helper()
-	a := &pgAccess{org: org, admin: pg.admin(t), prefix: pgPrefix()}
-	dropPGRoles(t, a.admin, a.prefix)
+	a := &pgAccess{org: org, admin: pg.Admin(t, pg.Database), prefix: pgtest.NewPrefix(t)}
+	pgtest.DropRoles(t, a.admin, a.prefix)
 	connPW := pgPassword("AccessConnPw")
 	pgLoginRole(t, a.admin, a.prefix+"connector", connPW)
-	pgExec(t, a.admin, "CREATE ROLE "+pgIdent(a.prefix+"alice")+" LOGIN")
+	pgtest.Exec(t, a.admin, "CREATE ROLE "+pgtest.Ident(a.prefix+"alice")+" LOGIN")
 	for _, g := range []string{"group", "payments", "audit", "reports"} {
-		pgExec(t, a.admin, "CREATE ROLE "+pgIdent(a.prefix+g)+" NOLOGIN")
+		pgtest.Exec(t, a.admin, "CREATE ROLE "+pgtest.Ident(a.prefix+g)+" NOLOGIN")
 	}
-	pgExec(t, a.admin, "GRANT "+pgIdent(a.prefix+"audit")+" TO "+pgIdent(a.prefix+"alice"))
+	pgtest.Exec(t, a.admin, "GRANT "+pgtest.Ident(a.prefix+"audit")+" TO "+pgtest.Ident(a.prefix+"alice"))
 	a.alice, a.group, a.payments = pgRoleID(t, a.admin, a.prefix+"alice"), pgRoleID(t, a.admin, a.prefix+"group"), pgRoleID(t, a.admin, a.prefix+"payments")
 	a.audit, a.reports = pgRoleID(t, a.admin, a.prefix+"audit"), pgRoleID(t, a.admin, a.prefix+"reports")
 
@@ -129,7 +130,7 @@ func newPGAccess(t *testing.T, pg pgEnv, org string) *pgAccess {
 	a.auditor, _ = member("auditor", nuxariv1.Role_ROLE_AUDITOR)
 	a.adminM, a.adminID = member("admin", nuxariv1.Role_ROLE_ADMIN)
 	a.connector = must(a.owner.Connectors.CreateConnector(t.Context(), req(&nuxariv1.CreateConnectorRequest{
-		Name: "warehouse", Settings: pg.settings(a.prefix + "connector"), Credentials: pgCreds(connPW),
+		Name: "warehouse", Settings: pgSettings(pg, a.prefix+"connector"), Credentials: pgCreds(connPW),
 	})))(t).Msg.Connector.ConnectorId
 	if sy := syncNow(t, a.owner, a.connector); sy.State != syncSucceeded {
 		t.Fatalf("sync: %v", sy)
@@ -246,7 +247,7 @@ func planEvents(evs []logEvent, plans []string, subjects ...string) []logEvent {
 // event of the org's log, in order, each in a signed checkpoint.
 func TestAccessAgainstPostgres(t *testing.T) {
 	t.Parallel()
-	pg := needPG(t)
+	pg := pgtest.Need(t)
 	ctx := context.Background()
 	a := newPGAccess(t, pg, "pgaccess")
 
@@ -456,7 +457,7 @@ func TestAccessAgainstPostgres(t *testing.T) {
 // NotFound, decided by nothing.
 func TestAccessDenials(t *testing.T) {
 	t.Parallel()
-	pg := needPG(t)
+	pg := pgtest.Need(t)
 	ctx := context.Background()
 	a := newPGAccess(t, pg, "pgdeny")
 
@@ -528,7 +529,7 @@ func TestAccessDenials(t *testing.T) {
 // that is no longer current is Aborted. Every version stays readable.
 func TestAccessPolicyUpdatedWhilePending(t *testing.T) {
 	t.Parallel()
-	pg := needPG(t)
+	pg := pgtest.Need(t)
 	ctx := context.Background()
 	a := newPGAccess(t, pg, "pgversion")
 	v1 := a.policy(t, func(p *nuxariv1.Policy) {
@@ -616,7 +617,7 @@ func TestAccessPolicyUpdatedWhilePending(t *testing.T) {
 // one access.action.executed.
 func TestAccessConcurrentApprovals(t *testing.T) {
 	t.Parallel()
-	pg := needPG(t)
+	pg := pgtest.Need(t)
 	ctx := context.Background()
 	a := newPGAccess(t, pg, "pgrace")
 	a.policy(t, func(p *nuxariv1.Policy) {

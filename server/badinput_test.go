@@ -1274,8 +1274,8 @@ func TestBadInput(t *testing.T) {
 				procs = append(procs, m)
 			}
 		}
-		if len(procs) != 14+13 {
-			t.Fatalf("%d ConnectorService and AccessService procedures, want 14 + 13", len(procs))
+		if len(procs) != 14+15 {
+			t.Fatalf("%d ConnectorService and AccessService procedures, want 14 + 15", len(procs))
 		}
 		for _, proc := range procs {
 			for _, enc := range []struct {

@@ -190,6 +190,10 @@ var rbacProcedures = map[string]rbac.Permission{
 	nuxariv1connect.AccessServiceApprovePlanProcedure:      rbac.AccessApprove,
 	nuxariv1connect.AccessServiceRejectPlanProcedure:       rbac.AccessApprove,
 	nuxariv1connect.AccessServiceListAccessGrantsProcedure: rbac.AccessRead,
+	// Drift: accepting a baseline says what access is desired, which is
+	// managing policy; the findings are read with access.
+	nuxariv1connect.AccessServiceAcceptBaselineProcedure:    rbac.PoliciesManage,
+	nuxariv1connect.AccessServiceListDriftFindingsProcedure: rbac.AccessRead,
 }
 
 // rbacExpectAllowed reports whether a principal with role (empty: no
@@ -969,6 +973,12 @@ var rbacCalls = map[string]rbacCall{
 	nuxariv1connect.AccessServiceListAccessGrantsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
 		return ignoreRes(c.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{})))
 	},
+	nuxariv1connect.AccessServiceAcceptBaselineProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.AcceptBaseline(ctx, req(&nuxariv1.AcceptBaselineRequest{ConnectorId: fx.access.connector})))
+	},
+	nuxariv1connect.AccessServiceListDriftFindingsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.ListDriftFindings(ctx, req(&nuxariv1.ListDriftFindingsRequest{IncludeResolved: true})))
+	},
 }
 
 // rbacAllowedCodes are the codes other than OK that an allowed call of a
@@ -1095,6 +1105,7 @@ var rbacEventPermissions = map[string]rbac.Permission{
 	"access.request.canceled":       rbac.AccessRequest,
 	"access.plan.approved":          rbac.AccessApprove,
 	"access.plan.rejected":          rbac.AccessApprove,
+	"access.baseline.accepted":      rbac.PoliciesManage,
 }
 
 // checkEventsPermitted reads the fixture org's whole log: every event a
