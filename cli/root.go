@@ -97,6 +97,7 @@ func (e *env) rootCommand() *cobra.Command {
 		e.group("plan", "approve, reject and follow remediation plans",
 			e.planListCmd(), e.planGetCmd(), e.planApproveCmd(), e.planRejectCmd(), e.planWaitCmd()),
 		e.group("access", "list the access granted through plans", e.accessGrantsCmd()),
+		e.group("drift", "accept a connector's baseline and list drift findings", e.driftBaselineCmd(), e.driftListCmd()),
 		e.verifyCmd(),
 		e.completionCmd(),
 		e.versionCmd(),

@@ -23,6 +23,7 @@ var commands = []string{
 	"connector decommission", "connector keys", "connector keys rotate",
 	"policy create", "policy get", "policy list", "policy update",
 	"request submit", "request list", "request get", "request cancel",
+	"drift baseline", "drift list",
 	"plan list", "plan get", "plan approve", "plan reject", "plan wait",
 	"access grants",
 	"verify",
