@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -64,12 +65,18 @@ type isoOrg struct {
 	connectors []string
 	syncs      []string
 	connSecret string
+	// Access, on connectors[2], a connector to a fake system: policies
+	// (readers: one approval by an owner; admins: none); requests by the
+	// admin: requests[0] pending (plans[0]), requests[1] and [2] run at
+	// once (plans[1] and [2], making grants[0] and [1]), requests[3]
+	// rejected (plans[3]).
+	policies, requests, plans, grants []string
 }
 
 // newIsoOrg creates an org. marker, if set, is planted in every name and
 // every custom event; events custom events are appended. pg, if set, is
 // the PostgreSQL server the org's first connector syncs from.
-func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events int, pg *pgtest.Server) *isoOrg {
+func newIsoOrg(t *testing.T, ts *servertest.Server, fake *servertest.FakeDriver, id, marker string, events int, pg *pgtest.Server) *isoOrg {
 	t.Helper()
 	ctx := context.Background()
 	label := func(s string) string {
@@ -163,6 +170,7 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 		o.exports = append(o.exports, x.Msg.Export.ExportId)
 	}
 	newIsoConnectors(t, o, pg, label)
+	newIsoAccess(t, ts, o, fake, label)
 	sz, err := ts.Ledger().Size(id)
 	if err != nil {
 		t.Fatal(err)
@@ -203,6 +211,12 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, id, marker string, events in
 		t.Fatal(err)
 	}
 	o.pageToks["connectors"] = lc.Msg.NextPageToken
+	lp := must(o.owner.Access.ListPolicies(ctx, req(&nuxariv1.ListPoliciesRequest{PageSize: 1})))(t)
+	lr := must(o.owner.Access.ListRequests(ctx, req(&nuxariv1.ListRequestsRequest{PageSize: 1, All: true})))(t)
+	lpl := must(o.owner.Access.ListPlans(ctx, req(&nuxariv1.ListPlansRequest{PageSize: 1})))(t)
+	lag := must(o.owner.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{PageSize: 1})))(t)
+	o.pageToks["policies"], o.pageToks["requests"] = lp.Msg.NextPageToken, lr.Msg.NextPageToken
+	o.pageToks["plans"], o.pageToks["accessgrants"] = lpl.Msg.NextPageToken, lag.Msg.NextPageToken
 	if pg != nil {
 		lg, err := o.owner.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: o.connectors[0], PageSize: 1}))
 		if err != nil {
@@ -257,11 +271,60 @@ func newIsoConnectors(t *testing.T, o *isoOrg, pg *pgtest.Server, label func(str
 	}
 }
 
+// newIsoAccess gives o a connector to a fake system, synced, with
+// policies, requests in every state, plans and access grants.
+func newIsoAccess(t *testing.T, ts *servertest.Server, o *isoOrg, fake *servertest.FakeDriver, label func(string) string) {
+	t.Helper()
+	ctx := context.Background()
+	fa := newFakeAccess(t, o.owner, fake, o.id)
+	o.connectors = append(o.connectors, fa.connector)
+	for _, p := range []*nuxariv1.Policy{
+		accessPolicy(fa.connector, func(p *nuxariv1.Policy) {
+			p.Name, p.Entitlements, p.ApproverRoles = label("readers"), []string{fakeReaders}, []string{"owner"}
+		}),
+		accessPolicy(fa.connector, func(p *nuxariv1.Policy) {
+			p.Name, p.Entitlements, p.Approvals, p.ApproverRoles = label("admins"), []string{fakeAdmins}, 0, nil
+		}),
+	} {
+		o.policies = append(o.policies, must(o.owner.Access.CreatePolicy(ctx, req(&nuxariv1.CreatePolicyRequest{Policy: p})))(t).Msg.Policy.PolicyId)
+	}
+	var admin servertest.Clients
+	for _, m := range o.members {
+		if m.role == rbac.Admin {
+			admin = ts.Clients(m.token)
+		}
+	}
+	submit := func(identity, entitlement string) *nuxariv1.SubmitRequestResponse {
+		t.Helper()
+		res := must(admin.Access.SubmitRequest(ctx, req(&nuxariv1.SubmitRequestRequest{
+			ConnectorId: fa.connector, IdentityId: identity, EntitlementId: entitlement, Justification: label("need"),
+		})))(t).Msg
+		o.requests, o.plans = append(o.requests, res.Request.RequestId), append(o.plans, res.Plan.PlanId)
+		return res
+	}
+	submit(fakeAlice, fakeReaders)
+	for _, id := range []string{fakeAlice, fakeBob} {
+		res := submit(id, fakeAdmins)
+		if pl := waitPlan(t, o.owner, res.Plan.PlanId); pl.State != planDone {
+			t.Fatalf("a plan needing no approval: %v", pl)
+		}
+	}
+	rej := submit(fakeBob, fakeReaders)
+	must(o.owner.Access.RejectPlan(ctx, req(&nuxariv1.RejectPlanRequest{PlanId: rej.Plan.PlanId, Comment: label("no")})))(t)
+	for _, g := range accessGrants(t, o.owner, "") {
+		o.grants = append(o.grants, g.GrantId)
+	}
+	if len(o.grants) != 2 {
+		t.Fatalf("%s's access grants: %v", o.id, o.grants)
+	}
+}
+
 // isoState is what must not change in an org: its members, tokens,
 // settings, exports, agents, tasks, join tokens and log.
 type isoState struct {
 	members, tokens, org, exports, agents, tasks, joinTokens []byte
 	connectors, syncs, grants, keys                          []byte
+	policies, requests, plans, accessGrants                  []byte
 	size                                                     uint64
 	root                                                     []byte
 }
@@ -313,6 +376,14 @@ func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
 	s.grants = m(lg.Msg, err)
 	gk, err := o.owner.Connectors.GetSealingKeys(ctx, req(&nuxariv1.GetSealingKeysRequest{}))
 	s.keys = m(gk.Msg, err)
+	lp, err := o.owner.Access.ListPolicies(ctx, req(&nuxariv1.ListPoliciesRequest{PageSize: 1000}))
+	s.policies = m(lp.Msg, err)
+	lr, err := o.owner.Access.ListRequests(ctx, req(&nuxariv1.ListRequestsRequest{PageSize: 1000, All: true}))
+	s.requests = m(lr.Msg, err)
+	lpl, err := o.owner.Access.ListPlans(ctx, req(&nuxariv1.ListPlansRequest{PageSize: 1000}))
+	s.plans = m(lpl.Msg, err)
+	lag, err := o.owner.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{PageSize: 1000}))
+	s.accessGrants = m(lag.Msg, err)
 	if s.size, err = ts.Ledger().Size(o.id); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +438,8 @@ type isoProbe struct {
 // No error message or response holds any of B's data, and B's state is
 // unchanged afterwards.
 func TestTenantIsolation(t *testing.T) {
-	ts := servertest.Start(t)
+	fake := servertest.NewFakeDriver()
+	ts := servertest.Start(t, servertest.WithFakeDriver(fake))
 	ctx := context.Background()
 	hexMark := randID(8)
 	marker := "B-MARKER-" + hexMark
@@ -378,8 +450,8 @@ func TestTenantIsolation(t *testing.T) {
 	if e, ok := pgtest.Lookup(t); ok {
 		pg = &e
 	}
-	a := newIsoOrg(t, ts, aID, "", 3, pg)
-	b := newIsoOrg(t, ts, aID+"-"+hexMark, marker, 300, pg)
+	a := newIsoOrg(t, ts, fake, aID, "", 3, pg)
+	b := newIsoOrg(t, ts, fake, aID+"-"+hexMark, marker, 300, pg)
 	if b.size <= a.size+100 {
 		t.Fatalf("B's log (%d) should be much longer than A's (%d)", b.size, a.size)
 	}
@@ -403,6 +475,9 @@ func TestTenantIsolation(t *testing.T) {
 	secrets = append(secrets, b.connectors...)
 	secrets = append(secrets, b.syncs...)
 	secrets = append(secrets, b.connSecret)
+	for _, ids := range [][]string{b.policies, b.requests, b.plans, b.grants} {
+		secrets = append(secrets, ids...)
+	}
 	for _, p := range b.pageToks {
 		secrets = append(secrets, p)
 	}
@@ -615,6 +690,66 @@ func TestTenantIsolation(t *testing.T) {
 		})
 	}
 
+	// B's access policies, requests, plans and grants.
+	bAccess, aAccess := b.connectors[2], a.connectors[2]
+	for i, id := range b.policies {
+		add(fmt.Sprintf("GetPolicy(B %d)", i), nuxariv1connect.AccessServiceGetPolicyProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: id})))
+		})
+		add(fmt.Sprintf("GetPolicy(B %d, version 1)", i), nuxariv1connect.AccessServiceGetPolicyProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: id, Version: 1})))
+		})
+		add(fmt.Sprintf("UpdatePolicy(B %d)", i), nuxariv1connect.AccessServiceUpdatePolicyProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.UpdatePolicy(ctx, req(&nuxariv1.UpdatePolicyRequest{Policy: accessPolicy(aAccess, func(p *nuxariv1.Policy) {
+				p.PolicyId, p.Version, p.Name = id, 1, "taken by A"
+			})})))
+		})
+	}
+	for i, id := range b.requests {
+		add(fmt.Sprintf("GetRequest(B %d)", i), nuxariv1connect.AccessServiceGetRequestProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetRequest(ctx, req(&nuxariv1.GetRequestRequest{RequestId: id})))
+		})
+		add(fmt.Sprintf("CancelRequest(B %d)", i), nuxariv1connect.AccessServiceCancelRequestProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.CancelRequest(ctx, req(&nuxariv1.CancelRequestRequest{RequestId: id})))
+		})
+	}
+	for i, id := range b.plans {
+		add(fmt.Sprintf("GetPlan(B %d)", i), nuxariv1connect.AccessServiceGetPlanProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetPlan(ctx, req(&nuxariv1.GetPlanRequest{PlanId: id})))
+		})
+		add(fmt.Sprintf("ApprovePlan(B %d)", i), nuxariv1connect.AccessServiceApprovePlanProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: id, Comment: "by A"})))
+		})
+		add(fmt.Sprintf("RejectPlan(B %d)", i), nuxariv1connect.AccessServiceRejectPlanProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.RejectPlan(ctx, req(&nuxariv1.RejectPlanRequest{PlanId: id, Comment: "by A"})))
+		})
+	}
+	add("SubmitRequest(B's connector)", nuxariv1connect.AccessServiceSubmitRequestProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Access.SubmitRequest(ctx, req(&nuxariv1.SubmitRequestRequest{
+			ConnectorId: bAccess, IdentityId: fakeAlice, EntitlementId: fakeReaders, Justification: "by A",
+		})))
+	})
+	add("AcceptBaseline(B's connector)", nuxariv1connect.AccessServiceAcceptBaselineProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Access.AcceptBaseline(ctx, req(&nuxariv1.AcceptBaselineRequest{ConnectorId: bAccess})))
+	})
+	for _, l := range []struct{ name, proc string }{
+		{"policies", nuxariv1connect.AccessServiceListPoliciesProcedure}, {"requests", nuxariv1connect.AccessServiceListRequestsProcedure},
+		{"plans", nuxariv1connect.AccessServiceListPlansProcedure}, {"accessgrants", nuxariv1connect.AccessServiceListAccessGrantsProcedure},
+	} {
+		tok := b.pageToks[l.name]
+		add("List "+l.name+"(B page token)", l.proc, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+			switch l.name {
+			case "policies":
+				return ignoreRes(c.Access.ListPolicies(ctx, req(&nuxariv1.ListPoliciesRequest{PageSize: 1, PageToken: tok})))
+			case "requests":
+				return ignoreRes(c.Access.ListRequests(ctx, req(&nuxariv1.ListRequestsRequest{PageSize: 1, PageToken: tok})))
+			case "plans":
+				return ignoreRes(c.Access.ListPlans(ctx, req(&nuxariv1.ListPlansRequest{PageSize: 1, PageToken: tok, AssignedToMe: true})))
+			}
+			return ignoreRes(c.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{PageSize: 1, PageToken: tok})))
+		})
+	}
+
 	// IDs that name nothing: well-formed but missing, and malformed.
 	missing := map[string]string{"user": "u" + randID(8), "token": randID(12), "export": "x" + randID(8), "connector": "c" + randID(8), "sync": "s" + randID(8)}
 	ids := []struct {
@@ -695,6 +830,37 @@ func TestTenantIsolation(t *testing.T) {
 		})
 		add("ListGrants("+id.name+")", nuxariv1connect.ConnectorServiceListGrantsProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
 			return ignoreRes(c.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: id.id})))
+		})
+		add("GetPolicy("+id.name+")", nuxariv1connect.AccessServiceGetPolicyProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: id.id})))
+		})
+		add("UpdatePolicy("+id.name+")", nuxariv1connect.AccessServiceUpdatePolicyProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.UpdatePolicy(ctx, req(&nuxariv1.UpdatePolicyRequest{Policy: accessPolicy(aAccess, func(p *nuxariv1.Policy) {
+				p.PolicyId, p.Version = id.id, 1
+			})})))
+		})
+		add("GetRequest("+id.name+")", nuxariv1connect.AccessServiceGetRequestProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetRequest(ctx, req(&nuxariv1.GetRequestRequest{RequestId: id.id})))
+		})
+		add("CancelRequest("+id.name+")", nuxariv1connect.AccessServiceCancelRequestProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.CancelRequest(ctx, req(&nuxariv1.CancelRequestRequest{RequestId: id.id})))
+		})
+		add("GetPlan("+id.name+")", nuxariv1connect.AccessServiceGetPlanProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetPlan(ctx, req(&nuxariv1.GetPlanRequest{PlanId: id.id})))
+		})
+		add("ApprovePlan("+id.name+")", nuxariv1connect.AccessServiceApprovePlanProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: id.id})))
+		})
+		add("RejectPlan("+id.name+")", nuxariv1connect.AccessServiceRejectPlanProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.RejectPlan(ctx, req(&nuxariv1.RejectPlanRequest{PlanId: id.id})))
+		})
+		add("SubmitRequest("+id.name+")", nuxariv1connect.AccessServiceSubmitRequestProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.SubmitRequest(ctx, req(&nuxariv1.SubmitRequestRequest{
+				ConnectorId: id.id, IdentityId: fakeAlice, EntitlementId: fakeReaders, Justification: "by A",
+			})))
+		})
+		add("AcceptBaseline("+id.name+")", nuxariv1connect.AccessServiceAcceptBaselineProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.AcceptBaseline(ctx, req(&nuxariv1.AcceptBaselineRequest{ConnectorId: id.id})))
 		})
 		if id.id != "" {
 			// Any org_id but the caller's is NotFound, malformed or not.
@@ -793,6 +959,77 @@ func TestTenantIsolation(t *testing.T) {
 			return fmt.Errorf("GetSealingKeys: %v, want A's one key sealing its %d passwords", res.Msg, len(a.connectors))
 		}
 		return err
+	})
+	only := func(what string, got, own []string) error {
+		for _, id := range got {
+			if !slices.Contains(own, id) {
+				return fmt.Errorf("%s lists %s, not one of A's %v", what, id, own)
+			}
+		}
+		return nil
+	}
+	read("ListPolicies", nuxariv1connect.AccessServiceListPoliciesProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Access.ListPolicies(ctx, req(&nuxariv1.ListPoliciesRequest{PageSize: 1000}))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, p := range res.Msg.Policies {
+			ids = append(ids, p.PolicyId)
+		}
+		if len(ids) != len(a.policies) {
+			return fmt.Errorf("ListPolicies lists %d policies, A has %d", len(ids), len(a.policies))
+		}
+		return only("ListPolicies", ids, a.policies)
+	})
+	read("ListRequests", nuxariv1connect.AccessServiceListRequestsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Access.ListRequests(ctx, req(&nuxariv1.ListRequestsRequest{PageSize: 1000}))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, r := range res.Msg.Requests {
+			ids = append(ids, r.RequestId)
+		}
+		return only("ListRequests", ids, a.requests)
+	})
+	read("ListPlans", nuxariv1connect.AccessServiceListPlansProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Access.ListPlans(ctx, req(&nuxariv1.ListPlansRequest{PageSize: 1000, AssignedToMe: true}))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, p := range res.Msg.Plans {
+			ids = append(ids, p.PlanId)
+		}
+		return only("ListPlans", ids, a.plans)
+	})
+	read("ListAccessGrants", nuxariv1connect.AccessServiceListAccessGrantsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{PageSize: 1000}))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, g := range res.Msg.Grants {
+			ids = append(ids, g.GrantId)
+		}
+		if len(ids) != len(a.grants) {
+			return fmt.Errorf("ListAccessGrants lists %d grants, A has %d", len(ids), len(a.grants))
+		}
+		return only("ListAccessGrants", ids, a.grants)
+	})
+	read("ListDriftFindings(B's connector)", nuxariv1connect.AccessServiceListDriftFindingsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Access.ListDriftFindings(ctx, req(&nuxariv1.ListDriftFindingsRequest{ConnectorId: bAccess, IncludeResolved: true}))
+		if err == nil && len(res.Msg.Findings) != 0 {
+			return fmt.Errorf("ListDriftFindings of B's connector: %v", res.Msg.Findings)
+		}
+		return err
+	})
+	read("GetPolicy", nuxariv1connect.AccessServiceGetPolicyProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: a.policies[0]})))
+	})
+	read("GetPlan", nuxariv1connect.AccessServiceGetPlanProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Access.GetPlan(ctx, req(&nuxariv1.GetPlanRequest{PlanId: a.plans[0]})))
 	})
 	read("Heartbeat", nuxariv1connect.AgentGatewayServiceHeartbeatProcedure, func(ctx context.Context, c servertest.Clients) error {
 		return ignoreRes(c.Gateway.Heartbeat(ctx, req(&nuxariv1.HeartbeatRequest{})))
@@ -916,6 +1153,18 @@ func TestTenantIsolation(t *testing.T) {
 				_, err := c.Connectors.GetSync(ctx, req(&nuxariv1.GetSyncRequest{SyncId: id}))
 				wantCodeIn(t, "B's token: GetSync(A)", err, connect.CodeNotFound, pd)
 			}
+			for _, id := range a.policies {
+				_, err := c.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: id}))
+				wantCodeIn(t, "B's token: GetPolicy(A)", err, connect.CodeNotFound, pd)
+			}
+			for _, id := range a.requests {
+				_, err := c.Access.CancelRequest(ctx, req(&nuxariv1.CancelRequestRequest{RequestId: id}))
+				wantCodeIn(t, "B's token: CancelRequest(A)", err, connect.CodeNotFound, pd)
+			}
+			for _, id := range a.plans {
+				_, err := c.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: id}))
+				wantCodeIn(t, "B's token: ApprovePlan(A)", err, connect.CodeNotFound, pd)
+			}
 		}
 		// B's agent cannot see, feed or complete A's tasks.
 		bAgent := ts.Clients(b.agentTok)
@@ -1032,6 +1281,8 @@ func TestTenantIsolation(t *testing.T) {
 			"agents": {before.agents, after.agents}, "tasks": {before.tasks, after.tasks},
 			"join tokens": {before.joinTokens, after.joinTokens}, "connectors": {before.connectors, after.connectors},
 			"syncs": {before.syncs, after.syncs}, "grants": {before.grants, after.grants}, "sealing keys": {before.keys, after.keys},
+			"policies": {before.policies, after.policies}, "requests": {before.requests, after.requests},
+			"plans": {before.plans, after.plans}, "access grants": {before.accessGrants, after.accessGrants},
 		} {
 			if !bytes.Equal(pair[0], pair[1]) {
 				t.Errorf("B's %s changed", name)
