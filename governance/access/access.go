@@ -240,7 +240,7 @@ func (s *Service) Submit(ctx context.Context, pr *core.Principal, req SubmitRequ
 	if err != nil {
 		return Request{}, Plan{}, err
 	}
-	held, err := s.held(ctx, o, req.ConnectorID, req.IdentityID, facts.Held)
+	held, err := s.held(ctx, o, req.ConnectorID, facts.Identity.ID, facts.Held)
 	if err != nil {
 		return Request{}, Plan{}, err
 	}
@@ -287,8 +287,8 @@ func (s *Service) Submit(ctx context.Context, pr *core.Principal, req SubmitRequ
 	}
 	now := s.env.Now()
 	r := Request{
-		ID: core.NewID("q"), Requester: pr.UserID, ConnectorID: req.ConnectorID, IdentityID: req.IdentityID,
-		EntitlementID: req.EntitlementID, Duration: Duration(req.Duration), Justification: req.Justification,
+		ID: core.NewID("q"), Requester: pr.UserID, ConnectorID: req.ConnectorID, IdentityID: facts.Identity.ID,
+		EntitlementID: facts.Entitlement.ID, Duration: Duration(req.Duration), Justification: req.Justification,
 		State: RequestPending, PolicyID: pol.ID, PolicyVersion: pol.Version, Created: now, Expires: now.Add(s.cfg.RequestTTL),
 	}
 	pl := Plan{

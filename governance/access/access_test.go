@@ -617,3 +617,16 @@ func (e *env) revokeBehind(t *testing.T, identity, entitlement string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRequestByName: identities and entitlements may be named by their
+// names; the request records their IDs.
+func TestRequestByName(t *testing.T) {
+	e := newEnv(t)
+	e.policy(t, nil)
+	r, _, err := e.submit(t, e.requester, "user 3", "role 1", time.Minute)
+	if err != nil || r.IdentityID != "u000003" || r.EntitlementID != "r0001" {
+		t.Fatalf("request by names: %+v, %v", r, err)
+	}
+	_, _, err = e.submit(t, e.requester, "nobody", "role 1", time.Minute)
+	domaintest.WantKind(t, "an unknown name", err, errs.NotFound)
+}

@@ -28,9 +28,10 @@ type Facts struct {
 }
 
 // Lookup reads, from connector id's latest snapshot, the identity, the
-// entitlement and what the identity holds. An identity or entitlement the
+// entitlement and what the identity holds. Each is named by its ID or,
+// failing that, by its name when exactly one item has it. One the
 // snapshot does not list is NotFound.
-func Lookup(ctx context.Context, o store.Org, id, identityID, entitlementID string) (Facts, error) {
+func Lookup(ctx context.Context, o store.Org, id, identity, entitlement string) (Facts, error) {
 	if _, _, err := load(ctx, o, id); err != nil {
 		return Facts{}, err
 	}
@@ -42,39 +43,54 @@ func Lookup(ctx context.Context, o store.Org, id, identityID, entitlementID stri
 		return Facts{}, ErrNoSnapshot
 	}
 	f := Facts{Snapshot: *ss.Last}
-	var found bool
-	err = scanChunks(ctx, o, id, setIdentities, ss.Last.Identities, func(it identityItem) bool {
-		if it.ID == identityID {
-			f.Identity, found = connector.Identity{ID: it.ID, Name: it.Name, Kind: it.Kind, Attributes: it.Attrs}, true
-		}
-		return !found && it.ID < identityID
-	})
+	it, err := find(ctx, o, id, setIdentities, ss.Last.Identities, identity, "identity", func(x identityItem) (string, string) { return x.ID, x.Name })
 	if err != nil {
 		return Facts{}, err
 	}
-	if !found {
-		return Facts{}, errs.New(errs.NotFound, "identity %q is not in the connector's latest snapshot", identityID)
-	}
-	found = false
-	err = scanChunks(ctx, o, id, setEntitlements, ss.Last.Entitlements, func(it entitlementItem) bool {
-		if it.ID == entitlementID {
-			f.Entitlement, found = connector.Entitlement{ID: it.ID, Name: it.Name, Kind: it.Kind, Description: it.Description}, true
-		}
-		return !found && it.ID < entitlementID
-	})
+	f.Identity = connector.Identity{ID: it.ID, Name: it.Name, Kind: it.Kind, Attributes: it.Attrs}
+	en, err := find(ctx, o, id, setEntitlements, ss.Last.Entitlements, entitlement, "entitlement", func(x entitlementItem) (string, string) { return x.ID, x.Name })
 	if err != nil {
 		return Facts{}, err
 	}
-	if !found {
-		return Facts{}, errs.New(errs.NotFound, "entitlement %q is not in the connector's latest snapshot", entitlementID)
-	}
+	f.Entitlement = connector.Entitlement{ID: en.ID, Name: en.Name, Kind: en.Kind, Description: en.Description}
 	err = scanChunks(ctx, o, id, setGrants, ss.Last.Grants, func(g grantItem) bool {
-		if g.IdentityID == identityID {
+		if g.IdentityID == f.Identity.ID {
 			f.Held = append(f.Held, g.EntitlementID)
 		}
-		return g.IdentityID <= identityID
+		return g.IdentityID <= f.Identity.ID
 	})
 	return f, err
+}
+
+// find returns the item of a snapshot set whose ID is key or, failing
+// that, the one item whose name is key.
+func find[T any](ctx context.Context, o store.Org, id, set string, n int, key, what string, idName func(T) (string, string)) (T, error) {
+	var byID, byName T
+	var foundID bool
+	names := 0
+	err := scanChunks(ctx, o, id, set, n, func(x T) bool {
+		xid, name := idName(x)
+		if xid == key {
+			byID, foundID = x, true
+			return false
+		}
+		if name == key {
+			byName = x
+			names++
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return byID, err
+	case foundID:
+		return byID, nil
+	case names == 1:
+		return byName, nil
+	case names > 1:
+		return byID, errs.New(errs.InvalidArgument, "%d %s items are named %q in the connector's latest snapshot: give the ID", names, what, key)
+	}
+	return byID, errs.New(errs.NotFound, "%s %q is not in the connector's latest snapshot", what, key)
 }
 
 // scanChunks calls fn with the items of a snapshot set in order, until

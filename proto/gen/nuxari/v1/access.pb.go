@@ -913,11 +913,14 @@ func (x *AccessRequest) GetExpireTime() *timestamppb.Timestamp {
 }
 
 type SubmitRequestRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ConnectorId   string                 `protobuf:"bytes,1,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
-	IdentityId    string                 `protobuf:"bytes,2,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
-	EntitlementId string                 `protobuf:"bytes,3,opt,name=entitlement_id,json=entitlementId,proto3" json:"entitlement_id,omitempty"`
-	Duration      *durationpb.Duration   `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ConnectorId string                 `protobuf:"bytes,1,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
+	// The identity and the entitlement, each by its ID in the connector's
+	// latest snapshot or, failing that, by its name there (when exactly
+	// one has it). The request records their IDs.
+	IdentityId    string               `protobuf:"bytes,2,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	EntitlementId string               `protobuf:"bytes,3,opt,name=entitlement_id,json=entitlementId,proto3" json:"entitlement_id,omitempty"`
+	Duration      *durationpb.Duration `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
 	// 1 to 1000 characters.
 	Justification string `protobuf:"bytes,5,opt,name=justification,proto3" json:"justification,omitempty"`
 	unknownFields protoimpl.UnknownFields
