@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/nuxari/nuxari/connector"
 	"github.com/nuxari/nuxari/connector/postgres"
 	"github.com/nuxari/nuxari/governance/connectors"
@@ -216,8 +218,13 @@ func accessPlanCrash(t *testing.T, pg pgtest.Server, point string) {
 	})))(t).Msg
 	planID := sub.Plan.PlanId
 	// The run may start, and the process die, before the approval's
-	// answer is written: either answer will do.
-	_, _ = approver.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: planID}))
+	// answer is written: success or a broken call will do, a refusal
+	// will not.
+	_, err := approver.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: planID}))
+	switch connect.CodeOf(err) {
+	case connect.CodePermissionDenied, connect.CodeFailedPrecondition, connect.CodeInvalidArgument, connect.CodeNotFound, connect.CodeAborted:
+		t.Fatalf("the approval was refused: %v", err)
+	}
 	select {
 	case <-h.exited:
 	case <-time.After(30 * time.Second):
