@@ -256,7 +256,7 @@ func accessPlanCrash(t *testing.T, pg pgtest.Server, point string) {
 		t.Fatalf("the request's access grants after the restart: %v", gs)
 	}
 
-	evs := planEvents(orgLog(t, c, org), []string{planID})
+	evs := planEvents(logWith(t, c, org, "plan:"+planID, "access.plan.run.completed"), []string{planID})
 	type ev struct{ typ, actor string }
 	want := []ev{
 		{"access.plan.approved", approverID},

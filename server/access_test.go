@@ -196,6 +196,24 @@ func waitPlan(t testing.TB, c servertest.Clients, id string) *nuxariv1.Plan {
 	}
 }
 
+// logWith reads org's log until it holds an event of type typ about
+// subject, and returns it: a job's end can be read (GetPlan) a moment
+// before its event is listed.
+func logWith(t testing.TB, c servertest.Clients, org, subject, typ string) []logEvent {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		evs := orgLog(t, c, org)
+		if slices.ContainsFunc(evs, func(e logEvent) bool { return e.Subject == subject && e.Type == typ }) {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event about %s in the log after 30 s: %v", typ, subject, logTypes(ofSubject(evs, subject)))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // accessGrants lists every access grant of the org, of request (all
 // without one).
 func accessGrants(t testing.TB, c servertest.Clients, request string) []*nuxariv1.AccessGrant {
@@ -385,7 +403,7 @@ func TestAccessAgainstPostgres(t *testing.T) {
 	}
 
 	// The log.
-	evs := orgLog(t, a.owner, a.org)
+	evs := logWith(t, a.owner, a.org, "grant:"+g.GrantId, "access.grant.expired")
 	var revokePlan string
 	for _, e := range ofSubject(evs, "grant:"+g.GrantId) {
 		if e.Type == "access.grant.expired" {
@@ -397,6 +415,7 @@ func TestAccessAgainstPostgres(t *testing.T) {
 		t.Fatalf("no access.grant.expired event of grant %s with its plan: %v", g.GrantId, logTypes(ofSubject(evs, "grant:"+g.GrantId)))
 	}
 	rp := waitPlan(t, a.owner, revokePlan)
+	evs = logWith(t, a.owner, a.org, "plan:"+revokePlan, "access.plan.run.completed")
 	if rp.State != planDone || rp.Reason != "expiry" || rp.RequestedBy != "system" || len(rp.Actions) != 1 ||
 		rp.Actions[0].Kind != "revoke" || rp.Actions[0].State != "done" || rp.RequestId != r.RequestId {
 		t.Errorf("the revoke plan: %v", rp)
@@ -677,7 +696,7 @@ func TestAccessConcurrentApprovals(t *testing.T) {
 	if !a.member(t, "alice", "group") || !a.member(t, "alice", "reports") {
 		t.Error("alice is not a member of both groups after the plans ran")
 	}
-	evs := orgLog(t, a.owner, a.org)
+	evs := logWith(t, a.owner, a.org, "plan:"+plans[len(plans)-1], "access.plan.run.completed")
 	for _, id := range plans {
 		n := map[string]int{}
 		for _, e := range ofSubject(evs, "plan:"+id) {
