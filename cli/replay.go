@@ -23,7 +23,8 @@ import (
 // each request again with accesspolicy, as the server does, and compares.
 // It reads the events as archive.VerifyWith checks them, so the package
 // is read once and memory grows with the policy versions and the
-// disagreements, not with the events.
+// decisions it reports (disagreements and those not replayed), not with
+// the events.
 
 // replayTypes are the event types replay reads.
 var replayTypes = []string{ec.AccessPolicyCreated, ec.AccessPolicyUpdated, ec.AccessRequestSubmitted, ec.AccessRequestDenied}
