@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -140,6 +141,36 @@ func Compile(src string) (cel.Program, error) {
 	return prg, nil
 }
 
+// programs caches compiled conditions by their text, so that deciding
+// many requests (or replaying many decisions) compiles each once. It is
+// emptied when it reaches maxPrograms.
+var (
+	programsMu sync.Mutex
+	programs   = map[string]cel.Program{}
+)
+
+const maxPrograms = 1024
+
+func compiled(src string) (cel.Program, error) {
+	programsMu.Lock()
+	prg, ok := programs[src]
+	programsMu.Unlock()
+	if ok {
+		return prg, nil
+	}
+	prg, err := Compile(src)
+	if err != nil {
+		return nil, err
+	}
+	programsMu.Lock()
+	if len(programs) >= maxPrograms {
+		clear(programs)
+	}
+	programs[src] = prg
+	programsMu.Unlock()
+	return prg, nil
+}
+
 // Evaluate runs condition src on in: true allows; false, or an error at
 // run time, denies (with why). It is what the server runs and what an
 // offline replay runs.
@@ -147,7 +178,7 @@ func Evaluate(src string, in Input) (bool, string) {
 	if src == "" {
 		return true, ""
 	}
-	prg, err := Compile(src)
+	prg, err := compiled(src)
 	if err != nil {
 		return false, err.Error()
 	}

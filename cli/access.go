@@ -61,6 +61,7 @@ type policyFlags struct {
 	allowSelfApproval        bool
 	conflicts                []string
 	approveExpiry            bool
+	remediateDrift           bool
 
 	conflictSets  []*nuxariv1.EntitlementSet // what check parsed from conflicts
 	conditionText string                     // what load read: --condition or the file's text
@@ -68,7 +69,7 @@ type policyFlags struct {
 
 // policyFlagNames are the flags of policyFlags.
 var policyFlagNames = []string{"name", "connector", "entitlement", "requester-role", "condition", "condition-file", "max-duration",
-	"approvals", "approver", "approver-role", "allow-self-approval", "conflict", "approve-expiry"}
+	"approvals", "approver", "approver-role", "allow-self-approval", "conflict", "approve-expiry", "remediate-drift"}
 
 func addPolicyFlags(cmd *cobra.Command) *policyFlags {
 	p := &policyFlags{}
@@ -86,6 +87,7 @@ func addPolicyFlags(cmd *cobra.Command) *policyFlags {
 	f.BoolVar(&p.allowSelfApproval, "allow-self-approval", false, "a requester may approve their own request")
 	f.StringArrayVar(&p.conflicts, "conflict", nil, "entitlement IDs no identity may hold together, as `ID,ID[,ID...]` (repeatable)")
 	f.BoolVar(&p.approveExpiry, "approve-expiry", false, "the revocation when a grant expires needs approval (default: it runs at once)")
+	f.BoolVar(&p.remediateDrift, "remediate-drift", false, "drift in the entitlements it covers gets a remediation plan, approved as --approvals says")
 	completeRoles(cmd, "requester-role")
 	completeRoles(cmd, "approver-role")
 	return p
@@ -241,6 +243,9 @@ func (p *policyFlags) apply(cmd *cobra.Command, pol *nuxariv1.Policy) {
 	if f.Changed("approve-expiry") {
 		pol.ApproveExpiry = p.approveExpiry
 	}
+	if f.Changed("remediate-drift") {
+		pol.RemediateDrift = p.remediateDrift
+	}
 }
 
 // listText is values joined by ", ", or none when there are none.
@@ -330,6 +335,7 @@ func printPolicy(e *env, p *nuxariv1.Policy) error {
 		"Self-approval", yesNo(p.GetAllowSelfApproval()),
 		"Conflicts", conflictsText(p.GetConflicts()),
 		"Approve expiry", expiry,
+		"Remediate drift", yesNo(p.GetRemediateDrift()),
 		"Created", timeText(p.GetCreateTime()),
 		"Created by", orDash(p.GetCreatedBy()),
 	}

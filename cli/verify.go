@@ -39,7 +39,10 @@ file are never trusted, only compared. It checks, in order:
   consistency    (if present) the checkpoint extends the earlier one
 
 and exits 1 naming the first failure. A package's checks are listed in
-docs/evidence-package.md.`,
+docs/evidence-package.md. Once they pass, every access decision in the
+package is decided again from the policy texts in it and compared with
+what was recorded: a disagreement exits 1 too, and a decision whose
+policy text is not in the package is reported as not replayable.`,
 		Args: nargs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := required(cmd, "key"); err != nil {

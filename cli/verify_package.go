@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nuxari/nuxari/evidence/archive"
@@ -31,13 +32,22 @@ func isZip(path string) bool {
 	return n == 4 && bytes.Equal(magic[:], []byte("PK\x03\x04"))
 }
 
-// packageResult is the --json report of a package verification.
+// packageResult is the --json report of a package verification. When
+// the package's checks pass but a decision disagrees with its replay,
+// Verified is false and Report, Failure (check "decisions") and
+// Decisions are all present.
 type packageResult struct {
 	File     string          `json:"file"`
 	Verified bool            `json:"verified"`
 	Report   *packageReport  `json:"report,omitempty"`
 	Failure  *packageFailure `json:"failure,omitempty"`
+	// Decisions is present when the package holds decisions.
+	Decisions *decisionsReport `json:"decisions,omitempty"`
 }
+
+// checkDecisions is the check nuxctl runs after the package's own: every
+// decision replays as recorded.
+const checkDecisions = "decisions"
 
 // packageReport is what a verified package proves (archive.Report), in
 // nuxctl's JSON convention.
@@ -106,7 +116,10 @@ func verifyPackage(e *env, file, logKey, origin, signingKeyFile string) error {
 		return err
 	}
 	p := e.newProgress("verifying "+printable(filepath.Base(file)), st.Size(), unitBytes)
-	rep, verr := archive.Verify(&progressReaderAt{r: f, p: p}, st.Size(), archive.Pins{LogKey: logKey, Origin: origin, SigningKey: pem})
+	rp := newReplayer()
+	rep, verr := archive.VerifyWith(&progressReaderAt{r: f, p: p}, st.Size(),
+		archive.Pins{LogKey: logKey, Origin: origin, SigningKey: pem},
+		archive.Options{Events: rp.event, EventTypes: replayTypes})
 	p.finish(verr == nil)
 	res := packageResult{File: file, Verified: verr == nil}
 	var fail *archive.Failure
@@ -114,26 +127,40 @@ func verifyPackage(e *env, file, logKey, origin, signingKeyFile string) error {
 		if !errors.As(verr, &fail) {
 			fail = &archive.Failure{Check: "read", Index: -1, Reason: verr.Error()}
 		}
-		res.Failure = &packageFailure{Check: fail.Check, File: fail.File, Line: fail.Line, Index: fail.Index, Detail: fail.Reason}
 	} else {
 		res.Report = newPackageReport(rep)
+		// The replay counts only once the events are proven.
+		res.Decisions = rp.finish()
+		if d := res.Decisions; d != nil && d.Disagreed > 0 {
+			first := d.Disagreements[0]
+			fail = &archive.Failure{Check: checkDecisions, File: archive.FileEvents, Line: first.Line, Index: int64(first.Index),
+				Reason: fmt.Sprintf("%d of %d replayed decisions disagree with their record: %s", d.Disagreed, d.Replayed, strings.Join(first.Differences, "; "))}
+			res.Verified = false
+		}
+	}
+	if fail != nil {
+		res.Failure = &packageFailure{Check: fail.Check, File: fail.File, Line: fail.Line, Index: fail.Index, Detail: fail.Reason}
 	}
 	if e.json {
 		if err := e.printJSON(res); err != nil {
 			return err
 		}
-	} else if verr == nil {
-		printPackageReport(e, file, rep)
+	} else if res.Report != nil {
+		printPackageReport(e, file, rep, res.Decisions)
 	}
-	if verr != nil {
+	if fail != nil {
 		fmt.Fprintf(e.stderr, "nuxctl: verify %s: %s\n", file, printable(fail.Error()))
 		return errSilent
 	}
 	return nil
 }
 
-func printPackageReport(e *env, file string, r *archive.Report) {
-	fmt.Fprintf(e.stdout, "VERIFIED: evidence package %s\n", printable(file))
+func printPackageReport(e *env, file string, r *archive.Report, d *decisionsReport) {
+	if d != nil && d.Disagreed > 0 {
+		fmt.Fprintf(e.stdout, "NOT VERIFIED: evidence package %s: its events are proven, but decisions disagree with their replay (below)\n", printable(file))
+	} else {
+		fmt.Fprintf(e.stdout, "VERIFIED: evidence package %s\n", printable(file))
+	}
 	kv := []string{
 		"Org", printable(r.Org),
 		"Log origin", printable(r.LogOrigin),
@@ -163,5 +190,8 @@ func printPackageReport(e *env, file string, r *archive.Report) {
 			t.row(printable(typ), strconv.FormatUint(r.Types[typ], 10))
 		}
 		t.flush()
+	}
+	if d != nil {
+		printDecisions(e, d)
 	}
 }

@@ -61,6 +61,9 @@ type result struct {
 	hasType    bool
 	hasSubject bool
 	err        error
+	// event is a copy of the leaf's event, for Options.Events, when the
+	// pipeline keeps it.
+	event []byte
 }
 
 // framer finds the records of events.jsonl: each is one JSON object
@@ -134,14 +137,17 @@ type pipeline struct {
 	// err, written before order is closed, is the failure after the last
 	// complete record.
 	err *Failure
+	// keep, when set, says which events to copy for Options.Events.
+	keep func(typ string, hasType bool) bool
 }
 
-func startPipeline(r io.Reader, wantSHA, org string) *pipeline {
+func startPipeline(r io.Reader, wantSHA, org string, keep func(typ string, hasType bool) bool) *pipeline {
 	workers := runtime.GOMAXPROCS(0)
 	p := &pipeline{
 		r:       r,
 		wantSHA: wantSHA,
 		org:     org,
+		keep:    keep,
 		stop:    make(chan struct{}),
 		jobs:    make(chan *chunk, 2*workers),
 		order:   make(chan *chunk, 4*workers),
@@ -282,6 +288,10 @@ func (p *pipeline) work() {
 				r.org = l.Org
 			}
 			r.typ, r.hasType, r.subject, r.hasSubject = eventMembers(l.Event)
+			if p.keep != nil && p.keep(r.typ, r.hasType) {
+				// The chunk's buffer is reused once the chunk is parsed.
+				r.event = bytes.Clone(l.Event)
+			}
 			h.Reset()
 			h.Write([]byte{0})
 			h.Write(b)
@@ -312,6 +322,9 @@ type eventStream struct {
 	fail     *Failure
 	summary  Summary
 	types    map[string]uint64
+	// onEvent, when set, receives the events the pipeline keeps, once
+	// checked.
+	onEvent func(Event)
 }
 
 func (s *eventStream) peek() (uint64, bool, error) {
@@ -354,6 +367,9 @@ func (s *eventStream) peek() (uint64, bool, error) {
 	}
 	s.summary.add(r.index, r.time)
 	s.types[r.typ]++
+	if s.onEvent != nil && r.event != nil {
+		s.onEvent(Event{Index: r.index, Line: line, Time: r.time, Type: r.typ, JSON: r.event})
+	}
 	s.have, s.next, s.hash = true, r.index, r.hash
 	return r.index, true, nil
 }

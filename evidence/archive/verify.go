@@ -149,6 +149,42 @@ func failf(check, file string, format string, args ...any) *Failure {
 // [ErrPins]. r MUST allow concurrent ReadAt calls (as *os.File and
 // *bytes.Reader do).
 func Verify(r io.ReaderAt, size int64, pins Pins) (*Report, error) {
+	return VerifyWith(r, size, pins, Options{})
+}
+
+// Event is one event of a package, as [VerifyWith] hands it to
+// [Options.Events].
+type Event struct {
+	// Index is the event's leaf index.
+	Index uint64
+	// Line is the line of events.jsonl where its record starts.
+	Line int64
+	// Time is the leaf's time.
+	Time time.Time
+	// Type is the string value of the event's "type" member, or "".
+	Type string
+	// JSON is the event object (the leaf's "event"), verbatim; the
+	// callee may keep it.
+	JSON []byte
+}
+
+// Options are what [VerifyWith] does besides the checks of [Verify].
+type Options struct {
+	// Events, when set, is called with each event whose type is one of
+	// EventTypes (each event when EventTypes is empty), in index order,
+	// on the goroutine that called VerifyWith, as soon as the events
+	// check has passed it: before the proof and the rest of the package
+	// are checked. What it learns holds only if VerifyWith then returns
+	// no error. The events it sees are exactly the bytes the proof
+	// covers: the package is read once.
+	Events     func(Event)
+	EventTypes []string
+}
+
+// VerifyWith is [Verify], and also hands the package's events to
+// opts.Events as it reads them, so that a caller can check what they say
+// without reading the package again.
+func VerifyWith(r io.ReaderAt, size int64, pins Pins, opts Options) (*Report, error) {
 	logV, err := verify.NewVerifier(pins.LogKey, pins.Origin)
 	if err != nil {
 		return nil, fmt.Errorf("%w: log key: %w", ErrPins, err)
@@ -161,7 +197,7 @@ func Verify(r io.ReaderAt, size int64, pins Pins) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: signing key: %w", ErrPins, err)
 	}
-	v := &verifier{r: r, size: size, pins: pins, logV: logV, pub: pub, sigV: sigV}
+	v := &verifier{r: r, size: size, pins: pins, logV: logV, pub: pub, sigV: sigV, opts: opts}
 	rep, f := v.run()
 	if f != nil {
 		return nil, f
@@ -204,6 +240,7 @@ type verifier struct {
 	logV *verify.Verifier
 	pub  crypto.PublicKey
 	sigV signature.Verifier
+	opts Options
 
 	entries []*zip.File
 	byName  map[string]*zip.File
@@ -500,9 +537,17 @@ func (v *verifier) events(rep *Report) *Failure {
 	if err != nil {
 		return failf(CheckProof, FileProof, "unreadable: %v", err)
 	}
-	p := startPipeline(rd, v.listed[FileEvents].SHA256, v.m.Org)
+	var keep func(string, bool) bool
+	if v.opts.Events != nil {
+		want := make(map[string]bool, len(v.opts.EventTypes))
+		for _, t := range v.opts.EventTypes {
+			want[t] = true
+		}
+		keep = func(typ string, hasType bool) bool { return len(want) == 0 || hasType && want[typ] }
+	}
+	p := startPipeline(rd, v.listed[FileEvents].SHA256, v.m.Org, keep)
 	defer p.close()
-	es := &eventStream{p: p, treeSize: v.m.TreeSize, match: newMatcher(v.m.Scope), types: map[string]uint64{}}
+	es := &eventStream{p: p, treeSize: v.m.TreeSize, match: newMatcher(v.m.Scope), types: map[string]uint64{}, onEvent: v.opts.Events}
 	ns := newProofReader(pr, v.m.TreeSize, v.listed[FileProof].SHA256)
 	mp := &multiproof{leaves: es, nodes: ns}
 	root, perr := mp.root(v.m.TreeSize)

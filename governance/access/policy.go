@@ -64,9 +64,11 @@ func checkPolicy(p *Policy) error {
 			}
 		}
 	}
-	for _, r := range slices.Concat(p.RequesterRoles, p.ApproverRoles) {
-		if err := core.ValidateRole("roles", rbac.Role(r)); err != nil {
-			return err
+	for what, list := range map[string][]string{"requester_roles": p.RequesterRoles, "approver_roles": p.ApproverRoles} {
+		for _, r := range list {
+			if err := core.ValidateRole(what, rbac.Role(r)); err != nil {
+				return err
+			}
 		}
 	}
 	for _, id := range p.ApproverIDs {
@@ -82,8 +84,8 @@ func checkPolicy(p *Policy) error {
 			return core.Invalid("%v", err)
 		}
 	}
-	if p.MaxDuration < 0 {
-		return core.Invalid("max_duration must not be negative")
+	if p.MaxDuration < 0 || time.Duration(p.MaxDuration)%time.Second != 0 {
+		return core.Invalid("max_duration must be whole seconds, not negative")
 	}
 	switch {
 	case p.Approvals < 0 || p.Approvals > MaxApprovals:

@@ -139,7 +139,6 @@ func (s *Service) Use(ctx context.Context, o store.Org, actor, id, planID string
 // (never a credential or the system's own text).
 func FailureText(err error) string { return failureText(err) }
 
-
 // SnapshotGrants calls fn with each grant of connector id's latest
 // snapshot, in identity then entitlement ID order, until it returns
 // false, and returns the snapshot's summary (ErrNoSnapshot before the

@@ -89,9 +89,9 @@ var Permissions = []Permission{OrgRead, OrgManage, MembersRead, MembersManage, R
 var grants = map[Role][]Permission{
 	Owner:     Permissions,
 	Admin:     {OrgRead, MembersRead, TokensManage, LedgerRead, LedgerAppend, AgentsRead, AgentsManage, ConnectorsRead, ConnectorsManage, PoliciesManage, AccessRead, AccessRequest, AccessApprove},
-	Approver:  {OrgRead, MembersRead},
-	Requester: {OrgRead},
-	Auditor:   {OrgRead, MembersRead, LedgerRead, EvidenceRead, EvidenceExport, AgentsRead, ConnectorsRead},
+	Approver:  {OrgRead, MembersRead, AccessRead, AccessRequest, AccessApprove},
+	Requester: {OrgRead, AccessRequest},
+	Auditor:   {OrgRead, MembersRead, LedgerRead, EvidenceRead, EvidenceExport, AgentsRead, ConnectorsRead, AccessRead},
 	Readonly:  {OrgRead, MembersRead, ConnectorsRead},
 }
 
