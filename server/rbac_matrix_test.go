@@ -185,7 +185,7 @@ var rbacProcedures = map[string]rbac.Permission{
 	nuxariv1connect.AccessServiceListRequestsProcedure:     rbac.AccessRequest,
 	nuxariv1connect.AccessServiceGetRequestProcedure:       rbac.AccessRequest,
 	nuxariv1connect.AccessServiceCancelRequestProcedure:    rbac.AccessRequest,
-	nuxariv1connect.AccessServiceListPlansProcedure:        rbac.AccessApprove,
+	nuxariv1connect.AccessServiceListPlansProcedure:        rbac.AccessRead,
 	nuxariv1connect.AccessServiceGetPlanProcedure:          rbac.AccessRead,
 	nuxariv1connect.AccessServiceApprovePlanProcedure:      rbac.AccessApprove,
 	nuxariv1connect.AccessServiceRejectPlanProcedure:       rbac.AccessApprove,

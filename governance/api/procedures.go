@@ -75,8 +75,9 @@ var Procedures = map[string]rbac.Permission{
 
 	// Access: policies are managed by admins and owners; requests are
 	// made by members who may request (their own are theirs to see and
-	// cancel, checked in the domain); plans are decided by their assigned
-	// approvers (checked in the domain) and read by those who read access.
+	// cancel, checked in the domain); plans are read by those who read
+	// access (an approver's inbox among them) and decided by their
+	// assigned approvers (checked in the domain).
 	nuxariv1connect.AccessServiceCreatePolicyProcedure:      rbac.PoliciesManage,
 	nuxariv1connect.AccessServiceUpdatePolicyProcedure:      rbac.PoliciesManage,
 	nuxariv1connect.AccessServiceGetPolicyProcedure:         rbac.AccessRead,
@@ -85,7 +86,7 @@ var Procedures = map[string]rbac.Permission{
 	nuxariv1connect.AccessServiceListRequestsProcedure:      rbac.AccessRequest,
 	nuxariv1connect.AccessServiceGetRequestProcedure:        rbac.AccessRequest,
 	nuxariv1connect.AccessServiceCancelRequestProcedure:     rbac.AccessRequest,
-	nuxariv1connect.AccessServiceListPlansProcedure:         rbac.AccessApprove,
+	nuxariv1connect.AccessServiceListPlansProcedure:         rbac.AccessRead,
 	nuxariv1connect.AccessServiceGetPlanProcedure:           rbac.AccessRead,
 	nuxariv1connect.AccessServiceApprovePlanProcedure:       rbac.AccessApprove,
 	nuxariv1connect.AccessServiceRejectPlanProcedure:        rbac.AccessApprove,
