@@ -463,6 +463,13 @@ func (s *Service) planView(ctx context.Context, o store.Org, pl Plan) Plan {
 	if err != nil {
 		return pl
 	}
+	if j.State.Ended() {
+		// Read again: the run may have ended after the plan was read,
+		// and its actions' results are in the plan.
+		if again, _, err := loadPlan(ctx, o, pl.ID); err == nil {
+			pl = again
+		}
+	}
 	switch j.State {
 	case jobs.Succeeded:
 		pl.State, pl.Completed = PlanDone, j.Ended
@@ -532,7 +539,9 @@ func (s *Service) Decide(ctx context.Context, pr *core.Principal, id string, app
 		data := map[string]any{"approver": pr.UserID, "comment": comment, "approvals": n, "required": pl.Required}
 		var r Request
 		var rraw []byte
-		if pl.RequestID != "" {
+		if pl.Reason == "request" {
+			// The request follows its plan; an expiry's revoke plan names
+			// the request too, which stays as it is.
 			if r, rraw, err = loadRequest(ctx, o, pl.RequestID); err != nil {
 				return Plan{}, err
 			}

@@ -285,6 +285,10 @@ func TestRequestCycle(t *testing.T) {
 	if e.sys.Has("u000002", "r0000") {
 		t.Fatal("the grant is still in the system")
 	}
+	// A job's end is readable a moment before its event is in the log.
+	waitFor(t, "the revoke's end in the log", func() bool {
+		return len(e.people.F.EventsOfType(t, org, ec.AccessPlanRunCompleted)) == 2
+	})
 	types := domaintest.Types(e.events(t, "access."))
 	want := []string{
 		ec.AccessPolicyCreated, ec.AccessRequestSubmitted, ec.AccessPlanApproval, ec.AccessPlanApproved,
@@ -629,4 +633,39 @@ func TestRequestByName(t *testing.T) {
 	}
 	_, _, err = e.submit(t, e.requester, "nobody", "role 1", time.Minute)
 	domaintest.WantKind(t, "an unknown name", err, errs.NotFound)
+}
+
+// TestApproveExpiry: a policy that has the revoke at expiry approved
+// sends it to its approvers; the request it ends stays approved.
+func TestApproveExpiry(t *testing.T) {
+	e := newEnv(t)
+	ctx := domaintest.Ctx()
+	e.policy(t, func(p *access.Policy) { p.Approvals, p.ApproveExpiry = 1, true })
+	r, pl, err := e.submit(t, e.requester, "u000002", "r0000", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Decide(ctx, e.approverA, pl.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPlan(t, pl.ID)
+	e.people.F.Clock.Advance(2 * time.Minute)
+	e.svc.RunSchedule(ctx)
+	gs, _, _ := e.svc.ListGrants(ctx, e.auditor, 0, "")
+	if len(gs) != 1 || gs[0].State != access.GrantRevoking {
+		t.Fatalf("grant %+v", gs)
+	}
+	revoke, err := e.svc.GetPlan(ctx, e.admin, gs[0].RevokePlan)
+	if err != nil || revoke.State != access.PlanPending || revoke.Reason != "expiry" || !e.sys.Has("u000002", "r0000") {
+		t.Fatalf("revoke plan %+v, %v", revoke, err)
+	}
+	if _, err := e.svc.Decide(ctx, e.approverB, revoke.ID, true, "expired"); err != nil {
+		t.Fatal(err)
+	}
+	if done := e.waitPlan(t, revoke.ID); done.State != access.PlanDone || e.sys.Has("u000002", "r0000") {
+		t.Fatalf("revoke plan %+v", done)
+	}
+	if got, _ := e.svc.GetRequest(ctx, e.requester, r.ID); got.State != access.RequestApproved {
+		t.Fatalf("the request is %s after its grant's revoke", got.State)
+	}
 }

@@ -737,6 +737,7 @@ func TestSyncFailures(t *testing.T) {
 	if got := e.get(t, c.ID); got.State != connectors.Active {
 		t.Fatalf("state after a sync too large: %s", got.State)
 	}
+	waitEvents(t, e, ec.ConnectorSyncFailed, 2)
 	types := typesOf(e.events(t, orgA), "connector.failed", "connector.recovered", "connector.sync.failed")
 	want := []string{ec.ConnectorFailed, ec.ConnectorSyncFailed, ec.ConnectorRecovered, ec.ConnectorSyncFailed}
 	if !slices.Equal(types, want) {
@@ -827,7 +828,7 @@ func TestSealingKeyRotation(t *testing.T) {
 		if after, err = e.svc.GetKeys(ctx, e.admin); err != nil {
 			t.Fatal(err)
 		}
-		if after.ResealState != "running" || time.Now().After(deadline) {
+		if after.ResealState == "succeeded" || after.ResealState == "failed" || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -839,7 +840,7 @@ func TestSealingKeyRotation(t *testing.T) {
 		switch ki.ID {
 		case old:
 			if ki.Enabled || ki.Primary || ki.Credentials != 0 {
-				t.Fatalf("old key %+v", ki)
+				t.Fatalf("old key %+v; after %+v; events %v", ki, after, domaintest.Types(e.f.Events(t, orgA)))
 			}
 		case k.ID:
 			if !ki.Enabled || !ki.Primary || ki.Credentials != 3 {
@@ -855,6 +856,8 @@ func TestSealingKeyRotation(t *testing.T) {
 			t.Fatalf("%s still under key %d", id, got.Credentials[0].KeyID)
 		}
 	}
+	// A job's end is readable a moment before its event is in the log.
+	waitEvents(t, e, ec.SealingResealCompleted, 1)
 	types := typesOf(e.events(t, orgA), "sealing.")
 	want := []string{
 		ec.SealingKeyringCreated, ec.SealingKeyRotated, ec.SealingResealStarted,
@@ -1009,5 +1012,18 @@ func TestRotationWithSettings(t *testing.T) {
 			}
 			e.events(t, orgA)
 		})
+	}
+}
+
+// waitEvents waits until org A's log holds n events of typ: a job's end
+// is readable a moment before its event is in the log.
+func waitEvents(t *testing.T, e *env, typ string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(e.f.EventsOfType(t, orgA, typ)) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d %s events", n, typ)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

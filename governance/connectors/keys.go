@@ -179,6 +179,15 @@ func (s *Service) GetKeys(ctx context.Context, p *core.Principal) (Keys, error) 
 	} else if err != nil {
 		return Keys{}, err
 	}
+	// The reseal job's state first: keys read after a job's end show
+	// what it did.
+	var out Keys
+	if id, err := o.Get(ctx, keyReseal); err == nil {
+		out.ResealJob = string(id)
+		if j, err := s.runner.Get(ctx, o, ResealJobKind, out.ResealJob); err == nil {
+			out.ResealState = jobState(j.State)
+		}
+	}
 	k, err := s.keyring(ctx, o)
 	if err != nil {
 		return Keys{}, err
@@ -190,15 +199,8 @@ func (s *Service) GetKeys(ctx context.Context, p *core.Principal) (Keys, error) 
 	}); err != nil {
 		return Keys{}, err
 	}
-	var out Keys
 	for _, ki := range k.ring.Keys() {
 		out.Keys = append(out.Keys, KeyInfo{ID: ki.ID, Primary: ki.Primary, Enabled: ki.Enabled, Credentials: uses[ki.ID]})
-	}
-	if id, err := o.Get(ctx, keyReseal); err == nil {
-		out.ResealJob = string(id)
-		if j, err := s.runner.Get(ctx, o, ResealJobKind, out.ResealJob); err == nil {
-			out.ResealState = jobState(j.State)
-		}
 	}
 	return out, nil
 }

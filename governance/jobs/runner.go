@@ -527,6 +527,16 @@ func (r *Runner) finish(ctx context.Context, o store.Org, k *Kind, rf ref, attem
 			log.Error("job failed", "error", herr)
 			ev = r.event(k, rf.id, evFailed, map[string]any{"error": end.Reason})
 		}
+		// The org's place is free once the end is recorded, and a caller
+		// who reads the end may submit again at once: the end is readable
+		// as soon as the commit is applied, a moment before it returns,
+		// so the place is given back before. (Should the commit fail, the
+		// job stays recorded running without its place until the next
+		// recovery.)
+		if !released {
+			r.q.ended(rf.org)
+			released = true
+		}
 		_, err = o.Commit(ctx, ledger.AckDurable, store.Change{
 			Event:   ev,
 			Require: map[string][]byte{key: raw},
@@ -534,9 +544,6 @@ func (r *Runner) finish(ctx context.Context, o store.Org, k *Kind, rf ref, attem
 		})
 		switch {
 		case err == nil:
-			// The org's place is free once the end is recorded: a caller
-			// who reads the end may submit again at once.
-			r.q.ended(rf.org)
 			r.recordEnded(rf.kind, end.State)
 			return true
 		case !errors.Is(err, store.ErrConflict):

@@ -531,7 +531,10 @@ func (f fakeKMS) GetAEAD(uri string) (sealing.KEK, error) {
 	return f.kek, nil
 }
 
-var registerFake sync.Once
+var (
+	registerFake sync.Once
+	fakeKEK      sealing.KEK
+)
 
 func TestKEKFromURI(t *testing.T) {
 	ctx := context.Background()
@@ -561,9 +564,13 @@ func TestKEKFromURI(t *testing.T) {
 		t.Errorf("canceled: %v, want context.Canceled", err)
 	}
 
-	// With a client registered, the URI resolves to its key.
-	local := newKEK(t)
-	registerFake.Do(func() { registry.RegisterKMSClient(fakeKMS{prefix: "sealing-test-kms://", kek: local}) })
+	// With a client registered (once per process: the registry is
+	// global), the URI resolves to its key.
+	registerFake.Do(func() {
+		fakeKEK = newKEK(t)
+		registry.RegisterKMSClient(fakeKMS{prefix: "sealing-test-kms://", kek: fakeKEK})
+	})
+	local := fakeKEK
 	kek, err := sealing.KEKFromURI(ctx, "sealing-test-kms://keys/1")
 	if err != nil {
 		t.Fatal(err)
