@@ -36,7 +36,7 @@ func newCollector(s *Server) *collector {
 		loginsFailed:     d("nuxari_logins_failed_total", "Logins refused for a wrong org, email or password."),
 		throttled:        d("nuxari_throttled_total", "Attempts the throttle refused, by kind (login, signup, guess, busy).", "kind"),
 		evidenceRejected: d("nuxari_evidence_rejected_total", "Evidence items refused for a hash or signature that did not match."),
-		jobsQueued:       d("nuxari_jobs_queued", "Background jobs queued, by kind (evidence.export: exports; connector.sync: syncs; sealing.reseal: reseals after a sealing-key rotation).", "kind"),
+		jobsQueued:       d("nuxari_jobs_queued", "Background jobs queued, by kind (evidence.export: exports; connector.sync: syncs; sealing.reseal: reseals after a sealing-key rotation; access.plan: access plans running).", "kind"),
 		jobsRunning:      d("nuxari_jobs_running", "Background jobs running, by kind.", "kind"),
 		jobsEnded:        d("nuxari_jobs_ended_total", "Background jobs ended, by kind and state (succeeded, failed, canceled).", "kind", "state"),
 		agentsConnected:  d("nuxari_agents_connected", "Edge agents with their task stream open."),
