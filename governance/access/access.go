@@ -336,7 +336,7 @@ func reasonsOf(vs []Verdict) []string {
 // through active access grants the snapshot may not show yet.
 func (s *Service) held(ctx context.Context, o store.Org, connectorID, identityID string, snap []string) ([]string, error) {
 	held := slices.Clone(snap)
-	err := scanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
+	err := core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
 		if g.ConnectorID == connectorID && g.IdentityID == identityID && (g.State == GrantActive || g.State == GrantRevoking) {
 			held = append(held, g.EntitlementID)
 		}
@@ -405,7 +405,7 @@ func (s *Service) ListRequests(ctx context.Context, pr *core.Principal, all bool
 	if all && !canRead(pr) {
 		return nil, "", errs.New(errs.Permission, "listing every request needs %s", rbac.AccessRead)
 	}
-	return listFiltered(ctx, s.env.OrgOf(pr), prefixRequest, size, token, func(r *Request) bool { return all || r.Requester == pr.UserID })
+	return core.ListFiltered(ctx, s.env.OrgOf(pr), prefixRequest, size, token, func(r *Request) bool { return all || r.Requester == pr.UserID })
 }
 
 // CancelRequest cancels the caller's pending request and its plan
@@ -486,7 +486,7 @@ func (s *Service) ListPlans(ctx context.Context, pr *core.Principal, mine bool, 
 	if !mine && !canRead(pr) {
 		return nil, "", errs.New(errs.Permission, "listing every plan needs %s", rbac.AccessRead)
 	}
-	pls, next, err := listFiltered(ctx, o, prefixPlan, size, token, func(p *Plan) bool {
+	pls, next, err := core.ListFiltered(ctx, o, prefixPlan, size, token, func(p *Plan) bool {
 		return !mine || (p.State == PlanPending && p.assigned(pr) && !p.decidedBy(pr.UserID))
 	})
 	for i := range pls {

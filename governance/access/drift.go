@@ -154,7 +154,7 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	for _, g := range b.Grants {
 		desired[g] = true
 	}
-	err = scanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
+	err = core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
 		if g.ConnectorID == id && g.State == GrantActive {
 			desired[[2]string{g.IdentityID, g.EntitlementID}] = true
 		}
@@ -309,7 +309,7 @@ func (s *Service) ListFindings(ctx context.Context, pr *core.Principal, connecto
 			return nil, "", err
 		}
 	}
-	return listFiltered(ctx, s.env.OrgOf(pr), prefixFinding, size, token, func(f *Finding) bool {
+	return core.ListFiltered(ctx, s.env.OrgOf(pr), prefixFinding, size, token, func(f *Finding) bool {
 		return (all || f.State == FindingOpen) && (connectorID == "" || f.ConnectorID == connectorID)
 	})
 }

@@ -2,7 +2,6 @@ package access
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -161,14 +160,14 @@ func (s *Service) RunSchedule(ctx context.Context) {
 		}
 		var reqs []string
 		var grants []string
-		err := scanJSON(ctx, o, prefixRequest, func(r *Request) bool {
+		err := core.ScanJSON(ctx, o, prefixRequest, func(r *Request) bool {
 			if r.State == RequestPending && !now.Before(r.Expires) {
 				reqs = append(reqs, r.ID)
 			}
 			return true
 		})
 		if err == nil {
-			err = scanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
+			err = core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
 				if g.State == GrantActive && !g.Expires.IsZero() && !now.Before(g.Expires) {
 					grants = append(grants, g.ID)
 				}
@@ -232,69 +231,4 @@ func (s *Service) expireGrant(ctx context.Context, o store.Org, id string) error
 		return err
 	}
 	return s.startPlan(ctx, o, pl.ID, c)
-}
-
-// scanJSON calls fn with each record under prefix, decoded, until it
-// returns false.
-func scanJSON[T any](ctx context.Context, o store.Org, prefix string, fn func(*T) bool) error {
-	var derr error
-	err := o.Scan(ctx, prefix, "", func(k string, v []byte) bool {
-		var x T
-		if derr = json.Unmarshal(v, &x); derr != nil {
-			derr = fmt.Errorf("state %q: %w", k, derr)
-			return false
-		}
-		return fn(&x)
-	})
-	if err == nil {
-		err = derr
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	return err
-}
-
-// listFiltered lists the records under prefix that keep selects, a page
-// at a time, in key order. A page reads at most 10 times its size of
-// records, so a sparse selection may give a short page with a next token.
-func listFiltered[T any](ctx context.Context, o store.Org, prefix string, size int32, token string, keep func(*T) bool) ([]T, string, error) {
-	n, err := core.PageSize(size)
-	if err != nil {
-		return nil, "", err
-	}
-	start, err := core.DecodePageToken(ctx, o, prefix, token)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []T
-	next, read := "", 0
-	var derr error
-	err = o.Scan(ctx, prefix, prefix+string(start), func(k string, v []byte) bool {
-		if len(out) == n || read == 10*n {
-			next = k[len(prefix):]
-			return false
-		}
-		read++
-		var x T
-		if derr = json.Unmarshal(v, &x); derr != nil {
-			derr = fmt.Errorf("state %q: %w", k, derr)
-			return false
-		}
-		if keep(&x) {
-			out = append(out, x)
-		}
-		return true
-	})
-	if err == nil {
-		err = derr
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		err = nil
-	}
-	if err != nil || next == "" {
-		return out, "", err
-	}
-	tok, err := core.EncodePageToken(ctx, o, prefix, []byte(next))
-	return out, tok, err
 }

@@ -3,7 +3,6 @@ package connectors
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -150,24 +149,8 @@ func (r *record) credentialSets() []map[string]credential {
 }
 
 // scanRecords calls fn with each connector record of the org.
-func scanRecords(ctx context.Context, o store.Org, fn func(r *record, raw []byte) error) error {
-	var ferr error
-	err := o.Scan(ctx, prefixConnector, "", func(k string, v []byte) bool {
-		var r record
-		if ferr = json.Unmarshal(v, &r); ferr != nil {
-			ferr = fmt.Errorf("state %q: %w", k, ferr)
-			return false
-		}
-		ferr = fn(&r, v)
-		return ferr == nil
-	})
-	if err == nil {
-		err = ferr
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	return err
+func scanRecords(ctx context.Context, o store.Org, fn func(r *record)) error {
+	return core.ScanJSON(ctx, o, prefixConnector, func(r *record) bool { fn(r); return true })
 }
 
 // GetKeys returns the org's sealing keys, with the credentials under
@@ -193,9 +176,8 @@ func (s *Service) GetKeys(ctx context.Context, p *core.Principal) (Keys, error) 
 		return Keys{}, err
 	}
 	uses := map[uint32]int{}
-	if err := scanRecords(ctx, o, func(r *record, _ []byte) error {
+	if err := scanRecords(ctx, o, func(r *record) {
 		r.eachCiphertext(func(set map[string]credential, f string) { uses[set[f].KeyID]++ })
-		return nil
 	}); err != nil {
 		return Keys{}, err
 	}
@@ -273,9 +255,8 @@ func (s *Service) RotateKey(ctx context.Context, p *core.Principal) (KeyInfo, st
 func (s *Service) runReseal(ctx context.Context, o store.Org, j *jobs.Job) (jobs.Result, error) {
 	resealed := 0
 	var ids []string
-	if err := scanRecords(ctx, o, func(r *record, _ []byte) error {
+	if err := scanRecords(ctx, o, func(r *record) {
 		ids = append(ids, r.ID)
-		return nil
 	}); err != nil {
 		return jobs.Result{}, err
 	}
@@ -367,9 +348,8 @@ func (s *Service) disableUnused(ctx context.Context, o store.Org) ([]uint32, err
 			return nil, err
 		}
 		used := map[uint32]bool{}
-		if err := scanRecords(ctx, o, func(r *record, _ []byte) error {
+		if err := scanRecords(ctx, o, func(r *record) {
 			r.eachCiphertext(func(set map[string]credential, f string) { used[set[f].KeyID] = true })
-			return nil
 		}); err != nil {
 			return nil, err
 		}

@@ -302,11 +302,10 @@ const reasonRestart = "interrupted by a server restart before the new credential
 func (s *Service) Recover(ctx context.Context) error {
 	for _, o := range s.env.Store.Orgs() {
 		var rotating []string
-		if err := scanRecords(ctx, o, func(r *record, _ []byte) error {
+		if err := scanRecords(ctx, o, func(r *record) {
 			if r.State == Rotating && r.Rotation != nil {
 				rotating = append(rotating, r.ID)
 			}
-			return nil
 		}); err != nil {
 			return err
 		}

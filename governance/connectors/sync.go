@@ -173,14 +173,13 @@ func (s *Service) RunSchedule(ctx context.Context) {
 	}
 	for _, o := range s.env.Store.Orgs() {
 		var ids, stale []string
-		if err := scanRecords(ctx, o, func(r *record, _ []byte) error {
+		if err := scanRecords(ctx, o, func(r *record) {
 			if r.SyncInterval > 0 && (r.State == Active || r.State == Failed) {
 				ids = append(ids, r.ID)
 			}
 			if r.State == Rotating && r.Rotation != nil && now.Sub(r.Rotation.Started) > s.staleRotation() {
 				stale = append(stale, r.ID)
 			}
-			return nil
 		}); err != nil {
 			s.env.Logger.Warn("connector schedule: cannot list connectors", slog.String("org", o.ID()), slog.String("error", err.Error()))
 			continue

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/nuxari/nuxari/governance/store"
@@ -111,4 +112,69 @@ func ListPage[T, R any](ctx context.Context, o store.Org, prefix string, size in
 		}
 	}
 	return out, tok, nil
+}
+
+// ScanJSON calls fn with each record under prefix, decoded, until it
+// returns false.
+func ScanJSON[T any](ctx context.Context, o store.Org, prefix string, fn func(*T) bool) error {
+	var derr error
+	err := o.Scan(ctx, prefix, "", func(k string, v []byte) bool {
+		var x T
+		if derr = json.Unmarshal(v, &x); derr != nil {
+			derr = fmt.Errorf("state %q: %w", k, derr)
+			return false
+		}
+		return fn(&x)
+	})
+	if err == nil {
+		err = derr
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// ListFiltered lists the records under prefix that keep selects, a page
+// at a time, in key order. A page reads at most 10 times its size of
+// records, so a sparse selection may give a short page with a next token.
+func ListFiltered[T any](ctx context.Context, o store.Org, prefix string, size int32, token string, keep func(*T) bool) ([]T, string, error) {
+	n, err := PageSize(size)
+	if err != nil {
+		return nil, "", err
+	}
+	start, err := DecodePageToken(ctx, o, prefix, token)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []T
+	next, read := "", 0
+	var derr error
+	err = o.Scan(ctx, prefix, prefix+string(start), func(k string, v []byte) bool {
+		if len(out) == n || read == 10*n {
+			next = k[len(prefix):]
+			return false
+		}
+		read++
+		var x T
+		if derr = json.Unmarshal(v, &x); derr != nil {
+			derr = fmt.Errorf("state %q: %w", k, derr)
+			return false
+		}
+		if keep(&x) {
+			out = append(out, x)
+		}
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		err = nil
+	}
+	if err != nil || next == "" {
+		return out, "", err
+	}
+	tok, err := EncodePageToken(ctx, o, prefix, []byte(next))
+	return out, tok, err
 }
