@@ -2,8 +2,6 @@ package access
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -205,22 +203,11 @@ func (s *Service) ListPolicies(ctx context.Context, pr *core.Principal, size int
 // order.
 func policiesFor(ctx context.Context, o store.Org, connectorID string) ([]Policy, error) {
 	var out []Policy
-	var derr error
-	err := o.Scan(ctx, prefixPolicy, "", func(k string, v []byte) bool {
-		var p Policy
-		if derr = json.Unmarshal(v, &p); derr != nil {
-			return false
-		}
+	err := core.ScanJSON(ctx, o, prefixPolicy, func(p *Policy) bool {
 		if p.ConnectorID == connectorID {
-			out = append(out, p)
+			out = append(out, *p)
 		}
 		return true
 	})
-	if err == nil {
-		err = derr
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		err = nil
-	}
 	return out, err
 }
