@@ -40,7 +40,8 @@ var StateKeys = []core.StateKey{
 	{Key: prefixPolicy, Owner: "access"}, {Key: prefixPolicyVersion, Owner: "access"},
 	{Key: prefixRequest, Owner: "access"}, {Key: prefixPlan, Owner: "access"}, {Key: prefixGrant, Owner: "access"},
 	{Key: prefixBaseline, Owner: "access"}, {Key: prefixFinding, Owner: "access"}, {Key: prefixOpen, Owner: "access"},
-	{Key: prefixChecked, Owner: "access"},
+	{Key: prefixChecked, Owner: "access"}, {Key: prefixReview, Owner: "access"}, {Key: prefixReviewItem, Owner: "access"},
+	{Key: prefixReviewOpen, Owner: "access"},
 }
 
 // PlanJobKind is the job kind that runs an approved plan.
@@ -142,9 +143,10 @@ type Approval struct {
 // Plan is a remediation plan.
 type Plan struct {
 	ID            string     `json:"id"`
-	Reason        string     `json:"reason"` // "request", "expiry", "drift"
+	Reason        string     `json:"reason"` // "request", "expiry", "drift", "review"
 	RequestID     string     `json:"request_id,omitempty"`
 	FindingID     string     `json:"finding_id,omitempty"`
+	ReviewID      string     `json:"review_id,omitempty"`
 	RequestedBy   string     `json:"requested_by"`
 	Actions       []Action   `json:"actions"`
 	State         string     `json:"state"`

@@ -80,8 +80,8 @@ type BaselineInfo struct {
 func (s *Service) AcceptBaseline(ctx context.Context, pr *core.Principal, id string) (BaselineInfo, error) {
 	o := s.env.OrgOf(pr)
 	var pairs []connector.Grant
-	snap, err := connectors.SnapshotGrants(ctx, o, id, func(i, e string) bool {
-		pairs = append(pairs, connector.Grant{IdentityID: i, EntitlementID: e})
+	snap, err := connectors.SnapshotGrants(ctx, o, id, func(g connectors.GrantView) bool {
+		pairs = append(pairs, connector.Grant{IdentityID: g.IdentityID, EntitlementID: g.EntitlementID})
 		return len(pairs) <= MaxBaselineGrants
 	})
 	if err != nil {
@@ -105,6 +105,32 @@ func (s *Service) AcceptBaseline(ctx context.Context, pr *core.Principal, id str
 		return BaselineInfo{}, core.Conflict(err)
 	}
 	return BaselineInfo{ConnectorID: id, SyncID: b.SyncID, Digest: b.Digest, Grants: len(b.Grants)}, nil
+}
+
+// dropFromBaseline removes identity's entitlement from connector id's
+// baseline in c, if the baseline holds it: access Nuxari revoked is no
+// longer desired.
+func dropFromBaseline(ctx context.Context, o store.Org, c *store.Change, id, identity, entitlement string) (bool, error) {
+	var b baseline
+	raw, err := o.GetJSON(ctx, prefixBaseline+id, &b)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	i := slices.Index(b.Grants, [2]string{identity, entitlement})
+	if i < 0 {
+		return false, nil
+	}
+	b.Grants = slices.Delete(b.Grants, i, i+1)
+	pairs := make([]connector.Grant, len(b.Grants))
+	for i, g := range b.Grants {
+		pairs[i] = connector.Grant{IdentityID: g[0], EntitlementID: g[1]}
+	}
+	b.Digest = connectors.GrantsDigest(pairs)
+	c.Require[prefixBaseline+id], c.Put[prefixBaseline+id] = raw, b
+	return true, nil
 }
 
 func openKey(connectorID, identity, entitlement, kind string) string {
@@ -139,8 +165,8 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 		return err
 	}
 	actual := map[[2]string]bool{}
-	snap, err := connectors.SnapshotGrants(ctx, o, id, func(i, e string) bool {
-		actual[[2]string{i, e}] = true
+	snap, err := connectors.SnapshotGrants(ctx, o, id, func(g connectors.GrantView) bool {
+		actual[[2]string{g.IdentityID, g.EntitlementID}] = true
 		return true
 	})
 	if err != nil {

@@ -66,6 +66,11 @@ func (s *Service) runPlan(ctx context.Context, o store.Org, j *jobs.Job) (jobs.R
 		}
 		return jobs.Result{}, jobs.Failure("the plan could not run: "+connectors.FailureText(err), err)
 	}
+	if pl.ReviewID != "" {
+		if _, err := s.completeReview(ctx, o, pl.ReviewID); err != nil {
+			s.env.Logger.Warn("review not completed", slog.String("org", o.ID()), slog.String("review", pl.ReviewID), slog.String("error", err.Error()))
+		}
+	}
 	if failed > 0 {
 		return jobs.Result{}, jobs.Failure(fmt.Sprintf("%d of the plan's %d actions failed; each one's event says why", failed, len(pl.Actions)), nil)
 	}
@@ -120,6 +125,13 @@ func (s *Service) recordAction(ctx context.Context, o store.Org, id string, i in
 				c.Put[prefixGrant+g.ID] = g
 			}
 		case "revoke":
+			if aerr == nil {
+				dropped, err := dropFromBaseline(ctx, o, &c, a.ConnectorID, a.IdentityID, a.EntitlementID)
+				if err != nil {
+					return err
+				}
+				data["baseline_dropped"] = dropped
+			}
 			if a.GrantID == "" {
 				break
 			}
@@ -157,6 +169,9 @@ func (s *Service) RunSchedule(ctx context.Context) {
 	for _, o := range s.env.Store.Orgs() {
 		if err := s.CheckDrift(ctx, o); err != nil {
 			s.env.Logger.Warn("access schedule: drift", slog.String("org", o.ID()), slog.String("error", err.Error()))
+		}
+		if err := s.completeReviews(ctx, o); err != nil {
+			s.env.Logger.Warn("access schedule: reviews", slog.String("org", o.ID()), slog.String("error", err.Error()))
 		}
 		var reqs []string
 		var grants []string

@@ -143,7 +143,7 @@ func FailureText(err error) string { return failureText(err) }
 // snapshot, in identity then entitlement ID order, until it returns
 // false, and returns the snapshot's summary (ErrNoSnapshot before the
 // first sync).
-func SnapshotGrants(ctx context.Context, o store.Org, id string, fn func(identityID, entitlementID string) bool) (Snapshot, error) {
+func SnapshotGrants(ctx context.Context, o store.Org, id string, fn func(GrantView) bool) (Snapshot, error) {
 	if _, _, err := load(ctx, o, id); err != nil {
 		return Snapshot{}, err
 	}
@@ -154,6 +154,6 @@ func SnapshotGrants(ctx context.Context, o store.Org, id string, fn func(identit
 	if ss.Last == nil {
 		return Snapshot{}, ErrNoSnapshot
 	}
-	err = scanChunks(ctx, o, id, setGrants, ss.Last.Grants, func(g grantItem) bool { return fn(g.IdentityID, g.EntitlementID) })
+	err = scanChunks(ctx, o, id, setGrants, ss.Last.Grants, func(g grantItem) bool { return fn(GrantView(g)) })
 	return *ss.Last, err
 }

@@ -92,6 +92,11 @@ const (
 	AccessDriftFound       = "access.drift.found"
 	AccessDriftResolved    = "access.drift.resolved"
 	AccessDriftChecked     = "access.drift.checked"
+	AccessReviewStarted    = "access.review.started"
+	AccessReviewDecided    = "access.review.decided"
+	AccessReviewCompleted  = "access.review.completed"
+	AccessReviewCanceled   = "access.review.canceled"
+	AccessHistoryPruned    = "access.history.pruned"
 )
 
 // Subjects.
@@ -110,6 +115,7 @@ const (
 	subjectPlan      = "`plan:<ID>`, the remediation plan"
 	subjectGrant     = "`grant:<ID>`, the access grant"
 	subjectFinding   = "`finding:<ID>`, the drift finding"
+	subjectReview    = "`review:<ID>`, the access review"
 )
 
 // Actor sets.
@@ -771,6 +777,7 @@ var catalog = []Entry{
 			field("ok", Boolean, "Whether it succeeded."),
 			field("error", String, "Why not; empty when ok. Never a credential or the system's text."),
 			optional("expires", Time, "For a grant with a duration: when it expires."),
+			optional("baseline_dropped", Boolean, "For a revoke that succeeded: whether the connector's baseline held the access and no longer does (access Nuxari revoked is no longer desired)."),
 		},
 	},
 	{
@@ -813,6 +820,56 @@ var catalog = []Entry{
 			field("sync_id", String, "The sync compared."),
 			field("differences", Integer, "Differences seen (open findings included)."),
 			field("resolved", Integer, "Open findings the snapshot no longer shows, resolved."),
+		},
+	},
+	{
+		Type: AccessReviewStarted, Meaning: "An admin started a review of a connector's grants in its latest snapshot; each grant is an item with its reviewers.",
+		Actors: byPrincipal, Subject: subjectReview,
+		Fields: []Field{
+			field("review", Object, "The review: connector, name, the sync and grant-set digest (docs/connectors.md) reviewed, the item count, the reviewers of items no policy covers."),
+			field("items_by_policy", Object, "For each policy that covers items: how many (its approvers review them)."),
+		},
+	},
+	{
+		Type: AccessReviewDecided, Meaning: "A reviewer kept or revoked items of a review; the items revoked are one plan, run at once.",
+		Actors: byPrincipal, Subject: subjectReview,
+		Fields: []Field{
+			field("reviewer", String, "The reviewer's user ID."),
+			field("decisions", Objects, "Each decision: `item` (its number), `identity_id`, `entitlement_id`, `decision` (`keep` or `revoke`), `comment`."),
+			field("decided", Integer, "Items decided so far."),
+			field("items", Integer, "Items of the review."),
+			optional("plan", Object, "The plan that revokes the items revoked, if any."),
+		},
+	},
+	{
+		Type: AccessReviewCompleted, Meaning: "Every item of a review was decided and every plan it made has run.",
+		Actors: bySystem, Subject: subjectReview,
+		Fields: []Field{
+			field("items", Integer, "Items of the review."),
+			field("kept", Integer, "Items kept."),
+			field("revoked", Integer, "Items revoked."),
+			field("revoke_failed", Integer, "Revocations that failed or could not run."),
+			field("plans", Objects, "Each plan's outcome: `plan_id`, `actions`, `failed`, `errors` (identity, entitlement and why)."),
+		},
+	},
+	{
+		Type: AccessReviewCanceled, Meaning: "An admin canceled an open review; undecided items stay undecided, and plans it made run on.",
+		Actors: byPrincipal, Subject: subjectReview,
+		Fields: []Field{
+			field("decided", Integer, "Items decided."),
+			field("items", Integer, "Items of the review."),
+		},
+	},
+	{
+		Type: AccessHistoryPruned, Meaning: "Finished access records older than the org's retention window were deleted from its state; their events stay in the log.",
+		Actors: bySystem, Subject: subjectOrg,
+		Fields: []Field{
+			field("before", Time, "Records that ended before this time were deleted."),
+			field("requests", Integer, "Requests deleted."),
+			field("plans", Integer, "Plans deleted."),
+			field("grants", Integer, "Ended access grants deleted."),
+			field("findings", Integer, "Resolved drift findings deleted."),
+			field("reviews", Integer, "Ended reviews deleted, with their items."),
 		},
 	},
 }

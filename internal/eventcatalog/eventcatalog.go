@@ -91,6 +91,9 @@ const (
 	Strings Kind = "array of string"
 	// Integers is an array of integers.
 	Integers Kind = "array of integer"
+	// Objects is an array of objects; its members are listed as
+	// "name[].member".
+	Objects Kind = "array of object"
 )
 
 // Field is one member of an event's data. A member of a nested object is

@@ -254,13 +254,13 @@ func kindOf(v any, f ec.Field) bool {
 	case ec.Object:
 		_, ok := v.(map[string]any)
 		return ok
-	case ec.Strings, ec.Integers:
+	case ec.Strings, ec.Integers, ec.Objects:
 		a, ok := v.([]any)
 		if !ok {
 			return false
 		}
 		for _, x := range a {
-			if !kindOf(x, ec.Field{Kind: map[ec.Kind]ec.Kind{ec.Strings: ec.String, ec.Integers: ec.Integer}[f.Kind]}) {
+			if !kindOf(x, ec.Field{Kind: map[ec.Kind]ec.Kind{ec.Strings: ec.String, ec.Integers: ec.Integer, ec.Objects: ec.Object}[f.Kind]}) {
 				return false
 			}
 		}
