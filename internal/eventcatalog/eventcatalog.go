@@ -91,8 +91,8 @@ const (
 	Strings Kind = "array of string"
 	// Integers is an array of integers.
 	Integers Kind = "array of integer"
-	// Objects is an array of objects; its members are listed as
-	// "name[].member".
+	// Objects is an array of objects, whose members the field's meaning
+	// describes.
 	Objects Kind = "array of object"
 )
 

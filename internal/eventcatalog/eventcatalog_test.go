@@ -18,7 +18,7 @@ import (
 var (
 	typeName  = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
 	fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
-	kinds     = []eventcatalog.Kind{eventcatalog.String, eventcatalog.Integer, eventcatalog.Boolean, eventcatalog.Time, eventcatalog.Object, eventcatalog.Strings, eventcatalog.Integers}
+	kinds     = []eventcatalog.Kind{eventcatalog.String, eventcatalog.Integer, eventcatalog.Boolean, eventcatalog.Time, eventcatalog.Object, eventcatalog.Strings, eventcatalog.Integers, eventcatalog.Objects}
 	actors    = []eventcatalog.Actor{eventcatalog.ActorMember, eventcatalog.ActorToken, eventcatalog.ActorAgent, eventcatalog.ActorAnonymous, eventcatalog.ActorSystem}
 )
 
