@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/connectors"
@@ -41,7 +42,7 @@ var StateKeys = []core.StateKey{
 	{Key: prefixRequest, Owner: "access"}, {Key: prefixPlan, Owner: "access"}, {Key: prefixGrant, Owner: "access"},
 	{Key: prefixBaseline, Owner: "access"}, {Key: prefixFinding, Owner: "access"}, {Key: prefixOpen, Owner: "access"},
 	{Key: prefixChecked, Owner: "access"}, {Key: prefixReview, Owner: "access"}, {Key: prefixReviewItem, Owner: "access"},
-	{Key: prefixReviewOpen, Owner: "access"},
+	{Key: prefixReviewOpen, Owner: "access"}, {Key: prefixChanged, Owner: "access"},
 }
 
 // PlanJobKind is the job kind that runs an approved plan.
@@ -61,6 +62,9 @@ type Config struct {
 
 // Service is the access feature.
 type Service struct {
+	mu     sync.Mutex
+	pruned map[string]time.Time // org: when the schedule last pruned its history
+
 	env        *core.Env
 	cfg        Config
 	runner     *jobs.Runner
@@ -183,6 +187,8 @@ type Grant struct {
 	Granted       time.Time `json:"granted"`
 	Expires       time.Time `json:"expires,omitzero"`
 	State         string    `json:"state"`
+	// Ended is when it was revoked.
+	Ended time.Time `json:"ended,omitzero"`
 	// RevokePlan is the plan that revokes it, once one is made.
 	RevokePlan string `json:"revoke_plan,omitempty"`
 }

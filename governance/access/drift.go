@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ const (
 	prefixFinding  = "access-finding/"  // <id>: Finding
 	prefixOpen     = "access-open/"     // <connector>/<hash of identity, entitlement, kind>: open finding's ID
 	prefixChecked  = "access-checked/"  // <connector>: the sync last compared
+	prefixChanged  = "access-changed/"  // <connector>/<hash of identity, entitlement>: when a plan last changed it
 )
 
 // MaxBaselineGrants bounds a baseline (kept in one record).
@@ -138,6 +140,14 @@ func openKey(connectorID, identity, entitlement, kind string) string {
 	return prefixOpen + connectorID + "/" + hex.EncodeToString(h[:])
 }
 
+// changedKey records when a plan last granted or revoked identity's
+// entitlement: a snapshot whose listing began before may not show it, so
+// a difference there is not drift.
+func changedKey(connectorID, identity, entitlement string) string {
+	h := sha256.Sum256([]byte(identity + "\x00" + entitlement))
+	return prefixChanged + connectorID + "/" + hex.EncodeToString(h[:])
+}
+
 // CheckDrift compares every connector with a baseline whose latest
 // snapshot has not been compared yet with its desired state: new
 // differences become findings ("access.drift.found", with a remediation
@@ -204,6 +214,26 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	slices.SortFunc(diffs, func(a, b diff) int {
 		return strings.Compare(a.identity+"\x00"+a.entitlement+"\x00"+a.kind, b.identity+"\x00"+b.entitlement+"\x00"+b.kind)
 	})
+	// What plans changed since the listing began is in flux, not drift;
+	// what they changed before it, the snapshot shows, so its record
+	// goes.
+	began := snap.Started
+	if began.IsZero() {
+		began = snap.Time
+	}
+	settled := map[string][]byte{}
+	inFlux := map[string]bool{}
+	if err := o.Scan(ctx, prefixChanged+id+"/", "", func(k string, v []byte) bool {
+		var at time.Time
+		if at.UnmarshalText(v) == nil && !at.Before(began) {
+			inFlux[k] = true
+		} else {
+			settled[k] = v
+		}
+		return true
+	}); err != nil && !isNotFound(err) {
+		return err
+	}
 	seen := map[string]bool{}
 	policies, err := policiesFor(ctx, o, id)
 	if err != nil {
@@ -213,6 +243,9 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	for _, d := range diffs {
 		key := openKey(id, d.identity, d.entitlement, d.kind)
 		seen[key] = true
+		if inFlux[changedKey(id, d.identity, d.entitlement)] {
+			continue
+		}
 		if _, err := o.Get(ctx, key); err == nil {
 			continue // already open
 		}
@@ -276,7 +309,9 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 		Event: core.NewEvent(ctx, ec.AccessDriftChecked, ec.System, "connector:"+id, map[string]any{
 			"sync_id": snap.SyncID, "differences": len(diffs), "resolved": len(stale),
 		}),
-		Put: map[string]any{prefixChecked + id: []byte(snap.SyncID)},
+		Put:     map[string]any{prefixChecked + id: []byte(snap.SyncID)},
+		Require: settled,
+		Delete:  slices.Collect(maps.Keys(settled)),
 	})
 	return err
 }
@@ -315,10 +350,10 @@ func (s *Service) resolveFinding(ctx context.Context, o store.Org, key, how stri
 	// A remediation plan still awaiting approval has nothing left to do.
 	if f.PlanID != "" {
 		pl, praw, err := loadPlan(ctx, o, f.PlanID)
-		if err != nil {
+		if err != nil && !errors.Is(err, errs.NotFound) { // a plan ended long ago may be pruned
 			return err
 		}
-		if pl.State == PlanPending {
+		if err == nil && pl.State == PlanPending {
 			pl.State, pl.Completed = PlanCanceled, s.env.Now()
 			c.Require[prefixPlan+pl.ID], c.Put[prefixPlan+pl.ID] = praw, pl
 			data["plan_canceled"] = true
