@@ -148,20 +148,27 @@ func changedKey(connectorID, identity, entitlement string) string {
 	return prefixChanged + connectorID + "/" + hex.EncodeToString(h[:])
 }
 
-// CheckDrift compares every connector with a baseline whose latest
-// snapshot has not been compared yet with its desired state: new
+// CheckDrift compares every connector whose latest snapshot has not been
+// compared yet with its desired state: with a baseline, all its access;
+// without, the access plans governed (each access grant's pair). New
 // differences become findings ("access.drift.found", with a remediation
 // plan when a policy says so), open findings no longer seen are resolved
 // ("access.drift.resolved"). The schedule runs it after syncs.
 func (s *Service) CheckDrift(ctx context.Context, o store.Org) error {
-	var ids []string
+	ids := map[string]bool{}
 	if err := o.Scan(ctx, prefixBaseline, "", func(k string, _ []byte) bool {
-		ids = append(ids, strings.TrimPrefix(k, prefixBaseline))
+		ids[strings.TrimPrefix(k, prefixBaseline)] = true
 		return true
 	}); err != nil && !isNotFound(err) {
 		return err
 	}
-	for _, id := range ids {
+	if err := core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
+		ids[g.ConnectorID] = true
+		return true
+	}); err != nil && !isNotFound(err) {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		if err := s.checkConnector(ctx, o, id); err != nil {
 			s.env.Logger.Warn("drift check failed", slog.String("org", o.ID()), slog.String("connector", id), slog.String("error", err.Error()))
 		}
@@ -171,7 +178,9 @@ func (s *Service) CheckDrift(ctx context.Context, o store.Org) error {
 
 func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) error {
 	var b baseline
-	if _, err := o.GetJSON(ctx, prefixBaseline+id, &b); err != nil {
+	_, err := o.GetJSON(ctx, prefixBaseline+id, &b)
+	hasBaseline := err == nil
+	if err != nil && !isNotFound(err) {
 		return err
 	}
 	actual := map[[2]string]bool{}
@@ -179,6 +188,9 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 		actual[[2]string{g.IdentityID, g.EntitlementID}] = true
 		return true
 	})
+	if errors.Is(err, connectors.ErrNoSnapshot) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -190,9 +202,20 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	for _, g := range b.Grants {
 		desired[g] = true
 	}
+	// Pairs access grants govern; the grant whose revoke failed, of each.
+	governed := map[[2]string]bool{}
+	failedRevoke := map[[2]string]string{}
 	err = core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
-		if g.ConnectorID == id && g.State == GrantActive {
-			desired[[2]string{g.IdentityID, g.EntitlementID}] = true
+		if g.ConnectorID != id {
+			return true
+		}
+		pair := [2]string{g.IdentityID, g.EntitlementID}
+		governed[pair] = true
+		switch g.State {
+		case GrantActive:
+			desired[pair] = true
+		case GrantRevokeFailed:
+			failedRevoke[pair] = g.ID
 		}
 		return true
 	})
@@ -202,7 +225,7 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	type diff struct{ identity, entitlement, kind string }
 	var diffs []diff
 	for g := range actual {
-		if !desired[g] {
+		if !desired[g] && (hasBaseline || governed[g]) {
 			diffs = append(diffs, diff{g[0], g[1], DriftUnexpected})
 		}
 	}
@@ -265,9 +288,15 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 			}
 			pl = &Plan{
 				ID: core.NewID("l"), Reason: "drift", FindingID: f.ID, RequestedBy: ec.System, State: PlanPending,
-				Actions:  []Action{{Kind: kind, ConnectorID: id, IdentityID: d.identity, EntitlementID: d.entitlement, State: "pending"}},
+				Actions: []Action{{
+					Kind: kind, ConnectorID: id, IdentityID: d.identity, EntitlementID: d.entitlement, State: "pending",
+				}},
 				PolicyID: pol.ID, PolicyVersion: pol.Version, Required: pol.Approvals, ApproverIDs: pol.ApproverIDs,
 				ApproverRoles: pol.ApproverRoles, Approvals: []Approval{}, Created: now,
+			}
+			if kind == "revoke" {
+				// A revoke that succeeds ends the grant whose revoke failed.
+				pl.Actions[0].GrantID = failedRevoke[[2]string{d.identity, d.entitlement}]
 			}
 			f.PlanID = pl.ID
 			if pl.Required == 0 {
