@@ -367,28 +367,26 @@ func (s *Service) startPlan(ctx context.Context, o store.Org, planID string, c s
 	return nil
 }
 
-func loadRequest(ctx context.Context, o store.Org, id string) (Request, []byte, error) {
-	if err := core.ValidateID("request_id", id); err != nil {
-		return Request{}, nil, err
+// loadRecord reads the record of what (its ID the caller's field) under
+// prefix+id.
+func loadRecord[T any](ctx context.Context, o store.Org, field, what, prefix, id string) (T, []byte, error) {
+	var x T
+	if err := core.ValidateID(field, id); err != nil {
+		return x, nil, err
 	}
-	var r Request
-	raw, err := o.GetJSON(ctx, prefixRequest+id, &r)
+	raw, err := o.GetJSON(ctx, prefix+id, &x)
 	if err != nil {
-		return Request{}, nil, core.NotFoundAs(err, errs.New(errs.NotFound, "request"))
+		return x, nil, core.NotFoundAs(err, errs.New(errs.NotFound, "%s", what))
 	}
-	return r, raw, nil
+	return x, raw, nil
+}
+
+func loadRequest(ctx context.Context, o store.Org, id string) (Request, []byte, error) {
+	return loadRecord[Request](ctx, o, "request_id", "request", prefixRequest, id)
 }
 
 func loadPlan(ctx context.Context, o store.Org, id string) (Plan, []byte, error) {
-	if err := core.ValidateID("plan_id", id); err != nil {
-		return Plan{}, nil, err
-	}
-	var p Plan
-	raw, err := o.GetJSON(ctx, prefixPlan+id, &p)
-	if err != nil {
-		return Plan{}, nil, core.NotFoundAs(err, errs.New(errs.NotFound, "plan"))
-	}
-	return p, raw, nil
+	return loadRecord[Plan](ctx, o, "plan_id", "plan", prefixPlan, id)
 }
 
 // canRead reports whether the principal may see every request and plan.
