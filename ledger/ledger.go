@@ -54,11 +54,14 @@ var (
 	ErrInvalidRange          = errors.New("invalid range")
 	ErrNotFound              = errors.New("not found")
 	ErrPurged                = errors.New("leaf payload purged after its retention window")
-	ErrPrecondition          = errors.New("state precondition failed")
-	ErrIdempotencyConflict   = errors.New("idempotency key reused with a different event")
-	ErrInvalidRetention      = errors.New("invalid retention window")
-	ErrLogFull               = errors.New("log full")
-	ErrClosed                = errors.New("ledger closed")
+	// ErrBundleEntryTooLarge: an entry bundle cannot carry a leaf longer
+	// than tile.MaxEntrySize bytes.
+	ErrBundleEntryTooLarge = errors.New("leaf too large for a tlog-tiles entry bundle")
+	ErrPrecondition        = errors.New("state precondition failed")
+	ErrIdempotencyConflict = errors.New("idempotency key reused with a different event")
+	ErrInvalidRetention    = errors.New("invalid retention window")
+	ErrLogFull             = errors.New("log full")
+	ErrClosed              = errors.New("ledger closed")
 	// ErrFailed: storage failed during a commit; every later append is
 	// refused until the ledger is reopened. An append that failed this way
 	// may still be present after reopening: retry it with its idempotency
@@ -132,6 +135,11 @@ type Config struct {
 	// 64 MiB covers the upper levels of about 4 million leaves. Negative
 	// disables it.
 	ProofCacheSize int64
+	// TileCacheSize bounds the cache of full tlog-tiles hash tiles
+	// (ReadTile), which never change: 8 KiB and about 160 bytes of
+	// bookkeeping each, so the default 32 MiB holds about 3,900 tiles,
+	// the level-0 tiles of about a million entries. Negative disables it.
+	TileCacheSize int64
 	// Registerer receives the ledger's metrics (default: none).
 	Registerer prometheus.Registerer
 	// Logger (default: discard).
@@ -172,6 +180,9 @@ func (c *Config) setDefaults() {
 	if c.ProofCacheSize == 0 {
 		c.ProofCacheSize = 64 << 20
 	}
+	if c.TileCacheSize == 0 {
+		c.TileCacheSize = 32 << 20
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -187,6 +198,7 @@ type Ledger struct {
 	vkey   string
 	m      *metrics
 	nodes  *nodeCache
+	tiles  *tileCache
 
 	// sendMu guards closed and sends on queue.
 	sendMu sync.RWMutex
@@ -259,6 +271,9 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	if cfg.ProofCacheSize > 0 {
 		l.nodes = newNodeCache(cfg.ProofCacheSize)
+	}
+	if cfg.TileCacheSize > 0 {
+		l.tiles = newTileCache(cfg.TileCacheSize)
 	}
 	if err := l.recover(); err != nil {
 		db.Close()

@@ -15,71 +15,84 @@ const cachedLevel = 4
 
 func cacheable(k uint64) bool { return bits.TrailingZeros64(k+1) >= cachedLevel }
 
-// nodeCache is a size-bounded LRU of node records below the durable tree
-// size. Stored hashes never change once written, so it needs no
-// invalidation. It is sharded so that concurrent readers rarely contend.
-type nodeCache struct {
-	shards [16]nodeShard
-}
-
 type nodeKey struct {
 	org  *orgInfo
 	leaf uint64
 }
 
-type nodeEntry struct {
-	key nodeKey
-	rec []byte
+// nodeCache is a size-bounded LRU of node records below the durable tree
+// size. Stored hashes never change once written, so it needs no
+// invalidation.
+type nodeCache = lruCache[nodeKey]
+
+func newNodeCache(maxBytes int64) *nodeCache {
+	return newLRUCache(maxBytes, func(k nodeKey) uint64 { return k.leaf >> cachedLevel })
 }
 
-type nodeShard struct {
+// lruCache is a size-bounded LRU of byte slices that never change once
+// stored, so it needs no invalidation. It is sharded so that concurrent
+// readers rarely contend.
+type lruCache[K comparable] struct {
+	shards  [16]lruShard[K]
+	shardOf func(K) uint64
+}
+
+type lruEntry[K comparable] struct {
+	key K
+	val []byte
+}
+
+type lruShard[K comparable] struct {
 	mu   sync.Mutex
 	max  int
 	used int
-	m    map[nodeKey]*list.Element
+	m    map[K]*list.Element
 	lru  list.List
 }
 
-// entryOverhead approximates the memory of one entry beyond its record.
+// entryOverhead approximates the memory of one entry beyond its value.
 const entryOverhead = 160
 
-func newNodeCache(maxBytes int64) *nodeCache {
-	c := &nodeCache{}
+// newLRUCache returns a cache of at most maxBytes (values and
+// entryOverhead each), spread over its shards by shardOf.
+func newLRUCache[K comparable](maxBytes int64, shardOf func(K) uint64) *lruCache[K] {
+	c := &lruCache[K]{shardOf: shardOf}
 	for i := range c.shards {
 		c.shards[i].max = int(maxBytes / int64(len(c.shards)))
-		c.shards[i].m = make(map[nodeKey]*list.Element)
+		c.shards[i].m = make(map[K]*list.Element)
 	}
 	return c
 }
 
-func (c *nodeCache) shard(k nodeKey) *nodeShard {
-	return &c.shards[(k.leaf>>cachedLevel)%uint64(len(c.shards))]
+func (c *lruCache[K]) shard(k K) *lruShard[K] {
+	return &c.shards[c.shardOf(k)%uint64(len(c.shards))]
 }
 
-// get returns the cached record of k's leaf; callers MUST NOT modify it.
-func (c *nodeCache) get(k nodeKey) []byte {
+// get returns the cached value of k; callers MUST NOT modify it.
+func (c *lruCache[K]) get(k K) []byte {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.m[k]; ok {
 		s.lru.MoveToFront(e)
-		return e.Value.(*nodeEntry).rec
+		return e.Value.(*lruEntry[K]).val
 	}
 	return nil
 }
 
-func (c *nodeCache) put(k nodeKey, rec []byte) {
+// put caches v, which the cache then owns, under k.
+func (c *lruCache[K]) put(k K, v []byte) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[k]; ok {
 		return
 	}
-	s.m[k] = s.lru.PushFront(&nodeEntry{key: k, rec: rec})
-	s.used += len(rec) + entryOverhead
+	s.m[k] = s.lru.PushFront(&lruEntry[K]{key: k, val: v})
+	s.used += len(v) + entryOverhead
 	for s.used > s.max && s.lru.Len() > 0 {
-		old := s.lru.Remove(s.lru.Back()).(*nodeEntry)
+		old := s.lru.Remove(s.lru.Back()).(*lruEntry[K])
 		delete(s.m, old.key)
-		s.used -= len(old.rec) + entryOverhead
+		s.used -= len(old.val) + entryOverhead
 	}
 }

@@ -1,0 +1,211 @@
+package ledger
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+
+	"github.com/nuxari/nuxari/ledger/tile"
+)
+
+// TileReader reads an org's log as a C2SP tlog-tiles log
+// (https://c2sp.org/tlog-tiles): hash tiles and entry bundles of a tree
+// size. Org implements it over the records the ledger stores (leaf
+// records and node records); a storage that keeps tiles natively
+// implements it by reading them.
+type TileReader interface {
+	// ReadTile returns the hashes of tile t of the org's tree of the
+	// given size, t.W·32 bytes. t must be one of the tiles of that tree
+	// (tile.Tile.Of): a full tile the tree covers, or the tree's partial
+	// tile of t's level with exactly its width; any other is
+	// ErrNotFound. A size beyond the durable tree is ErrSizeOutOfRange.
+	ReadTile(ctx context.Context, size uint64, t tile.Tile) ([]byte, error)
+	// ReadEntryBundle returns the entry bundle of level-0 tile t of the
+	// tree of the given size: the bytes of its t.W leaves in order, each
+	// after its length as a big-endian uint16. Tiles are matched as by
+	// ReadTile. A bundle holding a purged leaf is ErrPurged (its hashes
+	// stay readable with ReadTile), one holding a leaf longer than
+	// tile.MaxEntrySize is ErrBundleEntryTooLarge.
+	ReadEntryBundle(ctx context.Context, size uint64, t tile.Tile) ([]byte, error)
+}
+
+var _ TileReader = (*Org)(nil)
+
+// tileKey names a full hash tile of one org.
+type tileKey struct {
+	org   *orgInfo
+	level int
+	n     uint64
+}
+
+// tileCache is a size-bounded LRU of full hash tiles: a full tile never
+// changes, so it needs no invalidation. Partial tiles are not cached:
+// the rightmost tiles change width with every commit.
+type tileCache = lruCache[tileKey]
+
+func newTileCache(maxBytes int64) *tileCache {
+	return newLRUCache(maxBytes, func(k tileKey) uint64 { return k.n + uint64(k.level) })
+}
+
+// tileFor checks that t is a tile of the tree of size, itself within the
+// org's durable tree.
+func (h *Org) tileFor(size uint64, t tile.Tile) (*orgInfo, error) {
+	o, err := h.info()
+	if err != nil {
+		return nil, err
+	}
+	if durable := o.size.Load(); size > durable {
+		return nil, fmt.Errorf("%w: size %d, log size %d", ErrSizeOutOfRange, size, durable)
+	}
+	if !t.Of(size) {
+		return nil, fmt.Errorf("%w: tile %s is not a tile of the tree of size %d", ErrNotFound, t.Path(), size)
+	}
+	return o, nil
+}
+
+// ReadTile implements TileReader. Level-0 hashes are the leaf hashes of
+// the leaf records (a purged leaf's record is its hash); the hashes of
+// level L ≥ 1 are interior nodes of tree level 8·L, read from the node
+// records as proofs read them. Full tiles are cached
+// (Config.TileCacheSize).
+func (h *Org) ReadTile(ctx context.Context, size uint64, t tile.Tile) ([]byte, error) {
+	o, err := h.tileFor(size, t)
+	if err != nil {
+		return nil, err
+	}
+	key := tileKey{org: o, level: t.Level, n: t.N}
+	cache := h.l.tiles
+	if cache != nil && t.Full() {
+		if v := cache.get(key); v != nil {
+			return append([]byte(nil), v...), nil
+		}
+	}
+	var data []byte
+	if t.Level == 0 {
+		data = make([]byte, 0, t.W*tile.HashSize)
+		err = h.l.leafRecords(ctx, o, t, func(i uint64, v []byte) error {
+			lh, ok := leafRecordHash(v)
+			if !ok {
+				return o.corrupt("leaf %d malformed", i)
+			}
+			data = append(data, lh...)
+			return nil
+		})
+	} else {
+		data, err = h.l.nodeTile(o, t)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cache != nil && t.Full() {
+		cache.put(key, append([]byte(nil), data...))
+	}
+	return data, nil
+}
+
+// nodeTile reads the hashes of tile t of level ≥ 1: nodes of tree level
+// 8·t.Level.
+func (l *Ledger) nodeTile(o *orgInfo, t tile.Tile) ([]byte, error) {
+	ids := make([]compact.NodeID, t.W)
+	for i := range ids {
+		ids[i] = compact.NewNodeID(uint(tile.Height*t.Level), t.First()+uint64(i))
+	}
+	hashes, err := l.fetch(o, proof.Nodes{IDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, 0, t.W*tile.HashSize)
+	for _, hh := range hashes {
+		data = append(data, hh...)
+	}
+	return data, nil
+}
+
+// ReadEntryBundle implements TileReader.
+func (h *Org) ReadEntryBundle(ctx context.Context, size uint64, t tile.Tile) ([]byte, error) {
+	if t.Level != 0 {
+		return nil, fmt.Errorf("%w: entry bundles are of level 0, not %d", ErrNotFound, t.Level)
+	}
+	o, err := h.tileFor(size, t)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	err = h.l.leafRecords(ctx, o, t, func(i uint64, v []byte) error {
+		switch {
+		case len(v) == purgedLen:
+			return fmt.Errorf("%w: leaf %d of entry bundle %s", ErrPurged, i, t.EntriesPath())
+		case len(v) < purgedLen:
+			return o.corrupt("leaf %d malformed", i)
+		case len(v) > tile.MaxEntrySize:
+			return fmt.Errorf("%w: leaf %d is %d bytes, an entry bundle carries at most %d", ErrBundleEntryTooLarge, i, len(v), tile.MaxEntrySize)
+		}
+		if data == nil {
+			// Leaves of one tile are of similar sizes: one allocation
+			// usually holds the bundle.
+			data = make([]byte, 0, t.W*(2+len(v))*5/4)
+		}
+		data = binary.BigEndian.AppendUint16(data, uint16(len(v)))
+		data = append(data, v...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// leafRecords calls fn with each leaf record of level-0 tile t, in
+// order, with one iterator; v is valid during the call only.
+func (l *Ledger) leafRecords(ctx context.Context, o *orgInfo, t tile.Tile, fn func(index uint64, v []byte) error) error {
+	start, end := t.First(), t.First()+uint64(t.W)
+	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: o.keys.leaf(start), UpperBound: o.keys.leaf(end)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	next := start
+	for it.First(); it.Valid(); it.Next() {
+		if idx := binary.BigEndian.Uint64(it.Key()[len(it.Key())-8:]); idx != next {
+			return o.corrupt("leaf %d missing", next)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		if err := fn(next, v); err != nil {
+			return err
+		}
+		next++
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if next != end {
+		return o.corrupt("leaf %d missing", next)
+	}
+	return nil
+}
+
+// ReadTile reads a tlog-tiles hash tile of org's log; see Org.ReadTile.
+func (l *Ledger) ReadTile(ctx context.Context, org string, size uint64, t tile.Tile) ([]byte, error) {
+	h, err := l.Org(org)
+	if err != nil {
+		return nil, err
+	}
+	return h.ReadTile(ctx, size, t)
+}
+
+// ReadEntryBundle reads a tlog-tiles entry bundle of org's log; see
+// Org.ReadEntryBundle.
+func (l *Ledger) ReadEntryBundle(ctx context.Context, org string, size uint64, t tile.Tile) ([]byte, error) {
+	h, err := l.Org(org)
+	if err != nil {
+		return nil, err
+	}
+	return h.ReadEntryBundle(ctx, size, t)
+}
