@@ -19,6 +19,7 @@ import (
 	"github.com/nuxari/nuxari/governance/errs"
 	"github.com/nuxari/nuxari/governance/jcs"
 	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/tile"
 )
 
 // Errors returned by this package.
@@ -96,6 +97,8 @@ type Log interface {
 	Retention(ctx context.Context) (ledger.Retention, error)
 	Origin() string
 	VerifierKey() string
+	// The log as C2SP tlog-tiles: hash tiles and entry bundles.
+	ledger.TileReader
 }
 
 // Valid reports whether o is a handle made by Store.Org (the zero Org is
@@ -136,6 +139,10 @@ func (zeroLog) ConsistencyProof(context.Context, uint64, uint64) ([][]byte, erro
 	return nil, errZero
 }
 func (zeroLog) SubtreeHash(context.Context, uint64, uint64) ([]byte, error) { return nil, errZero }
+func (zeroLog) ReadTile(context.Context, uint64, tile.Tile) ([]byte, error) { return nil, errZero }
+func (zeroLog) ReadEntryBundle(context.Context, uint64, tile.Tile) ([]byte, error) {
+	return nil, errZero
+}
 
 // Hold is a state key whose value an actor's authority rests on (its
 // session or token, its membership and role) as read when the actor was
