@@ -332,9 +332,19 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(proc, ph)
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	// Each org's log as tlog-tiles (tlog.go): its paths are taken as
+	// they come, never cleaned or redirected by the mux.
+	tlog := &tlogHandler{svc: s.svc, auth: icpt, log: s.log}
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, tlogPrefix) {
+			tlog.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 	s.streams = newCounter(0, s.cfg.Limits.MaxStreamsPerSource)
 	g := &guard{
-		next:     mux,
+		next:     next,
 		auth:     icpt,
 		procs:    newProcedureLimits(s.cfg.MaxRequestBytes, s.cfg.Limits.PublicRequestBytes),
 		streams:  s.streams,

@@ -110,3 +110,21 @@ var Procedures = map[string]rbac.Permission{
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      rbac.Public,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": rbac.Public,
 }
+
+// The plain HTTP routes served beside the RPCs, on the same listener
+// (docs/tlog.md): an org's log as C2SP tlog-tiles. Their names are the
+// paths, with the org and the tile's coordinates as placeholders.
+const (
+	RouteTlogCheckpoint = "GET /orgs/{org}/tlog/checkpoint"
+	RouteTlogTile       = "GET /orgs/{org}/tlog/tile/{L}/{N}[.p/{W}]"
+	RouteTlogEntries    = "GET /orgs/{org}/tlog/tile/entries/{N}[.p/{W}]"
+)
+
+// Routes is, for the plain HTTP routes, what Procedures is for RPCs: the
+// permission each needs. Interceptor.AdmitRoute enforces it;
+// docs/rbac.md lists it.
+var Routes = map[string]rbac.Permission{
+	RouteTlogCheckpoint: rbac.LedgerRead,
+	RouteTlogTile:       rbac.LedgerRead,
+	RouteTlogEntries:    rbac.LedgerRead,
+}

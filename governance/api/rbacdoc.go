@@ -24,9 +24,8 @@ func RBACMarkdown() []byte {
 		procs = append(procs, p)
 	}
 	slices.Sort(procs)
-	for _, p := range procs {
-		perm := Procedures[p]
-		fmt.Fprintf(&b, "| `%s` | `%s` |", p, perm)
+	row := func(name string, perm rbac.Permission) {
+		fmt.Fprintf(&b, "| `%s` | `%s` |", name, perm)
 		for _, r := range rbac.Roles {
 			mark := " "
 			if rbac.Allows(r, perm) {
@@ -35,6 +34,20 @@ func RBACMarkdown() []byte {
 			fmt.Fprintf(&b, " %s |", mark)
 		}
 		b.WriteString("\n")
+	}
+	for _, p := range procs {
+		row(p, Procedures[p])
+	}
+	b.WriteString("\n## HTTP routes\n\nPlain HTTP beside the RPCs, with the same credentials ([tlog.md](tlog.md)). ")
+	b.WriteString("A path naming another org than the caller's answers 404, like a missing tile.\n\n")
+	b.WriteString("| route | permission | " + strings.Join(roleNames(), " | ") + " |\n|---|---|" + strings.Repeat("---|", len(rbac.Roles)) + "\n")
+	routes := make([]string, 0, len(Routes))
+	for r := range Routes {
+		routes = append(routes, r)
+	}
+	slices.Sort(routes)
+	for _, r := range routes {
+		row(r, Routes[r])
 	}
 	b.WriteString("\n## Permissions by role\n\n| role | permissions |\n|---|---|\n")
 	for _, r := range rbac.Roles {
