@@ -145,7 +145,10 @@ type CheckResult struct {
 // Verified is true only when every check passed; Failure names the first
 // one that did not (and the checks after it did not run).
 type VerifyResult struct {
-	File        string        `json:"file"`
+	File string `json:"file"`
+	// Format is "tlog-proof" for a C2SP tlog-proof, absent for a JSON
+	// bundle.
+	Format      string        `json:"format,omitempty"`
 	Verified    bool          `json:"verified"`
 	Org         string        `json:"org,omitempty"`
 	LogOrigin   string        `json:"log_origin"`

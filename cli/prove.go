@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
@@ -10,20 +11,28 @@ import (
 
 func (e *env) ledgerProveCmd() *cobra.Command {
 	var size, from uint64
+	var format string
 	cmd := &cobra.Command{
-		Use:   "prove INDEX [--size N] [--consistency-from SIZE] --out FILE [--force]",
+		Use:   "prove INDEX [--size N] [--consistency-from SIZE] --out FILE [--format json|tlog-proof] [--force]",
 		Short: "write a self-contained proof bundle for one event",
 		Long: `Fetch the event at INDEX, its inclusion proof and the signed checkpoint
 (the latest, or the one of tree size N), and write them as one
 self-contained JSON proof bundle to FILE. With --consistency-from, the
 bundle also proves that the checkpoint extends the earlier checkpoint of
 that size (one you published or received before). Check the bundle offline
-with 'nuxctl verify FILE --key VKEY --origin ORIGIN'.`,
+with 'nuxctl verify FILE --key VKEY --origin ORIGIN'.
+
+With --format tlog-proof, or a FILE whose name ends in .tlog-proof, the
+proof is written as a C2SP tlog-proof (https://c2sp.org/tlog-proof)
+instead, which any tlog-proof tool reads: the leaf in its "extra" line,
+the index, the inclusion proof and the checkpoint. It holds no
+consistency proof, and carries leaves of up to 49,146 bytes.`,
 		Args:              nargs(1, 1),
 		ValidArgsFunction: cobra.NoFileCompletions,
 	}
 	cmd.Flags().Uint64Var(&size, "size", 0, "prove against the checkpoint of this tree size (default: the latest)")
 	cmd.Flags().Uint64Var(&from, "consistency-from", 0, "also prove consistency from the earlier checkpoint of this size")
+	cmd.Flags().StringVar(&format, "format", "", "the proof's format: json (the default) or tlog-proof (the default for a FILE ending in .tlog-proof)")
 	out := outFlags(cmd, "write the proof bundle to this `FILE` (required)", 0o644)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := required(cmd, "out"); err != nil {
@@ -36,6 +45,17 @@ with 'nuxctl verify FILE --key VKEY --origin ORIGIN'.`,
 		if cmd.Flags().Changed("consistency-from") && from == 0 {
 			return usagef(pathOf(cmd), "--consistency-from must be a tree size of at least 1")
 		}
+		switch {
+		case format == "" && strings.HasSuffix(out.path, TlogProofExt):
+			format = FormatTlogProof
+		case format == "":
+			format = FormatJSON
+		case format != FormatJSON && format != FormatTlogProof:
+			return usagef(pathOf(cmd), "--format must be %s or %s", FormatJSON, FormatTlogProof)
+		}
+		if format == FormatTlogProof && from != 0 {
+			return usagef(pathOf(cmd), "a tlog-proof holds no consistency proof: drop --consistency-from, or write the JSON bundle (--format json)")
+		}
 		if err := out.check(); err != nil {
 			return err
 		}
@@ -47,15 +67,26 @@ with 'nuxctl verify FILE --key VKEY --origin ORIGIN'.`,
 		if err != nil {
 			return err
 		}
-		data, err := MarshalBundle(b)
-		if err != nil {
-			return err
-		}
-		// Check the bundle against the key and origin the server named, to
+		// Check the proof against the key and origin the server named, to
 		// catch a broken server before writing a file that fails later. This
 		// is no verification: only pinned values give that.
-		if r := VerifyBundle(out.path, data, Pins{VerifierKey: b.VerifierKey, Origin: b.LogOrigin}); r.Failure != nil {
-			return fmt.Errorf("the server's proof does not check (%s: %s); no bundle written", r.Failure.Check, r.Failure.Detail)
+		pins := Pins{VerifierKey: b.VerifierKey, Origin: b.LogOrigin}
+		var data []byte
+		var r *VerifyResult
+		if format == FormatTlogProof {
+			if data, err = MarshalTlogProof(b); err != nil {
+				return err
+			}
+			pins.Org = b.Org
+			r = VerifyTlogProof(out.path, data, pins)
+		} else {
+			if data, err = MarshalBundle(b); err != nil {
+				return err
+			}
+			r = VerifyBundle(out.path, data, pins)
+		}
+		if r.Failure != nil {
+			return fmt.Errorf("the server's proof does not check (%s: %s); nothing written", r.Failure.Check, r.Failure.Detail)
 		}
 		if err := out.writeBytes(data); err != nil {
 			return err
@@ -63,15 +94,20 @@ with 'nuxctl verify FILE --key VKEY --origin ORIGIN'.`,
 		if e.json {
 			return e.printJSON(struct {
 				File        string `json:"file"`
+				Format      string `json:"format"`
 				Org         string `json:"org"`
 				LogOrigin   string `json:"log_origin"`
 				VerifierKey string `json:"verifier_key"`
 				Index       uint64 `json:"index"`
 				TreeSize    uint64 `json:"tree_size"`
 				FromSize    uint64 `json:"consistency_from,omitempty"`
-			}{out.path, b.Org, b.LogOrigin, b.VerifierKey, b.Index, b.TreeSize, from})
+			}{out.path, format, b.Org, b.LogOrigin, b.VerifierKey, b.Index, b.TreeSize, from})
 		}
-		fmt.Fprintf(e.stdout, "Wrote the proof of event %d in tree size %d to %s.\n", b.Index, b.TreeSize, out.path)
+		what := "the proof"
+		if format == FormatTlogProof {
+			what = "a tlog-proof"
+		}
+		fmt.Fprintf(e.stdout, "Wrote %s of event %d in tree size %d to %s.\n", what, b.Index, b.TreeSize, out.path)
 		if from != 0 {
 			fmt.Fprintf(e.stdout, "It also proves consistency from tree size %d.\n", from)
 		}

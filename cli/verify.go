@@ -21,10 +21,11 @@ func (e *env) verifyCmd() *cobra.Command {
 	var key, origin, org, logName, signingKey string
 	cmd := &cobra.Command{
 		Use:   "verify FILE --key VKEY (--origin ORIGIN | --org ID [--log-name nuxari]) [--signing-key PEM]",
-		Short: "verify a proof bundle or an evidence package offline against pinned keys",
-		Long: `Verify, offline, a proof bundle written by 'nuxctl ledger prove', or an
-evidence package (a zip, from 'nuxctl evidence download'; it also needs
-the pinned manifest signing key, --signing-key). The
+		Short: "verify a proof bundle, a tlog-proof or an evidence package offline against pinned keys",
+		Long: `Verify, offline, a proof written by 'nuxctl ledger prove' (a JSON proof
+bundle, or a C2SP tlog-proof that carries its leaf; told apart by their
+content), or an evidence package (a zip, from 'nuxctl evidence download';
+it also needs the pinned manifest signing key, --signing-key). The
 verifier key and origin are PINNED on the command line (take them from
 'nuxctl org get' once, or from your auditor's records); the ones inside the
 file are never trusted, only compared. It checks, in order:
@@ -38,8 +39,10 @@ file are never trusted, only compared. It checks, in order:
   inclusion      the inclusion proof leads to the checkpoint's root
   consistency    (if present) the checkpoint extends the earlier one
 
-and exits 1 naming the first failure. A package's checks are listed in
-docs/evidence-package.md. Once they pass, every access decision in the
+and exits 1 naming the first failure. A tlog-proof names no key, org or
+leaf hash: its checkpoint is checked against the pins, its leaf hashed,
+and its org taken from the pinned origin (or --org). A package's checks
+are listed in docs/evidence-package.md. Once they pass, every access decision in the
 package is decided again from the policy texts in it and compared with
 what was recorded: a disagreement exits 1 too, and a decision whose
 policy text is not in the package is reported as not replayable.`,
@@ -68,7 +71,12 @@ policy text is not in the package is reported as not replayable.`,
 			if err != nil {
 				return err
 			}
-			r := VerifyBundle(file, data, pins)
+			var r *VerifyResult
+			if isTlogProof(data) {
+				r = VerifyTlogProof(file, data, pins)
+			} else {
+				r = VerifyBundle(file, data, pins)
+			}
 			if e.json {
 				if err := e.printJSON(r); err != nil {
 					return err
@@ -95,7 +103,11 @@ policy text is not in the package is reported as not replayable.`,
 
 func printVerify(e *env, r *VerifyResult) {
 	w := e.stdout
-	fmt.Fprintf(w, "Proof bundle %s\n", printable(r.File))
+	if r.Format == FormatTlogProof {
+		fmt.Fprintf(w, "tlog-proof %s\n", printable(r.File))
+	} else {
+		fmt.Fprintf(w, "Proof bundle %s\n", printable(r.File))
+	}
 	t := newTable(w, "STATUS", "CHECK", "DETAIL")
 	for _, c := range r.Checks {
 		status := "ok"
