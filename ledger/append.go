@@ -443,7 +443,7 @@ func (l *Ledger) acknowledge(f inflight) {
 		size := ob.out.state.size
 		if len(ob.leaves) > 0 {
 			ob.info.size.Store(size)
-			work.updates = append(work.updates, orgUpdate{info: ob.info, size: size, root: ob.out.root})
+			work.updates = append(work.updates, orgUpdate{info: ob.info, size: size, root: ob.out.root, hashes: ob.out.hashes, tip: ob.out.state.hashes})
 		}
 		first := size - uint64(len(ob.leaves))
 		for _, r := range ob.reqs {

@@ -25,6 +25,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -222,6 +223,13 @@ type orgInfo struct {
 	cpAt atomic.Int64
 	// verifier checks this org's checkpoints.
 	verifier *verify.Verifier
+	// signed is the compact range of the tree cp signed, when the signer
+	// knows it (owned by the signer goroutine): the next checkpoint's
+	// tree is checked against it, extended by the leaves committed since,
+	// without reading storage. Nil after Open until a checkpoint is
+	// signed from a known range: then the check reads a consistency
+	// proof from storage.
+	signed *compact.Range
 	// claimed is the size of the latest checkpoint stored when the
 	// ledger opened, before it is verified (for Stats).
 	claimed atomic.Uint64
