@@ -25,8 +25,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
-	"github.com/transparency-dev/merkle/compact"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 )
 
