@@ -99,6 +99,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad variable", nil, "NUXARI_MAX_CONNS=many", "NUXARI_MAX_CONNS"},
 		{"flags that go together", []string{"--tls-cert", "c.pem"}, "", "--tls-cert and --tls-key go together"},
 		{"range", []string{"--password-memory-budget", "0"}, "", "--password-memory-budget must be"},
+		{"request lifetime", []string{"--access-request-ttl", "30s"}, "", "--access-request-ttl must be 1m to 8760h"},
 		{"backup without a directory", []string{"backup"}, "", "nuxarid backup takes one argument, the backup directory; got 0"},
 		{"restore with two", []string{"restore", "a", "b"}, "", "nuxarid restore takes one argument, the backup directory; got 2"},
 		{"bad origin", []string{"--cors-origins", "https://console.example.com,console.example.com"}, "", `--cors-origins: server: CORS origin "console.example.com"`},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nuxari/nuxari/evidence/objstore"
 	"github.com/nuxari/nuxari/governance"
+	"github.com/nuxari/nuxari/governance/access"
 	"github.com/nuxari/nuxari/governance/logapi"
 	"github.com/nuxari/nuxari/governance/password"
 	"github.com/nuxari/nuxari/internal/secret"
@@ -61,6 +62,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&cfg.CORSOrigins, "cors-origins", nil, "browser origins (scheme://host[:port], comma-separated, or *) allowed to call the API with Connect and gRPC-Web; none: CORS off")
 	fs.BoolVar(&cfg.Governance.SignupDisabled, "disable-signup", false, "turn off self-service org sign-up (use 'nuxarid bootstrap')")
 	fs.DurationVar(&cfg.Governance.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a login session")
+	fs.DurationVar(&cfg.Governance.Access.RequestTTL, "access-request-ttl", access.DefaultRequestTTL, "a pending access request expires after this long (1m to 8760h)")
 	limits(fs, &cfg.Limits)
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Int64Var(&f.pwBudget, "password-memory-budget", password.DefaultMemoryBudget>>20, "MiB of memory that the password hashes running at once may use: with the default 64 MiB hashes, 256 MiB runs four at a time and queues the rest (at least one runs)")
@@ -101,6 +103,9 @@ func (f *serveFlags) config(stderr io.Writer) (server.Config, error) {
 		s3 := f.s3
 		s3.Secure, s3.SecretKey = !f.s3Insecure, secret.New(f.s3Secret)
 		cfg.Evidence.S3 = &s3
+	}
+	if ttl := cfg.Governance.Access.RequestTTL; ttl < time.Minute || ttl > 365*24*time.Hour {
+		return cfg, usagef("--access-request-ttl must be 1m to 8760h")
 	}
 	for _, d := range []struct {
 		name string

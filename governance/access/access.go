@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/connectors"
@@ -41,7 +42,7 @@ var StateKeys = []core.StateKey{
 	{Key: prefixRequest, Owner: "access"}, {Key: prefixPlan, Owner: "access"}, {Key: prefixGrant, Owner: "access"},
 	{Key: prefixBaseline, Owner: "access"}, {Key: prefixFinding, Owner: "access"}, {Key: prefixOpen, Owner: "access"},
 	{Key: prefixChecked, Owner: "access"}, {Key: prefixReview, Owner: "access"}, {Key: prefixReviewItem, Owner: "access"},
-	{Key: prefixReviewOpen, Owner: "access"},
+	{Key: prefixReviewOpen, Owner: "access"}, {Key: prefixChanged, Owner: "access"},
 }
 
 // PlanJobKind is the job kind that runs an approved plan.
@@ -61,6 +62,9 @@ type Config struct {
 
 // Service is the access feature.
 type Service struct {
+	mu     sync.Mutex
+	pruned map[string]time.Time // org: when the schedule last pruned its history
+
 	env        *core.Env
 	cfg        Config
 	runner     *jobs.Runner
@@ -183,6 +187,8 @@ type Grant struct {
 	Granted       time.Time `json:"granted"`
 	Expires       time.Time `json:"expires,omitzero"`
 	State         string    `json:"state"`
+	// Ended is when it was revoked.
+	Ended time.Time `json:"ended,omitzero"`
 	// RevokePlan is the plan that revokes it, once one is made.
 	RevokePlan string `json:"revoke_plan,omitempty"`
 }
@@ -361,28 +367,26 @@ func (s *Service) startPlan(ctx context.Context, o store.Org, planID string, c s
 	return nil
 }
 
-func loadRequest(ctx context.Context, o store.Org, id string) (Request, []byte, error) {
-	if err := core.ValidateID("request_id", id); err != nil {
-		return Request{}, nil, err
+// loadRecord reads the record of what (its ID the caller's field) under
+// prefix+id.
+func loadRecord[T any](ctx context.Context, o store.Org, field, what, prefix, id string) (T, []byte, error) {
+	var x T
+	if err := core.ValidateID(field, id); err != nil {
+		return x, nil, err
 	}
-	var r Request
-	raw, err := o.GetJSON(ctx, prefixRequest+id, &r)
+	raw, err := o.GetJSON(ctx, prefix+id, &x)
 	if err != nil {
-		return Request{}, nil, core.NotFoundAs(err, errs.New(errs.NotFound, "request"))
+		return x, nil, core.NotFoundAs(err, errs.New(errs.NotFound, "%s", what))
 	}
-	return r, raw, nil
+	return x, raw, nil
+}
+
+func loadRequest(ctx context.Context, o store.Org, id string) (Request, []byte, error) {
+	return loadRecord[Request](ctx, o, "request_id", "request", prefixRequest, id)
 }
 
 func loadPlan(ctx context.Context, o store.Org, id string) (Plan, []byte, error) {
-	if err := core.ValidateID("plan_id", id); err != nil {
-		return Plan{}, nil, err
-	}
-	var p Plan
-	raw, err := o.GetJSON(ctx, prefixPlan+id, &p)
-	if err != nil {
-		return Plan{}, nil, core.NotFoundAs(err, errs.New(errs.NotFound, "plan"))
-	}
-	return p, raw, nil
+	return loadRecord[Plan](ctx, o, "plan_id", "plan", prefixPlan, id)
 }
 
 // canRead reports whether the principal may see every request and plan.

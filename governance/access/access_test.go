@@ -293,6 +293,9 @@ func TestRequestCycle(t *testing.T) {
 	want := []string{
 		ec.AccessPolicyCreated, ec.AccessRequestSubmitted, ec.AccessPlanApproval, ec.AccessPlanApproved,
 		ec.AccessPlanRunStarted, ec.AccessActionExecuted, ec.AccessPlanRunCompleted,
+		// The snapshot from before the grant, compared: the grant is in
+		// flux there, not missing.
+		ec.AccessDriftChecked,
 		ec.AccessGrantExpired, ec.AccessPlanRunStarted, ec.AccessActionExecuted, ec.AccessPlanRunCompleted,
 	}
 	if !slices.Equal(types, want) {
@@ -667,5 +670,50 @@ func TestApproveExpiry(t *testing.T) {
 	}
 	if got, _ := e.svc.GetRequest(ctx, e.requester, r.ID); got.State != access.RequestApproved {
 		t.Fatalf("the request is %s after its grant's revoke", got.State)
+	}
+}
+
+// TestRevokeFailedIsDrift: a grant whose revoke at expiry failed is a
+// drift finding at the next sync, with no baseline accepted; its
+// remediation, approved, ends the grant.
+func TestRevokeFailedIsDrift(t *testing.T) {
+	e := newEnv(t)
+	ctx := domaintest.Ctx()
+	e.policy(t, func(p *access.Policy) { p.Approvals, p.ApproverRoles = 0, nil })
+	_, pl, err := e.submit(t, e.requester, "u000002", "r0000", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitPlan(t, pl.ID)
+	e.sys.SetDown(true)
+	e.people.F.Clock.Advance(2 * time.Minute)
+	e.svc.RunSchedule(ctx)
+	gs, _, _ := e.svc.ListGrants(ctx, e.auditor, 0, "")
+	if revoke := e.waitPlan(t, gs[0].RevokePlan); revoke.State != access.PlanFailed {
+		t.Fatalf("revoke plan %+v", revoke)
+	}
+	if gs, _, _ = e.svc.ListGrants(ctx, e.auditor, 0, ""); gs[0].State != access.GrantRevokeFailed {
+		t.Fatalf("grant %+v", gs[0])
+	}
+	e.sys.SetDown(false)
+	e.policy(t, func(p *access.Policy) { p.Approvals, p.RemediateDrift = 1, true })
+	e.people.F.Clock.Advance(time.Minute)
+	e.sync(t)
+	e.svc.RunSchedule(ctx)
+	fs, _, err := e.svc.ListFindings(ctx, e.auditor, e.connector, false, 0, "")
+	if err != nil || len(fs) != 1 || fs[0].Kind != access.DriftUnexpected || fs[0].IdentityID != "u000002" || fs[0].PlanID == "" {
+		t.Fatalf("findings %+v, %v", fs, err)
+	}
+	if _, err := e.svc.Decide(ctx, e.approverA, fs[0].PlanID, true, "revoke it"); err != nil {
+		t.Fatal(err)
+	}
+	if done := e.waitPlan(t, fs[0].PlanID); done.State != access.PlanDone || e.sys.Has("u000002", "r0000") {
+		t.Fatalf("remediation %+v", done)
+	}
+	if gs, _, _ = e.svc.ListGrants(ctx, e.auditor, 0, ""); gs[0].State != access.GrantRevoked {
+		t.Fatalf("grant after remediation %+v", gs[0])
+	}
+	if open, _, _ := e.svc.ListFindings(ctx, e.auditor, e.connector, false, 0, ""); len(open) != 0 {
+		t.Fatalf("open findings %+v", open)
 	}
 }

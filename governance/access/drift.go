@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,7 @@ const (
 	prefixFinding  = "access-finding/"  // <id>: Finding
 	prefixOpen     = "access-open/"     // <connector>/<hash of identity, entitlement, kind>: open finding's ID
 	prefixChecked  = "access-checked/"  // <connector>: the sync last compared
+	prefixChanged  = "access-changed/"  // <connector>/<hash of identity, entitlement>: when a plan last changed it
 )
 
 // MaxBaselineGrants bounds a baseline (kept in one record).
@@ -138,20 +140,35 @@ func openKey(connectorID, identity, entitlement, kind string) string {
 	return prefixOpen + connectorID + "/" + hex.EncodeToString(h[:])
 }
 
-// CheckDrift compares every connector with a baseline whose latest
-// snapshot has not been compared yet with its desired state: new
+// changedKey records when a plan last granted or revoked identity's
+// entitlement: a snapshot whose listing began before may not show it, so
+// a difference there is not drift.
+func changedKey(connectorID, identity, entitlement string) string {
+	h := sha256.Sum256([]byte(identity + "\x00" + entitlement))
+	return prefixChanged + connectorID + "/" + hex.EncodeToString(h[:])
+}
+
+// CheckDrift compares every connector whose latest snapshot has not been
+// compared yet with its desired state: with a baseline, all its access;
+// without, the access plans governed (each access grant's pair). New
 // differences become findings ("access.drift.found", with a remediation
 // plan when a policy says so), open findings no longer seen are resolved
 // ("access.drift.resolved"). The schedule runs it after syncs.
 func (s *Service) CheckDrift(ctx context.Context, o store.Org) error {
-	var ids []string
+	ids := map[string]bool{}
 	if err := o.Scan(ctx, prefixBaseline, "", func(k string, _ []byte) bool {
-		ids = append(ids, strings.TrimPrefix(k, prefixBaseline))
+		ids[strings.TrimPrefix(k, prefixBaseline)] = true
 		return true
 	}); err != nil && !isNotFound(err) {
 		return err
 	}
-	for _, id := range ids {
+	if err := core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
+		ids[g.ConnectorID] = true
+		return true
+	}); err != nil && !isNotFound(err) {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		if err := s.checkConnector(ctx, o, id); err != nil {
 			s.env.Logger.Warn("drift check failed", slog.String("org", o.ID()), slog.String("connector", id), slog.String("error", err.Error()))
 		}
@@ -161,7 +178,9 @@ func (s *Service) CheckDrift(ctx context.Context, o store.Org) error {
 
 func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) error {
 	var b baseline
-	if _, err := o.GetJSON(ctx, prefixBaseline+id, &b); err != nil {
+	_, err := o.GetJSON(ctx, prefixBaseline+id, &b)
+	hasBaseline := err == nil
+	if err != nil && !isNotFound(err) {
 		return err
 	}
 	actual := map[[2]string]bool{}
@@ -169,6 +188,9 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 		actual[[2]string{g.IdentityID, g.EntitlementID}] = true
 		return true
 	})
+	if errors.Is(err, connectors.ErrNoSnapshot) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -180,9 +202,20 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	for _, g := range b.Grants {
 		desired[g] = true
 	}
+	// Pairs access grants govern; the grant whose revoke failed, of each.
+	governed := map[[2]string]bool{}
+	failedRevoke := map[[2]string]string{}
 	err = core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
-		if g.ConnectorID == id && g.State == GrantActive {
-			desired[[2]string{g.IdentityID, g.EntitlementID}] = true
+		if g.ConnectorID != id {
+			return true
+		}
+		pair := [2]string{g.IdentityID, g.EntitlementID}
+		governed[pair] = true
+		switch g.State {
+		case GrantActive:
+			desired[pair] = true
+		case GrantRevokeFailed:
+			failedRevoke[pair] = g.ID
 		}
 		return true
 	})
@@ -192,7 +225,7 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	type diff struct{ identity, entitlement, kind string }
 	var diffs []diff
 	for g := range actual {
-		if !desired[g] {
+		if !desired[g] && (hasBaseline || governed[g]) {
 			diffs = append(diffs, diff{g[0], g[1], DriftUnexpected})
 		}
 	}
@@ -204,6 +237,26 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	slices.SortFunc(diffs, func(a, b diff) int {
 		return strings.Compare(a.identity+"\x00"+a.entitlement+"\x00"+a.kind, b.identity+"\x00"+b.entitlement+"\x00"+b.kind)
 	})
+	// What plans changed since the listing began is in flux, not drift;
+	// what they changed before it, the snapshot shows, so its record
+	// goes.
+	began := snap.Started
+	if began.IsZero() {
+		began = snap.Time
+	}
+	settled := map[string][]byte{}
+	inFlux := map[string]bool{}
+	if err := o.Scan(ctx, prefixChanged+id+"/", "", func(k string, v []byte) bool {
+		var at time.Time
+		if at.UnmarshalText(v) == nil && !at.Before(began) {
+			inFlux[k] = true
+		} else {
+			settled[k] = v
+		}
+		return true
+	}); err != nil && !isNotFound(err) {
+		return err
+	}
 	seen := map[string]bool{}
 	policies, err := policiesFor(ctx, o, id)
 	if err != nil {
@@ -213,6 +266,9 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	for _, d := range diffs {
 		key := openKey(id, d.identity, d.entitlement, d.kind)
 		seen[key] = true
+		if inFlux[changedKey(id, d.identity, d.entitlement)] {
+			continue
+		}
 		if _, err := o.Get(ctx, key); err == nil {
 			continue // already open
 		}
@@ -232,9 +288,15 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 			}
 			pl = &Plan{
 				ID: core.NewID("l"), Reason: "drift", FindingID: f.ID, RequestedBy: ec.System, State: PlanPending,
-				Actions:  []Action{{Kind: kind, ConnectorID: id, IdentityID: d.identity, EntitlementID: d.entitlement, State: "pending"}},
+				Actions: []Action{{
+					Kind: kind, ConnectorID: id, IdentityID: d.identity, EntitlementID: d.entitlement, State: "pending",
+				}},
 				PolicyID: pol.ID, PolicyVersion: pol.Version, Required: pol.Approvals, ApproverIDs: pol.ApproverIDs,
 				ApproverRoles: pol.ApproverRoles, Approvals: []Approval{}, Created: now,
+			}
+			if kind == "revoke" {
+				// A revoke that succeeds ends the grant whose revoke failed.
+				pl.Actions[0].GrantID = failedRevoke[[2]string{d.identity, d.entitlement}]
 			}
 			f.PlanID = pl.ID
 			if pl.Required == 0 {
@@ -276,7 +338,9 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 		Event: core.NewEvent(ctx, ec.AccessDriftChecked, ec.System, "connector:"+id, map[string]any{
 			"sync_id": snap.SyncID, "differences": len(diffs), "resolved": len(stale),
 		}),
-		Put: map[string]any{prefixChecked + id: []byte(snap.SyncID)},
+		Put:     map[string]any{prefixChecked + id: []byte(snap.SyncID)},
+		Require: settled,
+		Delete:  slices.Collect(maps.Keys(settled)),
 	})
 	return err
 }
@@ -315,10 +379,10 @@ func (s *Service) resolveFinding(ctx context.Context, o store.Org, key, how stri
 	// A remediation plan still awaiting approval has nothing left to do.
 	if f.PlanID != "" {
 		pl, praw, err := loadPlan(ctx, o, f.PlanID)
-		if err != nil {
+		if err != nil && !errors.Is(err, errs.NotFound) { // a plan ended long ago may be pruned
 			return err
 		}
-		if pl.State == PlanPending {
+		if err == nil && pl.State == PlanPending {
 			pl.State, pl.Completed = PlanCanceled, s.env.Now()
 			c.Require[prefixPlan+pl.ID], c.Put[prefixPlan+pl.ID] = praw, pl
 			data["plan_canceled"] = true

@@ -125,15 +125,7 @@ func (it *ReviewItem) assigned(pr *core.Principal) bool {
 }
 
 func loadReview(ctx context.Context, o store.Org, id string) (Review, []byte, error) {
-	if err := core.ValidateID("review_id", id); err != nil {
-		return Review{}, nil, err
-	}
-	var r Review
-	raw, err := o.GetJSON(ctx, prefixReview+id, &r)
-	if err != nil {
-		return Review{}, nil, core.NotFoundAs(err, errs.New(errs.NotFound, "review"))
-	}
-	return r, raw, nil
+	return loadRecord[Review](ctx, o, "review_id", "review", prefixReview, id)
 }
 
 func validateReviewers(ids, roles []string) error {

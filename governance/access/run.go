@@ -138,15 +138,19 @@ func (s *Service) recordAction(ctx context.Context, o store.Org, id string, i in
 			var g Grant
 			graw, err := o.GetJSON(ctx, prefixGrant+a.GrantID, &g)
 			if err == nil {
-				g.State = GrantRevoked
+				g.State, g.Ended = GrantRevoked, now
 				if aerr != nil {
-					g.State = GrantRevokeFailed
+					g.State, g.Ended = GrantRevokeFailed, time.Time{}
 				}
 				c.Require[prefixGrant+g.ID] = graw
 				c.Put[prefixGrant+g.ID] = g
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
+		}
+		if aerr == nil {
+			at, _ := now.MarshalText()
+			c.Put[changedKey(a.ConnectorID, a.IdentityID, a.EntitlementID)] = at
 		}
 		c.Put[prefixPlan+id] = pl
 		c.Event = core.NewEvent(ctx, ec.AccessActionExecuted, ec.System, "plan:"+id, data)
@@ -172,6 +176,11 @@ func (s *Service) RunSchedule(ctx context.Context) {
 		}
 		if err := s.completeReviews(ctx, o); err != nil {
 			s.env.Logger.Warn("access schedule: reviews", slog.String("org", o.ID()), slog.String("error", err.Error()))
+		}
+		if s.pruneDue(o) {
+			if err := s.PruneHistory(ctx, o); err != nil {
+				s.env.Logger.Warn("access schedule: history", slog.String("org", o.ID()), slog.String("error", err.Error()))
+			}
 		}
 		var reqs []string
 		var grants []string

@@ -245,7 +245,10 @@ type syncState struct {
 
 // Snapshot describes a recorded snapshot of a system's access.
 type Snapshot struct {
-	SyncID       string    `json:"sync_id"`
+	SyncID string `json:"sync_id"`
+	// Started is when the sync began to list (zero in snapshots recorded
+	// before it was kept); Time is when the snapshot was recorded.
+	Started      time.Time `json:"started,omitzero"`
 	Time         time.Time `json:"time"`
 	Identities   int       `json:"identities"`
 	Entitlements int       `json:"entitlements"`

@@ -231,6 +231,7 @@ func (s *Service) runSync(ctx context.Context, o store.Org, j *jobs.Job) (jobs.R
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.SyncTimeout)
 	defer cancel()
+	started := s.env.Now()
 	it, err := s.read(rctx, o, r, j)
 	var le *limitError
 	if errors.As(err, &le) {
@@ -247,7 +248,7 @@ func (s *Service) runSync(ctx context.Context, o store.Org, j *jobs.Job) (jobs.R
 		}
 		return jobs.Result{}, jobs.Failure(msg, err)
 	}
-	snap, err := s.recordSnapshot(ctx, o, r.ID, j.ID, it)
+	snap, err := s.recordSnapshot(ctx, o, r.ID, j.ID, started, it)
 	if err != nil {
 		return jobs.Result{}, err
 	}
@@ -426,7 +427,7 @@ func snapshotKeys(ctx context.Context, o store.Org, id string) ([]string, error)
 
 // recordSnapshot stores it as connector id's snapshot, replacing the
 // previous one, with its event; a failed connector becomes active.
-func (s *Service) recordSnapshot(ctx context.Context, o store.Org, id, syncID string, it *items) (*Snapshot, error) {
+func (s *Service) recordSnapshot(ctx context.Context, o store.Org, id, syncID string, started time.Time, it *items) (*Snapshot, error) {
 	idents := make([]identityItem, len(it.identities))
 	names := make(map[string]string, len(it.identities))
 	for i, x := range it.identities {
@@ -447,7 +448,7 @@ func (s *Service) recordSnapshot(ctx context.Context, o store.Org, id, syncID st
 		}
 	}
 	snap := &Snapshot{
-		SyncID: syncID, Time: s.env.Now(), Identities: len(idents), Entitlements: len(ents), Grants: len(grants),
+		SyncID: syncID, Started: started, Time: s.env.Now(), Identities: len(idents), Entitlements: len(ents), Grants: len(grants),
 		GrantsDigest: GrantsDigest(it.grants),
 	}
 	put := map[string]any{}
