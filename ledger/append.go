@@ -317,12 +317,18 @@ func (l *Ledger) commit(batch []*request, entries int) {
 			l.mu.RLock()
 			ob.info = l.orgs[r.org]
 			l.mu.RUnlock()
-			if ob.info == nil {
+			if ob.info != nil {
+				if err := l.ensure(ob.info); err != nil {
+					r.finish(err)
+					continue
+				}
+			} else {
 				info, err := l.newOrgInfo(r.org)
 				if err != nil {
 					r.finish(err)
 					continue
 				}
+				info.ready.Do(func() {}) // a new log: nothing stored to verify
 				ob.info, ob.isNew = info, true
 			}
 			byOrg[r.org] = ob

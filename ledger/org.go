@@ -61,6 +61,9 @@ func (h *Org) info() (*orgInfo, error) {
 	if o == nil || o.size.Load() == 0 {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownOrg, h.id)
 	}
+	if err := h.l.ensure(o); err != nil {
+		return nil, err
+	}
 	h.found.Store(o)
 	return o, nil
 }
