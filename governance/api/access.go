@@ -75,7 +75,10 @@ func planOut(p access.Plan) *nuxariv1.Plan {
 		State:    enumOf[nuxariv1.PlanState](nuxariv1.PlanState_value, p.State, "PLAN_STATE_"),
 		PolicyId: p.PolicyID, PolicyVersion: p.PolicyVersion, ApprovalsRequired: int32(p.Required),
 		ApproverIds: p.ApproverIDs, ApproverRoles: p.ApproverRoles, CreateTime: ts(p.Created), CompleteTime: ts(p.Completed),
-		RequestedBy: p.RequestedBy, ReviewId: p.ReviewID,
+		RequestedBy: p.RequestedBy, ReviewId: p.ReviewID, FindingId: p.FindingID,
+	}
+	if p.Duration > 0 {
+		out.Duration = durationpb.New(time.Duration(p.Duration))
 	}
 	for _, a := range p.Actions {
 		out.Actions = append(out.Actions, &nuxariv1.PlanAction{Kind: a.Kind, ConnectorId: a.ConnectorID, IdentityId: a.IdentityID, EntitlementId: a.EntitlementID, State: a.State, Error: a.Error})

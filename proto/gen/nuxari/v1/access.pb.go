@@ -1561,7 +1561,12 @@ type Plan struct {
 	// Who asked (the requester), or "system".
 	RequestedBy string `protobuf:"bytes,14,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	// The review whose revocations it runs, for reason "review".
-	ReviewId      string `protobuf:"bytes,15,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	ReviewId string `protobuf:"bytes,15,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	// The drift finding it remediates, for reason "drift".
+	FindingId string `protobuf:"bytes,16,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
+	// How long the access it grants lasts from when it is granted (unset:
+	// no end).
+	Duration      *durationpb.Duration `protobuf:"bytes,17,opt,name=duration,proto3" json:"duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1699,6 +1704,20 @@ func (x *Plan) GetReviewId() string {
 		return x.ReviewId
 	}
 	return ""
+}
+
+func (x *Plan) GetFindingId() string {
+	if x != nil {
+		return x.FindingId
+	}
+	return ""
+}
+
+func (x *Plan) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
 }
 
 type ListPlansRequest struct {
@@ -3800,7 +3819,7 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"\bapprover\x18\x01 \x01(\tR\bapprover\x12\x1a\n" +
 	"\bapproved\x18\x02 \x01(\bR\bapproved\x12\x18\n" +
 	"\acomment\x18\x03 \x01(\tR\acomment\x12.\n" +
-	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xe1\x04\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xb7\x05\n" +
 	"\x04Plan\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1d\n" +
@@ -3819,7 +3838,10 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"createTime\x12?\n" +
 	"\rcomplete_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteTime\x12!\n" +
 	"\frequested_by\x18\x0e \x01(\tR\vrequestedBy\x12\x1b\n" +
-	"\treview_id\x18\x0f \x01(\tR\breviewId\"t\n" +
+	"\treview_id\x18\x0f \x01(\tR\breviewId\x12\x1d\n" +
+	"\n" +
+	"finding_id\x18\x10 \x01(\tR\tfindingId\x125\n" +
+	"\bduration\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\bduration\"t\n" +
 	"\x10ListPlansRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -4128,74 +4150,75 @@ var file_nuxari_v1_access_proto_depIdxs = []int32{
 	23, // 22: nuxari.v1.Plan.approvals:type_name -> nuxari.v1.Approval
 	57, // 23: nuxari.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
 	57, // 24: nuxari.v1.Plan.complete_time:type_name -> google.protobuf.Timestamp
-	24, // 25: nuxari.v1.ListPlansResponse.plans:type_name -> nuxari.v1.Plan
-	24, // 26: nuxari.v1.GetPlanResponse.plan:type_name -> nuxari.v1.Plan
-	24, // 27: nuxari.v1.ApprovePlanResponse.plan:type_name -> nuxari.v1.Plan
-	24, // 28: nuxari.v1.RejectPlanResponse.plan:type_name -> nuxari.v1.Plan
-	57, // 29: nuxari.v1.AccessGrant.grant_time:type_name -> google.protobuf.Timestamp
-	57, // 30: nuxari.v1.AccessGrant.expire_time:type_name -> google.protobuf.Timestamp
-	33, // 31: nuxari.v1.ListAccessGrantsResponse.grants:type_name -> nuxari.v1.AccessGrant
-	57, // 32: nuxari.v1.DriftFinding.detect_time:type_name -> google.protobuf.Timestamp
-	57, // 33: nuxari.v1.DriftFinding.resolve_time:type_name -> google.protobuf.Timestamp
-	38, // 34: nuxari.v1.ListDriftFindingsResponse.findings:type_name -> nuxari.v1.DriftFinding
-	2,  // 35: nuxari.v1.Review.state:type_name -> nuxari.v1.ReviewState
-	57, // 36: nuxari.v1.Review.create_time:type_name -> google.protobuf.Timestamp
-	57, // 37: nuxari.v1.Review.complete_time:type_name -> google.protobuf.Timestamp
-	57, // 38: nuxari.v1.ReviewItem.decide_time:type_name -> google.protobuf.Timestamp
-	41, // 39: nuxari.v1.StartReviewResponse.review:type_name -> nuxari.v1.Review
-	41, // 40: nuxari.v1.GetReviewResponse.review:type_name -> nuxari.v1.Review
-	41, // 41: nuxari.v1.ListReviewsResponse.reviews:type_name -> nuxari.v1.Review
-	42, // 42: nuxari.v1.ListReviewItemsResponse.items:type_name -> nuxari.v1.ReviewItem
-	51, // 43: nuxari.v1.DecideReviewRequest.decisions:type_name -> nuxari.v1.ReviewDecision
-	41, // 44: nuxari.v1.DecideReviewResponse.review:type_name -> nuxari.v1.Review
-	41, // 45: nuxari.v1.CancelReviewResponse.review:type_name -> nuxari.v1.Review
-	5,  // 46: nuxari.v1.AccessService.CreatePolicy:input_type -> nuxari.v1.CreatePolicyRequest
-	7,  // 47: nuxari.v1.AccessService.UpdatePolicy:input_type -> nuxari.v1.UpdatePolicyRequest
-	9,  // 48: nuxari.v1.AccessService.GetPolicy:input_type -> nuxari.v1.GetPolicyRequest
-	11, // 49: nuxari.v1.AccessService.ListPolicies:input_type -> nuxari.v1.ListPoliciesRequest
-	14, // 50: nuxari.v1.AccessService.SubmitRequest:input_type -> nuxari.v1.SubmitRequestRequest
-	16, // 51: nuxari.v1.AccessService.ListRequests:input_type -> nuxari.v1.ListRequestsRequest
-	18, // 52: nuxari.v1.AccessService.GetRequest:input_type -> nuxari.v1.GetRequestRequest
-	20, // 53: nuxari.v1.AccessService.CancelRequest:input_type -> nuxari.v1.CancelRequestRequest
-	25, // 54: nuxari.v1.AccessService.ListPlans:input_type -> nuxari.v1.ListPlansRequest
-	27, // 55: nuxari.v1.AccessService.GetPlan:input_type -> nuxari.v1.GetPlanRequest
-	29, // 56: nuxari.v1.AccessService.ApprovePlan:input_type -> nuxari.v1.ApprovePlanRequest
-	31, // 57: nuxari.v1.AccessService.RejectPlan:input_type -> nuxari.v1.RejectPlanRequest
-	34, // 58: nuxari.v1.AccessService.ListAccessGrants:input_type -> nuxari.v1.ListAccessGrantsRequest
-	36, // 59: nuxari.v1.AccessService.AcceptBaseline:input_type -> nuxari.v1.AcceptBaselineRequest
-	39, // 60: nuxari.v1.AccessService.ListDriftFindings:input_type -> nuxari.v1.ListDriftFindingsRequest
-	43, // 61: nuxari.v1.AccessService.StartReview:input_type -> nuxari.v1.StartReviewRequest
-	45, // 62: nuxari.v1.AccessService.GetReview:input_type -> nuxari.v1.GetReviewRequest
-	47, // 63: nuxari.v1.AccessService.ListReviews:input_type -> nuxari.v1.ListReviewsRequest
-	49, // 64: nuxari.v1.AccessService.ListReviewItems:input_type -> nuxari.v1.ListReviewItemsRequest
-	52, // 65: nuxari.v1.AccessService.DecideReview:input_type -> nuxari.v1.DecideReviewRequest
-	54, // 66: nuxari.v1.AccessService.CancelReview:input_type -> nuxari.v1.CancelReviewRequest
-	6,  // 67: nuxari.v1.AccessService.CreatePolicy:output_type -> nuxari.v1.CreatePolicyResponse
-	8,  // 68: nuxari.v1.AccessService.UpdatePolicy:output_type -> nuxari.v1.UpdatePolicyResponse
-	10, // 69: nuxari.v1.AccessService.GetPolicy:output_type -> nuxari.v1.GetPolicyResponse
-	12, // 70: nuxari.v1.AccessService.ListPolicies:output_type -> nuxari.v1.ListPoliciesResponse
-	15, // 71: nuxari.v1.AccessService.SubmitRequest:output_type -> nuxari.v1.SubmitRequestResponse
-	17, // 72: nuxari.v1.AccessService.ListRequests:output_type -> nuxari.v1.ListRequestsResponse
-	19, // 73: nuxari.v1.AccessService.GetRequest:output_type -> nuxari.v1.GetRequestResponse
-	21, // 74: nuxari.v1.AccessService.CancelRequest:output_type -> nuxari.v1.CancelRequestResponse
-	26, // 75: nuxari.v1.AccessService.ListPlans:output_type -> nuxari.v1.ListPlansResponse
-	28, // 76: nuxari.v1.AccessService.GetPlan:output_type -> nuxari.v1.GetPlanResponse
-	30, // 77: nuxari.v1.AccessService.ApprovePlan:output_type -> nuxari.v1.ApprovePlanResponse
-	32, // 78: nuxari.v1.AccessService.RejectPlan:output_type -> nuxari.v1.RejectPlanResponse
-	35, // 79: nuxari.v1.AccessService.ListAccessGrants:output_type -> nuxari.v1.ListAccessGrantsResponse
-	37, // 80: nuxari.v1.AccessService.AcceptBaseline:output_type -> nuxari.v1.AcceptBaselineResponse
-	40, // 81: nuxari.v1.AccessService.ListDriftFindings:output_type -> nuxari.v1.ListDriftFindingsResponse
-	44, // 82: nuxari.v1.AccessService.StartReview:output_type -> nuxari.v1.StartReviewResponse
-	46, // 83: nuxari.v1.AccessService.GetReview:output_type -> nuxari.v1.GetReviewResponse
-	48, // 84: nuxari.v1.AccessService.ListReviews:output_type -> nuxari.v1.ListReviewsResponse
-	50, // 85: nuxari.v1.AccessService.ListReviewItems:output_type -> nuxari.v1.ListReviewItemsResponse
-	53, // 86: nuxari.v1.AccessService.DecideReview:output_type -> nuxari.v1.DecideReviewResponse
-	55, // 87: nuxari.v1.AccessService.CancelReview:output_type -> nuxari.v1.CancelReviewResponse
-	67, // [67:88] is the sub-list for method output_type
-	46, // [46:67] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	56, // 25: nuxari.v1.Plan.duration:type_name -> google.protobuf.Duration
+	24, // 26: nuxari.v1.ListPlansResponse.plans:type_name -> nuxari.v1.Plan
+	24, // 27: nuxari.v1.GetPlanResponse.plan:type_name -> nuxari.v1.Plan
+	24, // 28: nuxari.v1.ApprovePlanResponse.plan:type_name -> nuxari.v1.Plan
+	24, // 29: nuxari.v1.RejectPlanResponse.plan:type_name -> nuxari.v1.Plan
+	57, // 30: nuxari.v1.AccessGrant.grant_time:type_name -> google.protobuf.Timestamp
+	57, // 31: nuxari.v1.AccessGrant.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 32: nuxari.v1.ListAccessGrantsResponse.grants:type_name -> nuxari.v1.AccessGrant
+	57, // 33: nuxari.v1.DriftFinding.detect_time:type_name -> google.protobuf.Timestamp
+	57, // 34: nuxari.v1.DriftFinding.resolve_time:type_name -> google.protobuf.Timestamp
+	38, // 35: nuxari.v1.ListDriftFindingsResponse.findings:type_name -> nuxari.v1.DriftFinding
+	2,  // 36: nuxari.v1.Review.state:type_name -> nuxari.v1.ReviewState
+	57, // 37: nuxari.v1.Review.create_time:type_name -> google.protobuf.Timestamp
+	57, // 38: nuxari.v1.Review.complete_time:type_name -> google.protobuf.Timestamp
+	57, // 39: nuxari.v1.ReviewItem.decide_time:type_name -> google.protobuf.Timestamp
+	41, // 40: nuxari.v1.StartReviewResponse.review:type_name -> nuxari.v1.Review
+	41, // 41: nuxari.v1.GetReviewResponse.review:type_name -> nuxari.v1.Review
+	41, // 42: nuxari.v1.ListReviewsResponse.reviews:type_name -> nuxari.v1.Review
+	42, // 43: nuxari.v1.ListReviewItemsResponse.items:type_name -> nuxari.v1.ReviewItem
+	51, // 44: nuxari.v1.DecideReviewRequest.decisions:type_name -> nuxari.v1.ReviewDecision
+	41, // 45: nuxari.v1.DecideReviewResponse.review:type_name -> nuxari.v1.Review
+	41, // 46: nuxari.v1.CancelReviewResponse.review:type_name -> nuxari.v1.Review
+	5,  // 47: nuxari.v1.AccessService.CreatePolicy:input_type -> nuxari.v1.CreatePolicyRequest
+	7,  // 48: nuxari.v1.AccessService.UpdatePolicy:input_type -> nuxari.v1.UpdatePolicyRequest
+	9,  // 49: nuxari.v1.AccessService.GetPolicy:input_type -> nuxari.v1.GetPolicyRequest
+	11, // 50: nuxari.v1.AccessService.ListPolicies:input_type -> nuxari.v1.ListPoliciesRequest
+	14, // 51: nuxari.v1.AccessService.SubmitRequest:input_type -> nuxari.v1.SubmitRequestRequest
+	16, // 52: nuxari.v1.AccessService.ListRequests:input_type -> nuxari.v1.ListRequestsRequest
+	18, // 53: nuxari.v1.AccessService.GetRequest:input_type -> nuxari.v1.GetRequestRequest
+	20, // 54: nuxari.v1.AccessService.CancelRequest:input_type -> nuxari.v1.CancelRequestRequest
+	25, // 55: nuxari.v1.AccessService.ListPlans:input_type -> nuxari.v1.ListPlansRequest
+	27, // 56: nuxari.v1.AccessService.GetPlan:input_type -> nuxari.v1.GetPlanRequest
+	29, // 57: nuxari.v1.AccessService.ApprovePlan:input_type -> nuxari.v1.ApprovePlanRequest
+	31, // 58: nuxari.v1.AccessService.RejectPlan:input_type -> nuxari.v1.RejectPlanRequest
+	34, // 59: nuxari.v1.AccessService.ListAccessGrants:input_type -> nuxari.v1.ListAccessGrantsRequest
+	36, // 60: nuxari.v1.AccessService.AcceptBaseline:input_type -> nuxari.v1.AcceptBaselineRequest
+	39, // 61: nuxari.v1.AccessService.ListDriftFindings:input_type -> nuxari.v1.ListDriftFindingsRequest
+	43, // 62: nuxari.v1.AccessService.StartReview:input_type -> nuxari.v1.StartReviewRequest
+	45, // 63: nuxari.v1.AccessService.GetReview:input_type -> nuxari.v1.GetReviewRequest
+	47, // 64: nuxari.v1.AccessService.ListReviews:input_type -> nuxari.v1.ListReviewsRequest
+	49, // 65: nuxari.v1.AccessService.ListReviewItems:input_type -> nuxari.v1.ListReviewItemsRequest
+	52, // 66: nuxari.v1.AccessService.DecideReview:input_type -> nuxari.v1.DecideReviewRequest
+	54, // 67: nuxari.v1.AccessService.CancelReview:input_type -> nuxari.v1.CancelReviewRequest
+	6,  // 68: nuxari.v1.AccessService.CreatePolicy:output_type -> nuxari.v1.CreatePolicyResponse
+	8,  // 69: nuxari.v1.AccessService.UpdatePolicy:output_type -> nuxari.v1.UpdatePolicyResponse
+	10, // 70: nuxari.v1.AccessService.GetPolicy:output_type -> nuxari.v1.GetPolicyResponse
+	12, // 71: nuxari.v1.AccessService.ListPolicies:output_type -> nuxari.v1.ListPoliciesResponse
+	15, // 72: nuxari.v1.AccessService.SubmitRequest:output_type -> nuxari.v1.SubmitRequestResponse
+	17, // 73: nuxari.v1.AccessService.ListRequests:output_type -> nuxari.v1.ListRequestsResponse
+	19, // 74: nuxari.v1.AccessService.GetRequest:output_type -> nuxari.v1.GetRequestResponse
+	21, // 75: nuxari.v1.AccessService.CancelRequest:output_type -> nuxari.v1.CancelRequestResponse
+	26, // 76: nuxari.v1.AccessService.ListPlans:output_type -> nuxari.v1.ListPlansResponse
+	28, // 77: nuxari.v1.AccessService.GetPlan:output_type -> nuxari.v1.GetPlanResponse
+	30, // 78: nuxari.v1.AccessService.ApprovePlan:output_type -> nuxari.v1.ApprovePlanResponse
+	32, // 79: nuxari.v1.AccessService.RejectPlan:output_type -> nuxari.v1.RejectPlanResponse
+	35, // 80: nuxari.v1.AccessService.ListAccessGrants:output_type -> nuxari.v1.ListAccessGrantsResponse
+	37, // 81: nuxari.v1.AccessService.AcceptBaseline:output_type -> nuxari.v1.AcceptBaselineResponse
+	40, // 82: nuxari.v1.AccessService.ListDriftFindings:output_type -> nuxari.v1.ListDriftFindingsResponse
+	44, // 83: nuxari.v1.AccessService.StartReview:output_type -> nuxari.v1.StartReviewResponse
+	46, // 84: nuxari.v1.AccessService.GetReview:output_type -> nuxari.v1.GetReviewResponse
+	48, // 85: nuxari.v1.AccessService.ListReviews:output_type -> nuxari.v1.ListReviewsResponse
+	50, // 86: nuxari.v1.AccessService.ListReviewItems:output_type -> nuxari.v1.ListReviewItemsResponse
+	53, // 87: nuxari.v1.AccessService.DecideReview:output_type -> nuxari.v1.DecideReviewResponse
+	55, // 88: nuxari.v1.AccessService.CancelReview:output_type -> nuxari.v1.CancelReviewResponse
+	68, // [68:89] is the sub-list for method output_type
+	47, // [47:68] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_nuxari_v1_access_proto_init() }
