@@ -541,6 +541,9 @@ func TestBadInput(t *testing.T) {
 		{"CreateConnector/user empty", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = "" }) }},
 		{"CreateConnector/user 64", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = long(64) }) }},
 		{"CreateConnector/user control", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = "a\x07b" }) }},
+		{"CreateConnector/role prefix 64", "role prefix", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.RolePrefix = long(64) }) }},
+		{"CreateConnector/role prefix NUL", "role prefix", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.RolePrefix = "app_\x00" }) }},
+		{"CreateConnector/role prefix control", "role prefix", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.RolePrefix = "app_\n" }) }},
 		{"CreateConnector/connect timeout 301", "connect timeout", func() error {
 			return createWith(func(p *nuxariv1.PostgresSettings) { p.ConnectTimeoutSeconds = 301 })
 		}},
