@@ -287,7 +287,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		pgLoginRole(t, admin, role, connPW)
 		identity, group = prefix+"canary_user", prefix+"canary_group"
 		pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(identity)+" LOGIN", "CREATE ROLE "+pgtest.Ident(group)+" NOLOGIN")
-		settings = pgSettings(pg, role)
+		settings = pgSettings(pg, prefix, role)
 		setPW = func(pw string) { pgSetPassword(t, admin, role, pw) }
 	} else {
 		t.Log("no PostgreSQL: the connector reaches nothing, and every use of its credentials fails")

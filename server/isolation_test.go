@@ -256,7 +256,7 @@ func newIsoConnectors(t *testing.T, o *isoOrg, pg *pgtest.Server, label func(str
 		for _, u := range []string{prefix + "u1", prefix + "u2"} {
 			pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(u)+" LOGIN", "GRANT "+pgtest.Ident(prefix+"group")+" TO "+pgtest.Ident(u))
 		}
-		settings = pgSettings(*pg, prefix+"conn")
+		settings = pgSettings(*pg, prefix, prefix+"conn")
 	}
 	for _, name := range []string{"warehouse", "paused"} {
 		res, err := o.owner.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
