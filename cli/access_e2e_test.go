@@ -48,7 +48,9 @@ func pgMember(t *testing.T, admin *pgx.Conn, member, group string) bool {
 // nuxctl against a real nuxarid and a real PostgreSQL: a policy, a
 // request, two approvals, the GRANT in PostgreSQL, its expiry and the
 // REVOKE; then drift: a grant made behind Nuxari's back found by the next
-// sync, its revoke plan approved, and the grant gone.
+// sync, its revoke plan approved, and the grant gone. The connector's
+// role prefix is the test's, as in TestConnectorWalkthrough: it sees the
+// test's roles alone.
 func TestAccessWalkthrough(t *testing.T) {
 	pg := pgtest.Need(t)
 	admin := pg.Admin(t, pg.Database)
@@ -67,7 +69,7 @@ func TestAccessWalkthrough(t *testing.T) {
 	h.ok(ownerPassword+"\n", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
 	h.ok(pw+"\n", "connector", "create", "--name", "app-db", "--kind", "postgres",
 		"--host", "localhost", "--port", strconv.Itoa(pg.Port), "--database", pg.Database,
-		"--user", role, "--ca-file", pg.CAFile, "--password-stdin")
+		"--user", role, "--ca-file", pg.CAFile, "--role-prefix", p, "--password-stdin")
 	var list struct {
 		Connectors []struct {
 			ID string `json:"connector_id"`
