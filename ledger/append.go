@@ -597,7 +597,6 @@ func persist(b *pebble.Batch, ob *orgBatch) {
 	for i, rec := range ob.out.records {
 		idx := first + uint64(i)
 		_ = b.Set(k.leaf(idx), rec, nil)
-		_ = b.Set(k.hashLookup(ob.out.hashes[i], idx), nil, nil)
 		if key := ob.leaves[i].idemKey; key != "" {
 			ir := idemRecord{index: idx, time: ob.out.time, leafHash: ob.out.hashes[i], digest: sha256.Sum256(ob.leaves[i].event)}
 			_ = b.Set(k.idem(key), ir.marshal(), nil)

@@ -169,15 +169,6 @@ func (l *Ledger) Leaves(ctx context.Context, org string, start, end uint64, fn f
 	return h.Leaves(ctx, start, end, fn)
 }
 
-// LeafIndex finds a leaf of org's log by its hash; see Org.LeafIndex.
-func (l *Ledger) LeafIndex(ctx context.Context, org string, hash []byte) (uint64, error) {
-	h, err := l.Org(org)
-	if err != nil {
-		return 0, err
-	}
-	return h.LeafIndex(ctx, hash)
-}
-
 // State returns a governance state value of org; see Org.State.
 func (l *Ledger) State(ctx context.Context, org string, key []byte) ([]byte, error) {
 	h, err := l.Org(org)
