@@ -382,7 +382,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}}))
 	check("CreatePolicy", err)
 	if havePG {
-		sy = syncNow(t, owner, connID)
+		if sy := syncNow(t, owner, connID); sy.State != syncSucceeded {
+			t.Fatalf("sync: %v", sy)
+		}
 		sub, err := am.SubmitRequest(ctx, req(&nuxariv1.SubmitRequestRequest{ConnectorId: connID, IdentityId: identity, EntitlementId: group, Justification: "canary access"}))
 		check("SubmitRequest", err)
 		planID := sub.Msg.Plan.PlanId
@@ -391,7 +393,9 @@ func TestSecretsNeverLeak(t *testing.T) {
 		if pl := waitPlan(t, owner, planID); pl.State != planDone {
 			t.Fatalf("plan %v", pl)
 		}
-		sy = syncNow(t, owner, connID)
+		if sy := syncNow(t, owner, connID); sy.State != syncSucceeded {
+			t.Fatalf("sync: %v", sy)
+		}
 		_, err = ac.AcceptBaseline(ctx, req(&nuxariv1.AcceptBaselineRequest{ConnectorId: connID}))
 		check("AcceptBaseline", err)
 		rv, err := ac.StartReview(ctx, req(&nuxariv1.StartReviewRequest{ConnectorId: connID, Name: "canary review", ReviewerRoles: []string{"owner"}}))
