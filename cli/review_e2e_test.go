@@ -5,12 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nuxari/nuxari/cli"
 	"github.com/nuxari/nuxari/internal/pgtest"
-	"github.com/nuxari/nuxari/server"
-	"github.com/nuxari/nuxari/server/servertest"
 )
 
 // reviewItemsJSON is 'review items --json'.
@@ -50,21 +47,7 @@ func TestReviewWalkthrough(t *testing.T) {
 		"CREATE ROLE "+q(dave)+" LOGIN", "CREATE ROLE "+q(erin)+" LOGIN",
 		"GRANT "+q(reports)+" TO "+q(dave), "GRANT "+q(payments)+" TO "+q(erin))
 
-	srv := servertest.Start(t, func(c *server.Config) { c.Governance.ScheduleInterval = 50 * time.Millisecond })
-	h := newHarness(t)
-	h.ok(ownerPassword+"\n", "--server", srv.URL, "signup", "--org", "acme", "--email", "owner@acme.test")
-	h.ok(ownerPassword+"\n", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
-	h.ok(pw+"\n", "connector", "create", "--name", "app-db", "--kind", "postgres",
-		"--host", "localhost", "--port", strconv.Itoa(pg.Port), "--database", pg.Database,
-		"--user", role, "--ca-file", pg.CAFile, "--role-prefix", p, "--password-stdin")
-	var list struct {
-		Connectors []struct {
-			ID string `json:"connector_id"`
-		} `json:"connectors"`
-	}
-	h.jsonOut(&list, "connector", "list")
-	id := list.Connectors[0].ID
-	h.ok("", "connector", "sync", id, "--wait")
+	_, h, id := startPostgresWalkthrough(t, pg, role, pw, p)
 
 	// js runs nuxctl --json, checks its member names and decodes it.
 	js := func(v any, args ...string) {
