@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -530,4 +531,62 @@ func sstBytes(b *testing.B, dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// BenchmarkOpen measures opening a ledger of many orgs, each with a few
+// entries and a checkpoint.
+func BenchmarkOpen(b *testing.B) {
+	for _, orgs := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("orgs=%d", orgs), func(b *testing.B) {
+			cfg := config(b)
+			l, err := ledger.Open(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Three entries an org, from 256 appenders, each waiting for a
+			// checkpoint.
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			for range 256 {
+				wg.Go(func() {
+					for i := next.Add(1) - 1; i < int64(orgs*3); i = next.Add(1) - 1 {
+						org := fmt.Sprintf("org-%06d", i%int64(orgs))
+						if _, err := l.Append(context.Background(), org, []ledger.Entry{{Event: payloads()[i%4096]}}, ledger.AckCheckpoint); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := l.Close(); err != nil {
+				b.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				b.StartTimer()
+				l, err := ledger.Open(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if got := len(l.Orgs()); got != orgs {
+					b.Fatalf("%d orgs open, want %d", got, orgs)
+				}
+				// What an idle org costs: the heap the open ledger holds
+				// (its block cache is outside the Go heap).
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(orgs), "heap-B/org")
+				if err := l.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
 }

@@ -48,7 +48,9 @@ func pgMember(t *testing.T, admin *pgx.Conn, member, group string) bool {
 // nuxctl against a real nuxarid and a real PostgreSQL: a policy, a
 // request, two approvals, the GRANT in PostgreSQL, its expiry and the
 // REVOKE; then drift: a grant made behind Nuxari's back found by the next
-// sync, its revoke plan approved, and the grant gone.
+// sync, its revoke plan approved, and the grant gone. The connector's
+// role prefix is the test's, as in TestConnectorWalkthrough: it sees the
+// test's roles alone.
 func TestAccessWalkthrough(t *testing.T) {
 	pg := pgtest.Need(t)
 	admin := pg.Admin(t, pg.Database)
@@ -61,21 +63,7 @@ func TestAccessWalkthrough(t *testing.T) {
 		"CREATE ROLE "+q(role)+" LOGIN CREATEROLE PASSWORD "+pgtest.Literal(pw),
 		"CREATE ROLE "+q(writers)+" NOLOGIN", "CREATE ROLE "+q(bob)+" LOGIN", "CREATE ROLE "+q(carol)+" LOGIN")
 
-	srv := servertest.Start(t, func(c *server.Config) { c.Governance.ScheduleInterval = 50 * time.Millisecond })
-	h := newHarness(t)
-	h.ok(ownerPassword+"\n", "--server", srv.URL, "signup", "--org", "acme", "--email", "owner@acme.test")
-	h.ok(ownerPassword+"\n", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
-	h.ok(pw+"\n", "connector", "create", "--name", "app-db", "--kind", "postgres",
-		"--host", "localhost", "--port", strconv.Itoa(pg.Port), "--database", pg.Database,
-		"--user", role, "--ca-file", pg.CAFile, "--password-stdin")
-	var list struct {
-		Connectors []struct {
-			ID string `json:"connector_id"`
-		} `json:"connectors"`
-	}
-	h.jsonOut(&list, "connector", "list")
-	id := list.Connectors[0].ID
-	h.ok("", "connector", "sync", id, "--wait")
+	srv, h, id := startPostgresWalkthrough(t, pg, role, pw, p)
 	h.ok("", "drift", "baseline", id)
 
 	h.ok("", "policy", "create", "--name", "app writers", "--connector", id,
@@ -164,4 +152,29 @@ func TestAccessWalkthrough(t *testing.T) {
 	if strings.Join(types, " ") != strings.Join(want, " ") {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(types, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// startPostgresWalkthrough starts a server (its schedule every 50 ms),
+// signs up org acme as its owner, and makes and syncs a PostgreSQL
+// connector "app-db" logging in as role with password pw, scoped to the
+// roles starting with prefix. It returns the server, the owner's nuxctl
+// and the connector's ID.
+func startPostgresWalkthrough(t *testing.T, pg pgtest.Server, role, pw, prefix string) (*servertest.Server, *harness, string) {
+	t.Helper()
+	srv := servertest.Start(t, func(c *server.Config) { c.Governance.ScheduleInterval = 50 * time.Millisecond })
+	h := newHarness(t)
+	h.ok(ownerPassword+"\n", "--server", srv.URL, "signup", "--org", "acme", "--email", "owner@acme.test")
+	h.ok(ownerPassword+"\n", "--server", srv.URL, "login", "--org", "acme", "--email", "owner@acme.test")
+	h.ok(pw+"\n", "connector", "create", "--name", "app-db", "--kind", "postgres",
+		"--host", "localhost", "--port", strconv.Itoa(pg.Port), "--database", pg.Database,
+		"--user", role, "--ca-file", pg.CAFile, "--role-prefix", prefix, "--password-stdin")
+	var list struct {
+		Connectors []struct {
+			ID string `json:"connector_id"`
+		} `json:"connectors"`
+	}
+	h.jsonOut(&list, "connector", "list")
+	id := list.Connectors[0].ID
+	h.ok("", "connector", "sync", id, "--wait")
+	return srv, h, id
 }

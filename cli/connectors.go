@@ -33,6 +33,7 @@ const (
 	defaultPostgresPort   = 5432
 	defaultConnectTimeout = 10 * time.Second
 	maxConnectTimeout     = 5 * time.Minute
+	maxRolePrefix         = 63 // bytes: a PostgreSQL role name's length
 )
 
 // The states a reseal job ends in (GetSealingKeysResponse.reseal_state,
@@ -74,12 +75,13 @@ type postgresFlags struct {
 	caFile, clientCertFile string
 	connectTimeout         time.Duration
 	privilegeEntitlements  bool
+	rolePrefix             string
 
 	caPEM, clientCertPEM string // what load read from caFile and clientCertFile
 }
 
 // postgresFlagNames are the flags of postgresFlags.
-var postgresFlagNames = []string{"host", "port", "database", "user", "tls-mode", "ca-file", "client-cert-file", "connect-timeout", "privilege-entitlements"}
+var postgresFlagNames = []string{"host", "port", "database", "user", "tls-mode", "ca-file", "client-cert-file", "connect-timeout", "privilege-entitlements", "role-prefix"}
 
 func addPostgresFlags(cmd *cobra.Command) *postgresFlags {
 	p := &postgresFlags{}
@@ -93,6 +95,7 @@ func addPostgresFlags(cmd *cobra.Command) *postgresFlags {
 	f.StringVar(&p.clientCertFile, "client-cert-file", "", "PEM client certificate chain from `FILE`, for client-certificate authentication (\"\" for none)")
 	f.DurationVar(&p.connectTimeout, "connect-timeout", 0, "bound connecting to the server: whole seconds, at most 5m (0: 10s)")
 	f.BoolVar(&p.privilegeEntitlements, "privilege-entitlements", false, "also list database and schema privileges as entitlements")
+	f.StringVar(&p.rolePrefix, "role-prefix", "", "govern only the roles whose names start with `PREFIX` (exact bytes, no wildcards; \"\" for every role)")
 	completeWith(cmd, "tls-mode", tlsModes)
 	return p
 }
@@ -122,6 +125,14 @@ func (p *postgresFlags) check(cmd *cobra.Command) error {
 			return usagef(path, "--connect-timeout must be whole seconds")
 		case d > maxConnectTimeout:
 			return usagef(path, "--connect-timeout must be at most %s", maxConnectTimeout)
+		}
+	}
+	if f.Changed("role-prefix") {
+		switch r := p.rolePrefix; {
+		case len(r) > maxRolePrefix:
+			return usagef(path, "--role-prefix is %d bytes: a role name has at most %d", len(r), maxRolePrefix)
+		case !utf8.ValidString(r) || printable(r) != r:
+			return usagef(path, "--role-prefix must be text without control characters")
 		}
 	}
 	for _, n := range []string{"ca-file", "client-cert-file"} {
@@ -177,6 +188,9 @@ func (p *postgresFlags) apply(cmd *cobra.Command, s *nuxariv1.PostgresSettings) 
 	}
 	if f.Changed("privilege-entitlements") {
 		s.PrivilegeEntitlements = p.privilegeEntitlements
+	}
+	if f.Changed("role-prefix") {
+		s.RolePrefix = p.rolePrefix
 	}
 }
 
@@ -357,6 +371,10 @@ func postgresFields(pg *nuxariv1.PostgresSettings) []string {
 	if pg.GetPrivilegeEntitlements() {
 		priv = "yes"
 	}
+	roles := "every role"
+	if r := pg.GetRolePrefix(); r != "" {
+		roles = "names starting with " + strconv.Quote(r)
+	}
 	return []string{
 		"Host", pg.GetHost(),
 		"Port", port,
@@ -367,6 +385,7 @@ func postgresFields(pg *nuxariv1.PostgresSettings) []string {
 		"Client certificate", cert,
 		"Connect timeout", timeout,
 		"Privilege entitlements", priv,
+		"Roles", roles,
 	}
 }
 

@@ -14,6 +14,11 @@ import (
 // with nuxctl against a real nuxarid and a real PostgreSQL: create, test,
 // sync, grants, rotate, pause, resume, decommission; then every step is
 // in the org's log, and a proof of the rotation verifies offline.
+//
+// The README's cluster is the reader's own; the test's is shared with
+// the tests of other packages, running at once. So the test's roles
+// carry its prefix, and the connector, given it as its role prefix, sees
+// them alone, as the README's connector sees its cluster.
 func TestConnectorWalkthrough(t *testing.T) {
 	pg := pgtest.Need(t)
 	admin := pg.Admin(t, pg.Database)
@@ -34,7 +39,7 @@ func TestConnectorWalkthrough(t *testing.T) {
 
 	h.ok(pw1+"\n", "connector", "create", "--name", "prod-db", "--kind", "postgres",
 		"--host", "localhost", "--port", strconv.Itoa(pg.Port), "--database", pg.Database,
-		"--user", role, "--ca-file", pg.CAFile, "--password-stdin")
+		"--user", role, "--ca-file", pg.CAFile, "--role-prefix", p, "--password-stdin")
 	var list struct {
 		Connectors []struct {
 			ID    string `json:"connector_id"`
@@ -55,6 +60,16 @@ func TestConnectorWalkthrough(t *testing.T) {
 	r := h.ok("", "connector", "grants", id)
 	if !strings.Contains(r.stdout, user) || !strings.Contains(r.stdout, group) {
 		t.Fatalf("grants do not show %s in %s:\n%s", user, group, r.stdout)
+	}
+	var grants struct {
+		Grants []struct {
+			Identity    string `json:"identity_name"`
+			Entitlement string `json:"entitlement_name"`
+		} `json:"grants"`
+	}
+	h.jsonOut(&grants, "connector", "grants", id)
+	if len(grants.Grants) != 1 || grants.Grants[0].Identity != user || grants.Grants[0].Entitlement != group {
+		t.Fatalf("grants: %+v, want %s in %s alone", grants.Grants, user, group)
 	}
 
 	// A password the server does not accept is refused, and the old one

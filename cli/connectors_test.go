@@ -449,9 +449,9 @@ func TestConnectorCreate(t *testing.T) {
 
 	r := h.ok(connectorPassword+"\n", createArgs("--port", "6432", "--tls-mode", "require", "--ca-file", caFile,
 		"--client-cert-file", certFile, "--client-key-file", keyFile, "--connect-timeout", "30s", "--privilege-entitlements",
-		"--sync-interval", "1h", "--password-stdin")...)
+		"--role-prefix", "app_", "--sync-interval", "1h", "--password-stdin")...)
 	for _, want := range []string{"Connector:", "0123456789abcdef01234567", "prod-db", "active", "db.internal", "6432", "require",
-		"1 PEM certificates", "2 PEM certificates", "30s", "yes", "password (sealed under key 1", "client_key_pem", "1h0m0s", "never synced"} {
+		"1 PEM certificates", "2 PEM certificates", "30s", "yes", `names starting with "app_"`, "password (sealed under key 1", "client_key_pem", "1h0m0s", "never synced"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("create: stdout does not contain %q:\n%s", want, r.stdout)
 		}
@@ -465,7 +465,7 @@ func TestConnectorCreate(t *testing.T) {
 	}
 	req := reqs[0].(*nuxariv1.CreateConnectorRequest)
 	want := &nuxariv1.PostgresSettings{Host: "db.internal", Port: 6432, Database: "app", User: "nuxari", TlsMode: "require",
-		CaPem: ca, ClientCertPem: cert, ConnectTimeoutSeconds: 30, PrivilegeEntitlements: true}
+		CaPem: ca, ClientCertPem: cert, ConnectTimeoutSeconds: 30, PrivilegeEntitlements: true, RolePrefix: "app_"}
 	if !proto.Equal(req.GetSettings().GetPostgres(), want) {
 		t.Errorf("settings:\n got %v\nwant %v", req.GetSettings().GetPostgres(), want)
 	}
@@ -572,6 +572,8 @@ func TestConnectorBadInput(t *testing.T) {
 		{"bad port", connectorPassword, createArgs("--password-stdin", "--port", "70000"), `invalid argument "70000" for "--port"`},
 		{"connect timeout not whole seconds", connectorPassword, createArgs("--password-stdin", "--connect-timeout", "1500ms"), "--connect-timeout must be whole seconds"},
 		{"connect timeout too long", connectorPassword, createArgs("--password-stdin", "--connect-timeout", "10m"), "--connect-timeout must be at most 5m0s"},
+		{"role prefix too long", connectorPassword, createArgs("--password-stdin", "--role-prefix", strings.Repeat("a", 64)), "--role-prefix is 64 bytes"},
+		{"role prefix with a newline", connectorPassword, createArgs("--password-stdin", "--role-prefix", "app\n"), "--role-prefix must be text"},
 		{"negative sync interval", connectorPassword, createArgs("--password-stdin", "--sync-interval", "-1h"), "--sync-interval must not be negative"},
 		{"ca file not PEM", connectorPassword, createArgs("--password-stdin", "--ca-file", notPEM), "holds no PEM block"},
 		{"ca file from stdin", connectorPassword, createArgs("--password-file", pw, "--ca-file", "-"), "--ca-file must name a file"},
@@ -608,7 +610,8 @@ func TestConnectorBadInput(t *testing.T) {
 func TestConnectorUpdate(t *testing.T) {
 	h, f := connectorHarness(t)
 	cur := &nuxariv1.PostgresSettings{Host: "db.internal", Port: 5433, Database: "app", User: "nuxari", TlsMode: "verify-full",
-		CaPem: pemOf("CERTIFICATE", "ca"), ClientCertPem: pemOf("CERTIFICATE", "cert"), ConnectTimeoutSeconds: 20, PrivilegeEntitlements: true}
+		CaPem: pemOf("CERTIFICATE", "ca"), ClientCertPem: pemOf("CERTIFICATE", "cert"), ConnectTimeoutSeconds: 20, PrivilegeEntitlements: true,
+		RolePrefix: "app_"}
 	f.put(&nuxariv1.Connector{ConnectorId: "c1", Name: "db", Kind: "postgres", State: nuxariv1.ConnectorState_CONNECTOR_STATE_ACTIVE,
 		Settings: &nuxariv1.ConnectorSettings{Kind: &nuxariv1.ConnectorSettings_Postgres{Postgres: cur}}, SyncInterval: durationpb.New(time.Hour)})
 	newCA := pemOf("CERTIFICATE", "new-ca")
@@ -623,7 +626,7 @@ func TestConnectorUpdate(t *testing.T) {
 	}
 	req := f.requests("UpdateConnector")[0].(*nuxariv1.UpdateConnectorRequest)
 	want := &nuxariv1.PostgresSettings{Host: "db2.internal", Port: 6543, Database: "app", User: "nuxari", TlsMode: "disable",
-		CaPem: newCA, ConnectTimeoutSeconds: 20}
+		CaPem: newCA, ConnectTimeoutSeconds: 20, RolePrefix: "app_"}
 	if !proto.Equal(req.GetSettings().GetPostgres(), want) {
 		t.Errorf("settings:\n got %v\nwant %v", req.GetSettings().GetPostgres(), want)
 	}
@@ -652,6 +655,17 @@ func TestConnectorUpdate(t *testing.T) {
 	want.ConnectTimeoutSeconds = 45
 	if !proto.Equal(req.GetSettings().GetPostgres(), want) || req.Name != nil {
 		t.Errorf("update --connect-timeout: %v", req)
+	}
+
+	// The role prefix: changed, then removed.
+	for _, prefix := range []string{"team_%", ""} {
+		f.reset()
+		h.ok("", "connector", "update", "c1", "--role-prefix", prefix)
+		req = f.requests("UpdateConnector")[0].(*nuxariv1.UpdateConnectorRequest)
+		want.RolePrefix = prefix
+		if !proto.Equal(req.GetSettings().GetPostgres(), want) {
+			t.Errorf("update --role-prefix %q: %v", prefix, req)
+		}
 	}
 
 	// Not found before anything is sent.

@@ -65,11 +65,10 @@ finished within --timeout.`,
 		if err != nil {
 			return err
 		}
-		res, err := c.Evidence.ExportPackage(e.ctx, connect.NewRequest(&nuxariv1.ExportPackageRequest{Scope: sc}))
+		x, err := e.startExport(c, sc)
 		if err != nil {
 			return err
 		}
-		x := res.Msg.GetExport()
 		if !wait.wait {
 			if e.json {
 				return e.printProto(x)
@@ -89,11 +88,25 @@ finished within --timeout.`,
 			return err
 		}
 		if x.GetState() == nuxariv1.ExportState_EXPORT_STATE_FAILED {
-			return &exitError{code: ExitFailed, err: fmt.Errorf("export %s failed: %s", x.GetExportId(), printable(x.GetError()))}
+			return exportFailed(x)
 		}
 		return nil
 	}
 	return cmd
+}
+
+// startExport starts exporting a package of the events in sc.
+func (e *env) startExport(c *clients, sc *nuxariv1.EvidenceScope) (*nuxariv1.Export, error) {
+	res, err := c.Evidence.ExportPackage(e.ctx, connect.NewRequest(&nuxariv1.ExportPackageRequest{Scope: sc}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.GetExport(), nil
+}
+
+// exportFailed is the error of a waited-for export that failed.
+func exportFailed(x *nuxariv1.Export) error {
+	return &exitError{code: ExitFailed, err: fmt.Errorf("export %s failed: %s", x.GetExportId(), printable(x.GetError()))}
 }
 
 // waitExport polls export x until it ends or timeout passes, showing

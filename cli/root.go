@@ -98,6 +98,8 @@ func (e *env) rootCommand() *cobra.Command {
 			e.planListCmd(), e.planGetCmd(), e.planApproveCmd(), e.planRejectCmd(), e.planWaitCmd()),
 		e.group("access", "list the access granted through plans", e.accessGrantsCmd()),
 		e.group("drift", "accept a connector's baseline and list drift findings", e.driftBaselineCmd(), e.driftListCmd()),
+		e.group("review", "review a connector's grants: keep or revoke each, and export the evidence",
+			e.reviewStartCmd(), e.reviewListCmd(), e.reviewGetCmd(), e.reviewItemsCmd(), e.reviewDecideCmd(), e.reviewCancelCmd(), e.reviewExportCmd()),
 		e.verifyCmd(),
 		e.completionCmd(),
 		e.versionCmd(),

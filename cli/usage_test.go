@@ -26,6 +26,7 @@ var commands = []string{
 	"drift baseline", "drift list",
 	"plan list", "plan get", "plan approve", "plan reject", "plan wait",
 	"access grants",
+	"review start", "review list", "review get", "review items", "review decide", "review cancel", "review export",
 	"verify",
 }
 
@@ -54,7 +55,7 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
-	for _, g := range []string{"org", "member", "token", "ledger", "connector", "policy", "request", "plan", "access"} {
+	for _, g := range []string{"org", "member", "token", "ledger", "connector", "policy", "request", "plan", "access", "review"} {
 		if r := h.ok("", g, "--help"); !strings.Contains(r.stdout, "Usage: nuxctl [global flags] "+g+" <command>") {
 			t.Errorf("nuxctl %s --help:\n%s", g, r.stdout)
 		}

@@ -317,12 +317,18 @@ func (l *Ledger) commit(batch []*request, entries int) {
 			l.mu.RLock()
 			ob.info = l.orgs[r.org]
 			l.mu.RUnlock()
-			if ob.info == nil {
+			if ob.info != nil {
+				if err := l.ensure(ob.info); err != nil {
+					r.finish(err)
+					continue
+				}
+			} else {
 				info, err := l.newOrgInfo(r.org)
 				if err != nil {
 					r.finish(err)
 					continue
 				}
+				info.ready.Do(func() {}) // a new log: nothing stored to verify
 				ob.info, ob.isNew = info, true
 			}
 			byOrg[r.org] = ob
@@ -437,7 +443,7 @@ func (l *Ledger) acknowledge(f inflight) {
 		size := ob.out.state.size
 		if len(ob.leaves) > 0 {
 			ob.info.size.Store(size)
-			work.updates = append(work.updates, orgUpdate{info: ob.info, size: size, root: ob.out.root})
+			work.updates = append(work.updates, orgUpdate{info: ob.info, size: size, root: ob.out.root, hashes: ob.out.hashes, tip: ob.out.state.hashes})
 		}
 		first := size - uint64(len(ob.leaves))
 		for _, r := range ob.reqs {
@@ -591,7 +597,6 @@ func persist(b *pebble.Batch, ob *orgBatch) {
 	for i, rec := range ob.out.records {
 		idx := first + uint64(i)
 		_ = b.Set(k.leaf(idx), rec, nil)
-		_ = b.Set(k.hashLookup(ob.out.hashes[i], idx), nil, nil)
 		if key := ob.leaves[i].idemKey; key != "" {
 			ir := idemRecord{index: idx, time: ob.out.time, leafHash: ob.out.hashes[i], digest: sha256.Sum256(ob.leaves[i].event)}
 			_ = b.Set(k.idem(key), ir.marshal(), nil)

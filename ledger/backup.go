@@ -37,18 +37,26 @@ type OrgCheckpoint struct {
 }
 
 // LatestCheckpoints returns every org's latest checkpoint, in org order
-// (orgs with no checkpoint yet are left out): what a restored ledger has
+// (orgs with no checkpoint yet are left out), each verified against its
+// stored tree first (a *CorruptionError if one does not): what a restored ledger has
 // signed, to compare with the checkpoints handed out before (receipts,
 // evidence packages), which may be newer.
-func (l *Ledger) LatestCheckpoints() []OrgCheckpoint {
+func (l *Ledger) LatestCheckpoints() ([]OrgCheckpoint, error) {
 	l.mu.RLock()
-	out := make([]OrgCheckpoint, 0, len(l.orgs))
-	for id, o := range l.orgs {
-		if cp := o.cp.Load(); cp != nil {
-			out = append(out, OrgCheckpoint{Org: id, Checkpoint: *cp})
-		}
+	orgs := make([]*orgInfo, 0, len(l.orgs))
+	for _, o := range l.orgs {
+		orgs = append(orgs, o)
 	}
 	l.mu.RUnlock()
+	out := make([]OrgCheckpoint, 0, len(orgs))
+	for _, o := range orgs {
+		if err := l.ensure(o); err != nil {
+			return nil, err
+		}
+		if cp := o.cp.Load(); cp != nil {
+			out = append(out, OrgCheckpoint{Org: o.id, Checkpoint: *cp})
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Org < out[j].Org })
-	return out
+	return out, nil
 }

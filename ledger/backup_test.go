@@ -71,7 +71,10 @@ func TestBackupWhileAppending(t *testing.T) {
 			}
 		}
 	}
-	latest := b.LatestCheckpoints()
+	latest, err := b.LatestCheckpoints()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(latest) != 2 || latest[0].Org != "acme" || latest[1].Org != "beta" {
 		t.Fatalf("latest checkpoints of the backup: %+v", latest)
 	}

@@ -557,8 +557,10 @@ func TestFaultReadErrorFailsProof(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Open replays the WAL into an sstable and starts with an empty block
-	// cache: the records of the first leaves, which recovery does not
-	// read, come from the file.
+	// cache: the records of leaves in the middle of the log, which
+	// neither Open nor recovery reads (Open reads the org's first block,
+	// with its checkpoints and first leaves, and recovery its last
+	// nodes), come from the file.
 	l = openLedger(t, cfg)
 	cp := awaitCheckpoint(t, l, "acme")
 
@@ -578,7 +580,7 @@ func TestFaultReadErrorFailsProof(t *testing.T) {
 			return p != nil, err
 		}},
 		{"leaf", func() (bool, error) {
-			lf, err := l.Leaf(ctx, "acme", 2)
+			lf, err := l.Leaf(ctx, "acme", 1500)
 			return lf.Hash != nil || lf.Bytes != nil, err
 		}},
 	} {

@@ -17,7 +17,8 @@ import (
 //	'n' leaf(8)              the interior nodes completed by appending
 //	                         leaf: levels 1 … trailing-zeros(leaf+1), 32
 //	                         bytes each (level 0 is in the leaf record)
-//	'h' hash[:8] index(8)    leaf hash lookup (no value)
+//	'h' hash[:8] index(8)    leaf hash lookup (no value): written by
+//	                         earlier versions, no longer read or written
 //	'i' key                  idempotency record: index(8) || SHA-256(event)
 //	'c' size(8)              signed checkpoint note
 //	'r'                      retention: window(8) || purged-through(8);
@@ -37,8 +38,6 @@ const (
 	kindRetention  = 'r'
 	kindWindow     = 'w'
 	kindValue      = 'v'
-
-	hashLookupLen = 8
 )
 
 // orgKeys builds keys inside one org's key space and nowhere else: it is
@@ -85,15 +84,6 @@ func (k orgKeys) leaf(index uint64) []byte {
 
 func (k orgKeys) nodes(leaf uint64) []byte {
 	return binary.BigEndian.AppendUint64(k.kind(kindNode, 8), leaf)
-}
-
-func (k orgKeys) hashLookup(hash []byte, index uint64) []byte {
-	b := append(k.kind(kindHash, hashLookupLen+8), hash[:hashLookupLen]...)
-	return binary.BigEndian.AppendUint64(b, index)
-}
-
-func (k orgKeys) hashLookupPrefix(hash []byte) []byte {
-	return append(k.kind(kindHash, hashLookupLen), hash[:hashLookupLen]...)
 }
 
 func (k orgKeys) idem(key string) []byte {

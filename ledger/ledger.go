@@ -26,6 +26,7 @@ import (
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -234,11 +235,27 @@ type orgInfo struct {
 	cpAt atomic.Int64
 	// verifier checks this org's checkpoints.
 	verifier *verify.Verifier
+	// signed is the compact range of the tree cp signed, when the signer
+	// knows it (owned by the signer goroutine): the next checkpoint's
+	// tree is checked against it, extended by the leaves committed since,
+	// without reading storage. Nil after Open until a checkpoint is
+	// signed from a known range: then the check reads a consistency
+	// proof from storage.
+	signed *compact.Range
+	// claimed is the size of the latest checkpoint stored when the
+	// ledger opened, before it is verified (for Stats).
+	claimed atomic.Uint64
+	// ready verifies the stored tree once, on first use (Ledger.ensure);
+	// readyErr is its outcome. Until then st and cp are unset.
+	ready    sync.Once
+	readyErr error
 }
 
-// Open opens (creating if needed) the ledger in cfg.Dir, checks every
-// org's stored tree against its latest checkpoint, and starts the
-// committer and signer. A mismatch stops Open with a *CorruptionError.
+// Open opens (creating if needed) the ledger in cfg.Dir, finds its orgs,
+// and starts the committer and signer. Each org's stored tree is checked
+// against its latest checkpoint on the org's first use (at once if
+// entries wait for a checkpoint): a mismatch is a *CorruptionError, from
+// Open or from the org's calls.
 func Open(cfg Config) (*Ledger, error) {
 	cfg.setDefaults()
 	if cfg.Signer == nil || cfg.VerifierKey == "" {
@@ -418,9 +435,11 @@ func (l *Ledger) Stats() Stats {
 		st.Orgs++
 		st.Entries += size
 		at := o.cpAt.Load()
-		var covered uint64
+		covered := o.claimed.Load()
 		if cp := o.cp.Load(); cp != nil {
 			covered = cp.Size
+		}
+		if covered > 0 {
 			newest = max(newest, at)
 		}
 		if size > covered {

@@ -306,20 +306,6 @@ func TestReads(t *testing.T) {
 	if err := l.Leaves(ctx, "acme", 0, 20, func(ledger.Leaf) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Leaves did not return the callback's error: %v", err)
 	}
-	for _, i := range []uint64{0, 7, 19} {
-		got, err := l.LeafIndex(ctx, "acme", rs[i].LeafHash)
-		if err != nil || got != i {
-			t.Fatalf("LeafIndex(leaf %d) = %d, %v", i, got, err)
-		}
-	}
-	if _, err := l.LeafIndex(ctx, "acme", make([]byte, 32)); !errors.Is(err, ledger.ErrNotFound) {
-		t.Fatalf("LeafIndex(unknown) = %v", err)
-	}
-	// A hash of another org's leaf is not found in this org.
-	other := appendN(t, l, "other", 1, ledger.AckDurable)
-	if _, err := l.LeafIndex(ctx, "acme", other[0].LeafHash); !errors.Is(err, ledger.ErrNotFound) {
-		t.Fatalf("LeafIndex(other org's leaf) = %v", err)
-	}
 }
 
 func TestBadInput(t *testing.T) {
@@ -361,7 +347,6 @@ func TestBadInput(t *testing.T) {
 		{"unknown org checkpoint", func() error { _, err := l.Checkpoint(ctx, "nobody"); return err }(), ledger.ErrUnknownOrg},
 		{"unknown org size", func() error { _, err := l.Size("nobody"); return err }(), ledger.ErrUnknownOrg},
 		{"malformed org read", func() error { _, err := l.Leaf(ctx, "../acme", 0); return err }(), ledger.ErrInvalidOrg},
-		{"short leaf hash", func() error { _, err := l.LeafIndex(ctx, "acme", []byte{1}); return err }(), ledger.ErrInvalidEntry},
 		{"zero retention", l.SetRetention(ctx, "acme", 0), ledger.ErrInvalidRetention},
 		{"retention of unknown org", l.SetRetention(ctx, "nobody", time.Hour), ledger.ErrUnknownOrg},
 	}

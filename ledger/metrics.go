@@ -13,6 +13,7 @@ type metrics struct {
 	commitSecs   prometheus.Histogram
 	signedTotal  prometheus.Counter
 	signSecs     prometheus.Histogram
+	checks       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, queueDepth func() float64) *metrics {
@@ -36,9 +37,13 @@ func newMetrics(reg prometheus.Registerer, queueDepth func() float64) *metrics {
 			Help:    "Time to sign and durably store one round of checkpoints.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 		}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "nuxari", Subsystem: "ledger", Name: "checkpoint_checks_total",
+			Help: "Checks that a new checkpoint's tree extends the org's previous one, by where they read: memory (the signed compact range and the leaves committed since) or storage (a consistency proof).",
+		}, []string{"from"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.batchEntries, m.commitSecs, m.signedTotal, m.signSecs,
+		reg.MustRegister(m.batchEntries, m.commitSecs, m.signedTotal, m.signSecs, m.checks,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: "nuxari", Subsystem: "ledger", Name: "queue_depth",
 				Help: "Append calls waiting for the committer.",

@@ -61,6 +61,9 @@ func (h *Org) info() (*orgInfo, error) {
 	if o == nil || o.size.Load() == 0 {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownOrg, h.id)
 	}
+	if err := h.l.ensure(o); err != nil {
+		return nil, err
+	}
 	h.found.Store(o)
 	return o, nil
 }
@@ -164,15 +167,6 @@ func (l *Ledger) Leaves(ctx context.Context, org string, start, end uint64, fn f
 		return err
 	}
 	return h.Leaves(ctx, start, end, fn)
-}
-
-// LeafIndex finds a leaf of org's log by its hash; see Org.LeafIndex.
-func (l *Ledger) LeafIndex(ctx context.Context, org string, hash []byte) (uint64, error) {
-	h, err := l.Org(org)
-	if err != nil {
-		return 0, err
-	}
-	return h.LeafIndex(ctx, hash)
 }
 
 // State returns a governance state value of org; see Org.State.

@@ -217,7 +217,6 @@ func TestOrgReadsAndAppendsEqualOrgIDMethods(t *testing.T) {
 		}, func() (any, error) {
 			return collectLeaves(func(fn func(ledger.Leaf) error) error { return l.Leaves(ctx, org, 0, size, fn) })
 		}},
-		{"LeafIndex", func() (any, error) { return h.LeafIndex(ctx, rs[6].LeafHash) }, func() (any, error) { return l.LeafIndex(ctx, org, rs[6].LeafHash) }},
 		{"State", func() (any, error) { return h.State(ctx, []byte("s/04")) }, func() (any, error) { return l.State(ctx, org, []byte("s/04")) }},
 		{"State absent", func() (any, error) { return h.State(ctx, []byte("s/99")) }, func() (any, error) { return l.State(ctx, org, []byte("s/99")) }},
 		{"ScanState", func() (any, error) {
@@ -326,11 +325,6 @@ func TestOrgHandlesAreIsolated(t *testing.T) {
 			}
 			if _, err := h.State(ctx, []byte("only/"+other)); !errors.Is(err, ledger.ErrNotFound) {
 				t.Fatalf("%q read %q's state: %v", org, other, err)
-			}
-			for _, rc := range receipts[other] {
-				if _, err := h.LeafIndex(ctx, rc.LeafHash); !errors.Is(err, ledger.ErrNotFound) {
-					t.Fatalf("%q found %q's leaf %d: %v", org, other, rc.Index, err)
-				}
 			}
 		}
 		// Idempotency keys and conditions are the org's own: every org

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/verify"
 )
 
 // walGate holds every WAL sync while closed.
@@ -193,5 +194,79 @@ func TestSignatureBudgetPerRound(t *testing.T) {
 	}
 	if signed < 20 {
 		t.Fatalf("%v checkpoints for 20 orgs", signed)
+	}
+}
+
+// checks returns nuxari_ledger_checkpoint_checks_total by where it read.
+func checks(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "nuxari_ledger_checkpoint_checks_total" {
+			for _, m := range mf.GetMetric() {
+				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// TestCheckpointsCheckedInMemory: each checkpoint after an org's first is
+// checked against the previous one from memory (its signed compact range
+// extended by the leaves committed since), with no storage read; after a
+// reopen, the first is checked from storage, then memory again. Every
+// checkpoint still verifies against its predecessor.
+func TestCheckpointsCheckedInMemory(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := context.Background()
+	for round := range 2 {
+		reg := prometheus.NewRegistry()
+		cfg.Registerer = reg
+		l, err := ledger.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			appendN(t, l, "acme", 1+i%3, ledger.AckCheckpoint)
+			appendN(t, l, "beta", 2, ledger.AckDurable)
+		}
+		got := checks(t, reg)
+		// "beta" is signed by the interval, acme after each append.
+		if got["storage"] > 2 || got["memory"] < 8 {
+			t.Fatalf("round %d: checks %v, want nearly all from memory", round, got)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Registerer = nil
+	l := openLedger(t, cfg)
+	var sizes []uint64
+	if err := l.CheckpointSizes(ctx, "acme", func(s uint64) bool { sizes = append(sizes, s); return true }); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(sizes); i++ {
+		a, err := l.CheckpointAt(ctx, "acme", sizes[i-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := l.CheckpointAt(ctx, "acme", sizes[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.ConsistencyProof(ctx, "acme", a.Size, b.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := verify.Consistency(a.Size, b.Size, p, a.Root, b.Root); err != nil {
+			t.Fatalf("checkpoint %d does not extend %d: %v", b.Size, a.Size, err)
+		}
+	}
+	if len(sizes) < 20 {
+		t.Fatalf("%d checkpoints of acme", len(sizes))
 	}
 }

@@ -323,44 +323,6 @@ func (h *Org) Leaves(ctx context.Context, start, end uint64, fn func(Leaf) error
 	return nil
 }
 
-// LeafIndex returns the index of the first leaf of the org's log whose
-// hash is hash, or ErrNotFound.
-func (h *Org) LeafIndex(ctx context.Context, hash []byte) (uint64, error) {
-	o, err := h.info()
-	if err != nil {
-		return 0, err
-	}
-	if len(hash) != 32 {
-		return 0, fmt.Errorf("%w: leaf hash of %d bytes, want 32", ErrInvalidEntry, len(hash))
-	}
-	p := o.keys.hashLookupPrefix(hash)
-	it, err := h.l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return 0, err
-	}
-	defer it.Close()
-	size := o.size.Load()
-	var buf []byte
-	for it.First(); it.Valid(); it.Next() {
-		idx := binary.BigEndian.Uint64(it.Key()[len(p):])
-		if idx >= size {
-			continue
-		}
-		// The lookup key holds only a prefix of the hash: confirm.
-		buf, err = h.l.nodeHash(o, compact.NewNodeID(0, idx), buf[:0])
-		if err != nil {
-			return 0, err
-		}
-		if bytes.Equal(buf, hash) {
-			return idx, nil
-		}
-	}
-	if err := it.Error(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("%w: no leaf with hash %x", ErrNotFound, hash)
-}
-
 // State returns the value of the org's governance state key, or
 // ErrNotFound. State written by an Append is visible once it is applied,
 // which may be just before it is durable.

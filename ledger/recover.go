@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/nuxari/nuxari/ledger/leaf"
@@ -12,11 +13,13 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 )
 
-// recover loads every org and checks its stored tree: the compact range is
-// read from the stored nodes the tree state's size names, the last leaf
-// must exist, and the tree must equal or extend the latest checkpoint
-// (which must verify under the log's key and origin). Any mismatch is a
-// *CorruptionError.
+// recover finds every org at Open, reading only its tree size and the
+// size of its latest checkpoint: an org's stored tree is verified on its
+// first use (ensure). Verified at once are the first org (so that a log
+// key that is not the one its checkpoints were signed with stops Open)
+// and every org whose entries no checkpoint covers yet (the signer must
+// sign it). A malformed record, or a tree verified at Open that does not
+// verify, stops Open with a *CorruptionError.
 func (l *Ledger) recover() error {
 	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'o'}, UpperBound: []byte{'p'}})
 	if err != nil {
@@ -32,7 +35,7 @@ func (l *Ledger) recover() error {
 		if err != nil {
 			return err
 		}
-		if err := l.recoverOrg(info); err != nil {
+		if err := l.discoverOrg(it, info, len(l.orgs) == 0); err != nil {
 			return err
 		}
 		l.orgs[org] = info
@@ -42,6 +45,52 @@ func (l *Ledger) recover() error {
 	return it.Error()
 }
 
+// discoverOrg reads o's tree size and latest checkpoint size with it,
+// and verifies o now if asked to or if the checkpoint does not cover the
+// tree.
+func (l *Ledger) discoverOrg(it *pebble.Iterator, o *orgInfo, verifyNow bool) error {
+	if !it.SeekGE(o.keys.state()) || !bytes.Equal(it.Key(), o.keys.state()) {
+		if err := it.Error(); err != nil {
+			return err
+		}
+		return &CorruptionError{Org: o.id, Reason: "records without a tree state"}
+	}
+	st, err := unmarshalState(it.Value())
+	if err != nil {
+		return &CorruptionError{Org: o.id, Reason: err.Error()}
+	}
+	o.size.Store(st.size)
+	lo, hi := o.keys.span(kindCheckpoint)
+	var claimed uint64
+	if it.SeekLT(hi) && bytes.Compare(it.Key(), lo) >= 0 {
+		claimed = binary.BigEndian.Uint64(it.Key()[len(lo):])
+	} else if err := it.Error(); err != nil {
+		return err
+	}
+	o.claimed.Store(claimed)
+	if verifyNow || claimed < st.size {
+		return l.ensure(o)
+	}
+	return nil
+}
+
+// ensure verifies o's stored tree once, on its first use: every use of an
+// org's log (its handle, the committer, the signer) calls it before
+// touching its tree, and fails with its error if the tree does not
+// verify.
+func (l *Ledger) ensure(o *orgInfo) error {
+	o.ready.Do(func() {
+		if o.readyErr = l.recoverOrg(o); o.readyErr != nil {
+			l.cfg.Logger.Error("org log does not verify", slog.String("org", o.id), slog.String("error", o.readyErr.Error()))
+		}
+	})
+	return o.readyErr
+}
+
+// recoverOrg checks o's stored tree: the compact range is read from the
+// stored nodes the tree state's size names, the last leaf must exist, and
+// the tree must equal or extend the latest checkpoint (which must verify
+// under the log's key and origin). Any mismatch is a *CorruptionError.
 func (l *Ledger) recoverOrg(o *orgInfo) error {
 	corrupt := func(size uint64, format string, args ...any) error {
 		return &CorruptionError{Org: o.id, Size: size, Reason: fmt.Sprintf(format, args...)}
@@ -111,6 +160,5 @@ func (l *Ledger) recoverOrg(o *orgInfo) error {
 		}
 	}
 	o.cp.Store(&cp)
-	o.cpAt.Store(l.cfg.Clock().UnixNano())
 	return nil
 }

@@ -110,30 +110,52 @@ func TestOpenDetectsTampering(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
+			ctx := context.Background()
 
 			l, err := ledger.Open(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
+			// "acme" is tampered with; "aaa", the first org, is verified
+			// at Open, "acme" on its first use.
+			appendN(t, l, "aaa", 3, ledger.AckCheckpoint)
 			appendN(t, l, "acme", 5, ledger.AckCheckpoint)
-			appendN(t, l, "zeta", 3, ledger.AckCheckpoint)
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
 			tamper(t, cfg.Dir, func(db *pebble.DB) { tt.tamper(t, db, cfg) })
 			l, err = ledger.Open(cfg)
-			if err == nil {
-				l.Close()
-				t.Fatal("Open accepted a tampered ledger")
+			if tt.size == 0 {
+				// A malformed tree state stops Open.
+				if err == nil {
+					l.Close()
+				}
+				wantCorruption(t, "Open", err, tt.size)
+				return
 			}
-			var ce *ledger.CorruptionError
-			if !errors.As(err, &ce) || !errors.Is(err, ledger.ErrCorrupt) {
-				t.Fatalf("got %v, want a *CorruptionError", err)
+			if err != nil {
+				t.Fatalf("Open, with only a later org tampered with: %v", err)
 			}
-			if ce.Org != "acme" || ce.Size != tt.size || !strings.Contains(err.Error(), `"acme"`) {
-				t.Fatalf("error %q names org %q size %d, want acme at %d", err, ce.Org, ce.Size, tt.size)
+			defer l.Close()
+			_, err = l.Checkpoint(ctx, "acme")
+			wantCorruption(t, "the tampered org's first use", err, tt.size)
+			_, err = l.Append(ctx, "acme", []ledger.Entry{{Event: event("x")}}, ledger.AckDurable)
+			wantCorruption(t, "an append to it", err, tt.size)
+			if rs := appendN(t, l, "aaa", 1, ledger.AckCheckpoint); rs[0].Index != 3 {
+				t.Fatalf("another org's append: %+v", rs[0])
 			}
 		})
+	}
+}
+
+func wantCorruption(t *testing.T, what string, err error, size uint64) {
+	t.Helper()
+	var ce *ledger.CorruptionError
+	if !errors.As(err, &ce) || !errors.Is(err, ledger.ErrCorrupt) {
+		t.Fatalf("%s: got %v, want a *CorruptionError", what, err)
+	}
+	if ce.Org != "acme" || ce.Size != size || !strings.Contains(err.Error(), `"acme"`) {
+		t.Fatalf("%s: error %q names org %q size %d, want acme at %d", what, err, ce.Org, ce.Size, size)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -23,6 +25,10 @@ type orgUpdate struct {
 	info *orgInfo
 	size uint64
 	root []byte
+	// hashes are the leaf hashes the commit appended: leaves
+	// size-len(hashes) … size-1; tip is the committer's compact range of
+	// the tree of size (never changed after).
+	hashes, tip [][]byte
 }
 
 type waiter struct {
@@ -37,6 +43,13 @@ type pendingOrg struct {
 	root    []byte
 	since   time.Time // when the oldest unsigned entry became durable
 	waiters []*request
+	// rng is the org's signed compact range (orgInfo.signed) extended
+	// with the leaf hashes committed since, in order; nil when they are
+	// not all known, and the tree's extension is then proved from
+	// storage.
+	rng *compact.Range
+	// tip is the committer's compact range of the tree of size.
+	tip [][]byte
 }
 
 // signer issues checkpoints. Policy, per org:
@@ -61,10 +74,14 @@ func newSigner(l *Ledger) *signer {
 	return &signer{l: l, pending: make(map[*orgInfo]*pendingOrg), margin: m}
 }
 
-func (s *signer) add(info *orgInfo, size uint64, root []byte, at time.Time, w *request) {
+func (s *signer) add(info *orgInfo, size uint64, root []byte, at time.Time, w *request) *pendingOrg {
 	p := s.pending[info]
 	if p == nil {
 		p = &pendingOrg{info: info, since: at}
+		if info.signed != nil {
+			// A copy: Append changes a range's hashes in place.
+			p.rng, _ = rangeFactory.NewRange(0, info.signed.End(), slices.Clone(info.signed.Hashes()))
+		}
 		s.pending[info] = p
 	}
 	if size > p.size {
@@ -73,11 +90,34 @@ func (s *signer) add(info *orgInfo, size uint64, root []byte, at time.Time, w *r
 	if w != nil {
 		p.waiters = append(p.waiters, w)
 	}
+	return p
+}
+
+// follow extends p's range with the hashes of a commit that ended at
+// size, or drops it if they do not follow on from it.
+func (p *pendingOrg) follow(size uint64, hashes [][]byte) {
+	if p.rng == nil {
+		return
+	}
+	if p.rng.End()+uint64(len(hashes)) != size {
+		p.rng = nil
+		return
+	}
+	for _, h := range hashes {
+		if err := p.rng.Append(h, nil); err != nil {
+			p.rng = nil
+			return
+		}
+	}
 }
 
 func (s *signer) merge(w signWork) {
 	for _, u := range w.updates {
-		s.add(u.info, u.size, u.root, w.at, nil)
+		p := s.add(u.info, u.size, u.root, w.at, nil)
+		p.follow(u.size, u.hashes)
+		if u.size == p.size {
+			p.tip = u.tip
+		}
 	}
 	for _, wt := range w.waiters {
 		if p := s.pending[wt.info]; p != nil {
@@ -181,7 +221,7 @@ func (s *signer) sign(due []*pendingOrg) {
 	defer b.Close()
 	cps := make([]*Checkpoint, len(due))
 	for i, p := range due {
-		cp, err := s.l.signCheckpoint(p.info, p.size, p.root)
+		cp, err := s.l.signCheckpoint(p.info, p.size, p.root, p.rng)
 		if err != nil {
 			s.l.fail(err)
 			s.failAll(fmt.Errorf("%w: %w", ErrFailed, err))
@@ -196,6 +236,7 @@ func (s *signer) sign(due []*pendingOrg) {
 	}
 	for i, p := range due {
 		cp := cps[i]
+		p.info.signed = p.signedRange()
 		p.info.cp.Store(cp)
 		p.info.cpAt.Store(s.l.cfg.Clock().UnixNano())
 		for _, w := range p.waiters {
@@ -205,6 +246,26 @@ func (s *signer) sign(due []*pendingOrg) {
 		delete(s.pending, p.info)
 	}
 	s.l.m.signed(len(due), time.Since(start))
+}
+
+// signedRange returns the compact range of the tree just signed: the
+// one the check followed or, after a check from storage, the
+// committer's, if its root is the one signed; nil if neither.
+func (p *pendingOrg) signedRange() *compact.Range {
+	if p.rng != nil && p.rng.End() == p.size {
+		return p.rng
+	}
+	if p.tip == nil {
+		return nil
+	}
+	r, err := rangeFactory.NewRange(0, p.size, slices.Clone(p.tip))
+	if err != nil {
+		return nil
+	}
+	if h, err := r.GetRootHash(nil); err != nil || !bytes.Equal(h, p.root) {
+		return nil
+	}
+	return r
 }
 
 func (s *signer) failAll(err error) {
@@ -217,10 +278,12 @@ func (s *signer) failAll(err error) {
 }
 
 // signCheckpoint checks that the tree of the given size and root extends
-// the org's latest checkpoint, using a consistency proof built from the
-// stored node hashes, and signs it. It never signs a tree that does not
-// extend what was signed before.
-func (l *Ledger) signCheckpoint(o *orgInfo, size uint64, root []byte) (*Checkpoint, error) {
+// the org's latest checkpoint, and signs it. It never signs a tree that
+// does not extend what was signed before. With rng, the compact range of
+// the latest checkpoint extended by every leaf hash committed since, the
+// check is in memory: rng's root must be root. Without, it proves the
+// extension with a consistency proof built from the stored node hashes.
+func (l *Ledger) signCheckpoint(o *orgInfo, size uint64, root []byte, rng *compact.Range) (*Checkpoint, error) {
 	if prev := o.cp.Load(); prev != nil {
 		if size < prev.Size {
 			return nil, &CorruptionError{Org: o.id, Size: size, Reason: fmt.Sprintf("tree shrank below checkpoint size %d", prev.Size)}
@@ -231,6 +294,18 @@ func (l *Ledger) signCheckpoint(o *orgInfo, size uint64, root []byte) (*Checkpoi
 			}
 			return prev, nil
 		}
+	}
+	if rng != nil && rng.End() == size {
+		l.m.checks.WithLabelValues("memory").Inc()
+		got, err := rng.GetRootHash(nil)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(got, root) {
+			return nil, &CorruptionError{Org: o.id, Size: size, Reason: "tree does not extend the latest checkpoint: the root differs from the signed range extended by the leaves committed since"}
+		}
+	} else if prev := o.cp.Load(); prev != nil {
+		l.m.checks.WithLabelValues("storage").Inc()
 		p, err := l.consistency(o, prev.Size, size)
 		if err != nil {
 			return nil, err

@@ -205,7 +205,7 @@ func accessPlanCrash(t *testing.T, pg pgtest.Server, point string) {
 	owner := h.clients(ownerTok)
 	approver := h.clients(hs.Login(t, org, "approver@example.com", "approver password 1"))
 	conn := must(owner.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
-		Name: "crash " + point, Settings: pgSettings(pg, prefix+"connector"), Credentials: pgCreds(connPW),
+		Name: "crash " + point, Settings: pgSettings(pg, prefix, prefix+"connector"), Credentials: pgCreds(connPW),
 	})))(t).Msg.Connector.ConnectorId
 	if sy := syncNow(t, owner, conn); sy.State != syncSucceeded {
 		t.Fatalf("sync: %v", sy)

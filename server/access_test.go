@@ -130,7 +130,7 @@ func newPGAccess(t *testing.T, pg pgtest.Server, org string) *pgAccess {
 	a.auditor, _ = member("auditor", nuxariv1.Role_ROLE_AUDITOR)
 	a.adminM, a.adminID = member("admin", nuxariv1.Role_ROLE_ADMIN)
 	a.connector = must(a.owner.Connectors.CreateConnector(t.Context(), req(&nuxariv1.CreateConnectorRequest{
-		Name: "warehouse", Settings: pgSettings(pg, a.prefix+"connector"), Credentials: pgCreds(connPW),
+		Name: "warehouse", Settings: pgSettings(pg, a.prefix, a.prefix+"connector"), Credentials: pgCreds(connPW),
 	})))(t).Msg.Connector.ConnectorId
 	if sy := syncNow(t, a.owner, a.connector); sy.State != syncSucceeded {
 		t.Fatalf("sync: %v", sy)

@@ -73,12 +73,18 @@ type OrgCheckpoint struct {
 	RootHash string `json:"root_hash"` // hex
 }
 
-func orgCheckpoints(l *ledger.Ledger) []OrgCheckpoint {
+// orgCheckpoints returns each org's latest checkpoint, each org's tree
+// verified against it first.
+func orgCheckpoints(l *ledger.Ledger) ([]OrgCheckpoint, error) {
+	latest, err := l.LatestCheckpoints()
+	if err != nil {
+		return nil, err
+	}
 	var out []OrgCheckpoint
-	for _, oc := range l.LatestCheckpoints() {
+	for _, oc := range latest {
 		out = append(out, OrgCheckpoint{Org: oc.Org, TreeSize: oc.Checkpoint.Size, RootHash: hex.EncodeToString(oc.Checkpoint.Root)})
 	}
-	return out
+	return out, nil
 }
 
 // Backup writes a backup of the running server into dir, which must not
@@ -134,7 +140,11 @@ func openLedgerOnly(dataDir, logName string) (l *ledger.Ledger, close func() err
 }
 
 func backup(l *ledger.Ledger, dataDir, dir string) (BackupManifest, error) {
-	m := BackupManifest{Created: time.Now().UTC(), Version: buildinfo.Read().Version, Checkpoints: orgCheckpoints(l)}
+	cps, err := orgCheckpoints(l)
+	if err != nil {
+		return BackupManifest{}, fmt.Errorf("backup: %w", err)
+	}
+	m := BackupManifest{Created: time.Now().UTC(), Version: buildinfo.Read().Version, Checkpoints: cps}
 	if _, err := os.Lstat(dir); err == nil {
 		return m, fmt.Errorf("backup: %s already exists; name a new directory", dir)
 	}
@@ -198,15 +208,19 @@ func Restore(dir, dataDir, logName string) ([]OrgCheckpoint, error) {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}
-	// Opening verifies every org's tree against its latest checkpoint.
-	// It may sign checkpoints over entries the backup holds uncovered:
-	// those are a prefix of what the lost server held, so they cannot
+	// Every org's tree is verified against its latest checkpoint. Opening
+	// may sign checkpoints over entries the backup holds uncovered: those
+	// are a prefix of what the lost server held, so they cannot
 	// contradict its checkpoints. Nothing is appended.
 	l, closeLedger, err := openLedgerOnly(dataDir, logName)
 	if err != nil {
 		return nil, fmt.Errorf("restore: the backup's ledger does not open: %w", err)
 	}
-	cps := orgCheckpoints(l)
+	cps, err := orgCheckpoints(l)
+	if err != nil {
+		closeLedger()
+		return nil, fmt.Errorf("restore: the backup's ledger does not verify: %w", err)
+	}
 	if err := closeLedger(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -233,7 +247,11 @@ func checkRestored(dataDir string, l *ledger.Ledger, accept bool, log *slog.Logg
 		return nil, err
 	}
 	log.Warn("this data directory was restored from a backup: compare each org's newest checkpoint below with the newest checkpoint handed out for it (receipts, evidence packages, auditors' pins); serving with a shorter log would fork it", slog.String("restore", string(raw)))
-	for _, oc := range orgCheckpoints(l) {
+	cps, err := orgCheckpoints(l)
+	if err != nil {
+		return nil, fmt.Errorf("the restored ledger does not verify: %w", err)
+	}
+	for _, oc := range cps {
 		log.Warn("restored checkpoint", slog.String("org", oc.Org), slog.Uint64("tree_size", oc.TreeSize), slog.String("root_hash", oc.RootHash))
 	}
 	if !accept {

@@ -541,6 +541,9 @@ func TestBadInput(t *testing.T) {
 		{"CreateConnector/user empty", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = "" }) }},
 		{"CreateConnector/user 64", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = long(64) }) }},
 		{"CreateConnector/user control", "user", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.User = "a\x07b" }) }},
+		{"CreateConnector/role prefix 64", "role prefix", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.RolePrefix = long(64) }) }},
+		{"CreateConnector/role prefix NUL", "role prefix", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.RolePrefix = "app_\x00" }) }},
+		{"CreateConnector/role prefix control", "role prefix", func() error { return createWith(func(p *nuxariv1.PostgresSettings) { p.RolePrefix = "app_\n" }) }},
 		{"CreateConnector/connect timeout 301", "connect timeout", func() error {
 			return createWith(func(p *nuxariv1.PostgresSettings) { p.ConnectTimeoutSeconds = 301 })
 		}},
@@ -731,6 +734,26 @@ func TestBadInput(t *testing.T) {
 	submit := func(f func(*nuxariv1.SubmitRequestRequest)) error {
 		return ignoreRes(owner.Access.SubmitRequest(ctx, req(okSubmit(f))))
 	}
+	// An open review of the connector's one grant, reviewed by the owner.
+	openReview := must(owner.Access.StartReview(ctx, req(&nuxariv1.StartReviewRequest{
+		ConnectorId: fa.connector, Name: "bad input", ReviewerRoles: []string{"owner"},
+	})))(t).Msg.Review.ReviewId
+	startReview := func(f func(*nuxariv1.StartReviewRequest)) error {
+		m := &nuxariv1.StartReviewRequest{ConnectorId: fa.connector, Name: "review"}
+		f(m)
+		return ignoreRes(owner.Access.StartReview(ctx, req(m)))
+	}
+	decideReview := func(ds ...*nuxariv1.ReviewDecision) error {
+		return ignoreRes(owner.Access.DecideReview(ctx, req(&nuxariv1.DecideReviewRequest{ReviewId: openReview, Decisions: ds})))
+	}
+	var decisions101 []*nuxariv1.ReviewDecision
+	for i := range 101 {
+		decisions101 = append(decisions101, &nuxariv1.ReviewDecision{Item: uint32(i + 1)})
+	}
+	var roles65 []string
+	for range 65 {
+		roles65 = append(roles65, "owner")
+	}
 	var ents257 []string
 	for i := range 257 {
 		ents257 = append(ents257, fmt.Sprintf("role:%d", i))
@@ -864,6 +887,36 @@ func TestBadInput(t *testing.T) {
 		{"RejectPlan/comment 1001", "comment", func() error {
 			return ignoreRes(owner.Access.RejectPlan(ctx, req(&nuxariv1.RejectPlanRequest{PlanId: pendingPlan, Comment: long(1001)})))
 		}},
+
+		{"StartReview/name empty", "name", func() error { return startReview(func(m *nuxariv1.StartReviewRequest) { m.Name = "" }) }},
+		{"StartReview/name 201", "name", func() error { return startReview(func(m *nuxariv1.StartReviewRequest) { m.Name = long(201) }) }},
+		{"StartReview/name control", "name", func() error { return startReview(func(m *nuxariv1.StartReviewRequest) { m.Name = "a\nb" }) }},
+		{"StartReview/reviewer_roles unknown", "reviewer_roles", func() error {
+			return startReview(func(m *nuxariv1.StartReviewRequest) { m.ReviewerRoles = []string{"superuser"} })
+		}},
+		{"StartReview/reviewer_roles agent", "reviewer_roles", func() error {
+			return startReview(func(m *nuxariv1.StartReviewRequest) { m.ReviewerRoles = []string{"agent"} })
+		}},
+		{"StartReview/reviewer_roles 65", "reviewer_roles", func() error {
+			return startReview(func(m *nuxariv1.StartReviewRequest) { m.ReviewerRoles = roles65 })
+		}},
+		{"StartReview/reviewer_ids malformed", "reviewer_ids", func() error {
+			return startReview(func(m *nuxariv1.StartReviewRequest) { m.ReviewerIds = []string{"U-1"} })
+		}},
+		{"DecideReview/decisions empty", "decisions", func() error { return decideReview() }},
+		{"DecideReview/decisions 101", "decisions", func() error { return decideReview(decisions101...) }},
+		{"DecideReview/item 0", "item", func() error { return decideReview(&nuxariv1.ReviewDecision{Item: 0}) }},
+		{"DecideReview/item 2^31", "item", func() error { return decideReview(&nuxariv1.ReviewDecision{Item: 1 << 31}) }},
+		{"DecideReview/item 2^32-1", "item", func() error { return decideReview(&nuxariv1.ReviewDecision{Item: math.MaxUint32}) }},
+		{"DecideReview/item twice", "item", func() error {
+			return decideReview(&nuxariv1.ReviewDecision{Item: 1}, &nuxariv1.ReviewDecision{Item: 1, Revoke: true})
+		}},
+		{"DecideReview/comment 1001", "comment", func() error {
+			return decideReview(&nuxariv1.ReviewDecision{Item: 1, Comment: long(1001)})
+		}},
+		{"DecideReview/comment control", "comment", func() error {
+			return decideReview(&nuxariv1.ReviewDecision{Item: 1, Comment: "a\x1bb"})
+		}},
 	}...)
 	// Every access ID field, malformed.
 	for name, id := range map[string]string{
@@ -893,6 +946,21 @@ func TestBadInput(t *testing.T) {
 			}},
 			"RejectPlan": {"plan_id", func() error {
 				return ignoreRes(owner.Access.RejectPlan(ctx, req(&nuxariv1.RejectPlanRequest{PlanId: id})))
+			}},
+			"StartReview connector_id": {"connector_id", func() error {
+				return startReview(func(m *nuxariv1.StartReviewRequest) { m.ConnectorId = id })
+			}},
+			"GetReview": {"review_id", func() error {
+				return ignoreRes(owner.Access.GetReview(ctx, req(&nuxariv1.GetReviewRequest{ReviewId: id})))
+			}},
+			"ListReviewItems": {"review_id", func() error {
+				return ignoreRes(owner.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: id})))
+			}},
+			"DecideReview": {"review_id", func() error {
+				return ignoreRes(owner.Access.DecideReview(ctx, req(&nuxariv1.DecideReviewRequest{ReviewId: id, Decisions: []*nuxariv1.ReviewDecision{{Item: 1}}})))
+			}},
+			"CancelReview": {"review_id", func() error {
+				return ignoreRes(owner.Access.CancelReview(ctx, req(&nuxariv1.CancelReviewRequest{ReviewId: id})))
 			}},
 		} {
 			cases = append(cases, badCase{proc + "/" + c.field + " " + name, c.field, c.call})
@@ -1043,6 +1111,20 @@ func TestBadInput(t *testing.T) {
 				return 0, "", err
 			}
 			return len(r.Msg.Grants), r.Msg.NextPageToken, nil
+		}},
+		{"ListReviews", func(size int32, tok string) (int, string, error) {
+			r, err := owner.Access.ListReviews(ctx, req(&nuxariv1.ListReviewsRequest{PageSize: size, PageToken: tok}))
+			if err != nil {
+				return 0, "", err
+			}
+			return len(r.Msg.Reviews), r.Msg.NextPageToken, nil
+		}},
+		{"ListReviewItems", func(size int32, tok string) (int, string, error) {
+			r, err := owner.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: openReview, PageSize: size, PageToken: tok}))
+			if err != nil {
+				return 0, "", err
+			}
+			return len(r.Msg.Items), r.Msg.NextPageToken, nil
 		}},
 	}...)
 	garbage := map[string]string{
@@ -1274,8 +1356,8 @@ func TestBadInput(t *testing.T) {
 				procs = append(procs, m)
 			}
 		}
-		if len(procs) != 14+15 {
-			t.Fatalf("%d ConnectorService and AccessService procedures, want 14 + 15", len(procs))
+		if len(procs) != 14+21 {
+			t.Fatalf("%d ConnectorService and AccessService procedures, want 14 + 21", len(procs))
 		}
 		for _, proc := range procs {
 			for _, enc := range []struct {

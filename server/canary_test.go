@@ -278,13 +278,16 @@ func TestSecretsNeverLeak(t *testing.T) {
 	pg, havePG := pgtest.Lookup(t)
 	settings := unreachableSettings(t)
 	setPW := func(string) {}
+	var identity, group string // with PostgreSQL: a login role and a group role it may request
 	if havePG {
 		admin := pg.Admin(t, pg.Database)
 		prefix := pgtest.NewPrefix(t)
 		pgtest.DropRoles(t, admin, prefix)
 		role := prefix + "canary"
 		pgLoginRole(t, admin, role, connPW)
-		settings = pgSettings(pg, role)
+		identity, group = prefix+"canary_user", prefix+"canary_group"
+		pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(identity)+" LOGIN", "CREATE ROLE "+pgtest.Ident(group)+" NOLOGIN")
+		settings = pgSettings(pg, prefix, role)
 		setPW = func(pw string) { pgSetPassword(t, admin, role, pw) }
 	} else {
 		t.Log("no PostgreSQL: the connector reaches nothing, and every use of its credentials fails")
@@ -369,6 +372,65 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	_, err = mc.DecommissionConnector(ctx, req(&nuxariv1.DecommissionConnectorRequest{ConnectorId: keyConnID, Reason: "canary"}))
 	check("DecommissionConnector", err)
+
+	// Access through the password connector: a policy, and with
+	// PostgreSQL a request the owner approves, its plan run with the
+	// canary credential, a baseline, drift, and a review that revokes.
+	ac, am := owner.Access, member.Access
+	pol, err := ac.CreatePolicy(ctx, req(&nuxariv1.CreatePolicyRequest{Policy: &nuxariv1.Policy{
+		Name: "canary policy", ConnectorId: connID, Approvals: 1, ApproverRoles: []string{"owner"}, RemediateDrift: true,
+	}}))
+	check("CreatePolicy", err)
+	if havePG {
+		if sy := syncNow(t, owner, connID); sy.State != syncSucceeded {
+			t.Fatalf("sync: %v", sy)
+		}
+		sub, err := am.SubmitRequest(ctx, req(&nuxariv1.SubmitRequestRequest{ConnectorId: connID, IdentityId: identity, EntitlementId: group, Justification: "canary access"}))
+		check("SubmitRequest", err)
+		planID := sub.Msg.Plan.PlanId
+		_, err = ac.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: planID, Comment: "canary ok"}))
+		check("ApprovePlan", err)
+		if pl := waitPlan(t, owner, planID); pl.State != planDone {
+			t.Fatalf("plan %v", pl)
+		}
+		if sy := syncNow(t, owner, connID); sy.State != syncSucceeded {
+			t.Fatalf("sync: %v", sy)
+		}
+		_, err = ac.AcceptBaseline(ctx, req(&nuxariv1.AcceptBaselineRequest{ConnectorId: connID}))
+		check("AcceptBaseline", err)
+		rv, err := ac.StartReview(ctx, req(&nuxariv1.StartReviewRequest{ConnectorId: connID, Name: "canary review", ReviewerRoles: []string{"owner"}}))
+		check("StartReview", err)
+		items, err := ac.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: rv.Msg.Review.ReviewId}))
+		check("ListReviewItems", err)
+		var ds []*nuxariv1.ReviewDecision
+		for _, it := range items.Msg.Items {
+			ds = append(ds, &nuxariv1.ReviewDecision{Item: it.Item, Revoke: it.EntitlementName == group})
+		}
+		_, err = ac.DecideReview(ctx, req(&nuxariv1.DecideReviewRequest{ReviewId: rv.Msg.Review.ReviewId, Decisions: ds}))
+		check("DecideReview", err)
+		for _, c := range []nuxariv1connect.AccessServiceClient{ac, am} {
+			_, err = c.GetRequest(ctx, req(&nuxariv1.GetRequestRequest{RequestId: sub.Msg.Request.RequestId}))
+			check("GetRequest", err)
+			_, err = c.GetReview(ctx, req(&nuxariv1.GetReviewRequest{ReviewId: rv.Msg.Review.ReviewId}))
+			check("GetReview", err)
+		}
+	}
+	for _, c := range []nuxariv1connect.AccessServiceClient{ac, am} {
+		_, err = c.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: pol.Msg.Policy.PolicyId}))
+		check("GetPolicy", err)
+		_, err = c.ListPolicies(ctx, req(&nuxariv1.ListPoliciesRequest{}))
+		check("ListPolicies", err)
+		_, err = c.ListRequests(ctx, req(&nuxariv1.ListRequestsRequest{All: true}))
+		check("ListRequests", err)
+		_, err = c.ListPlans(ctx, req(&nuxariv1.ListPlansRequest{}))
+		check("ListPlans", err)
+		_, err = c.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{}))
+		check("ListAccessGrants", err)
+		_, err = c.ListDriftFindings(ctx, req(&nuxariv1.ListDriftFindingsRequest{IncludeResolved: true}))
+		check("ListDriftFindings", err)
+		_, err = c.ListReviews(ctx, req(&nuxariv1.ListReviewsRequest{}))
+		check("ListReviews", err)
+	}
 	// Every event about them, through the API.
 	size, err = ts.Ledger().Size(org)
 	check("Size", err)

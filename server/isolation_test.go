@@ -69,8 +69,11 @@ type isoOrg struct {
 	// (readers: one approval by an owner; admins: none); requests by the
 	// admin: requests[0] pending (plans[0]), requests[1] and [2] run at
 	// once (plans[1] and [2], making grants[0] and [1]), requests[3]
-	// rejected (plans[3]).
+	// rejected (plans[3]). reviews of that connector, after a sync that
+	// shows the grants the plans made: reviews[0] canceled, reviews[1]
+	// open.
 	policies, requests, plans, grants []string
+	reviews                           []string
 }
 
 // newIsoOrg creates an org. marker, if set, is planted in every name and
@@ -217,6 +220,9 @@ func newIsoOrg(t *testing.T, ts *servertest.Server, fake *servertest.FakeDriver,
 	lag := must(o.owner.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{PageSize: 1})))(t)
 	o.pageToks["policies"], o.pageToks["requests"] = lp.Msg.NextPageToken, lr.Msg.NextPageToken
 	o.pageToks["plans"], o.pageToks["accessgrants"] = lpl.Msg.NextPageToken, lag.Msg.NextPageToken
+	lrv := must(o.owner.Access.ListReviews(ctx, req(&nuxariv1.ListReviewsRequest{PageSize: 1})))(t)
+	lri := must(o.owner.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: o.reviews[1], PageSize: 1})))(t)
+	o.pageToks["reviews"], o.pageToks["reviewitems"] = lrv.Msg.NextPageToken, lri.Msg.NextPageToken
 	if pg != nil {
 		lg, err := o.owner.Connectors.ListGrants(ctx, req(&nuxariv1.ListGrantsRequest{ConnectorId: o.connectors[0], PageSize: 1}))
 		if err != nil {
@@ -250,7 +256,7 @@ func newIsoConnectors(t *testing.T, o *isoOrg, pg *pgtest.Server, label func(str
 		for _, u := range []string{prefix + "u1", prefix + "u2"} {
 			pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(u)+" LOGIN", "GRANT "+pgtest.Ident(prefix+"group")+" TO "+pgtest.Ident(u))
 		}
-		settings = pgSettings(*pg, prefix+"conn")
+		settings = pgSettings(*pg, prefix, prefix+"conn")
 	}
 	for _, name := range []string{"warehouse", "paused"} {
 		res, err := o.owner.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
@@ -317,6 +323,21 @@ func newIsoAccess(t *testing.T, ts *servertest.Server, o *isoOrg, fake *serverte
 	if len(o.grants) != 2 {
 		t.Fatalf("%s's access grants: %v", o.id, o.grants)
 	}
+	if sy := syncNow(t, o.owner, fa.connector); sy.State != syncSucceeded {
+		t.Fatalf("sync of %s's fake system: %v", o.id, sy)
+	}
+	for i := range 2 {
+		rv := must(o.owner.Access.StartReview(ctx, req(&nuxariv1.StartReviewRequest{
+			ConnectorId: fa.connector, Name: label(fmt.Sprintf("review %d", i)), ReviewerRoles: []string{"owner", "admin"},
+		})))(t).Msg.Review
+		if rv.Items < 2 {
+			t.Fatalf("%s's review: %v", o.id, rv)
+		}
+		o.reviews = append(o.reviews, rv.ReviewId)
+		if i == 0 {
+			must(o.owner.Access.CancelReview(ctx, req(&nuxariv1.CancelReviewRequest{ReviewId: rv.ReviewId})))(t)
+		}
+	}
 }
 
 // isoState is what must not change in an org: its members, tokens,
@@ -325,6 +346,7 @@ type isoState struct {
 	members, tokens, org, exports, agents, tasks, joinTokens []byte
 	connectors, syncs, grants, keys                          []byte
 	policies, requests, plans, accessGrants                  []byte
+	reviews                                                  []byte
 	size                                                     uint64
 	root                                                     []byte
 }
@@ -384,6 +406,12 @@ func snapshotOrg(t *testing.T, ts *servertest.Server, o *isoOrg) isoState {
 	s.plans = m(lpl.Msg, err)
 	lag, err := o.owner.Access.ListAccessGrants(ctx, req(&nuxariv1.ListAccessGrantsRequest{PageSize: 1000}))
 	s.accessGrants = m(lag.Msg, err)
+	lrv, err := o.owner.Access.ListReviews(ctx, req(&nuxariv1.ListReviewsRequest{PageSize: 1000}))
+	s.reviews = m(lrv.Msg, err)
+	for _, id := range o.reviews {
+		li, err := o.owner.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: id, PageSize: 1000}))
+		s.reviews = append(s.reviews, m(li.Msg, err)...)
+	}
 	if s.size, err = ts.Ledger().Size(o.id); err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +503,7 @@ func TestTenantIsolation(t *testing.T) {
 	secrets = append(secrets, b.connectors...)
 	secrets = append(secrets, b.syncs...)
 	secrets = append(secrets, b.connSecret)
-	for _, ids := range [][]string{b.policies, b.requests, b.plans, b.grants} {
+	for _, ids := range [][]string{b.policies, b.requests, b.plans, b.grants, b.reviews} {
 		secrets = append(secrets, ids...)
 	}
 	for _, p := range b.pageToks {
@@ -732,6 +760,35 @@ func TestTenantIsolation(t *testing.T) {
 	add("AcceptBaseline(B's connector)", nuxariv1connect.AccessServiceAcceptBaselineProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
 		return ignoreRes(c.Access.AcceptBaseline(ctx, req(&nuxariv1.AcceptBaselineRequest{ConnectorId: bAccess})))
 	})
+	// B's access reviews.
+	for i, id := range b.reviews {
+		add(fmt.Sprintf("GetReview(B %d)", i), nuxariv1connect.AccessServiceGetReviewProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetReview(ctx, req(&nuxariv1.GetReviewRequest{ReviewId: id})))
+		})
+		add(fmt.Sprintf("ListReviewItems(B %d)", i), nuxariv1connect.AccessServiceListReviewItemsProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: id})))
+		})
+		add(fmt.Sprintf("ListReviewItems(B %d, assigned to me)", i), nuxariv1connect.AccessServiceListReviewItemsProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: id, AssignedToMe: true})))
+		})
+		add(fmt.Sprintf("DecideReview(B %d)", i), nuxariv1connect.AccessServiceDecideReviewProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.DecideReview(ctx, req(&nuxariv1.DecideReviewRequest{ReviewId: id, Decisions: []*nuxariv1.ReviewDecision{
+				{Item: 1, Revoke: true, Comment: "by A"}, {Item: 2},
+			}})))
+		})
+		add(fmt.Sprintf("CancelReview(B %d)", i), nuxariv1connect.AccessServiceCancelReviewProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.CancelReview(ctx, req(&nuxariv1.CancelReviewRequest{ReviewId: id})))
+		})
+	}
+	add("StartReview(B's connector)", nuxariv1connect.AccessServiceStartReviewProcedure, []connect.Code{nf}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Access.StartReview(ctx, req(&nuxariv1.StartReviewRequest{ConnectorId: bAccess, Name: "by A"})))
+	})
+	add("ListReviews(B page token)", nuxariv1connect.AccessServiceListReviewsProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Access.ListReviews(ctx, req(&nuxariv1.ListReviewsRequest{PageSize: 1, PageToken: b.pageToks["reviews"]})))
+	})
+	add("ListReviewItems(A's review, B page token)", nuxariv1connect.AccessServiceListReviewItemsProcedure, []connect.Code{ia}, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: a.reviews[1], PageSize: 1, PageToken: b.pageToks["reviewitems"]})))
+	})
 	for _, l := range []struct{ name, proc string }{
 		{"policies", nuxariv1connect.AccessServiceListPoliciesProcedure}, {"requests", nuxariv1connect.AccessServiceListRequestsProcedure},
 		{"plans", nuxariv1connect.AccessServiceListPlansProcedure}, {"accessgrants", nuxariv1connect.AccessServiceListAccessGrantsProcedure},
@@ -861,6 +918,21 @@ func TestTenantIsolation(t *testing.T) {
 		})
 		add("AcceptBaseline("+id.name+")", nuxariv1connect.AccessServiceAcceptBaselineProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
 			return ignoreRes(c.Access.AcceptBaseline(ctx, req(&nuxariv1.AcceptBaselineRequest{ConnectorId: id.id})))
+		})
+		add("StartReview("+id.name+")", nuxariv1connect.AccessServiceStartReviewProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.StartReview(ctx, req(&nuxariv1.StartReviewRequest{ConnectorId: id.id, Name: "by A"})))
+		})
+		add("GetReview("+id.name+")", nuxariv1connect.AccessServiceGetReviewProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.GetReview(ctx, req(&nuxariv1.GetReviewRequest{ReviewId: id.id})))
+		})
+		add("ListReviewItems("+id.name+")", nuxariv1connect.AccessServiceListReviewItemsProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: id.id})))
+		})
+		add("DecideReview("+id.name+")", nuxariv1connect.AccessServiceDecideReviewProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.DecideReview(ctx, req(&nuxariv1.DecideReviewRequest{ReviewId: id.id, Decisions: []*nuxariv1.ReviewDecision{{Item: 1}}})))
+		})
+		add("CancelReview("+id.name+")", nuxariv1connect.AccessServiceCancelReviewProcedure, []connect.Code{id.want}, func(ctx context.Context, c servertest.Clients) error {
+			return ignoreRes(c.Access.CancelReview(ctx, req(&nuxariv1.CancelReviewRequest{ReviewId: id.id})))
 		})
 		if id.id != "" {
 			// Any org_id but the caller's is NotFound, malformed or not.
@@ -1025,6 +1097,35 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		return err
 	})
+	read("ListReviews", nuxariv1connect.AccessServiceListReviewsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Access.ListReviews(ctx, req(&nuxariv1.ListReviewsRequest{PageSize: 1000}))
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, r := range res.Msg.Reviews {
+			ids = append(ids, r.ReviewId)
+		}
+		if len(ids) != len(a.reviews) {
+			return fmt.Errorf("ListReviews lists %d reviews, A has %d", len(ids), len(a.reviews))
+		}
+		return only("ListReviews", ids, a.reviews)
+	})
+	read("ListReviewItems", nuxariv1connect.AccessServiceListReviewItemsProcedure, func(ctx context.Context, c servertest.Clients) error {
+		res, err := c.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: a.reviews[1], PageSize: 1000}))
+		if err != nil {
+			return err
+		}
+		for _, it := range res.Msg.Items {
+			if it.ReviewId != a.reviews[1] {
+				return fmt.Errorf("ListReviewItems of A's review %s lists an item of %s", a.reviews[1], it.ReviewId)
+			}
+		}
+		return nil
+	})
+	read("GetReview", nuxariv1connect.AccessServiceGetReviewProcedure, func(ctx context.Context, c servertest.Clients) error {
+		return ignoreRes(c.Access.GetReview(ctx, req(&nuxariv1.GetReviewRequest{ReviewId: a.reviews[1]})))
+	})
 	read("GetPolicy", nuxariv1connect.AccessServiceGetPolicyProcedure, func(ctx context.Context, c servertest.Clients) error {
 		return ignoreRes(c.Access.GetPolicy(ctx, req(&nuxariv1.GetPolicyRequest{PolicyId: a.policies[0]})))
 	})
@@ -1165,6 +1266,14 @@ func TestTenantIsolation(t *testing.T) {
 				_, err := c.Access.ApprovePlan(ctx, req(&nuxariv1.ApprovePlanRequest{PlanId: id}))
 				wantCodeIn(t, "B's token: ApprovePlan(A)", err, connect.CodeNotFound, pd)
 			}
+			for _, id := range a.reviews {
+				_, err := c.Access.GetReview(ctx, req(&nuxariv1.GetReviewRequest{ReviewId: id}))
+				wantCodeIn(t, "B's token: GetReview(A)", err, connect.CodeNotFound, pd)
+				_, err = c.Access.DecideReview(ctx, req(&nuxariv1.DecideReviewRequest{ReviewId: id, Decisions: []*nuxariv1.ReviewDecision{{Item: 1, Revoke: true}}}))
+				wantCodeIn(t, "B's token: DecideReview(A)", err, connect.CodeNotFound, pd)
+				_, err = c.Access.CancelReview(ctx, req(&nuxariv1.CancelReviewRequest{ReviewId: id}))
+				wantCodeIn(t, "B's token: CancelReview(A)", err, connect.CodeNotFound, pd)
+			}
 		}
 		// B's agent cannot see, feed or complete A's tasks.
 		bAgent := ts.Clients(b.agentTok)
@@ -1283,6 +1392,7 @@ func TestTenantIsolation(t *testing.T) {
 			"syncs": {before.syncs, after.syncs}, "grants": {before.grants, after.grants}, "sealing keys": {before.keys, after.keys},
 			"policies": {before.policies, after.policies}, "requests": {before.requests, after.requests},
 			"plans": {before.plans, after.plans}, "access grants": {before.accessGrants, after.accessGrants},
+			"reviews": {before.reviews, after.reviews},
 		} {
 			if !bytes.Equal(pair[0], pair[1]) {
 				t.Errorf("B's %s changed", name)

@@ -23,11 +23,14 @@ import (
 
 // pgSettings are a connector's settings for role user on the server of
 // scripts/test-services.sh: TLS verified against the test CA, as a
-// production connector would connect.
-func pgSettings(pg pgtest.Server, user string) *nuxariv1.ConnectorSettings {
+// production connector would connect, and the roles whose names start
+// with prefix (the test's pgtest.NewPrefix) its scope: the server is
+// shared by tests running in parallel, and a connector sees none of the
+// others' roles.
+func pgSettings(pg pgtest.Server, prefix, user string) *nuxariv1.ConnectorSettings {
 	return &nuxariv1.ConnectorSettings{Kind: &nuxariv1.ConnectorSettings_Postgres{Postgres: &nuxariv1.PostgresSettings{
 		Host: "localhost", Port: uint32(pg.Port), Database: pg.Database, User: user,
-		TlsMode: "verify-full", CaPem: pg.CAPEM, ConnectTimeoutSeconds: 10,
+		TlsMode: "verify-full", CaPem: pg.CAPEM, ConnectTimeoutSeconds: 10, RolePrefix: prefix,
 	}}}
 }
 

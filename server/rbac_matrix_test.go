@@ -194,6 +194,15 @@ var rbacProcedures = map[string]rbac.Permission{
 	// managing policy; the findings are read with access.
 	nuxariv1connect.AccessServiceAcceptBaselineProcedure:    rbac.PoliciesManage,
 	nuxariv1connect.AccessServiceListDriftFindingsProcedure: rbac.AccessRead,
+	// Reviews: starting and canceling one is managing policy; reading
+	// them is reading access; deciding items is approving (the domain
+	// checks that the caller reviews the item).
+	nuxariv1connect.AccessServiceStartReviewProcedure:     rbac.PoliciesManage,
+	nuxariv1connect.AccessServiceGetReviewProcedure:       rbac.AccessRead,
+	nuxariv1connect.AccessServiceListReviewsProcedure:     rbac.AccessRead,
+	nuxariv1connect.AccessServiceListReviewItemsProcedure: rbac.AccessRead,
+	nuxariv1connect.AccessServiceDecideReviewProcedure:    rbac.AccessApprove,
+	nuxariv1connect.AccessServiceCancelReviewProcedure:    rbac.PoliciesManage,
 }
 
 // rbacExpectAllowed reports whether a principal with role (empty: no
@@ -378,6 +387,14 @@ type rbacFixture struct {
 	policy        string
 	submitter     servertest.Clients
 	request, plan string
+	// review is a connector to a fake system of many grants (its
+	// further connectors are fresh ones for StartReview and
+	// CancelReview); reviewID is an open review of it whose items owners,
+	// admins and approvers review, each DecideReview call deciding the
+	// next item (reviewItem).
+	review     *fakeReview
+	reviewID   string
+	reviewItem atomic.Uint32
 }
 
 func (fx *rbacFixture) next() int64 { return fx.seq.Add(1) }
@@ -472,6 +489,13 @@ func (fx *rbacFixture) targetPolicy(t *testing.T) string {
 		t.Fatalf("create target policy: %v", err)
 	}
 	return res.Msg.Policy.PolicyId
+}
+
+// targetReview starts a fresh review, of a fresh connector, for a call
+// to act on.
+func (fx *rbacFixture) targetReview(t *testing.T) string {
+	t.Helper()
+	return startReview(t, fx.owner, fx.review.another(t, fx.owner)).ReviewId
 }
 
 // newRequest has the submitter ask for access, and returns the request's
@@ -625,6 +649,9 @@ func newRBACFixture(t *testing.T) *rbacFixture {
 	subTok, _ := ts.AddMember(t, ownerTok, fx.org, "submitter@example.com", "submitter password 1", nuxariv1.Role_ROLE_ADMIN)
 	fx.submitter = ts.Clients(subTok)
 	fx.request, fx.plan = fx.newRequest(t)
+	// More items than principals: each DecideReview call takes one.
+	fx.review = newFakeReview(t, fx.owner, fake, "matrix-review", 2*len(fx.principals))
+	fx.reviewID = startReview(t, fx.owner, fx.review.connector, "owner", "admin", "approver").ReviewId
 	return fx
 }
 
@@ -979,6 +1006,28 @@ var rbacCalls = map[string]rbacCall{
 	nuxariv1connect.AccessServiceListDriftFindingsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
 		return ignoreRes(c.Access.ListDriftFindings(ctx, req(&nuxariv1.ListDriftFindingsRequest{IncludeResolved: true})))
 	},
+	nuxariv1connect.AccessServiceStartReviewProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.StartReview(ctx, req(&nuxariv1.StartReviewRequest{
+			ConnectorId: fx.review.another(t, fx.owner), Name: "started by " + p.name,
+		})))
+	},
+	nuxariv1connect.AccessServiceGetReviewProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.GetReview(ctx, req(&nuxariv1.GetReviewRequest{ReviewId: fx.reviewID})))
+	},
+	nuxariv1connect.AccessServiceListReviewsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.ListReviews(ctx, req(&nuxariv1.ListReviewsRequest{})))
+	},
+	nuxariv1connect.AccessServiceListReviewItemsProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.ListReviewItems(ctx, req(&nuxariv1.ListReviewItemsRequest{ReviewId: fx.reviewID, AssignedToMe: true})))
+	},
+	nuxariv1connect.AccessServiceDecideReviewProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.DecideReview(ctx, req(&nuxariv1.DecideReviewRequest{ReviewId: fx.reviewID, Decisions: []*nuxariv1.ReviewDecision{
+			{Item: fx.reviewItem.Add(1), Comment: "kept by " + p.name},
+		}})))
+	},
+	nuxariv1connect.AccessServiceCancelReviewProcedure: func(ctx context.Context, t *testing.T, fx *rbacFixture, p rbacPrincipal, c servertest.Clients, _ func(string) servertest.Clients) error {
+		return ignoreRes(c.Access.CancelReview(ctx, req(&nuxariv1.CancelReviewRequest{ReviewId: fx.targetReview(t)})))
+	},
 }
 
 // rbacAllowedCodes are the codes other than OK that an allowed call of a
@@ -1106,6 +1155,9 @@ var rbacEventPermissions = map[string]rbac.Permission{
 	"access.plan.approved":          rbac.AccessApprove,
 	"access.plan.rejected":          rbac.AccessApprove,
 	"access.baseline.accepted":      rbac.PoliciesManage,
+	"access.review.started":         rbac.PoliciesManage,
+	"access.review.decided":         rbac.AccessApprove,
+	"access.review.canceled":        rbac.PoliciesManage,
 }
 
 // checkEventsPermitted reads the fixture org's whole log: every event a

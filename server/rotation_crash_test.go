@@ -180,7 +180,7 @@ func rotationCrash(t *testing.T, pg pgtest.Server, step string) {
 	login := must(h.clients("").Auth.Login(ctx, req(&nuxariv1.LoginRequest{OrgId: org, Email: "o@example.com", Password: ownerPW})))(t)
 	c := h.clients(login.Msg.SessionToken)
 	before := must(c.Connectors.CreateConnector(ctx, req(&nuxariv1.CreateConnectorRequest{
-		Name: "crash " + step, Settings: pgSettings(pg, role), Credentials: pgCreds(oldPW),
+		Name: "crash " + step, Settings: pgSettings(pg, prefix, role), Credentials: pgCreds(oldPW),
 	})))(t).Msg.Connector
 	id := before.ConnectorId
 	if res := testConn(c, id); !res.Ok {

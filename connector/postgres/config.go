@@ -87,7 +87,16 @@ type Config struct {
 	// PrivilegeEntitlements adds database and schema privileges to the
 	// entitlements (kinds "database" and "schema"), beside group roles.
 	PrivilegeEntitlements bool
+
+	// RolePrefix, when not empty, limits the connector to the roles whose
+	// names start with it (byte for byte, as the catalog stores them):
+	// other roles are neither listed nor granted or revoked. At most
+	// MaxRolePrefix bytes of text.
+	RolePrefix string
 }
+
+// MaxRolePrefix bounds Config.RolePrefix: a role name's length.
+const MaxRolePrefix = 63
 
 // connConfig checks cfg and returns the driver's configuration for it.
 func (cfg Config) connConfig() (*pgx.ConnConfig, error) {
@@ -105,6 +114,10 @@ func (cfg Config) connConfig() (*pgx.ConnConfig, error) {
 		return nil, invalid("database name must be 1 to 63 bytes of text")
 	case cfg.User == "" || len(cfg.User) > 63 || !connector.ValidText(cfg.User):
 		return nil, invalid("user name must be 1 to 63 bytes of text")
+	case len(cfg.RolePrefix) > MaxRolePrefix:
+		return nil, invalid("role prefix is %d bytes: a role name has at most %d", len(cfg.RolePrefix), MaxRolePrefix)
+	case !connector.ValidText(cfg.RolePrefix):
+		return nil, invalid("role prefix must be text without control characters")
 	case cfg.ConnectTimeout < 0 || cfg.ConnectTimeout > MaxConnectTimeout:
 		return nil, invalid("connect timeout %v is not between 0 and %v", cfg.ConnectTimeout, MaxConnectTimeout)
 	case (cfg.ClientCertPEM == "") != cfg.ClientKeyPEM.IsZero():

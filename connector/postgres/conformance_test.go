@@ -11,7 +11,13 @@ import (
 
 // TestConformance runs the conformance suite on group roles, with the
 // connector logged in as a CREATEROLE role (not a superuser).
-func TestConformance(t *testing.T) {
+func TestConformance(t *testing.T) { conformance(t, false) }
+
+// TestConformanceRolePrefix runs it with the connector's role prefix
+// the test's prefix, which every role of the fixture has.
+func TestConformanceRolePrefix(t *testing.T) { conformance(t, true) }
+
+func conformance(t *testing.T, scoped bool) {
 	env := needPG(t)
 	connectortest.Run(t, func(t *testing.T) (connector.Connector, connectortest.Fixture) {
 		admin := env.Admin(t, env.Database)
@@ -59,7 +65,11 @@ func TestConformance(t *testing.T) {
 			UnknownEntitlementID: id("gone_group"),
 		}
 		pgtest.Exec(t, admin, "DROP ROLE "+pgtest.Ident(p+"gone"), "DROP ROLE "+pgtest.Ident(p+"gone_group"))
-		return newConnector(t, env.config(user, password, env.Database)), fx
+		cfg := env.config(user, password, env.Database)
+		if scoped {
+			cfg.RolePrefix = p
+		}
+		return newConnector(t, cfg), fx
 	})
 }
 

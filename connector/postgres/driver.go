@@ -37,6 +37,7 @@ type Settings struct {
 	ClientCertPEM         string  `json:"client_cert_pem,omitempty"`
 	ConnectTimeoutSeconds int     `json:"connect_timeout_seconds,omitempty"`
 	PrivilegeEntitlements bool    `json:"privilege_entitlements,omitempty"`
+	RolePrefix            string  `json:"role_prefix,omitempty"`
 }
 
 // Config returns the connector's configuration for the settings and
@@ -47,6 +48,7 @@ func (s Settings) Config(creds map[string]secret.String) Config {
 		TLSMode: s.TLSMode, CAPEM: s.CAPEM, ClientCertPEM: s.ClientCertPEM, ClientKeyPEM: creds[FieldClientKey],
 		ConnectTimeout:        time.Duration(s.ConnectTimeoutSeconds) * time.Second,
 		PrivilegeEntitlements: s.PrivilegeEntitlements,
+		RolePrefix:            s.RolePrefix,
 	}
 }
 

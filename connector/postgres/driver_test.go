@@ -59,6 +59,18 @@ func TestDriverSettings(t *testing.T) {
 	if err := json.Unmarshal(norm, &got); err != nil || got.TLSMode != postgres.TLSVerifyFull || got.Host != "db.example" {
 		t.Fatalf("normalized %s, %v", norm, err)
 	}
+	// A role prefix is kept as given, up to a role name's 63 bytes, and
+	// absent when empty.
+	for _, prefix := range []string{"app_", "a_%", "Rôle ", strings.Repeat("é", 31) + "a", ""} {
+		norm, err := d.CheckSettings(settingsJSON(t, postgres.Settings{Host: "h", Database: "d", User: "u", RolePrefix: prefix}))
+		if err != nil {
+			t.Fatalf("role prefix %q: %v", prefix, err)
+		}
+		var got postgres.Settings
+		if err := json.Unmarshal(norm, &got); err != nil || got.RolePrefix != prefix || (prefix == "") == strings.Contains(string(norm), "role_prefix") {
+			t.Errorf("role prefix %q: normalized %s, %v", prefix, norm, err)
+		}
+	}
 	cert, _ := clientPair(t)
 	for what, s := range map[string]postgres.Settings{
 		"no host":           {Database: "app", User: "u"},
@@ -75,12 +87,17 @@ func TestDriverSettings(t *testing.T) {
 		"timeout too long":  {Host: "h", Database: "app", User: "u", ConnectTimeoutSeconds: 301},
 		"huge certificate":  {Host: "h", Database: "app", User: "u", CAPEM: strings.Repeat("A", postgres.MaxPEM+1)},
 		"control character": {Host: "h", Database: "app\n", User: "u"},
+		"long role prefix":  {Host: "h", Database: "app", User: "u", RolePrefix: strings.Repeat("a", 64)},
+		"NUL in prefix":     {Host: "h", Database: "app", User: "u", RolePrefix: "app\x00"},
+		"tab in prefix":     {Host: "h", Database: "app", User: "u", RolePrefix: "app\t"},
+		"DEL in prefix":     {Host: "h", Database: "app", User: "u", RolePrefix: "app\x7f"},
+		"C1 in prefix":      {Host: "h", Database: "app", User: "u", RolePrefix: "app\u0085"},
 	} {
 		if _, err := d.CheckSettings(settingsJSON(t, s)); !errors.Is(err, connector.ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", what, err)
 		}
 	}
-	for _, raw := range []string{``, `[]`, `{"host":"h","database":"d","user":"u","password":"p"}`, `{"host":"h","database":"d","user":"u"} {}`} {
+	for _, raw := range []string{``, `[]`, `{"host":"h","database":"d","user":"u","role_prefix":7}`, `{"host":"h","database":"d","user":"u","password":"p"}`, `{"host":"h","database":"d","user":"u"} {}`} {
 		if _, err := d.CheckSettings([]byte(raw)); !errors.Is(err, connector.ErrInvalid) {
 			t.Errorf("settings %q: err = %v, want ErrInvalid", raw, err)
 		}

@@ -40,9 +40,9 @@ func (c *Connector) change(ctx context.Context, op, identityID, entitlementID st
 		for attempt := 1; ; attempt++ {
 			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 				if ent.kind == KindRole {
-					return changeMembership(ctx, tx, identityID, entitlementID, member, ent.oid, grant)
+					return c.changeMembership(ctx, tx, identityID, entitlementID, member, ent.oid, grant)
 				}
-				return changePrivilege(ctx, tx, identityID, entitlementID, member, ent, grant)
+				return c.changePrivilege(ctx, tx, identityID, entitlementID, member, ent, grant)
 			})
 			if err == nil || attempt == maxAttempts || conn.IsClosed() || ctx.Err() != nil || !conflict(err) {
 				return err
@@ -73,8 +73,19 @@ func notFound(what, id string) error {
 	return connector.Errorf(connector.ErrNotFound, "postgres: %s %q not found", what, connector.Text(id, 80))
 }
 
+// roleNotFound is notFound for a role, which may exist outside the
+// connector's scope: the connector does not tell.
+func (c *Connector) roleNotFound(what, id string) error {
+	if c.scope.all() {
+		return notFound(what, id)
+	}
+	return connector.Errorf(connector.ErrNotFound, "postgres: %s %q not found among the roles whose names start with %q",
+		what, connector.Text(id, 80), connector.Text(c.scope.prefix, MaxRolePrefix))
+}
+
 // changeMembership grants or revokes membership in a group role, in tx.
-func changeMembership(ctx context.Context, tx pgx.Tx, identityID, entitlementID string, member, role uint32, grant bool) error {
+// Both roles are in the connector's scope, or are not found.
+func (c *Connector) changeMembership(ctx context.Context, tx pgx.Tx, identityID, entitlementID string, member, role uint32, grant bool) error {
 	var memberName, roleName *string
 	var self, held, privileged bool
 	err := tx.QueryRow(ctx, `
@@ -83,22 +94,22 @@ func changeMembership(ctx context.Context, tx pgx.Tx, identityID, entitlementID 
 			UNION
 			SELECT a.roleid FROM pg_catalog.pg_auth_members a JOIN up ON a.member = up.oid
 		)
-		SELECT (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $1 AND rolcanlogin AND rolname !~ '^pg_'),
+		SELECT (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $1 AND rolcanlogin AND rolname !~ '^pg_'`+c.scope.where("rolname", 3)+`),
 		       $1::oid IS NOT DISTINCT FROM (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user),
-		       (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $2 AND NOT rolcanlogin AND rolname !~ '^pg_'),
+		       (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $2 AND NOT rolcanlogin AND rolname !~ '^pg_'`+c.scope.where("rolname", 3)+`),
 		       EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members WHERE roleid = $2 AND member = $1),
 		       EXISTS (SELECT 1 FROM up JOIN pg_catalog.pg_roles r ON r.oid = up.oid
 		                WHERE r.rolsuper OR r.rolcreaterole OR r.rolreplication OR r.rolbypassrls OR r.rolcanlogin
 		                   OR r.rolname = session_user
 		                   OR r.rolname IN ('pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'))`,
-		member, role).Scan(&memberName, &self, &roleName, &held, &privileged)
+		append([]any{member, role}, c.scope.args()...)...).Scan(&memberName, &self, &roleName, &held, &privileged)
 	switch {
 	case err != nil:
 		return err
-	case memberName == nil:
-		return notFound("identity", identityID)
-	case roleName == nil:
-		return notFound("entitlement", entitlementID)
+	case memberName == nil || !c.scope.has(*memberName):
+		return c.roleNotFound("identity", identityID)
+	case roleName == nil || !c.scope.has(*roleName):
+		return c.roleNotFound("entitlement", entitlementID)
 	case self:
 		return connector.Errorf(connector.ErrRefused, "postgres: the connector does not change its own role's memberships")
 	case grant && privileged:
@@ -135,11 +146,13 @@ func changeMembership(ctx context.Context, tx pgx.Tx, identityID, entitlementID 
 
 // objectSQL is, for each kind of privilege, the catalog query of the
 // object's name (if it is one the connector lists) and of whether the
-// member holds the privilege, and the object type in GRANT.
+// member holds the privilege, and the object type in GRANT. In a lookup,
+// scopeMark stands for the condition that the member is in the
+// connector's scope, whose parameters follow the lookup's three.
 var objectSQL = map[string]struct{ lookup, verify, keyword string }{
 	KindDatabase: {
 		lookup: `
-			SELECT (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $1 AND rolcanlogin AND rolname !~ '^pg_'),
+			SELECT (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $1 AND rolcanlogin AND rolname !~ '^pg_' /*scope*/),
 			       $1::oid IS NOT DISTINCT FROM (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user),
 			       (SELECT datname FROM pg_catalog.pg_database WHERE oid = $2 AND NOT datistemplate AND datallowconn),
 			       EXISTS (SELECT 1 FROM pg_catalog.pg_database d,
@@ -155,7 +168,7 @@ var objectSQL = map[string]struct{ lookup, verify, keyword string }{
 	},
 	KindSchema: {
 		lookup: `
-			SELECT (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $1 AND rolcanlogin AND rolname !~ '^pg_'),
+			SELECT (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = $1 AND rolcanlogin AND rolname !~ '^pg_' /*scope*/),
 			       $1::oid IS NOT DISTINCT FROM (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user),
 			       (SELECT nspname FROM pg_catalog.pg_namespace
 			         WHERE oid = $2 AND nspname !~ '^pg_' AND nspname <> 'information_schema'),
@@ -172,17 +185,24 @@ var objectSQL = map[string]struct{ lookup, verify, keyword string }{
 	},
 }
 
-// changePrivilege grants or revokes a database or schema privilege, in tx.
-func changePrivilege(ctx context.Context, tx pgx.Tx, identityID, entitlementID string, member uint32, ent entitlementRef, grant bool) error {
+// scopeMark marks where a lookup of objectSQL takes the scope's
+// condition.
+const scopeMark = "/*scope*/"
+
+// changePrivilege grants or revokes a database or schema privilege, in
+// tx. The member is in the connector's scope, or is not found.
+func (c *Connector) changePrivilege(ctx context.Context, tx pgx.Tx, identityID, entitlementID string, member uint32, ent entitlementRef, grant bool) error {
 	q := objectSQL[ent.kind]
 	var memberName, objectName *string
 	var self, held bool
-	err := tx.QueryRow(ctx, q.lookup, member, ent.oid, ent.privilege).Scan(&memberName, &self, &objectName, &held)
+	lookup := strings.Replace(q.lookup, scopeMark, c.scope.where("rolname", 4), 1)
+	err := tx.QueryRow(ctx, lookup, append([]any{member, ent.oid, ent.privilege}, c.scope.args()...)...).
+		Scan(&memberName, &self, &objectName, &held)
 	switch {
 	case err != nil:
 		return err
-	case memberName == nil:
-		return notFound("identity", identityID)
+	case memberName == nil || !c.scope.has(*memberName):
+		return c.roleNotFound("identity", identityID)
 	case objectName == nil:
 		return notFound("entitlement", entitlementID)
 	case self:

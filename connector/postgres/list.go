@@ -28,24 +28,27 @@ type phase[T any] struct {
 
 // keyPhase is a phase whose key has n elements, passed as the query's
 // first n arguments (empty strings at the start, before every name), the
-// limit last.
-func keyPhase[T any](n int, query string, scan func(pgx.Rows) (T, []string, error)) phase[T] {
+// limit next, then the parameters of s.where: the first element of the
+// key is a role name, and a row whose role is outside s is not an item.
+// A phase whose key does not start with a role name has the scope of
+// every role.
+func keyPhase[T any](n int, query string, s scope, scan func(pgx.Rows) (T, []string, error)) phase[T] {
 	return phase[T]{
 		keyLens: []int{n},
 		query:   query,
 		args: func(key []string, limit int) []any {
-			args := make([]any, n, n+1)
+			args := make([]any, n, n+3)
 			for i := range args {
 				args[i] = ""
 				if key != nil {
 					args[i] = key[i]
 				}
 			}
-			return append(args, limit)
+			return append(append(args, limit), s.args()...)
 		},
 		scan: func(rows pgx.Rows) (T, bool, []string, error) {
 			item, key, err := scan(rows)
-			return item, err == nil, key, err
+			return item, err == nil && s.has(key[0]), key, err
 		},
 	}
 }
@@ -119,16 +122,16 @@ func list[T any](ctx context.Context, c *Connector, op string, listing byte, pag
 	return out, next, nil
 }
 
-// ListIdentities lists the login roles in name order. See the package
-// documentation.
+// ListIdentities lists the login roles (of the scope) in name order. See
+// the package documentation.
 func (c *Connector) ListIdentities(ctx context.Context, page connector.Page) ([]connector.Identity, string, error) {
 	return list(ctx, c, "list identities", listIdentities, page, []phase[connector.Identity]{keyPhase(1, `
 		SELECT oid, rolname, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls,
 		       rolinherit, rolconnlimit, rolvaliduntil
 		  FROM pg_catalog.pg_roles
-		 WHERE rolcanlogin AND rolname !~ '^pg_' AND rolname > $1::name
+		 WHERE rolcanlogin AND rolname !~ '^pg_' AND rolname > $1::name`+c.scope.where("rolname", 3)+`
 		 ORDER BY rolname
-		 LIMIT $2`, scanIdentity)})
+		 LIMIT $2`, c.scope, scanIdentity)})
 }
 
 func scanIdentity(rows pgx.Rows) (connector.Identity, []string, error) {
@@ -169,16 +172,16 @@ func scanIdentity(rows pgx.Rows) (connector.Identity, []string, error) {
 	}, []string{name}, nil
 }
 
-// ListEntitlements lists the group roles in name order, then, with
-// Config.PrivilegeEntitlements, the database privileges and the schema
-// privileges, each in name order.
+// ListEntitlements lists the group roles (of the scope) in name order,
+// then, with Config.PrivilegeEntitlements, the database privileges and
+// the schema privileges, each in name order.
 func (c *Connector) ListEntitlements(ctx context.Context, page connector.Page) ([]connector.Entitlement, string, error) {
 	phases := []phase[connector.Entitlement]{keyPhase(1, `
 		SELECT oid, rolname, coalesce(pg_catalog.shobj_description(oid, 'pg_authid'), '')
 		  FROM pg_catalog.pg_roles
-		 WHERE NOT rolcanlogin AND rolname !~ '^pg_' AND rolname > $1::name
+		 WHERE NOT rolcanlogin AND rolname !~ '^pg_' AND rolname > $1::name`+c.scope.where("rolname", 3)+`
 		 ORDER BY rolname
-		 LIMIT $2`,
+		 LIMIT $2`, c.scope,
 		func(rows pgx.Rows) (connector.Entitlement, []string, error) {
 			var oid uint32
 			var name, comment string
@@ -215,7 +218,7 @@ func (c *Connector) ListEntitlements(ctx context.Context, page connector.Page) (
 }
 
 func privilegePhase(kind, query string) phase[connector.Entitlement] {
-	return keyPhase(2, query, func(rows pgx.Rows) (connector.Entitlement, []string, error) {
+	return keyPhase(2, query, scope{}, func(rows pgx.Rows) (connector.Entitlement, []string, error) {
 		var oid uint32
 		var name, priv string
 		if err := rows.Scan(&oid, &name, &priv); err != nil {
@@ -230,15 +233,16 @@ func privilegePhase(kind, query string) phase[connector.Entitlement] {
 	})
 }
 
-// ListGrants lists the memberships of login roles in group roles, in
-// order of member then role name, then, with Config.PrivilegeEntitlements,
-// the database privileges and the schema privileges of login roles, in
-// order of role, object and privilege name.
+// ListGrants lists the memberships of login roles in group roles (both
+// of the scope), in order of member then role name, then, with
+// Config.PrivilegeEntitlements, the database privileges and the schema
+// privileges of login roles (of the scope), in order of role, object and
+// privilege name.
 func (c *Connector) ListGrants(ctx context.Context, page connector.Page) ([]connector.Grant, string, error) {
-	phases := []phase[connector.Grant]{membershipPhase}
+	phases := []phase[connector.Grant]{membershipPhase(c.scope)}
 	if c.cfg.PrivilegeEntitlements {
 		phases = append(phases,
-			privilegeGrantPhase(KindDatabase, `
+			privilegeGrantPhase(KindDatabase, c.scope, `
 				SELECT DISTINCT m.rolname, d.datname, a.privilege_type, m.oid, d.oid
 				  FROM pg_catalog.pg_database d
 				 CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a
@@ -246,10 +250,10 @@ func (c *Connector) ListGrants(ctx context.Context, page connector.Page) ([]conn
 				 WHERE NOT d.datistemplate AND d.datallowconn
 				   AND m.rolcanlogin AND m.rolname !~ '^pg_'
 				   AND a.privilege_type IN ('CONNECT', 'CREATE', 'TEMPORARY')
-				   AND (m.rolname, d.datname, a.privilege_type) > ($1::name, $2::name, $3::text)
+				   AND (m.rolname, d.datname, a.privilege_type) > ($1::name, $2::name, $3::text)`+c.scope.where("m.rolname", 5)+`
 				 ORDER BY 1, 2, 3
 				 LIMIT $4`),
-			privilegeGrantPhase(KindSchema, `
+			privilegeGrantPhase(KindSchema, c.scope, `
 				SELECT DISTINCT m.rolname, n.nspname, a.privilege_type, m.oid, n.oid
 				  FROM pg_catalog.pg_namespace n
 				 CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
@@ -257,15 +261,15 @@ func (c *Connector) ListGrants(ctx context.Context, page connector.Page) ([]conn
 				 WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
 				   AND m.rolcanlogin AND m.rolname !~ '^pg_'
 				   AND a.privilege_type IN ('CREATE', 'USAGE')
-				   AND (m.rolname, n.nspname, a.privilege_type) > ($1::name, $2::name, $3::text)
+				   AND (m.rolname, n.nspname, a.privilege_type) > ($1::name, $2::name, $3::text)`+c.scope.where("m.rolname", 5)+`
 				 ORDER BY 1, 2, 3
 				 LIMIT $4`))
 	}
 	return list(ctx, c, "list grants", listGrants, page, phases)
 }
 
-func privilegeGrantPhase(kind, query string) phase[connector.Grant] {
-	return keyPhase(3, query, func(rows pgx.Rows) (connector.Grant, []string, error) {
+func privilegeGrantPhase(kind string, s scope, query string) phase[connector.Grant] {
+	return keyPhase(3, query, s, func(rows pgx.Rows) (connector.Grant, []string, error) {
 		var member, object, priv string
 		var memberOID, objectOID uint32
 		if err := rows.Scan(&member, &object, &priv, &memberOID, &objectOID); err != nil {
@@ -283,51 +287,57 @@ func privilegeGrantPhase(kind, query string) phase[connector.Grant] {
 // (left) counts against the page without an item, so a page may list
 // fewer grants than its size. A key is the member and the role of the
 // last membership listed, or a member alone when all of its memberships
-// have been listed.
-var membershipPhase = phase[connector.Grant]{
-	keyLens: []int{1, 2},
-	// DISTINCT: from PostgreSQL 16 on, one membership may be granted by
-	// several grantors.
-	query: `
-		SELECT m.rolname, g.rolname, m.oid, g.oid
-		  FROM (SELECT oid, rolname FROM pg_catalog.pg_roles
-		         WHERE rolcanlogin AND rolname !~ '^pg_'
-		           AND rolname >= $1::name AND (rolname > $1::name OR $4::bool)
-		         ORDER BY rolname
-		         LIMIT $3) m
-		  LEFT JOIN LATERAL (
-		        SELECT DISTINCT r.oid, r.rolname
-		          FROM pg_catalog.pg_auth_members a
-		          JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
-		         WHERE a.member = m.oid AND NOT r.rolcanlogin AND r.rolname !~ '^pg_'
-		           AND (m.rolname > $1::name OR r.rolname > $2::name)
-		         ORDER BY r.rolname
-		         LIMIT $3) g ON true
-		 ORDER BY m.rolname, g.rolname
-		 LIMIT $3`,
-	args: func(key []string, limit int) []any {
-		member, role := "", ""
-		if len(key) > 0 {
-			member = key[0]
-		}
-		if len(key) > 1 {
-			role = key[1]
-		}
-		// With a role in the key, the member's memberships after that role
-		// come first; with the member alone, the next member.
-		return []any{member, role, limit, len(key) == 2}
-	},
-	scan: func(rows pgx.Rows) (connector.Grant, bool, []string, error) {
-		var member string
-		var role *string
-		var memberOID uint32
-		var roleOID *uint32
-		if err := rows.Scan(&member, &role, &memberOID, &roleOID); err != nil {
-			return connector.Grant{}, false, nil, err
-		}
-		if role == nil {
-			return connector.Grant{}, false, []string{member}, nil
-		}
-		return connector.Grant{IdentityID: roleID(memberOID), EntitlementID: roleID(*roleOID)}, true, []string{member, *role}, nil
-	},
+// have been listed. Members and roles are those of s.
+func membershipPhase(s scope) phase[connector.Grant] {
+	return phase[connector.Grant]{
+		keyLens: []int{1, 2},
+		// DISTINCT: from PostgreSQL 16 on, one membership may be granted by
+		// several grantors.
+		query: `
+			SELECT m.rolname, g.rolname, m.oid, g.oid
+			  FROM (SELECT oid, rolname FROM pg_catalog.pg_roles
+			         WHERE rolcanlogin AND rolname !~ '^pg_'
+			           AND rolname >= $1::name AND (rolname > $1::name OR $4::bool)` + s.where("rolname", 5) + `
+			         ORDER BY rolname
+			         LIMIT $3) m
+			  LEFT JOIN LATERAL (
+			        SELECT DISTINCT r.oid, r.rolname
+			          FROM pg_catalog.pg_auth_members a
+			          JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
+			         WHERE a.member = m.oid AND NOT r.rolcanlogin AND r.rolname !~ '^pg_'
+			           AND (m.rolname > $1::name OR r.rolname > $2::name)` + s.where("r.rolname", 5) + `
+			         ORDER BY r.rolname
+			         LIMIT $3) g ON true
+			 ORDER BY m.rolname, g.rolname
+			 LIMIT $3`,
+		args: func(key []string, limit int) []any {
+			member, role := "", ""
+			if len(key) > 0 {
+				member = key[0]
+			}
+			if len(key) > 1 {
+				role = key[1]
+			}
+			// With a role in the key, the member's memberships after that
+			// role come first; with the member alone, the next member.
+			return append([]any{member, role, limit, len(key) == 2}, s.args()...)
+		},
+		scan: func(rows pgx.Rows) (connector.Grant, bool, []string, error) {
+			var member string
+			var role *string
+			var memberOID uint32
+			var roleOID *uint32
+			if err := rows.Scan(&member, &role, &memberOID, &roleOID); err != nil {
+				return connector.Grant{}, false, nil, err
+			}
+			if role == nil {
+				return connector.Grant{}, false, []string{member}, nil
+			}
+			key := []string{member, *role}
+			if !s.has(member) || !s.has(*role) {
+				return connector.Grant{}, false, key, nil
+			}
+			return connector.Grant{IdentityID: roleID(memberOID), EntitlementID: roleID(*roleOID)}, true, key, nil
+		},
+	}
 }

@@ -11,7 +11,8 @@
 // and valid_until (RFC 3339, UTC; "-infinity" when the password never
 // was valid; absent when it never expires).
 // Every login role is listed, superusers and the connector's own role
-// included: hiding an account would hide it from review.
+// included: hiding an account would hide it from review. (A role prefix,
+// below, is how an operator chooses which roles a connector governs.)
 //
 // Entitlements are the group roles (roles without LOGIN), kind "role",
 // described by their comment. With Config.PrivilegeEntitlements they also
@@ -30,6 +31,23 @@
 // PostgreSQL's predefined roles (pg_*) are neither identities nor
 // entitlements: the server manages them, and the connector never grants
 // them.
+//
+// # Role prefix
+//
+// With Config.RolePrefix, the connector sees only the roles whose names
+// start with the prefix, compared byte for byte with the names as the
+// catalog stores them (case and all; "_" and "%" are characters, not
+// wildcards): identities are the login roles with the prefix,
+// role entitlements the group roles with it, and grants the memberships
+// whose member and role both have it and, with PrivilegeEntitlements,
+// the privileges of login roles with it. Database and schema privileges
+// are still every database's and schema's: a prefix names roles. Every
+// other role is invisible: it is not listed, Grant and Revoke do not find
+// it (ErrNotFound), and a membership between a role inside and one
+// outside is not a grant. A role that reaches administrator power
+// through roles outside the prefix is still refused (see below). The
+// prefix is matched in SQL as a range of names in byte order, which the
+// role-name index serves, so a page's cost is the same as without one.
 //
 // IDs are built from object identifiers (OIDs), which stay the same when
 // a role is renamed and change when a role is dropped and created again:
@@ -104,6 +122,7 @@ import (
 // calls run one at a time.
 type Connector struct {
 	cfg    Config
+	scope  scope
 	pgcfg  *pgx.ConnConfig
 	sem    chan struct{} // holds one token while a call runs
 	conn   *pgx.Conn     // guarded by sem; nil until connected
@@ -119,7 +138,7 @@ func New(cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{cfg: cfg, pgcfg: pgcfg, sem: make(chan struct{}, 1)}, nil
+	return &Connector{cfg: cfg, scope: newScope(cfg.RolePrefix), pgcfg: pgcfg, sem: make(chan struct{}, 1)}, nil
 }
 
 // String describes the connector without its secrets.

@@ -548,6 +548,10 @@ func TestConfigInvalid(t *testing.T) {
 		{"CA not PEM", func(c *postgres.Config) { c.CAPEM = "not a certificate" }},
 		{"key without certificate", func(c *postgres.Config) { c.ClientKeyPEM = secretOf(keyPEM) }},
 		{"bad key", func(c *postgres.Config) { c.ClientCertPEM = testCAPEM(t); c.ClientKeyPEM = secretOf(keyPEM) }},
+		{"role prefix too long", func(c *postgres.Config) { c.RolePrefix = strings.Repeat("a", postgres.MaxRolePrefix+1) }},
+		{"role prefix with NUL", func(c *postgres.Config) { c.RolePrefix = "app_\x00" }},
+		{"role prefix with newline", func(c *postgres.Config) { c.RolePrefix = "app_\n" }},
+		{"role prefix not UTF-8", func(c *postgres.Config) { c.RolePrefix = "app_\xff" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -606,6 +610,197 @@ func TestConcurrentConnectors(t *testing.T) {
 			if got := isMember(t, admin, p+"alice", p+"team"); got != grant {
 				t.Fatalf("round %d: member after grant %v: %v", round, grant, got)
 			}
+		}
+	}
+}
+
+// TestRolePrefix checks a connector whose role prefix holds "_" and "%"
+// (wildcards to LIKE): it lists, grants and revokes the roles whose names
+// start with the prefix, and no other, not even those that a LIKE
+// pattern, a comparison without case or a range of names cut at the
+// wrong place would take in.
+func TestRolePrefix(t *testing.T) {
+	env := needPG(t)
+	admin := env.Admin(t, env.Database)
+	p := pgtest.NewPrefix(t)
+	pgtest.DropRoles(t, admin, p)
+	user, password := connectorRole(t, admin, p) // outside the scope
+	ctx := t.Context()
+	scope := p + "app_%"
+	in := func(name string) string { return scope + name }
+	logins := map[string]bool{ // name: inside the scope
+		scope:             true, // the prefix itself
+		in("alice"):       true,
+		in("bob"):         true,
+		in("ü"):           true,
+		in("x\U0010ffff"): true,
+		p + "appXYalice":  false, // LIKE 'app_%%' takes it
+		p + "app_x":       false, // so does LIKE 'app_%%', and starts_with on "app_"
+		p + "app_":        false, // the prefix, cut short
+		p + "APP_%alice":  false,
+		in("&"):           true, // the character that ends the scope's range
+	}
+	groups := map[string]bool{
+		in("team"):       true,
+		in("ops"):        true,
+		p + "app_$":      false, // just below the scope's names
+		p + "app_&":      false, // the first name after them
+		p + "appXYgroup": false,
+	}
+	for name := range logins {
+		pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(name)+" LOGIN")
+	}
+	for name := range groups {
+		pgtest.Exec(t, admin, "CREATE ROLE "+pgtest.Ident(name)+" NOLOGIN")
+	}
+	grant := func(role, member string) string { return "GRANT " + pgtest.Ident(role) + " TO " + pgtest.Ident(member) }
+	pgtest.Exec(t, admin,
+		grant(in("team"), in("alice")), // inside
+		grant(in("ops"), scope),
+		grant(in("ops"), in("x\U0010ffff")),
+		grant(p+"app_&", in("alice")), // to a role outside
+		grant(p+"appXYgroup", in("bob")),
+		grant(in("team"), p+"app_x"), // from a role outside
+		grant(in("team"), p+"appXYalice"),
+		grant(p+"appXYgroup", p+"APP_%alice"), // both outside
+	)
+	dbName := p + "db"
+	createDatabase(t, env, admin, dbName, user)
+	pgtest.Exec(t, admin,
+		"GRANT CONNECT ON DATABASE "+pgtest.Ident(dbName)+" TO "+pgtest.Ident(in("alice")),
+		"GRANT CONNECT ON DATABASE "+pgtest.Ident(dbName)+" TO "+pgtest.Ident(p+"app_x"),
+	)
+	id := func(name string) string { return roleID(t, admin, name) }
+	dbPriv := func(priv string) string {
+		return fmt.Sprintf("database:%d:%s", oidOf(t, admin, "database", dbName), priv)
+	}
+
+	cfg := env.config(user, password, dbName)
+	cfg.PrivilegeEntitlements = true
+	all := newConnector(t, cfg)
+	cfg.RolePrefix = scope
+	c := newConnector(t, cfg)
+
+	inside := func(names map[string]bool) []string {
+		var in []string
+		for name, ok := range names {
+			if ok {
+				in = append(in, name)
+			}
+		}
+		slices.Sort(in) // byte order
+		return in
+	}
+	wantIdentities, wantGroups := inside(logins), inside(groups)
+	wantGrants := []connector.Grant{ // members in name order, then privileges
+		{IdentityID: id(scope), EntitlementID: id(in("ops"))},
+		{IdentityID: id(in("alice")), EntitlementID: id(in("team"))},
+		{IdentityID: id(in("x\U0010ffff")), EntitlementID: id(in("ops"))},
+		{IdentityID: id(in("alice")), EntitlementID: dbPriv("CONNECT")},
+	}
+	for _, size := range []int{0, 1, 2, 3} {
+		var names []string
+		for _, it := range listAll(t, size, c.ListIdentities) {
+			names = append(names, it.Name)
+		}
+		if !slices.Equal(names, wantIdentities) {
+			t.Errorf("identities (pages of %d) = %q, want %q", size, names, wantIdentities)
+		}
+		names = nil
+		privileges := 0
+		for _, e := range listAll(t, size, c.ListEntitlements) {
+			if e.Kind == postgres.KindRole {
+				names = append(names, e.Name)
+			} else if e.ID == dbPriv("CONNECT") {
+				privileges++
+			}
+		}
+		if !slices.Equal(names, wantGroups) || privileges != 1 {
+			t.Errorf("role entitlements (pages of %d) = %q, want %q; the database's CONNECT listed %d times, want once", size, names, wantGroups, privileges)
+		}
+		if got := listAll(t, size, c.ListGrants); !slices.Equal(got, wantGrants) {
+			t.Errorf("grants (pages of %d) = %v, want %v", size, got, wantGrants)
+		}
+	}
+	// The roles outside are there: a connector without a prefix lists them.
+	listed := map[string]bool{}
+	for _, it := range listAll(t, 0, all.ListIdentities) {
+		listed[it.Name] = true
+	}
+	for _, e := range listAll(t, 0, all.ListEntitlements) {
+		listed[e.Name] = true
+	}
+	for name := range logins {
+		if !listed[name] {
+			t.Errorf("%q is not listed without a prefix", name)
+		}
+	}
+	for name := range groups {
+		if !listed[name] {
+			t.Errorf("%q is not listed without a prefix", name)
+		}
+	}
+
+	// Inside the scope, Grant and Revoke work.
+	if err := c.Grant(ctx, id(in("bob")), id(in("team"))); err != nil || !isMember(t, admin, in("bob"), in("team")) {
+		t.Fatalf("Grant inside the scope: %v", err)
+	}
+	if err := c.Revoke(ctx, id(in("bob")), id(in("team"))); err != nil || isMember(t, admin, in("bob"), in("team")) {
+		t.Fatalf("Revoke inside the scope: %v", err)
+	}
+	if err := c.Grant(ctx, id(in("bob")), dbPriv("TEMPORARY")); err != nil {
+		t.Fatalf("Grant of a privilege inside the scope: %v", err)
+	}
+
+	// Across the scope's bounds, they find nothing and change nothing.
+	for _, tc := range []struct {
+		revoke       bool
+		member, role string
+	}{
+		{false, in("bob"), p + "app_&"},
+		{false, in("bob"), p + "app_$"},
+		{false, p + "app_x", in("ops")},
+		{false, p + "app_", in("ops")},
+		{false, p + "APP_%alice", in("ops")},
+		{false, p + "appXYalice", in("ops")},
+		{true, in("alice"), p + "app_&"},
+		{true, in("bob"), p + "appXYgroup"},
+		{true, p + "app_x", in("team")},
+		{true, p + "APP_%alice", p + "appXYgroup"},
+	} {
+		op, f := "Grant", c.Grant
+		if tc.revoke {
+			op, f = "Revoke", c.Revoke
+		}
+		err := f(ctx, id(tc.member), id(tc.role))
+		if !errors.Is(err, connector.ErrNotFound) || !strings.Contains(err.Error(), "start with") {
+			t.Errorf("%s(%q, %q): err = %v, want ErrNotFound naming the prefix", op, tc.member, tc.role, err)
+		}
+		if isMember(t, admin, tc.member, tc.role) != tc.revoke {
+			t.Errorf("%s(%q, %q) changed the membership", op, tc.member, tc.role)
+		}
+	}
+	for _, priv := range []string{"CONNECT", "TEMPORARY"} {
+		if err := c.Grant(ctx, id(p+"appXYalice"), dbPriv(priv)); !errors.Is(err, connector.ErrNotFound) {
+			t.Errorf("Grant of %s to a role outside: err = %v, want ErrNotFound", priv, err)
+		}
+	}
+	if err := c.Revoke(ctx, id(p+"app_x"), dbPriv("CONNECT")); !errors.Is(err, connector.ErrNotFound) {
+		t.Errorf("Revoke of a privilege from a role outside: err = %v, want ErrNotFound", err)
+	}
+	want := []connector.Grant{
+		{IdentityID: id(in("bob")), EntitlementID: dbPriv("TEMPORARY")},
+		{IdentityID: id(p + "app_x"), EntitlementID: dbPriv("CONNECT")},
+	}
+	got := listAll(t, 0, all.ListGrants)
+	for _, g := range want {
+		if !slices.Contains(got, g) {
+			t.Errorf("privilege %v is not held", g)
+		}
+	}
+	for _, g := range got {
+		if g.IdentityID == id(p+"appXYalice") && strings.HasPrefix(g.EntitlementID, "database:") {
+			t.Errorf("a role outside the scope was granted %v", g)
 		}
 	}
 }

@@ -167,6 +167,7 @@ func TestPolicies(t *testing.T) {
 		"approvals, no approvers": func(p *access.Policy) { p.ApproverRoles = nil },
 		"too many approvals":      func(p *access.Policy) { p.Approvals = 11 },
 		"unknown role":            func(p *access.Policy) { p.RequesterRoles = []string{"root"} },
+		"approvers who may not":   func(p *access.Policy) { p.ApproverRoles = []string{"approver", "requester"} },
 		"negative duration":       func(p *access.Policy) { p.MaxDuration = -1 },
 		"conflict of one":         func(p *access.Policy) { p.Conflicts = [][]string{{"r0000"}} },
 		"no name":                 func(p *access.Policy) { p.Name = "" },

@@ -42,6 +42,17 @@ const (
 )
 
 // checkPolicy validates a policy's text and normalizes it.
+// approvingRoles refuses a role, named to approve or review, that may not
+// (rbac.AccessApprove): what only it could decide would wait forever.
+func approvingRoles(field string, roles []string) error {
+	for _, r := range roles {
+		if !rbac.Allows(rbac.Role(r), rbac.AccessApprove) {
+			return core.Invalid("%s: %s members may not approve (%s)", field, r, rbac.AccessApprove)
+		}
+	}
+	return nil
+}
+
 func checkPolicy(p *Policy) error {
 	if err := core.ValidateText("name", p.Name, MaxPolicyName, true); err != nil {
 		return err
@@ -68,6 +79,9 @@ func checkPolicy(p *Policy) error {
 				return err
 			}
 		}
+	}
+	if err := approvingRoles("approver_roles", p.ApproverRoles); err != nil {
+		return err
 	}
 	for _, id := range p.ApproverIDs {
 		if err := core.ValidateID("approver_ids", id); err != nil {

@@ -20,7 +20,8 @@ import (
 // Access reviews (certification): an admin starts a review of a
 // connector's current grants, as its latest snapshot lists them; each
 // grant is an item with its reviewers (the approvers of the first policy,
-// in ID order, that covers its entitlement; else the review's own). A
+// in ID order, that covers its entitlement and names approvers; else the
+// review's own). A
 // reviewer keeps or revokes each of theirs; the revocations of one
 // decision call are one plan, run at once (the reviewer's decision is its
 // approval). A review is completed once every item is decided and every
@@ -142,7 +143,7 @@ func validateReviewers(ids, roles []string) error {
 			return err
 		}
 	}
-	return nil
+	return approvingRoles("reviewer_roles", roles)
 }
 
 // StartReview starts a review of connector req.ConnectorID's grants in
@@ -225,11 +226,13 @@ func (s *Service) StartReview(ctx context.Context, pr *core.Principal, req Start
 	return rv, nil
 }
 
-// covering returns the first policy that covers entitlement.
+// covering returns the first policy that covers entitlement and names
+// approvers (a policy whose plans need no approval names none).
 func covering(ps []Policy, entitlement string) *Policy {
 	for i := range ps {
-		if len(ps[i].Entitlements) == 0 || slices.Contains(ps[i].Entitlements, entitlement) {
-			return &ps[i]
+		p := &ps[i]
+		if (len(p.Entitlements) == 0 || slices.Contains(p.Entitlements, entitlement)) && len(p.ApproverIDs)+len(p.ApproverRoles) > 0 {
+			return p
 		}
 	}
 	return nil

@@ -50,6 +50,11 @@ func (e *env) waitReview(t *testing.T, id string) access.Review {
 func TestReview(t *testing.T) {
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
+	// A policy whose plans need no approval names no approvers: its
+	// entitlements' items go to the review's reviewers.
+	e.policy(t, func(p *access.Policy) {
+		p.Entitlements, p.ApproverIDs, p.ApproverRoles, p.Approvals = []string{"r0002"}, nil, nil, 0
+	})
 	pol := e.policy(t, func(p *access.Policy) {
 		p.Entitlements, p.ApproverIDs, p.ApproverRoles, p.Approvals = []string{"r0000", "r0001"}, []string{e.approverA.UserID}, nil, 1
 	})
@@ -57,12 +62,13 @@ func TestReview(t *testing.T) {
 		t.Fatal(err)
 	}
 	for what, req := range map[string]access.StartReview{
-		"no name":          {ConnectorID: e.connector},
-		"bad connector":    {ConnectorID: "C/1", Name: "q"},
-		"unknown role":     {ConnectorID: e.connector, Name: "q", ReviewerRoles: []string{"root"}},
-		"bad reviewer":     {ConnectorID: e.connector, Name: "q", ReviewerIDs: []string{"U 1"}},
-		"name with a NUL":  {ConnectorID: e.connector, Name: "q\x00"},
-		"too many viewers": {ConnectorID: e.connector, Name: "q", ReviewerIDs: slices.Repeat([]string{"u1"}, 65)},
+		"no name":                     {ConnectorID: e.connector},
+		"bad connector":               {ConnectorID: "C/1", Name: "q"},
+		"unknown role":                {ConnectorID: e.connector, Name: "q", ReviewerRoles: []string{"root"}},
+		"bad reviewer":                {ConnectorID: e.connector, Name: "q", ReviewerIDs: []string{"U 1"}},
+		"name with a NUL":             {ConnectorID: e.connector, Name: "q\x00"},
+		"too many viewers":            {ConnectorID: e.connector, Name: "q", ReviewerIDs: slices.Repeat([]string{"u1"}, 65)},
+		"a role that may not approve": {ConnectorID: e.connector, Name: "q", ReviewerRoles: []string{"auditor"}},
 	} {
 		_, err := e.svc.StartReview(ctx, e.admin, req)
 		domaintest.WantKind(t, what, err, errs.InvalidArgument)

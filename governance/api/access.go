@@ -75,7 +75,10 @@ func planOut(p access.Plan) *nuxariv1.Plan {
 		State:    enumOf[nuxariv1.PlanState](nuxariv1.PlanState_value, p.State, "PLAN_STATE_"),
 		PolicyId: p.PolicyID, PolicyVersion: p.PolicyVersion, ApprovalsRequired: int32(p.Required),
 		ApproverIds: p.ApproverIDs, ApproverRoles: p.ApproverRoles, CreateTime: ts(p.Created), CompleteTime: ts(p.Completed),
-		RequestedBy: p.RequestedBy,
+		RequestedBy: p.RequestedBy, ReviewId: p.ReviewID, FindingId: p.FindingID,
+	}
+	if p.Duration > 0 {
+		out.Duration = durationpb.New(time.Duration(p.Duration))
 	}
 	for _, a := range p.Actions {
 		out.Actions = append(out.Actions, &nuxariv1.PlanAction{Kind: a.Kind, ConnectorId: a.ConnectorID, IdentityId: a.IdentityID, EntitlementId: a.EntitlementID, State: a.State, Error: a.Error})
@@ -251,5 +254,102 @@ func (h *Handlers) ListDriftFindings(ctx context.Context, req *connect.Request[n
 			})
 		}
 		return out, err
+	})
+}
+
+func reviewOut(r access.Review) *nuxariv1.Review {
+	return &nuxariv1.Review{
+		ReviewId: r.ID, ConnectorId: r.ConnectorID, Name: r.Name,
+		State:  enumOf[nuxariv1.ReviewState](nuxariv1.ReviewState_value, r.State, "REVIEW_STATE_"),
+		SyncId: r.SyncID, GrantsDigest: r.GrantsDigest, StartedBy: r.StartedBy,
+		ReviewerIds: r.ReviewerIDs, ReviewerRoles: r.ReviewerRoles,
+		Items: uint32(r.Items), Decided: uint32(r.Decided), Kept: uint32(r.Kept), Revoked: uint32(r.Revoked), RevokeFailed: uint32(r.RevokeFailed),
+		CreateTime: ts(r.Created), CompleteTime: ts(r.Completed),
+	}
+}
+
+func reviewItemOut(it access.ReviewItem) *nuxariv1.ReviewItem {
+	return &nuxariv1.ReviewItem{
+		ReviewId: it.ReviewID, Item: uint32(it.Item), IdentityId: it.IdentityID, IdentityName: it.IdentityName,
+		EntitlementId: it.EntitlementID, EntitlementName: it.EntitlementName, EntitlementKind: it.EntitlementKind,
+		ReviewerIds: it.ReviewerIDs, ReviewerRoles: it.ReviewerRoles, PolicyId: it.PolicyID, PolicyVersion: it.PolicyVersion,
+		GrantId: it.GrantID, Decision: it.Decision, DecidedBy: it.DecidedBy, Comment: it.Comment,
+		DecideTime: ts(it.Decided), PlanId: it.PlanID,
+	}
+}
+
+// reviewDecisionsIn converts a call's decisions; an item no review can
+// have (a review has at most access.MaxReviewItems) is refused here, as
+// is any number too large for the domain's int.
+func reviewDecisionsIn(ds []*nuxariv1.ReviewDecision) ([]access.ItemDecision, error) {
+	out := make([]access.ItemDecision, 0, len(ds))
+	for _, d := range ds {
+		if d.GetItem() > access.MaxReviewItems {
+			return nil, core.Invalid("decisions: item %d is more than any review has (at most %d items)", d.GetItem(), access.MaxReviewItems)
+		}
+		out = append(out, access.ItemDecision{Item: int(d.GetItem()), Revoke: d.GetRevoke(), Comment: d.GetComment()})
+	}
+	return out, nil
+}
+
+// StartReview implements AccessService.StartReview.
+func (h *Handlers) StartReview(ctx context.Context, req *connect.Request[nuxariv1.StartReviewRequest]) (*connect.Response[nuxariv1.StartReviewResponse], error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.StartReviewRequest) (*nuxariv1.StartReviewResponse, error) {
+		r, err := h.svc.Access.StartReview(ctx, p, access.StartReview{
+			ConnectorID: m.ConnectorId, Name: m.Name, ReviewerIDs: m.ReviewerIds, ReviewerRoles: m.ReviewerRoles,
+		})
+		return &nuxariv1.StartReviewResponse{Review: reviewOut(r)}, err
+	})
+}
+
+// GetReview implements AccessService.GetReview.
+func (h *Handlers) GetReview(ctx context.Context, req *connect.Request[nuxariv1.GetReviewRequest]) (*connect.Response[nuxariv1.GetReviewResponse], error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.GetReviewRequest) (*nuxariv1.GetReviewResponse, error) {
+		r, err := h.svc.Access.GetReview(ctx, p, m.ReviewId)
+		return &nuxariv1.GetReviewResponse{Review: reviewOut(r)}, err
+	})
+}
+
+// ListReviews implements AccessService.ListReviews.
+func (h *Handlers) ListReviews(ctx context.Context, req *connect.Request[nuxariv1.ListReviewsRequest]) (*connect.Response[nuxariv1.ListReviewsResponse], error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListReviewsRequest) (*nuxariv1.ListReviewsResponse, error) {
+		rs, next, err := h.svc.Access.ListReviews(ctx, p, m.PageSize, m.PageToken)
+		out := &nuxariv1.ListReviewsResponse{NextPageToken: next}
+		for _, r := range rs {
+			out.Reviews = append(out.Reviews, reviewOut(r))
+		}
+		return out, err
+	})
+}
+
+// ListReviewItems implements AccessService.ListReviewItems.
+func (h *Handlers) ListReviewItems(ctx context.Context, req *connect.Request[nuxariv1.ListReviewItemsRequest]) (*connect.Response[nuxariv1.ListReviewItemsResponse], error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.ListReviewItemsRequest) (*nuxariv1.ListReviewItemsResponse, error) {
+		its, next, err := h.svc.Access.ListReviewItems(ctx, p, m.ReviewId, m.AssignedToMe, m.PageSize, m.PageToken)
+		out := &nuxariv1.ListReviewItemsResponse{NextPageToken: next}
+		for _, it := range its {
+			out.Items = append(out.Items, reviewItemOut(it))
+		}
+		return out, err
+	})
+}
+
+// DecideReview implements AccessService.DecideReview.
+func (h *Handlers) DecideReview(ctx context.Context, req *connect.Request[nuxariv1.DecideReviewRequest]) (*connect.Response[nuxariv1.DecideReviewResponse], error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.DecideReviewRequest) (*nuxariv1.DecideReviewResponse, error) {
+		ds, err := reviewDecisionsIn(m.Decisions)
+		if err != nil {
+			return nil, err
+		}
+		r, err := h.svc.Access.DecideReview(ctx, p, m.ReviewId, ds)
+		return &nuxariv1.DecideReviewResponse{Review: reviewOut(r)}, err
+	})
+}
+
+// CancelReview implements AccessService.CancelReview.
+func (h *Handlers) CancelReview(ctx context.Context, req *connect.Request[nuxariv1.CancelReviewRequest]) (*connect.Response[nuxariv1.CancelReviewResponse], error) {
+	return call(h, ctx, req, func(p *core.Principal, m *nuxariv1.CancelReviewRequest) (*nuxariv1.CancelReviewResponse, error) {
+		r, err := h.svc.Access.CancelReview(ctx, p, m.ReviewId)
+		return &nuxariv1.CancelReviewResponse{Review: reviewOut(r)}, err
 	})
 }

@@ -38,6 +38,7 @@ func settingsIn(s *nuxariv1.ConnectorSettings) (kind string, settings []byte, er
 			Host: p.Host, Port: int(p.Port), Database: p.Database, User: p.User,
 			TLSMode: postgres.TLSMode(p.TlsMode), CAPEM: p.CaPem, ClientCertPEM: p.ClientCertPem,
 			ConnectTimeoutSeconds: int(p.ConnectTimeoutSeconds), PrivilegeEntitlements: p.PrivilegeEntitlements,
+			RolePrefix: p.RolePrefix,
 		})
 		return postgres.Kind, b, err
 	case nil:
@@ -57,7 +58,7 @@ func settingsOut(kind string, settings []byte) *nuxariv1.ConnectorSettings {
 		return &nuxariv1.ConnectorSettings{Kind: &nuxariv1.ConnectorSettings_Postgres{Postgres: &nuxariv1.PostgresSettings{
 			Host: p.Host, Port: uint32(p.Port), Database: p.Database, User: p.User, TlsMode: string(p.TLSMode),
 			CaPem: p.CAPEM, ClientCertPem: p.ClientCertPEM, ConnectTimeoutSeconds: uint32(p.ConnectTimeoutSeconds),
-			PrivilegeEntitlements: p.PrivilegeEntitlements,
+			PrivilegeEntitlements: p.PrivilegeEntitlements, RolePrefix: p.RolePrefix,
 		}}}
 	}
 	return nil

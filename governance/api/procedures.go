@@ -93,6 +93,15 @@ var Procedures = map[string]rbac.Permission{
 	nuxariv1connect.AccessServiceListAccessGrantsProcedure:  rbac.AccessRead,
 	nuxariv1connect.AccessServiceAcceptBaselineProcedure:    rbac.PoliciesManage,
 	nuxariv1connect.AccessServiceListDriftFindingsProcedure: rbac.AccessRead,
+	// Access reviews are started and canceled by those who manage
+	// policy, read by those who read access, and decided by each item's
+	// reviewers (checked in the domain).
+	nuxariv1connect.AccessServiceStartReviewProcedure:     rbac.PoliciesManage,
+	nuxariv1connect.AccessServiceGetReviewProcedure:       rbac.AccessRead,
+	nuxariv1connect.AccessServiceListReviewsProcedure:     rbac.AccessRead,
+	nuxariv1connect.AccessServiceListReviewItemsProcedure: rbac.AccessRead,
+	nuxariv1connect.AccessServiceDecideReviewProcedure:    rbac.AccessApprove,
+	nuxariv1connect.AccessServiceCancelReviewProcedure:    rbac.PoliciesManage,
 
 	// Agents: enrolment and token requests carry their own proof (a
 	// join token; a signed challenge); the rest needs an agent token.

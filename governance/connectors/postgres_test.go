@@ -19,10 +19,12 @@ import (
 )
 
 // pgSettings returns a connector's settings for role on the server of
-// scripts/test-services.sh, over TLS checked against the run's CA.
-func pgSettings(t *testing.T, pg pgtest.Server, role string) []byte {
+// scripts/test-services.sh, over TLS checked against the run's CA, its
+// scope the roles whose names start with prefix (the test's): the server
+// is shared by tests running in parallel.
+func pgSettings(t *testing.T, pg pgtest.Server, prefix, role string) []byte {
 	t.Helper()
-	b, err := json.Marshal(postgres.Settings{Host: "localhost", Port: pg.Port, Database: pg.Database, User: role, CAPEM: pg.CAPEM})
+	b, err := json.Marshal(postgres.Settings{Host: "localhost", Port: pg.Port, Database: pg.Database, User: role, CAPEM: pg.CAPEM, RolePrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestSyncPostgres(t *testing.T) {
 		c.RetryWait = 10 * time.Millisecond
 	})
 	c, err := e.svc.Create(domaintest.Ctx(), e.admin, connectors.CreateRequest{
-		Name: "pg", Kind: postgres.Kind, Settings: pgSettings(t, pg, role), Credentials: map[string]secret.String{"password": secret.New(pw)},
+		Name: "pg", Kind: postgres.Kind, Settings: pgSettings(t, pg, prefix, role), Credentials: map[string]secret.String{"password": secret.New(pw)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +114,11 @@ func TestSyncPostgres(t *testing.T) {
 	if growth > maxGrowth {
 		t.Fatalf("the heap grew by %.1f MiB, more than %d MiB", float64(growth)/(1<<20), maxGrowth>>20)
 	}
+	// The test's roles alone: the users and the connector's role, the
+	// groups, the memberships.
+	if s.Summary.Identities != users+1 || s.Summary.Entitlements != groups || s.Summary.Grants != users {
+		t.Fatalf("summary %+v, want %d identities, %d entitlements, %d grants", s.Summary, users+1, groups, users)
+	}
 	gs, _ := e.allGrants(t, c.ID, 1000)
 	mine := 0
 	for _, g := range gs {
@@ -119,8 +126,8 @@ func TestSyncPostgres(t *testing.T) {
 			mine++
 		}
 	}
-	if mine != users {
-		t.Fatalf("the snapshot holds %d of the %d memberships", mine, users)
+	if mine != users || len(gs) != users {
+		t.Fatalf("the snapshot holds %d grants, %d of them the %d memberships", len(gs), mine, users)
 	}
 }
 

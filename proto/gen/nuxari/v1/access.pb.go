@@ -150,6 +150,60 @@ func (PlanState) EnumDescriptor() ([]byte, []int) {
 	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{1}
 }
 
+type ReviewState int32
+
+const (
+	ReviewState_REVIEW_STATE_UNSPECIFIED ReviewState = 0
+	// Items await decisions, or its plans have yet to run.
+	ReviewState_REVIEW_STATE_OPEN ReviewState = 1
+	// Every item is decided and every plan it made has run.
+	ReviewState_REVIEW_STATE_COMPLETED ReviewState = 2
+	ReviewState_REVIEW_STATE_CANCELED  ReviewState = 3
+)
+
+// Enum value maps for ReviewState.
+var (
+	ReviewState_name = map[int32]string{
+		0: "REVIEW_STATE_UNSPECIFIED",
+		1: "REVIEW_STATE_OPEN",
+		2: "REVIEW_STATE_COMPLETED",
+		3: "REVIEW_STATE_CANCELED",
+	}
+	ReviewState_value = map[string]int32{
+		"REVIEW_STATE_UNSPECIFIED": 0,
+		"REVIEW_STATE_OPEN":        1,
+		"REVIEW_STATE_COMPLETED":   2,
+		"REVIEW_STATE_CANCELED":    3,
+	}
+)
+
+func (x ReviewState) Enum() *ReviewState {
+	p := new(ReviewState)
+	*p = x
+	return p
+}
+
+func (x ReviewState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReviewState) Descriptor() protoreflect.EnumDescriptor {
+	return file_nuxari_v1_access_proto_enumTypes[2].Descriptor()
+}
+
+func (ReviewState) Type() protoreflect.EnumType {
+	return &file_nuxari_v1_access_proto_enumTypes[2]
+}
+
+func (x ReviewState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReviewState.Descriptor instead.
+func (ReviewState) EnumDescriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{2}
+}
+
 // Policy is one version of a policy's text.
 type Policy struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1491,7 +1545,7 @@ func (x *Approval) GetTime() *timestamppb.Timestamp {
 type Plan struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	PlanId string                 `protobuf:"bytes,1,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
-	// What made it: "request", "expiry".
+	// What made it: "request", "expiry", "drift", "review".
 	Reason            string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	RequestId         string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Actions           []*PlanAction          `protobuf:"bytes,4,rep,name=actions,proto3" json:"actions,omitempty"`
@@ -1505,7 +1559,14 @@ type Plan struct {
 	CreateTime        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	CompleteTime      *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=complete_time,json=completeTime,proto3" json:"complete_time,omitempty"`
 	// Who asked (the requester), or "system".
-	RequestedBy   string `protobuf:"bytes,14,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	RequestedBy string `protobuf:"bytes,14,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// The review whose revocations it runs, for reason "review".
+	ReviewId string `protobuf:"bytes,15,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	// The drift finding it remediates, for reason "drift".
+	FindingId string `protobuf:"bytes,16,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
+	// How long the access it grants lasts from when it is granted (unset:
+	// no end).
+	Duration      *durationpb.Duration `protobuf:"bytes,17,opt,name=duration,proto3" json:"duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1636,6 +1697,27 @@ func (x *Plan) GetRequestedBy() string {
 		return x.RequestedBy
 	}
 	return ""
+}
+
+func (x *Plan) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *Plan) GetFindingId() string {
+	if x != nil {
+		return x.FindingId
+	}
+	return ""
+}
+
+func (x *Plan) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
 }
 
 type ListPlansRequest struct {
@@ -2601,6 +2683,1034 @@ func (x *ListDriftFindingsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Review is an access review of one connector's grants.
+type Review struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ReviewId    string                 `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	ConnectorId string                 `protobuf:"bytes,2,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
+	// 1 to 200 characters.
+	Name  string      `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	State ReviewState `protobuf:"varint,4,opt,name=state,proto3,enum=nuxari.v1.ReviewState" json:"state,omitempty"`
+	// The sync whose snapshot it reviews, and the digest of that
+	// snapshot's grant set (docs/connectors.md).
+	SyncId       string `protobuf:"bytes,5,opt,name=sync_id,json=syncId,proto3" json:"sync_id,omitempty"`
+	GrantsDigest string `protobuf:"bytes,6,opt,name=grants_digest,json=grantsDigest,proto3" json:"grants_digest,omitempty"`
+	// Who started it.
+	StartedBy string `protobuf:"bytes,7,opt,name=started_by,json=startedBy,proto3" json:"started_by,omitempty"`
+	// Who reviews the items no policy covers: these user IDs, and every
+	// member with one of these roles.
+	ReviewerIds   []string `protobuf:"bytes,8,rep,name=reviewer_ids,json=reviewerIds,proto3" json:"reviewer_ids,omitempty"`
+	ReviewerRoles []string `protobuf:"bytes,9,rep,name=reviewer_roles,json=reviewerRoles,proto3" json:"reviewer_roles,omitempty"`
+	// Its items (grants), those decided, kept and revoked, and the
+	// revocations that failed when its plans ran.
+	Items        uint32                 `protobuf:"varint,10,opt,name=items,proto3" json:"items,omitempty"`
+	Decided      uint32                 `protobuf:"varint,11,opt,name=decided,proto3" json:"decided,omitempty"`
+	Kept         uint32                 `protobuf:"varint,12,opt,name=kept,proto3" json:"kept,omitempty"`
+	Revoked      uint32                 `protobuf:"varint,13,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	RevokeFailed uint32                 `protobuf:"varint,14,opt,name=revoke_failed,json=revokeFailed,proto3" json:"revoke_failed,omitempty"`
+	CreateTime   *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it was completed or canceled.
+	CompleteTime  *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=complete_time,json=completeTime,proto3" json:"complete_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Review) Reset() {
+	*x = Review{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Review) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Review) ProtoMessage() {}
+
+func (x *Review) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Review.ProtoReflect.Descriptor instead.
+func (*Review) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Review) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *Review) GetConnectorId() string {
+	if x != nil {
+		return x.ConnectorId
+	}
+	return ""
+}
+
+func (x *Review) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Review) GetState() ReviewState {
+	if x != nil {
+		return x.State
+	}
+	return ReviewState_REVIEW_STATE_UNSPECIFIED
+}
+
+func (x *Review) GetSyncId() string {
+	if x != nil {
+		return x.SyncId
+	}
+	return ""
+}
+
+func (x *Review) GetGrantsDigest() string {
+	if x != nil {
+		return x.GrantsDigest
+	}
+	return ""
+}
+
+func (x *Review) GetStartedBy() string {
+	if x != nil {
+		return x.StartedBy
+	}
+	return ""
+}
+
+func (x *Review) GetReviewerIds() []string {
+	if x != nil {
+		return x.ReviewerIds
+	}
+	return nil
+}
+
+func (x *Review) GetReviewerRoles() []string {
+	if x != nil {
+		return x.ReviewerRoles
+	}
+	return nil
+}
+
+func (x *Review) GetItems() uint32 {
+	if x != nil {
+		return x.Items
+	}
+	return 0
+}
+
+func (x *Review) GetDecided() uint32 {
+	if x != nil {
+		return x.Decided
+	}
+	return 0
+}
+
+func (x *Review) GetKept() uint32 {
+	if x != nil {
+		return x.Kept
+	}
+	return 0
+}
+
+func (x *Review) GetRevoked() uint32 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
+func (x *Review) GetRevokeFailed() uint32 {
+	if x != nil {
+		return x.RevokeFailed
+	}
+	return 0
+}
+
+func (x *Review) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Review) GetCompleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompleteTime
+	}
+	return nil
+}
+
+// ReviewItem is one grant of a review and its decision.
+type ReviewItem struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ReviewId string                 `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	// 1 to the review's items.
+	Item            uint32 `protobuf:"varint,2,opt,name=item,proto3" json:"item,omitempty"`
+	IdentityId      string `protobuf:"bytes,3,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	IdentityName    string `protobuf:"bytes,4,opt,name=identity_name,json=identityName,proto3" json:"identity_name,omitempty"`
+	EntitlementId   string `protobuf:"bytes,5,opt,name=entitlement_id,json=entitlementId,proto3" json:"entitlement_id,omitempty"`
+	EntitlementName string `protobuf:"bytes,6,opt,name=entitlement_name,json=entitlementName,proto3" json:"entitlement_name,omitempty"`
+	EntitlementKind string `protobuf:"bytes,7,opt,name=entitlement_kind,json=entitlementKind,proto3" json:"entitlement_kind,omitempty"`
+	// Who may decide it: from policy_id's version policy_version, or
+	// (none) the review's reviewers.
+	ReviewerIds   []string `protobuf:"bytes,8,rep,name=reviewer_ids,json=reviewerIds,proto3" json:"reviewer_ids,omitempty"`
+	ReviewerRoles []string `protobuf:"bytes,9,rep,name=reviewer_roles,json=reviewerRoles,proto3" json:"reviewer_roles,omitempty"`
+	PolicyId      string   `protobuf:"bytes,10,opt,name=policy_id,json=policyId,proto3" json:"policy_id,omitempty"`
+	PolicyVersion int64    `protobuf:"varint,11,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	// The access grant that gives it, if a plan did.
+	GrantId string `protobuf:"bytes,12,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// "keep", "revoke", or empty while undecided.
+	Decision   string                 `protobuf:"bytes,13,opt,name=decision,proto3" json:"decision,omitempty"`
+	DecidedBy  string                 `protobuf:"bytes,14,opt,name=decided_by,json=decidedBy,proto3" json:"decided_by,omitempty"`
+	Comment    string                 `protobuf:"bytes,15,opt,name=comment,proto3" json:"comment,omitempty"`
+	DecideTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	// The plan that revokes it, for a revoke.
+	PlanId        string `protobuf:"bytes,17,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewItem) Reset() {
+	*x = ReviewItem{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewItem) ProtoMessage() {}
+
+func (x *ReviewItem) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewItem.ProtoReflect.Descriptor instead.
+func (*ReviewItem) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ReviewItem) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetItem() uint32 {
+	if x != nil {
+		return x.Item
+	}
+	return 0
+}
+
+func (x *ReviewItem) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetIdentityName() string {
+	if x != nil {
+		return x.IdentityName
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetEntitlementId() string {
+	if x != nil {
+		return x.EntitlementId
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetEntitlementName() string {
+	if x != nil {
+		return x.EntitlementName
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetEntitlementKind() string {
+	if x != nil {
+		return x.EntitlementKind
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetReviewerIds() []string {
+	if x != nil {
+		return x.ReviewerIds
+	}
+	return nil
+}
+
+func (x *ReviewItem) GetReviewerRoles() []string {
+	if x != nil {
+		return x.ReviewerRoles
+	}
+	return nil
+}
+
+func (x *ReviewItem) GetPolicyId() string {
+	if x != nil {
+		return x.PolicyId
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetPolicyVersion() int64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *ReviewItem) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetDecision() string {
+	if x != nil {
+		return x.Decision
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetDecidedBy() string {
+	if x != nil {
+		return x.DecidedBy
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *ReviewItem) GetDecideTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecideTime
+	}
+	return nil
+}
+
+func (x *ReviewItem) GetPlanId() string {
+	if x != nil {
+		return x.PlanId
+	}
+	return ""
+}
+
+type StartReviewRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ConnectorId string                 `protobuf:"bytes,1,opt,name=connector_id,json=connectorId,proto3" json:"connector_id,omitempty"`
+	// 1 to 200 characters.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Who reviews the items no policy covers (up to 64 of each); none:
+	// admins and owners.
+	ReviewerIds   []string `protobuf:"bytes,3,rep,name=reviewer_ids,json=reviewerIds,proto3" json:"reviewer_ids,omitempty"`
+	ReviewerRoles []string `protobuf:"bytes,4,rep,name=reviewer_roles,json=reviewerRoles,proto3" json:"reviewer_roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartReviewRequest) Reset() {
+	*x = StartReviewRequest{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartReviewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartReviewRequest) ProtoMessage() {}
+
+func (x *StartReviewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartReviewRequest.ProtoReflect.Descriptor instead.
+func (*StartReviewRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *StartReviewRequest) GetConnectorId() string {
+	if x != nil {
+		return x.ConnectorId
+	}
+	return ""
+}
+
+func (x *StartReviewRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *StartReviewRequest) GetReviewerIds() []string {
+	if x != nil {
+		return x.ReviewerIds
+	}
+	return nil
+}
+
+func (x *StartReviewRequest) GetReviewerRoles() []string {
+	if x != nil {
+		return x.ReviewerRoles
+	}
+	return nil
+}
+
+type StartReviewResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Review        *Review                `protobuf:"bytes,1,opt,name=review,proto3" json:"review,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartReviewResponse) Reset() {
+	*x = StartReviewResponse{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartReviewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartReviewResponse) ProtoMessage() {}
+
+func (x *StartReviewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartReviewResponse.ProtoReflect.Descriptor instead.
+func (*StartReviewResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *StartReviewResponse) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
+type GetReviewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReviewId      string                 `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReviewRequest) Reset() {
+	*x = GetReviewRequest{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReviewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReviewRequest) ProtoMessage() {}
+
+func (x *GetReviewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReviewRequest.ProtoReflect.Descriptor instead.
+func (*GetReviewRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetReviewRequest) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+type GetReviewResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Review        *Review                `protobuf:"bytes,1,opt,name=review,proto3" json:"review,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReviewResponse) Reset() {
+	*x = GetReviewResponse{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReviewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReviewResponse) ProtoMessage() {}
+
+func (x *GetReviewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReviewResponse.ProtoReflect.Descriptor instead.
+func (*GetReviewResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GetReviewResponse) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
+type ListReviewsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReviewsRequest) Reset() {
+	*x = ListReviewsRequest{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReviewsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReviewsRequest) ProtoMessage() {}
+
+func (x *ListReviewsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReviewsRequest.ProtoReflect.Descriptor instead.
+func (*ListReviewsRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListReviewsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListReviewsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListReviewsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reviews       []*Review              `protobuf:"bytes,1,rep,name=reviews,proto3" json:"reviews,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReviewsResponse) Reset() {
+	*x = ListReviewsResponse{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReviewsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReviewsResponse) ProtoMessage() {}
+
+func (x *ListReviewsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReviewsResponse.ProtoReflect.Descriptor instead.
+func (*ListReviewsResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListReviewsResponse) GetReviews() []*Review {
+	if x != nil {
+		return x.Reviews
+	}
+	return nil
+}
+
+func (x *ListReviewsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type ListReviewItemsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReviewId      string                 `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	AssignedToMe  bool                   `protobuf:"varint,2,opt,name=assigned_to_me,json=assignedToMe,proto3" json:"assigned_to_me,omitempty"`
+	PageSize      int32                  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReviewItemsRequest) Reset() {
+	*x = ListReviewItemsRequest{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReviewItemsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReviewItemsRequest) ProtoMessage() {}
+
+func (x *ListReviewItemsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReviewItemsRequest.ProtoReflect.Descriptor instead.
+func (*ListReviewItemsRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListReviewItemsRequest) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *ListReviewItemsRequest) GetAssignedToMe() bool {
+	if x != nil {
+		return x.AssignedToMe
+	}
+	return false
+}
+
+func (x *ListReviewItemsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListReviewItemsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListReviewItemsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*ReviewItem          `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReviewItemsResponse) Reset() {
+	*x = ListReviewItemsResponse{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReviewItemsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReviewItemsResponse) ProtoMessage() {}
+
+func (x *ListReviewItemsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReviewItemsResponse.ProtoReflect.Descriptor instead.
+func (*ListReviewItemsResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListReviewItemsResponse) GetItems() []*ReviewItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ListReviewItemsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ReviewDecision keeps or revokes one item.
+type ReviewDecision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Item  uint32                 `protobuf:"varint,1,opt,name=item,proto3" json:"item,omitempty"`
+	// true: revoke the grant; false: keep it.
+	Revoke bool `protobuf:"varint,2,opt,name=revoke,proto3" json:"revoke,omitempty"`
+	// Up to 1000 characters.
+	Comment       string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewDecision) Reset() {
+	*x = ReviewDecision{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewDecision) ProtoMessage() {}
+
+func (x *ReviewDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewDecision.ProtoReflect.Descriptor instead.
+func (*ReviewDecision) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ReviewDecision) GetItem() uint32 {
+	if x != nil {
+		return x.Item
+	}
+	return 0
+}
+
+func (x *ReviewDecision) GetRevoke() bool {
+	if x != nil {
+		return x.Revoke
+	}
+	return false
+}
+
+func (x *ReviewDecision) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+type DecideReviewRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ReviewId string                 `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	// 1 to 100 decisions, each of a different item.
+	Decisions     []*ReviewDecision `protobuf:"bytes,2,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideReviewRequest) Reset() {
+	*x = DecideReviewRequest{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideReviewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideReviewRequest) ProtoMessage() {}
+
+func (x *DecideReviewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideReviewRequest.ProtoReflect.Descriptor instead.
+func (*DecideReviewRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *DecideReviewRequest) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *DecideReviewRequest) GetDecisions() []*ReviewDecision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+type DecideReviewResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Review        *Review                `protobuf:"bytes,1,opt,name=review,proto3" json:"review,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideReviewResponse) Reset() {
+	*x = DecideReviewResponse{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideReviewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideReviewResponse) ProtoMessage() {}
+
+func (x *DecideReviewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideReviewResponse.ProtoReflect.Descriptor instead.
+func (*DecideReviewResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DecideReviewResponse) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
+type CancelReviewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReviewId      string                 `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelReviewRequest) Reset() {
+	*x = CancelReviewRequest{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelReviewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelReviewRequest) ProtoMessage() {}
+
+func (x *CancelReviewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelReviewRequest.ProtoReflect.Descriptor instead.
+func (*CancelReviewRequest) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *CancelReviewRequest) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+type CancelReviewResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Review        *Review                `protobuf:"bytes,1,opt,name=review,proto3" json:"review,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelReviewResponse) Reset() {
+	*x = CancelReviewResponse{}
+	mi := &file_nuxari_v1_access_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelReviewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelReviewResponse) ProtoMessage() {}
+
+func (x *CancelReviewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nuxari_v1_access_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelReviewResponse.ProtoReflect.Descriptor instead.
+func (*CancelReviewResponse) Descriptor() ([]byte, []int) {
+	return file_nuxari_v1_access_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *CancelReviewResponse) GetReview() *Review {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
 var File_nuxari_v1_access_proto protoreflect.FileDescriptor
 
 const file_nuxari_v1_access_proto_rawDesc = "" +
@@ -2709,7 +3819,7 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"\bapprover\x18\x01 \x01(\tR\bapprover\x12\x1a\n" +
 	"\bapproved\x18\x02 \x01(\bR\bapproved\x12\x18\n" +
 	"\acomment\x18\x03 \x01(\tR\acomment\x12.\n" +
-	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xc4\x04\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xb7\x05\n" +
 	"\x04Plan\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1d\n" +
@@ -2727,7 +3837,11 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12?\n" +
 	"\rcomplete_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteTime\x12!\n" +
-	"\frequested_by\x18\x0e \x01(\tR\vrequestedBy\"t\n" +
+	"\frequested_by\x18\x0e \x01(\tR\vrequestedBy\x12\x1b\n" +
+	"\treview_id\x18\x0f \x01(\tR\breviewId\x12\x1d\n" +
+	"\n" +
+	"finding_id\x18\x10 \x01(\tR\tfindingId\x125\n" +
+	"\bduration\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\bduration\"t\n" +
 	"\x10ListPlansRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -2803,7 +3917,90 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"x\n" +
 	"\x19ListDriftFindingsResponse\x123\n" +
 	"\bfindings\x18\x01 \x03(\v2\x17.nuxari.v1.DriftFindingR\bfindings\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xb7\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb2\x04\n" +
+	"\x06Review\x12\x1b\n" +
+	"\treview_id\x18\x01 \x01(\tR\breviewId\x12!\n" +
+	"\fconnector_id\x18\x02 \x01(\tR\vconnectorId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12,\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x16.nuxari.v1.ReviewStateR\x05state\x12\x17\n" +
+	"\async_id\x18\x05 \x01(\tR\x06syncId\x12#\n" +
+	"\rgrants_digest\x18\x06 \x01(\tR\fgrantsDigest\x12\x1d\n" +
+	"\n" +
+	"started_by\x18\a \x01(\tR\tstartedBy\x12!\n" +
+	"\freviewer_ids\x18\b \x03(\tR\vreviewerIds\x12%\n" +
+	"\x0ereviewer_roles\x18\t \x03(\tR\rreviewerRoles\x12\x14\n" +
+	"\x05items\x18\n" +
+	" \x01(\rR\x05items\x12\x18\n" +
+	"\adecided\x18\v \x01(\rR\adecided\x12\x12\n" +
+	"\x04kept\x18\f \x01(\rR\x04kept\x12\x18\n" +
+	"\arevoked\x18\r \x01(\rR\arevoked\x12#\n" +
+	"\rrevoke_failed\x18\x0e \x01(\rR\frevokeFailed\x12;\n" +
+	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12?\n" +
+	"\rcomplete_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\fcompleteTime\"\xd4\x04\n" +
+	"\n" +
+	"ReviewItem\x12\x1b\n" +
+	"\treview_id\x18\x01 \x01(\tR\breviewId\x12\x12\n" +
+	"\x04item\x18\x02 \x01(\rR\x04item\x12\x1f\n" +
+	"\videntity_id\x18\x03 \x01(\tR\n" +
+	"identityId\x12#\n" +
+	"\ridentity_name\x18\x04 \x01(\tR\fidentityName\x12%\n" +
+	"\x0eentitlement_id\x18\x05 \x01(\tR\rentitlementId\x12)\n" +
+	"\x10entitlement_name\x18\x06 \x01(\tR\x0fentitlementName\x12)\n" +
+	"\x10entitlement_kind\x18\a \x01(\tR\x0fentitlementKind\x12!\n" +
+	"\freviewer_ids\x18\b \x03(\tR\vreviewerIds\x12%\n" +
+	"\x0ereviewer_roles\x18\t \x03(\tR\rreviewerRoles\x12\x1b\n" +
+	"\tpolicy_id\x18\n" +
+	" \x01(\tR\bpolicyId\x12%\n" +
+	"\x0epolicy_version\x18\v \x01(\x03R\rpolicyVersion\x12\x19\n" +
+	"\bgrant_id\x18\f \x01(\tR\agrantId\x12\x1a\n" +
+	"\bdecision\x18\r \x01(\tR\bdecision\x12\x1d\n" +
+	"\n" +
+	"decided_by\x18\x0e \x01(\tR\tdecidedBy\x12\x18\n" +
+	"\acomment\x18\x0f \x01(\tR\acomment\x12;\n" +
+	"\vdecide_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"decideTime\x12\x17\n" +
+	"\aplan_id\x18\x11 \x01(\tR\x06planId\"\x95\x01\n" +
+	"\x12StartReviewRequest\x12!\n" +
+	"\fconnector_id\x18\x01 \x01(\tR\vconnectorId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
+	"\freviewer_ids\x18\x03 \x03(\tR\vreviewerIds\x12%\n" +
+	"\x0ereviewer_roles\x18\x04 \x03(\tR\rreviewerRoles\"@\n" +
+	"\x13StartReviewResponse\x12)\n" +
+	"\x06review\x18\x01 \x01(\v2\x11.nuxari.v1.ReviewR\x06review\"/\n" +
+	"\x10GetReviewRequest\x12\x1b\n" +
+	"\treview_id\x18\x01 \x01(\tR\breviewId\">\n" +
+	"\x11GetReviewResponse\x12)\n" +
+	"\x06review\x18\x01 \x01(\v2\x11.nuxari.v1.ReviewR\x06review\"P\n" +
+	"\x12ListReviewsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"j\n" +
+	"\x13ListReviewsResponse\x12+\n" +
+	"\areviews\x18\x01 \x03(\v2\x11.nuxari.v1.ReviewR\areviews\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x97\x01\n" +
+	"\x16ListReviewItemsRequest\x12\x1b\n" +
+	"\treview_id\x18\x01 \x01(\tR\breviewId\x12$\n" +
+	"\x0eassigned_to_me\x18\x02 \x01(\bR\fassignedToMe\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"n\n" +
+	"\x17ListReviewItemsResponse\x12+\n" +
+	"\x05items\x18\x01 \x03(\v2\x15.nuxari.v1.ReviewItemR\x05items\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"V\n" +
+	"\x0eReviewDecision\x12\x12\n" +
+	"\x04item\x18\x01 \x01(\rR\x04item\x12\x16\n" +
+	"\x06revoke\x18\x02 \x01(\bR\x06revoke\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"k\n" +
+	"\x13DecideReviewRequest\x12\x1b\n" +
+	"\treview_id\x18\x01 \x01(\tR\breviewId\x127\n" +
+	"\tdecisions\x18\x02 \x03(\v2\x19.nuxari.v1.ReviewDecisionR\tdecisions\"A\n" +
+	"\x14DecideReviewResponse\x12)\n" +
+	"\x06review\x18\x01 \x01(\v2\x11.nuxari.v1.ReviewR\x06review\"2\n" +
+	"\x13CancelReviewRequest\x12\x1b\n" +
+	"\treview_id\x18\x01 \x01(\tR\breviewId\"A\n" +
+	"\x14CancelReviewResponse\x12)\n" +
+	"\x06review\x18\x01 \x01(\v2\x11.nuxari.v1.ReviewR\x06review*\xb7\x01\n" +
 	"\fRequestState\x12\x1d\n" +
 	"\x19REQUEST_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15REQUEST_STATE_PENDING\x10\x01\x12\x1a\n" +
@@ -2820,7 +4017,12 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"\x0fPLAN_STATE_DONE\x10\x05\x12\x15\n" +
 	"\x11PLAN_STATE_FAILED\x10\x06\x12\x16\n" +
 	"\x12PLAN_STATE_EXPIRED\x10\a\x12\x17\n" +
-	"\x13PLAN_STATE_CANCELED\x10\b2\xfb\t\n" +
+	"\x13PLAN_STATE_CANCELED\x10\b*y\n" +
+	"\vReviewState\x12\x1c\n" +
+	"\x18REVIEW_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11REVIEW_STATE_OPEN\x10\x01\x12\x1a\n" +
+	"\x16REVIEW_STATE_COMPLETED\x10\x02\x12\x19\n" +
+	"\x15REVIEW_STATE_CANCELED\x10\x032\xf0\r\n" +
 	"\rAccessService\x12Q\n" +
 	"\fCreatePolicy\x12\x1e.nuxari.v1.CreatePolicyRequest\x1a\x1f.nuxari.v1.CreatePolicyResponse\"\x00\x12Q\n" +
 	"\fUpdatePolicy\x12\x1e.nuxari.v1.UpdatePolicyRequest\x1a\x1f.nuxari.v1.UpdatePolicyResponse\"\x00\x12K\n" +
@@ -2838,7 +4040,13 @@ const file_nuxari_v1_access_proto_rawDesc = "" +
 	"RejectPlan\x12\x1c.nuxari.v1.RejectPlanRequest\x1a\x1d.nuxari.v1.RejectPlanResponse\"\x00\x12`\n" +
 	"\x10ListAccessGrants\x12\".nuxari.v1.ListAccessGrantsRequest\x1a#.nuxari.v1.ListAccessGrantsResponse\"\x03\x90\x02\x01\x12W\n" +
 	"\x0eAcceptBaseline\x12 .nuxari.v1.AcceptBaselineRequest\x1a!.nuxari.v1.AcceptBaselineResponse\"\x00\x12c\n" +
-	"\x11ListDriftFindings\x12#.nuxari.v1.ListDriftFindingsRequest\x1a$.nuxari.v1.ListDriftFindingsResponse\"\x03\x90\x02\x01B\x98\x01\n" +
+	"\x11ListDriftFindings\x12#.nuxari.v1.ListDriftFindingsRequest\x1a$.nuxari.v1.ListDriftFindingsResponse\"\x03\x90\x02\x01\x12N\n" +
+	"\vStartReview\x12\x1d.nuxari.v1.StartReviewRequest\x1a\x1e.nuxari.v1.StartReviewResponse\"\x00\x12K\n" +
+	"\tGetReview\x12\x1b.nuxari.v1.GetReviewRequest\x1a\x1c.nuxari.v1.GetReviewResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\vListReviews\x12\x1d.nuxari.v1.ListReviewsRequest\x1a\x1e.nuxari.v1.ListReviewsResponse\"\x03\x90\x02\x01\x12]\n" +
+	"\x0fListReviewItems\x12!.nuxari.v1.ListReviewItemsRequest\x1a\".nuxari.v1.ListReviewItemsResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\fDecideReview\x12\x1e.nuxari.v1.DecideReviewRequest\x1a\x1f.nuxari.v1.DecideReviewResponse\"\x00\x12Q\n" +
+	"\fCancelReview\x12\x1e.nuxari.v1.CancelReviewRequest\x1a\x1f.nuxari.v1.CancelReviewResponse\"\x00B\x98\x01\n" +
 	"\rcom.nuxari.v1B\vAccessProtoP\x01Z5github.com/nuxari/nuxari/proto/gen/nuxari/v1;nuxariv1\xa2\x02\x03NXX\xaa\x02\tNuxari.V1\xca\x02\tNuxari\\V1\xe2\x02\x15Nuxari\\V1\\GPBMetadata\xea\x02\n" +
 	"Nuxari::V1b\x06proto3"
 
@@ -2854,123 +4062,163 @@ func file_nuxari_v1_access_proto_rawDescGZIP() []byte {
 	return file_nuxari_v1_access_proto_rawDescData
 }
 
-var file_nuxari_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_nuxari_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_nuxari_v1_access_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_nuxari_v1_access_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_nuxari_v1_access_proto_goTypes = []any{
 	(RequestState)(0),                 // 0: nuxari.v1.RequestState
 	(PlanState)(0),                    // 1: nuxari.v1.PlanState
-	(*Policy)(nil),                    // 2: nuxari.v1.Policy
-	(*EntitlementSet)(nil),            // 3: nuxari.v1.EntitlementSet
-	(*CreatePolicyRequest)(nil),       // 4: nuxari.v1.CreatePolicyRequest
-	(*CreatePolicyResponse)(nil),      // 5: nuxari.v1.CreatePolicyResponse
-	(*UpdatePolicyRequest)(nil),       // 6: nuxari.v1.UpdatePolicyRequest
-	(*UpdatePolicyResponse)(nil),      // 7: nuxari.v1.UpdatePolicyResponse
-	(*GetPolicyRequest)(nil),          // 8: nuxari.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),         // 9: nuxari.v1.GetPolicyResponse
-	(*ListPoliciesRequest)(nil),       // 10: nuxari.v1.ListPoliciesRequest
-	(*ListPoliciesResponse)(nil),      // 11: nuxari.v1.ListPoliciesResponse
-	(*AccessRequest)(nil),             // 12: nuxari.v1.AccessRequest
-	(*SubmitRequestRequest)(nil),      // 13: nuxari.v1.SubmitRequestRequest
-	(*SubmitRequestResponse)(nil),     // 14: nuxari.v1.SubmitRequestResponse
-	(*ListRequestsRequest)(nil),       // 15: nuxari.v1.ListRequestsRequest
-	(*ListRequestsResponse)(nil),      // 16: nuxari.v1.ListRequestsResponse
-	(*GetRequestRequest)(nil),         // 17: nuxari.v1.GetRequestRequest
-	(*GetRequestResponse)(nil),        // 18: nuxari.v1.GetRequestResponse
-	(*CancelRequestRequest)(nil),      // 19: nuxari.v1.CancelRequestRequest
-	(*CancelRequestResponse)(nil),     // 20: nuxari.v1.CancelRequestResponse
-	(*PlanAction)(nil),                // 21: nuxari.v1.PlanAction
-	(*Approval)(nil),                  // 22: nuxari.v1.Approval
-	(*Plan)(nil),                      // 23: nuxari.v1.Plan
-	(*ListPlansRequest)(nil),          // 24: nuxari.v1.ListPlansRequest
-	(*ListPlansResponse)(nil),         // 25: nuxari.v1.ListPlansResponse
-	(*GetPlanRequest)(nil),            // 26: nuxari.v1.GetPlanRequest
-	(*GetPlanResponse)(nil),           // 27: nuxari.v1.GetPlanResponse
-	(*ApprovePlanRequest)(nil),        // 28: nuxari.v1.ApprovePlanRequest
-	(*ApprovePlanResponse)(nil),       // 29: nuxari.v1.ApprovePlanResponse
-	(*RejectPlanRequest)(nil),         // 30: nuxari.v1.RejectPlanRequest
-	(*RejectPlanResponse)(nil),        // 31: nuxari.v1.RejectPlanResponse
-	(*AccessGrant)(nil),               // 32: nuxari.v1.AccessGrant
-	(*ListAccessGrantsRequest)(nil),   // 33: nuxari.v1.ListAccessGrantsRequest
-	(*ListAccessGrantsResponse)(nil),  // 34: nuxari.v1.ListAccessGrantsResponse
-	(*AcceptBaselineRequest)(nil),     // 35: nuxari.v1.AcceptBaselineRequest
-	(*AcceptBaselineResponse)(nil),    // 36: nuxari.v1.AcceptBaselineResponse
-	(*DriftFinding)(nil),              // 37: nuxari.v1.DriftFinding
-	(*ListDriftFindingsRequest)(nil),  // 38: nuxari.v1.ListDriftFindingsRequest
-	(*ListDriftFindingsResponse)(nil), // 39: nuxari.v1.ListDriftFindingsResponse
-	(*durationpb.Duration)(nil),       // 40: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
+	(ReviewState)(0),                  // 2: nuxari.v1.ReviewState
+	(*Policy)(nil),                    // 3: nuxari.v1.Policy
+	(*EntitlementSet)(nil),            // 4: nuxari.v1.EntitlementSet
+	(*CreatePolicyRequest)(nil),       // 5: nuxari.v1.CreatePolicyRequest
+	(*CreatePolicyResponse)(nil),      // 6: nuxari.v1.CreatePolicyResponse
+	(*UpdatePolicyRequest)(nil),       // 7: nuxari.v1.UpdatePolicyRequest
+	(*UpdatePolicyResponse)(nil),      // 8: nuxari.v1.UpdatePolicyResponse
+	(*GetPolicyRequest)(nil),          // 9: nuxari.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),         // 10: nuxari.v1.GetPolicyResponse
+	(*ListPoliciesRequest)(nil),       // 11: nuxari.v1.ListPoliciesRequest
+	(*ListPoliciesResponse)(nil),      // 12: nuxari.v1.ListPoliciesResponse
+	(*AccessRequest)(nil),             // 13: nuxari.v1.AccessRequest
+	(*SubmitRequestRequest)(nil),      // 14: nuxari.v1.SubmitRequestRequest
+	(*SubmitRequestResponse)(nil),     // 15: nuxari.v1.SubmitRequestResponse
+	(*ListRequestsRequest)(nil),       // 16: nuxari.v1.ListRequestsRequest
+	(*ListRequestsResponse)(nil),      // 17: nuxari.v1.ListRequestsResponse
+	(*GetRequestRequest)(nil),         // 18: nuxari.v1.GetRequestRequest
+	(*GetRequestResponse)(nil),        // 19: nuxari.v1.GetRequestResponse
+	(*CancelRequestRequest)(nil),      // 20: nuxari.v1.CancelRequestRequest
+	(*CancelRequestResponse)(nil),     // 21: nuxari.v1.CancelRequestResponse
+	(*PlanAction)(nil),                // 22: nuxari.v1.PlanAction
+	(*Approval)(nil),                  // 23: nuxari.v1.Approval
+	(*Plan)(nil),                      // 24: nuxari.v1.Plan
+	(*ListPlansRequest)(nil),          // 25: nuxari.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),         // 26: nuxari.v1.ListPlansResponse
+	(*GetPlanRequest)(nil),            // 27: nuxari.v1.GetPlanRequest
+	(*GetPlanResponse)(nil),           // 28: nuxari.v1.GetPlanResponse
+	(*ApprovePlanRequest)(nil),        // 29: nuxari.v1.ApprovePlanRequest
+	(*ApprovePlanResponse)(nil),       // 30: nuxari.v1.ApprovePlanResponse
+	(*RejectPlanRequest)(nil),         // 31: nuxari.v1.RejectPlanRequest
+	(*RejectPlanResponse)(nil),        // 32: nuxari.v1.RejectPlanResponse
+	(*AccessGrant)(nil),               // 33: nuxari.v1.AccessGrant
+	(*ListAccessGrantsRequest)(nil),   // 34: nuxari.v1.ListAccessGrantsRequest
+	(*ListAccessGrantsResponse)(nil),  // 35: nuxari.v1.ListAccessGrantsResponse
+	(*AcceptBaselineRequest)(nil),     // 36: nuxari.v1.AcceptBaselineRequest
+	(*AcceptBaselineResponse)(nil),    // 37: nuxari.v1.AcceptBaselineResponse
+	(*DriftFinding)(nil),              // 38: nuxari.v1.DriftFinding
+	(*ListDriftFindingsRequest)(nil),  // 39: nuxari.v1.ListDriftFindingsRequest
+	(*ListDriftFindingsResponse)(nil), // 40: nuxari.v1.ListDriftFindingsResponse
+	(*Review)(nil),                    // 41: nuxari.v1.Review
+	(*ReviewItem)(nil),                // 42: nuxari.v1.ReviewItem
+	(*StartReviewRequest)(nil),        // 43: nuxari.v1.StartReviewRequest
+	(*StartReviewResponse)(nil),       // 44: nuxari.v1.StartReviewResponse
+	(*GetReviewRequest)(nil),          // 45: nuxari.v1.GetReviewRequest
+	(*GetReviewResponse)(nil),         // 46: nuxari.v1.GetReviewResponse
+	(*ListReviewsRequest)(nil),        // 47: nuxari.v1.ListReviewsRequest
+	(*ListReviewsResponse)(nil),       // 48: nuxari.v1.ListReviewsResponse
+	(*ListReviewItemsRequest)(nil),    // 49: nuxari.v1.ListReviewItemsRequest
+	(*ListReviewItemsResponse)(nil),   // 50: nuxari.v1.ListReviewItemsResponse
+	(*ReviewDecision)(nil),            // 51: nuxari.v1.ReviewDecision
+	(*DecideReviewRequest)(nil),       // 52: nuxari.v1.DecideReviewRequest
+	(*DecideReviewResponse)(nil),      // 53: nuxari.v1.DecideReviewResponse
+	(*CancelReviewRequest)(nil),       // 54: nuxari.v1.CancelReviewRequest
+	(*CancelReviewResponse)(nil),      // 55: nuxari.v1.CancelReviewResponse
+	(*durationpb.Duration)(nil),       // 56: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 57: google.protobuf.Timestamp
 }
 var file_nuxari_v1_access_proto_depIdxs = []int32{
-	40, // 0: nuxari.v1.Policy.max_duration:type_name -> google.protobuf.Duration
-	3,  // 1: nuxari.v1.Policy.conflicts:type_name -> nuxari.v1.EntitlementSet
-	41, // 2: nuxari.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 3: nuxari.v1.CreatePolicyRequest.policy:type_name -> nuxari.v1.Policy
-	2,  // 4: nuxari.v1.CreatePolicyResponse.policy:type_name -> nuxari.v1.Policy
-	2,  // 5: nuxari.v1.UpdatePolicyRequest.policy:type_name -> nuxari.v1.Policy
-	2,  // 6: nuxari.v1.UpdatePolicyResponse.policy:type_name -> nuxari.v1.Policy
-	2,  // 7: nuxari.v1.GetPolicyResponse.policy:type_name -> nuxari.v1.Policy
-	2,  // 8: nuxari.v1.ListPoliciesResponse.policies:type_name -> nuxari.v1.Policy
-	40, // 9: nuxari.v1.AccessRequest.duration:type_name -> google.protobuf.Duration
+	56, // 0: nuxari.v1.Policy.max_duration:type_name -> google.protobuf.Duration
+	4,  // 1: nuxari.v1.Policy.conflicts:type_name -> nuxari.v1.EntitlementSet
+	57, // 2: nuxari.v1.Policy.create_time:type_name -> google.protobuf.Timestamp
+	3,  // 3: nuxari.v1.CreatePolicyRequest.policy:type_name -> nuxari.v1.Policy
+	3,  // 4: nuxari.v1.CreatePolicyResponse.policy:type_name -> nuxari.v1.Policy
+	3,  // 5: nuxari.v1.UpdatePolicyRequest.policy:type_name -> nuxari.v1.Policy
+	3,  // 6: nuxari.v1.UpdatePolicyResponse.policy:type_name -> nuxari.v1.Policy
+	3,  // 7: nuxari.v1.GetPolicyResponse.policy:type_name -> nuxari.v1.Policy
+	3,  // 8: nuxari.v1.ListPoliciesResponse.policies:type_name -> nuxari.v1.Policy
+	56, // 9: nuxari.v1.AccessRequest.duration:type_name -> google.protobuf.Duration
 	0,  // 10: nuxari.v1.AccessRequest.state:type_name -> nuxari.v1.RequestState
-	41, // 11: nuxari.v1.AccessRequest.create_time:type_name -> google.protobuf.Timestamp
-	41, // 12: nuxari.v1.AccessRequest.expire_time:type_name -> google.protobuf.Timestamp
-	40, // 13: nuxari.v1.SubmitRequestRequest.duration:type_name -> google.protobuf.Duration
-	12, // 14: nuxari.v1.SubmitRequestResponse.request:type_name -> nuxari.v1.AccessRequest
-	23, // 15: nuxari.v1.SubmitRequestResponse.plan:type_name -> nuxari.v1.Plan
-	12, // 16: nuxari.v1.ListRequestsResponse.requests:type_name -> nuxari.v1.AccessRequest
-	12, // 17: nuxari.v1.GetRequestResponse.request:type_name -> nuxari.v1.AccessRequest
-	12, // 18: nuxari.v1.CancelRequestResponse.request:type_name -> nuxari.v1.AccessRequest
-	41, // 19: nuxari.v1.Approval.time:type_name -> google.protobuf.Timestamp
-	21, // 20: nuxari.v1.Plan.actions:type_name -> nuxari.v1.PlanAction
+	57, // 11: nuxari.v1.AccessRequest.create_time:type_name -> google.protobuf.Timestamp
+	57, // 12: nuxari.v1.AccessRequest.expire_time:type_name -> google.protobuf.Timestamp
+	56, // 13: nuxari.v1.SubmitRequestRequest.duration:type_name -> google.protobuf.Duration
+	13, // 14: nuxari.v1.SubmitRequestResponse.request:type_name -> nuxari.v1.AccessRequest
+	24, // 15: nuxari.v1.SubmitRequestResponse.plan:type_name -> nuxari.v1.Plan
+	13, // 16: nuxari.v1.ListRequestsResponse.requests:type_name -> nuxari.v1.AccessRequest
+	13, // 17: nuxari.v1.GetRequestResponse.request:type_name -> nuxari.v1.AccessRequest
+	13, // 18: nuxari.v1.CancelRequestResponse.request:type_name -> nuxari.v1.AccessRequest
+	57, // 19: nuxari.v1.Approval.time:type_name -> google.protobuf.Timestamp
+	22, // 20: nuxari.v1.Plan.actions:type_name -> nuxari.v1.PlanAction
 	1,  // 21: nuxari.v1.Plan.state:type_name -> nuxari.v1.PlanState
-	22, // 22: nuxari.v1.Plan.approvals:type_name -> nuxari.v1.Approval
-	41, // 23: nuxari.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
-	41, // 24: nuxari.v1.Plan.complete_time:type_name -> google.protobuf.Timestamp
-	23, // 25: nuxari.v1.ListPlansResponse.plans:type_name -> nuxari.v1.Plan
-	23, // 26: nuxari.v1.GetPlanResponse.plan:type_name -> nuxari.v1.Plan
-	23, // 27: nuxari.v1.ApprovePlanResponse.plan:type_name -> nuxari.v1.Plan
-	23, // 28: nuxari.v1.RejectPlanResponse.plan:type_name -> nuxari.v1.Plan
-	41, // 29: nuxari.v1.AccessGrant.grant_time:type_name -> google.protobuf.Timestamp
-	41, // 30: nuxari.v1.AccessGrant.expire_time:type_name -> google.protobuf.Timestamp
-	32, // 31: nuxari.v1.ListAccessGrantsResponse.grants:type_name -> nuxari.v1.AccessGrant
-	41, // 32: nuxari.v1.DriftFinding.detect_time:type_name -> google.protobuf.Timestamp
-	41, // 33: nuxari.v1.DriftFinding.resolve_time:type_name -> google.protobuf.Timestamp
-	37, // 34: nuxari.v1.ListDriftFindingsResponse.findings:type_name -> nuxari.v1.DriftFinding
-	4,  // 35: nuxari.v1.AccessService.CreatePolicy:input_type -> nuxari.v1.CreatePolicyRequest
-	6,  // 36: nuxari.v1.AccessService.UpdatePolicy:input_type -> nuxari.v1.UpdatePolicyRequest
-	8,  // 37: nuxari.v1.AccessService.GetPolicy:input_type -> nuxari.v1.GetPolicyRequest
-	10, // 38: nuxari.v1.AccessService.ListPolicies:input_type -> nuxari.v1.ListPoliciesRequest
-	13, // 39: nuxari.v1.AccessService.SubmitRequest:input_type -> nuxari.v1.SubmitRequestRequest
-	15, // 40: nuxari.v1.AccessService.ListRequests:input_type -> nuxari.v1.ListRequestsRequest
-	17, // 41: nuxari.v1.AccessService.GetRequest:input_type -> nuxari.v1.GetRequestRequest
-	19, // 42: nuxari.v1.AccessService.CancelRequest:input_type -> nuxari.v1.CancelRequestRequest
-	24, // 43: nuxari.v1.AccessService.ListPlans:input_type -> nuxari.v1.ListPlansRequest
-	26, // 44: nuxari.v1.AccessService.GetPlan:input_type -> nuxari.v1.GetPlanRequest
-	28, // 45: nuxari.v1.AccessService.ApprovePlan:input_type -> nuxari.v1.ApprovePlanRequest
-	30, // 46: nuxari.v1.AccessService.RejectPlan:input_type -> nuxari.v1.RejectPlanRequest
-	33, // 47: nuxari.v1.AccessService.ListAccessGrants:input_type -> nuxari.v1.ListAccessGrantsRequest
-	35, // 48: nuxari.v1.AccessService.AcceptBaseline:input_type -> nuxari.v1.AcceptBaselineRequest
-	38, // 49: nuxari.v1.AccessService.ListDriftFindings:input_type -> nuxari.v1.ListDriftFindingsRequest
-	5,  // 50: nuxari.v1.AccessService.CreatePolicy:output_type -> nuxari.v1.CreatePolicyResponse
-	7,  // 51: nuxari.v1.AccessService.UpdatePolicy:output_type -> nuxari.v1.UpdatePolicyResponse
-	9,  // 52: nuxari.v1.AccessService.GetPolicy:output_type -> nuxari.v1.GetPolicyResponse
-	11, // 53: nuxari.v1.AccessService.ListPolicies:output_type -> nuxari.v1.ListPoliciesResponse
-	14, // 54: nuxari.v1.AccessService.SubmitRequest:output_type -> nuxari.v1.SubmitRequestResponse
-	16, // 55: nuxari.v1.AccessService.ListRequests:output_type -> nuxari.v1.ListRequestsResponse
-	18, // 56: nuxari.v1.AccessService.GetRequest:output_type -> nuxari.v1.GetRequestResponse
-	20, // 57: nuxari.v1.AccessService.CancelRequest:output_type -> nuxari.v1.CancelRequestResponse
-	25, // 58: nuxari.v1.AccessService.ListPlans:output_type -> nuxari.v1.ListPlansResponse
-	27, // 59: nuxari.v1.AccessService.GetPlan:output_type -> nuxari.v1.GetPlanResponse
-	29, // 60: nuxari.v1.AccessService.ApprovePlan:output_type -> nuxari.v1.ApprovePlanResponse
-	31, // 61: nuxari.v1.AccessService.RejectPlan:output_type -> nuxari.v1.RejectPlanResponse
-	34, // 62: nuxari.v1.AccessService.ListAccessGrants:output_type -> nuxari.v1.ListAccessGrantsResponse
-	36, // 63: nuxari.v1.AccessService.AcceptBaseline:output_type -> nuxari.v1.AcceptBaselineResponse
-	39, // 64: nuxari.v1.AccessService.ListDriftFindings:output_type -> nuxari.v1.ListDriftFindingsResponse
-	50, // [50:65] is the sub-list for method output_type
-	35, // [35:50] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	23, // 22: nuxari.v1.Plan.approvals:type_name -> nuxari.v1.Approval
+	57, // 23: nuxari.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
+	57, // 24: nuxari.v1.Plan.complete_time:type_name -> google.protobuf.Timestamp
+	56, // 25: nuxari.v1.Plan.duration:type_name -> google.protobuf.Duration
+	24, // 26: nuxari.v1.ListPlansResponse.plans:type_name -> nuxari.v1.Plan
+	24, // 27: nuxari.v1.GetPlanResponse.plan:type_name -> nuxari.v1.Plan
+	24, // 28: nuxari.v1.ApprovePlanResponse.plan:type_name -> nuxari.v1.Plan
+	24, // 29: nuxari.v1.RejectPlanResponse.plan:type_name -> nuxari.v1.Plan
+	57, // 30: nuxari.v1.AccessGrant.grant_time:type_name -> google.protobuf.Timestamp
+	57, // 31: nuxari.v1.AccessGrant.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 32: nuxari.v1.ListAccessGrantsResponse.grants:type_name -> nuxari.v1.AccessGrant
+	57, // 33: nuxari.v1.DriftFinding.detect_time:type_name -> google.protobuf.Timestamp
+	57, // 34: nuxari.v1.DriftFinding.resolve_time:type_name -> google.protobuf.Timestamp
+	38, // 35: nuxari.v1.ListDriftFindingsResponse.findings:type_name -> nuxari.v1.DriftFinding
+	2,  // 36: nuxari.v1.Review.state:type_name -> nuxari.v1.ReviewState
+	57, // 37: nuxari.v1.Review.create_time:type_name -> google.protobuf.Timestamp
+	57, // 38: nuxari.v1.Review.complete_time:type_name -> google.protobuf.Timestamp
+	57, // 39: nuxari.v1.ReviewItem.decide_time:type_name -> google.protobuf.Timestamp
+	41, // 40: nuxari.v1.StartReviewResponse.review:type_name -> nuxari.v1.Review
+	41, // 41: nuxari.v1.GetReviewResponse.review:type_name -> nuxari.v1.Review
+	41, // 42: nuxari.v1.ListReviewsResponse.reviews:type_name -> nuxari.v1.Review
+	42, // 43: nuxari.v1.ListReviewItemsResponse.items:type_name -> nuxari.v1.ReviewItem
+	51, // 44: nuxari.v1.DecideReviewRequest.decisions:type_name -> nuxari.v1.ReviewDecision
+	41, // 45: nuxari.v1.DecideReviewResponse.review:type_name -> nuxari.v1.Review
+	41, // 46: nuxari.v1.CancelReviewResponse.review:type_name -> nuxari.v1.Review
+	5,  // 47: nuxari.v1.AccessService.CreatePolicy:input_type -> nuxari.v1.CreatePolicyRequest
+	7,  // 48: nuxari.v1.AccessService.UpdatePolicy:input_type -> nuxari.v1.UpdatePolicyRequest
+	9,  // 49: nuxari.v1.AccessService.GetPolicy:input_type -> nuxari.v1.GetPolicyRequest
+	11, // 50: nuxari.v1.AccessService.ListPolicies:input_type -> nuxari.v1.ListPoliciesRequest
+	14, // 51: nuxari.v1.AccessService.SubmitRequest:input_type -> nuxari.v1.SubmitRequestRequest
+	16, // 52: nuxari.v1.AccessService.ListRequests:input_type -> nuxari.v1.ListRequestsRequest
+	18, // 53: nuxari.v1.AccessService.GetRequest:input_type -> nuxari.v1.GetRequestRequest
+	20, // 54: nuxari.v1.AccessService.CancelRequest:input_type -> nuxari.v1.CancelRequestRequest
+	25, // 55: nuxari.v1.AccessService.ListPlans:input_type -> nuxari.v1.ListPlansRequest
+	27, // 56: nuxari.v1.AccessService.GetPlan:input_type -> nuxari.v1.GetPlanRequest
+	29, // 57: nuxari.v1.AccessService.ApprovePlan:input_type -> nuxari.v1.ApprovePlanRequest
+	31, // 58: nuxari.v1.AccessService.RejectPlan:input_type -> nuxari.v1.RejectPlanRequest
+	34, // 59: nuxari.v1.AccessService.ListAccessGrants:input_type -> nuxari.v1.ListAccessGrantsRequest
+	36, // 60: nuxari.v1.AccessService.AcceptBaseline:input_type -> nuxari.v1.AcceptBaselineRequest
+	39, // 61: nuxari.v1.AccessService.ListDriftFindings:input_type -> nuxari.v1.ListDriftFindingsRequest
+	43, // 62: nuxari.v1.AccessService.StartReview:input_type -> nuxari.v1.StartReviewRequest
+	45, // 63: nuxari.v1.AccessService.GetReview:input_type -> nuxari.v1.GetReviewRequest
+	47, // 64: nuxari.v1.AccessService.ListReviews:input_type -> nuxari.v1.ListReviewsRequest
+	49, // 65: nuxari.v1.AccessService.ListReviewItems:input_type -> nuxari.v1.ListReviewItemsRequest
+	52, // 66: nuxari.v1.AccessService.DecideReview:input_type -> nuxari.v1.DecideReviewRequest
+	54, // 67: nuxari.v1.AccessService.CancelReview:input_type -> nuxari.v1.CancelReviewRequest
+	6,  // 68: nuxari.v1.AccessService.CreatePolicy:output_type -> nuxari.v1.CreatePolicyResponse
+	8,  // 69: nuxari.v1.AccessService.UpdatePolicy:output_type -> nuxari.v1.UpdatePolicyResponse
+	10, // 70: nuxari.v1.AccessService.GetPolicy:output_type -> nuxari.v1.GetPolicyResponse
+	12, // 71: nuxari.v1.AccessService.ListPolicies:output_type -> nuxari.v1.ListPoliciesResponse
+	15, // 72: nuxari.v1.AccessService.SubmitRequest:output_type -> nuxari.v1.SubmitRequestResponse
+	17, // 73: nuxari.v1.AccessService.ListRequests:output_type -> nuxari.v1.ListRequestsResponse
+	19, // 74: nuxari.v1.AccessService.GetRequest:output_type -> nuxari.v1.GetRequestResponse
+	21, // 75: nuxari.v1.AccessService.CancelRequest:output_type -> nuxari.v1.CancelRequestResponse
+	26, // 76: nuxari.v1.AccessService.ListPlans:output_type -> nuxari.v1.ListPlansResponse
+	28, // 77: nuxari.v1.AccessService.GetPlan:output_type -> nuxari.v1.GetPlanResponse
+	30, // 78: nuxari.v1.AccessService.ApprovePlan:output_type -> nuxari.v1.ApprovePlanResponse
+	32, // 79: nuxari.v1.AccessService.RejectPlan:output_type -> nuxari.v1.RejectPlanResponse
+	35, // 80: nuxari.v1.AccessService.ListAccessGrants:output_type -> nuxari.v1.ListAccessGrantsResponse
+	37, // 81: nuxari.v1.AccessService.AcceptBaseline:output_type -> nuxari.v1.AcceptBaselineResponse
+	40, // 82: nuxari.v1.AccessService.ListDriftFindings:output_type -> nuxari.v1.ListDriftFindingsResponse
+	44, // 83: nuxari.v1.AccessService.StartReview:output_type -> nuxari.v1.StartReviewResponse
+	46, // 84: nuxari.v1.AccessService.GetReview:output_type -> nuxari.v1.GetReviewResponse
+	48, // 85: nuxari.v1.AccessService.ListReviews:output_type -> nuxari.v1.ListReviewsResponse
+	50, // 86: nuxari.v1.AccessService.ListReviewItems:output_type -> nuxari.v1.ListReviewItemsResponse
+	53, // 87: nuxari.v1.AccessService.DecideReview:output_type -> nuxari.v1.DecideReviewResponse
+	55, // 88: nuxari.v1.AccessService.CancelReview:output_type -> nuxari.v1.CancelReviewResponse
+	68, // [68:89] is the sub-list for method output_type
+	47, // [47:68] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_nuxari_v1_access_proto_init() }
@@ -2983,8 +4231,8 @@ func file_nuxari_v1_access_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nuxari_v1_access_proto_rawDesc), len(file_nuxari_v1_access_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   38,
+			NumEnums:      3,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -204,8 +204,13 @@ type PostgresSettings struct {
 	ConnectTimeoutSeconds uint32 `protobuf:"varint,8,opt,name=connect_timeout_seconds,json=connectTimeoutSeconds,proto3" json:"connect_timeout_seconds,omitempty"`
 	// Also list database and schema privileges as entitlements.
 	PrivilegeEntitlements bool `protobuf:"varint,9,opt,name=privilege_entitlements,json=privilegeEntitlements,proto3" json:"privilege_entitlements,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// When not empty, the connector governs only the roles whose names
+	// start with it (byte for byte; "_" and "%" are not wildcards): other
+	// roles are not listed, and are not granted or revoked. At most 63
+	// bytes, no control characters.
+	RolePrefix    string `protobuf:"bytes,10,opt,name=role_prefix,json=rolePrefix,proto3" json:"role_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PostgresSettings) Reset() {
@@ -299,6 +304,13 @@ func (x *PostgresSettings) GetPrivilegeEntitlements() bool {
 		return x.PrivilegeEntitlements
 	}
 	return false
+}
+
+func (x *PostgresSettings) GetRolePrefix() string {
+	if x != nil {
+		return x.RolePrefix
+	}
+	return ""
 }
 
 // ConnectorSettings are a connector's settings, by kind.
@@ -2459,7 +2471,7 @@ var File_nuxari_v1_connector_proto protoreflect.FileDescriptor
 
 const file_nuxari_v1_connector_proto_rawDesc = "" +
 	"\n" +
-	"\x19nuxari/v1/connector.proto\x12\tnuxari.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x02\n" +
+	"\x19nuxari/v1/connector.proto\x12\tnuxari.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x02\n" +
 	"\x10PostgresSettings\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x1a\n" +
@@ -2469,7 +2481,10 @@ const file_nuxari_v1_connector_proto_rawDesc = "" +
 	"\x06ca_pem\x18\x06 \x01(\tR\x05caPem\x12&\n" +
 	"\x0fclient_cert_pem\x18\a \x01(\tR\rclientCertPem\x126\n" +
 	"\x17connect_timeout_seconds\x18\b \x01(\rR\x15connectTimeoutSeconds\x125\n" +
-	"\x16privilege_entitlements\x18\t \x01(\bR\x15privilegeEntitlements\"V\n" +
+	"\x16privilege_entitlements\x18\t \x01(\bR\x15privilegeEntitlements\x12\x1f\n" +
+	"\vrole_prefix\x18\n" +
+	" \x01(\tR\n" +
+	"rolePrefix\"V\n" +
 	"\x11ConnectorSettings\x129\n" +
 	"\bpostgres\x18\x01 \x01(\v2\x1b.nuxari.v1.PostgresSettingsH\x00R\bpostgresB\x06\n" +
 	"\x04kind\"a\n" +

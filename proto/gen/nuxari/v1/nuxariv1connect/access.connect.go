@@ -75,6 +75,23 @@ const (
 	// AccessServiceListDriftFindingsProcedure is the fully-qualified name of the AccessService's
 	// ListDriftFindings RPC.
 	AccessServiceListDriftFindingsProcedure = "/nuxari.v1.AccessService/ListDriftFindings"
+	// AccessServiceStartReviewProcedure is the fully-qualified name of the AccessService's StartReview
+	// RPC.
+	AccessServiceStartReviewProcedure = "/nuxari.v1.AccessService/StartReview"
+	// AccessServiceGetReviewProcedure is the fully-qualified name of the AccessService's GetReview RPC.
+	AccessServiceGetReviewProcedure = "/nuxari.v1.AccessService/GetReview"
+	// AccessServiceListReviewsProcedure is the fully-qualified name of the AccessService's ListReviews
+	// RPC.
+	AccessServiceListReviewsProcedure = "/nuxari.v1.AccessService/ListReviews"
+	// AccessServiceListReviewItemsProcedure is the fully-qualified name of the AccessService's
+	// ListReviewItems RPC.
+	AccessServiceListReviewItemsProcedure = "/nuxari.v1.AccessService/ListReviewItems"
+	// AccessServiceDecideReviewProcedure is the fully-qualified name of the AccessService's
+	// DecideReview RPC.
+	AccessServiceDecideReviewProcedure = "/nuxari.v1.AccessService/DecideReview"
+	// AccessServiceCancelReviewProcedure is the fully-qualified name of the AccessService's
+	// CancelReview RPC.
+	AccessServiceCancelReviewProcedure = "/nuxari.v1.AccessService/CancelReview"
 )
 
 // AccessServiceClient is a client for the nuxari.v1.AccessService service.
@@ -110,6 +127,26 @@ type AccessServiceClient interface {
 	// Drift findings: differences between the desired state (baseline and
 	// access grants) and what each sync read.
 	ListDriftFindings(context.Context, *connect.Request[v1.ListDriftFindingsRequest]) (*connect.Response[v1.ListDriftFindingsResponse], error)
+	// Starts an access review (certification) of a connector's grants in
+	// its latest snapshot: each grant is an item, reviewed by the approvers
+	// of the first policy (in ID order) that covers its entitlement, else
+	// by the review's own reviewers. A connector has one open review at a
+	// time (else FailedPrecondition).
+	StartReview(context.Context, *connect.Request[v1.StartReviewRequest]) (*connect.Response[v1.StartReviewResponse], error)
+	GetReview(context.Context, *connect.Request[v1.GetReviewRequest]) (*connect.Response[v1.GetReviewResponse], error)
+	// The org's reviews, open and ended, in ID order.
+	ListReviews(context.Context, *connect.Request[v1.ListReviewsRequest]) (*connect.Response[v1.ListReviewsResponse], error)
+	// A review's items in order: with assigned_to_me, those the caller
+	// may decide that nobody has yet (a reviewer's inbox).
+	ListReviewItems(context.Context, *connect.Request[v1.ListReviewItemsRequest]) (*connect.Response[v1.ListReviewItemsResponse], error)
+	// A reviewer's decisions on items of an open review: keep or revoke
+	// each, once. The items revoked in one call are one plan, run at once
+	// (the decision is its approval). The review completes when every item
+	// is decided and every plan it made has run.
+	DecideReview(context.Context, *connect.Request[v1.DecideReviewRequest]) (*connect.Response[v1.DecideReviewResponse], error)
+	// Ends an open review: undecided items stay undecided, plans it made
+	// run on.
+	CancelReview(context.Context, *connect.Request[v1.CancelReviewRequest]) (*connect.Response[v1.CancelReviewResponse], error)
 }
 
 // NewAccessServiceClient constructs a client for the nuxari.v1.AccessService service. By default,
@@ -221,6 +258,45 @@ func NewAccessServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		startReview: connect.NewClient[v1.StartReviewRequest, v1.StartReviewResponse](
+			httpClient,
+			baseURL+AccessServiceStartReviewProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("StartReview")),
+			connect.WithClientOptions(opts...),
+		),
+		getReview: connect.NewClient[v1.GetReviewRequest, v1.GetReviewResponse](
+			httpClient,
+			baseURL+AccessServiceGetReviewProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("GetReview")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listReviews: connect.NewClient[v1.ListReviewsRequest, v1.ListReviewsResponse](
+			httpClient,
+			baseURL+AccessServiceListReviewsProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("ListReviews")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listReviewItems: connect.NewClient[v1.ListReviewItemsRequest, v1.ListReviewItemsResponse](
+			httpClient,
+			baseURL+AccessServiceListReviewItemsProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("ListReviewItems")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		decideReview: connect.NewClient[v1.DecideReviewRequest, v1.DecideReviewResponse](
+			httpClient,
+			baseURL+AccessServiceDecideReviewProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("DecideReview")),
+			connect.WithClientOptions(opts...),
+		),
+		cancelReview: connect.NewClient[v1.CancelReviewRequest, v1.CancelReviewResponse](
+			httpClient,
+			baseURL+AccessServiceCancelReviewProcedure,
+			connect.WithSchema(accessServiceMethods.ByName("CancelReview")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -241,6 +317,12 @@ type accessServiceClient struct {
 	listAccessGrants  *connect.Client[v1.ListAccessGrantsRequest, v1.ListAccessGrantsResponse]
 	acceptBaseline    *connect.Client[v1.AcceptBaselineRequest, v1.AcceptBaselineResponse]
 	listDriftFindings *connect.Client[v1.ListDriftFindingsRequest, v1.ListDriftFindingsResponse]
+	startReview       *connect.Client[v1.StartReviewRequest, v1.StartReviewResponse]
+	getReview         *connect.Client[v1.GetReviewRequest, v1.GetReviewResponse]
+	listReviews       *connect.Client[v1.ListReviewsRequest, v1.ListReviewsResponse]
+	listReviewItems   *connect.Client[v1.ListReviewItemsRequest, v1.ListReviewItemsResponse]
+	decideReview      *connect.Client[v1.DecideReviewRequest, v1.DecideReviewResponse]
+	cancelReview      *connect.Client[v1.CancelReviewRequest, v1.CancelReviewResponse]
 }
 
 // CreatePolicy calls nuxari.v1.AccessService.CreatePolicy.
@@ -318,6 +400,36 @@ func (c *accessServiceClient) ListDriftFindings(ctx context.Context, req *connec
 	return c.listDriftFindings.CallUnary(ctx, req)
 }
 
+// StartReview calls nuxari.v1.AccessService.StartReview.
+func (c *accessServiceClient) StartReview(ctx context.Context, req *connect.Request[v1.StartReviewRequest]) (*connect.Response[v1.StartReviewResponse], error) {
+	return c.startReview.CallUnary(ctx, req)
+}
+
+// GetReview calls nuxari.v1.AccessService.GetReview.
+func (c *accessServiceClient) GetReview(ctx context.Context, req *connect.Request[v1.GetReviewRequest]) (*connect.Response[v1.GetReviewResponse], error) {
+	return c.getReview.CallUnary(ctx, req)
+}
+
+// ListReviews calls nuxari.v1.AccessService.ListReviews.
+func (c *accessServiceClient) ListReviews(ctx context.Context, req *connect.Request[v1.ListReviewsRequest]) (*connect.Response[v1.ListReviewsResponse], error) {
+	return c.listReviews.CallUnary(ctx, req)
+}
+
+// ListReviewItems calls nuxari.v1.AccessService.ListReviewItems.
+func (c *accessServiceClient) ListReviewItems(ctx context.Context, req *connect.Request[v1.ListReviewItemsRequest]) (*connect.Response[v1.ListReviewItemsResponse], error) {
+	return c.listReviewItems.CallUnary(ctx, req)
+}
+
+// DecideReview calls nuxari.v1.AccessService.DecideReview.
+func (c *accessServiceClient) DecideReview(ctx context.Context, req *connect.Request[v1.DecideReviewRequest]) (*connect.Response[v1.DecideReviewResponse], error) {
+	return c.decideReview.CallUnary(ctx, req)
+}
+
+// CancelReview calls nuxari.v1.AccessService.CancelReview.
+func (c *accessServiceClient) CancelReview(ctx context.Context, req *connect.Request[v1.CancelReviewRequest]) (*connect.Response[v1.CancelReviewResponse], error) {
+	return c.cancelReview.CallUnary(ctx, req)
+}
+
 // AccessServiceHandler is an implementation of the nuxari.v1.AccessService service.
 type AccessServiceHandler interface {
 	// Creates a policy at version 1 (admins and owners).
@@ -351,6 +463,26 @@ type AccessServiceHandler interface {
 	// Drift findings: differences between the desired state (baseline and
 	// access grants) and what each sync read.
 	ListDriftFindings(context.Context, *connect.Request[v1.ListDriftFindingsRequest]) (*connect.Response[v1.ListDriftFindingsResponse], error)
+	// Starts an access review (certification) of a connector's grants in
+	// its latest snapshot: each grant is an item, reviewed by the approvers
+	// of the first policy (in ID order) that covers its entitlement, else
+	// by the review's own reviewers. A connector has one open review at a
+	// time (else FailedPrecondition).
+	StartReview(context.Context, *connect.Request[v1.StartReviewRequest]) (*connect.Response[v1.StartReviewResponse], error)
+	GetReview(context.Context, *connect.Request[v1.GetReviewRequest]) (*connect.Response[v1.GetReviewResponse], error)
+	// The org's reviews, open and ended, in ID order.
+	ListReviews(context.Context, *connect.Request[v1.ListReviewsRequest]) (*connect.Response[v1.ListReviewsResponse], error)
+	// A review's items in order: with assigned_to_me, those the caller
+	// may decide that nobody has yet (a reviewer's inbox).
+	ListReviewItems(context.Context, *connect.Request[v1.ListReviewItemsRequest]) (*connect.Response[v1.ListReviewItemsResponse], error)
+	// A reviewer's decisions on items of an open review: keep or revoke
+	// each, once. The items revoked in one call are one plan, run at once
+	// (the decision is its approval). The review completes when every item
+	// is decided and every plan it made has run.
+	DecideReview(context.Context, *connect.Request[v1.DecideReviewRequest]) (*connect.Response[v1.DecideReviewResponse], error)
+	// Ends an open review: undecided items stay undecided, plans it made
+	// run on.
+	CancelReview(context.Context, *connect.Request[v1.CancelReviewRequest]) (*connect.Response[v1.CancelReviewResponse], error)
 }
 
 // NewAccessServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -458,6 +590,45 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	accessServiceStartReviewHandler := connect.NewUnaryHandler(
+		AccessServiceStartReviewProcedure,
+		svc.StartReview,
+		connect.WithSchema(accessServiceMethods.ByName("StartReview")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceGetReviewHandler := connect.NewUnaryHandler(
+		AccessServiceGetReviewProcedure,
+		svc.GetReview,
+		connect.WithSchema(accessServiceMethods.ByName("GetReview")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceListReviewsHandler := connect.NewUnaryHandler(
+		AccessServiceListReviewsProcedure,
+		svc.ListReviews,
+		connect.WithSchema(accessServiceMethods.ByName("ListReviews")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceListReviewItemsHandler := connect.NewUnaryHandler(
+		AccessServiceListReviewItemsProcedure,
+		svc.ListReviewItems,
+		connect.WithSchema(accessServiceMethods.ByName("ListReviewItems")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceDecideReviewHandler := connect.NewUnaryHandler(
+		AccessServiceDecideReviewProcedure,
+		svc.DecideReview,
+		connect.WithSchema(accessServiceMethods.ByName("DecideReview")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accessServiceCancelReviewHandler := connect.NewUnaryHandler(
+		AccessServiceCancelReviewProcedure,
+		svc.CancelReview,
+		connect.WithSchema(accessServiceMethods.ByName("CancelReview")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/nuxari.v1.AccessService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AccessServiceCreatePolicyProcedure:
@@ -490,6 +661,18 @@ func NewAccessServiceHandler(svc AccessServiceHandler, opts ...connect.HandlerOp
 			accessServiceAcceptBaselineHandler.ServeHTTP(w, r)
 		case AccessServiceListDriftFindingsProcedure:
 			accessServiceListDriftFindingsHandler.ServeHTTP(w, r)
+		case AccessServiceStartReviewProcedure:
+			accessServiceStartReviewHandler.ServeHTTP(w, r)
+		case AccessServiceGetReviewProcedure:
+			accessServiceGetReviewHandler.ServeHTTP(w, r)
+		case AccessServiceListReviewsProcedure:
+			accessServiceListReviewsHandler.ServeHTTP(w, r)
+		case AccessServiceListReviewItemsProcedure:
+			accessServiceListReviewItemsHandler.ServeHTTP(w, r)
+		case AccessServiceDecideReviewProcedure:
+			accessServiceDecideReviewHandler.ServeHTTP(w, r)
+		case AccessServiceCancelReviewProcedure:
+			accessServiceCancelReviewHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -557,4 +740,28 @@ func (UnimplementedAccessServiceHandler) AcceptBaseline(context.Context, *connec
 
 func (UnimplementedAccessServiceHandler) ListDriftFindings(context.Context, *connect.Request[v1.ListDriftFindingsRequest]) (*connect.Response[v1.ListDriftFindingsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.ListDriftFindings is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) StartReview(context.Context, *connect.Request[v1.StartReviewRequest]) (*connect.Response[v1.StartReviewResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.StartReview is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) GetReview(context.Context, *connect.Request[v1.GetReviewRequest]) (*connect.Response[v1.GetReviewResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.GetReview is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) ListReviews(context.Context, *connect.Request[v1.ListReviewsRequest]) (*connect.Response[v1.ListReviewsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.ListReviews is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) ListReviewItems(context.Context, *connect.Request[v1.ListReviewItemsRequest]) (*connect.Response[v1.ListReviewItemsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.ListReviewItems is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) DecideReview(context.Context, *connect.Request[v1.DecideReviewRequest]) (*connect.Response[v1.DecideReviewResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.DecideReview is not implemented"))
+}
+
+func (UnimplementedAccessServiceHandler) CancelReview(context.Context, *connect.Request[v1.CancelReviewRequest]) (*connect.Response[v1.CancelReviewResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("nuxari.v1.AccessService.CancelReview is not implemented"))
 }
