@@ -282,6 +282,9 @@ func reviewItemOut(it access.ReviewItem) *nuxariv1.ReviewItem {
 // have (a review has at most access.MaxReviewItems) is refused here, as
 // is any number too large for the domain's int.
 func reviewDecisionsIn(ds []*nuxariv1.ReviewDecision) ([]access.ItemDecision, error) {
+	if len(ds) > access.MaxReviewDecisions {
+		return nil, core.Invalid("decisions: at most %d in one call", access.MaxReviewDecisions)
+	}
 	out := make([]access.ItemDecision, 0, len(ds))
 	for _, d := range ds {
 		if d.GetItem() > access.MaxReviewItems {
