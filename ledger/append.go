@@ -606,6 +606,7 @@ func persist(b *pebble.Batch, ob *orgBatch) {
 		_ = b.Set(k.nodes(n.leaf), n.hashes, nil)
 	}
 	_ = b.Set(k.state(), ob.out.state.marshal(), nil)
+	_ = b.Set(dirKey(dirSize, ob.info.id), be64(ob.out.state.size), nil)
 }
 
 func setCheckpoint(r *request, cp *Checkpoint) {

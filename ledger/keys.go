@@ -28,6 +28,17 @@ import (
 //	'v' key                  governance state written atomically with entries
 //
 // Integers are big-endian so that keys sort by number.
+//
+// The org directory is outside every org's key space ('d' < 'o'): what
+// Open needs of each org, read in two short scans.
+//
+//	'd' 's' org              the org's tree size(8), written with its tree
+//	                         state
+//	'd' 'c' org              the size(8) of its latest checkpoint, written
+//	                         with the checkpoint
+//	'd' 'v'                  the directory's version(1), written once it
+//	                         lists every org; without it, Open walks the
+//	                         orgs' key spaces and writes the directory
 const (
 	kindState      = 's'
 	kindLeaf       = 'l'
@@ -137,3 +148,23 @@ func leafRecordHash(v []byte) ([]byte, bool) {
 
 // purgedLen is the length of a purged leaf record: the leaf hash.
 const purgedLen = 32
+
+// The org directory's keys.
+const (
+	dirVersion = 1
+	dirSize    = 's'
+	dirCP      = 'c'
+)
+
+var dirVersionKey = []byte{'d', 'v'}
+
+func dirKey(kind byte, org string) []byte {
+	return append([]byte{'d', kind}, org...)
+}
+
+// dirSpan returns the bounds of one kind of directory record.
+func dirSpan(kind byte) (lo, hi []byte) {
+	return []byte{'d', kind}, []byte{'d', kind + 1}
+}
+
+func be64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }

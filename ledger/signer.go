@@ -229,6 +229,7 @@ func (s *signer) sign(due []*pendingOrg) {
 		}
 		cps[i] = cp
 		_ = b.Set(p.info.keys.checkpoint(cp.Size), cp.Note, nil)
+		_ = b.Set(dirKey(dirCP, p.info.id), be64(cp.Size), nil)
 	}
 	if err := s.l.commitSync(b); err != nil {
 		s.failAll(fmt.Errorf("store checkpoints: %w", err))
