@@ -174,19 +174,24 @@ type EventSummary struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
+// fail records check as failed, with its detail, and returns r.
+func (r *VerifyResult) fail(check, format string, args ...any) *VerifyResult {
+	c := CheckResult{Check: check, Detail: fmt.Sprintf(format, args...)}
+	r.Checks = append(r.Checks, c)
+	r.Failure = &c
+	return r
+}
+
+// pass records check as passed, with its detail.
+func (r *VerifyResult) pass(check, format string, args ...any) {
+	r.Checks = append(r.Checks, CheckResult{Check: check, OK: true, Detail: fmt.Sprintf(format, args...)})
+}
+
 // VerifyBundle checks the bundle file data against pins, with no network
 // access, and stops at the first failure.
 func VerifyBundle(file string, data []byte, pins Pins) *VerifyResult {
 	r := &VerifyResult{File: file, LogOrigin: pins.Origin, VerifierKey: pins.VerifierKey, Checks: []CheckResult{}}
-	fail := func(check, format string, args ...any) *VerifyResult {
-		c := CheckResult{Check: check, Detail: fmt.Sprintf(format, args...)}
-		r.Checks = append(r.Checks, c)
-		r.Failure = &c
-		return r
-	}
-	pass := func(check, format string, args ...any) {
-		r.Checks = append(r.Checks, CheckResult{Check: check, OK: true, Detail: fmt.Sprintf(format, args...)})
-	}
+	fail, pass := r.fail, r.pass
 
 	b, err := ParseBundle(data)
 	if err != nil {

@@ -93,15 +93,7 @@ func ParseTlogProof(data []byte) (*proof.TLogProof, error) {
 // the leaf hash is computed, never read.
 func VerifyTlogProof(file string, data []byte, pins Pins) *VerifyResult {
 	r := &VerifyResult{File: file, Format: FormatTlogProof, LogOrigin: pins.Origin, VerifierKey: pins.VerifierKey, Checks: []CheckResult{}}
-	fail := func(check, format string, args ...any) *VerifyResult {
-		c := CheckResult{Check: check, Detail: fmt.Sprintf(format, args...)}
-		r.Checks = append(r.Checks, c)
-		r.Failure = &c
-		return r
-	}
-	pass := func(check, format string, args ...any) {
-		r.Checks = append(r.Checks, CheckResult{Check: check, OK: true, Detail: fmt.Sprintf(format, args...)})
-	}
+	fail, pass := r.fail, r.pass
 
 	p, err := ParseTlogProof(data)
 	if err != nil {

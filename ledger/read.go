@@ -287,7 +287,21 @@ func (h *Org) Leaves(ctx context.Context, start, end uint64, fn func(Leaf) error
 	if start == end {
 		return nil
 	}
-	it, err := h.l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: o.keys.leaf(start), UpperBound: o.keys.leaf(end)})
+	return h.l.scanLeafRecords(ctx, o, start, end, func(idx uint64, v []byte) error {
+		lf, err := decodeLeaf(o, idx, v)
+		if err != nil && lf.Hash == nil {
+			return err
+		}
+		return fn(lf)
+	})
+}
+
+// scanLeafRecords calls fn with each leaf record in [start, end) of o's
+// log, in order, with one iterator, until fn returns an error (which it
+// returns); v is valid during the call only. A missing record is
+// corruption.
+func (l *Ledger) scanLeafRecords(ctx context.Context, o *orgInfo, start, end uint64, fn func(index uint64, v []byte) error) error {
+	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: o.keys.leaf(start), UpperBound: o.keys.leaf(end)})
 	if err != nil {
 		return err
 	}
@@ -305,11 +319,7 @@ func (h *Org) Leaves(ctx context.Context, start, end uint64, fn func(Leaf) error
 		if err != nil {
 			return err
 		}
-		lf, err := decodeLeaf(o, idx, v)
-		if err != nil && lf.Hash == nil {
-			return err
-		}
-		if err := fn(lf); err != nil {
+		if err := fn(idx, v); err != nil {
 			return err
 		}
 		next++

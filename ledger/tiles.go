@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 
@@ -162,33 +161,7 @@ func (h *Org) ReadEntryBundle(ctx context.Context, size uint64, t tile.Tile) ([]
 // leafRecords calls fn with each leaf record of level-0 tile t, in
 // order, with one iterator; v is valid during the call only.
 func (l *Ledger) leafRecords(ctx context.Context, o *orgInfo, t tile.Tile, fn func(index uint64, v []byte) error) error {
-	start, end := t.First(), t.First()+uint64(t.W)
-	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: o.keys.leaf(start), UpperBound: o.keys.leaf(end)})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	next := start
-	for it.First(); it.Valid(); it.Next() {
-		if idx := binary.BigEndian.Uint64(it.Key()[len(it.Key())-8:]); idx != next {
-			return o.corrupt("leaf %d missing", next)
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return err
-		}
-		if err := fn(next, v); err != nil {
-			return err
-		}
-		next++
-	}
-	if err := it.Error(); err != nil {
-		return err
-	}
-	if next != end {
-		return o.corrupt("leaf %d missing", next)
-	}
-	return nil
+	return l.scanLeafRecords(ctx, o, t.First(), t.First()+uint64(t.W), fn)
 }
 
 // ReadTile reads a tlog-tiles hash tile of org's log; see Org.ReadTile.
