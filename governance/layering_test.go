@@ -24,7 +24,7 @@ var features = map[string][]string{
 	"governance/agents":     {"governance/orgs", "governance/sessions"},
 	"governance/evidence":   {"governance/agents"},
 	"governance/connectors": nil,
-	"governance/access":     {"governance/connectors"},
+	"governance/access":     {"governance/connectors", "governance/orgs"},
 }
 
 // shared are the domain packages below the features.

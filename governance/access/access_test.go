@@ -161,17 +161,19 @@ func TestPolicies(t *testing.T) {
 	e := newEnv(t)
 	ctx := domaintest.Ctx()
 	for what, edit := range map[string]func(*access.Policy){
-		"malformed CEL":           func(p *access.Policy) { p.Condition = "request.duration_seconds >" },
-		"unknown field":           func(p *access.Policy) { p.Condition = "request.durations > 1" },
-		"not bool":                func(p *access.Policy) { p.Condition = "request.justification" },
-		"approvals, no approvers": func(p *access.Policy) { p.ApproverRoles = nil },
-		"too many approvals":      func(p *access.Policy) { p.Approvals = 11 },
-		"unknown role":            func(p *access.Policy) { p.RequesterRoles = []string{"root"} },
-		"approvers who may not":   func(p *access.Policy) { p.ApproverRoles = []string{"approver", "requester"} },
-		"negative duration":       func(p *access.Policy) { p.MaxDuration = -1 },
-		"conflict of one":         func(p *access.Policy) { p.Conflicts = [][]string{{"r0000"}} },
-		"no name":                 func(p *access.Policy) { p.Name = "" },
-		"bad connector":           func(p *access.Policy) { p.ConnectorID = "C/1" },
+		"malformed CEL":            func(p *access.Policy) { p.Condition = "request.duration_seconds >" },
+		"unknown field":            func(p *access.Policy) { p.Condition = "request.durations > 1" },
+		"not bool":                 func(p *access.Policy) { p.Condition = "request.justification" },
+		"approvals, no approvers":  func(p *access.Policy) { p.ApproverRoles = nil },
+		"too many approvals":       func(p *access.Policy) { p.Approvals = 11 },
+		"unknown role":             func(p *access.Policy) { p.RequesterRoles = []string{"root"} },
+		"approvers who may not":    func(p *access.Policy) { p.ApproverRoles = []string{"approver", "requester"} },
+		"an approver who may not":  func(p *access.Policy) { p.ApproverIDs = []string{e.requester.UserID} },
+		"an approver not a member": func(p *access.Policy) { p.ApproverIDs = []string{"unone"} },
+		"negative duration":        func(p *access.Policy) { p.MaxDuration = -1 },
+		"conflict of one":          func(p *access.Policy) { p.Conflicts = [][]string{{"r0000"}} },
+		"no name":                  func(p *access.Policy) { p.Name = "" },
+		"bad connector":            func(p *access.Policy) { p.ConnectorID = "C/1" },
 	} {
 		p := access.Policy{Name: "p", ConnectorID: e.connector, Approvals: 1, ApproverRoles: []string{"approver"}}
 		edit(&p)

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/nuxari/nuxari/accesspolicy"
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/errs"
+	"github.com/nuxari/nuxari/governance/orgs"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/store"
 	ec "github.com/nuxari/nuxari/internal/eventcatalog"
@@ -48,6 +50,24 @@ func approvingRoles(field string, roles []string) error {
 	for _, r := range roles {
 		if !rbac.Allows(rbac.Role(r), rbac.AccessApprove) {
 			return core.Invalid("%s: %s members may not approve (%s)", field, r, rbac.AccessApprove)
+		}
+	}
+	return nil
+}
+
+// approvingMembers refuses a member, named to approve or review, who is
+// not a member of o or whose role may not approve (rbac.AccessApprove).
+func approvingMembers(ctx context.Context, o store.Org, field string, ids []string) error {
+	for _, id := range ids {
+		role, err := orgs.MemberRole(ctx, o, id)
+		if errors.Is(err, errs.NotFound) {
+			return core.Invalid("%s: %s is not a member of the org", field, id)
+		}
+		if err != nil {
+			return err
+		}
+		if !rbac.Allows(role, rbac.AccessApprove) {
+			return core.Invalid("%s: %s is a %s, who may not approve (%s)", field, id, role, rbac.AccessApprove)
 		}
 	}
 	return nil
@@ -146,6 +166,9 @@ func (s *Service) CreatePolicy(ctx context.Context, pr *core.Principal, p Policy
 		return Policy{}, err
 	}
 	o := s.env.OrgOf(pr)
+	if err := approvingMembers(ctx, o, "approver_ids", p.ApproverIDs); err != nil {
+		return Policy{}, err
+	}
 	_, err := o.Commit(ctx, ledger.AckDurable, store.Change{
 		Event:   core.NewEvent(ctx, ec.AccessPolicyCreated, pr.Actor(), "policy:"+p.ID, map[string]any{"version": p.Version, "policy": p}),
 		Require: map[string][]byte{policyKey(p.ID): nil},
@@ -170,6 +193,9 @@ func (s *Service) UpdatePolicy(ctx context.Context, pr *core.Principal, p Policy
 	}
 	p.Version, p.Created, p.CreatedBy = cur.Version+1, s.env.Now(), pr.Actor()
 	if err := checkPolicy(&p); err != nil {
+		return Policy{}, err
+	}
+	if err := approvingMembers(ctx, o, "approver_ids", p.ApproverIDs); err != nil {
 		return Policy{}, err
 	}
 	_, err = o.Commit(ctx, ledger.AckDurable, store.Change{

@@ -163,6 +163,9 @@ func (s *Service) StartReview(ctx context.Context, pr *core.Principal, req Start
 		req.ReviewerRoles = []string{string(rbac.Admin), string(rbac.Owner)}
 	}
 	o := s.env.OrgOf(pr)
+	if err := approvingMembers(ctx, o, "reviewer_ids", req.ReviewerIDs); err != nil {
+		return Review{}, err
+	}
 	var views []connectors.GrantView
 	snap, err := connectors.SnapshotGrants(ctx, o, req.ConnectorID, func(g connectors.GrantView) bool {
 		views = append(views, g)

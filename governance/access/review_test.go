@@ -62,13 +62,15 @@ func TestReview(t *testing.T) {
 		t.Fatal(err)
 	}
 	for what, req := range map[string]access.StartReview{
-		"no name":                     {ConnectorID: e.connector},
-		"bad connector":               {ConnectorID: "C/1", Name: "q"},
-		"unknown role":                {ConnectorID: e.connector, Name: "q", ReviewerRoles: []string{"root"}},
-		"bad reviewer":                {ConnectorID: e.connector, Name: "q", ReviewerIDs: []string{"U 1"}},
-		"name with a NUL":             {ConnectorID: e.connector, Name: "q\x00"},
-		"too many viewers":            {ConnectorID: e.connector, Name: "q", ReviewerIDs: slices.Repeat([]string{"u1"}, 65)},
-		"a role that may not approve": {ConnectorID: e.connector, Name: "q", ReviewerRoles: []string{"auditor"}},
+		"no name":                      {ConnectorID: e.connector},
+		"bad connector":                {ConnectorID: "C/1", Name: "q"},
+		"unknown role":                 {ConnectorID: e.connector, Name: "q", ReviewerRoles: []string{"root"}},
+		"bad reviewer":                 {ConnectorID: e.connector, Name: "q", ReviewerIDs: []string{"U 1"}},
+		"name with a NUL":              {ConnectorID: e.connector, Name: "q\x00"},
+		"too many viewers":             {ConnectorID: e.connector, Name: "q", ReviewerIDs: slices.Repeat([]string{"u1"}, 65)},
+		"a role that may not approve":  {ConnectorID: e.connector, Name: "q", ReviewerRoles: []string{"auditor"}},
+		"a member who may not approve": {ConnectorID: e.connector, Name: "q", ReviewerIDs: []string{e.requester.UserID}},
+		"not a member":                 {ConnectorID: e.connector, Name: "q", ReviewerIDs: []string{"unone"}},
 	} {
 		_, err := e.svc.StartReview(ctx, e.admin, req)
 		domaintest.WantKind(t, what, err, errs.InvalidArgument)

@@ -164,3 +164,14 @@ func Exists(ctx context.Context, o store.Org) error {
 	_, err := o.Get(ctx, keyOrg)
 	return err
 }
+
+// MemberRole returns the role of member userID of org o: what other
+// features read of a member (access checks that the approvers and
+// reviewers it is given may approve). An unknown member is NotFound.
+func MemberRole(ctx context.Context, o store.Org, userID string) (rbac.Role, error) {
+	var u User
+	if _, err := o.GetJSON(ctx, prefixUser+userID, &u); err != nil {
+		return "", core.NotFoundAs(err, errs.New(errs.NotFound, "member %s", userID))
+	}
+	return u.Role, nil
+}
