@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -128,33 +126,9 @@ func TestAccessCrashHelper(t *testing.T) {
 // at point, and waits until it answers.
 func startAccessCrashHelper(t *testing.T, dataDir, point string) *crashHelper {
 	t.Helper()
-	urlFile := filepath.Join(t.TempDir(), "url")
-	h := &crashHelper{logs: &servertest.SyncBuffer{}, exited: make(chan struct{})}
-	h.cmd = exec.Command(os.Args[0], "-test.run=^TestAccessCrashHelper$", "-test.count=1", "-test.timeout=5m")
-	h.cmd.Env = append(os.Environ(), accessCrashPointEnv+"="+point, accessCrashDirEnv+"="+dataDir, accessCrashURLEnv+"="+urlFile)
-	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
-	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = h.cmd.Wait(); close(h.exited) }()
-	t.Cleanup(func() { _ = h.cmd.Process.Kill(); <-h.exited })
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b, err := os.ReadFile(urlFile)
-		if err == nil {
-			h.url = string(b)
-			return h
-		}
-		select {
-		case <-h.exited:
-			t.Fatalf("the access crash helper exited before serving: %s", h.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the access crash helper did not start: %s", h.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startHelperProcess(t, "TestAccessCrashHelper", func(urlFile string) []string {
+		return []string{accessCrashPointEnv + "=" + point, accessCrashDirEnv + "=" + dataDir, accessCrashURLEnv + "=" + urlFile}
+	})
 }
 
 // TestAccessPlanCrash kills a real server process with SIGKILL during an

@@ -78,10 +78,20 @@ type crashHelper struct {
 // waits until it answers.
 func startCrashHelper(t *testing.T, dataDir, step string) *crashHelper {
 	t.Helper()
+	return startHelperProcess(t, "TestRotationCrashHelper", func(urlFile string) []string {
+		return []string{crashStepEnv + "=" + step, crashDirEnv + "=" + dataDir, crashURLEnv + "=" + urlFile}
+	})
+}
+
+// startHelperProcess runs test (a helper test of this binary) in a new
+// process with the variables env gives for the file it writes its URL
+// to, and waits until it serves; the process is killed when t ends.
+func startHelperProcess(t *testing.T, test string, env func(urlFile string) []string) *crashHelper {
+	t.Helper()
 	urlFile := filepath.Join(t.TempDir(), "url")
 	h := &crashHelper{logs: &servertest.SyncBuffer{}, exited: make(chan struct{})}
-	h.cmd = exec.Command(os.Args[0], "-test.run=^TestRotationCrashHelper$", "-test.count=1", "-test.timeout=5m")
-	h.cmd.Env = append(os.Environ(), crashStepEnv+"="+step, crashDirEnv+"="+dataDir, crashURLEnv+"="+urlFile)
+	h.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=5m")
+	h.cmd.Env = append(os.Environ(), env(urlFile)...)
 	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -97,11 +107,11 @@ func startCrashHelper(t *testing.T, dataDir, step string) *crashHelper {
 		}
 		select {
 		case <-h.exited:
-			t.Fatalf("the crash helper exited before serving: %s", h.logs.String())
+			t.Fatalf("%s exited before serving: %s", test, h.logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the crash helper did not start: %s", h.logs.String())
+			t.Fatalf("%s did not start: %s", test, h.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -177,17 +177,9 @@ func (s *Service) CheckDrift(ctx context.Context, o store.Org) error {
 }
 
 func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) error {
-	var b baseline
-	_, err := o.GetJSON(ctx, prefixBaseline+id, &b)
-	hasBaseline := err == nil
-	if err != nil && !isNotFound(err) {
-		return err
-	}
-	actual := map[[2]string]bool{}
-	snap, err := connectors.SnapshotGrants(ctx, o, id, func(g connectors.GrantView) bool {
-		actual[[2]string{g.IdentityID, g.EntitlementID}] = true
-		return true
-	})
+	// The latest snapshot's summary first (its first chunk, no more):
+	// most minutes it has been compared already.
+	snap, err := connectors.SnapshotGrants(ctx, o, id, func(connectors.GrantView) bool { return false })
 	if errors.Is(err, connectors.ErrNoSnapshot) {
 		return nil
 	}
@@ -197,6 +189,20 @@ func (s *Service) checkConnector(ctx context.Context, o store.Org, id string) er
 	checked, err := o.Get(ctx, prefixChecked+id)
 	if err == nil && string(checked) == snap.SyncID {
 		return nil // compared already
+	}
+	var b baseline
+	_, err = o.GetJSON(ctx, prefixBaseline+id, &b)
+	hasBaseline := err == nil
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	actual := map[[2]string]bool{}
+	snap, err = connectors.SnapshotGrants(ctx, o, id, func(g connectors.GrantView) bool {
+		actual[[2]string{g.IdentityID, g.EntitlementID}] = true
+		return true
+	})
+	if err != nil {
+		return err
 	}
 	desired := map[[2]string]bool{}
 	for _, g := range b.Grants {

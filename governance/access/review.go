@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nuxari/nuxari/governance/connectors"
@@ -497,7 +496,7 @@ func (s *Service) completeReviews(ctx context.Context, o store.Org) error {
 	}
 	var errs []error
 	for _, id := range ids {
-		if _, err := s.completeReview(ctx, o, strings.TrimSpace(id)); err != nil {
+		if _, err := s.completeReview(ctx, o, id); err != nil {
 			errs = append(errs, err)
 		}
 	}
