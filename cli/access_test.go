@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,8 +28,8 @@ type fakeAccess struct {
 	nuxariv1connect.UnimplementedAccessServiceHandler
 	t *testing.T
 
+	callLog
 	mu        sync.Mutex
-	calls     []call
 	policies  map[string]*nuxariv1.Policy
 	planPolls map[string]int // GetPlan calls by plan ID
 }
@@ -40,37 +38,15 @@ func newFakeAccess(t *testing.T) *fakeAccess {
 	return &fakeAccess{t: t, policies: map[string]*nuxariv1.Policy{}, planPolls: map[string]int{}}
 }
 
-// serve serves f over h2c and HTTP/1.1 on loopback and points h at it.
+// serve serves f on loopback and points h at it.
 func (f *fakeAccess) serve(h *harness) {
-	mux := http.NewServeMux()
-	mux.Handle(nuxariv1connect.NewAccessServiceHandler(f, connect.WithInterceptors(f.checkToken())))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	f.t.Cleanup(srv.Close)
-	h.env[cli.EnvServer] = srv.URL
-	h.env[cli.EnvToken] = fakeToken
-}
-
-// checkToken refuses a request without the harness's bearer token.
-func (f *fakeAccess) checkToken() connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if req.Header().Get("Authorization") != "Bearer "+fakeToken {
-				return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no token"))
-			}
-			return next(ctx, req)
-		}
-	}
+	path, handler := nuxariv1connect.NewAccessServiceHandler(f, fakeTokenCheck())
+	serveFake(f.t, h, path, handler)
 }
 
 // record records a request and fails it as its ID asks.
 func (f *fakeAccess) record(method, id string, msg proto.Message) error {
-	f.mu.Lock()
-	f.calls = append(f.calls, call{method, proto.Clone(msg)})
-	f.mu.Unlock()
+	f.add(method, msg)
 	switch {
 	case strings.HasSuffix(id, "-missing"):
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("%s not found", id))
@@ -78,47 +54,6 @@ func (f *fakeAccess) record(method, id string, msg proto.Message) error {
 		return connect.NewError(connect.CodePermissionDenied, errors.New("the role requester may not manage access policies"))
 	}
 	return nil
-}
-
-// requests returns the requests of method, in order.
-func (f *fakeAccess) requests(method string) []proto.Message {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []proto.Message
-	for _, c := range f.calls {
-		if c.method == method {
-			out = append(out, c.msg)
-		}
-	}
-	return out
-}
-
-// last returns the latest request of method.
-func (f *fakeAccess) last(method string) proto.Message {
-	f.t.Helper()
-	reqs := f.requests(method)
-	if len(reqs) == 0 {
-		f.t.Fatalf("%s was not called", method)
-	}
-	return reqs[len(reqs)-1]
-}
-
-// methods returns the methods called, in order.
-func (f *fakeAccess) methods() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, c := range f.calls {
-		out = append(out, c.method)
-	}
-	return out
-}
-
-// reset forgets the requests received so far.
-func (f *fakeAccess) reset() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = nil
 }
 
 func (f *fakeAccess) put(p *nuxariv1.Policy) {
@@ -420,7 +355,7 @@ func TestPolicyCreate(t *testing.T) {
 		ApproverIds: []string{"u-alice", "u-carol"}, ApproverRoles: []string{"approver"}, AllowSelfApproval: true,
 		Conflicts:     []*nuxariv1.EntitlementSet{{Entitlements: []string{"ent:read", "ent:admin"}}, {Entitlements: []string{"ent:a", "ent:b", "ent:c"}}},
 		ApproveExpiry: true}
-	if got := f.last("CreatePolicy").(*nuxariv1.CreatePolicyRequest).GetPolicy(); !proto.Equal(got, want) {
+	if got := f.last(t, "CreatePolicy").(*nuxariv1.CreatePolicyRequest).GetPolicy(); !proto.Equal(got, want) {
 		t.Errorf("policy sent:\n got %v\nwant %v", got, want)
 	}
 	for key, value := range map[string]string{
@@ -440,15 +375,15 @@ func TestPolicyCreate(t *testing.T) {
 	// The least a policy needs; the condition as a flag or from standard
 	// input.
 	h.ok("", "policy", "create", "--name", "any", "--connector", "c2")
-	if got := f.last("CreatePolicy").(*nuxariv1.CreatePolicyRequest).GetPolicy(); !proto.Equal(got, &nuxariv1.Policy{Name: "any", ConnectorId: "c2"}) {
+	if got := f.last(t, "CreatePolicy").(*nuxariv1.CreatePolicyRequest).GetPolicy(); !proto.Equal(got, &nuxariv1.Policy{Name: "any", ConnectorId: "c2"}) {
 		t.Errorf("minimal create sent %v", got)
 	}
 	h.ok("", "policy", "create", "--name", "n", "--connector", "c2", "--condition", `identity.name.startsWith("svc_")`, "--max-duration", "0", "--approvals", "0")
-	if got := f.last("CreatePolicy").(*nuxariv1.CreatePolicyRequest).GetPolicy(); !proto.Equal(got, &nuxariv1.Policy{Name: "n", ConnectorId: "c2", Condition: `identity.name.startsWith("svc_")`}) {
+	if got := f.last(t, "CreatePolicy").(*nuxariv1.CreatePolicyRequest).GetPolicy(); !proto.Equal(got, &nuxariv1.Policy{Name: "n", ConnectorId: "c2", Condition: `identity.name.startsWith("svc_")`}) {
 		t.Errorf("create --condition sent %v", got)
 	}
 	h.ok(condition+"\r\n", "policy", "create", "--name", "n", "--connector", "c2", "--condition-file", "-")
-	if got := f.last("CreatePolicy").(*nuxariv1.CreatePolicyRequest).GetPolicy().GetCondition(); got != condition+"\r\n" {
+	if got := f.last(t, "CreatePolicy").(*nuxariv1.CreatePolicyRequest).GetPolicy().GetCondition(); got != condition+"\r\n" {
 		t.Errorf("create --condition-file - sent %q", got)
 	}
 
@@ -487,14 +422,14 @@ func TestPolicyUpdate(t *testing.T) {
 	if m := f.methods(); strings.Join(m, " ") != "GetPolicy UpdatePolicy" {
 		t.Fatalf("update called %v, want GetPolicy then UpdatePolicy", m)
 	}
-	if get := f.last("GetPolicy").(*nuxariv1.GetPolicyRequest); get.GetPolicyId() != "pol-7" || get.GetVersion() != 0 {
+	if get := f.last(t, "GetPolicy").(*nuxariv1.GetPolicyRequest); get.GetPolicyId() != "pol-7" || get.GetVersion() != 0 {
 		t.Errorf("update read %v, want the current version", get)
 	}
 	want := currentPolicy()
 	want.CreateTime, want.CreatedBy = nil, ""
 	want.Approvals, want.Entitlements, want.RequesterRoles, want.MaxDuration, want.AllowSelfApproval = 1, nil, []string{"requester", "approver"}, nil, false
 	want.Conflicts, want.Condition = []*nuxariv1.EntitlementSet{{Entitlements: []string{"ent:x", "ent:y"}}}, ""
-	if got := f.last("UpdatePolicy").(*nuxariv1.UpdatePolicyRequest).GetPolicy(); !proto.Equal(got, want) {
+	if got := f.last(t, "UpdatePolicy").(*nuxariv1.UpdatePolicyRequest).GetPolicy(); !proto.Equal(got, want) {
 		t.Errorf("update sent:\n got %v\nwant %v", got, want)
 	}
 	for key, value := range map[string]string{
@@ -510,7 +445,7 @@ func TestPolicyUpdate(t *testing.T) {
 	f.reset()
 	h.ok("", "policy", "update", "pol-7", "--condition-file", writeFile(t, "c.cel", condition+"\n"), "--approve-expiry=false", "--name", "db-admin-2", "--connector", "c9")
 	cur, _ := f.policy("pol-7")
-	got := f.last("UpdatePolicy").(*nuxariv1.UpdatePolicyRequest).GetPolicy()
+	got := f.last(t, "UpdatePolicy").(*nuxariv1.UpdatePolicyRequest).GetPolicy()
 	if got.GetVersion() != 4 || got.GetCondition() != condition+"\n" || got.GetApproveExpiry() || got.GetName() != "db-admin-2" || got.GetConnectorId() != "c9" || got.GetApprovals() != 1 || cur.GetVersion() != 5 {
 		t.Errorf("second update sent %v", got)
 	}
@@ -551,11 +486,11 @@ func TestPolicyGetAndList(t *testing.T) {
 	if !strings.HasSuffix(r.stdout, "\nCondition:\n"+condition+"\n") {
 		t.Errorf("get: the condition is not printed as it is, last:\n%s", r.stdout)
 	}
-	if req := f.last("GetPolicy").(*nuxariv1.GetPolicyRequest); req.GetVersion() != 0 || req.GetPolicyId() != "pol-7" {
+	if req := f.last(t, "GetPolicy").(*nuxariv1.GetPolicyRequest); req.GetVersion() != 0 || req.GetPolicyId() != "pol-7" {
 		t.Errorf("get asked for %v", req)
 	}
 	r = h.ok("", "policy", "get", "pol-7", "--version", "2")
-	if req := f.last("GetPolicy").(*nuxariv1.GetPolicyRequest); req.GetVersion() != 2 || field(r.stdout, "Version") != "2" {
+	if req := f.last(t, "GetPolicy").(*nuxariv1.GetPolicyRequest); req.GetVersion() != 2 || field(r.stdout, "Version") != "2" {
 		t.Errorf("get --version 2 asked for %v", req)
 	}
 
@@ -606,7 +541,7 @@ func TestRequestCommands(t *testing.T) {
 	h, f := accessHarness(t)
 	r := h.ok("", "request", "submit", "--connector", "c1", "--identity", "role:bob", "--entitlement", "ent:read", "--duration", "4h", "--justification", "incident 4711")
 	want := &nuxariv1.SubmitRequestRequest{ConnectorId: "c1", IdentityId: "role:bob", EntitlementId: "ent:read", Duration: durationpb.New(4 * time.Hour), Justification: "incident 4711"}
-	if got := f.last("SubmitRequest"); !proto.Equal(got, want) {
+	if got := f.last(t, "SubmitRequest"); !proto.Equal(got, want) {
 		t.Errorf("submit sent:\n got %v\nwant %v", got, want)
 	}
 	contains(t, "submit stderr", r.stderr, "Request r-1 is pending; its plan plan-r-1 is pending, 0 of 2 approvals. Follow it with 'nuxctl plan wait plan-r-1'.")
@@ -622,11 +557,11 @@ func TestRequestCommands(t *testing.T) {
 
 	// Without --duration (or 0): access without an end.
 	r = h.ok("", "request", "submit", "--connector", "c1", "--identity", "role:bob", "--entitlement", "ent:read", "--justification", "standing access")
-	if got := f.last("SubmitRequest").(*nuxariv1.SubmitRequestRequest); got.Duration != nil || field(r.stdout, "Duration") != "- (no end)" {
+	if got := f.last(t, "SubmitRequest").(*nuxariv1.SubmitRequestRequest); got.Duration != nil || field(r.stdout, "Duration") != "- (no end)" {
 		t.Errorf("submit without --duration sent %v", got)
 	}
 	h.ok("", "request", "submit", "--connector", "c1", "--identity", "role:bob", "--entitlement", "ent:read", "--justification", "x", "--duration", "0")
-	if got := f.last("SubmitRequest").(*nuxariv1.SubmitRequestRequest); got.Duration != nil {
+	if got := f.last(t, "SubmitRequest").(*nuxariv1.SubmitRequestRequest); got.Duration != nil {
 		t.Errorf("submit --duration 0 sent %v", got)
 	}
 
@@ -684,11 +619,11 @@ func TestRequestCommands(t *testing.T) {
 	}
 
 	r = h.ok("", "request", "get", "r-9")
-	if req := f.last("GetRequest").(*nuxariv1.GetRequestRequest); req.GetRequestId() != "r-9" || field(r.stdout, "Request") != "r-9" || field(r.stdout, "Plan") != "plan-r-9" {
+	if req := f.last(t, "GetRequest").(*nuxariv1.GetRequestRequest); req.GetRequestId() != "r-9" || field(r.stdout, "Request") != "r-9" || field(r.stdout, "Plan") != "plan-r-9" {
 		t.Errorf("request get: %v\n%s", req, r.stdout)
 	}
 	r = h.ok("", "request", "cancel", "r-9")
-	if req := f.last("CancelRequest").(*nuxariv1.CancelRequestRequest); req.GetRequestId() != "r-9" || field(r.stdout, "State") != "canceled" {
+	if req := f.last(t, "CancelRequest").(*nuxariv1.CancelRequestRequest); req.GetRequestId() != "r-9" || field(r.stdout, "State") != "canceled" {
 		t.Errorf("request cancel: %v\n%s", req, r.stdout)
 	}
 	var canceled struct {
@@ -752,7 +687,7 @@ func TestPlanCommands(t *testing.T) {
 		"Decisions:\nAPPROVER DECISION TIME COMMENT\nu-alice approved 2026-12-01T09:30:00Z fine for the incident")
 
 	r = h.ok("", "plan", "approve", "p-4", "--comment", "ok for 4h")
-	if req := f.last("ApprovePlan").(*nuxariv1.ApprovePlanRequest); req.GetPlanId() != "p-4" || req.GetComment() != "ok for 4h" {
+	if req := f.last(t, "ApprovePlan").(*nuxariv1.ApprovePlanRequest); req.GetPlanId() != "p-4" || req.GetComment() != "ok for 4h" {
 		t.Errorf("approve sent %v", req)
 	}
 	contains(t, "plan approve", strings.Join(tableRows(r.stdout), "\n"), "u-carol approved 2026-12-01T13:30:00Z ok for 4h")
@@ -760,7 +695,7 @@ func TestPlanCommands(t *testing.T) {
 		t.Errorf("plan approve:\n%s", r.stdout)
 	}
 	h.ok("", "plan", "approve", "p-5")
-	if req := f.last("ApprovePlan").(*nuxariv1.ApprovePlanRequest); req.GetPlanId() != "p-5" || req.GetComment() != "" {
+	if req := f.last(t, "ApprovePlan").(*nuxariv1.ApprovePlanRequest); req.GetPlanId() != "p-5" || req.GetComment() != "" {
 		t.Errorf("approve without a comment sent %v", req)
 	}
 	var rejected struct {
@@ -771,7 +706,7 @@ func TestPlanCommands(t *testing.T) {
 		} `json:"approvals"`
 	}
 	h.jsonOut(&rejected, "plan", "reject", "p-6", "--comment", "not needed")
-	if req := f.last("RejectPlan").(*nuxariv1.RejectPlanRequest); req.GetPlanId() != "p-6" || req.GetComment() != "not needed" {
+	if req := f.last(t, "RejectPlan").(*nuxariv1.RejectPlanRequest); req.GetPlanId() != "p-6" || req.GetComment() != "not needed" {
 		t.Errorf("reject sent %v", req)
 	}
 	if rejected.State != "PLAN_STATE_REJECTED" || len(rejected.Approvals) != 2 || rejected.Approvals[1].Approved || rejected.Approvals[1].Comment != "not needed" {

@@ -6,8 +6,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,12 +31,6 @@ const connectorPassword = "pg-Secret 7/x"
 // fakeToken is the bearer token the harness sends to the fake.
 const fakeToken = "nxa.acme.fake-token"
 
-// call is one request the fake received.
-type call struct {
-	method string
-	msg    proto.Message
-}
-
 // fakeConnectors is a ConnectorService that records its requests and
 // answers from a few fixed connectors. IDs ending in "-missing" are not
 // found and those ending in "-forbidden" are denied, for every method.
@@ -46,8 +38,8 @@ type fakeConnectors struct {
 	nuxariv1connect.UnimplementedConnectorServiceHandler
 	t *testing.T
 
+	callLog
 	mu         sync.Mutex
-	calls      []call
 	connectors map[string]*nuxariv1.Connector
 	syncPolls  map[string]int // GetSync calls by sync ID
 	keyPolls   int
@@ -59,37 +51,15 @@ func newFakeConnectors(t *testing.T) *fakeConnectors {
 	return &fakeConnectors{t: t, connectors: map[string]*nuxariv1.Connector{}, syncPolls: map[string]int{}, resealEnd: "succeeded"}
 }
 
-// serve serves f over h2c and HTTP/1.1 on loopback and points h at it.
+// serve serves f on loopback and points h at it.
 func (f *fakeConnectors) serve(h *harness) {
-	mux := http.NewServeMux()
-	mux.Handle(nuxariv1connect.NewConnectorServiceHandler(f, connect.WithInterceptors(f.checkToken())))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	f.t.Cleanup(srv.Close)
-	h.env[cli.EnvServer] = srv.URL
-	h.env[cli.EnvToken] = fakeToken
-}
-
-// checkToken refuses a request without the harness's bearer token.
-func (f *fakeConnectors) checkToken() connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if req.Header().Get("Authorization") != "Bearer "+fakeToken {
-				return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("no token"))
-			}
-			return next(ctx, req)
-		}
-	}
+	path, handler := nuxariv1connect.NewConnectorServiceHandler(f, fakeTokenCheck())
+	serveFake(f.t, h, path, handler)
 }
 
 // record records a request and fails it as its ID asks.
 func (f *fakeConnectors) record(method, id string, msg proto.Message) error {
-	f.mu.Lock()
-	f.calls = append(f.calls, call{method, proto.Clone(msg)})
-	f.mu.Unlock()
+	f.add(method, msg)
 	switch {
 	case strings.HasSuffix(id, "-missing"):
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("connector %s not found", id))
@@ -97,37 +67,6 @@ func (f *fakeConnectors) record(method, id string, msg proto.Message) error {
 		return connect.NewError(connect.CodePermissionDenied, errors.New("the role auditor may not manage connectors"))
 	}
 	return nil
-}
-
-// requests returns the requests of method, in order.
-func (f *fakeConnectors) requests(method string) []proto.Message {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []proto.Message
-	for _, c := range f.calls {
-		if c.method == method {
-			out = append(out, c.msg)
-		}
-	}
-	return out
-}
-
-// methods returns the methods called, in order.
-func (f *fakeConnectors) methods() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, c := range f.calls {
-		out = append(out, c.method)
-	}
-	return out
-}
-
-// reset forgets the requests received so far.
-func (f *fakeConnectors) reset() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = nil
 }
 
 // set changes the fake's behaviour.

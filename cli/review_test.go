@@ -113,7 +113,7 @@ func TestReviewCommands(t *testing.T) {
 	h, f := accessHarness(t)
 
 	r := h.ok("", "review", "start", "c7", "--name", "Q3 warehouse", "--reviewer", "u-ann", "--reviewer", "u-ben", "--reviewer-role", "auditor")
-	got := f.last("StartReview").(*nuxariv1.StartReviewRequest)
+	got := f.last(t, "StartReview").(*nuxariv1.StartReviewRequest)
 	if got.GetConnectorId() != "c7" || got.GetName() != "Q3 warehouse" || !slices.Equal(got.GetReviewerIds(), []string{"u-ann", "u-ben"}) || !slices.Equal(got.GetReviewerRoles(), []string{"auditor"}) {
 		t.Errorf("StartReview request: %v", got)
 	}
@@ -123,7 +123,7 @@ func TestReviewCommands(t *testing.T) {
 		t.Errorf("start output:\n%s", r.stdout)
 	}
 	h.ok("", "review", "start", "c7", "--name", "defaults")
-	if got := f.last("StartReview").(*nuxariv1.StartReviewRequest); len(got.GetReviewerIds())+len(got.GetReviewerRoles()) != 0 {
+	if got := f.last(t, "StartReview").(*nuxariv1.StartReviewRequest); len(got.GetReviewerIds())+len(got.GetReviewerRoles()) != 0 {
 		t.Errorf("StartReview without reviewers: %v", got)
 	}
 
@@ -149,11 +149,11 @@ func TestReviewCommands(t *testing.T) {
 	if rows := tableRows(r.stdout); !slices.Equal(rows, want) {
 		t.Errorf("review items:\n%s\nwant:\n%s", r.stdout, strings.Join(want, "\n"))
 	}
-	if got := f.last("ListReviewItems").(*nuxariv1.ListReviewItemsRequest); got.GetAssignedToMe() || got.GetReviewId() != "rv-9" {
+	if got := f.last(t, "ListReviewItems").(*nuxariv1.ListReviewItemsRequest); got.GetAssignedToMe() || got.GetReviewId() != "rv-9" {
 		t.Errorf("ListReviewItems: %v", got)
 	}
 	h.ok("", "review", "items", "rv-9", "--mine")
-	if got := f.last("ListReviewItems").(*nuxariv1.ListReviewItemsRequest); !got.GetAssignedToMe() {
+	if got := f.last(t, "ListReviewItems").(*nuxariv1.ListReviewItemsRequest); !got.GetAssignedToMe() {
 		t.Errorf("review items --mine: %v", got)
 	}
 
