@@ -155,15 +155,21 @@ func changedKey(connectorID, identity, entitlement string) string {
 // plan when a policy says so), open findings no longer seen are resolved
 // ("access.drift.resolved"). The schedule runs it after syncs.
 func (s *Service) CheckDrift(ctx context.Context, o store.Org) error {
-	ids := map[string]bool{}
-	if err := o.Scan(ctx, prefixBaseline, "", func(k string, _ []byte) bool {
-		ids[strings.TrimPrefix(k, prefixBaseline)] = true
+	governed := map[string]bool{}
+	if err := core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
+		governed[g.ConnectorID] = true
 		return true
 	}); err != nil && !isNotFound(err) {
 		return err
 	}
-	if err := core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
-		ids[g.ConnectorID] = true
+	return s.checkDrift(ctx, o, governed)
+}
+
+// checkDrift is CheckDrift given the connectors that have access grants.
+func (s *Service) checkDrift(ctx context.Context, o store.Org, governed map[string]bool) error {
+	ids := maps.Clone(governed)
+	if err := o.Scan(ctx, prefixBaseline, "", func(k string, _ []byte) bool {
+		ids[strings.TrimPrefix(k, prefixBaseline)] = true
 		return true
 	}); err != nil && !isNotFound(err) {
 		return err

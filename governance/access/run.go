@@ -171,7 +171,22 @@ func (s *Service) recordAction(ctx context.Context, o store.Org, id string, i in
 func (s *Service) RunSchedule(ctx context.Context) {
 	now := s.env.Now()
 	for _, o := range s.env.Store.Orgs() {
-		if err := s.CheckDrift(ctx, o); err != nil {
+		// One scan of the access grants: the expired, and the connectors
+		// whose governed access drift compares.
+		var grants []string
+		governed := map[string]bool{}
+		err := core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
+			governed[g.ConnectorID] = true
+			if g.State == GrantActive && !g.Expires.IsZero() && !now.Before(g.Expires) {
+				grants = append(grants, g.ID)
+			}
+			return true
+		})
+		if err != nil {
+			s.env.Logger.Warn("access schedule: cannot read", slog.String("org", o.ID()), slog.String("error", err.Error()))
+			continue
+		}
+		if err := s.checkDrift(ctx, o, governed); err != nil {
 			s.env.Logger.Warn("access schedule: drift", slog.String("org", o.ID()), slog.String("error", err.Error()))
 		}
 		if err := s.completeReviews(ctx, o); err != nil {
@@ -183,21 +198,12 @@ func (s *Service) RunSchedule(ctx context.Context) {
 			}
 		}
 		var reqs []string
-		var grants []string
-		err := core.ScanJSON(ctx, o, prefixRequest, func(r *Request) bool {
+		err = core.ScanJSON(ctx, o, prefixRequest, func(r *Request) bool {
 			if r.State == RequestPending && !now.Before(r.Expires) {
 				reqs = append(reqs, r.ID)
 			}
 			return true
 		})
-		if err == nil {
-			err = core.ScanJSON(ctx, o, prefixGrant, func(g *Grant) bool {
-				if g.State == GrantActive && !g.Expires.IsZero() && !now.Before(g.Expires) {
-					grants = append(grants, g.ID)
-				}
-				return true
-			})
-		}
 		if err != nil {
 			s.env.Logger.Warn("access schedule: cannot read", slog.String("org", o.ID()), slog.String("error", err.Error()))
 			continue
