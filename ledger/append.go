@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/nuxari/nuxari/ledger/leaf"
 )
 
@@ -602,9 +603,7 @@ func persist(b *pebble.Batch, ob *orgBatch) {
 			_ = b.Set(k.idem(key), ir.marshal(), nil)
 		}
 	}
-	for _, n := range ob.out.nodes {
-		_ = b.Set(k.nodes(n.leaf), n.hashes, nil)
-	}
+	persistTiles(b, k, ob.out.tiles)
 	_ = b.Set(k.state(), ob.out.state.marshal(), nil)
 	_ = b.Set(dirKey(dirSize, ob.info.id), be64(ob.out.state.size), nil)
 }

@@ -539,12 +539,14 @@ func TestFaultRetentionWriteFails(t *testing.T) {
 // TestFaultReadErrorFailsProof fails Pebble's reads of stored records
 // while proofs and leaves are requested: each request returns the read
 // error, never a proof, and never reports the read as corruption; once
-// reads work again the same requests verify and appends continue.
+// reads work again the same requests verify and appends continue. The
+// tile cache is off: proofs from it read nothing that could fail.
 func TestFaultReadErrorFailsProof(t *testing.T) {
 	ctx := context.Background()
 	flt := newFault(sstRead{})
 	cfg := testConfig(t)
 	cfg.FS = errorfs.Wrap(vfs.Default, flt)
+	cfg.TileCacheSize = -1
 	l, err := ledger.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -557,10 +559,11 @@ func TestFaultReadErrorFailsProof(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Open replays the WAL into an sstable and starts with an empty block
-	// cache: the records of leaves in the middle of the log, which
-	// neither Open nor recovery reads (Open reads the org's first block,
-	// with its checkpoints and first leaves, and recovery its last
-	// nodes), come from the file.
+	// cache: the records of leaves and tiles in the middle of the log,
+	// which neither Open nor recovery reads (Open reads the org's first
+	// block, with its checkpoints and first leaves, and the block of its
+	// tree state and first tile, and recovery its last tiles), come from
+	// the file.
 	l = openLedger(t, cfg)
 	cp := awaitCheckpoint(t, l, "acme")
 
@@ -572,11 +575,11 @@ func TestFaultReadErrorFailsProof(t *testing.T) {
 		do func() (bool, error)
 	}{
 		{"inclusion proof", func() (bool, error) {
-			p, err := l.InclusionProof(ctx, "acme", 1, cp.Size)
+			p, err := l.InclusionProof(ctx, "acme", 1500, cp.Size)
 			return p != nil, err
 		}},
 		{"consistency proof", func() (bool, error) {
-			p, err := l.ConsistencyProof(ctx, "acme", 3, cp.Size)
+			p, err := l.ConsistencyProof(ctx, "acme", 1400, cp.Size)
 			return p != nil, err
 		}},
 		{"leaf", func() (bool, error) {

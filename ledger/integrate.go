@@ -3,11 +3,14 @@ package ledger
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
-	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/tile"
 )
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -20,6 +23,9 @@ type treeState struct {
 	size     uint64
 	hashes   [][]byte
 	lastTime int64 // Unix nanoseconds
+	// edges[L] holds the hashes of the partial tile of tile level L (nil
+	// when the level's count of hashes is a multiple of 256).
+	edges [][]byte
 }
 
 const stateVersion = 2
@@ -31,7 +37,8 @@ func (s treeState) marshal() []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(s.lastTime))
 }
 
-// unmarshalState decodes a stored state; its hashes are not filled in.
+// unmarshalState decodes a stored state; its hashes and edges are not
+// filled in.
 func unmarshalState(b []byte) (treeState, error) {
 	if len(b) != 17 || b[0] != stateVersion {
 		return treeState{}, fmt.Errorf("tree state record of %d bytes is malformed", len(b))
@@ -66,27 +73,15 @@ type integrated struct {
 	// state.size-len(records)+i.
 	records [][]byte
 	hashes  [][]byte
-	nodes   []nodeRecord
-	root    []byte
-}
-
-// nodeRecord holds the interior nodes that appending one leaf completed:
-// for leaf k, the nodes of levels 1 … trailing-zeros(k+1), in that order.
-// Storing them under one key halves the keys per leaf.
-type nodeRecord struct {
-	leaf   uint64
-	hashes []byte
-}
-
-// nodeLocation returns the leaf whose node record holds interior node id
-// (level ≥ 1) and the offset of its hash in that record.
-func nodeLocation(id compact.NodeID) (leaf uint64, offset int) {
-	return (id.Index+1)<<id.Level - 1, int(id.Level-1) * 32
+	// tiles are the hash tile records to write.
+	tiles []tileWrite
+	root  []byte
 }
 
 // integrate appends entries to the tree described by st at time now. It is
 // a pure function: it builds leaf bytes and hashes, extends the compact
-// range and reports every new interior node; storage persists the result.
+// range and the partial tiles, and reports the tile records to write;
+// storage persists the result.
 func integrate(org string, st treeState, now time.Time, entries []newLeaf) (integrated, error) {
 	if st.size+uint64(len(entries)) > leaf.MaxIndex {
 		return integrated{}, ErrLogFull
@@ -109,22 +104,20 @@ func integrate(org string, st treeState, now time.Time, entries []newLeaf) (inte
 		total += leaf.Size(&lv[i])
 	}
 	arena := make([]byte, 0, total)
-	out := integrated{time: t, records: make([][]byte, len(entries)), hashes: make([][]byte, len(entries)), nodes: make([]nodeRecord, 0, len(entries)/2+1)}
+	out := integrated{time: t, records: make([][]byte, len(entries)), hashes: make([][]byte, len(entries))}
 	hashArena := make([]byte, 0, 32*len(entries))
-	// Appending m leaves completes at most m+64 interior nodes, so the
-	// arena never reallocates and records can alias it.
-	nodeArena := make([]byte, 0, 32*(len(entries)+64))
+	// upper[L-1] collects the new nodes of tree level 8·L, L ≥ 1: the
+	// hashes of tile level L.
+	var upper [][]byte
 	visit := func(id compact.NodeID, h []byte) {
-		if id.Level == 0 {
+		if id.Level == 0 || id.Level%tile.Height != 0 {
 			return
 		}
-		k, _ := nodeLocation(id)
-		if n := len(out.nodes); n == 0 || out.nodes[n-1].leaf != k {
-			out.nodes = append(out.nodes, nodeRecord{leaf: k, hashes: nodeArena[len(nodeArena):]})
+		l := int(id.Level/tile.Height) - 1
+		for len(upper) <= l {
+			upper = append(upper, nil)
 		}
-		nodeArena = append(nodeArena, h...)
-		n := &out.nodes[len(out.nodes)-1]
-		n.hashes = n.hashes[:len(n.hashes)+32]
+		upper[l] = append(upper[l], h...)
 	}
 	for i := range lv {
 		start := len(arena)
@@ -136,7 +129,13 @@ func integrate(org string, st treeState, now time.Time, entries []newLeaf) (inte
 			return integrated{}, err
 		}
 	}
-	out.state = treeState{size: r.End(), hashes: r.Hashes(), lastTime: t}
+	edges := slices.Clone(st.edges)
+	edges, out.tiles = addTileHashes(edges, 0, st.size, hashArena, nil)
+	for i, hs := range upper {
+		level := i + 1
+		edges, out.tiles = addTileHashes(edges, level, st.size>>(tile.Height*uint(level)), hs, out.tiles)
+	}
+	out.state = treeState{size: r.End(), hashes: r.Hashes(), lastTime: t, edges: edges}
 	out.root, _ = r.GetRootHash(nil)
 	return out, nil
 }

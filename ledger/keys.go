@@ -10,15 +10,15 @@ import (
 // IDs cannot contain 0x00 (see leaf.ValidateOrg), so no org's key space is a
 // prefix of another's. The kind byte that follows names the record:
 //
-//	's'                      tree state (size, compact range, last time)
+//	's'                      tree state (size, last time)
 //	'l' index(8)             leaf record: the leaf bytes; once purged, the
 //	                         32-byte leaf hash alone (a leaf is always
 //	                         longer than 32 bytes)
-//	'n' leaf(8)              the interior nodes completed by appending
-//	                         leaf: levels 1 … trailing-zeros(leaf+1), 32
-//	                         bytes each (level 0 is in the leaf record)
-//	'h' hash[:8] index(8)    leaf hash lookup (no value): written by
-//	                         earlier versions, no longer read or written
+//	't' level(1) n(8)        full hash tile (level, n): 256 hashes of tree
+//	                         level 8·level (hashtiles.go)
+//	't' level(1) n(8) start(1)  a segment of the partial tile (level, n):
+//	                         the hashes one commit added from position
+//	                         start; deleted when the tile is full
 //	'i' key                  idempotency record: index(8) || SHA-256(event)
 //	'c' size(8)              signed checkpoint note
 //	'r'                      retention: window(8) || purged-through(8);
@@ -29,6 +29,11 @@ import (
 //
 // Integers are big-endian so that keys sort by number.
 //
+// Layout 1 (the first release) stored, instead of tiles, 'n' leaf(8): the
+// interior nodes completed by appending that leaf, levels 1 …
+// trailing-zeros(leaf+1), and 'h' hash[:8] index(8), a leaf-hash lookup;
+// Migrate turns them into tiles.
+//
 // The org directory is outside every org's key space ('d' < 'o'): what
 // Open needs of each org, read in two short scans.
 //
@@ -37,13 +42,17 @@ import (
 //	'd' 'c' org              the size(8) of its latest checkpoint, written
 //	                         with the checkpoint
 //	'd' 'v'                  the directory's version(1), written once it
-//	                         lists every org; without it, Open walks the
-//	                         orgs' key spaces and writes the directory
+//	                         lists every org
+//	'd' 'f'                  the storage layout(1): 2, tiles; absent in
+//	                         layout 1 and in a new store
+//	'd' 'm' org              migration progress: the org's tree is in
+//	                         tiles up to size(8) (Migrate)
 const (
 	kindState      = 's'
 	kindLeaf       = 'l'
-	kindNode       = 'n'
-	kindHash       = 'h'
+	kindTile       = 't'
+	kindNode       = 'n' // layout 1
+	kindHash       = 'h' // layout 1
 	kindIdem       = 'i'
 	kindCheckpoint = 'c'
 	kindRetention  = 'r'
@@ -91,10 +100,6 @@ func (k orgKeys) window() []byte    { return k.kind(kindWindow, 0) }
 
 func (k orgKeys) leaf(index uint64) []byte {
 	return binary.BigEndian.AppendUint64(k.kind(kindLeaf, 8), index)
-}
-
-func (k orgKeys) nodes(leaf uint64) []byte {
-	return binary.BigEndian.AppendUint64(k.kind(kindNode, 8), leaf)
 }
 
 func (k orgKeys) idem(key string) []byte {
@@ -156,7 +161,15 @@ const (
 	dirCP      = 'c'
 )
 
-var dirVersionKey = []byte{'d', 'v'}
+var (
+	dirVersionKey = []byte{'d', 'v'}
+	layoutKey     = []byte{'d', 'f'}
+)
+
+// layoutTiles is the storage layout this version writes: hash tiles.
+const layoutTiles = 2
+
+const dirMigrated = 'm'
 
 func dirKey(kind byte, org string) []byte {
 	return append([]byte{'d', kind}, org...)

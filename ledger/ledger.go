@@ -23,11 +23,12 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/nuxari/nuxari/ledger/leaf"
-	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/verify"
 )
 
 // Limits.
@@ -69,6 +70,9 @@ var (
 	// keys.
 	ErrFailed  = errors.New("ledger failed; reopen it to recover")
 	ErrCorrupt = errors.New("ledger storage does not match its checkpoint")
+	// ErrOldLayout: the store was written in an older storage layout,
+	// which Migrate converts.
+	ErrOldLayout = errors.New("ledger storage is in an older layout; migrate it")
 )
 
 // CorruptionError reports an org whose stored tree does not match what it
@@ -131,15 +135,11 @@ type Config struct {
 	DefaultRetention time.Duration
 	// CacheSize is Pebble's block cache size (default 256 MiB).
 	CacheSize int64
-	// ProofCacheSize bounds the cache of upper-level node hashes that
-	// proofs are built from: one record per 16 leaves, so the default
-	// 64 MiB covers the upper levels of about 4 million leaves. Negative
-	// disables it.
-	ProofCacheSize int64
-	// TileCacheSize bounds the cache of full tlog-tiles hash tiles
-	// (ReadTile), which never change: 8 KiB and about 160 bytes of
-	// bookkeeping each, so the default 32 MiB holds about 3,900 tiles,
-	// the level-0 tiles of about a million entries. Negative disables it.
+	// TileCacheSize bounds the cache of expanded hash tiles that proofs,
+	// checkpoints and tile reads use: a full tile's 511 hashes (16 KiB)
+	// and about 160 bytes of bookkeeping each, so the default 96 MiB
+	// holds about 6,000 tiles, every tile of a 1.5-million-entry log.
+	// Negative disables it.
 	TileCacheSize int64
 	// Registerer receives the ledger's metrics (default: none).
 	Registerer prometheus.Registerer
@@ -178,11 +178,8 @@ func (c *Config) setDefaults() {
 	if c.CacheSize <= 0 {
 		c.CacheSize = 256 << 20
 	}
-	if c.ProofCacheSize == 0 {
-		c.ProofCacheSize = 64 << 20
-	}
 	if c.TileCacheSize == 0 {
-		c.TileCacheSize = 32 << 20
+		c.TileCacheSize = 96 << 20
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -198,7 +195,6 @@ type Ledger struct {
 	signer note.Signer
 	vkey   string
 	m      *metrics
-	nodes  *nodeCache
 	tiles  *tileCache
 
 	// sendMu guards closed and sends on queue.
@@ -264,14 +260,9 @@ func Open(cfg Config) (*Ledger, error) {
 	if cfg.Signer.Name() != keyName(cfg.VerifierKey) {
 		return nil, errors.New("ledger: Config.Signer and Config.VerifierKey name different keys")
 	}
-	cache := pebble.NewCache(cfg.CacheSize)
-	opts := PebbleOptions(cache)
-	opts.FS = cfg.FS
-	opts.Logger = quietLogger{cfg.Logger}
-	db, err := pebble.Open(cfg.Dir, opts)
+	db, cache, err := openPebble(cfg)
 	if err != nil {
-		cache.Unref()
-		return nil, fmt.Errorf("ledger: open pebble: %w", err)
+		return nil, err
 	}
 	l := &Ledger{
 		cfg:    cfg,
@@ -285,9 +276,6 @@ func Open(cfg Config) (*Ledger, error) {
 		signq:  make(chan signWork, 64),
 		done:   make(chan struct{}),
 		orgs:   make(map[string]*orgInfo),
-	}
-	if cfg.ProofCacheSize > 0 {
-		l.nodes = newNodeCache(cfg.ProofCacheSize)
 	}
 	if cfg.TileCacheSize > 0 {
 		l.tiles = newTileCache(cfg.TileCacheSize)
@@ -309,6 +297,20 @@ func Open(cfg Config) (*Ledger, error) {
 	go l.ackLoop()
 	go func() { s.run(); close(l.done) }()
 	return l, nil
+}
+
+// openPebble opens cfg's Pebble store with its own block cache.
+func openPebble(cfg Config) (*pebble.DB, *pebble.Cache, error) {
+	cache := pebble.NewCache(cfg.CacheSize)
+	opts := PebbleOptions(cache)
+	opts.FS = cfg.FS
+	opts.Logger = quietLogger{cfg.Logger}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		cache.Unref()
+		return nil, nil, fmt.Errorf("ledger: open pebble: %w", err)
+	}
+	return db, cache, nil
 }
 
 // PebbleOptions returns the Pebble options Open uses with the given block

@@ -1,12 +1,10 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
-	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/transparency-dev/merkle/compact"
@@ -88,7 +86,7 @@ func (h *Org) CheckpointSizes(ctx context.Context, fn func(size uint64) bool) er
 }
 
 // InclusionProof returns the proof that leaf index is in the tree of the
-// given size, built from stored node hashes.
+// given size, built from the stored hash tiles.
 func (h *Org) InclusionProof(ctx context.Context, index, size uint64) ([][]byte, error) {
 	o, err := h.info()
 	if err != nil {
@@ -104,11 +102,11 @@ func (h *Org) InclusionProof(ctx context.Context, index, size uint64) ([][]byte,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRange, err)
 	}
-	return h.l.fetch(o, nodes)
+	return h.l.fetch(o, size, nodes)
 }
 
 // ConsistencyProof returns the proof that the tree of size2 extends the
-// tree of size1, built from stored node hashes.
+// tree of size1, built from the stored hash tiles.
 func (h *Org) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
 	o, err := h.info()
 	if err != nil {
@@ -128,112 +126,7 @@ func (l *Ledger) consistency(o *orgInfo, size1, size2 uint64) ([][]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRange, err)
 	}
-	return l.fetch(o, nodes)
-}
-
-// fetch reads the hashes of a proof's nodes and folds the ephemeral ones.
-// Nodes of level ≥ cachedLevel come from the node cache when it holds
-// them; the rest are read with one iterator seeking their keys in order,
-// which costs far less than one point lookup per node.
-func (l *Ledger) fetch(o *orgInfo, nodes proof.Nodes) ([][]byte, error) {
-	n := len(nodes.IDs)
-	hashes := make([][]byte, n)
-	type loc struct {
-		key   []byte
-		off   int
-		i     int
-		cache nodeKey // leaf set when the record is cacheable
-	}
-	var locs []loc
-	buf := make([]byte, 0, 32*n)
-	for i, id := range nodes.IDs {
-		if id.Level == 0 {
-			locs = append(locs, loc{key: o.keys.leaf(id.Index), i: i})
-			continue
-		}
-		k, off := nodeLocation(id)
-		lc := loc{key: o.keys.nodes(k), off: off, i: i}
-		if l.nodes != nil && cacheable(k) {
-			lc.cache = nodeKey{org: o, leaf: k}
-			if rec := l.nodes.get(lc.cache); rec != nil && len(rec) >= off+32 {
-				start := len(buf)
-				buf = append(buf, rec[off:off+32]...)
-				hashes[i] = buf[start:len(buf):len(buf)]
-				continue
-			}
-		}
-		locs = append(locs, lc)
-	}
-	if len(locs) > 0 {
-		slices.SortFunc(locs, func(a, b loc) int { return bytes.Compare(a.key, b.key) })
-		lo, _ := o.keys.span(kindLeaf)
-		_, hi := o.keys.span(kindNode)
-		it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-		if err != nil {
-			return nil, err
-		}
-		defer it.Close()
-		for _, lc := range locs {
-			id := nodes.IDs[lc.i]
-			if !it.SeekGE(lc.key) || !bytes.Equal(it.Key(), lc.key) {
-				if err := it.Error(); err != nil {
-					return nil, err
-				}
-				return nil, o.corrupt("node (level %d, index %d) missing", id.Level, id.Index)
-			}
-			v, err := it.ValueAndErr()
-			if err != nil {
-				return nil, err
-			}
-			h, ok := recordHash(id, v, lc.off)
-			if !ok {
-				return nil, o.corrupt("node (level %d, index %d) malformed", id.Level, id.Index)
-			}
-			start := len(buf)
-			buf = append(buf, h...)
-			hashes[lc.i] = buf[start:len(buf):len(buf)]
-			if lc.cache.org != nil {
-				l.nodes.put(lc.cache, append([]byte(nil), v...))
-			}
-		}
-	}
-	return nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
-}
-
-// nodeHash appends the stored hash of node id to dst.
-func (l *Ledger) nodeHash(o *orgInfo, id compact.NodeID, dst []byte) ([]byte, error) {
-	key, off := o.keys.leaf(id.Index), 0
-	if id.Level > 0 {
-		var k uint64
-		k, off = nodeLocation(id)
-		key = o.keys.nodes(k)
-	}
-	v, closer, err := l.db.Get(key)
-	if err != nil {
-		if err == pebble.ErrNotFound {
-			return nil, o.corrupt("node (level %d, index %d) missing", id.Level, id.Index)
-		}
-		return nil, err
-	}
-	defer closer.Close()
-	h, ok := recordHash(id, v, off)
-	if !ok {
-		return nil, o.corrupt("node (level %d, index %d) malformed", id.Level, id.Index)
-	}
-	return append(dst, h...), nil
-}
-
-// recordHash returns node id's hash from its stored record v: a leaf
-// record for level 0, else the node record of the completing leaf, at off.
-func recordHash(id compact.NodeID, v []byte, off int) ([]byte, bool) {
-	if id.Level == 0 {
-		return leafRecordHash(v)
-	}
-	k, _ := nodeLocation(id)
-	if len(v) != bits.TrailingZeros64(k+1)*32 || len(v) < off+32 {
-		return nil, false
-	}
-	return v[off : off+32], true
+	return l.fetch(o, size2, nodes)
 }
 
 // Leaf returns leaf index of the org's log. A purged leaf is returned with
@@ -403,7 +296,7 @@ func (h *Org) SubtreeHash(ctx context.Context, lo, hi uint64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: [%d, %d) is not a subtree of the RFC 6962 recursion", ErrInvalidRange, lo, hi)
 	}
 	ids := compact.RangeNodes(lo, hi, nil)
-	hashes, err := h.l.fetch(o, proof.Nodes{IDs: ids})
+	hashes, err := h.l.fetch(o, hi, proof.Nodes{IDs: ids})
 	if err != nil {
 		return nil, err
 	}

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/nuxari/nuxari/ledger/verify"
-	"github.com/transparency-dev/merkle/compact"
 )
 
 // recover finds every org at Open from the org directory (two scans of
@@ -23,12 +25,31 @@ import (
 // signer must sign it). A malformed record, or a tree verified at Open
 // that does not verify, stops Open with a *CorruptionError.
 func (l *Ledger) recover() error {
+	layout, err := l.layout()
+	if err != nil {
+		return err
+	}
+	empty, err := l.empty()
+	if err != nil {
+		return err
+	}
+	switch {
+	case layout == layoutTiles:
+	case layout == 0 && empty:
+		// A new store: it starts in the current layout.
+		b := l.db.NewBatch()
+		defer b.Close()
+		_ = b.Set(dirVersionKey, []byte{dirVersion}, nil)
+		_ = b.Set(layoutKey, []byte{layoutTiles}, nil)
+		return l.commitSync(b)
+	case layout == 0:
+		return fmt.Errorf("%w: the store is in layout 1 (node records), this version reads layout %d (hash tiles)", ErrOldLayout, layoutTiles)
+	default:
+		return fmt.Errorf("ledger: the store is in layout %d, written by a newer version; this version reads layout %d", layout, layoutTiles)
+	}
 	v, closer, err := l.db.Get(dirVersionKey)
 	if errors.Is(err, pebble.ErrNotFound) {
-		if err := l.walkOrgs(); err != nil {
-			return err
-		}
-		return l.writeDirectory()
+		return &CorruptionError{Reason: "the org directory is missing"}
 	}
 	if err != nil {
 		return err
@@ -39,6 +60,35 @@ func (l *Ledger) recover() error {
 		return &CorruptionError{Reason: fmt.Sprintf("org directory of unknown version %x", v)}
 	}
 	return l.readDirectory()
+}
+
+// layout returns the store's layout, or 0 if none is recorded.
+func (l *Ledger) layout() (byte, error) {
+	v, closer, err := l.db.Get(layoutKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 1 || v[0] == 0 {
+		return 0, &CorruptionError{Reason: fmt.Sprintf("malformed layout record %x", v)}
+	}
+	return v[0], nil
+}
+
+// empty reports whether the store holds no org and no directory.
+func (l *Ledger) empty() (bool, error) {
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'p'}})
+	if err != nil {
+		return false, err
+	}
+	defer it.Close()
+	if it.First() {
+		return false, nil
+	}
+	return true, it.Error()
 }
 
 // readDirectory finds the orgs in the org directory.
@@ -99,77 +149,6 @@ func (l *Ledger) scanDirectory(kind byte, fn func(org string, size uint64) error
 	return it.Error()
 }
 
-// writeDirectory writes the org directory of the orgs found by walking,
-// with its version, in one synced batch: a crash before it leaves the
-// next Open to walk again.
-func (l *Ledger) writeDirectory() error {
-	b := l.db.NewBatch()
-	defer b.Close()
-	for id, o := range l.orgs {
-		_ = b.Set(dirKey(dirSize, id), be64(o.size.Load()), nil)
-		if c := o.claimed.Load(); c > 0 {
-			_ = b.Set(dirKey(dirCP, id), be64(c), nil)
-		}
-	}
-	_ = b.Set(dirVersionKey, []byte{dirVersion}, nil)
-	return l.commitSync(b)
-}
-
-// walkOrgs finds every org by walking the orgs' key spaces.
-func (l *Ledger) walkOrgs() error {
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'o'}, UpperBound: []byte{'p'}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for valid := it.First(); valid; {
-		org, ok := orgOfKey(it.Key())
-		if !ok || leaf.ValidateOrg(org) != nil {
-			return &CorruptionError{Org: org, Reason: fmt.Sprintf("stray key %q", it.Key())}
-		}
-		info, err := l.newOrgInfo(org)
-		if err != nil {
-			return err
-		}
-		if err := l.discoverOrg(it, info, len(l.orgs) == 0); err != nil {
-			return err
-		}
-		l.orgs[org] = info
-		_, hi := info.keys.all()
-		valid = it.SeekGE(hi)
-	}
-	return it.Error()
-}
-
-// discoverOrg reads o's tree size and latest checkpoint size with it,
-// and verifies o now if asked to or if the checkpoint does not cover the
-// tree.
-func (l *Ledger) discoverOrg(it *pebble.Iterator, o *orgInfo, verifyNow bool) error {
-	if !it.SeekGE(o.keys.state()) || !bytes.Equal(it.Key(), o.keys.state()) {
-		if err := it.Error(); err != nil {
-			return err
-		}
-		return &CorruptionError{Org: o.id, Reason: "records without a tree state"}
-	}
-	st, err := unmarshalState(it.Value())
-	if err != nil {
-		return &CorruptionError{Org: o.id, Reason: err.Error()}
-	}
-	o.size.Store(st.size)
-	lo, hi := o.keys.span(kindCheckpoint)
-	var claimed uint64
-	if it.SeekLT(hi) && bytes.Compare(it.Key(), lo) >= 0 {
-		claimed = binary.BigEndian.Uint64(it.Key()[len(lo):])
-	} else if err := it.Error(); err != nil {
-		return err
-	}
-	o.claimed.Store(claimed)
-	if verifyNow || claimed < st.size {
-		return l.ensure(o)
-	}
-	return nil
-}
-
 // ensure verifies o's stored tree once, on its first use: every use of an
 // org's log (its handle, the committer, the signer) calls it before
 // touching its tree, and fails with its error if the tree does not
@@ -219,19 +198,29 @@ func (l *Ledger) verifyOrg(o *orgInfo) error {
 	o.size.Store(st.size)
 
 	// The compact range is the stored nodes it stands for.
-	for _, id := range compact.RangeNodes(0, st.size, nil) {
-		h, err := l.nodeHash(o, id, nil)
+	if st.size > 0 {
+		if st.hashes, err = l.fetch(o, st.size, proof.Nodes{IDs: compact.RangeNodes(0, st.size, nil)}); err != nil {
+			return err
+		}
+		// The last leaf must be there, and be the leaf its tile names.
+		v, closer, err := l.db.Get(o.keys.leaf(st.size - 1))
+		if errors.Is(err, pebble.ErrNotFound) {
+			return corrupt(st.size, "leaf %d missing", st.size-1)
+		}
 		if err != nil {
 			return err
 		}
-		st.hashes = append(st.hashes, h)
-	}
-	o.st = st
-	if st.size > 0 {
-		if _, err := l.nodeHash(o, compact.NewNodeID(0, st.size-1), nil); err != nil {
+		lh, ok := leafRecordHash(v)
+		closer.Close()
+		last, err := l.nodeHash(o, st.size, compact.NewNodeID(0, st.size-1))
+		if err != nil {
 			return err
 		}
+		if !ok || !bytes.Equal(lh, last) {
+			return corrupt(st.size, "leaf %d does not match its hash tile", st.size-1)
+		}
 	}
+	o.st = st
 
 	// The tree must extend the latest checkpoint.
 	lo, hi := o.keys.span(kindCheckpoint)
@@ -241,7 +230,10 @@ func (l *Ledger) verifyOrg(o *orgInfo) error {
 	}
 	defer it.Close()
 	if !it.Last() {
-		return it.Error()
+		if err := it.Error(); err != nil {
+			return err
+		}
+		return l.loadOrgEdges(o)
 	}
 	keySize := binary.BigEndian.Uint64(it.Key()[len(lo):])
 	cp, err := o.verifier.Checkpoint(append([]byte(nil), it.Value()...))
@@ -269,5 +261,19 @@ func (l *Ledger) verifyOrg(o *orgInfo) error {
 		}
 	}
 	o.cp.Store(&cp)
+	return l.loadOrgEdges(o)
+}
+
+// loadOrgEdges loads the partial tiles of o's tree, which the committer
+// extends.
+func (l *Ledger) loadOrgEdges(o *orgInfo) error {
+	if o.st.size == 0 {
+		return nil
+	}
+	edges, err := l.loadEdges(o, o.st.size)
+	if err != nil {
+		return err
+	}
+	o.st.edges = edges
 	return nil
 }

@@ -27,6 +27,17 @@ func rawKey(org string, kind byte, parts ...uint64) []byte {
 	return k
 }
 
+// tileRecordKey is the key of hash tile (level, n) of org, or of its
+// segment from position start if start ≥ 0.
+func tileRecordKey(org string, level int, n uint64, start int) []byte {
+	k := append(rawKey(org, 't'), byte(level))
+	k = binary.BigEndian.AppendUint64(k, n)
+	if start >= 0 {
+		k = append(k, byte(start))
+	}
+	return k
+}
+
 // tamper opens the closed ledger's Pebble directly and applies f.
 func tamper(t *testing.T, dir string, f func(db *pebble.DB)) {
 	t.Helper()
@@ -60,11 +71,19 @@ func TestOpenDetectsTampering(t *testing.T) {
 		tamper func(t *testing.T, db *pebble.DB, cfg ledger.Config)
 		size   uint64
 	}{
-		{"interior node of the compact range", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
-			flipByte(t, db, rawKey("acme", 'n', 3), 32+7) // node (2, 0)
+		{"hash under an interior node of the compact range", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+			flipByte(t, db, tileRecordKey("acme", 0, 0, 0), 32+7) // leaf 1's hash, under node (2, 0)
 		}, 5},
-		{"leaf hash of the compact range", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+		{"hash of the last leaf", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+			flipByte(t, db, tileRecordKey("acme", 0, 0, 0), 4*32)
+		}, 5},
+		{"last leaf's bytes", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
 			flipByte(t, db, rawKey("acme", 'l', 4), 0)
+		}, 5},
+		{"partial tile segment deleted", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
+			if err := db.Delete(tileRecordKey("acme", 0, 0, 0), pebble.Sync); err != nil {
+				t.Fatal(err)
+			}
 		}, 5},
 		{"tree state size", func(t *testing.T, db *pebble.DB, _ ledger.Config) {
 			flipByte(t, db, rawKey("acme", 's'), 8) // size 5 → 4
@@ -260,9 +279,10 @@ func (quietPebble) Infof(string, ...any)         {}
 func (quietPebble) Errorf(string, ...any)        {}
 func (quietPebble) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
 
-// TestOpenWithoutOrgDirectory: a ledger written before the org directory
-// (or one whose directory is gone) opens by walking the orgs, writes the
-// directory, and opens from it the next time, with the same orgs, sizes
+// TestOpenWithoutOrgDirectory: a store whose org directory is gone has
+// no layout record either, so Open takes it for layout 1 and refuses it;
+// Migrate finds the orgs by walking their key spaces, rebuilds their
+// tiles and the directory, and the store opens with the same orgs, sizes
 // and checkpoints.
 func TestOpenWithoutOrgDirectory(t *testing.T) {
 	cfg := testConfig(t)
@@ -275,14 +295,17 @@ func TestOpenWithoutOrgDirectory(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dropDirectory := func() {
-		tamper(t, cfg.Dir, func(db *pebble.DB) {
-			if err := db.DeleteRange([]byte("d"), []byte("e"), pebble.Sync); err != nil {
-				t.Fatal(err)
-			}
-		})
+	tamper(t, cfg.Dir, func(db *pebble.DB) {
+		if err := db.DeleteRange([]byte("d"), []byte("e"), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := ledger.Open(cfg); !errors.Is(err, ledger.ErrOldLayout) {
+		t.Fatalf("Open without a directory: %v, want ErrOldLayout", err)
 	}
-	dropDirectory()
+	if _, err := ledger.Migrate(ctx, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
 	for round := range 2 {
 		l := openLedgerNoCleanup(t, cfg)
 		orgs := l.Orgs()
@@ -302,13 +325,6 @@ func TestOpenWithoutOrgDirectory(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		tamper(t, cfg.Dir, func(db *pebble.DB) {
-			if _, closer, err := db.Get([]byte("dv")); err != nil {
-				t.Fatalf("round %d: no directory written: %v", round, err)
-			} else {
-				closer.Close()
-			}
-		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/nuxari/nuxari/ledger/leaf"
 )
 
@@ -131,7 +132,7 @@ func (h *Org) Purge(ctx context.Context) (Retention, error) {
 		b := h.l.db.NewBatch()
 		for i := r.PurgedThrough; i < end; i++ {
 			var lh []byte
-			if lh, err = h.l.nodeHash(o, leafID(i), nil); err != nil {
+			if lh, err = h.l.nodeHash(o, size, leafID(i)); err != nil {
 				b.Close()
 				return r, err
 			}

@@ -8,10 +8,11 @@ import (
 	"sort"
 	"time"
 
-	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/nuxari/nuxari/ledger/verify"
 )
 
 // signWork is what the committer hands the signer after one commit.

@@ -5,9 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/proof"
-
 	"github.com/nuxari/nuxari/ledger/tile"
 )
 
@@ -34,22 +31,6 @@ type TileReader interface {
 
 var _ TileReader = (*Org)(nil)
 
-// tileKey names a full hash tile of one org.
-type tileKey struct {
-	org   *orgInfo
-	level int
-	n     uint64
-}
-
-// tileCache is a size-bounded LRU of full hash tiles: a full tile never
-// changes, so it needs no invalidation. Partial tiles are not cached:
-// the rightmost tiles change width with every commit.
-type tileCache = lruCache[tileKey]
-
-func newTileCache(maxBytes int64) *tileCache {
-	return newLRUCache(maxBytes, func(k tileKey) uint64 { return k.n + uint64(k.level) })
-}
-
 // tileFor checks that t is a tile of the tree of size, itself within the
 // org's durable tree.
 func (h *Org) tileFor(size uint64, t tile.Tile) (*orgInfo, error) {
@@ -66,62 +47,18 @@ func (h *Org) tileFor(size uint64, t tile.Tile) (*orgInfo, error) {
 	return o, nil
 }
 
-// ReadTile implements TileReader. Level-0 hashes are the leaf hashes of
-// the leaf records (a purged leaf's record is its hash); the hashes of
-// level L ≥ 1 are interior nodes of tree level 8·L, read from the node
-// records as proofs read them. Full tiles are cached
-// (Config.TileCacheSize).
+// ReadTile implements TileReader: the stored hash tile, from the tile
+// cache (Config.TileCacheSize) when it holds it.
 func (h *Org) ReadTile(ctx context.Context, size uint64, t tile.Tile) ([]byte, error) {
 	o, err := h.tileFor(size, t)
 	if err != nil {
 		return nil, err
 	}
-	key := tileKey{org: o, level: t.Level, n: t.N}
-	cache := h.l.tiles
-	if cache != nil && t.Full() {
-		if v := cache.get(key); v != nil {
-			return append([]byte(nil), v...), nil
-		}
-	}
-	var data []byte
-	if t.Level == 0 {
-		data = make([]byte, 0, t.W*tile.HashSize)
-		err = h.l.leafRecords(ctx, o, t, func(i uint64, v []byte) error {
-			lh, ok := leafRecordHash(v)
-			if !ok {
-				return o.corrupt("leaf %d malformed", i)
-			}
-			data = append(data, lh...)
-			return nil
-		})
-	} else {
-		data, err = h.l.nodeTile(o, t)
-	}
+	tn, err := h.l.tileAt(o, size, t.Level, t.N)
 	if err != nil {
 		return nil, err
 	}
-	if cache != nil && t.Full() {
-		cache.put(key, append([]byte(nil), data...))
-	}
-	return data, nil
-}
-
-// nodeTile reads the hashes of tile t of level ≥ 1: nodes of tree level
-// 8·t.Level.
-func (l *Ledger) nodeTile(o *orgInfo, t tile.Tile) ([]byte, error) {
-	ids := make([]compact.NodeID, t.W)
-	for i := range ids {
-		ids[i] = compact.NewNodeID(uint(tile.Height*t.Level), t.First()+uint64(i))
-	}
-	hashes, err := l.fetch(o, proof.Nodes{IDs: ids})
-	if err != nil {
-		return nil, err
-	}
-	data := make([]byte, 0, t.W*tile.HashSize)
-	for _, hh := range hashes {
-		data = append(data, hh...)
-	}
-	return data, nil
+	return append([]byte(nil), tn.row0()...), nil
 }
 
 // ReadEntryBundle implements TileReader.

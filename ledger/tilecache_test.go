@@ -11,12 +11,13 @@ import (
 	"github.com/nuxari/nuxari/ledger/verify"
 )
 
-// TestProofsWithAndWithoutNodeCache checks that proofs built with the node
-// cache (cold and warm) verify like proofs read straight from storage.
-func TestProofsWithAndWithoutNodeCache(t *testing.T) {
+// TestProofsWithAndWithoutTileCache checks that proofs built with the
+// tile cache (cold and warm) verify like proofs read straight from
+// storage.
+func TestProofsWithAndWithoutTileCache(t *testing.T) {
 	cached := testConfig(t)
 	uncached := testConfig(t)
-	uncached.ProofCacheSize = -1
+	uncached.TileCacheSize = -1
 	uncached.Signer, uncached.VerifierKey = cached.Signer, cached.VerifierKey
 	a, b := openLedger(t, cached), openLedger(t, uncached)
 	ctx := context.Background()
@@ -64,9 +65,9 @@ func TestProofsWithAndWithoutNodeCache(t *testing.T) {
 	}
 }
 
-// TestProofDetectsMissingNodes removes a node record a proof needs: the
+// TestProofDetectsMissingTiles removes a hash tile a proof needs: the
 // proof must fail with a corruption error, never be wrong.
-func TestProofDetectsMissingNodes(t *testing.T) {
+func TestProofDetectsMissingTiles(t *testing.T) {
 	cfg := testConfig(t)
 	l, err := ledger.Open(cfg)
 	if err != nil {
@@ -77,8 +78,8 @@ func TestProofDetectsMissingNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	tamper(t, cfg.Dir, func(db *pebble.DB) {
-		// Node (1, 4), a sibling on leaf 10's path, is in leaf 9's record.
-		if err := db.Delete(rawKey("acme", 'n', 9), pebble.Sync); err != nil {
+		// Node (1, 4), a sibling on leaf 10's path, is in tile 0/0.
+		if err := db.Delete(tileRecordKey("acme", 0, 0, -1), pebble.Sync); err != nil {
 			t.Fatal(err)
 		}
 	})

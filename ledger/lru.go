@@ -2,32 +2,8 @@ package ledger
 
 import (
 	"container/list"
-	"math/bits"
 	"sync"
 )
-
-// cachedLevel is the lowest level whose node records the node cache keeps:
-// the record of leaf k is cached iff trailing-zeros(k+1) ≥ cachedLevel, so
-// the cache holds one record per 2^cachedLevel leaves and every node of
-// level ≥ cachedLevel. Those nodes are shared by many proofs; the few
-// lower ones are read from storage.
-const cachedLevel = 4
-
-func cacheable(k uint64) bool { return bits.TrailingZeros64(k+1) >= cachedLevel }
-
-type nodeKey struct {
-	org  *orgInfo
-	leaf uint64
-}
-
-// nodeCache is a size-bounded LRU of node records below the durable tree
-// size. Stored hashes never change once written, so it needs no
-// invalidation.
-type nodeCache = lruCache[nodeKey]
-
-func newNodeCache(maxBytes int64) *nodeCache {
-	return newLRUCache(maxBytes, func(k nodeKey) uint64 { return k.leaf >> cachedLevel })
-}
 
 // lruCache is a size-bounded LRU of byte slices that never change once
 // stored, so it needs no invalidation. It is sharded so that concurrent

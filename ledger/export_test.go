@@ -1,0 +1,15 @@
+package ledger
+
+// SetMigrateChunk sets how many leaves one migration batch converts, and
+// returns a function restoring it.
+func SetMigrateChunk(n uint64) func() {
+	old := migrateChunk
+	migrateChunk = n
+	return func() { migrateChunk = old }
+}
+
+// SetMigrateHook sets the hook called after each durable migration batch.
+func SetMigrateHook(f func(org string, done uint64) error) func() {
+	testHookMigrated = f
+	return func() { testHookMigrated = nil }
+}
