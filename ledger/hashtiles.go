@@ -228,7 +228,7 @@ type tileKey struct {
 type tileCache = lruCache[tileKey]
 
 func newTileCache(maxBytes int64) *tileCache {
-	return newLRUCache(maxBytes, func(k tileKey) uint64 { return k.n*8 + uint64(k.level) })
+	return newLRUCache(maxBytes, func(k tileKey) uint64 { return k.n + 7*uint64(k.level) })
 }
 
 // tileAt returns the expanded tile (level, n) of o's tree of the given
@@ -238,11 +238,8 @@ func (l *Ledger) tileAt(o *orgInfo, size uint64, level int, n uint64) (tileNodes
 	if w == 0 {
 		return tileNodes{}, fmt.Errorf("%w: tile (%d, %d) is beyond tree size %d", ErrInvalidRange, level, n, size)
 	}
-	key := tileKey{org: o, level: level, n: n, w: w}
-	if l.tiles != nil {
-		if v := l.tiles.get(key); v != nil {
-			return tileNodes{w: w, nodes: v}, nil
-		}
+	if t, ok := l.cachedTile(o, level, n, w); ok {
+		return t, nil
 	}
 	data, err := l.readTileRecord(o, level, n, w)
 	if err != nil {
@@ -250,9 +247,19 @@ func (l *Ledger) tileAt(o *orgInfo, size uint64, level int, n uint64) (tileNodes
 	}
 	t := expandTile(data[:w*tile.HashSize])
 	if l.tiles != nil {
-		l.tiles.put(key, t.nodes)
+		l.tiles.put(tileKey{org: o, level: level, n: n, w: w}, t.nodes)
 	}
 	return t, nil
+}
+
+// cachedTile returns the expanded tile (level, n) of width w if the
+// cache holds it.
+func (l *Ledger) cachedTile(o *orgInfo, level int, n uint64, w int) (tileNodes, bool) {
+	if l.tiles == nil {
+		return tileNodes{}, false
+	}
+	v := l.tiles.get(tileKey{org: o, level: level, n: n, w: w})
+	return tileNodes{w: w, nodes: v}, v != nil
 }
 
 // nodeTile returns the tile that holds node id, and id's height and index

@@ -48,17 +48,22 @@ func (h *Org) tileFor(size uint64, t tile.Tile) (*orgInfo, error) {
 }
 
 // ReadTile implements TileReader: the stored hash tile, from the tile
-// cache (Config.TileCacheSize) when it holds it.
+// cache (Config.TileCacheSize) when a proof has put it there, else from
+// storage, as stored (a reader needs only the tile's hashes, so it is
+// not expanded for the cache).
 func (h *Org) ReadTile(ctx context.Context, size uint64, t tile.Tile) ([]byte, error) {
 	o, err := h.tileFor(size, t)
 	if err != nil {
 		return nil, err
 	}
-	tn, err := h.l.tileAt(o, size, t.Level, t.N)
+	if tn, ok := h.l.cachedTile(o, t.Level, t.N, t.W); ok {
+		return append([]byte(nil), tn.row0()...), nil
+	}
+	data, err := h.l.readTileRecord(o, t.Level, t.N, t.W)
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte(nil), tn.row0()...), nil
+	return data[:t.W*tile.HashSize], nil
 }
 
 // ReadEntryBundle implements TileReader.
