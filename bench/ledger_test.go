@@ -23,8 +23,10 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/nuxari/nuxari/ledger"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nuxari/nuxari/ledger"
+	"github.com/nuxari/nuxari/ledger/storage/pebblestore"
 )
 
 const payloadSize = 512
@@ -255,7 +257,7 @@ func BenchmarkRawPebble(b *testing.B) {
 
 // pebbleOptions are the options the ledger opens Pebble with.
 func pebbleOptions() *pebble.Options {
-	o := ledger.PebbleOptions(pebble.NewCache(256 << 20))
+	o := pebblestore.Options(pebble.NewCache(256 << 20))
 	o.Logger = quiet{}
 	return o
 }

@@ -8,9 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/storage"
 )
 
 // Entry is one event to append.
@@ -278,7 +277,7 @@ type planned struct {
 
 // inflight is a batch applied to Pebble and waiting for its WAL sync.
 type inflight struct {
-	b       *pebble.Batch
+	b       storage.Batch
 	order   []*orgBatch
 	plans   map[*request][]planned
 	entries int
@@ -344,7 +343,7 @@ func (l *Ledger) commit(batch []*request, entries int) {
 		ob.reqs = append(ob.reqs, r)
 	}
 
-	b := l.db.NewBatchWithSize(entries*700 + 1024)
+	b := l.db.NewBatch(entries*700 + 1024)
 	for _, ob := range order {
 		if len(ob.leaves) == 0 {
 			ob.out.state = ob.info.st
@@ -366,13 +365,13 @@ func (l *Ledger) commit(batch []*request, entries int) {
 			for _, e := range r.entries {
 				for _, w := range e.Writes {
 					if w.Delete {
-						_ = b.Delete(ob.info.keys.value(w.Key), nil)
+						b.Delete(ob.info.keys.value(w.Key))
 					} else {
-						_ = b.Set(ob.info.keys.value(w.Key), w.Value, nil)
+						b.Set(ob.info.keys.value(w.Key), w.Value)
 					}
 				}
 				if e.Retention > 0 {
-					_ = b.Set(ob.info.keys.window(), marshalWindow(e.Retention), nil)
+					b.Set(ob.info.keys.window(), marshalWindow(e.Retention))
 				}
 			}
 		}
@@ -399,7 +398,7 @@ func (l *Ledger) applyLoop() {
 	defer close(l.ackq)
 	for f := range l.applyq {
 		if l.failed() == nil {
-			if err := l.db.ApplyNoSyncWait(f.b, pebble.Sync); err != nil {
+			if err := f.b.Apply(); err != nil {
 				l.fail(err)
 				f.b.Close()
 				f.b = nil
@@ -416,10 +415,9 @@ func (l *Ledger) ackLoop() {
 	defer close(l.signq)
 	for f := range l.ackq {
 		if f.b != nil {
-			// Pebble MUST NOT be handed back a batch applied with
-			// ApplyNoSyncWait before its SyncWait, even once the ledger
-			// has failed: the WAL still holds it until the sync is over.
-			err := f.b.SyncWait()
+			// An applied batch is waited for before it is closed, even
+			// once the ledger has failed (storage.Batch).
+			err := f.b.Wait()
 			f.b.Close()
 			if err != nil {
 				l.fail(err)
@@ -521,10 +519,9 @@ func (l *Ledger) plan(ob *orgBatch, r *request) ([]planned, error) {
 			continue
 		}
 		if !ob.isNew {
-			v, closer, err := l.db.Get(keys.idem(e.IdempotencyKey))
+			v, err := l.db.Get(keys.idem(e.IdempotencyKey))
 			if err == nil {
 				rec, ok := unmarshalIdem(v)
-				closer.Close()
 				if !ok {
 					return nil, fmt.Errorf("%w: idempotency record of key %q", ErrCorrupt, e.IdempotencyKey)
 				}
@@ -533,7 +530,7 @@ func (l *Ledger) plan(ob *orgBatch, r *request) ([]planned, error) {
 				}
 				out[i].rec, out[i].dup = rec, true
 				continue
-			} else if err != pebble.ErrNotFound {
+			} else if err != storage.ErrNotFound {
 				return nil, fmt.Errorf("read idempotency record of key %q: %w", e.IdempotencyKey, err)
 			}
 		}
@@ -580,32 +577,31 @@ func (l *Ledger) stateValue(ob *orgBatch, key []byte) ([]byte, bool, error) {
 	if v, ok := ob.overlay[string(key)]; ok {
 		return v, v != nil, nil
 	}
-	v, closer, err := l.db.Get(ob.info.keys.value(key))
-	if err == pebble.ErrNotFound {
+	v, err := l.db.Get(ob.info.keys.value(key))
+	if err == storage.ErrNotFound {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read state key %q: %w", key, err)
 	}
-	defer closer.Close()
 	return append([]byte{}, v...), true, nil
 }
 
 // persist adds one org's integration output to the batch.
-func persist(b *pebble.Batch, ob *orgBatch) {
+func persist(b storage.Batch, ob *orgBatch) {
 	k := ob.info.keys
 	first := ob.out.state.size - uint64(len(ob.out.records))
 	for i, rec := range ob.out.records {
 		idx := first + uint64(i)
-		_ = b.Set(k.leaf(idx), rec, nil)
+		b.Set(k.leaf(idx), rec)
 		if key := ob.leaves[i].idemKey; key != "" {
 			ir := idemRecord{index: idx, time: ob.out.time, leafHash: ob.out.hashes[i], digest: sha256.Sum256(ob.leaves[i].event)}
-			_ = b.Set(k.idem(key), ir.marshal(), nil)
+			b.Set(k.idem(key), ir.marshal())
 		}
 	}
 	persistTiles(b, k, ob.out.tiles)
-	_ = b.Set(k.state(), ob.out.state.marshal(), nil)
-	_ = b.Set(dirKey(dirSize, ob.info.id), be64(ob.out.state.size), nil)
+	b.Set(k.state(), ob.out.state.marshal())
+	b.Set(dirKey(dirSize, ob.info.id), be64(ob.out.state.size))
 }
 
 func setCheckpoint(r *request, cp *Checkpoint) {

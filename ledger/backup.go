@@ -6,7 +6,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/cockroachdb/pebble/v2"
+	"github.com/nuxari/nuxari/ledger/storage"
 )
 
 // Backup writes a consistent copy of the whole ledger, as of one instant,
@@ -24,7 +24,11 @@ func (l *Ledger) Backup(dir string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("ledger: backup: %w", err)
 	}
-	if err := l.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+	bk, ok := l.db.(storage.Backuper)
+	if !ok {
+		return errors.New("ledger: backup: the store cannot back itself up")
+	}
+	if err := bk.Backup(dir); err != nil {
 		return fmt.Errorf("ledger: backup: %w", err)
 	}
 	return nil

@@ -1,17 +1,18 @@
 package ledger
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	"github.com/nuxari/nuxari/ledger/storage"
 	"github.com/nuxari/nuxari/ledger/tile"
 )
 
@@ -101,17 +102,17 @@ func addTileHashes(edges [][]byte, level int, first uint64, hashes []byte, out [
 }
 
 // persistTiles adds one org's tile records to the batch.
-func persistTiles(b *pebble.Batch, k orgKeys, writes []tileWrite) {
+func persistTiles(b storage.Batch, k orgKeys, writes []tileWrite) {
 	for _, w := range writes {
 		key := k.tile(w.level, w.n)
 		if w.full {
-			_ = b.Set(key, w.data, nil)
+			b.Set(key, w.data)
 			if w.drop {
-				_ = b.DeleteRange(k.tileSegment(w.level, w.n, 0), prefixEnd(key), nil)
+				b.DeleteRange(k.tileSegment(w.level, w.n, 0), prefixEnd(key))
 			}
 			continue
 		}
-		_ = b.Set(k.tileSegment(w.level, w.n, w.start), w.data, nil)
+		b.Set(k.tileSegment(w.level, w.n, w.start), w.data)
 	}
 }
 
@@ -121,27 +122,26 @@ func persistTiles(b *pebble.Batch, k orgKeys, writes []tileWrite) {
 func (l *Ledger) readTileRecord(o *orgInfo, level int, n uint64, width int) ([]byte, error) {
 	key := o.keys.tile(level, n)
 	if width == tile.Width {
-		v, closer, err := l.db.Get(key)
+		v, err := l.db.Get(key)
 		if err != nil {
-			if errors.Is(err, pebble.ErrNotFound) {
+			if errors.Is(err, storage.ErrNotFound) {
 				return nil, o.corrupt("hash tile %s missing", tile.Tile{Level: level, N: n, W: width}.Path())
 			}
 			return nil, err
 		}
-		defer closer.Close()
 		if len(v) != tile.Width*tile.HashSize {
 			return nil, o.corrupt("hash tile %s is %d bytes", tile.Tile{Level: level, N: n, W: width}.Path(), len(v))
 		}
 		return append([]byte(nil), v...), nil
 	}
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: key, UpperBound: prefixEnd(key)})
+	it, err := l.db.NewIter(context.Background(), key, prefixEnd(key))
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
 	data := make([]byte, 0, width*tile.HashSize)
 	for it.First(); it.Valid(); it.Next() {
-		v, err := it.ValueAndErr()
+		v, err := it.Value()
 		if err != nil {
 			return nil, err
 		}

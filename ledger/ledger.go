@@ -20,14 +20,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/storage"
+	"github.com/nuxari/nuxari/ledger/storage/pebblestore"
 	"github.com/nuxari/nuxari/ledger/verify"
 )
 
@@ -133,6 +133,10 @@ type Config struct {
 	// DefaultRetention is the retention window of an org that has none
 	// set (default 7 × 365 days).
 	DefaultRetention time.Duration
+	// Store is where the ledger keeps its bytes (package storage); the
+	// ledger closes it on Close. Default: Pebble in Dir (package
+	// pebblestore), with FS and CacheSize.
+	Store storage.Store
 	// CacheSize is Pebble's block cache size (default 256 MiB).
 	CacheSize int64
 	// TileCacheSize bounds the cache of expanded hash tiles that proofs,
@@ -190,8 +194,7 @@ func (c *Config) setDefaults() {
 // concurrent use.
 type Ledger struct {
 	cfg    Config
-	db     *pebble.DB
-	cache  *pebble.Cache
+	db     storage.Store
 	signer note.Signer
 	vkey   string
 	m      *metrics
@@ -260,14 +263,13 @@ func Open(cfg Config) (*Ledger, error) {
 	if cfg.Signer.Name() != keyName(cfg.VerifierKey) {
 		return nil, errors.New("ledger: Config.Signer and Config.VerifierKey name different keys")
 	}
-	db, cache, err := openPebble(cfg)
+	db, err := openStorage(cfg)
 	if err != nil {
 		return nil, err
 	}
 	l := &Ledger{
 		cfg:    cfg,
 		db:     db,
-		cache:  cache,
 		signer: cfg.Signer,
 		vkey:   cfg.VerifierKey,
 		queue:  make(chan *request, cfg.QueueLength),
@@ -282,7 +284,6 @@ func Open(cfg Config) (*Ledger, error) {
 	}
 	if err := l.recover(); err != nil {
 		db.Close()
-		cache.Unref()
 		return nil, err
 	}
 	l.m = newMetrics(cfg.Registerer, func() float64 { return float64(len(l.queue)) })
@@ -299,41 +300,16 @@ func Open(cfg Config) (*Ledger, error) {
 	return l, nil
 }
 
-// openPebble opens cfg's Pebble store with its own block cache.
-func openPebble(cfg Config) (*pebble.DB, *pebble.Cache, error) {
-	cache := pebble.NewCache(cfg.CacheSize)
-	opts := PebbleOptions(cache)
-	opts.FS = cfg.FS
-	opts.Logger = quietLogger{cfg.Logger}
-	db, err := pebble.Open(cfg.Dir, opts)
+// openStorage returns cfg's store: Config.Store, or Pebble in Dir.
+func openStorage(cfg Config) (storage.Store, error) {
+	if cfg.Store != nil {
+		return cfg.Store, nil
+	}
+	s, err := pebblestore.Open(cfg.Dir, pebblestore.Config{FS: cfg.FS, CacheSize: cfg.CacheSize, Logger: cfg.Logger})
 	if err != nil {
-		cache.Unref()
-		return nil, nil, fmt.Errorf("ledger: open pebble: %w", err)
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	return db, cache, nil
-}
-
-// PebbleOptions returns the Pebble options Open uses with the given block
-// cache, so that baselines can measure the same engine: fast block
-// compression over 16 KiB blocks (so the repeated framing of consecutive
-// leaves compresses), Bloom filters for point reads, large memtables.
-func PebbleOptions(cache *pebble.Cache) *pebble.Options {
-	opts := &pebble.Options{
-		Cache:                       cache,
-		FormatMajorVersion:          pebble.FormatNewest,
-		MemTableSize:                64 << 20,
-		MemTableStopWritesThreshold: 4,
-		L0CompactionThreshold:       4,
-		L0StopWritesThreshold:       24,
-		LBaseMaxBytes:               256 << 20,
-	}
-	for i := range opts.Levels {
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		opts.Levels[i].BlockSize = 16 << 10
-	}
-	opts.EnsureDefaults()
-	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
-	return opts
+	return s, nil
 }
 
 // VerifierKey returns the note verifier key of the log's checkpoints.
@@ -356,9 +332,7 @@ func (l *Ledger) Close() error {
 	close(l.queue)
 	l.sendMu.Unlock()
 	<-l.done
-	err := l.db.Close()
-	l.cache.Unref()
-	if err != nil {
+	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("ledger: close: %w", err)
 	}
 	return nil
@@ -373,17 +347,15 @@ func (l *Ledger) fail(err error) {
 	}
 }
 
-// commitSync applies b and waits for its WAL sync. Pebble turns a WAL
-// error in a synchronous commit (Batch.Commit or DB.Set with pebble.Sync)
-// into Logger.Fatalf, which panics; applying without waiting returns the
-// error from SyncWait instead, and the ledger fails.
-func (l *Ledger) commitSync(b *pebble.Batch) error {
+// commitSync applies b and waits for it to be durable; an error fails
+// the ledger.
+func (l *Ledger) commitSync(b storage.Batch) error {
 	if err := l.failed(); err != nil {
 		return err
 	}
-	err := l.db.ApplyNoSyncWait(b, pebble.Sync)
+	err := b.Apply()
 	if err == nil {
-		err = b.SyncWait()
+		err = b.Wait()
 	}
 	if err != nil {
 		l.fail(err)
@@ -471,17 +443,4 @@ func (l *Ledger) Orgs() []string {
 		}
 	}
 	return out
-}
-
-type quietLogger struct{ l *slog.Logger }
-
-func (q quietLogger) Infof(format string, args ...any) {
-	q.l.Debug(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
-}
-func (q quietLogger) Errorf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
-}
-func (q quietLogger) Fatalf(format string, args ...any) {
-	q.l.Error(fmt.Sprintf(format, args...), slog.String("component", "pebble"))
-	panic(fmt.Sprintf(format, args...))
 }

@@ -9,11 +9,11 @@ import (
 	"math/bits"
 	"slices"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 
 	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/storage"
 	"github.com/nuxari/nuxari/ledger/tile"
 )
 
@@ -84,11 +84,11 @@ func Migrate(ctx context.Context, cfg Config, progress func(org string, done, si
 		}
 		report = append(report, m)
 	}
-	b := l.db.NewBatch()
+	b := l.db.NewBatch(0)
 	defer b.Close()
 	lo, hi := dirSpan(dirMigrated)
-	_ = b.DeleteRange(lo, hi, nil)
-	_ = b.Set(layoutKey, []byte{layoutTiles}, nil)
+	b.DeleteRange(lo, hi)
+	b.Set(layoutKey, []byte{layoutTiles})
 	if err := l.commitSync(b); err != nil {
 		return report, err
 	}
@@ -101,24 +101,21 @@ func openStore(cfg Config) (*Ledger, error) {
 	if cfg.Signer == nil || cfg.VerifierKey == "" {
 		return nil, errors.New("ledger: Config.Signer and Config.VerifierKey are required")
 	}
-	db, cache, err := openPebble(cfg)
+	db, err := openStorage(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Ledger{cfg: cfg, db: db, cache: cache, signer: cfg.Signer, vkey: cfg.VerifierKey, orgs: make(map[string]*orgInfo)}, nil
+	return &Ledger{cfg: cfg, db: db, signer: cfg.Signer, vkey: cfg.VerifierKey, orgs: make(map[string]*orgInfo)}, nil
 }
 
-func (l *Ledger) closeStore() {
-	_ = l.db.Close()
-	l.cache.Unref()
-}
+func (l *Ledger) closeStore() { _ = l.db.Close() }
 
 // findOrgs finds the orgs of a layout-1 store and their sizes, from the
 // org directory or, if the store predates it, by walking the orgs' key
 // spaces (and then writing the directory).
 func (l *Ledger) findOrgs() error {
-	v, closer, err := l.db.Get(dirVersionKey)
-	if errors.Is(err, pebble.ErrNotFound) {
+	v, err := l.db.Get(dirVersionKey)
+	if errors.Is(err, storage.ErrNotFound) {
 		if err := l.walkOrgs(); err != nil {
 			return err
 		}
@@ -128,7 +125,6 @@ func (l *Ledger) findOrgs() error {
 		return err
 	}
 	ok := len(v) == 1 && v[0] == dirVersion
-	closer.Close()
 	if !ok {
 		return &CorruptionError{Reason: fmt.Sprintf("org directory of unknown version %x", v)}
 	}
@@ -202,13 +198,13 @@ func (l *Ledger) migrateOrg(ctx context.Context, o *orgInfo, progress func(org s
 			level := i + 1
 			edges, writes = addTileHashes(edges, level, done>>(tile.Height*uint(level)), hs, writes)
 		}
-		b := l.db.NewBatch()
+		b := l.db.NewBatch(0)
 		if done == 0 {
 			// Tiles left by anything but this migration are rebuilt.
-			_ = b.DeleteRange(o.keys.tile(0, 0), prefixEnd(o.keys.kind(kindTile, 0)), nil)
+			b.DeleteRange(o.keys.tile(0, 0), prefixEnd(o.keys.kind(kindTile, 0)))
 		}
 		persistTiles(b, o.keys, writes)
-		_ = b.Set(dirKey(dirMigrated, o.id), be64(end), nil)
+		b.Set(dirKey(dirMigrated, o.id), be64(end))
 		if end == size {
 			root, err := r.GetRootHash(nil)
 			if err == nil {
@@ -220,9 +216,9 @@ func (l *Ledger) migrateOrg(ctx context.Context, o *orgInfo, progress func(org s
 			}
 			m.Root = root
 			lo, hi := o.keys.span(kindNode)
-			_ = b.DeleteRange(lo, hi, nil)
+			b.DeleteRange(lo, hi)
 			lo, hi = o.keys.span(kindHash)
-			_ = b.DeleteRange(lo, hi, nil)
+			b.DeleteRange(lo, hi)
 		}
 		err = l.commitSync(b)
 		b.Close()
@@ -251,14 +247,13 @@ func (l *Ledger) migrateOrg(ctx context.Context, o *orgInfo, progress func(org s
 
 // migratedThrough returns the size up to which o's tiles are written.
 func (l *Ledger) migratedThrough(o *orgInfo) (uint64, error) {
-	v, closer, err := l.db.Get(dirKey(dirMigrated, o.id))
-	if errors.Is(err, pebble.ErrNotFound) {
+	v, err := l.db.Get(dirKey(dirMigrated, o.id))
+	if errors.Is(err, storage.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	defer closer.Close()
 	if len(v) != 8 {
 		return 0, o.corrupt("malformed migration record")
 	}
@@ -271,7 +266,7 @@ func (l *Ledger) migratedThrough(o *orgInfo) (uint64, error) {
 // directory) has only its checkpoint to be checked against.
 func (l *Ledger) checkLayout1Root(o *orgInfo, size uint64, root []byte) error {
 	lo, hi := o.keys.span(kindNode)
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := l.db.NewIter(context.Background(), lo, hi)
 	if err != nil {
 		return err
 	}
@@ -294,8 +289,8 @@ func (l *Ledger) checkLayout1Root(o *orgInfo, size uint64, root []byte) error {
 			key = binary.BigEndian.AppendUint64(o.keys.kind(kindNode, 8), k)
 			off = int(id.Level-1) * tile.HashSize
 		}
-		v, closer, err := l.db.Get(key)
-		if errors.Is(err, pebble.ErrNotFound) {
+		v, err := l.db.Get(key)
+		if errors.Is(err, storage.ErrNotFound) {
 			return o.corrupt("layout-1 node (level %d, index %d) missing", id.Level, id.Index)
 		}
 		if err != nil {
@@ -310,7 +305,6 @@ func (l *Ledger) checkLayout1Root(o *orgInfo, size uint64, root []byte) error {
 		} else {
 			h = append([]byte(nil), v[off:off+tile.HashSize]...)
 		}
-		closer.Close()
 		if !ok {
 			return o.corrupt("layout-1 node (level %d, index %d) malformed", id.Level, id.Index)
 		}
@@ -334,22 +328,22 @@ func (l *Ledger) checkLayout1Root(o *orgInfo, size uint64, root []byte) error {
 // with its version, in one synced batch: a crash before it leaves the
 // next run to walk again.
 func (l *Ledger) writeDirectory() error {
-	b := l.db.NewBatch()
+	b := l.db.NewBatch(0)
 	defer b.Close()
 	for id, o := range l.orgs {
-		_ = b.Set(dirKey(dirSize, id), be64(o.size.Load()), nil)
+		b.Set(dirKey(dirSize, id), be64(o.size.Load()))
 		if c := o.claimed.Load(); c > 0 {
-			_ = b.Set(dirKey(dirCP, id), be64(c), nil)
+			b.Set(dirKey(dirCP, id), be64(c))
 		}
 	}
-	_ = b.Set(dirVersionKey, []byte{dirVersion}, nil)
+	b.Set(dirVersionKey, []byte{dirVersion})
 	return l.commitSync(b)
 }
 
 // walkOrgs finds every org of a store written before the org directory
 // by walking the orgs' key spaces.
 func (l *Ledger) walkOrgs() error {
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'o'}, UpperBound: []byte{'p'}})
+	it, err := l.db.NewIter(context.Background(), []byte{'o'}, []byte{'p'})
 	if err != nil {
 		return err
 	}
@@ -374,14 +368,18 @@ func (l *Ledger) walkOrgs() error {
 }
 
 // discoverOrg reads o's tree size and latest checkpoint size with it.
-func discoverOrg(it *pebble.Iterator, o *orgInfo) error {
+func discoverOrg(it storage.Iterator, o *orgInfo) error {
 	if !it.SeekGE(o.keys.state()) || !bytes.Equal(it.Key(), o.keys.state()) {
 		if err := it.Error(); err != nil {
 			return err
 		}
 		return &CorruptionError{Org: o.id, Reason: "records without a tree state"}
 	}
-	st, err := unmarshalState(it.Value())
+	v, err := it.Value()
+	if err != nil {
+		return err
+	}
+	st, err := unmarshalState(v)
 	if err != nil {
 		return &CorruptionError{Org: o.id, Reason: err.Error()}
 	}

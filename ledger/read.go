@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"math/bits"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/nuxari/nuxari/ledger/storage"
 )
 
 // Leaf is one stored leaf.
@@ -53,14 +54,13 @@ func (h *Org) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, error)
 	if size > o.size.Load() {
 		return Checkpoint{}, fmt.Errorf("%w: size %d, log size %d", ErrSizeOutOfRange, size, o.size.Load())
 	}
-	v, closer, err := h.l.db.Get(o.keys.checkpoint(size))
-	if err == pebble.ErrNotFound {
+	v, err := h.l.db.Get(o.keys.checkpoint(size))
+	if err == storage.ErrNotFound {
 		return Checkpoint{}, fmt.Errorf("%w: no checkpoint at size %d", ErrNotFound, size)
 	}
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	defer closer.Close()
 	return o.verifier.Checkpoint(append([]byte(nil), v...))
 }
 
@@ -72,7 +72,7 @@ func (h *Org) CheckpointSizes(ctx context.Context, fn func(size uint64) bool) er
 		return err
 	}
 	lo, hi := o.keys.span(kindCheckpoint)
-	it, err := h.l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := h.l.db.NewIter(ctx, lo, hi)
 	if err != nil {
 		return err
 	}
@@ -139,14 +139,13 @@ func (h *Org) Leaf(ctx context.Context, index uint64) (Leaf, error) {
 	if size := o.size.Load(); index >= size {
 		return Leaf{}, fmt.Errorf("%w: index %d, log size %d", ErrIndexOutOfRange, index, size)
 	}
-	v, closer, err := h.l.db.Get(o.keys.leaf(index))
+	v, err := h.l.db.Get(o.keys.leaf(index))
 	if err != nil {
-		if err == pebble.ErrNotFound {
+		if err == storage.ErrNotFound {
 			return Leaf{}, o.corrupt("leaf %d missing", index)
 		}
 		return Leaf{}, err
 	}
-	defer closer.Close()
 	return decodeLeaf(o, index, v)
 }
 
@@ -194,7 +193,7 @@ func (h *Org) Leaves(ctx context.Context, start, end uint64, fn func(Leaf) error
 // returns); v is valid during the call only. A missing record is
 // corruption.
 func (l *Ledger) scanLeafRecords(ctx context.Context, o *orgInfo, start, end uint64, fn func(index uint64, v []byte) error) error {
-	it, err := l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: o.keys.leaf(start), UpperBound: o.keys.leaf(end)})
+	it, err := l.db.NewIter(ctx, o.keys.leaf(start), o.keys.leaf(end))
 	if err != nil {
 		return err
 	}
@@ -208,7 +207,7 @@ func (l *Ledger) scanLeafRecords(ctx context.Context, o *orgInfo, start, end uin
 		if idx != next {
 			return o.corrupt("leaf %d missing", next)
 		}
-		v, err := it.ValueAndErr()
+		v, err := it.Value()
 		if err != nil {
 			return err
 		}
@@ -237,14 +236,13 @@ func (h *Org) State(ctx context.Context, key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, closer, err := h.l.db.Get(o.keys.value(key))
-	if err == pebble.ErrNotFound {
+	v, err := h.l.db.Get(o.keys.value(key))
+	if err == storage.ErrNotFound {
 		return nil, fmt.Errorf("%w: state key %q", ErrNotFound, key)
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer closer.Close()
 	return append([]byte(nil), v...), nil
 }
 
@@ -258,14 +256,14 @@ func (h *Org) ScanState(ctx context.Context, prefix []byte, fn func(key, value [
 	}
 	lo := o.keys.value(prefix)
 	hi := prefixEnd(lo)
-	it, err := h.l.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := h.l.db.NewIter(ctx, lo, hi)
 	if err != nil {
 		return err
 	}
 	defer it.Close()
 	base := len(o.keys.value(nil))
 	for it.First(); it.Valid(); it.Next() {
-		v, err := it.ValueAndErr()
+		v, err := it.Value()
 		if err != nil {
 			return err
 		}

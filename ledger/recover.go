@@ -2,16 +2,17 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 
 	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/storage"
 	"github.com/nuxari/nuxari/ledger/verify"
 )
 
@@ -37,25 +38,24 @@ func (l *Ledger) recover() error {
 	case layout == layoutTiles:
 	case layout == 0 && empty:
 		// A new store: it starts in the current layout.
-		b := l.db.NewBatch()
+		b := l.db.NewBatch(0)
 		defer b.Close()
-		_ = b.Set(dirVersionKey, []byte{dirVersion}, nil)
-		_ = b.Set(layoutKey, []byte{layoutTiles}, nil)
+		b.Set(dirVersionKey, []byte{dirVersion})
+		b.Set(layoutKey, []byte{layoutTiles})
 		return l.commitSync(b)
 	case layout == 0:
 		return fmt.Errorf("%w: the store is in layout 1 (node records), this version reads layout %d (hash tiles)", ErrOldLayout, layoutTiles)
 	default:
 		return fmt.Errorf("ledger: the store is in layout %d, written by a newer version; this version reads layout %d", layout, layoutTiles)
 	}
-	v, closer, err := l.db.Get(dirVersionKey)
-	if errors.Is(err, pebble.ErrNotFound) {
+	v, err := l.db.Get(dirVersionKey)
+	if errors.Is(err, storage.ErrNotFound) {
 		return &CorruptionError{Reason: "the org directory is missing"}
 	}
 	if err != nil {
 		return err
 	}
 	ok := len(v) == 1 && v[0] == dirVersion
-	closer.Close()
 	if !ok {
 		return &CorruptionError{Reason: fmt.Sprintf("org directory of unknown version %x", v)}
 	}
@@ -64,14 +64,13 @@ func (l *Ledger) recover() error {
 
 // layout returns the store's layout, or 0 if none is recorded.
 func (l *Ledger) layout() (byte, error) {
-	v, closer, err := l.db.Get(layoutKey)
-	if errors.Is(err, pebble.ErrNotFound) {
+	v, err := l.db.Get(layoutKey)
+	if errors.Is(err, storage.ErrNotFound) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	defer closer.Close()
 	if len(v) != 1 || v[0] == 0 {
 		return 0, &CorruptionError{Reason: fmt.Sprintf("malformed layout record %x", v)}
 	}
@@ -80,7 +79,7 @@ func (l *Ledger) layout() (byte, error) {
 
 // empty reports whether the store holds no org and no directory.
 func (l *Ledger) empty() (bool, error) {
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'d'}, UpperBound: []byte{'p'}})
+	it, err := l.db.NewIter(context.Background(), []byte{'d'}, []byte{'p'})
 	if err != nil {
 		return false, err
 	}
@@ -132,17 +131,21 @@ func (l *Ledger) readDirectory() error {
 // record, in org order.
 func (l *Ledger) scanDirectory(kind byte, fn func(org string, size uint64) error) error {
 	lo, hi := dirSpan(kind)
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := l.db.NewIter(context.Background(), lo, hi)
 	if err != nil {
 		return err
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
 		org := string(it.Key()[len(lo):])
-		if leaf.ValidateOrg(org) != nil || len(it.Value()) != 8 {
+		v, err := it.Value()
+		if err != nil {
+			return err
+		}
+		if leaf.ValidateOrg(org) != nil || len(v) != 8 {
 			return &CorruptionError{Org: org, Reason: fmt.Sprintf("malformed org directory record %q", it.Key())}
 		}
-		if err := fn(org, binary.BigEndian.Uint64(it.Value())); err != nil {
+		if err := fn(org, binary.BigEndian.Uint64(v)); err != nil {
 			return err
 		}
 	}
@@ -183,15 +186,14 @@ func (l *Ledger) verifyOrg(o *orgInfo) error {
 	corrupt := func(size uint64, format string, args ...any) error {
 		return &CorruptionError{Org: o.id, Size: size, Reason: fmt.Sprintf(format, args...)}
 	}
-	v, closer, err := l.db.Get(o.keys.state())
-	if errors.Is(err, pebble.ErrNotFound) {
+	v, err := l.db.Get(o.keys.state())
+	if errors.Is(err, storage.ErrNotFound) {
 		return corrupt(0, "records without a tree state")
 	}
 	if err != nil {
 		return err
 	}
 	st, err := unmarshalState(v)
-	closer.Close()
 	if err != nil {
 		return corrupt(0, "%v", err)
 	}
@@ -203,15 +205,14 @@ func (l *Ledger) verifyOrg(o *orgInfo) error {
 			return err
 		}
 		// The last leaf must be there, and be the leaf its tile names.
-		v, closer, err := l.db.Get(o.keys.leaf(st.size - 1))
-		if errors.Is(err, pebble.ErrNotFound) {
+		v, err := l.db.Get(o.keys.leaf(st.size - 1))
+		if errors.Is(err, storage.ErrNotFound) {
 			return corrupt(st.size, "leaf %d missing", st.size-1)
 		}
 		if err != nil {
 			return err
 		}
 		lh, ok := leafRecordHash(v)
-		closer.Close()
 		last, err := l.nodeHash(o, st.size, compact.NewNodeID(0, st.size-1))
 		if err != nil {
 			return err
@@ -224,7 +225,7 @@ func (l *Ledger) verifyOrg(o *orgInfo) error {
 
 	// The tree must extend the latest checkpoint.
 	lo, hi := o.keys.span(kindCheckpoint)
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := l.db.NewIter(context.Background(), lo, hi)
 	if err != nil {
 		return err
 	}
@@ -236,7 +237,11 @@ func (l *Ledger) verifyOrg(o *orgInfo) error {
 		return l.loadOrgEdges(o)
 	}
 	keySize := binary.BigEndian.Uint64(it.Key()[len(lo):])
-	cp, err := o.verifier.Checkpoint(append([]byte(nil), it.Value()...))
+	v, err = it.Value()
+	if err != nil {
+		return err
+	}
+	cp, err := o.verifier.Checkpoint(append([]byte(nil), v...))
 	if err != nil {
 		return corrupt(keySize, "latest checkpoint does not verify: %v", err)
 	}

@@ -8,9 +8,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/nuxari/nuxari/ledger/leaf"
+	"github.com/nuxari/nuxari/ledger/storage"
 )
 
 // purgeChunk is how many leaves one purge batch rewrites.
@@ -31,32 +30,30 @@ type Retention struct {
 // for data written before 'w' existed).
 func (l *Ledger) retention(o *orgInfo) (Retention, error) {
 	r := Retention{Window: l.cfg.DefaultRetention}
-	v, closer, err := l.db.Get(o.keys.retention())
+	v, err := l.db.Get(o.keys.retention())
 	switch {
 	case err == nil:
 		ok := len(v) == 16
 		if ok {
 			r = Retention{Window: time.Duration(binary.BigEndian.Uint64(v)), PurgedThrough: binary.BigEndian.Uint64(v[8:])}
 		}
-		closer.Close()
 		if !ok {
 			return Retention{}, o.corrupt("malformed retention record")
 		}
-	case !errors.Is(err, pebble.ErrNotFound):
+	case !errors.Is(err, storage.ErrNotFound):
 		return Retention{}, err
 	}
-	v, closer, err = l.db.Get(o.keys.window())
+	v, err = l.db.Get(o.keys.window())
 	switch {
 	case err == nil:
 		ok := len(v) == 8
 		if ok {
 			r.Window = time.Duration(binary.BigEndian.Uint64(v))
 		}
-		closer.Close()
 		if !ok {
 			return Retention{}, o.corrupt("malformed retention window")
 		}
-	case !errors.Is(err, pebble.ErrNotFound):
+	case !errors.Is(err, storage.ErrNotFound):
 		return Retention{}, err
 	}
 	return r, nil
@@ -89,9 +86,9 @@ func (h *Org) SetRetention(ctx context.Context, window time.Duration) error {
 	if err != nil {
 		return err
 	}
-	b := h.l.db.NewBatch()
+	b := h.l.db.NewBatch(0)
 	defer b.Close()
-	_ = b.Set(o.keys.window(), marshalWindow(window), nil)
+	b.Set(o.keys.window(), marshalWindow(window))
 	return h.l.commitSync(b)
 }
 
@@ -129,17 +126,17 @@ func (h *Org) Purge(ctx context.Context) (Retention, error) {
 			return r, err
 		}
 		end := min(n, r.PurgedThrough+purgeChunk)
-		b := h.l.db.NewBatch()
+		b := h.l.db.NewBatch(0)
 		for i := r.PurgedThrough; i < end; i++ {
 			var lh []byte
 			if lh, err = h.l.nodeHash(o, size, leafID(i)); err != nil {
 				b.Close()
 				return r, err
 			}
-			_ = b.Set(o.keys.leaf(i), lh, nil)
+			b.Set(o.keys.leaf(i), lh)
 		}
 		next := Retention{Window: r.Window, PurgedThrough: end}
-		_ = b.Set(o.keys.retention(), next.marshal(), nil)
+		b.Set(o.keys.retention(), next.marshal())
 		err := h.l.commitSync(b)
 		b.Close()
 		if err != nil {
@@ -152,11 +149,10 @@ func (h *Org) Purge(ctx context.Context) (Retention, error) {
 
 // leafTime returns the time stamped in a stored leaf.
 func (l *Ledger) leafTime(o *orgInfo, index uint64) (time.Time, error) {
-	v, closer, err := l.db.Get(o.keys.leaf(index))
+	v, err := l.db.Get(o.keys.leaf(index))
 	if err != nil {
 		return time.Time{}, err
 	}
-	defer closer.Close()
 	if len(v) <= purgedLen {
 		return time.Time{}, fmt.Errorf("%w: leaf %d", ErrPurged, index)
 	}

@@ -218,7 +218,7 @@ func (s *signer) round(all bool) time.Duration {
 
 func (s *signer) sign(due []*pendingOrg) {
 	start := time.Now()
-	b := s.l.db.NewBatch()
+	b := s.l.db.NewBatch(0)
 	defer b.Close()
 	cps := make([]*Checkpoint, len(due))
 	for i, p := range due {
@@ -229,8 +229,8 @@ func (s *signer) sign(due []*pendingOrg) {
 			return
 		}
 		cps[i] = cp
-		_ = b.Set(p.info.keys.checkpoint(cp.Size), cp.Note, nil)
-		_ = b.Set(dirKey(dirCP, p.info.id), be64(cp.Size), nil)
+		b.Set(p.info.keys.checkpoint(cp.Size), cp.Note)
+		b.Set(dirKey(dirCP, p.info.id), be64(cp.Size))
 	}
 	if err := s.l.commitSync(b); err != nil {
 		s.failAll(fmt.Errorf("store checkpoints: %w", err))
