@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Server is the PostgreSQL server scripts/test-services.sh starts.
@@ -128,6 +129,37 @@ func lookup(t testing.TB, required []string) (Server, string) {
 // for "localhost"), and ignores the PG* variables of libpq.
 func (s Server) Admin(t testing.TB, database string) *pgx.Conn {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, s.connConfig(t, database))
+	if err != nil {
+		t.Fatalf("admin connection: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
+// AdminPool is Admin as a connection pool, closed when the test ends.
+func (s Server) AdminPool(t testing.TB, database string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig = s.connConfig(t, database)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("admin pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// connConfig is the superuser's connection to database over TLS.
+func (s Server) connConfig(t testing.TB, database string) *pgx.ConnConfig {
+	t.Helper()
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM([]byte(s.CAPEM)) {
 		t.Fatalf("no certificate in the CA file %s", s.CAFile)
@@ -139,14 +171,7 @@ func (s Server) Admin(t testing.TB, database string) *pgx.Conn {
 	cfg.Host, cfg.Port, cfg.User, cfg.Password, cfg.Database = s.Host, uint16(s.Port), s.User, s.Password, database
 	cfg.TLSConfig = &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 	cfg.Fallbacks = nil
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("admin connection: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	return conn
+	return cfg
 }
 
 // Exec runs SQL statements, failing the test on an error.
