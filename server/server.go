@@ -192,7 +192,7 @@ func Open(cfg Config) (*Server, error) {
 	}
 	l, err := ledger.Open(lc)
 	if err != nil {
-		return nil, fmt.Errorf("open ledger: %w", err)
+		return nil, openLedgerError(cfg.DataDir, cfg.LogName, err)
 	}
 	restored, err := checkRestored(cfg.DataDir, l, cfg.AcceptRestore, cfg.Logger)
 	if err != nil {
@@ -226,6 +226,13 @@ func Open(cfg Config) (*Server, error) {
 	}
 	svc, err := governance.New(l, gc)
 	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	// A migration of the ledger's layout is recorded in each org's log
+	// before anything else can append (migrate.go).
+	if _, err := recordMigration(ctx, cfg.DataDir, l, svc.Log, cfg.Logger); err != nil {
+		svc.Close()
 		l.Close()
 		return nil, err
 	}
