@@ -133,6 +133,9 @@ func MigrateLedger(ctx context.Context, cfg Config, progress func(org string, do
 	if cfg.DataDir == "" {
 		return MigrationReport{}, errors.New("server: DataDir is required")
 	}
+	if cfg.Ledger.Store != nil {
+		return MigrationReport{}, errors.New("server: MigrateLedger converts the data directory's own ledger; Config.Ledger.Store must be nil")
+	}
 	if cfg.LogName == "" {
 		cfg.LogName = verify.DefaultLogName
 	}

@@ -209,8 +209,17 @@ func TestOpenRefusesOldLayout(t *testing.T) {
 			}
 		}
 	}
+	entries, err := os.ReadDir(fx.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != "ledger" && n != "log.key" && n != "LOCK" {
+			t.Errorf("a refused start left %s in the data directory", n)
+		}
+	}
 	backup := filepath.Join(t.TempDir(), "backup")
-	_, err := server.BackupStopped(fx.DataDir, backup, fx.LogName)
+	_, err = server.BackupStopped(fx.DataDir, backup, fx.LogName)
 	if !errors.Is(err, ledger.ErrOldLayout) || !strings.Contains(err.Error(), "with the nuxarid that wrote it") || !strings.Contains(err.Error(), "then run "+cmd) {
 		t.Errorf("BackupStopped: %v, want ErrOldLayout with what to do", err)
 	}

@@ -167,17 +167,6 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	keys.add(filepath.Join(cfg.DataDir, logKeyFile), gen)
-	var kek tink.AEAD
-	if cfg.KEKURI != "" {
-		if kek, err = sealing.KEKFromURI(context.Background(), cfg.KEKURI); err != nil {
-			return nil, fmt.Errorf("key-encryption key: %w", err)
-		}
-	} else {
-		if kek, gen, err = keyEncryptionKey(cfg.DataDir); err != nil {
-			return nil, err
-		}
-		keys.add(filepath.Join(cfg.DataDir, kekFile), gen)
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lc := cfg.Ledger
@@ -193,6 +182,21 @@ func Open(cfg Config) (*Server, error) {
 	l, err := ledger.Open(lc)
 	if err != nil {
 		return nil, openLedgerError(cfg.DataDir, cfg.LogName, err)
+	}
+	// The key-encryption key comes after the ledger, so that a ledger
+	// refused (an older storage layout) leaves no new key behind.
+	var kek tink.AEAD
+	if cfg.KEKURI != "" {
+		if kek, err = sealing.KEKFromURI(context.Background(), cfg.KEKURI); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("key-encryption key: %w", err)
+		}
+	} else {
+		if kek, gen, err = keyEncryptionKey(cfg.DataDir); err != nil {
+			l.Close()
+			return nil, err
+		}
+		keys.add(filepath.Join(cfg.DataDir, kekFile), gen)
 	}
 	restored, err := checkRestored(cfg.DataDir, l, cfg.AcceptRestore, cfg.Logger)
 	if err != nil {
