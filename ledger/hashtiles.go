@@ -101,6 +101,49 @@ func addTileHashes(edges [][]byte, level int, first uint64, hashes []byte, out [
 	return edges, out
 }
 
+// tileHashes collects the hashes that appending leaves adds to each tile
+// level: levels[0] the leaf hashes, levels[L] the new nodes of tree level
+// 8·L, in order.
+type tileHashes struct {
+	levels [][]byte
+}
+
+// newTileHashes is ready for n leaves; the leaf hashes never move, so
+// the slices addLeaf returns stay valid.
+func newTileHashes(n int) *tileHashes {
+	return &tileHashes{levels: [][]byte{make([]byte, 0, n*tile.HashSize)}}
+}
+
+// addLeaf adds a leaf hash and returns the collector's copy of it.
+func (t *tileHashes) addLeaf(h []byte) []byte {
+	l0 := append(t.levels[0], h...)
+	t.levels[0] = l0
+	return l0[len(l0)-tile.HashSize : len(l0) : len(l0)]
+}
+
+// visit is the compact.VisitFn that collects the nodes of the upper
+// tile levels.
+func (t *tileHashes) visit(id compact.NodeID, h []byte) {
+	if id.Level == 0 || id.Level%tile.Height != 0 {
+		return
+	}
+	l := int(id.Level / tile.Height)
+	for len(t.levels) <= l {
+		t.levels = append(t.levels, nil)
+	}
+	t.levels[l] = append(t.levels[l], h...)
+}
+
+// writes extends edges, the partial tiles of the tree of size before the
+// leaves, and returns the tile records to write.
+func (t *tileHashes) writes(edges [][]byte, size uint64) ([][]byte, []tileWrite) {
+	var out []tileWrite
+	for level, hs := range t.levels {
+		edges, out = addTileHashes(edges, level, size>>(tile.Height*uint(level)), hs, out)
+	}
+	return edges, out
+}
+
 // persistTiles adds one org's tile records to the batch.
 func persistTiles(b storage.Batch, k orgKeys, writes []tileWrite) {
 	for _, w := range writes {
