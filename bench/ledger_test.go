@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -271,8 +272,9 @@ func (quiet) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
 // bigLog builds an org with n entries; compacted, it then compacts the
 // whole store and reopens, to measure reads in steady state rather than
 // while compactions of the bulk load still run.
-func bigLog(b *testing.B, n int, compacted bool) *ledger.Ledger {
+func bigLog(b *testing.B, n int, compacted bool, tileCache int64) *ledger.Ledger {
 	cfg := config(b)
+	cfg.TileCacheSize = tileCache
 	l, err := ledger.Open(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -330,17 +332,34 @@ func compactAll(b *testing.B, dir string) *pebble.Metrics {
 }
 
 // BenchmarkProofs measures inclusion and consistency proof generation on
-// a 1,000,000-entry org, from both cores, right after the bulk load and in
-// steady state (compacted).
+// a 1,000,000-entry org (PROOF_BENCH_ENTRIES), from both cores, right
+// after the bulk load and in steady state (compacted), with the tile
+// cache at its default (96 MiB: every tile of the log) and at 8 MiB
+// (about one tile in eight: most full tiles read from Pebble, as in a
+// log ten times larger).
 func BenchmarkProofs(b *testing.B) {
-	for _, compacted := range []bool{false, true} {
-		b.Run(fmt.Sprintf("compacted=%v", compacted), func(b *testing.B) { benchProofs(b, compacted) })
+	n := 1_000_000
+	if s := os.Getenv("PROOF_BENCH_ENTRIES"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 1000 {
+			b.Fatalf("PROOF_BENCH_ENTRIES=%q: want an integer of at least 1000", s)
+		}
+	}
+	for _, c := range []struct {
+		compacted bool
+		cache     int64
+	}{{false, 0}, {true, 0}, {true, 8 << 20}} {
+		cache := "default"
+		if c.cache > 0 {
+			cache = fmt.Sprintf("%dMiB", c.cache>>20)
+		}
+		name := fmt.Sprintf("entries=%d/compacted=%v/tile-cache=%s", n, c.compacted, cache)
+		b.Run(name, func(b *testing.B) { benchProofs(b, uint64(n), c.compacted, c.cache) })
 	}
 }
 
-func benchProofs(b *testing.B, compacted bool) {
-	const n = 1_000_000
-	l := bigLog(b, n, compacted)
+func benchProofs(b *testing.B, n uint64, compacted bool, cache int64) {
+	l := bigLog(b, int(n), compacted, cache)
 	ctx := context.Background()
 	size, err := l.Size("big")
 	if err != nil || size != n {

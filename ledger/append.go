@@ -460,7 +460,9 @@ func (l *Ledger) acknowledge(f inflight) {
 				}
 			}
 			if r.ack == AckCheckpoint {
-				if cp := ob.info.cp.Load(); cp != nil && cp.Size >= r.need {
+				// A checkpoint is handed out once its marker is durable
+				// (checkpoints.go); the signer writes it otherwise.
+				if cp := ob.info.cp.Load(); cp != nil && cp.Size >= r.need && ob.info.marked.Load() == cp.Size {
 					setCheckpoint(r, cp)
 					r.finish(nil)
 				} else {

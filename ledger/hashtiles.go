@@ -22,7 +22,8 @@ import (
 // recomputed from it (255 hashes for a full tile), as tlog clients do.
 //
 // A full tile is one record, written once by the commit that completes
-// it. The partial tile at the right edge of a level is a run of
+// it, in its expanded form (below): its 256 hashes and the 255 nodes
+// above them, so that a proof that reads it from storage hashes nothing. The partial tile at the right edge of a level is a run of
 // segments, one per commit that added hashes to it, each holding only the
 // hashes that commit added; the commit that completes the tile writes
 // the full record and deletes the segments in the same batch. So a
@@ -62,8 +63,8 @@ func tileWidthAt(size uint64, level int, n uint64) int {
 type tileWrite struct {
 	level int
 	n     uint64
-	start int    // position of hashes[0] in the tile
-	data  []byte // the hashes; the whole tile when start+len == 256·32 and full
+	start int    // position of data's first hash in the tile
+	data  []byte // a segment's hashes, or a full tile's expanded form
 	full  bool
 	// drop: the tile had segments, which the full record replaces.
 	drop bool
@@ -87,16 +88,59 @@ func addTileHashes(edges [][]byte, level int, first uint64, hashes []byte, out [
 		pos += uint64(take)
 		edge := edges[level]
 		if off+take == tile.Width {
-			data := chunk
+			row0 := chunk
 			if off > 0 {
-				data = append(append(make([]byte, 0, tile.Width*tile.HashSize), edge...), chunk...)
+				row0 = append(append(make([]byte, 0, tile.Width*tile.HashSize), edge...), chunk...)
 			}
-			out = append(out, tileWrite{level: level, n: n, data: data, full: true, drop: off > 0})
+			out = append(out, tileWrite{level: level, n: n, data: expandTile(row0).nodes, full: true, drop: off > 0})
 			edges[level] = nil
 			continue
 		}
 		out = append(out, tileWrite{level: level, n: n, start: off, data: chunk})
 		edges[level] = append(edge, chunk...)
+	}
+	return edges, out
+}
+
+// tileHashes collects the hashes that appending leaves adds to each tile
+// level: levels[0] the leaf hashes, levels[L] the new nodes of tree level
+// 8·L, in order.
+type tileHashes struct {
+	levels [][]byte
+}
+
+// newTileHashes is ready for n leaves; the leaf hashes never move, so
+// the slices addLeaf returns stay valid.
+func newTileHashes(n int) *tileHashes {
+	return &tileHashes{levels: [][]byte{make([]byte, 0, n*tile.HashSize)}}
+}
+
+// addLeaf adds a leaf hash and returns the collector's copy of it.
+func (t *tileHashes) addLeaf(h []byte) []byte {
+	l0 := append(t.levels[0], h...)
+	t.levels[0] = l0
+	return l0[len(l0)-tile.HashSize : len(l0) : len(l0)]
+}
+
+// visit is the compact.VisitFn that collects the nodes of the upper
+// tile levels.
+func (t *tileHashes) visit(id compact.NodeID, h []byte) {
+	if id.Level == 0 || id.Level%tile.Height != 0 {
+		return
+	}
+	l := int(id.Level / tile.Height)
+	for len(t.levels) <= l {
+		t.levels = append(t.levels, nil)
+	}
+	t.levels[l] = append(t.levels[l], h...)
+}
+
+// writes extends edges, the partial tiles of the tree of size before the
+// leaves, and returns the tile records to write.
+func (t *tileHashes) writes(edges [][]byte, size uint64) ([][]byte, []tileWrite) {
+	var out []tileWrite
+	for level, hs := range t.levels {
+		edges, out = addTileHashes(edges, level, size>>(tile.Height*uint(level)), hs, out)
 	}
 	return edges, out
 }
@@ -116,9 +160,14 @@ func persistTiles(b storage.Batch, k orgKeys, writes []tileWrite) {
 	}
 }
 
-// readTileRecord reads tile (level, n) of o from storage: its full record,
-// or its segments in order. It returns at least width hashes (more if the
-// stored tree has grown past the size that width is of).
+// fullTileRecord is the size of a full tile's record: the 511 hashes of
+// its expanded form.
+const fullTileRecord = (2*tile.Width - 1) * tile.HashSize
+
+// readTileRecord reads tile (level, n) of o from storage: its full record
+// (the expanded tile), or its segments in order. Either way it starts
+// with the tile's hashes, at least width of them (more if the stored tree
+// has grown past the size that width is of).
 func (l *Ledger) readTileRecord(o *orgInfo, level int, n uint64, width int) ([]byte, error) {
 	key := o.keys.tile(level, n)
 	if width == tile.Width {
@@ -129,10 +178,10 @@ func (l *Ledger) readTileRecord(o *orgInfo, level int, n uint64, width int) ([]b
 			}
 			return nil, err
 		}
-		if len(v) != tile.Width*tile.HashSize {
+		if len(v) != fullTileRecord {
 			return nil, o.corrupt("hash tile %s is %d bytes", tile.Tile{Level: level, N: n, W: width}.Path(), len(v))
 		}
-		return append([]byte(nil), v...), nil
+		return v, nil
 	}
 	it, err := l.db.NewIter(context.Background(), key, prefixEnd(key))
 	if err != nil {
@@ -147,7 +196,7 @@ func (l *Ledger) readTileRecord(o *orgInfo, level int, n uint64, width int) ([]b
 		}
 		k := it.Key()
 		if len(k) == len(key) {
-			if len(v) != tile.Width*tile.HashSize {
+			if len(v) != fullTileRecord {
 				return nil, o.corrupt("hash tile %s is %d bytes", tile.Tile{Level: level, N: n, W: tile.Width}.Path(), len(v))
 			}
 			return append(data[:0], v...), nil
@@ -245,7 +294,12 @@ func (l *Ledger) tileAt(o *orgInfo, size uint64, level int, n uint64) (tileNodes
 	if err != nil {
 		return tileNodes{}, err
 	}
-	t := expandTile(data[:w*tile.HashSize])
+	var t tileNodes
+	if w == tile.Width {
+		t = tileNodes{w: w, nodes: data} // stored expanded
+	} else {
+		t = expandTile(data[:w*tile.HashSize])
+	}
 	if l.tiles != nil {
 		l.tiles.put(tileKey{org: o, level: level, n: n, w: w}, t.nodes)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/nuxari/nuxari/ledger/leaf"
-	"github.com/nuxari/nuxari/ledger/tile"
 )
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -105,36 +104,18 @@ func integrate(org string, st treeState, now time.Time, entries []newLeaf) (inte
 	}
 	arena := make([]byte, 0, total)
 	out := integrated{time: t, records: make([][]byte, len(entries)), hashes: make([][]byte, len(entries))}
-	hashArena := make([]byte, 0, 32*len(entries))
-	// upper[L-1] collects the new nodes of tree level 8·L, L ≥ 1: the
-	// hashes of tile level L.
-	var upper [][]byte
-	visit := func(id compact.NodeID, h []byte) {
-		if id.Level == 0 || id.Level%tile.Height != 0 {
-			return
-		}
-		l := int(id.Level/tile.Height) - 1
-		for len(upper) <= l {
-			upper = append(upper, nil)
-		}
-		upper[l] = append(upper[l], h...)
-	}
+	th := newTileHashes(len(entries))
 	for i := range lv {
 		start := len(arena)
 		arena = leaf.Append(arena, &lv[i])
 		out.records[i] = arena[start:len(arena):len(arena)]
-		hashArena = append(hashArena, leaf.Hash(out.records[i])...)
-		out.hashes[i] = hashArena[32*i : 32*i+32 : 32*i+32]
-		if err := r.Append(out.hashes[i], visit); err != nil {
+		out.hashes[i] = th.addLeaf(leaf.Hash(out.records[i]))
+		if err := r.Append(out.hashes[i], th.visit); err != nil {
 			return integrated{}, err
 		}
 	}
-	edges := slices.Clone(st.edges)
-	edges, out.tiles = addTileHashes(edges, 0, st.size, hashArena, nil)
-	for i, hs := range upper {
-		level := i + 1
-		edges, out.tiles = addTileHashes(edges, level, st.size>>(tile.Height*uint(level)), hs, out.tiles)
-	}
+	var edges [][]byte
+	edges, out.tiles = th.writes(slices.Clone(st.edges), st.size)
 	out.state = treeState{size: r.End(), hashes: r.Hashes(), lastTime: t, edges: edges}
 	out.root, _ = r.GetRootHash(nil)
 	return out, nil

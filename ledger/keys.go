@@ -21,6 +21,10 @@ import (
 //	                         start; deleted when the tile is full
 //	'i' key                  idempotency record: index(8) || SHA-256(event)
 //	'c' size(8)              signed checkpoint note
+//	'k' size(8)              the checkpoint of that size was handed out
+//	                         (no value): never thinned
+//	'x'                      thinning progress: checkpoints of sizes up
+//	                         to size(8) are decided
 //	'r'                      retention: window(8) || purged-through(8);
 //	                         its window is the org's only if 'w' is absent
 //	'w'                      retention window(8), set by SetRetention or
@@ -55,6 +59,8 @@ const (
 	kindHash       = 'h' // layout 1
 	kindIdem       = 'i'
 	kindCheckpoint = 'c'
+	kindHandedOut  = 'k'
+	kindThinned    = 'x'
 	kindRetention  = 'r'
 	kindWindow     = 'w'
 	kindValue      = 'v'
@@ -109,6 +115,12 @@ func (k orgKeys) idem(key string) []byte {
 func (k orgKeys) checkpoint(size uint64) []byte {
 	return binary.BigEndian.AppendUint64(k.kind(kindCheckpoint, 8), size)
 }
+
+func (k orgKeys) handedOut(size uint64) []byte {
+	return binary.BigEndian.AppendUint64(k.kind(kindHandedOut, 8), size)
+}
+
+func (k orgKeys) thinned() []byte { return k.kind(kindThinned, 0) }
 
 func (k orgKeys) value(key []byte) []byte {
 	return append(k.kind(kindValue, len(key)), key...)

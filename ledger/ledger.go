@@ -125,6 +125,13 @@ type Config struct {
 	// CheckpointInterval is the longest a durable entry stays unsigned
 	// (default 100 ms). Orgs nobody waits on are signed once per interval.
 	CheckpointInterval time.Duration
+	// CheckpointHorizon is how long every checkpoint is kept (default 24
+	// hours; negative: every checkpoint, for good). Beyond it an org keeps
+	// the checkpoints handed out, its latest, and the last of each
+	// CheckpointSpacing (default 1 hour) of entry time; see
+	// Org.ThinCheckpoints.
+	CheckpointHorizon time.Duration
+	CheckpointSpacing time.Duration
 	// MaxSignaturesPerRound bounds the checkpoints signed for waiting
 	// appenders in one signing round (default 128, ~2.3 ms of Ed25519);
 	// orgs beyond it wait for the next round, never past
@@ -173,6 +180,12 @@ func (c *Config) setDefaults() {
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = 100 * time.Millisecond
 	}
+	if c.CheckpointHorizon == 0 {
+		c.CheckpointHorizon = 24 * time.Hour
+	}
+	if c.CheckpointSpacing <= 0 {
+		c.CheckpointSpacing = time.Hour
+	}
 	if c.MaxSignaturesPerRound <= 0 {
 		c.MaxSignaturesPerRound = 128
 	}
@@ -215,7 +228,12 @@ type Ledger struct {
 	orgs map[string]*orgInfo
 
 	failure atomic.Pointer[error]
-	retMu   sync.Mutex // serializes retention record updates
+	// cpMu orders checkpoint thinning (write) against the markers of
+	// checkpoints handed out by CheckpointAt and Checkpoint (read).
+	cpMu     sync.RWMutex
+	thinStop chan struct{}
+	thinDone chan struct{}
+	retMu    sync.Mutex // serializes retention record updates
 }
 
 // orgInfo is the in-memory view of one org's log.
@@ -244,6 +262,9 @@ type orgInfo struct {
 	// claimed is the size of the latest checkpoint stored when the
 	// ledger opened, before it is verified (for Stats).
 	claimed atomic.Uint64
+	// marked is the size of the latest checkpoint whose handed-out
+	// marker is durable (checkpoints.go).
+	marked atomic.Uint64
 	// ready verifies the stored tree once, on first use (Ledger.ensure);
 	// readyErr is its outcome. Until then st and cp are unset.
 	ready    sync.Once
@@ -297,6 +318,8 @@ func Open(cfg Config) (*Ledger, error) {
 	go l.applyLoop()
 	go l.ackLoop()
 	go func() { s.run(); close(l.done) }()
+	l.thinStop, l.thinDone = make(chan struct{}), make(chan struct{})
+	go l.thinLoop()
 	return l, nil
 }
 
@@ -331,6 +354,8 @@ func (l *Ledger) Close() error {
 	l.closed = true
 	close(l.queue)
 	l.sendMu.Unlock()
+	close(l.thinStop)
+	<-l.thinDone
 	<-l.done
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("ledger: close: %w", err)

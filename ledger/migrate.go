@@ -169,35 +169,19 @@ func (l *Ledger) migrateOrg(ctx context.Context, o *orgInfo, progress func(org s
 	}
 	for done < size {
 		end := min(size, done+migrateChunk)
-		level0 := make([]byte, 0, (end-done)*tile.HashSize)
-		var upper [][]byte
-		visit := func(id compact.NodeID, h []byte) {
-			if id.Level == 0 || id.Level%tile.Height != 0 {
-				return
-			}
-			i := int(id.Level/tile.Height) - 1
-			for len(upper) <= i {
-				upper = append(upper, nil)
-			}
-			upper[i] = append(upper[i], h...)
-		}
+		th := newTileHashes(int(end - done))
 		err := l.scanLeafRecords(ctx, o, done, end, func(i uint64, v []byte) error {
 			lh, ok := leafRecordHash(v)
 			if !ok {
 				return o.corrupt("leaf %d malformed", i)
 			}
-			level0 = append(level0, lh...)
-			return r.Append(lh, visit)
+			return r.Append(th.addLeaf(lh), th.visit)
 		})
 		if err != nil {
 			return m, err
 		}
 		var writes []tileWrite
-		edges, writes = addTileHashes(edges, 0, done, level0, nil)
-		for i, hs := range upper {
-			level := i + 1
-			edges, writes = addTileHashes(edges, level, done>>(tile.Height*uint(level)), hs, writes)
-		}
+		edges, writes = th.writes(edges, done)
 		b := l.db.NewBatch(0)
 		if done == 0 {
 			// Tiles left by anything but this migration are rebuilt.

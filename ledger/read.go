@@ -41,6 +41,9 @@ func (h *Org) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if cp == nil {
 		return Checkpoint{}, fmt.Errorf("%w: org %q has no checkpoint yet", ErrNotFound, h.id)
 	}
+	if err := h.l.handOut(o, cp); err != nil {
+		return Checkpoint{}, err
+	}
 	return *cp, nil
 }
 
@@ -54,6 +57,9 @@ func (h *Org) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, error)
 	if size > o.size.Load() {
 		return Checkpoint{}, fmt.Errorf("%w: size %d, log size %d", ErrSizeOutOfRange, size, o.size.Load())
 	}
+	// Read and marked as handed out under the lock that thinning takes.
+	h.l.cpMu.RLock()
+	defer h.l.cpMu.RUnlock()
 	v, err := h.l.db.Get(o.keys.checkpoint(size))
 	if err == storage.ErrNotFound {
 		return Checkpoint{}, fmt.Errorf("%w: no checkpoint at size %d", ErrNotFound, size)
@@ -61,7 +67,14 @@ func (h *Org) CheckpointAt(ctx context.Context, size uint64) (Checkpoint, error)
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	return o.verifier.Checkpoint(append([]byte(nil), v...))
+	cp, err := o.verifier.Checkpoint(v)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if err := h.l.handOutLocked(o, &cp); err != nil {
+		return Checkpoint{}, err
+	}
+	return cp, nil
 }
 
 // CheckpointSizes calls fn with the size of every checkpoint issued for

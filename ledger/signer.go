@@ -65,6 +65,9 @@ type signer struct {
 	l       *Ledger
 	pending map[*orgInfo]*pendingOrg
 	margin  time.Duration
+	// handouts wait for the marker of the checkpoint they are handed
+	// (the latest, signed before) to be durable.
+	handouts []waiter
 }
 
 func newSigner(l *Ledger) *signer {
@@ -128,8 +131,12 @@ func (s *signer) merge(w signWork) {
 		// Every durable size is pending until signed, so a waiter with no
 		// pending org is covered by a checkpoint issued since its commit.
 		if cp := wt.info.cp.Load(); cp != nil && cp.Size >= wt.req.need {
-			setCheckpoint(wt.req, cp)
-			wt.req.finish(nil)
+			if wt.info.marked.Load() == cp.Size {
+				setCheckpoint(wt.req, cp)
+				wt.req.finish(nil)
+			} else {
+				s.handouts = append(s.handouts, wt)
+			}
 			continue
 		}
 		wt.req.finish(fmt.Errorf("%w: no checkpoint pending for tree size %d of org %q", ErrFailed, wt.req.need, wt.info.id))
@@ -183,6 +190,9 @@ func (s *signer) run() {
 // (0: none pending). With all set it signs every pending org.
 func (s *signer) round(all bool) time.Duration {
 	if len(s.pending) == 0 {
+		if len(s.handouts) > 0 {
+			s.sign(nil)
+		}
 		return 0
 	}
 	now := s.l.cfg.Clock()
@@ -200,7 +210,7 @@ func (s *signer) round(all bool) time.Duration {
 		waiting = waiting[:budget]
 	}
 	due = append(due, waiting...)
-	if len(due) > 0 {
+	if len(due) > 0 || len(s.handouts) > 0 {
 		s.sign(due)
 	}
 	var next time.Duration
@@ -231,9 +241,25 @@ func (s *signer) sign(due []*pendingOrg) {
 		cps[i] = cp
 		b.Set(p.info.keys.checkpoint(cp.Size), cp.Note)
 		b.Set(dirKey(dirCP, p.info.id), be64(cp.Size))
+		if len(p.waiters) > 0 {
+			// Handed out with the receipts: kept for good.
+			b.Set(p.info.keys.handedOut(cp.Size), nil)
+		}
+	}
+	handouts := s.handouts
+	s.handouts = nil
+	handed := make([]*Checkpoint, len(handouts))
+	for i, h := range handouts {
+		// The org's latest: only this goroutine replaces it, after the
+		// commit below.
+		handed[i] = h.info.cp.Load()
+		b.Set(h.info.keys.handedOut(handed[i].Size), nil)
 	}
 	if err := s.l.commitSync(b); err != nil {
 		s.failAll(fmt.Errorf("store checkpoints: %w", err))
+		for _, h := range handouts {
+			h.req.finish(fmt.Errorf("store checkpoints: %w", err))
+		}
 		return
 	}
 	for i, p := range due {
@@ -241,13 +267,25 @@ func (s *signer) sign(due []*pendingOrg) {
 		p.info.signed = p.signedRange()
 		p.info.cp.Store(cp)
 		p.info.cpAt.Store(s.l.cfg.Clock().UnixNano())
+		if len(p.waiters) > 0 {
+			p.info.marked.Store(cp.Size)
+		}
 		for _, w := range p.waiters {
 			setCheckpoint(w, cp)
 			w.finish(nil)
 		}
 		delete(s.pending, p.info)
 	}
-	s.l.m.signed(len(due), time.Since(start))
+	for i, h := range handouts {
+		if cp := handed[i]; h.info.marked.Load() < cp.Size {
+			h.info.marked.Store(cp.Size)
+		}
+		setCheckpoint(h.req, handed[i])
+		h.req.finish(nil)
+	}
+	if len(due) > 0 {
+		s.l.m.signed(len(due), time.Since(start))
+	}
 }
 
 // signedRange returns the compact range of the tree just signed: the
