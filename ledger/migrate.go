@@ -229,6 +229,21 @@ func (l *Ledger) migrateOrg(ctx context.Context, o *orgInfo, progress func(org s
 	return m, nil
 }
 
+// latestCheckpointSize returns the size of o's latest stored checkpoint
+// (0 if none).
+func (l *Ledger) latestCheckpointSize(o *orgInfo) (uint64, error) {
+	lo, hi := o.keys.span(kindCheckpoint)
+	it, err := l.db.NewIter(context.Background(), lo, hi)
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	return binary.BigEndian.Uint64(it.Key()[len(lo):]), nil
+}
+
 // migratedThrough returns the size up to which o's tiles are written.
 func (l *Ledger) migratedThrough(o *orgInfo) (uint64, error) {
 	v, err := l.db.Get(dirKey(dirMigrated, o.id))

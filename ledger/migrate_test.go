@@ -19,6 +19,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/nuxari/nuxari/internal/fakeclock"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/verify"
 )
@@ -354,5 +355,45 @@ func TestMigrateDetectsTampering(t *testing.T) {
 				t.Fatalf("Open after a failed migration: %v", err)
 			}
 		})
+	}
+}
+
+// TestMigratedCheckpointsAreKept: layout 1 did not record which
+// checkpoints it handed out, so none it issued is ever thinned; those
+// issued after the migration are.
+func TestMigratedCheckpointsAreKept(t *testing.T) {
+	cfg, fx := layout1Store(t)
+	ctx := context.Background()
+	if _, err := ledger.Migrate(ctx, cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	clock := fakeclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	cfg.Clock, cfg.CheckpointInterval = clock.Now, 5*time.Millisecond
+	l := openLedger(t, cfg)
+	before := map[uint64]bool{}
+	if err := l.CheckpointSizes(ctx, "acme", func(s uint64) bool { before[s] = true; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != len(fx.Orgs["acme"].Checkpoints) {
+		t.Fatalf("%d checkpoints before thinning, the fixture has %d", len(before), len(fx.Orgs["acme"].Checkpoints))
+	}
+	// Three new checkpoints of entries of the same hour, thinned two
+	// days on to the last.
+	for i := range 2 {
+		appendN(t, l, "acme", 1, ledger.AckDurable)
+		clock.Advance(time.Minute)
+		waitCheckpointSize(t, l, "acme", uint64(3336+i))
+	}
+	appendN(t, l, "acme", 1, ledger.AckDurable)
+	clock.Advance(48 * time.Hour)
+	waitCheckpointSize(t, l, "acme", 3338)
+	h, _ := l.Org("acme")
+	if n, _, err := h.ThinCheckpoints(ctx); err != nil || n != 2 {
+		t.Fatalf("ThinCheckpoints: %d dropped, %v; want the first two new ones", n, err)
+	}
+	for s := range before {
+		if _, err := l.CheckpointAt(ctx, "acme", s); err != nil {
+			t.Fatalf("checkpoint %d issued before the migration: %v", s, err)
+		}
 	}
 }
