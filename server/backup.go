@@ -105,7 +105,7 @@ func BackupStopped(dataDir, dir, logName string) (BackupManifest, error) {
 	}
 	l, closeLedger, err := openLedgerOnly(dataDir, logName)
 	if err != nil {
-		return BackupManifest{}, fmt.Errorf("backup: %w", err)
+		return BackupManifest{}, fmt.Errorf("backup: %w", withAdvice(err, adviceBackup))
 	}
 	m, err := backup(l, dataDir, dir)
 	if cerr := closeLedger(); err == nil && cerr != nil {
@@ -128,6 +128,9 @@ func openLedgerOnly(dataDir, logName string) (l *ledger.Ledger, close func() err
 			Dir: filepath.Join(dataDir, ledgerDir), FS: privateFS{vfs.Default}, LogName: logName, Signer: signer, VerifierKey: vkey,
 			Logger: slog.New(slog.DiscardHandler),
 		})
+		if err != nil {
+			err = openLedgerError(dataDir, logName, err)
+		}
 	}
 	if err != nil {
 		lock.Close()
@@ -158,7 +161,7 @@ func backup(l *ledger.Ledger, dataDir, dir string) (BackupManifest, error) {
 	if err := l.Backup(filepath.Join(dir, ledgerDir)); err != nil {
 		return fail(err)
 	}
-	for _, name := range []string{logKeyFile, kekFile, signingKeyFile, evidenceDir} {
+	for _, name := range []string{logKeyFile, kekFile, signingKeyFile, evidenceDir, migrationFile} {
 		src := filepath.Join(dataDir, name)
 		if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -200,6 +203,17 @@ func Restore(dir, dataDir, logName string) ([]OrgCheckpoint, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	// The directory is marked restored before anything is copied into
+	// it, so that whatever happens next (an interrupted copy, a ledger
+	// that does not open or verify, one to migrate first), no server
+	// serves it unaccepted.
+	marker, err := json.MarshalIndent(map[string]any{"from": absPath(dir), "backup_created": m.Created, "restored": time.Now().UTC()}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := writeNew(filepath.Join(dataDir, restoredMarker), append(marker, '\n')); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	for _, name := range append([]string{ledgerDir}, m.Files...) {
 		if filepath.Base(name) != name || name == "." || name == ".." {
 			return nil, fmt.Errorf("restore: %s names %q, not a file of a data directory", backupManifest, name)
@@ -214,7 +228,7 @@ func Restore(dir, dataDir, logName string) ([]OrgCheckpoint, error) {
 	// contradict its checkpoints. Nothing is appended.
 	l, closeLedger, err := openLedgerOnly(dataDir, logName)
 	if err != nil {
-		return nil, fmt.Errorf("restore: the backup's ledger does not open: %w", err)
+		return nil, fmt.Errorf("restore: the backup's ledger does not open: %w", withAdvice(err, adviceRestore))
 	}
 	cps, err := orgCheckpoints(l)
 	if err != nil {
@@ -222,13 +236,6 @@ func Restore(dir, dataDir, logName string) ([]OrgCheckpoint, error) {
 		return nil, fmt.Errorf("restore: the backup's ledger does not verify: %w", err)
 	}
 	if err := closeLedger(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	marker, err := json.MarshalIndent(map[string]any{"from": absPath(dir), "backup_created": m.Created, "restored": time.Now().UTC()}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := writeNew(filepath.Join(dataDir, restoredMarker), append(marker, '\n')); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return cps, nil

@@ -167,17 +167,6 @@ func Open(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	keys.add(filepath.Join(cfg.DataDir, logKeyFile), gen)
-	var kek tink.AEAD
-	if cfg.KEKURI != "" {
-		if kek, err = sealing.KEKFromURI(context.Background(), cfg.KEKURI); err != nil {
-			return nil, fmt.Errorf("key-encryption key: %w", err)
-		}
-	} else {
-		if kek, gen, err = keyEncryptionKey(cfg.DataDir); err != nil {
-			return nil, err
-		}
-		keys.add(filepath.Join(cfg.DataDir, kekFile), gen)
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	lc := cfg.Ledger
@@ -192,7 +181,22 @@ func Open(cfg Config) (*Server, error) {
 	}
 	l, err := ledger.Open(lc)
 	if err != nil {
-		return nil, fmt.Errorf("open ledger: %w", err)
+		return nil, openLedgerError(cfg.DataDir, cfg.LogName, err)
+	}
+	// The key-encryption key comes after the ledger, so that a ledger
+	// refused (an older storage layout) leaves no new key behind.
+	var kek tink.AEAD
+	if cfg.KEKURI != "" {
+		if kek, err = sealing.KEKFromURI(context.Background(), cfg.KEKURI); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("key-encryption key: %w", err)
+		}
+	} else {
+		if kek, gen, err = keyEncryptionKey(cfg.DataDir); err != nil {
+			l.Close()
+			return nil, err
+		}
+		keys.add(filepath.Join(cfg.DataDir, kekFile), gen)
 	}
 	restored, err := checkRestored(cfg.DataDir, l, cfg.AcceptRestore, cfg.Logger)
 	if err != nil {
@@ -226,6 +230,13 @@ func Open(cfg Config) (*Server, error) {
 	}
 	svc, err := governance.New(l, gc)
 	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	// A migration of the ledger's layout is recorded in each org's log
+	// before anything else can append (migrate.go).
+	if _, err := recordMigration(ctx, cfg.DataDir, l, svc.Log, cfg.Logger); err != nil {
+		svc.Close()
 		l.Close()
 		return nil, err
 	}

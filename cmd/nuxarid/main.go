@@ -3,6 +3,11 @@
 //	nuxarid [serve] [flags]         serve (the default command)
 //	nuxarid bootstrap [flags]       create an org and its first owner in the
 //	                                data directory (server stopped)
+//	nuxarid backup [flags] DIR      write a consistent backup of the data
+//	                                directory into DIR (while the server runs)
+//	nuxarid restore [flags] BACKUP  restore a backup into a new data directory
+//	nuxarid migrate [flags]         convert the data directory's ledger to this
+//	                                version's storage layout (server stopped)
 //	nuxarid version, --version      print the version and build
 //
 // Every flag has an environment variable: --data-dir is NUXARI_DATA_DIR,
@@ -117,7 +122,7 @@ the environment.`,
 	}
 	serveCmd.Flags().AddFlagSet(serveSet)
 	serveCmd.Flags().SortFlags = false
-	root.AddCommand(serveCmd, newBootstrap(), newBackup(), newRestore(), newVersion(info))
+	root.AddCommand(serveCmd, newBootstrap(), newBackup(), newRestore(), newMigrate(), newVersion(info))
 	return root
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,7 +66,7 @@ func TestHelp(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit status %d, want 0; stderr: %s", code, stderr)
 			}
-			for _, want := range []string{"serve", "bootstrap", "version", "--data-dir", "[$NUXARI_DATA_DIR]", "--addr", "[$NUXARI_ADDR]", "--version"} {
+			for _, want := range []string{"serve", "bootstrap", "backup", "restore", "migrate", "version", "--data-dir", "[$NUXARI_DATA_DIR]", "--addr", "[$NUXARI_ADDR]", "--version"} {
 				if !strings.Contains(stdout, want) {
 					t.Errorf("usage does not mention %q:\n%s", want, stdout)
 				}
@@ -102,6 +103,7 @@ func TestUsageErrors(t *testing.T) {
 		{"request lifetime", []string{"--access-request-ttl", "30s"}, "", "--access-request-ttl must be 1m to 8760h"},
 		{"backup without a directory", []string{"backup"}, "", "nuxarid backup takes one argument, the backup directory; got 0"},
 		{"restore with two", []string{"restore", "a", "b"}, "", "nuxarid restore takes one argument, the backup directory; got 2"},
+		{"migrate argument", []string{"migrate", "extra"}, "", `nuxarid migrate takes no arguments, got "extra"`},
 		{"bad origin", []string{"--cors-origins", "https://console.example.com,console.example.com"}, "", `--cors-origins: server: CORS origin "console.example.com"`},
 		{"bad origin variable", nil, "NUXARI_CORS_ORIGINS=https://a.example/path", `--cors-origins: server: CORS origin "https://a.example/path"`},
 	} {
@@ -341,5 +343,90 @@ func TestBackupRestoreCommands(t *testing.T) {
 	_, stop = serveUntilServing(t, "--data-dir", restored, "--addr", "127.0.0.1:0", "--accept-restore")
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMigrateCommand: serving a data directory whose ledger is in the
+// first storage layout fails with the command that migrates it;
+// "nuxarid migrate" refuses while a server runs on the data directory,
+// converts it with progress on stderr and each org's tree on stdout, and
+// then says there is nothing to do; the server then serves it.
+func TestMigrateCommand(t *testing.T) {
+	clearEnv(t)
+	fx := servertest.Layout1DataDir(t)
+	dir := fx.DataDir
+	_, stderr, code := execNuxarid(t, "--data-dir", dir, "--log-name", fx.LogName, "--addr", "127.0.0.1:0")
+	want := "nuxarid: the ledger of data directory " + dir + " is in an older storage layout (layout 1), which this version of nuxarid does not read: " +
+		"back it up, then, with no server running, run 'nuxarid migrate --data-dir " + dir + " --log-name nuxari-fixture' (see docs/operations.md, \"Upgrades\")"
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Fatalf("serve: exit status %d, stderr:\n%s\nwant 1 and %q", code, stderr, want)
+	}
+
+	stdout, stderr, code := execNuxarid(t, "migrate", "--data-dir", dir, "--log-name", fx.LogName)
+	if code != 0 {
+		t.Fatalf("migrate: exit status %d, stderr:\n%s", code, stderr)
+	}
+	if !strings.HasPrefix(stdout, "migrated the ledger of "+dir+" from storage layout 1 to 2 (hash tiles): 4 orgs\n") {
+		t.Errorf("migrate printed:\n%s", stdout)
+	}
+	for org, size := range fx.Sizes {
+		if w := fmt.Sprintf("  org %s: tree size %d, root hash ", org, size); !strings.Contains(stdout, w) {
+			t.Errorf("migrate does not print %q:\n%s", w, stdout)
+		}
+		if w := fmt.Sprintf(", ledger.migrated at index %d\n", size); !strings.Contains(stdout, w) {
+			t.Errorf("migrate does not print %q:\n%s", w, stdout)
+		}
+		if w := fmt.Sprintf("migrated org %s: %d/%d entries\n", org, size, size); !strings.Contains(stderr, w) {
+			t.Errorf("migrate's progress lacks %q:\n%s", w, stderr)
+		}
+	}
+
+	stdout, stderr, code = execNuxarid(t, "migrate", "--data-dir", dir, "--log-name", fx.LogName)
+	if code != 0 || stdout != "the ledger of "+dir+" is already in this version's storage layout: nothing changed\n" || stderr != "" {
+		t.Errorf("second migrate: exit status %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	_, stop := serveUntilServing(t, "--data-dir", dir, "--log-name", fx.LogName, "--addr", "127.0.0.1:0")
+	_, stderr, code = execNuxarid(t, "migrate", "--data-dir", dir, "--log-name", fx.LogName)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	want = "nuxarid: data directory " + dir + " is in use by another process (lock file " + filepath.Join(dir, "LOCK") + ")"
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("migrate while serving: exit status %d, stderr:\n%s\nwant 1 and %q", code, stderr, want)
+	}
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate", "--data-dir", filepath.Join(t.TempDir(), "none"), "--json"}, strings.NewReader(""), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Status != "no_ledger" {
+		t.Errorf("migrate --json of a data directory without a ledger: %v\n%s", err, out.String())
+	}
+}
+
+// TestMigrateProgress: an org's progress is printed at most once a
+// second, and its end always.
+func TestMigrateProgress(t *testing.T) {
+	var b bytes.Buffer
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	p := progressPrinter{w: &b, every: time.Second, now: func() time.Time { return now }, last: map[string]time.Time{}}
+	for _, step := range []struct {
+		after     time.Duration
+		org       string
+		done, all uint64
+	}{
+		{0, "acme", 10, 100}, {500 * time.Millisecond, "acme", 20, 100}, {0, "beta", 5, 5},
+		{600 * time.Millisecond, "acme", 30, 100}, {100 * time.Millisecond, "acme", 100, 100},
+	} {
+		now = now.Add(step.after)
+		p.report(step.org, step.done, step.all)
+	}
+	want := "migrating org acme: 10/100 entries\nmigrated org beta: 5/5 entries\nmigrating org acme: 30/100 entries\nmigrated org acme: 100/100 entries\n"
+	if b.String() != want {
+		t.Errorf("progress:\n%s\nwant\n%s", b.String(), want)
 	}
 }

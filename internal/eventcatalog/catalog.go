@@ -97,6 +97,8 @@ const (
 	AccessReviewCompleted  = "access.review.completed"
 	AccessReviewCanceled   = "access.review.canceled"
 	AccessHistoryPruned    = "access.history.pruned"
+
+	LedgerMigrated = "ledger.migrated"
 )
 
 // Subjects.
@@ -870,6 +872,17 @@ var catalog = []Entry{
 			field("grants", Integer, "Ended access grants deleted."),
 			field("findings", Integer, "Resolved drift findings deleted."),
 			field("reviews", Integer, "Ended reviews deleted, with their items."),
+		},
+	},
+	{
+		Type: LedgerMigrated, Meaning: "The org's log was converted to a new storage layout by `nuxarid migrate`, with the server stopped; its entries, root hash and checkpoints are unchanged.",
+		Actors: bySystem, Subject: subjectOrg,
+		Fields: []Field{
+			field("from_layout", Integer, "The storage layout the log was in (1: leaf and node records)."),
+			field("to_layout", Integer, "The storage layout it is in now (2: hash tiles)."),
+			field("tree_size", Integer, "The log's size when it was converted."),
+			field("root_hash", String, "The root hash (hex) of the tree of that size, the same from the old records and the new, and extending the org's latest checkpoint."),
+			field("resumed", Boolean, "An earlier run of the migration was interrupted after it had begun converting this log, and a later run finished it."),
 		},
 	},
 }
