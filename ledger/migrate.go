@@ -199,6 +199,14 @@ func (l *Ledger) migrateOrg(ctx context.Context, o *orgInfo, progress func(org s
 				return m, err
 			}
 			m.Root = root
+			// Layout 1 did not record which checkpoints it handed out:
+			// every one it issued is kept, none is ever thinned.
+			latest, err := l.latestCheckpointSize(o)
+			if err != nil {
+				b.Close()
+				return m, err
+			}
+			b.Set(o.keys.thinned(), be64(latest))
 			lo, hi := o.keys.span(kindNode)
 			b.DeleteRange(lo, hi)
 			lo, hi = o.keys.span(kindHash)
