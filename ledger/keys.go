@@ -14,8 +14,9 @@ import (
 //	'l' index(8)             leaf record: the leaf bytes; once purged, the
 //	                         32-byte leaf hash alone (a leaf is always
 //	                         longer than 32 bytes)
-//	't' level(1) n(8)        full hash tile (level, n): 256 hashes of tree
-//	                         level 8·level (hashtiles.go)
+//	't' level(1) n(8)        full hash tile (level, n), expanded: the 256
+//	                         hashes of tree level 8·level, then the 255
+//	                         nodes above them (hashtiles.go)
 //	't' level(1) n(8) start(1)  a segment of the partial tile (level, n):
 //	                         the hashes one commit added from position
 //	                         start; deleted when the tile is full
