@@ -18,25 +18,27 @@ import (
 
 // The tree's hashes are stored as C2SP tlog-tiles hash tiles
 // (https://c2sp.org/tlog-tiles): tile (L, N) holds the hashes of tree
-// level 8·L at positions N·256 … N·256+255, and the levels between are
-// recomputed from it (255 hashes for a full tile), as tlog clients do.
+// level 8·L at positions N·256 … N·256+255; the levels between are the
+// tile's interior nodes.
 //
 // A full tile is one record, written once by the commit that completes
 // it, in its expanded form (below): its 256 hashes and the 255 nodes
-// above them, so that a proof that reads it from storage hashes nothing. The partial tile at the right edge of a level is a run of
-// segments, one per commit that added hashes to it, each holding only the
-// hashes that commit added; the commit that completes the tile writes
-// the full record and deletes the segments in the same batch. So a
-// commit writes one record per tile level it touches, plus one per tile
-// it completes, and never rewrites what it wrote before. The committer
-// keeps each org's partial tiles in memory (treeState.edges) to write
-// the full record without reading storage.
+// above them, so that a proof that reads it from storage hashes nothing.
+// The partial tile at the right edge of a level is a run of segments,
+// one per commit that added hashes to it, each holding only the hashes
+// that commit added; the commit that completes the tile writes the full
+// record and deletes the segments in the same batch. So a commit writes
+// one record per tile level it touches, plus one per tile it completes,
+// and never rewrites what it wrote before. The committer keeps each
+// org's partial tiles in memory (treeState.edges) to write the full
+// record without reading storage.
 //
-// Readers use the expanded form of a tile: its 256 hashes and the 255
-// interior nodes above them, level by level (tileNodes). Full tiles never
-// change; their expanded forms are cached (Config.TileCacheSize), and so
-// are partial ones, under their width, so that proofs at a checkpoint's
-// size read the same right edge from memory.
+// Readers use the expanded form of a tile, level by level (tileNodes):
+// a full tile's as stored, a partial tile's computed when read (at most
+// 254 hashes). A tile's content at a width never changes; expanded tiles
+// are cached (Config.TileCacheSize), partial ones under their width, so
+// that proofs at a checkpoint's size read the same right edge from
+// memory.
 
 // tileLevels is how many tile levels a tree of the given size has: the
 // levels whose count of hashes is not zero.
