@@ -1,13 +1,15 @@
-// Package ledger keeps one append-only Merkle log per org on Pebble.
+// Package ledger keeps one append-only Merkle log per org, over a storage
+// driver (package storage; Pebble by default).
 //
 // Each org's log is an RFC 6962 Merkle tree whose leaves are the canonical
-// bytes defined by package leaf. A single committer gathers appends from all
-// orgs and writes leaves, interior node hashes, tree state and any
-// governance state written with them in one synced Pebble batch (group
-// commit) before anyone is acknowledged. A signer then issues C2SP
-// tlog-checkpoint signed notes (https://c2sp.org/tlog-checkpoint) per org,
-// after checking that each new tree extends the previous checkpoint; every
-// checkpoint ever issued is kept.
+// bytes defined by package leaf, its hashes stored as C2SP tlog-tiles hash
+// tiles (https://c2sp.org/tlog-tiles). A single committer gathers appends
+// from all orgs and writes leaves, tiles, tree state and any governance
+// state written with them in one durable batch (group commit) before
+// anyone is acknowledged. A signer then issues C2SP tlog-checkpoint signed
+// notes (https://c2sp.org/tlog-checkpoint) per org, after checking that
+// each new tree extends the previous checkpoint; checkpoints are kept for
+// a day, and beyond it the latest, those handed out and one per hour.
 //
 // Package ledger/verify checks everything this package serves, offline.
 package ledger

@@ -10,9 +10,8 @@ import (
 
 // TileReader reads an org's log as a C2SP tlog-tiles log
 // (https://c2sp.org/tlog-tiles): hash tiles and entry bundles of a tree
-// size. Org implements it over the records the ledger stores (leaf
-// records and node records); a storage that keeps tiles natively
-// implements it by reading them.
+// size. Org implements it over what the ledger stores: hash tiles, and
+// leaf records for the entry bundles.
 type TileReader interface {
 	// ReadTile returns the hashes of tile t of the org's tree of the
 	// given size, t.W·32 bytes. t must be one of the tiles of that tree
