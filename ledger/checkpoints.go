@@ -57,6 +57,12 @@ func (l *Ledger) handOutLocked(o *orgInfo, cp *Checkpoint) error {
 	if o.marked.Load() == cp.Size {
 		return nil
 	}
+	l.sendMu.RLock()
+	closed := l.closed
+	l.sendMu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
 	if _, err := l.db.Get(o.keys.handedOut(cp.Size)); err == nil {
 		return nil
 	} else if !errors.Is(err, storage.ErrNotFound) {
