@@ -329,6 +329,7 @@ func (l *Ledger) commit(batch []*request, entries int) {
 					continue
 				}
 				info.ready.Do(func() {}) // a new log: nothing stored to verify
+				info.inUse.Store(true)
 				ob.info, ob.isNew = info, true
 			}
 			byOrg[r.org] = ob

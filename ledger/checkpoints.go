@@ -173,8 +173,8 @@ func (h *Org) ThinCheckpoints(ctx context.Context) (dropped int, more bool, err 
 	return len(drop), more, nil
 }
 
-// thinLoop thins every org's checkpoints once per CheckpointSpacing,
-// until the ledger closes.
+// thinLoop thins the checkpoints of every org in use once per
+// CheckpointSpacing, until the ledger closes.
 func (l *Ledger) thinLoop() {
 	defer close(l.thinDone)
 	if l.cfg.CheckpointHorizon < 0 {
@@ -188,7 +188,18 @@ func (l *Ledger) thinLoop() {
 			return
 		case <-t.C:
 		}
-		for _, id := range l.Orgs() {
+		l.mu.RLock()
+		var ids []string
+		for id, o := range l.orgs {
+			// An org not used since Open is left unverified and
+			// unloaded: no checkpoint is added to it while it is
+			// idle, and it is thinned from its first use on.
+			if o.inUse.Load() {
+				ids = append(ids, id)
+			}
+		}
+		l.mu.RUnlock()
+		for _, id := range ids {
 			h, err := l.Org(id)
 			if err != nil {
 				continue

@@ -271,6 +271,10 @@ type orgInfo struct {
 	// readyErr is its outcome. Until then st and cp are unset.
 	ready    sync.Once
 	readyErr error
+	// inUse: the org's tree has been verified (or the org is new) and
+	// its state loaded; thinning visits only such orgs, so that it never
+	// verifies or loads an idle one.
+	inUse atomic.Bool
 }
 
 // Open opens (creating if needed) the ledger in cfg.Dir, finds its orgs,

@@ -395,7 +395,9 @@ func TestMigratedCheckpointsAreKept(t *testing.T) {
 	clock.Advance(48 * time.Hour)
 	h, _ := l.Org("acme")
 	if n, _, err := h.ThinCheckpoints(ctx); err != nil || n != 2 {
-		t.Fatalf("ThinCheckpoints: %d dropped, %v; want the first two issued after the migration", n, err)
+		var all []uint64
+		_ = l.CheckpointSizes(ctx, "acme", func(s uint64) bool { all = append(all, s); return true })
+		t.Fatalf("ThinCheckpoints: %d dropped, %v; want the first two issued after the migration; left %v", n, err, all)
 	}
 	var kept []uint64
 	if err := l.CheckpointSizes(ctx, "acme", func(s uint64) bool { kept = append(kept, s); return true }); err != nil {

@@ -160,7 +160,9 @@ func (l *Ledger) ensure(o *orgInfo) error {
 	o.ready.Do(func() {
 		if o.readyErr = l.recoverOrg(o); o.readyErr != nil {
 			l.cfg.Logger.Error("org log does not verify", slog.String("org", o.id), slog.String("error", o.readyErr.Error()))
+			return
 		}
+		o.inUse.Store(true)
 	})
 	return o.readyErr
 }
