@@ -188,36 +188,42 @@ func (l *Ledger) thinLoop() {
 			return
 		case <-t.C:
 		}
-		l.mu.RLock()
-		var ids []string
-		for id, o := range l.orgs {
-			// An org not used since Open is left unverified and
-			// unloaded: no checkpoint is added to it while it is
-			// idle, and it is thinned from its first use on.
-			if o.inUse.Load() {
-				ids = append(ids, id)
-			}
+		l.thinPass()
+	}
+}
+
+// thinPass thins the checkpoints of every org in use, stopping early if
+// the ledger closes.
+func (l *Ledger) thinPass() {
+	l.mu.RLock()
+	var ids []string
+	for id, o := range l.orgs {
+		// An org not used since Open is left unverified and unloaded: no
+		// checkpoint is added to it while it is idle, and it is thinned
+		// from its first use on.
+		if o.inUse.Load() {
+			ids = append(ids, id)
 		}
-		l.mu.RUnlock()
-		for _, id := range ids {
-			h, err := l.Org(id)
-			if err != nil {
-				continue
+	}
+	l.mu.RUnlock()
+	for _, id := range ids {
+		h, err := l.Org(id)
+		if err != nil {
+			continue
+		}
+		for more := true; more; {
+			select {
+			case <-l.thinStop:
+				return
+			default:
 			}
-			for more := true; more; {
-				select {
-				case <-l.thinStop:
-					return
-				default:
-				}
-				var n int
-				if n, more, err = h.ThinCheckpoints(context.Background()); err != nil {
-					l.cfg.Logger.Error("thin checkpoints", slog.String("org", id), slog.String("error", err.Error()))
-					break
-				}
-				if n > 0 {
-					l.cfg.Logger.Debug("checkpoints thinned", slog.String("org", id), slog.Int("dropped", n))
-				}
+			var n int
+			if n, more, err = h.ThinCheckpoints(context.Background()); err != nil {
+				l.cfg.Logger.Error("thin checkpoints", slog.String("org", id), slog.String("error", err.Error()))
+				break
+			}
+			if n > 0 {
+				l.cfg.Logger.Debug("checkpoints thinned", slog.String("org", id), slog.Int("dropped", n))
 			}
 		}
 	}

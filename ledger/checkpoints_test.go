@@ -192,3 +192,39 @@ func waitCheckpointSize(t *testing.T, l *ledger.Ledger, org string, size uint64)
 		}
 	}
 }
+
+// TestThinPassLeavesIdleOrgsAlone: the thinning loop thins the orgs in
+// use and neither verifies nor loads an org nobody has used since Open.
+func TestThinPassLeavesIdleOrgsAlone(t *testing.T) {
+	clock := fakeclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	cfg := testConfig(t)
+	cfg.Clock, cfg.CheckpointInterval = clock.Now, 5*time.Millisecond
+	l := openLedgerNoCleanup(t, cfg)
+	for _, org := range []string{"aaa", "acme", "idle"} {
+		for i := range 3 {
+			appendN(t, l, org, 1, ledger.AckDurable)
+			clock.Advance(time.Minute)
+			waitCheckpointSize(t, l, org, uint64(i+1))
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(48 * time.Hour)
+	l = openLedger(t, cfg) // verifies "aaa", the first org, at once
+	appendN(t, l, "acme", 1, ledger.AckDurable)
+	l.ThinPass()
+	if l.OrgInUse("idle") {
+		t.Fatal("the thinning pass verified and loaded an idle org")
+	}
+	count := func(org string) int {
+		n := 0
+		if err := l.CheckpointSizes(context.Background(), org, func(uint64) bool { n++; return true }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := count("aaa"); got != 1 {
+		t.Fatalf("aaa: %d checkpoints after a pass, want its latest", got)
+	}
+}

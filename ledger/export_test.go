@@ -13,3 +13,14 @@ func SetMigrateHook(f func(org string, done uint64) error) func() {
 	testHookMigrated = f
 	return func() { testHookMigrated = nil }
 }
+
+// ThinPass runs one pass of the thinning loop.
+func (l *Ledger) ThinPass() { l.thinPass() }
+
+// OrgInUse reports whether org's log has been verified and loaded.
+func (l *Ledger) OrgInUse(org string) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	o := l.orgs[org]
+	return o != nil && o.inUse.Load()
+}
