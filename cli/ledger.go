@@ -34,7 +34,9 @@ func (e *env) ledgerCheckpointCmd() *cobra.Command {
 		Use:   "checkpoint [--size N] [--out FILE [--force]]",
 		Short: "show a signed checkpoint",
 		Long: `Show the org's latest signed checkpoint, or the one issued at tree size N.
---out writes the signed note, verbatim, to FILE.`,
+--out writes the signed note, verbatim, to FILE. Beyond a day, the log keeps
+the checkpoints handed out (receipts, evidence packages, this command), its
+latest and the last of each hour; another size is not found.`,
 		Args: nargs(0, 0),
 	}
 	cmd.Flags().Uint64Var(&size, "size", 0, "tree size of an earlier checkpoint (default: the latest)")

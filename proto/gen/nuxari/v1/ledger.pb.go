@@ -25,7 +25,10 @@ const (
 
 type GetCheckpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The tree size of an earlier checkpoint; 0 means the latest.
+	// The tree size of an earlier checkpoint; 0 means the latest. Every
+	// checkpoint is kept for a day; beyond it the org's log keeps those
+	// handed out (as this call hands out the one it returns), its latest
+	// and the last of each hour: another size is NOT_FOUND.
 	Size          uint64 `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
