@@ -110,6 +110,7 @@ func (h *Org) ThinCheckpoints(ctx context.Context) (dropped int, more bool, err 
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return 0, false, err
 	}
+	was := decided
 	lo, hi := o.keys.checkpoint(decided+1), o.keys.checkpoint(latest.Size+1)
 	it, err := l.db.NewIter(ctx, lo, hi)
 	if err != nil {
@@ -158,8 +159,8 @@ func (h *Org) ThinCheckpoints(ctx context.Context) (dropped int, more bool, err 
 	if err := it.Error(); err != nil {
 		return 0, false, err
 	}
-	if len(drop) == 0 && decided == 0 {
-		return 0, more, nil
+	if len(drop) == 0 && decided == was {
+		return 0, more, nil // nothing new decided: no write
 	}
 	b := l.db.NewBatch(0)
 	defer b.Close()
