@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/logapi"
 	"github.com/nuxari/nuxari/governance/store"
@@ -162,13 +160,7 @@ func MigrateLedger(ctx context.Context, cfg Config, progress func(org string, do
 	if err != nil {
 		return rep, err
 	}
-	lc := cfg.Ledger
-	lc.Dir = filepath.Join(cfg.DataDir, ledgerDir)
-	lc.LogName, lc.Signer, lc.VerifierKey = cfg.LogName, signer, vkey
-	lc.Registerer, lc.Logger = nil, cfg.Logger
-	if lc.FS == nil {
-		lc.FS = privateFS{vfs.Default}
-	}
+	lc := ledgerConfig(cfg, signer, vkey, nil)
 	rec, err := readMigrationRecord(cfg.DataDir)
 	if err != nil {
 		return rep, err

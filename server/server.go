@@ -24,6 +24,7 @@ import (
 
 	connectcors "connectrpc.com/cors"
 	"github.com/rs/cors"
+	"golang.org/x/mod/sumdb/note"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -169,13 +170,7 @@ func Open(cfg Config) (*Server, error) {
 	keys.add(filepath.Join(cfg.DataDir, logKeyFile), gen)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lc := cfg.Ledger
-	lc.Dir = filepath.Join(cfg.DataDir, ledgerDir)
-	lc.LogName, lc.Signer, lc.VerifierKey = cfg.LogName, signer, vkey
-	lc.Registerer, lc.Logger = reg, cfg.Logger
-	if lc.FS == nil {
-		lc.FS = privateFS{vfs.Default}
-	}
+	lc := ledgerConfig(cfg, signer, vkey, reg)
 	if err := tightenDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -506,4 +501,18 @@ func (s *Server) Close() error {
 		s.lock = nil
 	}
 	return err
+}
+
+// ledgerConfig is the Config of the data directory's ledger: cfg.Ledger
+// in <data-dir>/ledger, with the log key, files private to the server's
+// user, and metrics into reg (none if nil).
+func ledgerConfig(cfg Config, signer note.Signer, vkey string, reg prometheus.Registerer) ledger.Config {
+	lc := cfg.Ledger
+	lc.Dir = filepath.Join(cfg.DataDir, ledgerDir)
+	lc.LogName, lc.Signer, lc.VerifierKey = cfg.LogName, signer, vkey
+	lc.Registerer, lc.Logger = reg, cfg.Logger
+	if lc.FS == nil {
+		lc.FS = privateFS{vfs.Default}
+	}
+	return lc
 }
