@@ -24,7 +24,7 @@ import (
 
 // agentBin builds nuxari-agent once per test binary.
 var agentBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "nuxari-agent-bin")
+	dir, err := os.MkdirTemp(binDir, "nuxari-agent-bin")
 	if err != nil {
 		return "", err
 	}

@@ -24,7 +24,7 @@ import (
 
 // nuxarid builds the server binary once per test binary.
 var nuxarid = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "nuxarid-bin")
+	dir, err := os.MkdirTemp(binDir, "nuxarid-bin")
 	if err != nil {
 		return "", err
 	}

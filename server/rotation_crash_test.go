@@ -88,10 +88,13 @@ func startCrashHelper(t *testing.T, dataDir, step string) *crashHelper {
 // to, and waits until it serves; the process is killed when t ends.
 func startHelperProcess(t *testing.T, test string, env func(urlFile string) []string) *crashHelper {
 	t.Helper()
-	urlFile := filepath.Join(t.TempDir(), "url")
+	// The helper is killed, so it never removes its own temporary
+	// directories: they are made inside this test's, which is removed.
+	tmp := t.TempDir()
+	urlFile := filepath.Join(tmp, "url")
 	h := &crashHelper{logs: &servertest.SyncBuffer{}, exited: make(chan struct{})}
 	h.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=5m")
-	h.cmd.Env = append(os.Environ(), env(urlFile)...)
+	h.cmd.Env = append(append(os.Environ(), "TMPDIR="+tmp), env(urlFile)...)
 	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
