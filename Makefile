@@ -27,12 +27,36 @@ DATA_DIR    ?= nuxari-data
 ADDR        ?= 127.0.0.1:8080
 
 .PHONY: run
-run: ## Run nuxarid on its embedded defaults (data in ./nuxari-data).
+run: web ## Run nuxarid on its embedded defaults (data in ./nuxari-data), the console at http://$(ADDR)/.
 	$(GO) run ./cmd/nuxarid --data-dir $(DATA_DIR) --addr $(ADDR)
 
 .PHONY: build
-build: ## Build nuxarid and nuxctl into ./bin.
+build: web ## Build nuxarid (with the console), nuxctl and nuxari-agent into ./bin.
 	$(GO) build -o bin/ ./cmd/...
+
+# The web console (web/): TypeScript built with Vite into
+# internal/console/dist/app, which nuxarid embeds. npm installs exactly
+# what web/package-lock.json pins.
+NPM         ?= npm
+WEB_DEPS    := web/node_modules/.package-lock.json
+
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && $(NPM) ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: web-deps
+web-deps: $(WEB_DEPS) ## Install the console's npm packages (pinned by web/package-lock.json).
+
+.PHONY: web
+web: $(WEB_DEPS) ## Build the console (type-checked), with the evidence package verifier compiled to WebAssembly.
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags=-s -o web/public/verify.wasm ./cmd/nuxari-verify-wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" web/public/wasm_exec.js
+	cd web && $(NPM) run --silent build
+
+.PHONY: web-test
+web-test: web ## The console's tests: the browser verifier on the shared vectors, then the browser tests in headless Chromium against a real nuxarid.
+	cd web && $(NPM) test --silent
+	NUXARI_BROWSER_TESTS=1 NUXARI_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -count=1 -timeout 15m ./web/e2e
 
 IMAGE_DIR   ?= bin/image
 IMAGE_TAG   ?= dev
@@ -52,7 +76,7 @@ $(PROTOC_GEN_CONNECT_GO):
 	GOBIN=$(dir $@) $(GO) install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(PROTOC_GEN_CONNECT_GO_VERSION)
 
 .PHONY: generate
-generate: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_CONNECT_GO) ## Regenerate protos' Go code, docs/rbac.md and docs/events.md.
+generate: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_CONNECT_GO) $(WEB_DEPS) ## Regenerate protos' Go and TypeScript code, docs/rbac.md and docs/events.md.
 	PATH=$(dir $(PROTOC_GEN_GO)):$(dir $(PROTOC_GEN_CONNECT_GO)):$$PATH $(BUF) generate
 	$(GO) test ./governance/api -run '^TestRBACDoc$$' -count=1 -update
 	$(GO) test ./internal/eventcatalog -run '^TestEventsDoc$$' -count=1 -update
@@ -62,8 +86,8 @@ lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated c
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(BUF) lint
 	$(MAKE) --no-print-directory generate
-	@if [ -n "$$(git status --porcelain -- proto docs/rbac.md docs/events.md)" ]; then \
-		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto docs/rbac.md docs/events.md; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- proto web/src/gen docs/rbac.md docs/events.md)" ]; then \
+		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto web/src/gen docs/rbac.md docs/events.md; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 	@# Layering. The verifier, the CLI and the agent never link Pebble or
@@ -99,7 +123,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh $(PKGS)
 
 .PHONY: test
-test: lint unit fuzz ## Everything CI runs: lint, all tests, fuzz smoke.
+test: lint unit web-test fuzz ## Everything CI runs: lint, all tests, the console's browser tests, fuzz smoke.
 
 .PHONY: bench
 bench: ## Run the benchmarks (BENCHTIME=1x by default; see bench/RESULTS.md), then bench-rpc.
