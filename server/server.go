@@ -396,8 +396,8 @@ func withCORS(origins []string, next http.Handler) http.Handler {
 }
 
 // withRequestInfo gives each request an ID (echoed in the Request-Id
-// response header, and in its log lines and events) and its source
-// address.
+// response header, and in its log lines and events), its source address,
+// and whether it came over TLS (secureRequest).
 func withRequestInfo(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [12]byte
@@ -409,8 +409,22 @@ func withRequestInfo(next http.Handler) http.Handler {
 		}
 		w.Header().Set("Request-Id", id)
 		ctx := core.WithRequestInfo(r.Context(), core.RequestInfo{ID: id, Source: src})
+		ctx = api.WithSecureTransport(ctx, secureRequest(r))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// secureRequest reports whether r reached the server over TLS: its own
+// listener's, or a proxy's in front that says so in X-Forwarded-Proto
+// (the first, client-facing, value). It decides only whether the console
+// session cookie is Secure, which a false claim can only make stricter
+// (a browser then refuses the cookie over plain HTTP), never weaker.
+func secureRequest(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }
 
 // Handler returns the HTTP handler of every route.

@@ -102,7 +102,7 @@ func parseTlogPath(path string) (tlogRequest, error) {
 
 func (h *tlogHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	w.Header().Set("Vary", "Authorization")
+	w.Header().Set("Vary", "Authorization, Cookie")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		tlogError(w, http.StatusMethodNotAllowed, "method not allowed: use GET")

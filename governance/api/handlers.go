@@ -166,14 +166,25 @@ func (h *Handlers) Login(ctx context.Context, req *connect.Request[nuxariv1.Logi
 	if err != nil {
 		return nil, toConnect(ctx, h.log, err)
 	}
-	return connect.NewResponse(&nuxariv1.LoginResponse{SessionToken: tok.Reveal(), Principal: principalOut(p)}), nil
+	if !m.CookieSession {
+		return connect.NewResponse(&nuxariv1.LoginResponse{SessionToken: tok.Reveal(), Principal: principalOut(p)}), nil
+	}
+	// A console session: the token goes in an HttpOnly cookie only.
+	res := connect.NewResponse(&nuxariv1.LoginResponse{Principal: principalOut(p), CsrfToken: CSRFToken(tok)})
+	res.Header().Add("Set-Cookie", newSessionCookie(ctx, tok, p.Expires).String())
+	return res, nil
 }
 
-// Logout implements AuthService.Logout.
+// Logout implements AuthService.Logout. A session authenticated by its
+// cookie has the cookie cleared.
 func (h *Handlers) Logout(ctx context.Context, req *connect.Request[nuxariv1.LogoutRequest]) (*connect.Response[nuxariv1.LogoutResponse], error) {
-	return call(h, ctx, req, func(p *core.Principal, _ *nuxariv1.LogoutRequest) (*nuxariv1.LogoutResponse, error) {
+	res, err := call(h, ctx, req, func(p *core.Principal, _ *nuxariv1.LogoutRequest) (*nuxariv1.LogoutResponse, error) {
 		return &nuxariv1.LogoutResponse{}, h.svc.Sessions.Logout(ctx, p)
 	})
+	if err == nil && cookieSession(req.Header()) {
+		res.Header().Add("Set-Cookie", clearedSessionCookie(ctx).String())
+	}
+	return res, err
 }
 
 // WhoAmI implements AuthService.WhoAmI.

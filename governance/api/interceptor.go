@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -15,7 +14,6 @@ import (
 	"github.com/nuxari/nuxari/governance"
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/rbac"
-	"github.com/nuxari/nuxari/internal/secret"
 )
 
 // Interceptor authenticates every call, enforces Procedures, and records
@@ -97,19 +95,20 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 	return context.WithValue(ctx, principalKey{}, p), nil
 }
 
-// authenticate returns the principal of the bearer token in h if its
-// role grants perm, or the error that refuses the request.
+// authenticate returns the principal of the bearer token in h, or of
+// its console session cookie with the session's CSRF header (cookie.go),
+// if its role grants perm, or the error that refuses the request.
 func (i *Interceptor) authenticate(ctx context.Context, perm rbac.Permission, h http.Header) (*core.Principal, error) {
-	auth := h.Get("Authorization")
-	bearer, found := strings.CutPrefix(auth, "Bearer ")
-	if !found || bearer == "" {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("missing credentials: send Authorization: Bearer <token>"))
+	tok, cookie, err := credential(h)
+	if err != nil {
+		return nil, err
 	}
-	p, err := i.svc.Authenticate(ctx, secret.New(bearer))
+	p, err := i.svc.Authenticate(ctx, tok)
 	if err != nil {
 		return nil, toConnect(ctx, i.log, err)
 	}
-	if p == nil { // fail closed
+	// Fail closed; and the cookie holds a login session, nothing else.
+	if p == nil || (cookie && p.SessionKey() == "") {
 		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid credentials"))
 	}
 	if !rbac.Allows(p.Role, perm) {
@@ -119,7 +118,8 @@ func (i *Interceptor) authenticate(ctx context.Context, perm rbac.Permission, h 
 }
 
 // AdmitRoute authenticates and authorizes a request to one of Routes,
-// plain HTTP beside the RPCs, from its headers, exactly as a call to a
+// plain HTTP beside the RPCs, from its headers (a bearer token, or a
+// console session cookie with its CSRF header), exactly as a call to a
 // procedure that needs the route's permission. It returns the caller,
 // also carried by the returned context, or a Connect error.
 func (i *Interceptor) AdmitRoute(ctx context.Context, route string, h http.Header) (context.Context, *core.Principal, error) {

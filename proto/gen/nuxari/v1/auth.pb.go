@@ -24,10 +24,17 @@ const (
 )
 
 type LoginRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	OrgId         string                 `protobuf:"bytes,1,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
-	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	Password      string                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	OrgId    string                 `protobuf:"bytes,1,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	Email    string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Password string                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// For the web console: the session token is then set as an HttpOnly
+	// cookie (nuxari_session; SameSite=Strict, Secure over TLS) that
+	// scripts cannot read, and not returned in the body. A request
+	// authenticated by the cookie MUST carry the header
+	// "Nuxari-CSRF: <csrf_token>"; one with an Authorization header is
+	// authenticated by that header alone. Logout then clears the cookie.
+	CookieSession bool `protobuf:"varint,4,opt,name=cookie_session,json=cookieSession,proto3" json:"cookie_session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,11 +90,24 @@ func (x *LoginRequest) GetPassword() string {
 	return ""
 }
 
+func (x *LoginRequest) GetCookieSession() bool {
+	if x != nil {
+		return x.CookieSession
+	}
+	return false
+}
+
 type LoginResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The session token. It is shown only here; keep it secret.
-	SessionToken  string     `protobuf:"bytes,1,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
-	Principal     *Principal `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
+	// The session token. It is shown only here; keep it secret. Empty when
+	// the login asked for a cookie session.
+	SessionToken string     `protobuf:"bytes,1,opt,name=session_token,json=sessionToken,proto3" json:"session_token,omitempty"`
+	Principal    *Principal `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
+	// With a cookie session only: the value of the Nuxari-CSRF header that
+	// every request authenticated by the cookie carries. It is derived
+	// from the session token by a one-way function and reveals nothing
+	// of it.
+	CsrfToken     string `protobuf:"bytes,3,opt,name=csrf_token,json=csrfToken,proto3" json:"csrf_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -134,6 +154,13 @@ func (x *LoginResponse) GetPrincipal() *Principal {
 		return x.Principal
 	}
 	return nil
+}
+
+func (x *LoginResponse) GetCsrfToken() string {
+	if x != nil {
+		return x.CsrfToken
+	}
+	return ""
 }
 
 type LogoutRequest struct {
@@ -882,14 +909,17 @@ var File_nuxari_v1_auth_proto protoreflect.FileDescriptor
 
 const file_nuxari_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x14nuxari/v1/auth.proto\x12\tnuxari.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15nuxari/v1/types.proto\"\\\n" +
+	"\x14nuxari/v1/auth.proto\x12\tnuxari.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15nuxari/v1/types.proto\"\x83\x01\n" +
 	"\fLoginRequest\x12\x15\n" +
 	"\x06org_id\x18\x01 \x01(\tR\x05orgId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1f\n" +
-	"\bpassword\x18\x03 \x01(\tB\x03\x80\x01\x01R\bpassword\"m\n" +
+	"\bpassword\x18\x03 \x01(\tB\x03\x80\x01\x01R\bpassword\x12%\n" +
+	"\x0ecookie_session\x18\x04 \x01(\bR\rcookieSession\"\x8c\x01\n" +
 	"\rLoginResponse\x12(\n" +
 	"\rsession_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\fsessionToken\x122\n" +
-	"\tprincipal\x18\x02 \x01(\v2\x14.nuxari.v1.PrincipalR\tprincipal\"\x0f\n" +
+	"\tprincipal\x18\x02 \x01(\v2\x14.nuxari.v1.PrincipalR\tprincipal\x12\x1d\n" +
+	"\n" +
+	"csrf_token\x18\x03 \x01(\tR\tcsrfToken\"\x0f\n" +
 	"\rLogoutRequest\"\x10\n" +
 	"\x0eLogoutResponse\"o\n" +
 	"\x15ChangePasswordRequest\x12.\n" +

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file nuxari/v1/auth.proto.
  */
 export const file_nuxari_v1_auth: GenFile = /*@__PURE__*/
-  fileDesc("ChRudXhhcmkvdjEvYXV0aC5wcm90bxIJbnV4YXJpLnYxIkQKDExvZ2luUmVxdWVzdBIOCgZvcmdfaWQYASABKAkSDQoFZW1haWwYAiABKAkSFQoIcGFzc3dvcmQYAyABKAlCA4ABASJUCg1Mb2dpblJlc3BvbnNlEhoKDXNlc3Npb25fdG9rZW4YASABKAlCA4ABARInCglwcmluY2lwYWwYAiABKAsyFC5udXhhcmkudjEuUHJpbmNpcGFsIg8KDUxvZ291dFJlcXVlc3QiEAoOTG9nb3V0UmVzcG9uc2UiUQoVQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0Eh0KEGN1cnJlbnRfcGFzc3dvcmQYASABKAlCA4ABARIZCgxuZXdfcGFzc3dvcmQYAiABKAlCA4ABASIwChZDaGFuZ2VQYXNzd29yZFJlc3BvbnNlEhYKDnNlc3Npb25zX2VuZGVkGAEgASgFIkkKElNldFBhc3N3b3JkUmVxdWVzdBIYCgtzZXR1cF90b2tlbhgBIAEoCUIDgAEBEhkKDG5ld19wYXNzd29yZBgCIAEoCUIDgAEBIjQKE1NldFBhc3N3b3JkUmVzcG9uc2USDgoGb3JnX2lkGAEgASgJEg0KBWVtYWlsGAIgASgJIg8KDVdob0FtSVJlcXVlc3QiOQoOV2hvQW1JUmVzcG9uc2USJwoJcHJpbmNpcGFsGAEgASgLMhQubnV4YXJpLnYxLlByaW5jaXBhbCK/AQoIQVBJVG9rZW4SEAoIdG9rZW5faWQYASABKAkSDAoEbmFtZRgCIAEoCRIdCgRyb2xlGAMgASgOMg8ubnV4YXJpLnYxLlJvbGUSEgoKY3JlYXRlZF9ieRgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImwKFUNyZWF0ZUFQSVRva2VuUmVxdWVzdBIMCgRuYW1lGAEgASgJEh0KBHJvbGUYAiABKA4yDy5udXhhcmkudjEuUm9sZRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iUQoWQ3JlYXRlQVBJVG9rZW5SZXNwb25zZRIiCgV0b2tlbhgBIAEoCzITLm51eGFyaS52MS5BUElUb2tlbhITCgZzZWNyZXQYAiABKAlCA4ABASIpChVSZXZva2VBUElUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiGAoWUmV2b2tlQVBJVG9rZW5SZXNwb25zZSI9ChRMaXN0QVBJVG9rZW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCSJVChVMaXN0QVBJVG9rZW5zUmVzcG9uc2USIwoGdG9rZW5zGAEgAygLMhMubnV4YXJpLnYxLkFQSVRva2VuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCTKEBQoLQXV0aFNlcnZpY2USPAoFTG9naW4SFy5udXhhcmkudjEuTG9naW5SZXF1ZXN0GhgubnV4YXJpLnYxLkxvZ2luUmVzcG9uc2UiABI/CgZMb2dvdXQSGC5udXhhcmkudjEuTG9nb3V0UmVxdWVzdBoZLm51eGFyaS52MS5Mb2dvdXRSZXNwb25zZSIAElcKDkNoYW5nZVBhc3N3b3JkEiAubnV4YXJpLnYxLkNoYW5nZVBhc3N3b3JkUmVxdWVzdBohLm51eGFyaS52MS5DaGFuZ2VQYXNzd29yZFJlc3BvbnNlIgASTgoLU2V0UGFzc3dvcmQSHS5udXhhcmkudjEuU2V0UGFzc3dvcmRSZXF1ZXN0Gh4ubnV4YXJpLnYxLlNldFBhc3N3b3JkUmVzcG9uc2UiABJCCgZXaG9BbUkSGC5udXhhcmkudjEuV2hvQW1JUmVxdWVzdBoZLm51eGFyaS52MS5XaG9BbUlSZXNwb25zZSIDkAIBElcKDkNyZWF0ZUFQSVRva2VuEiAubnV4YXJpLnYxLkNyZWF0ZUFQSVRva2VuUmVxdWVzdBohLm51eGFyaS52MS5DcmVhdGVBUElUb2tlblJlc3BvbnNlIgASVwoOUmV2b2tlQVBJVG9rZW4SIC5udXhhcmkudjEuUmV2b2tlQVBJVG9rZW5SZXF1ZXN0GiEubnV4YXJpLnYxLlJldm9rZUFQSVRva2VuUmVzcG9uc2UiABJXCg1MaXN0QVBJVG9rZW5zEh8ubnV4YXJpLnYxLkxpc3RBUElUb2tlbnNSZXF1ZXN0GiAubnV4YXJpLnYxLkxpc3RBUElUb2tlbnNSZXNwb25zZSIDkAIBQpYBCg1jb20ubnV4YXJpLnYxQglBdXRoUHJvdG9QAVo1Z2l0aHViLmNvbS9udXhhcmkvbnV4YXJpL3Byb3RvL2dlbi9udXhhcmkvdjE7bnV4YXJpdjGiAgNOWFiqAglOdXhhcmkuVjHKAglOdXhhcmlcVjHiAhVOdXhhcmlcVjFcR1BCTWV0YWRhdGHqAgpOdXhhcmk6OlYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_nuxari_v1_types]);
+  fileDesc("ChRudXhhcmkvdjEvYXV0aC5wcm90bxIJbnV4YXJpLnYxIlwKDExvZ2luUmVxdWVzdBIOCgZvcmdfaWQYASABKAkSDQoFZW1haWwYAiABKAkSFQoIcGFzc3dvcmQYAyABKAlCA4ABARIWCg5jb29raWVfc2Vzc2lvbhgEIAEoCCJoCg1Mb2dpblJlc3BvbnNlEhoKDXNlc3Npb25fdG9rZW4YASABKAlCA4ABARInCglwcmluY2lwYWwYAiABKAsyFC5udXhhcmkudjEuUHJpbmNpcGFsEhIKCmNzcmZfdG9rZW4YAyABKAkiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSJRChVDaGFuZ2VQYXNzd29yZFJlcXVlc3QSHQoQY3VycmVudF9wYXNzd29yZBgBIAEoCUIDgAEBEhkKDG5ld19wYXNzd29yZBgCIAEoCUIDgAEBIjAKFkNoYW5nZVBhc3N3b3JkUmVzcG9uc2USFgoOc2Vzc2lvbnNfZW5kZWQYASABKAUiSQoSU2V0UGFzc3dvcmRSZXF1ZXN0EhgKC3NldHVwX3Rva2VuGAEgASgJQgOAAQESGQoMbmV3X3Bhc3N3b3JkGAIgASgJQgOAAQEiNAoTU2V0UGFzc3dvcmRSZXNwb25zZRIOCgZvcmdfaWQYASABKAkSDQoFZW1haWwYAiABKAkiDwoNV2hvQW1JUmVxdWVzdCI5Cg5XaG9BbUlSZXNwb25zZRInCglwcmluY2lwYWwYASABKAsyFC5udXhhcmkudjEuUHJpbmNpcGFsIr8BCghBUElUb2tlbhIQCgh0b2tlbl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEh0KBHJvbGUYAyABKA4yDy5udXhhcmkudjEuUm9sZRISCgpjcmVhdGVkX2J5GAQgASgJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAibAoVQ3JlYXRlQVBJVG9rZW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSHQoEcm9sZRgCIAEoDjIPLm51eGFyaS52MS5Sb2xlEiYKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJRChZDcmVhdGVBUElUb2tlblJlc3BvbnNlEiIKBXRva2VuGAEgASgLMhMubnV4YXJpLnYxLkFQSVRva2VuEhMKBnNlY3JldBgCIAEoCUIDgAEBIikKFVJldm9rZUFQSVRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSIYChZSZXZva2VBUElUb2tlblJlc3BvbnNlIj0KFExpc3RBUElUb2tlbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlUKFUxpc3RBUElUb2tlbnNSZXNwb25zZRIjCgZ0b2tlbnMYASADKAsyEy5udXhhcmkudjEuQVBJVG9rZW4SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMoQFCgtBdXRoU2VydmljZRI8CgVMb2dpbhIXLm51eGFyaS52MS5Mb2dpblJlcXVlc3QaGC5udXhhcmkudjEuTG9naW5SZXNwb25zZSIAEj8KBkxvZ291dBIYLm51eGFyaS52MS5Mb2dvdXRSZXF1ZXN0GhkubnV4YXJpLnYxLkxvZ291dFJlc3BvbnNlIgASVwoOQ2hhbmdlUGFzc3dvcmQSIC5udXhhcmkudjEuQ2hhbmdlUGFzc3dvcmRSZXF1ZXN0GiEubnV4YXJpLnYxLkNoYW5nZVBhc3N3b3JkUmVzcG9uc2UiABJOCgtTZXRQYXNzd29yZBIdLm51eGFyaS52MS5TZXRQYXNzd29yZFJlcXVlc3QaHi5udXhhcmkudjEuU2V0UGFzc3dvcmRSZXNwb25zZSIAEkIKBldob0FtSRIYLm51eGFyaS52MS5XaG9BbUlSZXF1ZXN0GhkubnV4YXJpLnYxLldob0FtSVJlc3BvbnNlIgOQAgESVwoOQ3JlYXRlQVBJVG9rZW4SIC5udXhhcmkudjEuQ3JlYXRlQVBJVG9rZW5SZXF1ZXN0GiEubnV4YXJpLnYxLkNyZWF0ZUFQSVRva2VuUmVzcG9uc2UiABJXCg5SZXZva2VBUElUb2tlbhIgLm51eGFyaS52MS5SZXZva2VBUElUb2tlblJlcXVlc3QaIS5udXhhcmkudjEuUmV2b2tlQVBJVG9rZW5SZXNwb25zZSIAElcKDUxpc3RBUElUb2tlbnMSHy5udXhhcmkudjEuTGlzdEFQSVRva2Vuc1JlcXVlc3QaIC5udXhhcmkudjEuTGlzdEFQSVRva2Vuc1Jlc3BvbnNlIgOQAgFClgEKDWNvbS5udXhhcmkudjFCCUF1dGhQcm90b1ABWjVnaXRodWIuY29tL251eGFyaS9udXhhcmkvcHJvdG8vZ2VuL251eGFyaS92MTtudXhhcml2MaICA05YWKoCCU51eGFyaS5WMcoCCU51eGFyaVxWMeICFU51eGFyaVxWMVxHUEJNZXRhZGF0YeoCCk51eGFyaTo6VjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_nuxari_v1_types]);
 
 /**
  * @generated from message nuxari.v1.LoginRequest
@@ -34,6 +34,18 @@ export type LoginRequest = Message<"nuxari.v1.LoginRequest"> & {
    * @generated from field: string password = 3;
    */
   password: string;
+
+  /**
+   * For the web console: the session token is then set as an HttpOnly
+   * cookie (nuxari_session; SameSite=Strict, Secure over TLS) that
+   * scripts cannot read, and not returned in the body. A request
+   * authenticated by the cookie MUST carry the header
+   * "Nuxari-CSRF: <csrf_token>"; one with an Authorization header is
+   * authenticated by that header alone. Logout then clears the cookie.
+   *
+   * @generated from field: bool cookie_session = 4;
+   */
+  cookieSession: boolean;
 };
 
 /**
@@ -48,7 +60,8 @@ export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
  */
 export type LoginResponse = Message<"nuxari.v1.LoginResponse"> & {
   /**
-   * The session token. It is shown only here; keep it secret.
+   * The session token. It is shown only here; keep it secret. Empty when
+   * the login asked for a cookie session.
    *
    * @generated from field: string session_token = 1;
    */
@@ -58,6 +71,16 @@ export type LoginResponse = Message<"nuxari.v1.LoginResponse"> & {
    * @generated from field: nuxari.v1.Principal principal = 2;
    */
   principal?: Principal | undefined;
+
+  /**
+   * With a cookie session only: the value of the Nuxari-CSRF header that
+   * every request authenticated by the cookie carries. It is derived
+   * from the session token by a one-way function and reveals nothing
+   * of it.
+   *
+   * @generated from field: string csrf_token = 3;
+   */
+  csrfToken: string;
 };
 
 /**
@@ -393,7 +416,9 @@ export const ListAPITokensResponseSchema: GenMessage<ListAPITokensResponse> = /*
 
 /**
  * AuthService signs people in and issues API tokens for automation.
- * Requests authenticate with "Authorization: Bearer <token>".
+ * Requests authenticate with "Authorization: Bearer <token>", or, from
+ * the web console, with its session cookie and the Nuxari-CSRF header
+ * (see LoginRequest.cookie_session).
  *
  * @generated from service nuxari.v1.AuthService
  */
