@@ -94,3 +94,51 @@ func TestCORSOriginsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSNeverAllowsCredentials: a console session's cookie is never
+// honoured cross-origin. Whatever origins are allowed, "*" included, no
+// answer allows credentials, so a browser neither sends the cookie on a
+// cross-origin call nor lets the page read the answer; and a preflight
+// for the Nuxari-CSRF header is not granted, so a cross-origin page
+// cannot send it either.
+func TestCORSNeverAllowsCredentials(t *testing.T) {
+	const origin = "https://console.example.com"
+	proc := "/" + nuxariv1connect.AuthServiceName + "/WhoAmI"
+	for _, origins := range [][]string{{origin}, {"*"}} {
+		ts := servertest.Start(t, func(c *server.Config) { c.CORSOrigins = origins })
+		do := func(r *http.Request) *http.Response {
+			t.Helper()
+			r.Header.Set("Origin", origin)
+			resp, err := servertest.HTTPClient().Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp
+		}
+		for _, hdrs := range []string{"authorization,connect-protocol-version,content-type", "connect-protocol-version,content-type,nuxari-csrf"} {
+			pre, err := http.NewRequest(http.MethodOptions, ts.URL+proc, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pre.Header.Set("Access-Control-Request-Method", "POST")
+			pre.Header.Set("Access-Control-Request-Headers", hdrs)
+			h := do(pre).Header
+			if v := h.Values("Access-Control-Allow-Credentials"); len(v) != 0 {
+				t.Errorf("%v: preflight for %s allows credentials: %q", origins, hdrs, v)
+			}
+			if strings.Contains(hdrs, "nuxari-csrf") && (h.Get("Access-Control-Allow-Origin") != "" || strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "nuxari-csrf")) {
+				t.Errorf("%v: a cross-origin preflight for Nuxari-CSRF was granted: %v", origins, h)
+			}
+		}
+		call, err := http.NewRequest(http.MethodPost, ts.URL+proc, strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		call.Header.Set("Content-Type", "application/json")
+		call.Header.Set("Cookie", "nuxari_session=nxs.x.y")
+		if v := do(call).Header.Values("Access-Control-Allow-Credentials"); len(v) != 0 {
+			t.Errorf("%v: a cross-origin call with a cookie allows credentials: %q", origins, v)
+		}
+	}
+}

@@ -72,7 +72,10 @@ type Config struct {
 	// CORSOrigins are the browser origins (scheme://host[:port]) allowed
 	// to call the API with Connect and gRPC-Web; none (the default) turns
 	// CORS off, so browsers refuse cross-origin calls. "*" allows any
-	// origin: credentials are bearer tokens in a header, never cookies.
+	// origin: cross-origin credentials are bearer tokens in a header;
+	// the console's session cookie is never honoured cross-origin (no
+	// answer allows credentials, and the Nuxari-CSRF header it needs is
+	// not allowed).
 	CORSOrigins []string
 	// ShutdownTimeout bounds the drain of in-flight calls (default 30 s);
 	// long-lived streams end at once when shutdown starts.
@@ -381,17 +384,19 @@ func CheckCORSOrigins(origins []string) error {
 // withCORS answers browsers' preflight requests for origins, before the
 // guard (a preflight carries no credentials), and adds the CORS headers
 // Connect and gRPC-Web need to every answer to those origins. With no
-// origins it is next itself.
+// origins it is next itself. It never allows credentials, and never the
+// Nuxari-CSRF header: the console's cookie session is same-origin only.
 func withCORS(origins []string, next http.Handler) http.Handler {
 	if len(origins) == 0 {
 		return next
 	}
 	return cors.New(cors.Options{
-		AllowedOrigins: origins,
-		AllowedMethods: connectcors.AllowedMethods(),
-		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
-		ExposedHeaders: append(connectcors.ExposedHeaders(), "Request-Id"),
-		MaxAge:         7200,
+		AllowCredentials: false,
+		AllowedOrigins:   origins,
+		AllowedMethods:   connectcors.AllowedMethods(),
+		AllowedHeaders:   append(connectcors.AllowedHeaders(), "Authorization"),
+		ExposedHeaders:   append(connectcors.ExposedHeaders(), "Request-Id"),
+		MaxAge:           7200,
 	}).Handler(next)
 }
 
