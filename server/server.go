@@ -1,7 +1,8 @@
 // Package server wires nuxarid: it opens the data directory (keys and the
 // ledger), builds the governance service and serves it over Connect, gRPC
-// and gRPC-Web on one listener, with gRPC health, reflection and
-// Prometheus metrics. Every binary and test that runs the service uses it.
+// and gRPC-Web on one listener, with gRPC health, reflection, Prometheus
+// metrics and the web console. Every binary and test that runs the
+// service uses it.
 package server
 
 import (
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,6 +45,7 @@ import (
 	"github.com/nuxari/nuxari/governance/core"
 	"github.com/nuxari/nuxari/governance/rbac"
 	"github.com/nuxari/nuxari/governance/sealing"
+	"github.com/nuxari/nuxari/internal/console"
 	"github.com/nuxari/nuxari/ledger"
 	"github.com/nuxari/nuxari/ledger/verify"
 	"github.com/nuxari/nuxari/proto/gen/nuxari/v1/nuxariv1connect"
@@ -77,6 +80,14 @@ type Config struct {
 	// answer allows credentials, and the Nuxari-CSRF header it needs is
 	// not allowed).
 	CORSOrigins []string
+	// DisableConsole turns the web console off: the root URL and every
+	// path that is not the API's is then 404, as on an API-only server.
+	// By default the console is served at the root URL.
+	DisableConsole bool
+	// ConsoleFS, when set, is served as the console instead of the one
+	// built into the binary (console.Embedded); its root holds
+	// index.html.
+	ConsoleFS fs.FS
 	// ShutdownTimeout bounds the drain of in-flight calls (default 30 s);
 	// long-lived streams end at once when shutdown starts.
 	ShutdownTimeout time.Duration
@@ -341,6 +352,18 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(proc, ph)
 	}
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	// The web console has every path the API does not: GET and HEAD of
+	// its files, 404 for the rest as before.
+	if !s.cfg.DisableConsole {
+		fsys := s.cfg.ConsoleFS
+		if fsys == nil {
+			fsys = console.Embedded()
+		}
+		if _, err := fs.Stat(fsys, "index.html"); err != nil {
+			s.log.Info("web console: not built into this binary (make web, then rebuild); its root URL says so")
+		}
+		mux.Handle("/", console.Handler(fsys))
+	}
 	// Each org's log as tlog-tiles (tlog.go): its paths are taken as
 	// they come, never cleaned or redirected by the mux.
 	tlog := &tlogHandler{svc: s.svc, auth: icpt, log: s.log}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/nuxari/nuxari/internal/buildinfo"
 	"github.com/nuxari/nuxari/server/servertest"
@@ -428,5 +431,44 @@ func TestMigrateProgress(t *testing.T) {
 	want := "migrating org acme: 10/100 entries\nmigrated org beta: 5/5 entries\nmigrating org acme: 30/100 entries\nmigrated org acme: 100/100 entries\n"
 	if b.String() != want {
 		t.Errorf("progress:\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestConsoleFlag: the web console is served unless --console=false or
+// NUXARI_CONSOLE=false turns it off.
+func TestConsoleFlag(t *testing.T) {
+	clearEnv(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		env  string
+		off  bool
+	}{
+		{"default", nil, "", false},
+		{"flag off", []string{"--console=false"}, "", true},
+		{"variable off", nil, "false", true},
+		{"flag wins", []string{"--console=true"}, "false", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.env != "" {
+				t.Setenv("NUXARI_CONSOLE", c.env)
+			}
+			var f serveFlags
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			f.register(fs)
+			if err := fs.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := applyEnv(fs); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := f.config(io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.DisableConsole != c.off {
+				t.Fatalf("DisableConsole = %t, want %t", cfg.DisableConsole, c.off)
+			}
+		})
 	}
 }

@@ -50,6 +50,7 @@ type serveFlags struct {
 	s3                                         objstore.S3Config
 	s3Secret                                   string
 	s3Insecure                                 bool
+	console                                    bool
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -60,6 +61,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "TLS private key file (PEM)")
 	fs.BoolVar(&cfg.AcceptRestore, "accept-restore", false, "serve a data directory restored from a backup, once each org's newest checkpoint has been checked against those handed out (see 'nuxarid restore --help')")
 	fs.StringSliceVar(&cfg.CORSOrigins, "cors-origins", nil, "browser origins (scheme://host[:port], comma-separated, or *) allowed to call the API with Connect and gRPC-Web; none: CORS off")
+	fs.BoolVar(&f.console, "console", true, "serve the web console at the root URL; --console=false serves the API only")
 	fs.BoolVar(&cfg.Governance.SignupDisabled, "disable-signup", false, "turn off self-service org sign-up (use 'nuxarid bootstrap')")
 	fs.DurationVar(&cfg.Governance.SessionTTL, "session-ttl", 12*time.Hour, "lifetime of a login session")
 	fs.DurationVar(&cfg.Governance.Access.RequestTTL, "access-request-ttl", access.DefaultRequestTTL, "a pending access request expires after this long (1m to 8760h)")
@@ -96,6 +98,7 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 // errors.
 func (f *serveFlags) config(stderr io.Writer) (server.Config, error) {
 	cfg := f.cfg
+	cfg.DisableConsole = !f.console
 	if f.s3.Endpoint != "" || f.s3.Bucket != "" {
 		if f.s3.Endpoint == "" || f.s3.Bucket == "" {
 			return cfg, usagef("--s3-endpoint and --s3-bucket go together")
