@@ -17,7 +17,8 @@ func RBACMarkdown() []byte {
 	b.WriteString("<!-- Generated from governance/api/procedures.go and governance/rbac by `make generate`; do not edit. -->\n\n")
 	b.WriteString("Roles are per org. Every RPC needs one permission; a procedure missing from the table is denied. ")
 	b.WriteString("`public` needs no credentials; `authenticated` needs any valid session or API token of the org. ")
-	b.WriteString("An API token holds one role, never more than its creator may hand out, and stops working when its creator leaves the org.\n\n")
+	b.WriteString("An API token holds one role, never more than its creator may hand out, and stops working when its creator leaves the org. ")
+	b.WriteString("Credentials are a bearer token (`Authorization: Bearer`) or, from the web console, a session's cookie with its `Nuxari-CSRF` header ([security.md](security.md)): the same principal, the same permissions.\n\n")
 	b.WriteString("## Procedures\n\n| procedure | permission | " + strings.Join(roleNames(), " | ") + " |\n|---|---|" + strings.Repeat("---|", len(rbac.Roles)) + "\n")
 	procs := make([]string, 0, len(Procedures))
 	for p := range Procedures {
