@@ -78,7 +78,7 @@ $(PROTOC_GEN_CONNECT_GO):
 .PHONY: generate
 generate: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_CONNECT_GO) $(WEB_DEPS) ## Regenerate protos' Go and TypeScript code, docs/rbac.md and docs/events.md.
 	PATH=$(dir $(PROTOC_GEN_GO)):$(dir $(PROTOC_GEN_CONNECT_GO)):$$PATH $(BUF) generate
-	$(GO) test ./governance/api -run '^TestRBACDoc$$' -count=1 -update
+	$(GO) test ./governance/api -run '^TestRBAC(Doc|TypeScript)$$' -count=1 -update
 	$(GO) test ./internal/eventcatalog -run '^TestEventsDoc$$' -count=1 -update
 
 .PHONY: lint
@@ -86,8 +86,8 @@ lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated c
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(BUF) lint
 	$(MAKE) --no-print-directory generate
-	@if [ -n "$$(git status --porcelain -- proto web/src/gen docs/rbac.md docs/events.md)" ]; then \
-		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto web/src/gen docs/rbac.md docs/events.md; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- proto web/src/gen web/src/rbac.gen.ts docs/rbac.md docs/events.md)" ]; then \
+		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto web/src/gen web/src/rbac.gen.ts docs/rbac.md docs/events.md; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 	@# Layering. The verifier, the CLI and the agent never link Pebble or
