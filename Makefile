@@ -50,7 +50,7 @@ web-deps: $(WEB_DEPS) ## Install the console's npm packages (pinned by web/packa
 .PHONY: web
 web: $(WEB_DEPS) ## Build the console (type-checked), with the evidence package verifier compiled to WebAssembly.
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags=-s -o web/public/verify.wasm ./cmd/nuxari-verify-wasm
-	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" web/public/wasm_exec.js
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" web/src/wasm_exec.js
 	cd web && $(NPM) run --silent build
 
 .PHONY: web-test
