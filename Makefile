@@ -58,6 +58,10 @@ web-test: web ## The console's tests: the browser verifier on the shared vectors
 	cd web && $(NPM) test --silent
 	NUXARI_BROWSER_TESTS=1 NUXARI_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -count=1 -timeout 15m ./web/e2e
 
+.PHONY: screenshots
+screenshots: web ## Run the browser tests and keep their screenshots in docs/console (the README shows them).
+	NUXARI_BROWSER_TESTS=1 NUXARI_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -count=1 -timeout 15m ./web/e2e -screenshots ../../docs/console
+
 IMAGE_DIR   ?= bin/image
 IMAGE_TAG   ?= dev
 IMAGE_ARCH  ?= $(shell $(GO) env GOARCH)

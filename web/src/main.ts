@@ -35,7 +35,18 @@ const routes: Route[] = [
   { pattern: /^requests$/, page: requestsPage, title: "Requests" },
   { pattern: /^drift$/, page: drifts, title: "Drift" },
   { pattern: /^reviews$/, page: reviewsPage, title: "Reviews" },
+  { pattern: /^account$/, page: accountPage, title: "Account" },
 ];
+
+// accountPage says who is signed in and with which role.
+async function accountPage(main: HTMLElement): Promise<void> {
+  const p = principal()!;
+  replace(
+    main,
+    h("h1", null, "Account"),
+    h("dl", null, h("dt", null, "Email"), h("dd", null, p.email), h("dt", null, "User ID"), h("dd", null, h("code", null, p.userId)), h("dt", null, "Org"), h("dd", null, p.orgId), h("dt", null, "Role"), h("dd", null, roleName(p.role))),
+  );
+}
 
 // The navigation: each entry shows only when the role may call the
 // procedure the page is built on.
@@ -48,7 +59,7 @@ const nav: { href: string; label: string; proc: string }[] = [
   { href: "#/requests", label: "Requests", proc: procedure(services.AccessService, "ListRequests") },
   { href: "#/drift", label: "Drift", proc: procedure(services.AccessService, "ListDriftFindings") },
   { href: "#/reviews", label: "Reviews", proc: procedure(services.AccessService, "ListReviews") },
-  { href: "#/members", label: "Members", proc: procedure(services.OrgService, "AddMember") },
+  { href: "#/members", label: "Members", proc: procedure(services.OrgService, "ListMembers") },
   { href: "#/tokens", label: "API tokens", proc: procedure(services.AuthService, "CreateAPIToken") },
 ];
 
@@ -79,7 +90,8 @@ function shell(): HTMLElement {
       h(
         "div",
         { class: "who" },
-        h("span", null, `${p.email || p.userId} · ${p.orgId} · `, h("span", { class: "role" }, roleName(p.role))),
+        h("a", { href: "#/account" }, `${p.email || p.userId} · ${p.orgId}`),
+        h("span", { class: "role" }, roleName(p.role)),
         h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"),
       ),
     ),
@@ -114,14 +126,15 @@ async function render(): Promise<void> {
     if (!principal()) {
       document.title = "Sign in · Nuxari";
       signIn(app, () => {
-        location.hash = route && route !== "signin" ? `#/${path}` : "#/events";
+        location.hash = route && route !== "signin" ? `#/${path}` : "#/";
         void render();
       });
       return;
     }
   }
   if (!route) {
-    location.replace("#/events");
+    // The first page the role may see.
+    location.replace(nav.find((n) => can(n.proc))?.href ?? "#/account");
     return;
   }
   const main = shell();
