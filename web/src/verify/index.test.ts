@@ -46,7 +46,7 @@ describe("API", () => {
 
     const incl = await verifyInclusion(leaves[2]!, 2n, [root2], cp3, h2);
     expect(hex(incl.leafHash)).toBe(hex(h2!));
-    expect(incl.path).toEqual([{ level: 1, side: "left", sibling: root2, parent: root3 }]);
+    expect(incl.path).toEqual([{ level: 1, side: "left", hash: root2, parent: root3 }]);
     expect(await kind(verifyInclusion(leaves[1]!, 2n, [root2], cp3))).toBe("inclusion");
     expect(await kind(verifyInclusion(leaves[2]!, 2n, [root2], cp3, h1))).toBe("leaf-hash");
     expect((await verifyLeafHashInclusion(h0!, 0n, [h1!, h2!], cp3)).path.map((s) => s.side)).toEqual(["right", "right"]);

@@ -18,6 +18,7 @@ export type { NoteVerifierKey } from "./note";
 export type { PathStep } from "./merkle";
 export type { EventClaim, Leaf, LeafTime } from "./leaf";
 export { decodeLeaf } from "./leaf";
+export { leafHash } from "./merkle";
 
 /** A verified checkpoint. */
 export interface Checkpoint {

@@ -38,7 +38,9 @@ describe("leaves", () => {
     const l = decodeLeaf(leaf);
     expect(l).toMatchObject({ org: "acme", index: 7n, idempotencyKey: "k-1", type: "auth.login.succeeded", actor: "u-1" });
     expect(l.eventJSON).toBe('{"actor":"u-1","data":{"n":1},"type":"auth.login.succeeded"}');
-    expect(l.time.nanos).toBe(6);
+    expect(l.timestamp).toEqual({ seconds: 1767323045n, nanos: 6 });
+    expect(l.timeText).toBe("2026-01-02T03:04:05.000000006Z");
+    expect(l.time.toISOString()).toBe("2026-01-02T03:04:05.000Z");
   });
 
   it("checks what the server claims", () => {

@@ -30,7 +30,12 @@ export interface LeafTime {
 export interface Leaf {
   org: string;
   index: bigint;
-  time: LeafTime;
+  /** The leaf's time, to the millisecond: for display. */
+  time: Date;
+  /** The leaf's time exactly as it holds it, e.g. "2026-01-02T03:04:05.000000006Z". */
+  timeText: string;
+  /** The leaf's time to the nanosecond, as a protobuf Timestamp's fields. */
+  timestamp: { seconds: bigint; nanos: number };
   /** "" when the leaf has none. */
   idempotencyKey: string;
   /** The event object, parsed. */
@@ -129,7 +134,9 @@ export function decodeLeaf(leaf: Uint8Array): Leaf {
   return {
     org,
     index: BigInt(index),
-    time: t,
+    time: new Date(Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6)),
+    timeText: t.text,
+    timestamp: { seconds: t.seconds, nanos: t.nanos },
     idempotencyKey: key,
     event: ev,
     eventJSON,
@@ -169,8 +176,8 @@ export function checkLeafClaim(leaf: Uint8Array, claim: EventClaim): Leaf {
   if (claim.actor !== undefined && l.actor !== claim.actor) {
     throw fail(`leaf's actor is ${JSON.stringify(l.actor)}, claimed ${JSON.stringify(claim.actor)}`);
   }
-  if (claim.time !== undefined && (l.time.seconds !== BigInt(claim.time.seconds) || l.time.nanos !== claim.time.nanos)) {
-    throw fail(`leaf's time is ${l.time.text}, claimed ${claim.time.seconds}s ${claim.time.nanos}ns`);
+  if (claim.time !== undefined && (l.timestamp.seconds !== BigInt(claim.time.seconds) || l.timestamp.nanos !== claim.time.nanos)) {
+    throw fail(`leaf's time is ${l.timeText}, claimed ${claim.time.seconds}s ${claim.time.nanos}ns`);
   }
   return l;
 }

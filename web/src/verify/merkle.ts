@@ -30,8 +30,8 @@ export interface PathStep {
   level: number;
   /** Which side of the path the sibling (the proof hash) is on. */
   side: "left" | "right";
-  /** The proof hash. */
-  sibling: Uint8Array;
+  /** The proof hash: the sibling. */
+  hash: Uint8Array;
   /** The hash this step computes: the parent of the path's node and the sibling. */
   parent: Uint8Array;
 }
@@ -90,7 +90,7 @@ export async function verifyInclusion(
       r = await nodeHash(r, p);
       side = "right";
     }
-    path.push({ level, side, sibling: p, parent: r });
+    path.push({ level, side, hash: p, parent: r });
     fn >>= 1n;
     sn >>= 1n;
     level++;

@@ -149,7 +149,7 @@ describe("inclusion", () => {
     if (got) {
       expect(hex(got.leafHash)).toBe(hex(b64(v.leaf_hash!)));
       expect(got.path.map(({ level, side }) => ({ level, side }))).toEqual(v.path ?? []);
-      expect(got.path.map((s) => hex(s.sibling))).toEqual(v.proof.map((p) => hex(b64(p))));
+      expect(got.path.map((s) => hex(s.hash))).toEqual(v.proof.map((p) => hex(b64(p))));
       expect(hex(got.path.at(-1)?.parent ?? got.leafHash)).toBe(hex(b64(v.root)));
     }
   });
@@ -176,14 +176,15 @@ describe("leaves", () => {
       expect({
         org: got.org,
         index: got.index.toString(),
-        time: got.time.text,
-        unix_seconds: got.time.seconds.toString(),
-        nanos: got.time.nanos,
+        time: got.timeText,
+        unix_seconds: got.timestamp.seconds.toString(),
+        nanos: got.timestamp.nanos,
         idempotency_key: got.idempotencyKey,
         event: got.eventJSON,
         type: got.type,
         actor: got.actor,
       }).toEqual({ ...d, type: d.type, actor: d.actor });
+      expect(got.time.toISOString().slice(0, 23)).toBe(d.time.slice(0, 23));
     }
   });
 });
