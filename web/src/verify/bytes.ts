@@ -83,8 +83,18 @@ export function own(b: Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(b);
 }
 
+/**
+ * WebCrypto. Browsers offer it only in secure contexts (HTTPS, or
+ * localhost): elsewhere nothing can be verified, and this says why.
+ */
+export function subtle(): SubtleCrypto {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw new Error("WebCrypto (crypto.subtle) is not available: the console must be served over HTTPS or from localhost");
+  return s;
+}
+
 export async function sha256(...parts: Uint8Array[]): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", concat(...parts)));
+  return new Uint8Array(await subtle().digest("SHA-256", concat(...parts)));
 }
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   keyFingerprint,
   parseVerifierKey,
@@ -31,6 +31,19 @@ describe("API", () => {
     expect(fp).toMatch(/^[0-9a-f]{4}( [0-9a-f]{4}){15}$/);
     expect(fp.replaceAll(" ", "")).toBe(hex(await sha256(pub)));
     expect(await kind(keyFingerprint("log.example+00000000+AAAA"))).toBe("verifier-key");
+  });
+
+  it("says why when WebCrypto is missing (not a secure context), rather than failing verification", async () => {
+    const k = await newTestKey("log.example");
+    const note = await signNote("log.example/orgs/a\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n", k);
+    vi.stubGlobal("crypto", {});
+    try {
+      await expect(verifyCheckpoint(note, { vkey: k.vkey, origin: "log.example/orgs/a" })).rejects.toThrow(/secure|HTTPS/);
+      await expect(verifyCheckpoint(note, { vkey: k.vkey, origin: "log.example/orgs/a" })).rejects.not.toBeInstanceOf(VerifyError);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect((await verifyCheckpoint(note, { vkey: k.vkey, origin: "log.example/orgs/a" })).size).toBe(0n);
   });
 
   it("verifies a checkpoint, then proofs against it", async () => {

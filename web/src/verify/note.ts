@@ -4,7 +4,7 @@
 // and reject the same notes.
 
 import { VerifyError } from "./errors";
-import { base64Decode, own, sha256, utf8Decode, utf8Encode } from "./bytes";
+import { base64Decode, own, sha256, subtle, utf8Decode, utf8Encode } from "./bytes";
 
 /** The signature algorithm byte of an Ed25519 note key. */
 const ALG_ED25519 = 0x01;
@@ -85,9 +85,10 @@ export async function parseNoteVerifierKey(vkey: string): Promise<NoteVerifierKe
 
 async function ed25519Verify(publicKey: Uint8Array, msg: Uint8Array, sig: Uint8Array): Promise<boolean> {
   if (sig.length !== 64) return false;
+  const s = subtle();
   try {
-    const k = await crypto.subtle.importKey("raw", own(publicKey), { name: "Ed25519" }, false, ["verify"]);
-    return await crypto.subtle.verify({ name: "Ed25519" }, k, own(sig), own(msg));
+    const k = await s.importKey("raw", own(publicKey), { name: "Ed25519" }, false, ["verify"]);
+    return await s.verify({ name: "Ed25519" }, k, own(sig), own(msg));
   } catch {
     // A key that is not a curve point verifies nothing.
     return false;
