@@ -2,7 +2,7 @@ import { api } from "../api";
 import { banner, h, hex, link, replace, time } from "../dom";
 import { org } from "../session";
 import { latest, NotPinned, rootHex } from "../trust";
-import { decodeLeaf, verifyInclusion, VerifyError } from "../verify";
+import { verifyEvent, verifyInclusion, verifyLeafHashInclusion, VerifyError, type Leaf } from "../verify";
 import { json } from "./events";
 
 // eventPage shows one event and proves it in the browser: the latest
@@ -27,8 +27,13 @@ export async function eventPage(main: HTMLElement, params: string[]): Promise<vo
   try {
     const { pin, cp } = await latest(org());
     const proof = await api.ledger.getInclusionProof({ index, treeSize: cp.size });
-    const claimed = event.purged ? event.leafHash : undefined;
-    const res = await verifyInclusion(event.purged ? new Uint8Array() : event.leaf, index, proof.hashes, cp, event.purged ? claimed : event.leafHash);
+    // A purged event proves only its leaf hash; otherwise the leaf's
+    // bytes are proved, and must be the event the server describes, of
+    // this org at this index.
+    const res = event.purged
+      ? await verifyLeafHashInclusion(event.leafHash, index, proof.hashes, cp)
+      : await verifyInclusion(event.leaf, index, proof.hashes, cp, event.leafHash);
+    const leaf = event.purged ? undefined : await verifyEvent(event.leaf, { org: org(), index, type: event.type, actor: event.actor, time: event.time });
     replace(
       status,
       h("h2", { id: "verify-title" }, "Verification"),
@@ -57,7 +62,7 @@ export async function eventPage(main: HTMLElement, params: string[]): Promise<vo
       ),
       h("details", null, h("summary", null, "Signed checkpoint"), h("pre", null, cp.note)),
     );
-    if (!event.purged) main.append(verified(event.leaf, event.index));
+    if (leaf) main.append(verified(leaf, event.leaf));
   } catch (e) {
     if (e instanceof NotPinned) {
       replace(status, h("h2", { id: "verify-title" }, "Verification"), banner("warn", "Not verified: pin your org's log key first. ", link("#/pin", "Pin the log key")));
@@ -75,8 +80,7 @@ export async function eventPage(main: HTMLElement, params: string[]): Promise<vo
 }
 
 // verified renders the fields read from the proved leaf bytes.
-function verified(leaf: Uint8Array, index: bigint): HTMLElement {
-  const l = decodeLeaf(leaf);
+function verified(l: Leaf, bytes: Uint8Array): HTMLElement {
   return h(
     "section",
     { "aria-labelledby": "leaf-title" },
@@ -84,15 +88,18 @@ function verified(leaf: Uint8Array, index: bigint): HTMLElement {
     h(
       "dl",
       null,
+      h("dt", null, "Org"),
+      h("dd", null, h("code", null, l.org)),
       h("dt", null, "Index"),
-      h("dd", null, String(index)),
+      h("dd", null, String(l.index)),
       h("dt", null, "Type"),
-      h("dd", null, h("code", null, l.type)),
+      h("dd", null, h("code", null, l.type ?? "")),
       h("dt", null, "Actor"),
-      h("dd", null, h("code", null, l.actor)),
+      h("dd", null, h("code", null, l.actor ?? "")),
       h("dt", null, "Time"),
       h("dd", null, time(l.time)),
+      l.idempotencyKey ? [h("dt", null, "Idempotency key"), h("dd", null, h("code", null, l.idempotencyKey))] : null,
     ),
-    json(leaf),
+    json(bytes),
   );
 }
