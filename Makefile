@@ -50,13 +50,17 @@ web-deps: $(WEB_DEPS) ## Install the console's npm packages (pinned by web/packa
 .PHONY: web
 web: $(WEB_DEPS) ## Build the console (type-checked), with the evidence package verifier compiled to WebAssembly.
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags=-s -o web/public/verify.wasm ./cmd/nuxari-verify-wasm
-	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" web/public/wasm_exec.js
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" web/src/wasm_exec.js
 	cd web && $(NPM) run --silent build
 
 .PHONY: web-test
 web-test: web ## The console's tests: the browser verifier on the shared vectors, then the browser tests in headless Chromium against a real nuxarid.
 	cd web && $(NPM) test --silent
 	NUXARI_BROWSER_TESTS=1 NUXARI_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -count=1 -timeout 15m ./web/e2e
+
+.PHONY: screenshots
+screenshots: web ## Run the browser tests and keep their screenshots in docs/console (the README shows them).
+	NUXARI_BROWSER_TESTS=1 NUXARI_CHROMIUM=$$(scripts/chromium.sh) $(GO) test -count=1 -timeout 15m ./web/e2e -screenshots ../../docs/console
 
 IMAGE_DIR   ?= bin/image
 IMAGE_TAG   ?= dev
@@ -78,7 +82,7 @@ $(PROTOC_GEN_CONNECT_GO):
 .PHONY: generate
 generate: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_CONNECT_GO) $(WEB_DEPS) ## Regenerate protos' Go and TypeScript code, docs/rbac.md and docs/events.md.
 	PATH=$(dir $(PROTOC_GEN_GO)):$(dir $(PROTOC_GEN_CONNECT_GO)):$$PATH $(BUF) generate
-	$(GO) test ./governance/api -run '^TestRBACDoc$$' -count=1 -update
+	$(GO) test ./governance/api -run '^TestRBAC(Doc|TypeScript)$$' -count=1 -update
 	$(GO) test ./internal/eventcatalog -run '^TestEventsDoc$$' -count=1 -update
 
 .PHONY: lint
@@ -86,8 +90,8 @@ lint: $(STATICCHECK) $(BUF) ## gofmt, go vet, staticcheck, buf lint, generated c
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(BUF) lint
 	$(MAKE) --no-print-directory generate
-	@if [ -n "$$(git status --porcelain -- proto web/src/gen docs/rbac.md docs/events.md)" ]; then \
-		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto web/src/gen docs/rbac.md docs/events.md; exit 1; fi
+	@if [ -n "$$(git status --porcelain -- proto web/src/gen web/src/rbac.gen.ts docs/rbac.md docs/events.md)" ]; then \
+		echo "generated code is stale: run 'make generate' and commit"; git status --short -- proto web/src/gen web/src/rbac.gen.ts docs/rbac.md docs/events.md; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
 	@# Layering. The verifier, the CLI and the agent never link Pebble or

@@ -69,6 +69,7 @@ latest and the last of each hour; another size is not found.`,
 			"Size", strconv.FormatUint(cp.GetSize(), 10),
 			"Root hash", b64(cp.GetRootHash()),
 			"Verifier key", res.Msg.GetVerifierKey(),
+			"Key fingerprint", keyFingerprint(res.Msg.GetVerifierKey()),
 		); err != nil {
 			return err
 		}

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 	"github.com/spf13/cobra"
+
+	"github.com/nuxari/nuxari/ledger/verify"
+	nuxariv1 "github.com/nuxari/nuxari/proto/gen/nuxari/v1"
 )
 
 func (e *env) signupCmd() *cobra.Command {
@@ -62,7 +64,18 @@ func printOrg(w io.Writer, o *nuxariv1.Org) error {
 		"Created", timeText(o.GetCreateTime()),
 		"Log origin", o.GetLogOrigin(),
 		"Verifier key", o.GetLogVerifierKey(),
+		"Key fingerprint", keyFingerprint(o.GetLogVerifierKey()),
 	)
+}
+
+// keyFingerprint is the verifier key's fingerprint, as the web console
+// shows it when it asks to pin the key, or a dash.
+func keyFingerprint(vkey string) string {
+	fp, err := verify.KeyFingerprint(vkey)
+	if err != nil {
+		return "-"
+	}
+	return fp
 }
 
 func (e *env) orgGetCmd() *cobra.Command {

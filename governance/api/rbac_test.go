@@ -64,3 +64,7 @@ func TestEveryMethodHasAnEntry(t *testing.T) {
 func TestRBACDoc(t *testing.T) {
 	golden.Check(t, "../../docs/rbac.md", api.RBACMarkdown(), *update)
 }
+
+func TestRBACTypeScript(t *testing.T) {
+	golden.Check(t, "../../web/src/rbac.gen.ts", api.RBACTypeScript(), *update)
+}

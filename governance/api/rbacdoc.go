@@ -70,3 +70,29 @@ func roleNames() []string {
 	}
 	return out
 }
+
+// RBACTypeScript renders the procedure table for the web console, which
+// hides what the caller's role cannot do (the server still enforces
+// it): for each procedure, the roles allowed to call it.
+func RBACTypeScript() []byte {
+	var b bytes.Buffer
+	b.WriteString("// Generated from governance/api/procedures.go and governance/rbac by `make generate`; do not edit.\n\n")
+	b.WriteString("// The roles allowed to call each procedure, as the server enforces them.\n")
+	b.WriteString("export const procedureRoles: Readonly<Record<string, readonly string[]>> = {\n")
+	procs := make([]string, 0, len(Procedures))
+	for p := range Procedures {
+		procs = append(procs, p)
+	}
+	slices.Sort(procs)
+	for _, p := range procs {
+		var roles []string
+		for _, r := range rbac.Roles {
+			if rbac.Allows(r, Procedures[p]) {
+				roles = append(roles, fmt.Sprintf("%q", r))
+			}
+		}
+		fmt.Fprintf(&b, "  %q: [%s],\n", p, strings.Join(roles, ", "))
+	}
+	b.WriteString("};\n")
+	return b.Bytes()
+}

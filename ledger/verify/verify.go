@@ -11,8 +11,13 @@ package verify
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nuxari/nuxari/ledger/leaf"
 	"github.com/transparency-dev/formats/log"
@@ -187,4 +192,30 @@ func checkHashes(p [][]byte, hs ...[]byte) error {
 		}
 	}
 	return nil
+}
+
+// KeyFingerprint returns the fingerprint of an Ed25519 note verifier key
+// ("<name>+<hash>+<base64 key>"), for people to compare out of band: the
+// SHA-256 of the 32-byte public key, in hex, in groups of four. nuxctl
+// and the web console show the same fingerprint for the same key.
+func KeyFingerprint(vkey string) (string, error) {
+	if _, err := note.NewVerifier(vkey); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrVerifierKey, err)
+	}
+	// Names hold no '+'; the base64 key may.
+	parts := strings.SplitN(vkey, "+", 3)
+	key, err := base64.StdEncoding.DecodeString(parts[len(parts)-1])
+	if err != nil || len(key) != 1+ed25519.PublicKeySize || key[0] != 1 {
+		return "", fmt.Errorf("%w: not an Ed25519 key", ErrVerifierKey)
+	}
+	sum := sha256.Sum256(key[1:])
+	h := hex.EncodeToString(sum[:])
+	var b strings.Builder
+	for i := 0; i < len(h); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(h[i : i+4])
+	}
+	return b.String(), nil
 }
