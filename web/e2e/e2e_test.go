@@ -45,6 +45,7 @@ type seed struct {
 	Users     map[string]string `json:"users"` // role -> email
 	PlanID    string            `json:"planId"`
 	Event     uint64            `json:"event"`
+	Earlier   uint64            `json:"earlier"`
 	Shots     string            `json:"screenshots"`
 	Downloads string            `json:"downloads"`
 	Chromium  string            `json:"chromium"`
@@ -102,6 +103,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		must(owner.Ledger.AppendEvents(ctx, req(&nuxariv1.AppendEventsRequest{Events: []*nuxariv1.NewEvent{{Type: "custom.deploy", Data: data}}})))(t)
 	}
 
+	// A checkpoint handed out now is kept: the console checks that the
+	// latest extends it.
+	earlier := must(owner.Ledger.GetCheckpoint(ctx, req(&nuxariv1.GetCheckpointRequest{})))(t).Msg.Checkpoint.Size
+
 	// A connector to a fake system, a policy that asks an approver, and
 	// a request: a plan waits in the approver's inbox.
 	sys := servertest.NewFakeSystem("FakeSystemPassword1")
@@ -129,7 +134,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	downloads := t.TempDir()
 	cp := must(owner.Ledger.GetCheckpoint(ctx, req(&nuxariv1.GetCheckpointRequest{})))(t).Msg
-	s := seed{URL: ts.URL, Org: org, Password: pw, Users: users, PlanID: sub.Plan.PlanId, Event: cp.Checkpoint.Size - 3, Shots: shots, Downloads: downloads, Chromium: chromium}
+	s := seed{URL: ts.URL, Org: org, Password: pw, Users: users, PlanID: sub.Plan.PlanId, Event: cp.Checkpoint.Size - 3, Earlier: earlier, Shots: shots, Downloads: downloads, Chromium: chromium}
 	cfg := must(json.Marshal(s))(t)
 
 	ctxRun, cancel := context.WithTimeout(ctx, 8*time.Minute)
