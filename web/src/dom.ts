@@ -72,16 +72,19 @@ export function bytesSize(n: number | bigint): string {
   return `${(v / 1024 / 1024 / 1024).toFixed(2)} GiB`;
 }
 
-// table renders rows, or the empty state when there are none.
+// table renders rows, or the empty state when there are none. The
+// wrapper scrolls a wide table on its own, so that the page never
+// scrolls sideways (at 200% zoom, say).
 export function table(head: string[], rows: Child[][], empty: string, caption?: string): HTMLElement {
   if (rows.length === 0) return h("p", { class: "empty" }, empty);
-  return h(
+  const t = h(
     "table",
     null,
     caption ? h("caption", null, caption) : null,
     h("thead", null, h("tr", null, head.map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", null, rows.map((r) => h("tr", null, r.map((c) => h("td", null, c))))),
   );
+  return h("div", { class: "table-scroll" }, t);
 }
 
 // banner is a status line; role=alert for failures, so that screen
