@@ -190,6 +190,30 @@ const text = (page) => page.locator("main").innerText();
     await page.getByLabel("Check an earlier checkpoint").fill(String(cfg.earlier));
     await page.getByRole("button", { name: "Check" }).click();
     await page.getByText("the latest checkpoint extends it").waitFor();
+  });
+  await step("the log grows: a newer checkpoint is proved consistent, and a forged proof is not", page, async () => {
+    // Another member signs in: an event, so a newer checkpoint.
+    const other = await session("requester");
+    await signIn(other.page, "requester");
+    await other.context.close();
+    await page.route("**/nuxari.v1.LedgerService/GetConsistencyProof", async (route) => {
+      const res = await route.fetch();
+      const j = await res.json();
+      const h = Buffer.from(j.hashes[j.hashes.length - 1], "base64");
+      h[0] ^= 0x80;
+      j.hashes[j.hashes.length - 1] = h.toString("base64");
+      await route.fulfill({ response: res, json: j });
+    });
+    await page.goto(cfg.url + "/#/events");
+    await page.goto(cfg.url + "/#/checkpoints");
+    await page.getByText("VERIFICATION FAILED").waitFor();
+    await page.unroute("**/nuxari.v1.LedgerService/GetConsistencyProof");
+    // The forged proof advanced nothing: the honest one is checked from
+    // the checkpoint trusted before it.
+    await page.goto(cfg.url + "/#/events");
+    await page.goto(cfg.url + "/#/checkpoints");
+    await page.getByText("consistency proof verified").waitFor();
+    await page.getByText("✓ consistent with the one before").waitFor();
     await shot(page, "checkpoints");
   });
   await step("export, download and verify a package in the browser", page, async () => {

@@ -114,7 +114,7 @@ export async function pinPage(main: HTMLElement): Promise<void> {
   replace(
     main,
     h("h1", null, "Pin your org's log key"),
-    h("p", null, "Compare this fingerprint with the one your auditor or administrator got out of band (", h("code", null, "nuxctl ledger checkpoint"), " prints the verifier key). Once pinned, this browser verifies every checkpoint and proof against it, and fails loudly if the server ever presents another key."),
+    h("p", null, "Compare this fingerprint with one you got out of band: ", h("code", null, "nuxctl org get"), " and ", h("code", null, "nuxctl ledger checkpoint"), " print it, as \"Key fingerprint\". Once pinned, this browser verifies every checkpoint and proof against it, and fails loudly if the server ever presents another key."),
     h(
       "dl",
       null,
