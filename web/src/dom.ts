@@ -54,15 +54,7 @@ export function toDate(ts: Timestamp | undefined): Date | undefined {
   return ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : undefined;
 }
 
-export function hex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-export function b64(b: Uint8Array): string {
-  let s = "";
-  for (const x of b) s += String.fromCharCode(x);
-  return btoa(s);
-}
+export { hex } from "./verify/bytes";
 
 export function bytesSize(n: number | bigint): string {
   const v = Number(n);

@@ -6,6 +6,7 @@
 // consistent.
 
 import { api } from "./api";
+import { hex } from "./verify/bytes";
 import { keyFingerprint, verifyCheckpoint, verifyConsistency, VerifyError, type Checkpoint } from "./verify";
 
 export interface SeenCheckpoint {
@@ -57,7 +58,7 @@ export class NotPinned extends Error {
 }
 
 export function rootHex(cp: Checkpoint): string {
-  return Array.from(cp.root, (x) => x.toString(16).padStart(2, "0")).join("");
+  return hex(cp.root);
 }
 
 // offered returns what the server presents as the log's key, origin and

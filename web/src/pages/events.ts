@@ -34,7 +34,7 @@ export async function eventsPage(main: HTMLElement, _p: string[], q: URLSearchPa
   const results = h("div", { "aria-live": "polite" });
   replace(main, h("h1", null, "Events"), form, results);
 
-  const tokens: string[] = [q.get("page") ?? ""];
+  const tokens: string[] = [""];
   const load = async (pageToken: string) => {
     replace(results, h("p", { class: "muted" }, "Loading…"));
     const res = await api.ledger.listEvents({

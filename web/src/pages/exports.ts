@@ -4,22 +4,19 @@ import { banner, button, bytesSize, field, h, hex, link, localInput, replace, ta
 import { ExportState, type Export } from "../gen/nuxari/v1/evidence_pb";
 import { can, org } from "../session";
 import { getPin, pinSigningKey } from "../trust";
+import { fingerprint } from "../verify";
+import { base64Decode, sha256 } from "../verify/bytes";
 import { verifyPackage } from "../wasm";
 
 // Packages up to this size are verified in the browser; larger ones are
 // downloaded for `nuxctl verify`.
 const verifyLimit = 256 * 1024 * 1024;
 
-async function sha256(b: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", b as BufferSource));
-}
-
-// pemFingerprint is the SHA-256 of a PEM key's DER bytes, hex in groups
-// of four.
+// pemFingerprint is the fingerprint of a PEM key's DER bytes.
 async function pemFingerprint(pem: string): Promise<string> {
-  const body = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
-  const der = Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
-  return hex(await sha256(der)).replace(/(.{4})(?!$)/g, "$1 ");
+  const der = base64Decode(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""));
+  if (!der) throw new Error("the server's signing key is not PEM");
+  return fingerprint(der);
 }
 
 const stateName: Record<number, string> = {

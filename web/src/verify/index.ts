@@ -60,8 +60,16 @@ export function parseVerifierKey(vkey: string): Promise<NoteVerifierKey> {
  * agent.Fingerprint writes as "sha256:<hex>".
  */
 export async function keyFingerprint(vkey: string): Promise<string> {
-  const k = await parseNoteVerifierKey(vkey);
-  return hex(await sha256(k.publicKey)).replace(/(.{4})(?!$)/g, "$1 ");
+  return fingerprint((await parseNoteVerifierKey(vkey)).publicKey);
+}
+
+/**
+ * The fingerprint of key bytes: their SHA-256 in hex, in groups of four.
+ * keyFingerprint is this of the Ed25519 public key; the console shows the
+ * evidence signing key as this of its DER bytes.
+ */
+export async function fingerprint(key: Uint8Array): Promise<string> {
+  return hex(await sha256(key)).replace(/(.{4})(?!$)/g, "$1 ");
 }
 
 /**
