@@ -299,6 +299,13 @@ const text = (page) => page.locator("main").innerText();
     await page.getByRole("button", { name: "Create token" }).click();
     await page.getByText("shown only now").waitFor();
     await page.getByText("ci deploys").first().waitFor();
+    // Every other page answers, with its content or its empty state.
+    for (const [route, heading] of [["#/agents", "Agents"], ["#/requests", "My requests"], ["#/drift", "Drift findings"], ["#/reviews", "Access reviews"], ["#/inbox", "Approvals"], ["#/account", "Account"]]) {
+      await page.goto(cfg.url + "/" + route);
+      await page.getByRole("heading", { name: heading, exact: true }).waitFor();
+      await page.locator("main .empty, main table").first().or(page.locator("main dl")).first().waitFor();
+      expect(!(await page.locator("main .banner.fail").count()), `${route} shows a failure: ${await text(page)}`);
+    }
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in to Nuxari" }).waitFor();
     await page.goto(cfg.url + "/#/members");
