@@ -126,8 +126,10 @@ async function render(): Promise<void> {
     if (!principal()) {
       document.title = "Sign in · Nuxari";
       signIn(app, () => {
-        location.hash = route && route !== "signin" ? `#/${path}` : "#/";
-        void render();
+        // Render once: by the hash change, or here when there is none.
+        const target = route && route !== "signin" ? `#/${path}` : "#/";
+        if (location.hash === target) void render();
+        else location.hash = target;
       });
       return;
     }
